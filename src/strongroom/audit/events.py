@@ -1,0 +1,83 @@
+"""Audit events in CloudTrail's shape, with secrets left out."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+EVENT_SOURCE = "kms.amazonaws.com"
+EVENT_VERSION = "1.08"
+
+# Members that never go into an event, whatever their type: what they hold is secret.
+_SECRET_MEMBERS = frozenset(
+    {"Plaintext", "CiphertextBlob", "CiphertextForRecipient", "PrivateKeyPlaintext",
+     "PrivateKeyCiphertextBlob", "SharedSecret", "Mac", "Signature", "Message",
+     "EncryptedKeyMaterial", "ImportToken", "SecretAccessKey"}
+)
+
+
+def _lower_camel(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def scrub(members: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Request or response members for an event: lower-camel names, no secrets, no bytes."""
+    if not members:
+        return None
+    out: dict[str, Any] = {}
+    for name, value in members.items():
+        if name in _SECRET_MEMBERS or isinstance(value, bytes | bytearray):
+            continue
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        out[_lower_camel(name)] = value
+    return out or None
+
+
+def build_event(
+    *,
+    event_time: datetime,
+    event_name: str,
+    region: str,
+    request_id: str,
+    source_ip: str,
+    user_agent: str,
+    user_identity: Mapping[str, Any] | None,
+    request_parameters: Mapping[str, Any] | None,
+    response_elements: Mapping[str, Any] | None,
+    resources: list[str],
+    error_code: str | None,
+    error_message: str | None,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": dict(user_identity) if user_identity else None,
+        "eventTime": event_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": EVENT_SOURCE,
+        "eventName": event_name,
+        "awsRegion": region,
+        "sourceIPAddress": source_ip,
+        "userAgent": user_agent,
+        "requestParameters": scrub(request_parameters),
+        "responseElements": scrub(response_elements),
+        "requestID": request_id,
+        "eventID": str(uuid.uuid4()),
+        "readOnly": event_name.startswith(("Describe", "List", "Get")),
+        "resources": [
+            {
+                "accountId": arn.split(":")[4],
+                "type": "AWS::KMS::Alias" if ":alias/" in arn else "AWS::KMS::Key",
+                "ARN": arn,
+            }
+            for arn in dict.fromkeys(resources)
+        ],
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "eventCategory": "Management",
+    }
+    if error_code is not None:
+        event["errorCode"] = error_code
+        event["errorMessage"] = error_message or ""
+    return event

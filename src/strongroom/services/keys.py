@@ -1,0 +1,187 @@
+"""Key lifecycle: create, describe, list, enable, disable, describe anew."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from strongroom.authz.decision import authorize
+from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.errors import (
+    InvalidMarkerException,
+    LimitExceededException,
+    MalformedPolicyDocumentException,
+    NotFoundException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from strongroom.domain.ids import account_root_arn, is_key_id, key_arn, new_key_id
+from strongroom.domain.keystate import check_state
+from strongroom.domain.models import Key, Tag
+from strongroom.services.core import Core, RequestContext
+from strongroom.services.material import add_symmetric_material
+from strongroom.services.resolve import resolve_key
+from strongroom.services.validation import check_tags
+
+MAX_POLICY_BYTES = 32_768
+# Key specs whose keys this build can make; the others answer UnsupportedOperationException.
+SUPPORTED_SPECS = {KeySpec.SYMMETRIC_DEFAULT: KeyUsage.ENCRYPT_DECRYPT}
+
+
+def default_policy(account: str) -> str:
+    """The key policy AWS attaches when CreateKey has none (KMS Developer Guide,
+    "Default key policy"): the account root may do everything, which lets IAM
+    policies grant access."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Id": "key-default-1",
+            "Statement": [
+                {
+                    "Sid": "Enable IAM User Permissions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": account_root_arn(account)},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+def check_policy(policy: str) -> None:
+    """The checks every policy document passes; the full grammar comes with key policies."""
+    if len(policy.encode()) > MAX_POLICY_BYTES:
+        raise LimitExceededException(
+            f"The key policy exceeds the maximum size of {MAX_POLICY_BYTES} bytes."
+        )
+    try:
+        document = json.loads(policy)
+    except ValueError:
+        raise MalformedPolicyDocumentException("The key policy is not valid JSON.") from None
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise MalformedPolicyDocumentException(
+            "The key policy must be a JSON object with a Statement element."
+        )
+
+
+def create_key(
+    core: Core,
+    ctx: RequestContext,
+    *,
+    description: str = "",
+    key_spec: KeySpec = KeySpec.SYMMETRIC_DEFAULT,
+    key_usage: KeyUsage | None = None,
+    origin: Origin = Origin.AWS_KMS,
+    policy: str | None = None,
+    tags: Sequence[Tag] = (),
+    multi_region: bool = False,
+    custom_key_store_id: str | None = None,
+) -> Key:
+    """Create a customer managed key with fresh material.
+
+    Raises ValidationException (usage incompatible with spec), UnsupportedOperationException
+    (specs, origins and key stores this build cannot serve), MalformedPolicyDocumentException,
+    LimitExceededException, TagException.
+    """
+    authorize(ctx.caller, "CreateKey")
+    expected_usage = SUPPORTED_SPECS.get(key_spec)
+    if expected_usage is None:
+        raise UnsupportedOperationException(f"KeySpec {key_spec} is not supported by this server yet.")
+    usage = key_usage or expected_usage
+    if usage is not expected_usage:
+        raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {key_spec}")
+    if origin is not Origin.AWS_KMS:
+        raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
+    if custom_key_store_id is not None:
+        raise UnsupportedOperationException("Custom key stores are not supported by this server yet.")
+    if multi_region:
+        raise UnsupportedOperationException("Multi-Region keys are not supported by this server yet.")
+    if policy is not None:
+        check_policy(policy)
+    check_tags(tags)
+    now = core.clock()
+    key_id = new_key_id(multi_region)
+    key = Key(
+        arn=key_arn(ctx.region, ctx.account, key_id),
+        key_id=key_id,
+        account=ctx.account,
+        region=ctx.region,
+        state=KeyState.ENABLED,
+        description=description,
+        key_usage=usage,
+        key_spec=key_spec,
+        origin=origin,
+        key_manager=KeyManager.CUSTOMER,
+        multi_region=multi_region,
+        policy=policy if policy is not None else default_policy(ctx.account),
+        creation_date=now,
+        current_version=1,
+    )
+    with core.store.transaction() as tx:
+        tx.insert_key(key)
+        add_symmetric_material(core, tx, key.arn, 1, now)
+        tx.put_tags(key.arn, tags)
+    ctx.resources.append(key.arn)
+    return key
+
+
+def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:
+    key = resolve_key(core, ctx, key_id)
+    authorize(ctx.caller, "DescribeKey", key)
+    return key
+
+
+def list_keys(
+    core: Core, ctx: RequestContext, *, limit: int, marker: str | None
+) -> tuple[list[Key], str | None]:
+    """A page of the caller's keys in this Region and the marker of the next, if any."""
+    authorize(ctx.caller, "ListKeys")
+    after = None
+    if marker is not None:
+        if not is_key_id(marker):
+            raise InvalidMarkerException("Invalid marker")
+        after = key_arn(ctx.region, ctx.account, marker)
+    with core.store.transaction() as tx:
+        page = tx.list_keys(ctx.account, ctx.region, after=after, limit=limit + 1)
+    if len(page) > limit:
+        return page[:limit], page[limit - 1].key_id
+    return page, None
+
+
+def set_enabled(core: Core, ctx: RequestContext, key_id: str, *, enabled: bool) -> Key:
+    """EnableKey / DisableKey."""
+    operation = "EnableKey" if enabled else "DisableKey"
+    target = KeyState.ENABLED if enabled else KeyState.DISABLED
+    return change_key(core, ctx, key_id, operation, lambda k: k.evolve(state=target))
+
+
+def update_description(core: Core, ctx: RequestContext, key_id: str, description: str) -> Key:
+    return change_key(
+        core, ctx, key_id, "UpdateKeyDescription", lambda k: k.evolve(description=description)
+    )
+
+
+def change_key(
+    core: Core,
+    ctx: RequestContext,
+    key_id: str,
+    operation: str,
+    update: Callable[[Key], Key],
+) -> Key:
+    """Apply ``update`` to a key in one transaction, after authorization and the key-state
+    check for ``operation``; every process's cache hears of the change."""
+    key = resolve_key(core, ctx, key_id, allow_alias=False)
+    authorize(ctx.caller, operation, key)
+    with core.store.transaction() as tx:
+        current = tx.get_key(key.arn, for_update=True)
+        if current is None:
+            raise NotFoundException(f"Key '{key.arn}' does not exist")
+        check_state(operation, current)
+        updated = update(current)
+        if updated != current:
+            tx.update_key(updated)
+            tx.record_change(key.arn, core.clock())
+    core.cache.invalidate(key.arn)
+    return updated

@@ -1,0 +1,66 @@
+"""Known-answer tests of the ciphertext blob and the encryption-context AAD."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from strongroom.crypto.blob import open_blob, parse_blob, seal
+from strongroom.crypto.context import encode_context
+from strongroom.domain.errors import InvalidCiphertextException
+
+pytestmark = pytest.mark.unit
+
+VECTORS = json.loads((Path(__file__).parents[2] / "vectors" / "blob_v1.json").read_text())["vectors"]
+
+
+@pytest.mark.parametrize("v", VECTORS, ids=lambda v: v["key_id"][:8] + str(v["material_version"]))
+def test_known_blob_decrypts_to_known_plaintext(v: dict[str, Any]) -> None:
+    blob = parse_blob(bytes.fromhex(v["blob"]))
+    assert (blob.account, blob.key_id, blob.material_version) == (
+        v["account"], v["key_id"], v["material_version"],
+    )
+    aad = encode_context(v["context"])
+    assert aad.hex() == v["context_aad"]
+    assert open_blob(AESGCM(bytes.fromhex(v["key"])), blob, aad) == bytes.fromhex(v["plaintext"])
+
+
+@pytest.mark.parametrize("v", VECTORS[:1])
+def test_every_flipped_bit_is_invalid_ciphertext(v: dict[str, Any]) -> None:
+    raw = bytes.fromhex(v["blob"])
+    aead = AESGCM(bytes.fromhex(v["key"]))
+    for i in range(len(raw) * 8):
+        changed = bytearray(raw)
+        changed[i // 8] ^= 1 << (i % 8)
+        with pytest.raises(InvalidCiphertextException):
+            open_blob(aead, parse_blob(bytes(changed)), encode_context(v["context"]))
+
+
+def test_wrong_context_is_invalid_ciphertext() -> None:
+    aead = AESGCM(AESGCM.generate_key(256))
+    blob = seal(aead, "111122223333", "1234abcd-12ab-34cd-56ef-1234567890ab", 1, b"x", encode_context({"a": "1"}))
+    for context in ({}, {"a": "2"}, {"A": "1"}, {"a": "1", "b": "2"}):
+        with pytest.raises(InvalidCiphertextException):
+            open_blob(aead, parse_blob(blob), encode_context(context))
+
+
+def test_context_encoding_is_unambiguous_and_order_free() -> None:
+    assert encode_context({"ab": "c"}) != encode_context({"a": "bc"})
+    assert encode_context({"a": "1", "b": "2"}) == encode_context({"b": "2", "a": "1"})
+    assert encode_context(None) == encode_context({})
+
+
+def test_two_encryptions_differ() -> None:
+    aead = AESGCM(AESGCM.generate_key(256))
+    args = (aead, "111122223333", "1234abcd-12ab-34cd-56ef-1234567890ab", 1, b"same", b"")
+    assert seal(*args) != seal(*args)
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x01", b"\x02" + b"0" * 100, b"\x01" + b"1" * 12 + b"\x00" + b"0" * 40])
+def test_garbage_is_invalid_ciphertext(raw: bytes) -> None:
+    with pytest.raises(InvalidCiphertextException):
+        parse_blob(raw)
