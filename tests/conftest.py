@@ -22,8 +22,15 @@ from typing import Any
 import pytest
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-              "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS"):
+for _name in (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_KMS",
+):
     os.environ.pop(_name, None)
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
@@ -86,7 +93,10 @@ class Server:
 def run_strongroom(args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "strongroom.cli.main", *args],
-        capture_output=True, text=True, check=check, timeout=120,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
     )
 
 
@@ -94,8 +104,17 @@ def start_server(data_dir: Path, database_url: str | None = None, *extra: str) -
     port = free_port()
     log_path = data_dir.parent / f"{data_dir.name}-server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "strongroom.cli.main", "serve", "--port", str(port),
-           "--data-dir", str(data_dir), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "strongroom.cli.main",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        *extra,
+    ]
     if database_url:
         cmd += ["--database-url", database_url]
     log = log_path.open("wb")
@@ -163,14 +182,18 @@ def _drop_postgres_database(base_url: str, name: str) -> None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str | None]:
     """The database URL of each backend the compat tests run on (None: SQLite default)."""
     if request.param == "sqlite":
         yield None
         return
     base = os.environ.get(POSTGRES_ENV)
     if not base:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     url, name = _fresh_postgres_database(base)
     yield url
     _drop_postgres_database(base, name)
@@ -198,6 +221,20 @@ def aws_cli(server: Server, *args: str, check: bool = True) -> subprocess.Comple
     """Run ``aws kms ...`` (awscli from PyPI) against the server."""
     exe = shutil.which("aws") or "aws"
     return subprocess.run(
-        [exe, "kms", *args, "--endpoint-url", server.endpoint, "--region", REGION, "--output", "json"],
-        capture_output=True, text=True, env=server.cli_env(), check=check, timeout=120,
+        [
+            exe,
+            "kms",
+            *args,
+            "--endpoint-url",
+            server.endpoint,
+            "--region",
+            REGION,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=server.cli_env(),
+        check=check,
+        timeout=120,
     )

@@ -12,9 +12,20 @@ EVENT_VERSION = "1.08"
 
 # Members that never go into an event, whatever their type: what they hold is secret.
 _SECRET_MEMBERS = frozenset(
-    {"Plaintext", "CiphertextBlob", "CiphertextForRecipient", "PrivateKeyPlaintext",
-     "PrivateKeyCiphertextBlob", "SharedSecret", "Mac", "Signature", "Message",
-     "EncryptedKeyMaterial", "ImportToken", "SecretAccessKey"}
+    {
+        "Plaintext",
+        "CiphertextBlob",
+        "CiphertextForRecipient",
+        "PrivateKeyPlaintext",
+        "PrivateKeyCiphertextBlob",
+        "SharedSecret",
+        "Mac",
+        "Signature",
+        "Message",
+        "EncryptedKeyMaterial",
+        "ImportToken",
+        "SecretAccessKey",
+    }
 )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from strongroom.storage.ports import AuditRow
-from strongroom.storage.sql import SqlStore
+from strongroom.storage.ports import Store
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class AuditWriter:
     """Writes events in batches from a thread of its own; ``submit`` returns a Future that
     completes once the event is committed (or fails with the storage error)."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self._queue: queue.SimpleQueue[tuple[Mapping[str, Any], Future[None]] | None] = (
             queue.SimpleQueue()
@@ -132,7 +132,7 @@ def _row(event: Mapping[str, Any], body: str, chain: str, prev: str, digest: str
     )
 
 
-def verify_chains(store: SqlStore) -> tuple[int, list[str]]:
+def verify_chains(store: Store) -> tuple[int, list[str]]:
     """Walk every chain in order; return the number of events and the problems found."""
     problems: list[str] = []
     last: dict[str, str] = {}

@@ -1,15 +1,11 @@
-"""AWS Signature Version 4 (header form, AWS4-HMAC-SHA256): parse, verify and sign requests.
+"""AWS Signature Version 4 (AWS4-HMAC-SHA256, header form): parse, verify and sign requests."""
 
-Pure functions over one HTTP request; no I/O, no clock (callers pass ``now``). The rules
-follow the AWS SigV4 specification ("Create a canonical request for Signature Version 4"
-and "Create a signed AWS API request" in the AWS IAM User Guide) for services other than
-Amazon S3, and are checked against the published AWS SigV4 test suite
-(``tests/vectors/sigv4``). Error codes and messages are the ones AWS returns.
-
-Hot path, per request: one pass over the headers to parse, one pass to collect the signed
-values, one SHA-256 of the body, one of the canonical request, one HMAC with a cached
-signing key, and a constant-time comparison.
-"""
+# Pure: no I/O and no clock (callers pass ``now``). The rules are the AWS SigV4 spec for
+# services other than S3 ("Create a canonical request for Signature Version 4", AWS IAM
+# User Guide), checked against the published AWS test suite in tests/vectors/sigv4; error
+# codes and texts are the ones AWS returns. Per request the hot path makes one pass over
+# the headers to parse and one to collect signed values, hashes the body and the canonical
+# request once each, and runs one HMAC with a cached signing key.
 
 from __future__ import annotations
 
@@ -118,8 +114,9 @@ def _uri_encode(component: str) -> str:
 def canonical_uri(path: str) -> str:
     """The CanonicalURI of ``path`` for a service other than S3.
 
-    Empty and ``.`` segments are dropped, ``..`` removes the segment before it (RFC 3986
-    section 5.2.4), each remaining segment is URI-encoded, and a trailing ``/`` is kept.
+    Empty and ``.`` segments are dropped, ``..`` removes the segment before it, each
+    remaining segment is URI-encoded, and a trailing ``/`` is kept when the path ends in
+    one (the normalisation botocore and the AWS SDK for JavaScript v3 sign with).
     """
     if path == "/":
         return "/"
@@ -262,22 +259,18 @@ class SigningKeyCache:
 
 
 def _parse_amz_date(value: str) -> datetime:
-    # ISO 8601 basic format, always UTC: YYYYMMDDTHHMMSSZ.
-    if len(value) == 16 and value[8] == "T" and value[15] == "Z":
-        digits = value[:8] + value[9:15]
-        if digits.isdigit() and digits.isascii():
-            try:
-                return datetime(
-                    int(value[0:4]),
-                    int(value[4:6]),
-                    int(value[6:8]),
-                    int(value[9:11]),
-                    int(value[11:13]),
-                    int(value[13:15]),
-                    tzinfo=UTC,
-                )
-            except ValueError:
-                pass
+    # ISO 8601 basic format, always UTC: YYYYMMDDTHHMMSSZ. The shape check comes first
+    # because fromisoformat also takes the extended forms, which AWS refuses.
+    if (
+        len(value) == 16
+        and value[8] == "T"
+        and value[15] == "Z"
+        and (value[:8] + value[9:15]).isdigit()
+    ):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     raise IncompleteSignatureException(
         f"Date must be in ISO-8601 'basic format'. Got '{value}'. "
         "See http://en.wikipedia.org/wiki/ISO_8601"

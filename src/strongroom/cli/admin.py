@@ -15,27 +15,40 @@ from strongroom.services.core import Core
 
 def register(commands: Any) -> None:
     admin = commands.add_parser(
-        "admin", help="manage accounts, users and access keys",
+        "admin",
+        help="manage accounts, users and access keys",
         description="Manage identities in the data directory (the server may be running).",
     )
     sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
 
-    def action(name: str, help_text: str, run: Callable[[Core, argparse.Namespace], Any]) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def action(
+        name: str, help_text: str, run: Callable[[Core, argparse.Namespace], Any]
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
         add_storage_options(p)
         p.set_defaults(run=lambda args: _with_core(args, run))
         return p
 
-    p = action("create-account", "create an account (12-digit id) and its root principal", _create_account)
+    p = action(
+        "create-account", "create an account (12-digit id) and its root principal", _create_account
+    )
     p.add_argument("account_id")
     p = action("create-user", "create a user in an account", _create_principal("user"))
     p.add_argument("name")
-    p.add_argument("--in-account", dest="in_account", help="account of the user (default: --account)")
+    p.add_argument(
+        "--in-account", dest="in_account", help="account of the user (default: --account)"
+    )
     p = action("create-role", "create a role in an account", _create_principal("role"))
     p.add_argument("name")
-    p.add_argument("--in-account", dest="in_account", help="account of the role (default: --account)")
+    p.add_argument(
+        "--in-account", dest="in_account", help="account of the role (default: --account)"
+    )
     action("list-principals", "list accounts' principals", _list_principals)
-    p = action("create-access-key", "create an access key for a principal; prints the secret once", _create_access_key)
+    p = action(
+        "create-access-key",
+        "create an access key for a principal; prints the secret once",
+        _create_access_key,
+    )
     p.add_argument("principal_arn", help="e.g. arn:aws:iam::111122223333:user/alice")
     p = action("list-access-keys", "list access keys (never their secrets)", _list_access_keys)
     p.add_argument("--principal", help="only this principal's keys")
@@ -71,7 +84,11 @@ def _create_account(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     from strongroom.services.identities import ensure_account
 
     created = ensure_account(core, args.account_id)
-    return {"AccountId": args.account_id, "Created": created, "RootArn": f"arn:aws:iam::{args.account_id}:root"}
+    return {
+        "AccountId": args.account_id,
+        "Created": created,
+        "RootArn": f"arn:aws:iam::{args.account_id}:root",
+    }
 
 
 def _create_principal(kind: str) -> Callable[[Core, argparse.Namespace], dict[str, Any]]:
@@ -104,7 +121,10 @@ def _create_access_key(core: Core, args: argparse.Namespace) -> dict[str, str]:
 def _list_access_keys(core: Core, args: argparse.Namespace) -> list[dict[str, str]]:
     with core.store.transaction() as tx:
         records = tx.list_access_keys(args.principal)
-    return [{"AccessKeyId": r.access_key_id, "PrincipalArn": r.principal.arn, "Status": r.status} for r in records]
+    return [
+        {"AccessKeyId": r.access_key_id, "PrincipalArn": r.principal.arn, "Status": r.status}
+        for r in records
+    ]
 
 
 def _delete_access_key(core: Core, args: argparse.Namespace) -> dict[str, Any]:

@@ -9,9 +9,19 @@ from strongroom.server.settings import Settings, load_settings
 
 
 def add_storage_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, help="data directory (default ./strongroom-data; STRONGROOM_DATA_DIR)")
-    parser.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in the data directory; STRONGROOM_DATABASE_URL)")
-    parser.add_argument("--account", help="the default account id (default 111122223333; STRONGROOM_ACCOUNT)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="data directory (default ./strongroom-data; STRONGROOM_DATA_DIR)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
+        "(default: SQLite in the data directory; STRONGROOM_DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--account", help="the default account id (default 111122223333; STRONGROOM_ACCOUNT)"
+    )
 
 
 def settings_from(args: argparse.Namespace, **extra: object) -> Settings:

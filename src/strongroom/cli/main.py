@@ -15,7 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="strongroom",
         description="A self-hosted key management service that speaks the AWS KMS API.",
     )
-    parser.add_argument("--config", type=Path, help="TOML file of settings (also STRONGROOM_CONFIG)")
+    parser.add_argument(
+        "--config", type=Path, help="TOML file of settings (also STRONGROOM_CONFIG)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(commands)
     admin.register(commands)

@@ -19,10 +19,24 @@ def register(commands: Any) -> None:
         "root key file, the database schema and an admin access key in DATA_DIR/credentials.",
     )
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; STRONGROOM_HOST)")
-    p.add_argument("--port", type=int, help="port to listen on, 0 for any free one (default 4599; STRONGROOM_PORT)")
+    p.add_argument(
+        "--port",
+        type=int,
+        help="port to listen on, 0 for any free one (default 4599; STRONGROOM_PORT)",
+    )
     p.add_argument("--workers", type=int, help="worker processes (default 1; STRONGROOM_WORKERS)")
-    p.add_argument("--dev", action="store_true", default=None, help="development mode: accept ANY well-formed SigV4 credentials as the account root (never in production)")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level (default info)")
+    p.add_argument(
+        "--dev",
+        action="store_true",
+        default=None,
+        help="development mode: accept ANY well-formed SigV4 credentials as the "
+        "account root (never in production)",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="log level (default info)",
+    )
     add_storage_options(p)
     p.set_defaults(run=run)
 
@@ -34,9 +48,16 @@ def run(args: argparse.Namespace) -> int:
     from strongroom.server.wiring import build_runtime, prepare
 
     settings = settings_from(
-        args, host=args.host, port=args.port, workers=args.workers, dev=args.dev, log_level=args.log_level
+        args,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        dev=args.dev,
+        log_level=args.log_level,
     )
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     prepare(settings)
     if settings.dev:
         print(
@@ -45,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    print(f"strongroom: credentials in {settings.credentials_path} (profile strongroom)", file=sys.stderr, flush=True)
+    print(
+        f"strongroom: credentials in {settings.credentials_path} (profile strongroom)",
+        file=sys.stderr,
+        flush=True,
+    )
     options: dict[str, Any] = dict(
         host=settings.host,
         port=settings.port,
@@ -57,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if settings.workers > 1:
         os.environ.update(settings.to_env())
-        uvicorn.run("strongroom.server.wiring:create_app", factory=True, workers=settings.workers, **options)
+        uvicorn.run(
+            "strongroom.server.wiring:create_app", factory=True, workers=settings.workers, **options
+        )
     else:
         uvicorn.run(KmsApp(build_runtime(settings)), **options)
     return 0

@@ -59,7 +59,7 @@ def parse_blob(blob: bytes) -> SymmetricBlob:
     if not 0 < n <= _MAX_KEY_ID or len(blob) < head_end + TAG_SIZE:
         raise InvalidCiphertextException()
     try:
-        account = blob[1:_KEY_ID_AT - 1].decode("ascii")
+        account = blob[1 : _KEY_ID_AT - 1].decode("ascii")
         key_id = blob[_KEY_ID_AT : _KEY_ID_AT + n].decode("ascii")
     except UnicodeDecodeError:
         raise InvalidCiphertextException() from None

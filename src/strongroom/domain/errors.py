@@ -22,54 +22,178 @@ class KmsError(Exception):
         return type(self).__name__
 
 
-def _error(name: str, status: int = 400) -> type[KmsError]:
-    return type(name, (KmsError,), {"status": status, "__module__": __name__})
-
-
 # Errors of the KMS service model (botocore kms/2014-11-01), plus the common AWS errors
 # that the JSON protocol returns before an operation runs.
-AccessDeniedException = _error("AccessDeniedException")
-AlreadyExistsException = _error("AlreadyExistsException")
-CloudHsmClusterInvalidConfigurationException = _error(
-    "CloudHsmClusterInvalidConfigurationException"
-)
-ConflictException = _error("ConflictException")
-CustomKeyStoreHasCMKsException = _error("CustomKeyStoreHasCMKsException")
-CustomKeyStoreInvalidStateException = _error("CustomKeyStoreInvalidStateException")
-CustomKeyStoreNameInUseException = _error("CustomKeyStoreNameInUseException")
-CustomKeyStoreNotFoundException = _error("CustomKeyStoreNotFoundException")
-DependencyTimeoutException = _error("DependencyTimeoutException", 503)
-DisabledException = _error("DisabledException")
-DryRunOperationException = _error("DryRunOperationException", 412)
-ExpiredImportTokenException = _error("ExpiredImportTokenException")
-IncompleteSignatureException = _error("IncompleteSignatureException")
-IncorrectKeyException = _error("IncorrectKeyException")
-IncorrectKeyMaterialException = _error("IncorrectKeyMaterialException")
-InvalidAliasNameException = _error("InvalidAliasNameException")
-InvalidArnException = _error("InvalidArnException")
-InvalidCiphertextException = _error("InvalidCiphertextException")
-InvalidGrantIdException = _error("InvalidGrantIdException")
-InvalidGrantTokenException = _error("InvalidGrantTokenException")
-InvalidImportTokenException = _error("InvalidImportTokenException")
-InvalidKeyUsageException = _error("InvalidKeyUsageException")
-InvalidMarkerException = _error("InvalidMarkerException")
-InvalidSignatureException = _error("InvalidSignatureException", 403)
-KMSInternalException = _error("KMSInternalException", 500)
-KMSInvalidMacException = _error("KMSInvalidMacException")
-KMSInvalidSignatureException = _error("KMSInvalidSignatureException")
-KMSInvalidStateException = _error("KMSInvalidStateException")
-KeyUnavailableException = _error("KeyUnavailableException", 500)
-LimitExceededException = _error("LimitExceededException")
-MalformedPolicyDocumentException = _error("MalformedPolicyDocumentException")
-MissingAuthenticationTokenException = _error("MissingAuthenticationTokenException", 403)
-NotFoundException = _error("NotFoundException")
-SerializationException = _error("SerializationException")
-TagException = _error("TagException")
-ThrottlingException = _error("ThrottlingException")
-UnknownOperationException = _error("UnknownOperationException")
-UnrecognizedClientException = _error("UnrecognizedClientException")
-UnsupportedOperationException = _error("UnsupportedOperationException")
-ValidationException = _error("ValidationException")
+
+
+class AccessDeniedException(KmsError):
+    """AWS error code AccessDeniedException."""
+
+
+class AlreadyExistsException(KmsError):
+    """AWS error code AlreadyExistsException."""
+
+
+class CloudHsmClusterInvalidConfigurationException(KmsError):
+    """AWS error code CloudHsmClusterInvalidConfigurationException."""
+
+
+class ConflictException(KmsError):
+    """AWS error code ConflictException."""
+
+
+class CustomKeyStoreHasCMKsException(KmsError):
+    """AWS error code CustomKeyStoreHasCMKsException."""
+
+
+class CustomKeyStoreInvalidStateException(KmsError):
+    """AWS error code CustomKeyStoreInvalidStateException."""
+
+
+class CustomKeyStoreNameInUseException(KmsError):
+    """AWS error code CustomKeyStoreNameInUseException."""
+
+
+class CustomKeyStoreNotFoundException(KmsError):
+    """AWS error code CustomKeyStoreNotFoundException."""
+
+
+class DependencyTimeoutException(KmsError):
+    """AWS error code DependencyTimeoutException."""
+
+    status = 503
+
+
+class DisabledException(KmsError):
+    """AWS error code DisabledException."""
+
+
+class DryRunOperationException(KmsError):
+    """AWS error code DryRunOperationException."""
+
+    status = 412
+
+
+class ExpiredImportTokenException(KmsError):
+    """AWS error code ExpiredImportTokenException."""
+
+
+class IncompleteSignatureException(KmsError):
+    """AWS error code IncompleteSignatureException."""
+
+
+class IncorrectKeyException(KmsError):
+    """AWS error code IncorrectKeyException."""
+
+
+class IncorrectKeyMaterialException(KmsError):
+    """AWS error code IncorrectKeyMaterialException."""
+
+
+class InvalidAliasNameException(KmsError):
+    """AWS error code InvalidAliasNameException."""
+
+
+class InvalidArnException(KmsError):
+    """AWS error code InvalidArnException."""
+
+
+class InvalidCiphertextException(KmsError):
+    """AWS error code InvalidCiphertextException."""
+
+
+class InvalidGrantIdException(KmsError):
+    """AWS error code InvalidGrantIdException."""
+
+
+class InvalidGrantTokenException(KmsError):
+    """AWS error code InvalidGrantTokenException."""
+
+
+class InvalidImportTokenException(KmsError):
+    """AWS error code InvalidImportTokenException."""
+
+
+class InvalidKeyUsageException(KmsError):
+    """AWS error code InvalidKeyUsageException."""
+
+
+class InvalidMarkerException(KmsError):
+    """AWS error code InvalidMarkerException."""
+
+
+class InvalidSignatureException(KmsError):
+    """AWS error code InvalidSignatureException."""
+
+
+class KMSInternalException(KmsError):
+    """AWS error code KMSInternalException."""
+
+    status = 500
+
+
+class KMSInvalidMacException(KmsError):
+    """AWS error code KMSInvalidMacException."""
+
+
+class KMSInvalidSignatureException(KmsError):
+    """AWS error code KMSInvalidSignatureException."""
+
+
+class KMSInvalidStateException(KmsError):
+    """AWS error code KMSInvalidStateException."""
+
+
+class KeyUnavailableException(KmsError):
+    """AWS error code KeyUnavailableException."""
+
+    status = 500
+
+
+class LimitExceededException(KmsError):
+    """AWS error code LimitExceededException."""
+
+
+class MalformedPolicyDocumentException(KmsError):
+    """AWS error code MalformedPolicyDocumentException."""
+
+
+class MissingAuthenticationTokenException(KmsError):
+    """AWS error code MissingAuthenticationTokenException."""
+
+    status = 403
+
+
+class NotFoundException(KmsError):
+    """AWS error code NotFoundException."""
+
+
+class SerializationException(KmsError):
+    """AWS error code SerializationException."""
+
+
+class TagException(KmsError):
+    """AWS error code TagException."""
+
+
+class ThrottlingException(KmsError):
+    """AWS error code ThrottlingException."""
+
+
+class UnknownOperationException(KmsError):
+    """AWS error code UnknownOperationException."""
+
+
+class UnrecognizedClientException(KmsError):
+    """AWS error code UnrecognizedClientException."""
+
+
+class UnsupportedOperationException(KmsError):
+    """AWS error code UnsupportedOperationException."""
+
+
+class ValidationException(KmsError):
+    """AWS error code ValidationException."""
 
 
 class InternalError(Exception):
@@ -83,5 +207,9 @@ class StorageError(InternalError):
 class KeyStoreError(InternalError):
     """A key store (root key, HSM, XKS proxy) failed."""
 
+
 # Not in the KMS model, but what AWS returns for names reserved to it.
-NotAuthorizedException = _error("NotAuthorizedException")
+
+
+class NotAuthorizedException(KmsError):
+    """AWS error code NotAuthorizedException."""

@@ -29,7 +29,11 @@ def delete_alias(core: Core, ctx: RequestContext, req: Request) -> Response:
 
 def list_aliases(core: Core, ctx: RequestContext, req: Request) -> Response:
     found, marker = aliases.list_aliases(
-        core, ctx, key_id=req.get("KeyId"), limit=min(req.get("Limit", 50), 100), marker=req.get("Marker")
+        core,
+        ctx,
+        key_id=req.get("KeyId"),
+        limit=min(req.get("Limit", 50), 100),
+        marker=req.get("Marker"),
     )
     return page("Aliases", [alias_entry(a) for a in found], marker)
 

@@ -29,7 +29,11 @@ def encrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
         algorithm=_algorithm(req),
         dry_run=req.get("DryRun", False),
     )
-    return {"CiphertextBlob": sealed.ciphertext, "KeyId": sealed.key.arn, "EncryptionAlgorithm": SYMMETRIC}
+    return {
+        "CiphertextBlob": sealed.ciphertext,
+        "KeyId": sealed.key.arn,
+        "EncryptionAlgorithm": SYMMETRIC,
+    }
 
 
 def decrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
@@ -74,7 +78,9 @@ def re_encrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
     }
 
 
-def _data_key(core: Core, ctx: RequestContext, req: Request, operation: str) -> tuple[bytes, Response]:
+def _data_key(
+    core: Core, ctx: RequestContext, req: Request, operation: str
+) -> tuple[bytes, Response]:
     plaintext, sealed = encryption.generate_data_key(
         core,
         ctx,

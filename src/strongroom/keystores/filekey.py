@@ -26,16 +26,20 @@ class FileRootKey:
         return unwrap(self._aead, wrapped, aad)
 
 
+def _load(path: Path) -> bytes:
+    data = path.read_bytes()
+    if len(data) != _SIZE:
+        raise KeyStoreError(f"root key file {path} is not {_SIZE} bytes")
+    if path.stat().st_mode & 0o077:
+        raise KeyStoreError(f"root key file {path} must not be readable by others (chmod 600)")
+    return data
+
+
 def _load_or_create(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        data = path.read_bytes()
-        if len(data) != _SIZE:
-            raise KeyStoreError(f"root key file {path} is not {_SIZE} bytes") from None
-        if path.stat().st_mode & 0o077:
-            raise KeyStoreError(f"root key file {path} must not be readable by others (chmod 600)")
-        return data
+        return _load(path)
     data = os.urandom(_SIZE)
     with os.fdopen(fd, "wb") as f:
         f.write(data)

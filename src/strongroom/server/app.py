@@ -112,7 +112,9 @@ class KmsApp:
     # -- the KMS endpoint ---------------------------------------------------------------
     async def _kms(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(uuid.uuid4())
-        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        headers = [
+            (k.decode("latin-1").lower(), v.decode("utf-8", "replace")) for k, v in scope["headers"]
+        ]
         target = next((v for k, v in headers if k == "x-amz-target"), "")
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target
         user_agent = next((v for k, v in headers if k == "user-agent"), "")
@@ -136,7 +138,9 @@ class KmsApp:
             codec = self.model.operation(operation)
             handler = HANDLERS.get(operation)
             if handler is None:
-                raise UnsupportedOperationException(f"{operation} is not supported by this server yet.")
+                raise UnsupportedOperationException(
+                    f"{operation} is not supported by this server yet."
+                )
             params = codec.decode(body)
             ctx = RequestContext(caller, request_id)
             if operation in HOT_PATH:
@@ -218,4 +222,3 @@ async def _reply(
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-

@@ -17,7 +17,9 @@ class Authenticator:
         self._signing_keys = SigningKeyCache()
         self._dev_account = dev_account  # set only in --dev mode
 
-    def authenticate(self, request: HttpRequest, *, now: datetime, source_ip: str, user_agent: str) -> Caller:
+    def authenticate(
+        self, request: HttpRequest, *, now: datetime, source_ip: str, user_agent: str
+    ) -> Caller:
         auth = parse_authorization(request)
         credential = self._resolver.resolve(auth.access_key_id)
         if credential is not None:

@@ -50,7 +50,9 @@ class Settings:
 def _coerce(name: str, value: Any) -> Any:
     kind = {f.name: f.type for f in fields(Settings)}[name]
     if kind == "bool":
-        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        return (
+            value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        )
     if kind == "int":
         return int(value)
     if kind == "float":

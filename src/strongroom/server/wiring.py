@@ -19,6 +19,7 @@ from strongroom.services.identities import (
     create_principal,
     ensure_account,
 )
+from strongroom.storage.ports import Store
 from strongroom.storage.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -36,16 +37,25 @@ class Runtime:
     audit: AuditWriter
 
 
-def build_core(settings: Settings, clock: Clock = system_clock) -> Core:
+def open_store(settings: Settings) -> Store:
+    """The configured database: SQLite in the data directory, or the database URL's."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqlStore(settings.db_url)
-    return Core(store=store, root_key=FileRootKey(settings.root_key_path), cache=KeyCache(), clock=clock)
+    return SqlStore(settings.db_url)
+
+
+def build_core(settings: Settings, clock: Clock = system_clock) -> Core:
+    store = open_store(settings)
+    return Core(
+        store=store, root_key=FileRootKey(settings.root_key_path), cache=KeyCache(), clock=clock
+    )
 
 
 def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     core = build_core(settings, clock)
     credentials = CredentialResolver(core)
-    authenticator = Authenticator(credentials, dev_account=settings.account if settings.dev else None)
+    authenticator = Authenticator(
+        credentials, dev_account=settings.account if settings.dev else None
+    )
     return Runtime(settings, core, credentials, authenticator, AuditWriter(core.store))
 
 

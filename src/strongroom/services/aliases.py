@@ -29,7 +29,7 @@ def _check_name(name: str) -> None:
             "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
         )
     if name == _PREFIX:
-        raise ValidationException("Alias name must have at least one character after \"alias/\".")
+        raise ValidationException('Alias name must have at least one character after "alias/".')
     if name.startswith(_RESERVED):
         raise NotAuthorizedException(
             f"{name}: aliases that begin with alias/aws/ are reserved for AWS managed keys."
@@ -119,7 +119,9 @@ def list_aliases(
     if marker is not None and not marker.startswith(_PREFIX):
         raise InvalidMarkerException("Invalid marker")
     with core.store.transaction() as tx:
-        page = tx.list_aliases(ctx.account, ctx.region, key_id=target, after=marker, limit=limit + 1)
+        page = tx.list_aliases(
+            ctx.account, ctx.region, key_id=target, after=marker, limit=limit + 1
+        )
     if len(page) > limit:
         return page[:limit], page[limit - 1].name
     return page, None

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from strongroom.domain.models import Caller
 from strongroom.keystores.base import RootKey
 from strongroom.services.cache import KeyCache
-from strongroom.storage.sql import SqlStore
+from strongroom.storage.ports import Store
 
 Clock = Callable[[], datetime]
 
@@ -37,7 +37,7 @@ class RequestContext:
 
 @dataclass(slots=True)
 class Core:
-    store: SqlStore
+    store: Store
     root_key: RootKey
     cache: KeyCache
     clock: Clock = system_clock

@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 MIN_WINDOW_DAYS, MAX_WINDOW_DAYS, DEFAULT_WINDOW_DAYS = 7, 30, 30
 
 
-def schedule_deletion(core: Core, ctx: RequestContext, key_id: str, pending_window_days: int | None) -> Key:
+def schedule_deletion(
+    core: Core, ctx: RequestContext, key_id: str, pending_window_days: int | None
+) -> Key:
     """ScheduleKeyDeletion: the key turns PendingDeletion and is deleted after 7-30 days."""
     days = DEFAULT_WINDOW_DAYS if pending_window_days is None else pending_window_days
     check_range("pendingWindowInDays", days, MIN_WINDOW_DAYS, MAX_WINDOW_DAYS)

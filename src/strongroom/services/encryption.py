@@ -46,7 +46,9 @@ class Opened:
 
 
 def _dry_run() -> DryRunOperationException:
-    return DryRunOperationException("The request would have succeeded, but the DryRun option is set.")
+    return DryRunOperationException(
+        "The request would have succeeded, but the DryRun option is set."
+    )
 
 
 def _usable(core: Core, ctx: RequestContext, key_id: str, operation: str, action: str) -> Key:
@@ -58,7 +60,10 @@ def _usable(core: Core, ctx: RequestContext, key_id: str, operation: str, action
 
 
 def _check_algorithm(key: Key, algorithm: EncryptionAlgorithm | None) -> None:
-    if algorithm not in (None, EncryptionAlgorithm.SYMMETRIC_DEFAULT) and key.key_spec is KeySpec.SYMMETRIC_DEFAULT:
+    if (
+        algorithm not in (None, EncryptionAlgorithm.SYMMETRIC_DEFAULT)
+        and key.key_spec is KeySpec.SYMMETRIC_DEFAULT
+    ):
         raise InvalidKeyUsageException(
             f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
         )
@@ -194,5 +199,7 @@ def generate_random(
     if number_of_bytes is None:
         raise ValidationException("NumberOfBytes is required.")
     if custom_key_store_id is not None:
-        raise UnsupportedOperationException("Custom key stores are not supported by this server yet.")
+        raise UnsupportedOperationException(
+            "Custom key stores are not supported by this server yet."
+        )
     return os.urandom(number_of_bytes)

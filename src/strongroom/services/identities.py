@@ -70,7 +70,9 @@ def create_access_key(core: Core, principal_arn: str) -> NewAccessKey:
         principal = tx.get_principal(principal_arn)
         if principal is None:
             raise NotFoundException(f"Principal {principal_arn} does not exist.")
-        tx.insert_access_key(AccessKeyRecord(access_key_id, principal, wrapped, "Active"), core.clock())
+        tx.insert_access_key(
+            AccessKeyRecord(access_key_id, principal, wrapped, "Active"), core.clock()
+        )
     return NewAccessKey(access_key_id, secret, principal)
 
 

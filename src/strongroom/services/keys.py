@@ -88,16 +88,22 @@ def create_key(
     authorize(ctx.caller, "CreateKey")
     expected_usage = SUPPORTED_SPECS.get(key_spec)
     if expected_usage is None:
-        raise UnsupportedOperationException(f"KeySpec {key_spec} is not supported by this server yet.")
+        raise UnsupportedOperationException(
+            f"KeySpec {key_spec} is not supported by this server yet."
+        )
     usage = key_usage or expected_usage
     if usage is not expected_usage:
         raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {key_spec}")
     if origin is not Origin.AWS_KMS:
         raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
     if custom_key_store_id is not None:
-        raise UnsupportedOperationException("Custom key stores are not supported by this server yet.")
+        raise UnsupportedOperationException(
+            "Custom key stores are not supported by this server yet."
+        )
     if multi_region:
-        raise UnsupportedOperationException("Multi-Region keys are not supported by this server yet.")
+        raise UnsupportedOperationException(
+            "Multi-Region keys are not supported by this server yet."
+        )
     if policy is not None:
         check_policy(policy)
     check_tags(tags)

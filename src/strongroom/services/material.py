@@ -12,7 +12,7 @@ from strongroom.crypto.context import encode_context
 from strongroom.domain.errors import InvalidCiphertextException
 from strongroom.domain.models import Key
 from strongroom.services.core import Core
-from strongroom.storage.sql import SqlTransaction
+from strongroom.storage.ports import Transaction
 
 SYMMETRIC_KEY_BYTES = 32
 
@@ -28,11 +28,13 @@ def material_id(key_arn: str, version: int) -> str:
 
 
 def add_symmetric_material(
-    core: Core, tx: SqlTransaction, key_arn: str, version: int, now: datetime
+    core: Core, tx: Transaction, key_arn: str, version: int, now: datetime
 ) -> None:
     """Generate 256-bit material for ``version`` and store it wrapped."""
     material = os.urandom(SYMMETRIC_KEY_BYTES)
-    tx.insert_material(key_arn, version, core.root_key.wrap(material, material_aad(key_arn, version)), now)
+    tx.insert_material(
+        key_arn, version, core.root_key.wrap(material, material_aad(key_arn, version)), now
+    )
 
 
 def symmetric_aead(core: Core, key: Key, version: int) -> AESGCM:

@@ -8,9 +8,7 @@ from strongroom.domain.models import Key
 from strongroom.services.core import Core, RequestContext
 
 
-def resolve_key(
-    core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bool = True
-) -> Key:
+def resolve_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bool = True) -> Key:
     """Return the key named by ``key_id`` in any form AWS accepts for the operation.
 
     Raises NotFoundException with AWS's texts for malformed ids, unknown keys and

@@ -11,7 +11,7 @@ MAX_TAGS_PER_KEY = 50
 
 
 def constraint_error(field: str, value: object, rule: str) -> ValidationException:
-    """``1 validation error detected: Value '<v>' at '<field>' failed to satisfy constraint: <rule>``."""
+    """A ValidationException worded as AWS words one failed constraint."""
     return ValidationException(
         f"1 validation error detected: Value '{value}' at '{field}' "
         f"failed to satisfy constraint: {rule}"
@@ -20,7 +20,9 @@ def constraint_error(field: str, value: object, rule: str) -> ValidationExceptio
 
 def check_range(field: str, value: int, low: int, high: int) -> None:
     if value < low:
-        raise constraint_error(field, value, f"Member must have value greater than or equal to {low}")
+        raise constraint_error(
+            field, value, f"Member must have value greater than or equal to {low}"
+        )
     if value > high:
         raise constraint_error(field, value, f"Member must have value less than or equal to {high}")
 

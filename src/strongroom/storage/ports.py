@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
-from strongroom.domain.models import Principal
+from strongroom.domain.models import Alias, Key, Principal, Tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +32,109 @@ class AuditRow:
     prev_hash: str
     hash: str
     body: str
+
+
+class Transaction(Protocol):
+    """One database transaction: it commits when its block ends and rolls back on error.
+    Failures of the database raise StorageError."""
+
+    def get_key(self, arn: str, *, for_update: bool = False) -> Key | None: ...
+
+    def insert_key(self, key: Key) -> None: ...
+
+    def update_key(self, key: Key) -> None: ...
+
+    def delete_key(self, key: Key) -> None:
+        """Delete a key with its material, tags and aliases."""
+        ...
+
+    def list_keys(self, account: str, region: str, *, after: str | None, limit: int) -> list[Key]:
+        """Keys of an account and region in creation order, after the key ``after``."""
+        ...
+
+    def keys_due_for_deletion(self, now: datetime) -> list[Key]: ...
+
+    def insert_material(
+        self, key_arn: str, version: int, wrapped: bytes, now: datetime
+    ) -> None: ...
+
+    def get_material(self, key_arn: str, version: int) -> bytes | None: ...
+
+    def get_alias(self, account: str, region: str, name: str) -> Alias | None: ...
+
+    def insert_alias(self, alias: Alias) -> None: ...
+
+    def update_alias(self, alias: Alias) -> None: ...
+
+    def delete_alias(self, alias: Alias) -> None: ...
+
+    def list_aliases(
+        self, account: str, region: str, *, key_id: str | None, after: str | None, limit: int
+    ) -> list[Alias]: ...
+
+    def count_aliases(self, account: str, region: str, key_id: str) -> int: ...
+
+    def get_tags(self, key_arn: str) -> list[Tag]: ...
+
+    def put_tags(self, key_arn: str, new: Iterable[Tag]) -> None: ...
+
+    def delete_tags(self, key_arn: str, tag_keys: Sequence[str]) -> None: ...
+
+    def record_change(self, key_arn: str, now: datetime) -> None: ...
+
+    def ensure_account(self, account: str, now: datetime) -> bool:
+        """Create the account (and its root principal) unless it exists; True if created."""
+        ...
+
+    def list_accounts(self) -> list[str]: ...
+
+    def insert_principal(self, principal: Principal, now: datetime) -> None: ...
+
+    def get_principal(self, arn: str) -> Principal | None: ...
+
+    def list_principals(self, account: str | None) -> list[Principal]: ...
+
+    def insert_access_key(self, record: AccessKeyRecord, now: datetime) -> None: ...
+
+    def get_access_key(self, access_key_id: str) -> AccessKeyRecord | None: ...
+
+    def list_access_keys(self, principal_arn: str | None) -> list[AccessKeyRecord]: ...
+
+    def delete_access_key(self, access_key_id: str) -> bool: ...
+
+    def insert_audit_rows(self, rows: Sequence[AuditRow]) -> None: ...
+
+    def last_audit_hash(self, chain: str) -> str | None: ...
+
+    def query_audit(
+        self,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        key_arn: str | None = None,
+        event_name: str | None = None,
+        principal_arn: str | None = None,
+        limit: int = 1000,
+    ) -> list[AuditRow]: ...
+
+
+class Store(Protocol):
+    """The database."""
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A transaction that commits when the block ends and rolls back on any error."""
+        ...
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision."""
+        ...
+
+    def latest_change(self) -> int:
+        """The newest sequence number of the change feed."""
+        ...
+
+    def changes_since(self, seq: int) -> tuple[int, set[str]]:
+        """The newest change seq and the ARNs changed after ``seq``."""
+        ...
+
+    def close(self) -> None: ...

@@ -425,7 +425,11 @@ class SqlStore:
 
     def latest_change(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0))).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0))
+                ).scalar_one()
+            )
 
     def changes_since(self, seq: int) -> tuple[int, set[str]]:
         """The newest change seq and the key ARNs changed after ``seq``."""

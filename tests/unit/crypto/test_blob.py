@@ -15,14 +15,18 @@ from strongroom.domain.errors import InvalidCiphertextException
 
 pytestmark = pytest.mark.unit
 
-VECTORS = json.loads((Path(__file__).parents[2] / "vectors" / "blob_v1.json").read_text())["vectors"]
+VECTORS = json.loads((Path(__file__).parents[2] / "vectors" / "blob_v1.json").read_text())[
+    "vectors"
+]
 
 
 @pytest.mark.parametrize("v", VECTORS, ids=lambda v: v["key_id"][:8] + str(v["material_version"]))
 def test_known_blob_decrypts_to_known_plaintext(v: dict[str, Any]) -> None:
     blob = parse_blob(bytes.fromhex(v["blob"]))
     assert (blob.account, blob.key_id, blob.material_version) == (
-        v["account"], v["key_id"], v["material_version"],
+        v["account"],
+        v["key_id"],
+        v["material_version"],
     )
     aad = encode_context(v["context"])
     assert aad.hex() == v["context_aad"]
@@ -42,7 +46,14 @@ def test_every_flipped_bit_is_invalid_ciphertext(v: dict[str, Any]) -> None:
 
 def test_wrong_context_is_invalid_ciphertext() -> None:
     aead = AESGCM(AESGCM.generate_key(256))
-    blob = seal(aead, "111122223333", "1234abcd-12ab-34cd-56ef-1234567890ab", 1, b"x", encode_context({"a": "1"}))
+    blob = seal(
+        aead,
+        "111122223333",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        1,
+        b"x",
+        encode_context({"a": "1"}),
+    )
     for context in ({}, {"a": "2"}, {"A": "1"}, {"a": "1", "b": "2"}):
         with pytest.raises(InvalidCiphertextException):
             open_blob(aead, parse_blob(blob), encode_context(context))
@@ -60,7 +71,9 @@ def test_two_encryptions_differ() -> None:
     assert seal(*args) != seal(*args)
 
 
-@pytest.mark.parametrize("raw", [b"", b"\x01", b"\x02" + b"0" * 100, b"\x01" + b"1" * 12 + b"\x00" + b"0" * 40])
+@pytest.mark.parametrize(
+    "raw", [b"", b"\x01", b"\x02" + b"0" * 100, b"\x01" + b"1" * 12 + b"\x00" + b"0" * 40]
+)
 def test_garbage_is_invalid_ciphertext(raw: bytes) -> None:
     with pytest.raises(InvalidCiphertextException):
         parse_blob(raw)
