@@ -23,8 +23,7 @@ from typing import Any
 
 import orjson
 
-from strongroom.storage.ports import AuditRow
-from strongroom.storage.ports import Store
+from strongroom.storage.ports import AuditRow, Store
 
 log = logging.getLogger(__name__)
 
