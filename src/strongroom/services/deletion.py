@@ -49,12 +49,15 @@ def delete_due_keys(core: Core) -> int:
     """Delete every key whose waiting period has passed, material, tags and aliases included.
     Run by the scheduler; returns how many keys it deleted."""
     now = core.clock()
+    changed: list[str] = []
     with core.store.transaction() as tx:
         due = tx.keys_due_for_deletion(now)
         for key in due:
-            tx.delete_key(key)
-            tx.record_change(key.arn, now)
+            changed += [key.arn, *tx.delete_key(key)]
+        for arn in changed:
+            tx.record_change(arn, now)
+    for arn in changed:
+        core.cache.invalidate(arn)
     for key in due:
-        core.cache.invalidate(key.arn)
         log.info("deleted key %s (deletion date %s)", key.arn, key.deletion_date)
     return len(due)

@@ -44,8 +44,8 @@ class Transaction(Protocol):
 
     def update_key(self, key: Key) -> None: ...
 
-    def delete_key(self, key: Key) -> None:
-        """Delete a key with its material, tags and aliases."""
+    def delete_key(self, key: Key) -> list[str]:
+        """Delete a key with its material, tags and aliases; returns the deleted aliases' ARNs."""
         ...
 
     def list_keys(self, account: str, region: str, *, after: str | None, limit: int) -> list[Key]:

@@ -110,18 +110,19 @@ class SqlTransaction:
     def update_key(self, key: Key) -> None:
         self._c.execute(keys.update().where(keys.c.arn == key.arn).values(**_key_values(key)))
 
-    def delete_key(self, key: Key) -> None:
-        """Delete a key with its material, tags and aliases."""
+    def delete_key(self, key: Key) -> list[str]:
+        """Delete a key with its material, tags and aliases; returns the deleted aliases' ARNs."""
+        own_aliases = (
+            aliases.c.account_id == key.account,
+            aliases.c.region == key.region,
+            aliases.c.target_key_id == key.key_id,
+        )
+        names = self._c.execute(sa.select(aliases.c.name).where(*own_aliases)).scalars().all()
         self._c.execute(key_materials.delete().where(key_materials.c.key_arn == key.arn))
         self._c.execute(tags.delete().where(tags.c.key_arn == key.arn))
-        self._c.execute(
-            aliases.delete().where(
-                aliases.c.account_id == key.account,
-                aliases.c.region == key.region,
-                aliases.c.target_key_id == key.key_id,
-            )
-        )
+        self._c.execute(aliases.delete().where(*own_aliases))
         self._c.execute(keys.delete().where(keys.c.arn == key.arn))
+        return [f"arn:aws:kms:{key.region}:{key.account}:{name}" for name in names]
 
     def list_keys(self, account: str, region: str, *, after: str | None, limit: int) -> list[Key]:
         """Keys of an account and region in creation order, after the key ``after``."""
@@ -248,6 +249,10 @@ class SqlTransaction:
     # -- change feed --------------------------------------------------------------------
     def record_change(self, key_arn: str, now: datetime) -> None:
         self._c.execute(changes.insert().values(key_arn=key_arn, changed_at=now.timestamp()))
+
+    def prune_changes(self, before: datetime) -> None:
+        """Forget changes older than every process's poll could still need."""
+        self._c.execute(changes.delete().where(changes.c.changed_at < before.timestamp()))
 
     # -- identities ---------------------------------------------------------------------
     def ensure_account(self, account: str, now: datetime) -> bool:
