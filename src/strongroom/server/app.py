@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from strongroom.audit.events import build_event
@@ -36,6 +36,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
 MAX_BODY = 1 << 20
+CHANGE_RETENTION = timedelta(hours=1)
 JSON_TYPE = b"application/x-amz-json-1.1"
 
 
@@ -108,6 +109,8 @@ class KmsApp:
 
     def _run_jobs(self) -> None:
         delete_due_keys(self.rt.core)
+        with self.rt.core.store.transaction() as tx:
+            tx.prune_changes(datetime.now(UTC) - CHANGE_RETENTION)
 
     # -- the KMS endpoint ---------------------------------------------------------------
     async def _kms(self, scope: Scope, receive: Receive, send: Send) -> None:

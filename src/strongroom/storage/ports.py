@@ -82,6 +82,10 @@ class Transaction(Protocol):
 
     def record_change(self, key_arn: str, now: datetime) -> None: ...
 
+    def prune_changes(self, before: datetime) -> None:
+        """Forget changes older than every process's poll could still need."""
+        ...
+
     def ensure_account(self, account: str, now: datetime) -> bool:
         """Create the account (and its root principal) unless it exists; True if created."""
         ...
