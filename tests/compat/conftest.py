@@ -1,0 +1,48 @@
+"""Fixtures of the compat tests on top of tests/conftest.py's real server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from ._support import OTHER_REGION, key_forms, make_client, unique_alias
+
+
+@pytest.fixture(scope="session")
+def raw_kms(server: Any) -> Any:
+    """An admin client that does not validate parameters itself."""
+    return make_client(
+        server.endpoint, server.access_key_id, server.secret_access_key, validate=False
+    )
+
+
+@pytest.fixture(scope="session")
+def eu_kms(server: Any) -> Any:
+    """An admin client signing for eu-west-1."""
+    return make_client(
+        server.endpoint, server.access_key_id, server.secret_access_key, OTHER_REGION
+    )
+
+
+@pytest.fixture
+def aliased_key(kms: Any, key: dict[str, Any]) -> dict[str, Any]:
+    """A fresh key with one alias: {"meta": KeyMetadata, "alias": name, "forms": {...}}."""
+    name = unique_alias("k")
+    kms.create_alias(AliasName=name, TargetKeyId=key["KeyId"])
+    return {"meta": key, "alias": name, "forms": key_forms(key, name)}
+
+
+@pytest.fixture(scope="session")
+def other_account(server: Any) -> dict[str, Any]:
+    """A user in a second account (444455556666) and a client signing as it."""
+    account = "444455556666"
+    server.admin("create-account", account)
+    name = f"bob-{uuid.uuid4().hex[:8]}"
+    server.admin("create-user", name, "--in-account", account)
+    out = server.admin("create-access-key", f"arn:aws:iam::{account}:user/{name}")
+    creds = json.loads(out.stdout)
+    client = make_client(server.endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
+    return {"account": account, "arn": creds["PrincipalArn"], "client": client, **creds}

@@ -1,0 +1,236 @@
+"""The scheduled deletion job, driven by a clock the test controls (no sleeping for days):
+the app runs in this process under uvicorn, and boto3 talks to it over loopback."""
+
+from __future__ import annotations
+
+import configparser
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from botocore.exceptions import ClientError
+
+from conftest import free_port
+from strongroom.server.app import KmsApp
+from strongroom.server.settings import load_settings
+from strongroom.server.wiring import build_runtime, prepare
+
+from ._support import assert_kms_error, make_client, unique_alias
+
+pytestmark = pytest.mark.compat
+
+
+class FakeClock:
+    """The services' clock: starts at the real time and moves only when told."""
+
+    def __init__(self) -> None:
+        self._now = datetime.now(UTC)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        with self._lock:
+            self._now += delta
+
+
+@dataclass
+class InProcess:
+    kms: Any
+    clock: FakeClock
+    endpoint: str
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[InProcess]:
+    port = free_port()
+    settings = load_settings(
+        data_dir=tmp_path / "data", port=port, job_interval_seconds=0.1, change_poll_seconds=0.1
+    )
+    prepare(settings)
+    clock = FakeClock()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            KmsApp(build_runtime(settings, clock=clock)),
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, name="strongroom-under-test", daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(endpoint + "/health", timeout=1) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise
+            time.sleep(0.05)
+    creds = configparser.ConfigParser()
+    creds.read(settings.credentials_path)
+    kms = make_client(
+        endpoint,
+        creds["strongroom"]["aws_access_key_id"],
+        creds["strongroom"]["aws_secret_access_key"],
+    )
+    try:
+        yield InProcess(kms, clock, endpoint)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "the in-process server did not stop"
+
+
+def _wait_until_gone(kms: Any, key_id: str, seconds: float = 5.0) -> float:
+    """Poll DescribeKey until NotFoundException; return how long it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            kms.describe_key(KeyId=key_id)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "NotFoundException", exc.response
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"{key_id} still exists {seconds}s after its deletion date passed")
+
+
+def _settle() -> None:
+    """Let several job runs (every 0.1 s) pass."""
+    time.sleep(0.5)
+
+
+def test_key_is_deleted_after_its_waiting_period_and_not_before(app: InProcess) -> None:
+    kms = app.kms
+    key = kms.create_key(Description="doomed")["KeyMetadata"]
+    alias = unique_alias("doomed")
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    kms.tag_resource(KeyId=key["KeyId"], Tags=[{"TagKey": "t", "TagValue": "v"}])
+    blob = kms.encrypt(KeyId=alias, Plaintext=b"gone soon")["CiphertextBlob"]
+    scheduled = kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    assert abs((scheduled["DeletionDate"] - (app.clock() + timedelta(days=7))).total_seconds()) < 1
+
+    app.clock.advance(timedelta(days=6))
+    _settle()
+    meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion"
+    assert kms.list_aliases(KeyId=key["KeyId"])["Aliases"][0]["AliasName"] == alias
+
+    app.clock.advance(timedelta(days=1, seconds=1))
+    _wait_until_gone(kms, key["KeyId"])
+    assert key["KeyId"] not in {k["KeyId"] for k in kms.list_keys(Limit=1000)["Keys"]}
+    assert alias not in {a["AliasName"] for a in kms.list_aliases(Limit=100)["Aliases"]}
+    assert_kms_error("NotFoundException", kms.list_resource_tags, KeyId=key["KeyId"])
+    assert_kms_error("NotFoundException", kms.cancel_key_deletion, KeyId=key["KeyId"])
+    with pytest.raises(ClientError) as info:
+        kms.decrypt(CiphertextBlob=blob)
+    assert info.value.response["Error"]["Code"] in (
+        "InvalidCiphertextException",
+        "NotFoundException",
+    )
+    # The alias name is free again.
+    fresh = kms.create_key()["KeyMetadata"]
+    kms.create_alias(AliasName=alias, TargetKeyId=fresh["KeyId"])
+    assert kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == fresh["KeyId"]
+
+
+def test_alias_of_deleted_key_is_not_found(app: InProcess) -> None:
+    kms = app.kms
+    key = kms.create_key()["KeyMetadata"]
+    alias = unique_alias("cached")
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    kms.encrypt(KeyId=alias, Plaintext=b"x")  # resolve the alias once
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    app.clock.advance(timedelta(days=7, seconds=1))
+    _wait_until_gone(kms, key["KeyId"])
+    arn = key["Arn"].rsplit(":", 1)[0] + ":" + alias
+    assert_kms_error(
+        "NotFoundException", kms.describe_key, message=f"Alias {arn} is not found.", KeyId=alias
+    )
+
+
+def test_cancelled_and_later_keys_survive_the_job(app: InProcess) -> None:
+    kms = app.kms
+    cancelled = kms.create_key(Description="cancelled")["KeyMetadata"]
+    kms.schedule_key_deletion(KeyId=cancelled["KeyId"], PendingWindowInDays=7)
+    kms.cancel_key_deletion(KeyId=cancelled["KeyId"])
+    later = kms.create_key(Description="later")["KeyMetadata"]
+    kms.schedule_key_deletion(KeyId=later["KeyId"], PendingWindowInDays=30)
+    kept = kms.create_key(Description="kept")["KeyMetadata"]
+    doomed = kms.create_key(Description="doomed")["KeyMetadata"]
+    kms.schedule_key_deletion(KeyId=doomed["KeyId"], PendingWindowInDays=7)
+
+    app.clock.advance(timedelta(days=8))
+    _wait_until_gone(kms, doomed["KeyId"])
+    _settle()
+    assert kms.describe_key(KeyId=cancelled["KeyId"])["KeyMetadata"]["KeyState"] == "Disabled"
+    assert kms.describe_key(KeyId=later["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert kms.describe_key(KeyId=kept["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+    kms.enable_key(KeyId=cancelled["KeyId"])
+    assert kms.encrypt(KeyId=cancelled["KeyId"], Plaintext=b"x")["KeyId"] == cancelled["Arn"]
+
+    app.clock.advance(timedelta(days=23))
+    _wait_until_gone(kms, later["KeyId"])
+    assert kms.describe_key(KeyId=cancelled["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_deletion_date_follows_the_clock_of_the_server(app: InProcess) -> None:
+    app.clock.advance(timedelta(days=100))
+    key = app.kms.create_key()["KeyMetadata"]
+    out = app.kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=10)
+    expected = app.clock() + timedelta(days=10)
+    assert abs((out["DeletionDate"] - expected).total_seconds()) < 1
+    _settle()
+    assert app.kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+
+
+def _list_all_keys(kms: Any, limit: int) -> list[str]:
+    ids: list[str] = []
+    kwargs: dict[str, Any] = {"Limit": limit}
+    while True:
+        page = kms.list_keys(**kwargs)
+        ids += [k["KeyId"] for k in page["Keys"]]
+        if not page["Truncated"]:
+            return ids
+        kwargs["Marker"] = page["NextMarker"]
+
+
+def test_list_keys_pages_keys_created_at_the_same_instant(app: InProcess) -> None:
+    # The fake clock stands still: every key has the same CreationDate.
+    created = [app.kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(7)]
+    paged = _list_all_keys(app.kms, limit=2)
+    assert sorted(paged) == sorted(created)
+    assert len(paged) == len(set(paged))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: ListKeys' NextMarker is the id of the last key of the page; when that key "
+    "is deleted before the next call, storage/sql.py list_keys finds no anchor and returns "
+    "an empty, untruncated page, so the keys after it silently vanish from the listing",
+)
+def test_list_keys_continues_after_the_marker_key_is_deleted(app: InProcess) -> None:
+    kms = app.kms
+    for _ in range(4):
+        app.clock.advance(timedelta(seconds=1))  # distinct creation dates: a stable order
+        kms.create_key()
+    first = kms.list_keys(Limit=2)
+    assert first["Truncated"] is True
+    kms.schedule_key_deletion(KeyId=first["NextMarker"], PendingWindowInDays=7)
+    app.clock.advance(timedelta(days=8))
+    _wait_until_gone(kms, first["NextMarker"])
+    rest = kms.list_keys(Limit=10, Marker=first["NextMarker"])
+    assert len(rest["Keys"]) == 2

@@ -1,0 +1,156 @@
+"""More than one process serving the same keys: worker processes of one server (SQLite) and
+separate nodes sharing one PostgreSQL database. A change made through one process reaches
+every other within a bounded time (change_poll_seconds, 0.5 s by default)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import (
+    POSTGRES_ENV,
+    _drop_postgres_database,
+    _fresh_postgres_database,
+    start_server,
+    stop_server,
+)
+
+from ._support import make_client, unique_alias
+
+pytestmark = pytest.mark.compat
+
+BOUND_SECONDS = 3.0  # change_poll_seconds (0.5 s) with a wide margin for a loaded machine
+
+
+def _clients(server: Any, n: int) -> list[Any]:
+    """Separate clients: separate connections, spread over the worker processes."""
+    return [
+        make_client(server.endpoint, server.access_key_id, server.secret_access_key)
+        for _ in range(n)
+    ]
+
+
+def _outcome(call: Callable[[], Any]) -> str:
+    """ "ok", the KeyId a successful call answered with, or the AWS error code."""
+    try:
+        result = call()
+    except ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+    return str(result.get("KeyId", "ok")) if isinstance(result, dict) else "ok"
+
+
+def _converges(check: Callable[[], bool]) -> float:
+    """Poll ``check`` until it holds; return how long that took, failing after the bound."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > BOUND_SECONDS:
+            raise AssertionError(f"not consistent {BOUND_SECONDS}s after the change")
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Any]:
+    server = start_server(tmp_path / "data", None, "--workers", "2")
+    yield server
+    stop_server(server)
+
+
+def _chains_that_served(server: Any, key_arn: str) -> int:
+    """How many processes wrote audit events about the key (one hash chain per process)."""
+    db = server.data_dir / "strongroom.db"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT chain) FROM audit_events WHERE key_arn = ?", (key_arn,)
+        ).fetchone()
+    return int(row[0])
+
+
+def test_changes_reach_every_worker_process(workers: Any) -> None:
+    clients = _clients(workers, 8)
+    key = clients[0].create_key()["KeyMetadata"]
+    alias = unique_alias("workers")
+    clients[0].create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    for _ in range(10):  # warm every process's caches through the alias
+        for client in clients:
+            assert client.encrypt(KeyId=alias, Plaintext=b"x")["KeyId"] == key["Arn"]
+        if _chains_that_served(workers, key["Arn"]) >= 2:
+            break
+        clients += _clients(workers, 8)  # new connections, which may land on the other worker
+    assert _chains_that_served(workers, key["Arn"]) == 2, "both workers served the key"
+
+    clients[0].disable_key(KeyId=key["KeyId"])
+    _converges(
+        lambda: (
+            {_outcome(lambda c=c: c.encrypt(KeyId=alias, Plaintext=b"x")) for c in clients}
+            == {"DisabledException"}
+        )
+    )
+
+    other = clients[1].create_key()["KeyMetadata"]
+    clients[1].update_alias(AliasName=alias, TargetKeyId=other["KeyId"])
+    _converges(
+        lambda: (
+            {_outcome(lambda c=c: c.encrypt(KeyId=alias, Plaintext=b"x")) for c in clients}
+            == {other["Arn"]}
+        )
+    )
+
+    clients[2].delete_alias(AliasName=alias)
+    _converges(
+        lambda: (
+            {_outcome(lambda c=c: c.describe_key(KeyId=alias)) for c in clients}
+            == {"NotFoundException"}
+        )
+    )
+
+
+@pytest.fixture
+def two_nodes(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
+    url, name = _fresh_postgres_database(base)
+    first = start_server(tmp_path / "a", url)
+    second_dir = tmp_path / "b"
+    second_dir.mkdir()
+    for shared in ("root.key", "credentials"):  # the nodes share the root key and the admin
+        shutil.copy2(first.data_dir / shared, second_dir / shared)
+        os.chmod(second_dir / shared, 0o600)
+    second = start_server(second_dir, url)
+    try:
+        yield first, second
+    finally:
+        stop_server(second)
+        stop_server(first)
+        _drop_postgres_database(base, name)
+
+
+def test_two_nodes_on_one_postgres_database_serve_the_same_keys(two_nodes: tuple[Any, Any]) -> None:
+    a, b = (node.client() for node in two_nodes)
+    key = a.create_key(Description="shared")["KeyMetadata"]
+    blob = b.encrypt(KeyId=key["KeyId"], Plaintext=b"across nodes")["CiphertextBlob"]
+    assert a.decrypt(CiphertextBlob=blob)["Plaintext"] == b"across nodes"
+    assert b.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["Description"] == "shared"
+
+    a.disable_key(KeyId=key["KeyId"])
+    _converges(lambda: _outcome(lambda: b.decrypt(CiphertextBlob=blob)) == "DisabledException")
+    b.enable_key(KeyId=key["KeyId"])
+    _converges(lambda: _outcome(lambda: a.decrypt(CiphertextBlob=blob)) == key["Arn"])
+
+    b.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    _converges(
+        lambda: a.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    )
+    assert (
+        _outcome(lambda: a.encrypt(KeyId=key["KeyId"], Plaintext=b"x"))
+        == "KMSInvalidStateException"
+    )
