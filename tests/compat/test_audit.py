@@ -245,12 +245,6 @@ def test_filter_by_key(server: Any, trail: dict[str, Any]) -> None:
         assert trail["key"]["Arn"] in {r["ARN"] for r in event["resources"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `audit events --key ARN` matches only the first resource of an event "
-    "(audit_events.key_arn = resources[0]), so a ReEncrypt into the key (its second resource) "
-    "is missing from the key's trail",
-)
 def test_filter_by_key_finds_re_encrypt_into_the_key(server: Any, trail: dict[str, Any]) -> None:
     _, found = audit_events(server, "--key", trail["destination"]["Arn"])
     assert trail["rids"]["ReEncrypt"] in {e["requestID"] for e in found}

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -323,26 +324,47 @@ def test_readme_quickstart_with_the_credentials_file(server: Any, kms: Any, tmp_
     assert kms.decrypt(CiphertextBlob=base64.b64decode(blob))["Plaintext"] == small.read_bytes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (README): the quickstart's `aws kms encrypt --key-id alias/demo --plaintext "
-    "fileb://README.md` fails with ValidationException: README.md is over 4096 bytes, the "
-    "Encrypt limit (AWS's limit too), so the documented command cannot work",
-)
-def test_readme_quickstart_encrypts_readme_md(server: Any, kms: Any) -> None:
-    key_id = kms.create_key(Description="demo")["KeyMetadata"]["KeyId"]
-    blob = aws_text(
-        server,
-        "encrypt",
-        "--key-id",
-        key_id,
-        "--plaintext",
-        f"fileb://{README}",
-        "--query",
-        "CiphertextBlob",
-        env=_readme_env(server),
+def _readme_block(heading: str, index: int) -> str:
+    """The ``index``-th fenced code block after ``heading`` in the README."""
+    text = README.read_text().split(heading, 1)[1]
+    return text.split("```")[1 + 2 * index].split("\n", 1)[1]
+
+
+def test_readme_quickstart_cli_block_runs_as_written(server: Any, kms: Any, tmp_path: Path) -> None:
+    """The README's AWS CLI quickstart, run by bash against this server (its port swapped in)."""
+    (tmp_path / "strongroom-data").symlink_to(server.data_dir)
+    port = server.endpoint.rsplit(":", 1)[1]
+    script = _readme_block("## Quickstart", 0).replace("4599", port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true", AWS_MAX_ATTEMPTS="1")
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
-    assert kms.decrypt(CiphertextBlob=base64.b64decode(blob))["Plaintext"] == README.read_bytes()
+    assert result.returncode == 0, result.stderr
+    blob = base64.b64decode(result.stdout.strip().splitlines()[-1])
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"my secret"
+
+
+def test_readme_quickstart_boto3_block_runs_as_written(server: Any, tmp_path: Path) -> None:
+    (tmp_path / "strongroom-data").symlink_to(server.data_dir)
+    port = server.endpoint.rsplit(":", 1)[1]
+    code = _readme_block("## Quickstart", 1).replace("4599", port)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_readme_boto3_example(server: Any) -> None:

@@ -141,12 +141,6 @@ def test_keys_aliases_tags_and_ciphertext_survive_a_restart(
         _stop_with_sigterm(second)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `strongroom serve` shuts down gracefully on SIGTERM but then dies of the "
-    "signal (exit status -15 / 143): uvicorn.run re-raises captured signals after shutdown "
-    "(uvicorn Server.capture_signals), so cli/serve.py never returns 0",
-)
 def test_sigterm_stops_the_server_with_exit_code_0(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data")
     server.client().list_keys()

@@ -69,7 +69,9 @@ def _chains_that_served(server: Any, key_arn: str) -> int:
     db = server.data_dir / "strongroom.db"
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         row = conn.execute(
-            "SELECT count(DISTINCT chain) FROM audit_events WHERE key_arn = ?", (key_arn,)
+            "SELECT count(DISTINCT e.chain) FROM audit_events e "
+            "JOIN audit_resources r ON r.event_id = e.event_id WHERE r.arn = ?",
+            (key_arn,),
         ).fetchone()
     return int(row[0])
 

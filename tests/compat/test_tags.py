@@ -204,13 +204,6 @@ def test_other_account_cannot_tag_or_read_tags(
     assert _tags(kms, key["KeyId"]) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ListResourceTags' NextMarker is the last tag key of the page, and the next "
-    "call raises InvalidMarkerException when that tag was removed in between "
-    "(services/tags.py list_tags looks the marker up among the current tags), so paging "
-    "breaks on a concurrent UntagResource instead of continuing with the remaining tags",
-)
 def test_list_resource_tags_continues_after_the_marker_tag_is_removed(
     kms: Any, key: dict[str, Any]
 ) -> None:

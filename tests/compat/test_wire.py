@@ -313,12 +313,6 @@ def test_signed_region_chooses_the_region_of_keys(server: Any) -> None:
     assert reply.json["KeyMetadata"]["Arn"].startswith("arn:aws:kms:ap-southeast-2:")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): replies outside `POST /` (GET /, POST /other: 404 "
-    '{"message":"Not Found"}) carry no x-amzn-RequestId header and no AWS error shape; '
-    "AWS answers every request with a request id",
-)
 @pytest.mark.parametrize(("method", "path"), [("GET", "/"), ("POST", "/other")])
 def test_replies_outside_the_kms_path_have_a_request_id(
     server: Any, method: str, path: str

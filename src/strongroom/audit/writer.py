@@ -122,7 +122,7 @@ def _row(event: Mapping[str, Any], body: str, chain: str, prev: str, digest: str
         event_name=event["eventName"],
         region=event["awsRegion"],
         principal_arn=identity.get("arn"),
-        key_arn=resources[0]["ARN"] if resources else None,
+        resources=tuple(r["ARN"] for r in resources),
         error_code=event.get("errorCode"),
         chain=chain,
         prev_hash=prev,

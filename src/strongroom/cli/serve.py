@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from strongroom.cli.common import add_storage_options, settings_from
@@ -85,6 +89,30 @@ def run(args: argparse.Namespace) -> int:
         uvicorn.run(
             "strongroom.server.wiring:create_app", factory=True, workers=settings.workers, **options
         )
-    else:
-        uvicorn.run(KmsApp(build_runtime(settings)), **options)
-    return 0
+        return 0
+    server = _server_class()(uvicorn.Config(KmsApp(build_runtime(settings)), **options))
+    server.run()
+    return 0 if server.started else 1
+
+
+def _server_class() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but a SIGTERM or SIGINT that shut it down cleanly is a
+        clean exit (status 0), not re-raised once shutdown is complete."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return Server

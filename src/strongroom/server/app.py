@@ -54,12 +54,20 @@ class KmsApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if scope["method"] == "POST" and scope["path"] == "/":
+            if scope["method"] == "POST":
+                # AWS JSON 1.1 routes on X-Amz-Target; the path only counts in the signature.
                 await self._kms(scope, receive, send)
             elif scope["method"] == "GET" and scope["path"] == "/health":
                 await _reply(send, 200, b'{"status":"ok"}', b"application/json", [])
             else:
-                await _reply(send, 404, b'{"message":"Not Found"}', b"application/json", [])
+                error = UnknownOperationException(
+                    f"{scope['method']} {scope['path']}: the KMS API is POST with X-Amz-Target"
+                )
+                extra = [
+                    (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+                    (b"x-amzn-errortype", error.code.encode()),
+                ]
+                await _reply(send, 404, encode_error(error), JSON_TYPE, extra)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

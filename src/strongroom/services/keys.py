@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from strongroom.authz.decision import authorize
 from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
@@ -144,16 +146,30 @@ def list_keys(
 ) -> tuple[list[Key], str | None]:
     """A page of the caller's keys in this Region and the marker of the next, if any."""
     authorize(ctx.caller, "ListKeys")
-    after = None
-    if marker is not None:
-        if not is_key_id(marker):
-            raise InvalidMarkerException("Invalid marker")
-        after = key_arn(ctx.region, ctx.account, marker)
+    after = None if marker is None else _decode_marker(ctx, marker)
     with core.store.transaction() as tx:
         page = tx.list_keys(ctx.account, ctx.region, after=after, limit=limit + 1)
     if len(page) > limit:
-        return page[:limit], page[limit - 1].key_id
+        return page[:limit], _encode_marker(page[limit - 1])
     return page, None
+
+
+def _encode_marker(key: Key) -> str:
+    """An opaque marker: the position (creation time, key id) after which the next page
+    starts, so a page still continues when the key it ended on is deleted meanwhile."""
+    raw = f"{key.creation_date.timestamp()!r} {key.key_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_marker(ctx: RequestContext, marker: str) -> tuple[datetime, str]:
+    try:
+        stamp, key_id = base64.urlsafe_b64decode(marker.encode()).decode().split(" ")
+        when = datetime.fromtimestamp(float(stamp), UTC)
+    except ValueError:
+        raise InvalidMarkerException(f"Invalid marker: {marker}") from None
+    if not is_key_id(key_id):
+        raise InvalidMarkerException(f"Invalid marker: {marker}")
+    return when, key_arn(ctx.region, ctx.account, key_id)
 
 
 def set_enabled(core: Core, ctx: RequestContext, key_id: str, *, enabled: bool) -> Key:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 
 from strongroom.authz.decision import authorize
@@ -40,12 +41,26 @@ def list_tags(
     authorize(ctx.caller, "ListResourceTags", key)
     with core.store.transaction() as tx:
         all_tags = tx.get_tags(key.arn)
-    start = 0
-    if marker is not None:
-        keys = [t.key for t in all_tags]
-        if marker not in keys:
-            raise InvalidMarkerException("Invalid marker")
-        start = keys.index(marker) + 1
-    page = all_tags[start : start + limit]
-    more = start + limit < len(all_tags)
-    return page, (page[-1].key if more else None)
+    # The marker names the last tag key of the previous page: the next page starts after
+    # it even when that tag was removed meanwhile.
+    after = None if marker is None else _decode_marker(marker)
+    rest = all_tags if after is None else [t for t in all_tags if t.key > after]
+    page = rest[:limit]
+    return page, (_encode_marker(page[-1].key) if len(rest) > limit else None)
+
+
+_MARKER_PREFIX = "tag:"
+
+
+def _encode_marker(tag_key: str) -> str:
+    return base64.urlsafe_b64encode((_MARKER_PREFIX + tag_key).encode()).decode()
+
+
+def _decode_marker(marker: str) -> str:
+    try:
+        text = base64.urlsafe_b64decode(marker.encode()).decode()
+    except ValueError:
+        raise InvalidMarkerException(f"Invalid marker: {marker}") from None
+    if not text.startswith(_MARKER_PREFIX):
+        raise InvalidMarkerException(f"Invalid marker: {marker}")
+    return text[len(_MARKER_PREFIX) :]

@@ -26,7 +26,7 @@ class AuditRow:
     event_name: str
     region: str
     principal_arn: str | None
-    key_arn: str | None
+    resources: tuple[str, ...]
     error_code: str | None
     chain: str
     prev_hash: str
@@ -48,8 +48,10 @@ class Transaction(Protocol):
         """Delete a key with its material, tags and aliases; returns the deleted aliases' ARNs."""
         ...
 
-    def list_keys(self, account: str, region: str, *, after: str | None, limit: int) -> list[Key]:
-        """Keys of an account and region in creation order, after the key ``after``."""
+    def list_keys(
+        self, account: str, region: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Key]:
+        """Keys of an account and region in (creation date, ARN) order, after ``after``."""
         ...
 
     def keys_due_for_deletion(self, now: datetime) -> list[Key]: ...

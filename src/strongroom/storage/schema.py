@@ -108,12 +108,19 @@ audit_events = sa.Table(
     sa.Column("event_name", sa.String(64), nullable=False),
     sa.Column("region", sa.String(32), nullable=False),
     sa.Column("principal_arn", sa.String(2048), nullable=True),
-    sa.Column("key_arn", sa.String(256), nullable=True),
     sa.Column("error_code", sa.String(128), nullable=True),
     sa.Column("chain", sa.String(64), nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Index("ix_audit_time", "event_time"),
-    sa.Index("ix_audit_key", "key_arn", "event_time"),
+)
+
+# Every resource an event names (ReEncrypt names two keys, UpdateAlias an alias and a key).
+audit_resources = sa.Table(
+    "audit_resources",
+    metadata,
+    sa.Column("event_id", sa.String(36), sa.ForeignKey("audit_events.event_id"), primary_key=True),
+    sa.Column("arn", sa.String(256), primary_key=True),
+    sa.Index("ix_audit_resources_arn", "arn"),
 )

@@ -20,6 +20,7 @@ from strongroom.storage.schema import (
     accounts,
     aliases,
     audit_events,
+    audit_resources,
     changes,
     key_materials,
     keys,
@@ -124,19 +125,17 @@ class SqlTransaction:
         self._c.execute(keys.delete().where(keys.c.arn == key.arn))
         return [f"arn:aws:kms:{key.region}:{key.account}:{name}" for name in names]
 
-    def list_keys(self, account: str, region: str, *, after: str | None, limit: int) -> list[Key]:
-        """Keys of an account and region in creation order, after the key ``after``."""
+    def list_keys(
+        self, account: str, region: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Key]:
+        """Keys of an account and region in (creation date, ARN) order, after ``after``."""
         q = sa.select(keys).where(keys.c.account_id == account, keys.c.region == region)
         if after is not None:
-            anchor = self._c.execute(
-                sa.select(keys.c.creation_date).where(keys.c.arn == after)
-            ).scalar()
-            if anchor is None:
-                return []
+            anchor, arn = after[0].timestamp(), after[1]
             q = q.where(
                 sa.or_(
                     keys.c.creation_date > anchor,
-                    sa.and_(keys.c.creation_date == anchor, keys.c.arn > after),
+                    sa.and_(keys.c.creation_date == anchor, keys.c.arn > arn),
                 )
             )
         q = q.order_by(keys.c.creation_date, keys.c.arn).limit(limit)
@@ -349,7 +348,6 @@ class SqlTransaction:
                     "event_name": r.event_name,
                     "region": r.region,
                     "principal_arn": r.principal_arn,
-                    "key_arn": r.key_arn,
                     "error_code": r.error_code,
                     "chain": r.chain,
                     "prev_hash": r.prev_hash,
@@ -359,6 +357,9 @@ class SqlTransaction:
                 for r in rows
             ],
         )
+        resources = [{"event_id": r.event_id, "arn": a} for r in rows for a in r.resources]
+        if resources:
+            self._c.execute(audit_resources.insert(), resources)
 
     def last_audit_hash(self, chain: str) -> str | None:
         q = (
@@ -381,15 +382,17 @@ class SqlTransaction:
     ) -> list[AuditRow]:
         t = audit_events
         q = sa.select(t)
-        for column, value, op in (
-            (t.c.event_time, start, "ge"),
-            (t.c.event_time, end, "le"),
-            (t.c.key_arn, key_arn, "eq"),
-            (t.c.event_name, event_name, "eq"),
-            (t.c.principal_arn, principal_arn, "eq"),
-        ):
-            if value is not None:
-                q = q.where(column.operate(getattr(sa.sql.operators, op), value))
+        if start is not None:
+            q = q.where(t.c.event_time >= start)
+        if end is not None:
+            q = q.where(t.c.event_time <= end)
+        if event_name is not None:
+            q = q.where(t.c.event_name == event_name)
+        if principal_arn is not None:
+            q = q.where(t.c.principal_arn == principal_arn)
+        if key_arn is not None:
+            named = sa.select(audit_resources.c.event_id).where(audit_resources.c.arn == key_arn)
+            q = q.where(t.c.event_id.in_(named))
         q = q.order_by(t.c.seq).limit(limit)
         return [
             AuditRow(
@@ -398,7 +401,7 @@ class SqlTransaction:
                 r.event_name,
                 r.region,
                 r.principal_arn,
-                r.key_arn,
+                (),
                 r.error_code,
                 r.chain,
                 r.prev_hash,
