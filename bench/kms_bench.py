@@ -49,6 +49,7 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+NOISY = 0.2  # cores used by other processes during a run above which it counts as noisy
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -110,8 +111,41 @@ class Server:
 STARTED: list[Server] = []
 
 
-def start(name: str, argv: list[str], port: int, workdir: Path, *, cwd: Path | None = None,
-          env: dict[str, str] | None = None) -> Server:
+def cpu_times() -> tuple[float, float, float]:
+    """Machine-wide (user+nice+system, softirq+irq, total) CPU seconds from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...
+    return (v[0] + v[1] + v[2]) / CLK_TCK, (v[5] + v[6]) / CLK_TCK, sum(v[:8]) / CLK_TCK
+
+
+def wait_quiet(max_wait: float, threshold: float = 0.15) -> float:
+    """Wait up to ``max_wait`` seconds for a second in which other processes use less than
+    ``threshold`` cores; return the last reading."""
+    deadline = time.monotonic() + max_wait
+    busy = quiet_check()
+    while busy > threshold and time.monotonic() < deadline:
+        busy = quiet_check()
+    return busy
+
+
+def quiet_check(seconds: float = 1.0) -> float:
+    """Cores busy on this machine right now (before we load it): other people's work."""
+    a = cpu_times()
+    time.sleep(seconds)
+    b = cpu_times()
+    return (b[0] - a[0] + b[1] - a[1]) / seconds
+
+
+def start(
+    name: str,
+    argv: list[str],
+    port: int,
+    workdir: Path,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Server:
     log = workdir / f"{name}.log"
     proc = subprocess.Popen(
         argv,
@@ -131,7 +165,9 @@ def wait_ready(server: Server, path: str = "/", timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {server.proc.returncode}:\n{server.tail()}")
+            raise RuntimeError(
+                f"{server.name} exited with {server.proc.returncode}:\n{server.tail()}"
+            )
         try:
             with socket.create_connection((HOST, server.port), timeout=0.5):
                 pass
@@ -140,7 +176,9 @@ def wait_ready(server: Server, path: str = "/", timeout: float = 60.0) -> None:
             return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"{server.name} did not answer on port {server.port} in {timeout:.0f}s:\n{server.tail()}")
+    raise RuntimeError(
+        f"{server.name} did not answer on port {server.port} in {timeout:.0f}s:\n{server.tail()}"
+    )
 
 
 def stop(server: Server) -> None:
@@ -151,10 +189,8 @@ def stop(server: Server) -> None:
     if server.proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             server.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
     # Workers may outlive the supervisor: kill whatever is left in the group.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
@@ -167,11 +203,29 @@ def stop_all() -> None:
         stop(server)
 
 
-def start_strongroom(workdir: Path, workers: int) -> Server:
+def start_strongroom(workdir: Path, workers: int, patches: list[str] | None = None) -> Server:
     data = workdir / "strongroom-data"
     port = free_port()
-    argv = [sys.executable, "-m", "strongroom.cli.main", "serve", "--host", HOST, "--port", str(port),
-            "--data-dir", str(data), "--workers", str(workers), "--log-level", "warning"]
+    serve = [
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
+    if patches:  # experiments: bench/patched_server.py monkeypatches, one worker only
+        argv = [sys.executable, str(HERE / "patched_server.py")]
+        for name in patches:
+            argv += ["--patch", name]
+        argv += ["--", *serve]
+    else:
+        argv = [sys.executable, "-m", "strongroom.cli.main", *serve]
     server = start("strongroom", argv, port, workdir)
     wait_ready(server, "/health")
     return server
@@ -187,8 +241,23 @@ def start_moto(workdir: Path) -> Server:
 
 def start_instant(workdir: Path, body: bytes) -> Server:
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "hello_asgi:kms_instant", "--host", HOST, "--port", str(port),
-            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "hello_asgi:kms_instant",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     server = start("instant", argv, port, workdir, cwd=HERE, env={"INSTANT_BODY": body.decode()})
     wait_ready(server)
     return server
@@ -236,7 +305,10 @@ class Target:
 
 def request_body(target: Target, operation: str, plaintext: bytes) -> bytes:
     if operation == "Encrypt":
-        doc: dict[str, Any] = {"KeyId": target.key_id, "Plaintext": base64.b64encode(plaintext).decode()}
+        doc: dict[str, Any] = {
+            "KeyId": target.key_id,
+            "Plaintext": base64.b64encode(plaintext).decode(),
+        }
     elif operation == "Decrypt":
         doc = {"CiphertextBlob": base64.b64encode(target.blob).decode()}
     elif operation == "GenerateDataKey":
@@ -311,7 +383,7 @@ end
 def wrk_script(headers: dict[str, str], body: bytes) -> str:
     lines = ['wrk.method = "POST"', f"wrk.body = {_lua_string(body.decode())}"]
     for name, value in headers.items():
-        lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
+        lines.append(f"wrk.headers[ {_lua_string(name)} ] = {_lua_string(value)}")
     return "\n".join(lines) + "\n" + LUA_DONE
 
 
@@ -331,15 +403,29 @@ class Run:
     non_2xx: int = 0
     server_cpu: float = 0.0  # cores busy in the server's processes during the run
     wrk_cpu: float = 0.0  # cores busy in wrk
+    other_cpu: float = 0.0  # cores busy in other processes (user+system), i.e. noise
     problem: str = ""
 
     @property
     def ok(self) -> bool:
-        return not self.problem and self.non_2xx == 0 and not any(self.errors.values()) and self.requests > 0
+        return (
+            not self.problem
+            and self.non_2xx == 0
+            and not any(self.errors.values())
+            and self.requests > 0
+        )
 
 
-def run_wrk(target: Target, operation: str, connections: int, duration: float, plaintext: bytes,
-            workdir: Path, threads: int, profile: Path | None = None) -> Run:
+def run_wrk(
+    target: Target,
+    operation: str,
+    connections: int,
+    duration: float,
+    plaintext: bytes,
+    workdir: Path,
+    threads: int,
+    profile: Path | None = None,
+) -> Run:
     body = request_body(target, operation, plaintext)
     headers = signed_headers(target, operation, body)  # fresh signature for every run
     result = Run(target.name, operation, connections, duration)
@@ -350,25 +436,65 @@ def run_wrk(target: Target, operation: str, connections: int, duration: float, p
     script = workdir / f"{target.name}-{operation}.lua"
     script.write_text(wrk_script(headers, body))
     threads = max(1, min(threads, connections))
-    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s", "--latency",
-            "--timeout", "10s", "-s", str(script), target.server.url + "/"]
+    argv = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration:g}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        target.server.url + "/",
+    ]
     spy = None
     if profile is not None:
         spy = subprocess.Popen(
-            ["py-spy", "record", "--format", "raw", "--subprocesses", "--threads", "--nonblocking",
-             "-r", "200", "-d", f"{max(1, int(duration) - 1)}", "-o", str(profile),
-             "--pid", str(target.server.proc.pid)],
-            stdout=subprocess.DEVNULL, stderr=(workdir / "py-spy.log").open("wb"),
+            [
+                "py-spy",
+                "record",
+                "--format",
+                "raw",
+                "--subprocesses",
+                "--threads",
+                "--nonblocking",
+                "-r",
+                "200",
+                "-d",
+                f"{max(1, int(duration) - 1)}",
+                "-o",
+                str(profile),
+                "--pid",
+                str(target.server.proc.pid),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(workdir / "py-spy.log").open("wb"),
         )
         time.sleep(1.0)  # let py-spy attach before the load starts
     cpu0 = target.server.cpu_seconds()
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine0 = cpu_times()
     wall0 = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     wall = time.monotonic() - wall0
+    machine1 = cpu_times()
     usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     result.server_cpu = (target.server.cpu_seconds() - cpu0) / wall
-    result.wrk_cpu = ((usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)) / wall
+    result.wrk_cpu = (
+        (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    ) / wall
+    # What else ran: machine-wide user+system minus the server, wrk and py-spy (if any).
+    result.other_cpu = max(
+        0.0,
+        (machine1[0] - machine0[0]) / wall
+        - result.server_cpu
+        - result.wrk_cpu
+        - (0.0 if spy is None else 0.1),
+    )
     if spy is not None:
         spy.wait(timeout=duration + 60)
     out = done.stdout
@@ -376,7 +502,10 @@ def run_wrk(target: Target, operation: str, connections: int, duration: float, p
     result.non_2xx = int(match.group(1)) if match else 0
     match = re.search(r"KMS_BENCH_JSON (\{.*\})", out)
     if done.returncode != 0 or not match:
-        result.problem = f"wrk failed (exit {done.returncode}): {done.stderr.strip() or out.strip()}"
+        detail = (done.stderr.strip() or out.strip()).splitlines()
+        result.problem = (
+            f"wrk failed (exit {done.returncode}): {detail[-1] if detail else 'no output'}"
+        )
         return result
     data = json.loads(match.group(1))
     result.requests = data["requests"]
@@ -386,7 +515,9 @@ def run_wrk(target: Target, operation: str, connections: int, duration: float, p
     result.errors = {k[4:]: v for k, v in data.items() if k.startswith("err_") and v}
     if result.non_2xx:
         _, sample = check_once(target, signed_headers(target, operation, body), body)
-        result.problem = f"{result.non_2xx} non-2xx replies; a fresh request now gets: {sample[:200]!r}"
+        result.problem = (
+            f"{result.non_2xx} non-2xx replies; a fresh request now gets: {sample[:200]!r}"
+        )
     return result
 
 
@@ -420,7 +551,16 @@ def machine() -> dict[str, Any]:
                 break
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()
     versions = {}
-    for package in ("strongroom", "moto", "boto3", "uvicorn", "uvloop", "httptools", "orjson", "cryptography"):
+    for package in (
+        "strongroom",
+        "moto",
+        "boto3",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "orjson",
+        "cryptography",
+    ):
         with contextlib.suppress(Exception):
             from importlib.metadata import version
 
@@ -441,8 +581,9 @@ def fmt_rate(x: float) -> str:
 
 def print_table(runs: list[Run]) -> None:
     by = {(r.server, r.operation, r.connections): r for r in runs}
-    keys = sorted({(r.operation, r.connections) for r in runs},
-                  key=lambda k: (OPERATIONS.index(k[0]), k[1]))
+    keys = sorted(
+        {(r.operation, r.connections) for r in runs}, key=lambda k: (OPERATIONS.index(k[0]), k[1])
+    )
     has_moto = any(r.server == "moto" for r in runs)
     head = f"{'operation':<16}{'conns':>6} | {'strongroom req/s':>16}{'p50 ms':>8}{'p99 ms':>8}{'cpu':>5}"
     if has_moto:
@@ -452,46 +593,105 @@ def print_table(runs: list[Run]) -> None:
     for op, conns in keys:
         s = by.get(("strongroom", op, conns))
         line = f"{op:<16}{conns:>6} | "
-        line += (f"{fmt_rate(s.rps):>16}{s.p50_ms:>8.2f}{s.p99_ms:>8.2f}{s.server_cpu:>5.2f}"
-                 if s and s.requests else f"{'FAILED':>16}{'':>8}{'':>8}{'':>5}")
+        line += (
+            f"{fmt_rate(s.rps):>16}{s.p50_ms:>8.2f}{s.p99_ms:>8.2f}{s.server_cpu:>5.2f}"
+            if s and s.requests
+            else f"{'FAILED':>16}{'':>8}{'':>8}{'':>5}"
+        )
         if has_moto:
             m = by.get(("moto", op, conns))
-            line += " | " + (f"{fmt_rate(m.rps):>10}{m.p50_ms:>8.2f}{m.p99_ms:>8.2f}"
-                             if m and m.requests else f"{'FAILED':>10}{'':>16}")
+            line += " | " + (
+                f"{fmt_rate(m.rps):>10}{m.p50_ms:>8.2f}{m.p99_ms:>8.2f}"
+                if m and m.requests
+                else f"{'FAILED':>10}{'':>16}"
+            )
             ratio = s.rps / m.rps if s and m and s.requests and m.requests and m.rps else 0.0
             line += f" | {ratio:>5.1f}x" if ratio else " |      -"
-        flags = [f"{r.server}: {r.problem or ('errors ' + str(r.errors))}"
-                 for r in (by.get(("strongroom", op, conns)), by.get(("moto", op, conns)))
-                 if r is not None and not r.ok]
+        flags = [
+            f"{r.server}: {r.problem or ('errors ' + str(r.errors))}"
+            for r in (by.get(("strongroom", op, conns)), by.get(("moto", op, conns)))
+            if r is not None and not r.ok
+        ]
         if flags:
             line += "   <-- " + "; ".join(flags)
         print(line)
-    print("(cpu = cores busy in Strongroom's processes during the run; wrk used "
-          f"~{max((r.wrk_cpu for r in runs), default=0):.2f} cores at most)")
+    print(
+        "(cpu = cores busy in Strongroom's processes during the run; wrk used "
+        f"~{max((r.wrk_cpu for r in runs), default=0):.2f} cores at most)"
+    )
+    noisy = [r for r in runs if r.other_cpu > NOISY]
+    if noisy:
+        print(
+            f"WARNING: other processes used up to {max(r.other_cpu for r in noisy):.2f} cores during "
+            f"{len(noisy)} run(s): the machine was not quiet, numbers are low and noisy."
+        )
 
 
 # --- main --------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
     p.add_argument("--workers", type=int, default=1, help="Strongroom worker processes (default 1)")
     p.add_argument("--only", choices=["strongroom", "moto"], help="benchmark one server only")
     p.add_argument("--json", type=Path, help="write the results to this file")
     p.add_argument("--connections", default="1,64", help="comma-separated (default 1,64)")
-    p.add_argument("--operations", default=",".join(OPERATIONS), help="comma-separated subset of "
-                   + ", ".join(OPERATIONS))
-    p.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: leaves the "
-                   "other core of a 2-core machine to the server)")
-    p.add_argument("--plaintext-bytes", type=int, default=32, help="Encrypt plaintext size (default 32)")
-    p.add_argument("--warmup", type=float, default=2, help="seconds of Encrypt load before measuring")
-    p.add_argument("--loop-seconds", type=float, default=5, help="seconds per boto3 loop measurement "
-                   "(0 skips the boto3 loop test; default 5)")
-    p.add_argument("--py-spy", type=Path, metavar="FILE",
-                   help="record a py-spy profile (raw collapsed stacks) of Strongroom during Encrypt "
-                   "at the highest connection count, into FILE")
+    p.add_argument(
+        "--operations",
+        default=",".join(OPERATIONS),
+        help="comma-separated subset of " + ", ".join(OPERATIONS),
+    )
+    p.add_argument(
+        "--wrk-threads",
+        type=int,
+        default=1,
+        help="wrk threads (default 1: leaves the other core of a 2-core machine to the server)",
+    )
+    p.add_argument(
+        "--plaintext-bytes", type=int, default=32, help="Encrypt plaintext size (default 32)"
+    )
+    p.add_argument(
+        "--warmup", type=float, default=2, help="seconds of Encrypt load before measuring"
+    )
+    p.add_argument(
+        "--loop-seconds",
+        type=float,
+        default=5,
+        help="seconds per boto3 loop measurement (0 skips the boto3 loop test; default 5)",
+    )
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="before each run, wait up to SECONDS for other processes to leave the machine "
+        "idle (default 0: don't wait; the 'other' column shows the noise)",
+    )
+    p.add_argument(
+        "--retry-noisy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="measure a run again, up to N times, when other processes used more than "
+        f"{NOISY} cores during it; keep the quietest (default 0)",
+    )
+    p.add_argument(
+        "--patch",
+        action="append",
+        metavar="NAME",
+        help="EXPERIMENT: start Strongroom through bench/patched_server.py with this "
+        "monkeypatch (repeatable; see that file); one worker only",
+    )
+    p.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="FILE",
+        help="record a py-spy profile (raw collapsed stacks) of Strongroom during Encrypt "
+        "at the highest connection count, into FILE",
+    )
     return p.parse_args(argv)
 
 
@@ -499,6 +699,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    if args.py_spy is not None and shutil.which("py-spy") is None:
+        print("py-spy not found: pip install py-spy", file=sys.stderr)
         return 2
     connections = [int(c) for c in args.connections.split(",") if c]
     operations = [o for o in args.operations.split(",") if o]
@@ -514,18 +717,37 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_signal)
-    results: dict[str, Any] = {"machine": machine(), "settings": {
-        "duration": args.duration, "workers": args.workers, "connections": connections,
-        "operations": operations, "wrk_threads": args.wrk_threads, "plaintext_bytes": args.plaintext_bytes}}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "patches": args.patch or [],
+        "settings": {
+            "duration": args.duration,
+            "workers": args.workers,
+            "connections": connections,
+            "operations": operations,
+            "wrk_threads": args.wrk_threads,
+            "plaintext_bytes": args.plaintext_bytes,
+        },
+    }
     runs: list[Run] = []
     failed = False
     workdir = Path(tempfile.mkdtemp(prefix="kms_bench-"))
+    busy = quiet_check()
+    results["busy_before"] = busy
+    if busy > 0.2:
+        print(
+            f"WARNING: {busy:.2f} cores were busy before the benchmark started (other processes): "
+            "results will be low and noisy. Check `top`.",
+            flush=True,
+        )
     try:
         targets: dict[str, Target] = {}
         if "strongroom" in names:
-            sr = start_strongroom(workdir, args.workers)
+            sr = start_strongroom(workdir, args.workers, args.patch)
             targets["strongroom"] = Target("strongroom", sr, *strongroom_credentials(workdir))
-            print(f"strongroom: pid {sr.proc.pid}, port {sr.port}, workers {args.workers}", flush=True)
+            print(
+                f"strongroom: pid {sr.proc.pid}, port {sr.port}, workers {args.workers}", flush=True
+            )
         if "moto" in names:
             mt = start_moto(workdir)
             targets["moto"] = Target("moto", mt, "testing", "testing")
@@ -533,31 +755,72 @@ def main(argv: list[str] | None = None) -> int:
         for t in targets.values():
             t.setup(plaintext)
             if args.warmup > 0:
-                run_wrk(t, "Encrypt", max(connections), args.warmup, plaintext, workdir, args.wrk_threads)
+                run_wrk(
+                    t,
+                    "Encrypt",
+                    max(connections),
+                    args.warmup,
+                    plaintext,
+                    workdir,
+                    args.wrk_threads,
+                )
 
         for op in operations:
             for conns in connections:
                 for name in names:
                     profile = None
-                    if (args.py_spy is not None and name == "strongroom" and op == "Encrypt"
-                            and conns == max(connections)):
+                    if (
+                        args.py_spy is not None
+                        and name == "strongroom"
+                        and op == "Encrypt"
+                        and conns == max(connections)
+                    ):
                         profile = args.py_spy
-                    r = run_wrk(targets[name], op, conns, args.duration, plaintext, workdir,
-                                args.wrk_threads, profile)
+                    r = None
+                    for attempt in range(1 + args.retry_noisy):
+                        if args.wait_quiet > 0:
+                            wait_quiet(args.wait_quiet)
+                        again = run_wrk(
+                            targets[name],
+                            op,
+                            conns,
+                            args.duration,
+                            plaintext,
+                            workdir,
+                            args.wrk_threads,
+                            profile,
+                        )
+                        if r is None or again.other_cpu < r.other_cpu:
+                            r = again
+                        if r.other_cpu <= NOISY or not r.ok:
+                            break
+                        print(
+                            f"  ({name} {op} c={conns}: other processes used {again.other_cpu:.2f} "
+                            f"cores; measuring again, {attempt + 1}/{args.retry_noisy})",
+                            flush=True,
+                        )
                     runs.append(r)
                     status = "ok" if r.ok else f"PROBLEM: {r.problem or r.errors}"
-                    print(f"  {name:<10} {op:<16} c={conns:<3} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:7.2f} ms"
-                          f"  p99 {r.p99_ms:7.2f} ms  server cpu {r.server_cpu:.2f}  {status}"
-                          + ("  [py-spy attached]" if profile else ""), flush=True)
+                    print(
+                        f"  {name:<10} {op:<16} c={conns:<3} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:7.2f} ms"
+                        f"  p99 {r.p99_ms:7.2f} ms  server cpu {r.server_cpu:.2f}  other {r.other_cpu:.2f}  {status}"
+                        + ("  [py-spy attached]" if profile else ""),
+                        flush=True,
+                    )
                     failed |= not r.ok
 
         loop: dict[str, float] = {}
         if args.loop_seconds > 0 and "strongroom" in targets:
             sr_t = targets["strongroom"]
             reply = sr_t.client().encrypt(KeyId=sr_t.key_id, Plaintext=plaintext)
-            canned = json.dumps({"CiphertextBlob": base64.b64encode(reply["CiphertextBlob"]).decode(),
-                                 "KeyId": reply["KeyId"], "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
-                                separators=(",", ":")).encode()
+            canned = json.dumps(
+                {
+                    "CiphertextBlob": base64.b64encode(reply["CiphertextBlob"]).decode(),
+                    "KeyId": reply["KeyId"],
+                    "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+                },
+                separators=(",", ":"),
+            ).encode()
             inst = start_instant(workdir, canned)
             inst_t = Target("instant", inst, "instant", "instant", key_id=sr_t.key_id)
             clients = {"strongroom": sr_t.client(), "instant": inst_t.client()}
@@ -566,16 +829,42 @@ def main(argv: list[str] | None = None) -> int:
             keys = {"strongroom": sr_t.key_id, "instant": sr_t.key_id}
             if "moto" in targets:
                 keys["moto"] = targets["moto"].key_id
-            # Alternate in two rounds and keep each side's best, to damp noise.
-            for _ in range(2):
+            servers = {
+                "strongroom": sr_t.server,
+                "instant": inst,
+                "moto": targets.get("moto", sr_t).server,
+            }
+            # Alternate in rounds and keep each side's best quiet measurement, to damp noise.
+            quiet: dict[str, bool] = {}
+            for round_no in range(2 + args.retry_noisy):
+                if round_no >= 2 and all(quiet.values()):
+                    break
                 for name, client in clients.items():
+                    if round_no >= 2 and quiet.get(name):
+                        continue
+                    if args.wait_quiet > 0:
+                        wait_quiet(args.wait_quiet)
+                    m0, s0, p0 = cpu_times(), servers[name].cpu_seconds(), time.process_time()
+                    t0 = time.monotonic()
                     rate = boto3_loop(client, keys[name], plaintext, args.loop_seconds / 2)
-                    loop[name] = max(loop.get(name, 0.0), rate)
+                    wall = time.monotonic() - t0
+                    other = (
+                        (cpu_times()[0] - m0[0])
+                        - (servers[name].cpu_seconds() - s0)
+                        - (time.process_time() - p0)
+                    ) / wall
+                    is_quiet = other <= NOISY
+                    if (is_quiet, rate) > (quiet.get(name, False), loop.get(name, 0.0)):
+                        loop[name], quiet[name] = rate, is_quiet
             stop(inst)
+            results["boto3_loop_quiet"] = quiet
 
         print()
-        print(f"Strongroom ({args.workers} worker{'s' if args.workers > 1 else ''}) vs moto; "
-              f"wrk -t{args.wrk_threads}, {args.duration:g} s per run, {os.cpu_count()} cores")
+        patched = f", PATCHED: {'+'.join(args.patch)}" if args.patch else ""
+        print(
+            f"Strongroom ({args.workers} worker{'s' if args.workers > 1 else ''}{patched}) vs moto; "
+            f"wrk -t{args.wrk_threads}, {args.duration:g} s per run, {os.cpu_count()} cores"
+        )
         print_table(runs)
         if loop:
             ratio = loop["strongroom"] / loop["instant"]
@@ -585,12 +874,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name:<11} {rate:>8,.0f}")
             verdict = "meets" if ratio >= 0.9 else "MISSES"
             print(f"  strongroom / instant = {ratio:.1%}  ({verdict} the >= 90% target)")
+            if not all(results.get("boto3_loop_quiet", {}).values()):
+                print(
+                    "  WARNING: other processes were busy during the boto3 loop; the ratio is noisy"
+                )
             results["boto3_loop"] = {**loop, "ratio_strongroom_instant": ratio}
         bad = [r for r in runs if not r.ok]
         if bad:
             print()
             print("!" * 78)
-            print(f"!! {len(bad)} run(s) had errors or non-2xx replies; their numbers are not valid:")
+            print(
+                f"!! {len(bad)} run(s) had errors or non-2xx replies; their numbers are not valid:"
+            )
             for r in bad:
                 print(f"!!   {r.server} {r.operation} c={r.connections}: {r.problem or r.errors}")
             print("!" * 78)

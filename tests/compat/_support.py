@@ -71,3 +71,93 @@ def make_client(
         aws_secret_access_key=secret_access_key,
         config=Config(retries={"max_attempts": 0}, parameter_validation=validate),
     )
+
+
+# -- key specs (CreateKeyRequest.KeyUsage doc of the KMS model; AWS KMS Developer Guide,
+# "Key spec reference"), written out here so the server is held to AWS, not to itself.
+
+RSA_SPECS = ("RSA_2048", "RSA_3072", "RSA_4096")
+NIST_EC_SPECS = ("ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521")
+HMAC_SPECS = ("HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512")
+ML_DSA_SPECS = ("ML_DSA_44", "ML_DSA_65", "ML_DSA_87")
+
+RSA_SIGNING = [
+    "RSASSA_PKCS1_V1_5_SHA_256",
+    "RSASSA_PKCS1_V1_5_SHA_384",
+    "RSASSA_PKCS1_V1_5_SHA_512",
+    "RSASSA_PSS_SHA_256",
+    "RSASSA_PSS_SHA_384",
+    "RSASSA_PSS_SHA_512",
+]
+SIGNING_ALGORITHMS: dict[str, list[str]] = {
+    **{spec: RSA_SIGNING for spec in RSA_SPECS},
+    "ECC_NIST_P256": ["ECDSA_SHA_256"],
+    "ECC_NIST_P384": ["ECDSA_SHA_384"],
+    "ECC_NIST_P521": ["ECDSA_SHA_512"],
+    "ECC_SECG_P256K1": ["ECDSA_SHA_256"],
+    "ECC_NIST_EDWARDS25519": ["ED25519_SHA_512", "ED25519_PH_SHA_512"],
+    **{spec: ["ML_DSA_SHAKE_256"] for spec in ML_DSA_SPECS},
+}
+"""SigningAlgorithms of every SIGN_VERIFY key spec, in the order DescribeKey lists them."""
+
+# Every (KeySpec, KeyUsage) CreateKey accepts, with the algorithm member DescribeKey shows.
+KEY_TYPES: dict[tuple[str, str], tuple[str, list[str]]] = {
+    **{
+        (spec, "ENCRYPT_DECRYPT"): (
+            "EncryptionAlgorithms",
+            ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"],
+        )
+        for spec in RSA_SPECS
+    },
+    **{
+        (spec, "SIGN_VERIFY"): ("SigningAlgorithms", algs)
+        for spec, algs in SIGNING_ALGORITHMS.items()
+    },
+    **{(spec, "KEY_AGREEMENT"): ("KeyAgreementAlgorithms", ["ECDH"]) for spec in NIST_EC_SPECS},
+    **{
+        (spec, "GENERATE_VERIFY_MAC"): ("MacAlgorithms", [f"HMAC_SHA_{spec[5:]}"])
+        for spec in HMAC_SPECS
+    },
+    ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"): ("EncryptionAlgorithms", ["SYMMETRIC_DEFAULT"]),
+}
+
+ALGORITHM_MEMBERS = (
+    "EncryptionAlgorithms",
+    "SigningAlgorithms",
+    "MacAlgorithms",
+    "KeyAgreementAlgorithms",
+)
+
+RSA_OAEP_LIMITS = {
+    ("RSA_2048", "RSAES_OAEP_SHA_1"): 214,
+    ("RSA_3072", "RSAES_OAEP_SHA_1"): 342,
+    ("RSA_4096", "RSAES_OAEP_SHA_1"): 470,
+    ("RSA_2048", "RSAES_OAEP_SHA_256"): 190,
+    ("RSA_3072", "RSAES_OAEP_SHA_256"): 318,
+    ("RSA_4096", "RSAES_OAEP_SHA_256"): 446,
+}
+"""Largest Encrypt plaintext per RSA key spec and algorithm (Encrypt doc)."""
+
+DRY_RUN = "The request would have succeeded, but the DryRun option is set."
+
+
+def usage_error(arn: str, usage: str, operation: str) -> str:
+    """AWS's InvalidKeyUsageException text (recorded against AWS, LocalStack snapshots)."""
+    return f"{arn} key usage is {usage} which is not valid for {operation}."
+
+
+class KeyMaker:
+    """Keys of each (KeySpec, KeyUsage), made on first use and then shared: RSA_4096 takes
+    a while to generate. Tests that change a key (disable it, ...) make their own."""
+
+    def __init__(self, kms: Any) -> None:
+        self._kms = kms
+        self._made: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def __call__(self, spec: str, usage: str) -> dict[str, Any]:
+        """The KeyMetadata CreateKey returned for the shared key of ``spec`` and ``usage``."""
+        if (spec, usage) not in self._made:
+            self._made[(spec, usage)] = self._kms.create_key(
+                KeySpec=spec, KeyUsage=usage, Description=f"shared {spec} {usage}"
+            )["KeyMetadata"]
+        return self._made[(spec, usage)]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ._support import OTHER_REGION, key_forms, make_client, unique_alias
+from ._support import OTHER_REGION, KeyMaker, key_forms, make_client, unique_alias
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +46,10 @@ def other_account(server: Any) -> dict[str, Any]:
     creds = json.loads(out.stdout)
     client = make_client(server.endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
     return {"account": account, "arn": creds["PrincipalArn"], "client": client, **creds}
+
+
+@pytest.fixture(scope="session")
+def key_of(kms: Any) -> KeyMaker:
+    """``key_of(spec, usage)``: KeyMetadata of a shared key, made once per backend; a test
+    that changes a key makes its own instead."""
+    return KeyMaker(kms)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import subprocess
 import time
 import uuid
@@ -306,20 +305,18 @@ def test_audit_verify_fails_after_a_row_is_edited_or_removed(own: Any) -> None:
     assert _verify(own).returncode == 0
     stop_server(own)  # the trail is at rest; nothing else writes to it
 
-    db = own.data_dir / "strongroom.db"
-    with sqlite3.connect(db) as conn:
-        seq, body = conn.execute(
-            "SELECT seq, body FROM audit_events WHERE event_name = 'Encrypt' ORDER BY seq LIMIT 1"
-        ).fetchone()
-        conn.execute(
-            "UPDATE audit_events SET body = ? WHERE seq = ?",
-            (body.replace('"awsRegion":"us-east-1"', '"awsRegion":"us-west-2"'), seq),
-        )
+    (segment,) = (own.data_dir / "audit").glob("*.log")
+    original = segment.read_bytes()
+    lines = original.splitlines(keepends=True)
+    n = next(i for i, line in enumerate(lines) if b'"eventName":"Encrypt"' in line)
+    edited = lines[n].replace(b'"awsRegion":"us-east-1"', b'"awsRegion":"us-west-2"')
+    assert edited != lines[n]
+    segment.write_bytes(b"".join([*lines[:n], edited, *lines[n + 1 :]]))
     result = _verify(own)
     assert result.returncode == 1, result.stdout
     assert "problems" in result.stdout and "0 problems" not in result.stdout
 
-    with sqlite3.connect(db) as conn:  # put the body back, remove the row instead
-        conn.execute("UPDATE audit_events SET body = ? WHERE seq = ?", (body, seq))
-        conn.execute("DELETE FROM audit_events WHERE seq = ?", (seq,))
+    segment.write_bytes(b"".join([*lines[:n], *lines[n + 1 :]]))  # remove the line instead
     assert _verify(own).returncode == 1
+    segment.write_bytes(original)  # and the untouched trail verifies again
+    assert _verify(own).returncode == 0

@@ -227,11 +227,16 @@ def _decrypt_with_material(material: bytes, blob: bytes, context: dict[str, str]
 
 
 def _database_bytes(server: Any) -> bytes:
+    """Everything the server keeps at rest but the root key file: the database and its
+    journals, and the audit trail."""
     parts = []
     for suffix in ("", "-wal", "-journal"):
         path = server.data_dir / f"{DB_NAME}{suffix}"
         if path.exists():
             parts.append(path.read_bytes())
+    audit = sorted((server.data_dir / "audit").glob("*.log"))
+    assert audit, "no audit segment found"
+    parts += [path.read_bytes() for path in audit]
     return b"".join(parts)
 
 

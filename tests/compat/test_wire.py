@@ -116,7 +116,9 @@ def test_unknown_target_fails_with_unknown_operation(server: Any, target: str) -
     assert_error(call(server, target), "UnknownOperationException")
 
 
-@pytest.mark.parametrize("operation", ["Sign", "GetKeyPolicy", "CreateGrant", "ImportKeyMaterial"])
+@pytest.mark.parametrize(
+    "operation", ["ReplicateKey", "GetKeyPolicy", "CreateGrant", "ImportKeyMaterial"]
+)
 def test_operation_not_built_yet_fails_with_unsupported_operation_naming_it(
     server: Any, operation: str
 ) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+from strongroom.domain.requestids import new_id
 
 EVENT_SOURCE = "kms.amazonaws.com"
 EVENT_VERSION = "1.08"
@@ -47,6 +48,18 @@ def scrub(members: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return out or None
 
 
+_last_time: tuple[int, str] = (0, "")
+
+
+def _event_time(when: datetime) -> str:
+    """CloudTrail's second-resolution time, formatted once a second."""
+    global _last_time
+    second = int(when.timestamp())
+    if _last_time[0] != second:
+        _last_time = (second, when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _last_time[1]
+
+
 def build_event(
     *,
     event_time: datetime,
@@ -64,8 +77,8 @@ def build_event(
 ) -> dict[str, Any]:
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
-        "userIdentity": dict(user_identity) if user_identity else None,
-        "eventTime": event_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "userIdentity": user_identity,
+        "eventTime": _event_time(event_time),
         "eventSource": EVENT_SOURCE,
         "eventName": event_name,
         "awsRegion": region,
@@ -74,7 +87,7 @@ def build_event(
         "requestParameters": scrub(request_parameters),
         "responseElements": scrub(response_elements),
         "requestID": request_id,
-        "eventID": str(uuid.uuid4()),
+        "eventID": new_id(),
         "readOnly": event_name.startswith(("Describe", "List", "Get")),
         "resources": [
             {

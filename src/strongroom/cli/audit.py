@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from strongroom.cli.common import add_storage_options, settings_from
@@ -43,34 +43,41 @@ def register(commands: Any) -> None:
     v.set_defaults(run=_verify)
 
 
-def _store(args: argparse.Namespace) -> Any:
-    from strongroom.server.wiring import open_store
-
-    store = open_store(settings_from(args))
-    store.migrate()
-    return store
-
-
 def _events(args: argparse.Namespace) -> int:
-    store = _store(args)
-    with store.transaction() as tx:
-        rows = tx.query_audit(
-            start=args.since.timestamp() if args.since else None,
-            end=args.until.timestamp() if args.until else None,
-            key_arn=args.key,
-            event_name=args.event_name,
-            principal_arn=args.principal,
-            limit=args.limit,
-        )
-    for row in rows:
-        print(json.dumps(json.loads(row.body), separators=(",", ":")))
+    from strongroom.audit.log import read_segment, segments
+
+    settings = settings_from(args)
+    matches = []
+    for path in segments(settings.audit_path):
+        for record in read_segment(path):
+            event = record.event()
+            if _matches(record.time, event, args):
+                matches.append((record.time, event))
+    matches.sort(key=lambda m: m[0])  # stable: each segment is already in order
+    for _, event in matches[: args.limit]:
+        print(json.dumps(event, separators=(",", ":")))
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
-    from strongroom.audit.writer import verify_chains
+def _matches(when: float, event: dict[str, Any], args: argparse.Namespace) -> bool:
+    identity = event.get("userIdentity") or {}
+    return (
+        (args.since is None or when >= _aware(args.since).timestamp())
+        and (args.until is None or when <= _aware(args.until).timestamp())
+        and (args.event_name is None or event["eventName"] == args.event_name)
+        and (args.principal is None or identity.get("arn") == args.principal)
+        and (args.key is None or any(r["ARN"] == args.key for r in event.get("resources", [])))
+    )
 
-    count, problems = verify_chains(_store(args))
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from strongroom.audit.log import verify_trail
+
+    count, problems = verify_trail(settings_from(args).audit_path)
     for problem in problems:
         print(problem)
     print(f"{count} events checked, {len(problems)} problems")

@@ -2,10 +2,10 @@
 
 The one public surface of the asymmetric crypto layer (key material lives in
 ``asymmetric_keys``, HMAC in ``hmac``, ML-KEM in ``kem``). Private keys travel as stored
-PKCS#8 DER in ``KeyBytes``; where a public key is enough, a DER SubjectPublicKeyInfo
-(``bytes``) is taken too. Every parameter is checked against ``specs``' tables first, with
-AWS's errors; crypto failures are opaque (InvalidCiphertextException with no text) or a
-plain ``False`` from ``verify``.
+PKCS#8 DER in ``KeyBytes`` or parsed once into a ``KeyPair``; where a public key is
+enough, a DER SubjectPublicKeyInfo (``bytes``) is taken too. Every parameter is checked
+against ``specs``' tables first, with AWS's errors; crypto failures are opaque
+(InvalidCiphertextException with no text) or a plain ``False`` from ``verify``.
 
 Algorithms, as the AWS KMS Developer Guide's key spec reference defines them:
 
@@ -33,10 +33,12 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from strongroom.crypto.asymmetric_keys import (
+    KeyPair,
     generate_data_key_pair,
     generate_private_key,
-    load_private_key,
+    load_key_pair,
     load_public_key,
+    private_key,
     public_key_der,
 )
 from strongroom.crypto.specs import (
@@ -54,9 +56,11 @@ from strongroom.domain.errors import InvalidCiphertextException, KeyStoreError, 
 from strongroom.domain.secrets import KeyBytes
 
 __all__ = [
+    "KeyPair",
     "derive_shared_secret",
     "generate_data_key_pair",
     "generate_private_key",
+    "load_key_pair",
     "public_key_der",
     "rsa_decrypt",
     "rsa_encrypt",
@@ -206,7 +210,7 @@ ML-DSA external mu are refused by ``check_signing_message`` before they get here
 
 def sign(
     spec: KeySpec,
-    private: KeyBytes,
+    private: KeyBytes | KeyPair,
     message: bytes,
     message_type: MessageType,
     algorithm: SigningAlgorithm,
@@ -218,12 +222,12 @@ def sign(
     """
     check_signing_message(spec, algorithm, message_type, message)
     signer, _ = _SCHEMES[algorithm]
-    return signer(load_private_key(spec, private), message, algorithm, message_type)
+    return signer(private_key(spec, private), message, algorithm, message_type)
 
 
 def verify(
     spec: KeySpec,
-    key: KeyBytes | bytes,
+    key: KeyBytes | KeyPair | bytes,
     message: bytes,
     message_type: MessageType,
     algorithm: SigningAlgorithm,
@@ -231,7 +235,8 @@ def verify(
 ) -> bool:
     """Whether ``signature`` is ``algorithm``'s signature of ``message`` under the key.
 
-    ``key`` is the stored private material or a DER SubjectPublicKeyInfo. A wrong signature
+    ``key`` is the stored private material (or its ``KeyPair``) or a DER SubjectPublicKeyInfo.
+    A wrong signature
     is ``False``, never an exception (the service turns it into KMSInvalidSignatureException);
     parameter mistakes raise as ``sign`` does.
     """
@@ -250,12 +255,12 @@ def _oaep(algorithm: EncryptionAlgorithm) -> padding.AsymmetricPadding:
 
 
 def rsa_encrypt(
-    spec: KeySpec, key: KeyBytes | bytes, plaintext: bytes, algorithm: EncryptionAlgorithm
+    spec: KeySpec, key: KeyBytes | KeyPair | bytes, plaintext: bytes, algorithm: EncryptionAlgorithm
 ) -> bytes:
     """RSAES-OAEP ciphertext of ``plaintext``, as Encrypt returns it for an RSA key.
 
-    ``key`` is the stored private material or a DER SubjectPublicKeyInfo. Raises
-    InvalidKeyUsageException (algorithm not of the spec) and ValidationException ("Algorithm
+    ``key`` is the stored private material (or its ``KeyPair``) or a DER SubjectPublicKeyInfo.
+    Raises InvalidKeyUsageException (algorithm not of the spec) and ValidationException ("Algorithm
     RSAES_OAEP_SHA_1 and key spec RSA_2048 cannot encrypt data larger than 214 bytes.").
     """
     check_key_spec_supported(spec)
@@ -268,7 +273,7 @@ def rsa_encrypt(
 
 
 def rsa_decrypt(
-    spec: KeySpec, private: KeyBytes, ciphertext: bytes, algorithm: EncryptionAlgorithm
+    spec: KeySpec, private: KeyBytes | KeyPair, ciphertext: bytes, algorithm: EncryptionAlgorithm
 ) -> bytes:
     """The plaintext of an RSAES-OAEP ciphertext, as Decrypt returns it for an RSA key.
 
@@ -278,7 +283,7 @@ def rsa_decrypt(
     """
     check_key_spec_supported(spec)
     check_encryption_algorithm(spec, algorithm)
-    key = load_private_key(spec, private)
+    key = private_key(spec, private)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise _inconsistent("RSA")
     try:
@@ -311,7 +316,7 @@ def _peer_public_key(
 
 def derive_shared_secret(
     spec: KeySpec,
-    private: KeyBytes,
+    private: KeyBytes | KeyPair,
     peer_public_der: bytes,
     algorithm: KeyAgreementAlgorithm = KeyAgreementAlgorithm.ECDH,
 ) -> KeyBytes:
@@ -323,7 +328,7 @@ def derive_shared_secret(
     """
     check_key_spec_supported(spec)
     check_key_agreement_algorithm(spec, algorithm)
-    key = load_private_key(spec, private)
+    key = private_key(spec, private)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise _inconsistent("EC")
     peer = _peer_public_key(spec, key.curve, peer_public_der)

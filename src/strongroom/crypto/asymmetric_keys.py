@@ -8,6 +8,10 @@ Formats, as AWS uses them:
   key in seed format"), which is the only form pyca/cryptography writes;
 * public keys are DER SubjectPublicKeyInfo (RFC 5280), the form GetPublicKey returns;
 * symmetric and HMAC material is the raw random secret.
+
+Parsing PKCS#8 on every operation is wasted work, so a service may load stored material
+once into a ``KeyPair`` (the parsed private key, its public key and the public key's DER)
+and keep it; every function here that takes stored material takes a ``KeyPair`` too.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -153,6 +158,34 @@ def generate_private_key(spec: KeySpec) -> KeyBytes:
         return _pkcs8(generate())
 
 
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    """Stored material of a key-pair spec, parsed once: what a cache holds so that an
+    operation neither parses PKCS#8 nor derives the public key again. Made only by
+    ``load_key_pair``; ``repr`` leaves the private key out."""
+
+    spec: KeySpec
+    private: PrivateKeyTypes = field(repr=False)
+    public: PublicKeyTypes = field(repr=False)
+    public_der: bytes = field(repr=False)
+
+
+def load_key_pair(spec: KeySpec, private: KeyBytes) -> KeyPair:
+    """Parse stored PKCS#8 material of ``spec`` once (KeyStoreError as ``load_private_key``)."""
+    key = load_private_key(spec, private)
+    public = key.public_key()
+    return KeyPair(spec, key, public, _spki(public))
+
+
+def private_key(spec: KeySpec, private: KeyBytes | KeyPair) -> PrivateKeyTypes:
+    """The private key of stored material or of a loaded ``KeyPair`` of ``spec``."""
+    if isinstance(private, KeyPair):
+        if private.spec is not spec:
+            raise KeyStoreError(f"a loaded {private.spec} key pair is not a {spec} key pair")
+        return private.private
+    return load_private_key(spec, private)
+
+
 def load_private_key(
     spec: KeySpec, private: KeyBytes, *, validate: bool = False
 ) -> PrivateKeyTypes:
@@ -177,10 +210,13 @@ def load_private_key(
     return key
 
 
-def load_public_key(spec: KeySpec, key: KeyBytes | bytes) -> PublicKeyTypes:
-    """The public key of ``spec`` from stored private material (KeyBytes) or from a DER
-    SubjectPublicKeyInfo (bytes). A public key that does not parse or is not of ``spec``:
-    ValidationException."""
+def load_public_key(spec: KeySpec, key: KeyBytes | KeyPair | bytes) -> PublicKeyTypes:
+    """The public key of ``spec`` from stored private material (KeyBytes), a loaded
+    ``KeyPair`` or a DER SubjectPublicKeyInfo (bytes). A public key that does not parse or
+    is not of ``spec``: ValidationException."""
+    if isinstance(key, KeyPair):
+        private_key(spec, key)  # the spec check
+        return key.public
     if isinstance(key, KeyBytes):
         return load_private_key(spec, key).public_key()
     _, fits = _key_pair(spec)
@@ -195,11 +231,14 @@ def load_public_key(spec: KeySpec, key: KeyBytes | bytes) -> PublicKeyTypes:
     return public
 
 
-def public_key_der(spec: KeySpec, private: KeyBytes) -> bytes:
+def public_key_der(spec: KeySpec, private: KeyBytes | KeyPair) -> bytes:
     """The DER SubjectPublicKeyInfo of a key pair, as GetPublicKey returns it.
 
     Raises UnsupportedOperationException for symmetric and HMAC specs (no public key).
     """
+    if isinstance(private, KeyPair):
+        private_key(spec, private)  # the spec check
+        return private.public_der
     return _spki(load_private_key(spec, private).public_key())
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric import mlkem
 
-from strongroom.crypto.asymmetric_keys import load_private_key, load_public_key
+from strongroom.crypto.asymmetric_keys import KeyPair, load_public_key, private_key
 from strongroom.crypto.specs import (
     ML_KEM_CIPHERTEXT_BYTES,
     EncapsulationAlgorithm,
@@ -29,14 +29,14 @@ def _check(spec: KeySpec, algorithm: EncapsulationAlgorithm) -> None:
 
 def encapsulate(
     spec: KeySpec,
-    key: KeyBytes | bytes,
+    key: KeyBytes | KeyPair | bytes,
     algorithm: EncapsulationAlgorithm = EncapsulationAlgorithm.ML_KEM,
 ) -> tuple[bytes, KeyBytes]:
     """A fresh shared secret and its encapsulation: (SharedSecretCiphertextBlob, SharedSecret).
 
-    ``key`` is the stored private material or a DER SubjectPublicKeyInfo. Raises
-    InvalidKeyUsageException for a spec that is not ML-KEM and UnsupportedOperationException
-    for ML_KEM_512.
+    ``key`` is the stored private material (or its ``KeyPair``) or a DER
+    SubjectPublicKeyInfo. Raises InvalidKeyUsageException for a spec that is not ML-KEM and
+    UnsupportedOperationException for ML_KEM_512.
     """
     _check(spec, algorithm)
     public = load_public_key(spec, key)
@@ -48,7 +48,7 @@ def encapsulate(
 
 def decapsulate(
     spec: KeySpec,
-    private: KeyBytes,
+    private: KeyBytes | KeyPair,
     ciphertext: bytes,
     algorithm: EncapsulationAlgorithm = EncapsulationAlgorithm.ML_KEM,
 ) -> KeyBytes:
@@ -59,7 +59,7 @@ def decapsulate(
     _check(spec, algorithm)
     if len(ciphertext) != ML_KEM_CIPHERTEXT_BYTES[spec]:
         raise InvalidCiphertextException()
-    key = load_private_key(spec, private)
+    key = private_key(spec, private)
     if not isinstance(key, mlkem.MLKEM768PrivateKey | mlkem.MLKEM1024PrivateKey):
         raise KeyStoreError(f"key material of a {spec} key is not an ML-KEM key")
     try:

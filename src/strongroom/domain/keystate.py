@@ -64,10 +64,13 @@ TABLE: Mapping[str, Mapping[KeyState, Failure]] = {
     "CreateAlias": _MUTATE,
     "CreateGrant": {k: v for k, v in _CRYPTO.items() if k is not S.UNAVAILABLE},
     "Decrypt": _CRYPTO,
+    "Decapsulate": _CRYPTO,  # inferred: not in the 2023 table, like the other crypto rows
     "DeleteAlias": _ALWAYS,
+    "DeriveSharedSecret": _CRYPTO,  # inferred, as Decapsulate
     "DescribeKey": _ALWAYS,
     "DisableKey": _ENABLE_DISABLE,
     "EnableKey": _ENABLE_DISABLE,
+    "Encapsulate": _CRYPTO,  # inferred, as Decapsulate
     "Encrypt": _CRYPTO,
     "GenerateDataKey": _CRYPTO,
     "GenerateDataKeyWithoutPlaintext": _CRYPTO,

@@ -1,4 +1,4 @@
-"""Handlers for symmetric cryptographic operations."""
+"""Handlers for Encrypt, Decrypt, ReEncrypt, GenerateDataKey* and GenerateRandom."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ from strongroom.services.material import material_id
 
 Request = dict[str, Any]
 Response = dict[str, Any]
-SYMMETRIC = EncryptionAlgorithm.SYMMETRIC_DEFAULT.value
 
 
 def _algorithm(req: Request, name: str = "EncryptionAlgorithm") -> EncryptionAlgorithm | None:
     value = req.get(name)
     return None if value is None else EncryptionAlgorithm(value)
+
+
+def _material_id(arn: str, version: int | None) -> str | None:
+    # KeyMaterialId is "present only when the operation uses a symmetric encryption KMS key".
+    return None if version is None else material_id(arn, version)
 
 
 def encrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
@@ -32,7 +36,7 @@ def encrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
     return {
         "CiphertextBlob": sealed.ciphertext,
         "KeyId": sealed.key.arn,
-        "EncryptionAlgorithm": SYMMETRIC,
+        "EncryptionAlgorithm": sealed.algorithm.value,
     }
 
 
@@ -49,8 +53,8 @@ def decrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
     return {
         "KeyId": opened.key.arn,
         "Plaintext": opened.plaintext,
-        "EncryptionAlgorithm": SYMMETRIC,
-        "KeyMaterialId": material_id(opened.key.arn, opened.version),
+        "EncryptionAlgorithm": opened.algorithm.value,
+        "KeyMaterialId": _material_id(opened.key.arn, opened.version),
     }
 
 
@@ -71,10 +75,10 @@ def re_encrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
         "CiphertextBlob": sealed.ciphertext,
         "SourceKeyId": opened.key.arn,
         "KeyId": sealed.key.arn,
-        "SourceEncryptionAlgorithm": SYMMETRIC,
-        "DestinationEncryptionAlgorithm": SYMMETRIC,
-        "SourceKeyMaterialId": material_id(opened.key.arn, opened.version),
-        "DestinationKeyMaterialId": material_id(sealed.key.arn, sealed.version),
+        "SourceEncryptionAlgorithm": opened.algorithm.value,
+        "DestinationEncryptionAlgorithm": sealed.algorithm.value,
+        "SourceKeyMaterialId": _material_id(opened.key.arn, opened.version),
+        "DestinationKeyMaterialId": _material_id(sealed.key.arn, sealed.version),
     }
 
 
@@ -94,7 +98,7 @@ def _data_key(
     response = {
         "CiphertextBlob": sealed.ciphertext,
         "KeyId": sealed.key.arn,
-        "KeyMaterialId": material_id(sealed.key.arn, sealed.version),
+        "KeyMaterialId": _material_id(sealed.key.arn, sealed.version),
     }
     return plaintext, response
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from strongroom.handlers import aliases, crypto, keys
+from strongroom.handlers import aliases, asymmetric, crypto, data_key_pairs, keys, mac
 from strongroom.services.core import Core, RequestContext
 
 Handler = Callable[[Core, RequestContext, dict[str, Any]], dict[str, Any]]
@@ -32,10 +32,21 @@ HANDLERS: Mapping[str, Handler] = {
     "GenerateDataKey": crypto.generate_data_key,
     "GenerateDataKeyWithoutPlaintext": crypto.generate_data_key_without_plaintext,
     "GenerateRandom": crypto.generate_random,
+    "GetPublicKey": asymmetric.get_public_key,
+    "Sign": asymmetric.sign,
+    "Verify": asymmetric.verify,
+    "DeriveSharedSecret": asymmetric.derive_shared_secret,
+    "GenerateMac": mac.generate_mac,
+    "VerifyMac": mac.verify_mac,
+    "GenerateDataKeyPair": data_key_pairs.generate_data_key_pair,
+    "GenerateDataKeyPairWithoutPlaintext": (
+        data_key_pairs.generate_data_key_pair_without_plaintext
+    ),
 }
 
 # Operations that, in steady state, touch only in-memory caches: they run on the event
 # loop itself; the rest run in a thread pool so database I/O never blocks the loop.
+# GenerateDataKeyPair stays in the pool: making an RSA key pair takes up to a second.
 HOT_PATH = frozenset(
     {
         "Encrypt",
@@ -45,5 +56,11 @@ HOT_PATH = frozenset(
         "GenerateDataKeyWithoutPlaintext",
         "GenerateRandom",
         "DescribeKey",
+        "GetPublicKey",
+        "Sign",
+        "Verify",
+        "GenerateMac",
+        "VerifyMac",
+        "DeriveSharedSecret",
     }
 )

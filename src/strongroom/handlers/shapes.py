@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from strongroom.domain.enums import KeyState
+from strongroom.crypto.specs import KEY_SPECS
+from strongroom.domain.enums import KeySpec, KeyState, KeyUsage
 from strongroom.domain.models import Alias, Key, Tag
 from strongroom.services.material import material_id
 
-ENCRYPTION_ALGORITHMS = {"SYMMETRIC_DEFAULT": ["SYMMETRIC_DEFAULT"]}
+U = KeyUsage
+
+ALGORITHM_MEMBERS: Mapping[KeyUsage, str] = {
+    U.ENCRYPT_DECRYPT: "EncryptionAlgorithms",
+    U.SIGN_VERIFY: "SigningAlgorithms",
+    U.GENERATE_VERIFY_MAC: "MacAlgorithms",
+    U.KEY_AGREEMENT: "KeyAgreementAlgorithms",
+    # Not in KeyMetadata of the botocore model installed here (no ML-KEM yet): unreachable
+    # until the model has ML-KEM keys, named as the newer model names it.
+    U.ENCAPSULATE_DECAPSULATE: "EncapsulationAlgorithms",
+}
+"""The member of KeyMetadata / GetPublicKey that lists a key's algorithms, by key usage:
+AWS shows only the one of the key's own usage."""
+
+_ALGORITHM_NAMES: Mapping[tuple[KeySpec, KeyUsage], tuple[str, ...]] = {
+    (spec, usage): tuple(a.value for a in algorithms)
+    for spec, usages in KEY_SPECS.items()
+    for usage, algorithms in usages.items()
+}
+
+
+def algorithm_list(key: Key) -> dict[str, tuple[str, ...]]:
+    """``{"SigningAlgorithms": (...)}`` (or the member of the key's usage), from the table of
+    ``crypto.specs``, in the order AWS lists them."""
+    return {ALGORITHM_MEMBERS[key.key_usage]: _ALGORITHM_NAMES[(key.key_spec, key.key_usage)]}
 
 
 def key_metadata(key: Key) -> dict[str, Any]:
@@ -28,14 +54,13 @@ def key_metadata(key: Key) -> dict[str, Any]:
         "KeySpec": key.key_spec.value,
         "MultiRegion": key.multi_region,
     }
-    algorithms = ENCRYPTION_ALGORITHMS.get(key.key_spec.value)
-    if algorithms:
-        meta["EncryptionAlgorithms"] = algorithms
+    meta[ALGORITHM_MEMBERS[key.key_usage]] = _ALGORITHM_NAMES[(key.key_spec, key.key_usage)]
     if key.deletion_date is not None:
         meta["DeletionDate"] = key.deletion_date
     if key.state is KeyState.PENDING_DELETION and key.pending_window_days is not None:
         meta["PendingDeletionWindowInDays"] = key.pending_window_days
-    if key.current_version:
+    # "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin" (KeyMetadata doc)
+    if key.current_version and key.key_spec is KeySpec.SYMMETRIC_DEFAULT:
         meta["CurrentKeyMaterialId"] = material_id(key.arn, key.current_version)
     return meta
 

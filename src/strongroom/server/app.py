@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,8 @@ from strongroom.domain.errors import (
     UnknownOperationException,
     UnsupportedOperationException,
 )
-from strongroom.domain.models import Caller
+from strongroom.domain.models import Caller, Principal
+from strongroom.domain.requestids import new_id
 from strongroom.handlers.registry import HANDLERS, HOT_PATH
 from strongroom.protocol.codec import encode_error
 from strongroom.protocol.model import load_model
@@ -64,7 +66,7 @@ class KmsApp:
                     f"{scope['method']} {scope['path']}: the KMS API is POST with X-Amz-Target"
                 )
                 extra = [
-                    (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+                    (b"x-amzn-requestid", new_id().encode()),
                     (b"x-amzn-errortype", error.code.encode()),
                 ]
                 await _reply(send, 404, encode_error(error), JSON_TYPE, extra)
@@ -85,6 +87,11 @@ class KmsApp:
 
     def startup(self) -> None:
         self.rt.audit.start()
+        # Everything loaded so far lives as long as the process: keep it out of the
+        # collector's way, and collect young objects less often (p99 latency).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         self._change_seq = self.rt.core.store.latest_change()
         s = self.rt.settings
         self._tasks = [
@@ -122,13 +129,17 @@ class KmsApp:
 
     # -- the KMS endpoint ---------------------------------------------------------------
     async def _kms(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = str(uuid.uuid4())
+        request_id = new_id()
         headers = [
             (k.decode("latin-1").lower(), v.decode("utf-8", "replace")) for k, v in scope["headers"]
         ]
-        target = next((v for k, v in headers if k == "x-amz-target"), "")
+        target = user_agent = ""
+        for name, value in headers:
+            if name == "x-amz-target":
+                target = value
+            elif name == "user-agent":
+                user_agent = value
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target
-        user_agent = next((v for k, v in headers if k == "user-agent"), "")
         source_ip = scope["client"][0] if scope.get("client") else "127.0.0.1"
         now = datetime.now(UTC)
         caller: Caller | None = None
@@ -183,7 +194,7 @@ class KmsApp:
             error_message=error.message if error else None,
         )
         try:
-            await asyncio.wrap_future(self.rt.audit.submit(event))
+            await self.rt.audit.submit(event)
         except Exception:
             log.exception("audit write failed (request id %s)", request_id)
             error = KMSInternalException(f"An internal error occurred. Request id: {request_id}")
@@ -195,23 +206,32 @@ class KmsApp:
 
 
 def _identity(caller: Caller | None) -> dict[str, Any] | None:
-    if caller is None:
-        return None
-    p = caller.principal
+    return None if caller is None else _identity_of(caller.principal, caller.access_key_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _identity_of(p: Principal, access_key_id: str) -> dict[str, Any]:
+    """CloudTrail's userIdentity; shared between events, never mutated."""
     kind = {"root": "Root", "user": "IAMUser", "role": "AssumedRole"}.get(p.kind, p.kind)
     return {
         "type": kind,
         "principalId": p.arn.rsplit("/", 1)[-1] if p.kind != "root" else p.account,
         "arn": p.arn,
         "accountId": p.account,
-        "accessKeyId": caller.access_key_id,
+        "accessKeyId": access_key_id,
         **({"userName": p.name} if p.kind == "user" else {}),
     }
 
 
 async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
+    message = await receive()
+    if not message.get("more_body", False):  # the usual case: one message
+        body: bytes = message.get("body", b"")
+        if len(body) > MAX_BODY:
+            raise SerializationException(f"The request body is larger than {MAX_BODY} bytes.")
+        return body
+    chunks: list[bytes] = [message.get("body", b"")]
+    size = len(chunks[0])
     while True:
         message = await receive()
         chunk = message.get("body", b"")

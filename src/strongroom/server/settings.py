@@ -25,10 +25,16 @@ class Settings:
     log_level: str = "info"
     change_poll_seconds: float = 0.5  # how often a process looks for changes by others
     job_interval_seconds: float = 60.0  # scheduled jobs: key deletion
+    audit_dir: Path | None = None  # default: data_dir/audit
+    audit_fsync: bool = True  # fdatasync each group of audit events before replying
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'strongroom.db'}"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.audit_dir or self.data_dir / "audit"
 
     @property
     def root_key_path(self) -> Path:
@@ -57,7 +63,7 @@ def _coerce(name: str, value: Any) -> Any:
         return int(value)
     if kind == "float":
         return float(value)
-    if kind == "Path":
+    if kind in ("Path", "Path | None"):
         return Path(value)
     return str(value)
 

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from strongroom.audit.writer import AuditWriter
+from strongroom.audit.log import AuditLog
 from strongroom.keystores.filekey import FileRootKey
 from strongroom.server.authn import Authenticator
 from strongroom.server.settings import Settings, load_settings
@@ -34,7 +34,7 @@ class Runtime:
     core: Core
     credentials: CredentialResolver
     authenticator: Authenticator
-    audit: AuditWriter
+    audit: AuditLog
 
 
 def open_store(settings: Settings) -> Store:
@@ -56,7 +56,8 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     authenticator = Authenticator(
         credentials, dev_account=settings.account if settings.dev else None
     )
-    return Runtime(settings, core, credentials, authenticator, AuditWriter(core.store))
+    audit = AuditLog(settings.audit_path, fsync=settings.audit_fsync)
+    return Runtime(settings, core, credentials, authenticator, audit)
 
 
 def prepare(settings: Settings) -> None:

@@ -1,7 +1,7 @@
 """Per-process caches of key records, alias targets and unwrapped key material.
 
-The hot path (Encrypt, Decrypt, GenerateDataKey) reads only from here in steady
-state. A write in this process drops the entries it changed at once; writes made by
+The hot path (Encrypt, Decrypt, GenerateDataKey, Sign, GenerateMac, ...) reads only from
+here in steady state. A write in this process drops the entries it changed at once; writes made by
 other processes or nodes arrive through the change feed (``changes`` table), which the
 server polls, so a change reaches every process within one poll interval.
 """
@@ -12,16 +12,22 @@ import threading
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from strongroom.crypto.asymmetric_keys import KeyPair
 from strongroom.domain.models import Key
+from strongroom.domain.secrets import KeyBytes
 
 AliasKey = tuple[str, str, str]  # account, region, alias name
+
+Material = AESGCM | KeyPair | KeyBytes
+"""Unwrapped material, ready to use: the AES-GCM instance of a symmetric encryption key,
+the parsed key pair of an asymmetric key, the secret of an HMAC key."""
 
 
 class KeyCache:
     def __init__(self, max_entries: int = 100_000) -> None:
         self._keys: dict[str, Key] = {}
         self._aliases: dict[AliasKey, str] = {}
-        self._materials: dict[str, dict[int, AESGCM]] = {}
+        self._materials: dict[str, dict[int, Material]] = {}
         self._max = max_entries
         self._lock = threading.Lock()
 
@@ -41,14 +47,14 @@ class KeyCache:
             self.clear()
         self._aliases[alias] = key_id
 
-    def material(self, arn: str, version: int) -> AESGCM | None:
+    def material(self, arn: str, version: int) -> Material | None:
         versions = self._materials.get(arn)
         return None if versions is None else versions.get(version)
 
-    def put_material(self, arn: str, version: int, aead: AESGCM) -> None:
+    def put_material(self, arn: str, version: int, material: Material) -> None:
         if len(self._materials) >= self._max:
             self.clear()
-        self._materials.setdefault(arn, {})[version] = aead
+        self._materials.setdefault(arn, {})[version] = material
 
     def invalidate(self, arn: str) -> None:
         """Forget a key (its record and material) or an alias (by its ARN)."""

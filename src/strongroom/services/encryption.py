@@ -1,4 +1,8 @@
-"""Symmetric cryptography: Encrypt, Decrypt, ReEncrypt, data keys and random bytes."""
+"""Encrypt, Decrypt, ReEncrypt, data keys and random bytes.
+
+Symmetric encryption keys are the hot path and run here; an asymmetric (RSA) key takes one
+branch into ``services.asymmetric`` after the checks every key passes.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from strongroom.crypto.blob import open_blob, parse_blob, seal
 from strongroom.crypto.context import encode_context
 from strongroom.domain.enums import DataKeySpec, EncryptionAlgorithm, KeySpec
 from strongroom.domain.errors import (
-    DryRunOperationException,
     IncorrectKeyException,
     InvalidCiphertextException,
     InvalidKeyUsageException,
@@ -23,6 +26,8 @@ from strongroom.domain.ids import key_arn
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
 from strongroom.domain.usage import check_usage
+from strongroom.services import asymmetric
+from strongroom.services.access import dry_run_error, usable_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import symmetric_aead
 from strongroom.services.resolve import load_key, resolve_key
@@ -31,32 +36,28 @@ Context = Mapping[str, str] | None
 DATA_KEY_BYTES = {DataKeySpec.AES_128: 16, DataKeySpec.AES_256: 32}
 
 
+SYMMETRIC = EncryptionAlgorithm.SYMMETRIC_DEFAULT
+
+
 @dataclass(frozen=True, slots=True)
 class Sealed:
+    """A ciphertext and what made it; ``version`` is None for an asymmetric key (its
+    ciphertext names no material version)."""
+
     key: Key
     ciphertext: bytes
-    version: int
+    version: int | None
+    algorithm: EncryptionAlgorithm = SYMMETRIC
 
 
 @dataclass(frozen=True, slots=True)
 class Opened:
+    """A plaintext and what opened it; ``version`` as in ``Sealed``."""
+
     key: Key
     plaintext: bytes
-    version: int
-
-
-def _dry_run() -> DryRunOperationException:
-    return DryRunOperationException(
-        "The request would have succeeded, but the DryRun option is set."
-    )
-
-
-def _usable(core: Core, ctx: RequestContext, key_id: str, operation: str, action: str) -> Key:
-    key = resolve_key(core, ctx, key_id)
-    authorize(ctx.caller, action, key)
-    check_state(operation, key)
-    check_usage(operation, key)
-    return key
+    version: int | None
+    algorithm: EncryptionAlgorithm = SYMMETRIC
 
 
 def _check_algorithm(key: Key, algorithm: EncryptionAlgorithm | None) -> None:
@@ -69,7 +70,9 @@ def _check_algorithm(key: Key, algorithm: EncryptionAlgorithm | None) -> None:
         )
 
 
-def _seal(core: Core, key: Key, plaintext: bytes, context: Context) -> Sealed:
+def seal_under(core: Core, key: Key, plaintext: bytes, context: Context) -> Sealed:
+    """A symmetric blob of ``plaintext`` under the current material of symmetric ``key``,
+    with ``context`` as AAD (no checks: the caller made them)."""
     version = key.current_version
     aead = symmetric_aead(core, key, version)
     blob = seal(aead, key.account, key.key_id, version, plaintext, encode_context(context))
@@ -87,13 +90,30 @@ def encrypt(
     dry_run: bool = False,
     operation: str = "Encrypt",
 ) -> Sealed:
-    """Encrypt up to 4096 bytes under a symmetric key. Raises NotFoundException,
-    DisabledException, KMSInvalidStateException, InvalidKeyUsageException."""
-    key = _usable(core, ctx, key_id, operation, operation)
+    """Encrypt up to 4096 bytes under a symmetric key, or up to the RSAES-OAEP limit under
+    an RSA key. Raises NotFoundException, DisabledException, KMSInvalidStateException,
+    InvalidKeyUsageException, ValidationException (asymmetric limits and context)."""
+    key = usable_key(core, ctx, key_id, operation)
+    if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
+        return _encrypt_asymmetric(core, key, plaintext, context, algorithm, dry_run)
     _check_algorithm(key, algorithm)
     if dry_run:
-        raise _dry_run()
-    return _seal(core, key, plaintext, context)
+        raise dry_run_error()
+    return seal_under(core, key, plaintext, context)
+
+
+def _encrypt_asymmetric(
+    core: Core,
+    key: Key,
+    plaintext: bytes,
+    context: Context,
+    algorithm: EncryptionAlgorithm | None,
+    dry_run: bool,
+) -> Sealed:
+    chosen = asymmetric.check_encrypt(key, plaintext, context, algorithm)
+    if dry_run:
+        raise dry_run_error()
+    return Sealed(key, asymmetric.encrypt(core, key, plaintext, chosen), None, chosen)
 
 
 def decrypt(
@@ -107,11 +127,16 @@ def decrypt(
     dry_run: bool = False,
     action: str = "Decrypt",
 ) -> Opened:
-    """Decrypt a blob made by Encrypt or GenerateDataKey*. A blob of another key than
-    ``key_id`` names is IncorrectKeyException; a changed blob or a different context is
+    """Decrypt a blob made by Encrypt or GenerateDataKey*, or, when ``key_id`` names an RSA
+    key, an RSAES-OAEP ciphertext. A blob of another key than ``key_id`` names is
+    IncorrectKeyException; a changed blob or a different context is
     InvalidCiphertextException."""
-    blob = parse_blob(ciphertext)
     named = resolve_key(core, ctx, key_id) if key_id is not None else None
+    if named is not None and named.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
+        return _decrypt_asymmetric(
+            core, ctx, named, ciphertext, context, algorithm, dry_run, action
+        )
+    blob = parse_blob(ciphertext)
     arn = key_arn(ctx.region, blob.account, blob.key_id)
     if named is not None and named.arn != arn:
         raise IncorrectKeyException(
@@ -128,9 +153,28 @@ def decrypt(
     check_usage("Decrypt", key)
     _check_algorithm(key, algorithm)
     if dry_run:
-        raise _dry_run()
+        raise dry_run_error()
     aead = symmetric_aead(core, key, blob.material_version)
     return Opened(key, open_blob(aead, blob, encode_context(context)), blob.material_version)
+
+
+def _decrypt_asymmetric(
+    core: Core,
+    ctx: RequestContext,
+    key: Key,
+    ciphertext: bytes,
+    context: Context,
+    algorithm: EncryptionAlgorithm | None,
+    dry_run: bool,
+    action: str,
+) -> Opened:
+    authorize(ctx.caller, action, key)
+    check_state("Decrypt", key)
+    check_usage("Decrypt", key)
+    chosen = asymmetric.check_decrypt(key, context, algorithm)
+    if dry_run:
+        raise dry_run_error()
+    return Opened(key, asymmetric.decrypt(core, key, ciphertext, chosen), None, chosen)
 
 
 def re_encrypt(
@@ -146,7 +190,9 @@ def re_encrypt(
     destination_algorithm: EncryptionAlgorithm | None = None,
     dry_run: bool = False,
 ) -> tuple[Opened, Sealed]:
-    """Decrypt under the source key and encrypt under the destination, plaintext never leaving."""
+    """Decrypt under the source key and encrypt under the destination, plaintext never
+    leaving; either key may be symmetric or RSA (an RSA source needs ``source_key_id`` and
+    ``source_algorithm``, an RSA destination ``destination_algorithm``)."""
     opened = decrypt(
         core,
         ctx,
@@ -156,11 +202,16 @@ def re_encrypt(
         algorithm=source_algorithm,
         action="ReEncryptFrom",
     )
-    key = _usable(core, ctx, destination_key_id, "ReEncrypt", "ReEncryptTo")
+    key = usable_key(core, ctx, destination_key_id, "ReEncrypt", "ReEncryptTo")
+    if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
+        plaintext, context = opened.plaintext, destination_context
+        return opened, _encrypt_asymmetric(
+            core, key, plaintext, context, destination_algorithm, dry_run
+        )
     _check_algorithm(key, destination_algorithm)
     if dry_run:
-        raise _dry_run()
-    return opened, _seal(core, key, opened.plaintext, destination_context)
+        raise dry_run_error()
+    return opened, seal_under(core, key, opened.plaintext, destination_context)
 
 
 def generate_data_key(
@@ -182,13 +233,13 @@ def generate_data_key(
             if key_spec is None
             else "Please specify only one of number of bytes or key spec, not both."
         )
-    key = _usable(core, ctx, key_id, operation, operation)
+    key = usable_key(core, ctx, key_id, operation)
     if dry_run:
-        raise _dry_run()
+        raise dry_run_error()
     size = DATA_KEY_BYTES[key_spec] if key_spec is not None else number_of_bytes
     assert size is not None
     plaintext = os.urandom(size)
-    return plaintext, _seal(core, key, plaintext, context)
+    return plaintext, seal_under(core, key, plaintext, context)
 
 
 def generate_random(

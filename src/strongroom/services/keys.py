@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from strongroom.authz.decision import authorize
+from strongroom.crypto.specs import check_key_spec_usage
 from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
 from strongroom.domain.errors import (
     InvalidMarkerException,
@@ -15,19 +16,16 @@ from strongroom.domain.errors import (
     MalformedPolicyDocumentException,
     NotFoundException,
     UnsupportedOperationException,
-    ValidationException,
 )
 from strongroom.domain.ids import account_root_arn, is_key_id, key_arn, new_key_id
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import add_symmetric_material
+from strongroom.services.material import new_material, store_material
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
 
 MAX_POLICY_BYTES = 32_768
-# Key specs whose keys this build can make; the others answer UnsupportedOperationException.
-SUPPORTED_SPECS = {KeySpec.SYMMETRIC_DEFAULT: KeyUsage.ENCRYPT_DECRYPT}
 
 
 def default_policy(account: str) -> str:
@@ -81,21 +79,14 @@ def create_key(
     multi_region: bool = False,
     custom_key_store_id: str | None = None,
 ) -> Key:
-    """Create a customer managed key with fresh material.
+    """Create a customer managed key of any key spec with fresh material.
 
-    Raises ValidationException (usage incompatible with spec), UnsupportedOperationException
-    (specs, origins and key stores this build cannot serve), MalformedPolicyDocumentException,
-    LimitExceededException, TagException.
+    Raises ValidationException (usage missing or incompatible with spec, in AWS's words),
+    UnsupportedOperationException (specs, origins and key stores this build cannot serve),
+    MalformedPolicyDocumentException, LimitExceededException, TagException.
     """
     authorize(ctx.caller, "CreateKey")
-    expected_usage = SUPPORTED_SPECS.get(key_spec)
-    if expected_usage is None:
-        raise UnsupportedOperationException(
-            f"KeySpec {key_spec} is not supported by this server yet."
-        )
-    usage = key_usage or expected_usage
-    if usage is not expected_usage:
-        raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {key_spec}")
+    usage = check_key_spec_usage(key_spec, key_usage)
     if origin is not Origin.AWS_KMS:
         raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
     if custom_key_store_id is not None:
@@ -109,6 +100,7 @@ def create_key(
     if policy is not None:
         check_policy(policy)
     check_tags(tags)
+    material = new_material(key_spec)  # outside the transaction: RSA takes up to a second
     now = core.clock()
     key_id = new_key_id(multi_region)
     key = Key(
@@ -129,7 +121,7 @@ def create_key(
     )
     with core.store.transaction() as tx:
         tx.insert_key(key)
-        add_symmetric_material(core, tx, key.arn, 1, now)
+        store_material(core, tx, key.arn, 1, material, now)
         tx.put_tags(key.arn, tags)
     ctx.resources.append(key.arn)
     return key

@@ -19,21 +19,6 @@ class AccessKeyRecord:
     status: str  # "Active" or "Inactive"
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    event_id: str
-    event_time: float
-    event_name: str
-    region: str
-    principal_arn: str | None
-    resources: tuple[str, ...]
-    error_code: str | None
-    chain: str
-    prev_hash: str
-    hash: str
-    body: str
-
-
 class Transaction(Protocol):
     """One database transaction: it commits when its block ends and rolls back on error.
     Failures of the database raise StorageError."""
@@ -107,21 +92,6 @@ class Transaction(Protocol):
     def list_access_keys(self, principal_arn: str | None) -> list[AccessKeyRecord]: ...
 
     def delete_access_key(self, access_key_id: str) -> bool: ...
-
-    def insert_audit_rows(self, rows: Sequence[AuditRow]) -> None: ...
-
-    def last_audit_hash(self, chain: str) -> str | None: ...
-
-    def query_audit(
-        self,
-        *,
-        start: float | None = None,
-        end: float | None = None,
-        key_arn: str | None = None,
-        event_name: str | None = None,
-        principal_arn: str | None = None,
-        limit: int = 1000,
-    ) -> list[AuditRow]: ...
 
 
 class Store(Protocol):

@@ -98,29 +98,3 @@ changes = sa.Table(
     sa.Column("key_arn", sa.String(256), nullable=False),
     sa.Column("changed_at", sa.Float, nullable=False),
 )
-
-audit_events = sa.Table(
-    "audit_events",
-    metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
-    sa.Column("event_time", sa.Float, nullable=False),
-    sa.Column("event_name", sa.String(64), nullable=False),
-    sa.Column("region", sa.String(32), nullable=False),
-    sa.Column("principal_arn", sa.String(2048), nullable=True),
-    sa.Column("error_code", sa.String(128), nullable=True),
-    sa.Column("chain", sa.String(64), nullable=False),
-    sa.Column("prev_hash", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Index("ix_audit_time", "event_time"),
-)
-
-# Every resource an event names (ReEncrypt names two keys, UpdateAlias an alias and a key).
-audit_resources = sa.Table(
-    "audit_resources",
-    metadata,
-    sa.Column("event_id", sa.String(36), sa.ForeignKey("audit_events.event_id"), primary_key=True),
-    sa.Column("arn", sa.String(256), primary_key=True),
-    sa.Index("ix_audit_resources_arn", "arn"),
-)

@@ -14,13 +14,11 @@ from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Ori
 from strongroom.domain.errors import StorageError
 from strongroom.domain.models import Alias, Key, Principal, Tag
 from strongroom.storage import migrate
-from strongroom.storage.ports import AccessKeyRecord, AuditRow
+from strongroom.storage.ports import AccessKeyRecord
 from strongroom.storage.schema import (
     access_keys,
     accounts,
     aliases,
-    audit_events,
-    audit_resources,
     changes,
     key_materials,
     keys,
@@ -336,80 +334,6 @@ class SqlTransaction:
             access_keys.delete().where(access_keys.c.access_key_id == access_key_id)
         )
         return bool(res.rowcount)
-
-    # -- audit --------------------------------------------------------------------------
-    def insert_audit_rows(self, rows: Sequence[AuditRow]) -> None:
-        self._c.execute(
-            audit_events.insert(),
-            [
-                {
-                    "event_id": r.event_id,
-                    "event_time": r.event_time,
-                    "event_name": r.event_name,
-                    "region": r.region,
-                    "principal_arn": r.principal_arn,
-                    "error_code": r.error_code,
-                    "chain": r.chain,
-                    "prev_hash": r.prev_hash,
-                    "hash": r.hash,
-                    "body": r.body,
-                }
-                for r in rows
-            ],
-        )
-        resources = [{"event_id": r.event_id, "arn": a} for r in rows for a in r.resources]
-        if resources:
-            self._c.execute(audit_resources.insert(), resources)
-
-    def last_audit_hash(self, chain: str) -> str | None:
-        q = (
-            sa.select(audit_events.c.hash)
-            .where(audit_events.c.chain == chain)
-            .order_by(audit_events.c.seq.desc())
-            .limit(1)
-        )
-        return self._c.execute(q).scalar()
-
-    def query_audit(
-        self,
-        *,
-        start: float | None = None,
-        end: float | None = None,
-        key_arn: str | None = None,
-        event_name: str | None = None,
-        principal_arn: str | None = None,
-        limit: int = 1000,
-    ) -> list[AuditRow]:
-        t = audit_events
-        q = sa.select(t)
-        if start is not None:
-            q = q.where(t.c.event_time >= start)
-        if end is not None:
-            q = q.where(t.c.event_time <= end)
-        if event_name is not None:
-            q = q.where(t.c.event_name == event_name)
-        if principal_arn is not None:
-            q = q.where(t.c.principal_arn == principal_arn)
-        if key_arn is not None:
-            named = sa.select(audit_resources.c.event_id).where(audit_resources.c.arn == key_arn)
-            q = q.where(t.c.event_id.in_(named))
-        q = q.order_by(t.c.seq).limit(limit)
-        return [
-            AuditRow(
-                r.event_id,
-                r.event_time,
-                r.event_name,
-                r.region,
-                r.principal_arn,
-                (),
-                r.error_code,
-                r.chain,
-                r.prev_hash,
-                r.hash,
-                r.body,
-            )
-            for r in self._c.execute(q)
-        ]
 
 
 class SqlStore:

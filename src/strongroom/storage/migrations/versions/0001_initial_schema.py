@@ -39,25 +39,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "audit_events",
-        sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("event_id", sa.String(length=36), nullable=False),
-        sa.Column("event_time", sa.Float(), nullable=False),
-        sa.Column("event_name", sa.String(length=64), nullable=False),
-        sa.Column("region", sa.String(length=32), nullable=False),
-        sa.Column("principal_arn", sa.String(length=2048), nullable=True),
-        sa.Column("error_code", sa.String(length=128), nullable=True),
-        sa.Column("chain", sa.String(length=64), nullable=False),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
-        sa.Column("hash", sa.String(length=64), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("seq"),
-        sa.UniqueConstraint("event_id"),
-    )
-    with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.create_index("ix_audit_time", ["event_time"], unique=False)
-
-    op.create_table(
         "changes",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("key_arn", sa.String(length=256), nullable=False),
@@ -89,19 +70,6 @@ def upgrade() -> None:
             "ix_keys_account_region", ["account_id", "region", "creation_date"], unique=False
         )
         batch_op.create_index("ix_keys_deletion_date", ["deletion_date"], unique=False)
-
-    op.create_table(
-        "audit_resources",
-        sa.Column("event_id", sa.String(length=36), nullable=False),
-        sa.Column("arn", sa.String(length=256), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["event_id"],
-            ["audit_events.event_id"],
-        ),
-        sa.PrimaryKeyConstraint("event_id", "arn"),
-    )
-    with op.batch_alter_table("audit_resources", schema=None) as batch_op:
-        batch_op.create_index("ix_audit_resources_arn", ["arn"], unique=False)
 
     op.create_table(
         "key_materials",
@@ -161,20 +129,12 @@ def downgrade() -> None:
     op.drop_table("tags")
     op.drop_table("principals")
     op.drop_table("key_materials")
-    with op.batch_alter_table("audit_resources", schema=None) as batch_op:
-        batch_op.drop_index("ix_audit_resources_arn")
-
-    op.drop_table("audit_resources")
     with op.batch_alter_table("keys", schema=None) as batch_op:
         batch_op.drop_index("ix_keys_deletion_date")
         batch_op.drop_index("ix_keys_account_region")
 
     op.drop_table("keys")
     op.drop_table("changes")
-    with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_audit_time")
-
-    op.drop_table("audit_events")
     with op.batch_alter_table("aliases", schema=None) as batch_op:
         batch_op.drop_index("ix_aliases_target")
 

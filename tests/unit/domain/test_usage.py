@@ -1,0 +1,97 @@
+"""The usage table: which key each cryptographic operation takes, with AWS's errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.errors import InvalidKeyUsageException, UnsupportedOperationException
+from strongroom.domain.keystate import TABLE
+from strongroom.domain.models import Key
+from strongroom.domain.usage import REQUIRED_USAGE, check_usage
+
+pytestmark = pytest.mark.unit
+
+ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+S = KeySpec
+U = KeyUsage
+
+
+def key_of(spec: KeySpec, usage: KeyUsage) -> Key:
+    return Key(
+        arn=ARN,
+        key_id=ARN.rsplit("/", 1)[1],
+        account="111122223333",
+        region="us-east-1",
+        state=KeyState.ENABLED,
+        description="",
+        key_usage=usage,
+        key_spec=spec,
+        origin=Origin.AWS_KMS,
+        key_manager=KeyManager.CUSTOMER,
+        multi_region=False,
+        policy="{}",
+        creation_date=datetime.now(UTC),
+        current_version=1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("operation", "spec", "usage"),
+    [
+        ("Encrypt", S.SYMMETRIC_DEFAULT, U.ENCRYPT_DECRYPT),
+        ("Encrypt", S.RSA_2048, U.ENCRYPT_DECRYPT),
+        ("GenerateDataKey", S.SYMMETRIC_DEFAULT, U.ENCRYPT_DECRYPT),
+        ("GenerateDataKeyPair", S.SYMMETRIC_DEFAULT, U.ENCRYPT_DECRYPT),
+        ("Sign", S.ECC_NIST_P256, U.SIGN_VERIFY),
+        ("GenerateMac", S.HMAC_256, U.GENERATE_VERIFY_MAC),
+        ("DeriveSharedSecret", S.ECC_NIST_P384, U.KEY_AGREEMENT),
+        ("GetPublicKey", S.RSA_4096, U.ENCRYPT_DECRYPT),
+        ("GetPublicKey", S.ECC_NIST_P521, U.KEY_AGREEMENT),
+        ("GetPublicKey", S.ML_DSA_65, U.SIGN_VERIFY),
+    ],
+)
+def test_keys_of_the_right_usage_and_spec_pass(
+    operation: str, spec: KeySpec, usage: KeyUsage
+) -> None:
+    check_usage(operation, key_of(spec, usage))
+
+
+def test_wrong_usage_fails_in_aws_words() -> None:
+    with pytest.raises(InvalidKeyUsageException) as info:
+        check_usage("Sign", key_of(S.HMAC_256, U.GENERATE_VERIFY_MAC))
+    assert (
+        info.value.message == f"{ARN} key usage is GENERATE_VERIFY_MAC which is not valid for Sign."
+    )
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+    ],
+)
+def test_data_keys_need_a_symmetric_encryption_key(operation: str) -> None:
+    with pytest.raises(InvalidKeyUsageException) as info:
+        check_usage(operation, key_of(S.RSA_2048, U.ENCRYPT_DECRYPT))
+    assert info.value.message == (
+        f"{ARN} key KeySpec is RSA_2048 which is not valid for {operation}."
+    )
+
+
+def test_get_public_key_of_a_symmetric_or_hmac_key_fails() -> None:
+    with pytest.raises(UnsupportedOperationException):
+        check_usage("GetPublicKey", key_of(S.SYMMETRIC_DEFAULT, U.ENCRYPT_DECRYPT))
+    with pytest.raises(InvalidKeyUsageException):
+        check_usage("GetPublicKey", key_of(S.HMAC_224, U.GENERATE_VERIFY_MAC))
+
+
+def test_every_operation_of_the_usage_table_has_a_key_state_row() -> None:
+    assert set(REQUIRED_USAGE) <= set(TABLE)
+    for operation in REQUIRED_USAGE:
+        assert KeyState.DISABLED in TABLE[operation], operation
