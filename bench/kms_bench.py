@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Strongroom vs moto: Encrypt / Decrypt / GenerateDataKey under wrk, plus a boto3 loop.
+"""Strongroom vs moto: Encrypt / Decrypt / GenerateDataKey / Sign / GenerateMac under wrk,
+plus a boto3 loop.
 
 Starts Strongroom and moto's server on 127.0.0.1 (ephemeral ports), creates a symmetric
-key on each, then for each operation and connection count drives both with ``wrk`` and
-the same kind of SigV4-signed request (signed once per run with botocore, the Host header
-exactly as wrk sends it). Prints req/s, p50 and p99 for each server and the ratio
-Strongroom/moto, and fails loudly when any reply was not 2xx.
+key, two signing keys (ECC_NIST_P256, RSA_2048) and an HMAC_256 key on each, then for each
+operation and connection count drives both with ``wrk`` and the same kind of SigV4-signed
+request (signed once per run with botocore, the Host header exactly as wrk sends it). Prints
+req/s, p50 and p99 for each server and the ratio Strongroom/moto, and fails loudly when any
+reply was not 2xx.
 
 Then measures a single boto3 client calling Encrypt in a loop against Strongroom and
 against an "instant" server (``hello_asgi.kms_instant`` under uvicorn: a canned, valid
@@ -47,7 +49,16 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 REGION = "us-east-1"
-OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
+# Benchmark label -> the KMS operation it sends (Sign once per key spec).
+KMS_OPERATION = {
+    "Encrypt": "Encrypt",
+    "Decrypt": "Decrypt",
+    "GenerateDataKey": "GenerateDataKey",
+    "Sign-P256": "Sign",
+    "Sign-RSA2048": "Sign",
+    "GenerateMac": "GenerateMac",
+}
+OPERATIONS = tuple(KMS_OPERATION)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NOISY = 0.2  # cores used by other processes during a run above which it counts as noisy
 
@@ -283,6 +294,8 @@ class Target:
     secret_key: str
     key_id: str = ""
     blob: bytes = b""
+    sign_keys: dict[str, str] = field(default_factory=dict)  # key spec -> key id
+    mac_key: str = ""
 
     def client(self) -> Any:
         import boto3
@@ -301,6 +314,11 @@ class Target:
         kms = self.client()
         self.key_id = kms.create_key(Description="kms_bench")["KeyMetadata"]["KeyId"]
         self.blob = kms.encrypt(KeyId=self.key_id, Plaintext=plaintext)["CiphertextBlob"]
+        for spec in ("ECC_NIST_P256", "RSA_2048"):
+            meta = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+            self.sign_keys[spec] = meta["KeyId"]
+        meta = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+        self.mac_key = meta["KeyId"]
 
 
 def request_body(target: Target, operation: str, plaintext: bytes) -> bytes:
@@ -313,6 +331,24 @@ def request_body(target: Target, operation: str, plaintext: bytes) -> bytes:
         doc = {"CiphertextBlob": base64.b64encode(target.blob).decode()}
     elif operation == "GenerateDataKey":
         doc = {"KeyId": target.key_id, "KeySpec": "AES_256"}
+    elif operation in ("Sign-P256", "Sign-RSA2048"):
+        spec, algorithm = (
+            ("ECC_NIST_P256", "ECDSA_SHA_256")
+            if operation == "Sign-P256"
+            else ("RSA_2048", "RSASSA_PSS_SHA_256")
+        )
+        doc = {
+            "KeyId": target.sign_keys[spec],
+            "Message": base64.b64encode(plaintext).decode(),
+            "MessageType": "RAW",
+            "SigningAlgorithm": algorithm,
+        }
+    elif operation == "GenerateMac":
+        doc = {
+            "KeyId": target.mac_key,
+            "Message": base64.b64encode(plaintext).decode(),
+            "MacAlgorithm": "HMAC_SHA_256",
+        }
     else:
         raise ValueError(operation)
     return json.dumps(doc, separators=(",", ":")).encode()
@@ -332,7 +368,7 @@ def signed_headers(target: Target, operation: str, body: bytes) -> dict[str, str
         headers={
             "Host": host,  # exactly what wrk sends
             "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": f"TrentService.{operation}",
+            "X-Amz-Target": f"TrentService.{KMS_OPERATION[operation]}",
         },
     )
     SigV4Auth(Credentials(target.access_key, target.secret_key), "kms", REGION).add_auth(request)

@@ -382,6 +382,29 @@ def test_decrypt_of_symmetric_blob_naming_an_rsa_key_fails(
     )
 
 
+@pytest.mark.parametrize(
+    ("spec", "usage"),
+    [
+        ("HMAC_224", "GENERATE_VERIFY_MAC"),
+        ("RSA_2048", "SIGN_VERIFY"),
+        ("ECC_NIST_P256", "KEY_AGREEMENT"),
+    ],
+)
+def test_decrypt_of_a_blob_naming_a_key_of_another_usage_fails_with_incorrect_key(
+    kms: Any, key_of: KeyMaker, key: dict[str, Any], spec: str, usage: str
+) -> None:
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    # Recorded against AWS for an HMAC_224 key (LocalStack test_error_messaging_for_invalid_keys).
+    assert_kms_error(
+        "IncorrectKeyException",
+        kms.decrypt,
+        message="The key ID in the request does not identify a CMK that can perform this "
+        "operation.",
+        CiphertextBlob=blob,
+        KeyId=key_of(spec, usage)["KeyId"],
+    )
+
+
 @pytest.mark.parametrize("usage", ["SIGN_VERIFY", "KEY_AGREEMENT", "GENERATE_VERIFY_MAC"])
 def test_encrypt_with_a_key_of_another_usage_fails_with_aws_message(
     kms: Any, key_of: KeyMaker, usage: str

@@ -35,17 +35,42 @@ def _lower_camel(name: str) -> str:
 
 
 def scrub(members: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Request or response members for an event: lower-camel names, no secrets, no bytes."""
+    """Request or response members for an event: lower-camel names, and at every depth
+    no secret members and no binary values (nested ones such as
+    ``Recipient.AttestationDocument`` included)."""
     if not members:
         return None
+    out = {_lower_camel(k): v for k, v in _scrub_map(members).items()}
+    return out or None
+
+
+def _scrub_map(members: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested names stay as they are: maps such as EncryptionContext hold the caller's keys."""
     out: dict[str, Any] = {}
     for name, value in members.items():
-        if name in _SECRET_MEMBERS or isinstance(value, bytes | bytearray):
+        if name in _SECRET_MEMBERS:
             continue
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        out[_lower_camel(name)] = value
-    return out or None
+        clean = _scrub_value(value)
+        if clean is not _DROP:
+            out[name] = clean
+    return out
+
+
+_DROP = object()
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _DROP
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return _scrub_map(value)
+    if isinstance(value, list | tuple):
+        return [v for v in (_scrub_value(item) for item in value) if v is not _DROP]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)  # enums and other plain values; never bytes (handled above)
 
 
 _last_time: tuple[int, str] = (0, "")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from strongroom.crypto.asymmetric import public_key_der, rsa_decrypt, rsa_encrypt
 from strongroom.crypto.specs import check_encryption_algorithm, check_rsa_plaintext
-from strongroom.domain.enums import EncryptionAlgorithm
+from strongroom.domain.enums import EncryptionAlgorithm, KeySpec, KeyUsage
 from strongroom.domain.errors import ValidationException
 from strongroom.domain.models import Key
 from strongroom.services.access import usable_key
@@ -15,6 +15,7 @@ from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import key_pair
 
 Context = Mapping[str, str] | None
+U = KeyUsage
 
 # The standard asymmetric algorithms have no AAD ("An encryption context is valid only for
 # cryptographic operations with a symmetric encryption KMS key", Decrypt doc). AWS's text:
@@ -22,6 +23,14 @@ Context = Mapping[str, str] | None
 CONTEXT_REFUSED = (
     "EncryptionContext is not supported when encrypting/decrypting with asymmetric CMKs."
 )
+
+
+def takes_raw_ciphertext(key: Key) -> bool:
+    """Whether Decrypt with ``key`` named reads a raw asymmetric ciphertext (an RSA
+    ENCRYPT_DECRYPT key) rather than a symmetric blob. Any other key takes the blob path, so
+    a blob of another key naming, say, an HMAC key is IncorrectKeyException, as AWS answers
+    (LocalStack snapshot test_error_messaging_for_invalid_keys)."""
+    return key.key_spec is not KeySpec.SYMMETRIC_DEFAULT and key.key_usage is U.ENCRYPT_DECRYPT
 
 
 def _check(

@@ -132,7 +132,7 @@ def decrypt(
     IncorrectKeyException; a changed blob or a different context is
     InvalidCiphertextException."""
     named = resolve_key(core, ctx, key_id) if key_id is not None else None
-    if named is not None and named.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
+    if named is not None and asymmetric.takes_raw_ciphertext(named):
         return _decrypt_asymmetric(
             core, ctx, named, ciphertext, context, algorithm, dry_run, action
         )
@@ -204,10 +204,10 @@ def re_encrypt(
     )
     key = usable_key(core, ctx, destination_key_id, "ReEncrypt", "ReEncryptTo")
     if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
-        plaintext, context = opened.plaintext, destination_context
-        return opened, _encrypt_asymmetric(
-            core, key, plaintext, context, destination_algorithm, dry_run
+        sealed = _encrypt_asymmetric(
+            core, key, opened.plaintext, destination_context, destination_algorithm, dry_run
         )
+        return opened, sealed
     _check_algorithm(key, destination_algorithm)
     if dry_run:
         raise dry_run_error()

@@ -1,0 +1,43 @@
+"""Audit events keep what identifies a request and drop every secret, at any depth."""
+
+from __future__ import annotations
+
+import pytest
+
+from strongroom.audit.events import scrub
+
+pytestmark = pytest.mark.unit
+
+
+def test_top_level_secrets_and_blobs_are_dropped() -> None:
+    out = scrub({"KeyId": "k", "Plaintext": b"p", "Message": "m", "GrantTokens": ["t"]})
+    assert out == {"keyId": "k", "grantTokens": ["t"]}
+
+
+def test_nested_blobs_are_dropped() -> None:
+    out = scrub(
+        {
+            "KeyId": "k",
+            "Recipient": {
+                "KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256",
+                "AttestationDocument": b"\x00doc",
+            },
+        }
+    )
+    assert out == {"keyId": "k", "recipient": {"KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256"}}
+
+
+def test_encryption_context_keys_keep_their_case() -> None:
+    out = scrub({"EncryptionContext": {"Purpose": "Test", "tenant": "a"}})
+    assert out == {"encryptionContext": {"Purpose": "Test", "tenant": "a"}}
+
+
+def test_blobs_inside_lists_are_dropped() -> None:
+    assert scrub({"Items": [b"x", "y", {"Blob": b"z", "Name": "n"}]}) == {
+        "items": ["y", {"Name": "n"}]
+    }
+
+
+def test_empty_is_none() -> None:
+    assert scrub({"Plaintext": b"x"}) is None
+    assert scrub(None) is None
