@@ -42,16 +42,19 @@ from strongroom.crypto.asymmetric_keys import (
     public_key_der,
 )
 from strongroom.crypto.specs import (
-    KeyAgreementAlgorithm,
-    MessageType,
-    SigningAlgorithm,
     check_encryption_algorithm,
     check_key_agreement_algorithm,
     check_key_spec_supported,
     check_rsa_plaintext,
     check_signing_message,
 )
-from strongroom.domain.enums import EncryptionAlgorithm, KeySpec
+from strongroom.domain.enums import (
+    EncryptionAlgorithm,
+    KeyAgreementAlgorithm,
+    KeySpec,
+    MessageType,
+    SigningAlgorithm,
+)
 from strongroom.domain.errors import InvalidCiphertextException, KeyStoreError, ValidationException
 from strongroom.domain.secrets import KeyBytes
 

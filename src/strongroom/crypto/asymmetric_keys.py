@@ -28,11 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 
 from strongroom.crypto.specs import (
     SYMMETRIC_KEY_BYTES,
-    DataKeyPairSpec,
     check_key_spec_supported,
     data_key_pair_key_spec,
 )
-from strongroom.domain.enums import KeySpec
+from strongroom.domain.enums import DataKeyPairSpec, KeySpec
 from strongroom.domain.errors import (
     KeyStoreError,
     UnsupportedOperationException,

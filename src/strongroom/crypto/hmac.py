@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as _hmac
 
-from strongroom.crypto.specs import MacAlgorithm, check_key_spec_supported, check_mac_algorithm
-from strongroom.domain.enums import KeySpec
+from strongroom.crypto.specs import check_key_spec_supported, check_mac_algorithm
+from strongroom.domain.enums import KeySpec, MacAlgorithm
 from strongroom.domain.secrets import KeyBytes
 
 M = MacAlgorithm

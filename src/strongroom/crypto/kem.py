@@ -13,11 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import mlkem
 from strongroom.crypto.asymmetric_keys import KeyPair, load_public_key, private_key
 from strongroom.crypto.specs import (
     ML_KEM_CIPHERTEXT_BYTES,
-    EncapsulationAlgorithm,
     check_encapsulation_algorithm,
     check_key_spec_supported,
 )
-from strongroom.domain.enums import KeySpec
+from strongroom.domain.enums import EncapsulationAlgorithm, KeySpec
 from strongroom.domain.errors import InvalidCiphertextException, KeyStoreError
 from strongroom.domain.secrets import KeyBytes
 

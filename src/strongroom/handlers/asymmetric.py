@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.crypto.specs import KeyAgreementAlgorithm, MessageType, SigningAlgorithm
+from strongroom.domain.enums import KeyAgreementAlgorithm, MessageType, SigningAlgorithm
 from strongroom.handlers.shapes import algorithm_list
 from strongroom.services import asymmetric, key_agreement, signing
 from strongroom.services.core import Core, RequestContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.crypto.specs import DataKeyPairSpec
+from strongroom.domain.enums import DataKeyPairSpec
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services import data_key_pairs
 from strongroom.services.core import Core, RequestContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.crypto.specs import MacAlgorithm
+from strongroom.domain.enums import MacAlgorithm
 from strongroom.services import mac
 from strongroom.services.core import Core, RequestContext
 

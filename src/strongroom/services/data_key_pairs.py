@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from strongroom.crypto.asymmetric import generate_data_key_pair as new_pair
-from strongroom.crypto.specs import DataKeyPairSpec, data_key_pair_key_spec
+from strongroom.crypto.specs import data_key_pair_key_spec
+from strongroom.domain.enums import DataKeyPairSpec
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.access import check_dry_run, refuse_recipient, usable_key
 from strongroom.services.core import Core, RequestContext

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from strongroom.crypto.asymmetric import derive_shared_secret as ecdh
-from strongroom.crypto.specs import KeyAgreementAlgorithm, check_key_agreement_algorithm
+from strongroom.crypto.specs import check_key_agreement_algorithm
+from strongroom.domain.enums import KeyAgreementAlgorithm
 from strongroom.domain.models import Key
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.access import check_dry_run, refuse_recipient, usable_key

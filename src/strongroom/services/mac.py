@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from strongroom.crypto import hmac
-from strongroom.crypto.specs import MacAlgorithm, check_mac_algorithm
+from strongroom.crypto.specs import check_mac_algorithm
+from strongroom.domain.enums import MacAlgorithm
 from strongroom.domain.errors import KMSInvalidMacException
 from strongroom.domain.models import Key
 from strongroom.services.access import check_dry_run, usable_key

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from strongroom.crypto import asymmetric
-from strongroom.crypto.specs import MessageType, SigningAlgorithm, check_signing_message
+from strongroom.crypto.specs import check_signing_message
+from strongroom.domain.enums import MessageType, SigningAlgorithm
 from strongroom.domain.errors import KMSInvalidSignatureException
 from strongroom.domain.models import Key
 from strongroom.services.access import check_dry_run, usable_key

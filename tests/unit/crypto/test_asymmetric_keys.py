@@ -24,9 +24,8 @@ from strongroom.crypto.specs import (
     RSA_OAEP_MAX_PLAINTEXT,
     SYMMETRIC_KEY_BYTES,
     UNSUPPORTED_KEY_SPECS,
-    DataKeyPairSpec,
 )
-from strongroom.domain.enums import EncryptionAlgorithm, KeySpec
+from strongroom.domain.enums import DataKeyPairSpec, EncryptionAlgorithm, KeySpec
 from strongroom.domain.errors import (
     InvalidCiphertextException,
     InvalidKeyUsageException,

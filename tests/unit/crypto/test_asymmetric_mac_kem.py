@@ -14,8 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import mlkem
 from strongroom.crypto.asymmetric import generate_private_key, public_key_der
 from strongroom.crypto.hmac import generate_mac, verify_mac
 from strongroom.crypto.kem import decapsulate, encapsulate
-from strongroom.crypto.specs import MacAlgorithm
-from strongroom.domain.enums import KeySpec
+from strongroom.domain.enums import KeySpec, MacAlgorithm
 from strongroom.domain.errors import (
     InvalidCiphertextException,
     InvalidKeyUsageException,

@@ -17,11 +17,9 @@ from strongroom.crypto.specs import (
     SIGNING_MESSAGE_TYPES,
     UNSUPPORTED_KEY_SPECS,
     UNSUPPORTED_SIGNING,
-    MessageType,
-    SigningAlgorithm,
     signing_algorithms,
 )
-from strongroom.domain.enums import KeySpec
+from strongroom.domain.enums import KeySpec, MessageType, SigningAlgorithm
 from strongroom.domain.errors import (
     InvalidKeyUsageException,
     UnsupportedOperationException,

@@ -19,8 +19,7 @@ from strongroom.crypto.asymmetric import (
     verify,
 )
 from strongroom.crypto.kem import decapsulate, encapsulate
-from strongroom.crypto.specs import MessageType, SigningAlgorithm
-from strongroom.domain.enums import EncryptionAlgorithm, KeySpec
+from strongroom.domain.enums import EncryptionAlgorithm, KeySpec, MessageType, SigningAlgorithm
 from strongroom.domain.errors import KeyStoreError
 from strongroom.domain.secrets import KeyBytes
 

@@ -21,12 +21,6 @@ from strongroom.crypto.specs import (
     SIGNING_MESSAGE_TYPES,
     UNSUPPORTED_KEY_SPECS,
     UNSUPPORTED_SIGNING,
-    DataKeyPairSpec,
-    EncapsulationAlgorithm,
-    KeyAgreementAlgorithm,
-    MacAlgorithm,
-    MessageType,
-    SigningAlgorithm,
     check_encryption_algorithm,
     check_key_spec_usage,
     check_mac_algorithm,
@@ -41,7 +35,17 @@ from strongroom.crypto.specs import (
     mac_algorithms,
     signing_algorithms,
 )
-from strongroom.domain.enums import EncryptionAlgorithm, KeySpec, KeyUsage
+from strongroom.domain.enums import (
+    DataKeyPairSpec,
+    EncapsulationAlgorithm,
+    EncryptionAlgorithm,
+    KeyAgreementAlgorithm,
+    KeySpec,
+    KeyUsage,
+    MacAlgorithm,
+    MessageType,
+    SigningAlgorithm,
+)
 from strongroom.domain.errors import (
     InvalidKeyUsageException,
     UnsupportedOperationException,
