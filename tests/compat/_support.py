@@ -80,6 +80,8 @@ RSA_SPECS = ("RSA_2048", "RSA_3072", "RSA_4096")
 NIST_EC_SPECS = ("ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521")
 HMAC_SPECS = ("HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512")
 ML_DSA_SPECS = ("ML_DSA_44", "ML_DSA_65", "ML_DSA_87")
+# ML_KEM_512 is in the model too, refused by this server (pyca/cryptography has no ML-KEM-512).
+ML_KEM_SPECS = ("ML_KEM_768", "ML_KEM_1024")
 
 RSA_SIGNING = [
     "RSASSA_PKCS1_V1_5_SHA_256",
@@ -118,6 +120,10 @@ KEY_TYPES: dict[tuple[str, str], tuple[str, list[str]]] = {
         (spec, "GENERATE_VERIFY_MAC"): ("MacAlgorithms", [f"HMAC_SHA_{spec[5:]}"])
         for spec in HMAC_SPECS
     },
+    **{
+        (spec, "ENCAPSULATE_DECAPSULATE"): ("EncapsulationAlgorithms", ["ML_KEM"])
+        for spec in ML_KEM_SPECS
+    },
     ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"): ("EncryptionAlgorithms", ["SYMMETRIC_DEFAULT"]),
 }
 
@@ -126,6 +132,7 @@ ALGORITHM_MEMBERS = (
     "SigningAlgorithms",
     "MacAlgorithms",
     "KeyAgreementAlgorithms",
+    "EncapsulationAlgorithms",
 )
 
 RSA_OAEP_LIMITS = {

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa
 
 from conftest import run_strongroom, start_server, stop_server
 from strongroom.keystores.filekey import FileRootKey
@@ -37,7 +37,13 @@ from ._support import (
 pytestmark = pytest.mark.compat
 
 ALL_SPECS = sorted({spec for spec, _ in KEY_TYPES})
-ALL_USAGES = ["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"]
+ALL_USAGES = [
+    "ENCRYPT_DECRYPT",
+    "SIGN_VERIFY",
+    "GENERATE_VERIFY_MAC",
+    "KEY_AGREEMENT",
+    "ENCAPSULATE_DECAPSULATE",
+]
 ASYMMETRIC = [k for k in KEY_TYPES if k[0] not in (*HMAC_SPECS, "SYMMETRIC_DEFAULT")]
 OAEP = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
 OAEP_HASH = {"RSAES_OAEP_SHA_1": hashes.SHA1, "RSAES_OAEP_SHA_256": hashes.SHA256}
@@ -58,6 +64,10 @@ ML_DSA_TYPES = {
     "ML_DSA_65": mldsa.MLDSA65PublicKey,
     "ML_DSA_87": mldsa.MLDSA87PublicKey,
 }
+ML_KEM_TYPES = {
+    "ML_KEM_768": mlkem.MLKEM768PublicKey,
+    "ML_KEM_1024": mlkem.MLKEM1024PublicKey,
+}
 
 
 def _is_public_key_of(spec: str, public: Any) -> bool:
@@ -67,7 +77,7 @@ def _is_public_key_of(spec: str, public: Any) -> bool:
         return isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == CURVES[spec]
     if spec == "ECC_NIST_EDWARDS25519":
         return isinstance(public, ed25519.Ed25519PublicKey)
-    return isinstance(public, ML_DSA_TYPES[spec])
+    return isinstance(public, {**ML_DSA_TYPES, **ML_KEM_TYPES}[spec])
 
 
 def _oaep(algorithm: str) -> padding.OAEP:

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mlkem, rsa
 
 from ._support import DRY_RUN, KeyMaker, assert_kms_error, usage_error
 
 pytestmark = pytest.mark.compat
 
-# DataKeyPairSpec of the KMS model, less SM2 (refused by this server).
+# DataKeyPairSpec of the KMS model, less SM2 and ML_KEM_512 (refused by this server).
 PAIR_SPECS = {
     "RSA_2048": (rsa.RSAPrivateKey, 2048),
     "RSA_3072": (rsa.RSAPrivateKey, 3072),
@@ -23,6 +23,8 @@ PAIR_SPECS = {
     "ECC_NIST_P521": (ec.EllipticCurvePrivateKey, "secp521r1"),
     "ECC_SECG_P256K1": (ec.EllipticCurvePrivateKey, "secp256k1"),
     "ECC_NIST_EDWARDS25519": (ed25519.Ed25519PrivateKey, None),
+    "ML_KEM_768": (mlkem.MLKEM768PrivateKey, None),
+    "ML_KEM_1024": (mlkem.MLKEM1024PrivateKey, None),
 }
 
 
@@ -99,14 +101,15 @@ def test_sealed_private_key_needs_its_encryption_context(kms: Any, key: dict[str
     assert opened["Plaintext"] == out["PrivateKeyPlaintext"]
 
 
-def test_data_key_pair_of_sm2_fails_with_unsupported_operation_naming_it(
-    kms: Any, key: dict[str, Any]
+@pytest.mark.parametrize("spec", ["SM2", "ML_KEM_512"])
+def test_data_key_pair_of_a_refused_spec_fails_with_unsupported_operation_naming_it(
+    kms: Any, key: dict[str, Any], spec: str
 ) -> None:
     for call in (kms.generate_data_key_pair, kms.generate_data_key_pair_without_plaintext):
         response = assert_kms_error(
-            "UnsupportedOperationException", call, KeyId=key["KeyId"], KeyPairSpec="SM2"
+            "UnsupportedOperationException", call, KeyId=key["KeyId"], KeyPairSpec=spec
         )
-        assert "KeyPairSpec SM2" in response["Error"]["Message"]
+        assert f"KeyPairSpec {spec} " in response["Error"]["Message"]
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ _SECRET_MEMBERS = frozenset(
         "PrivateKeyPlaintext",
         "PrivateKeyCiphertextBlob",
         "SharedSecret",
+        "SharedSecretCiphertextBlob",
         "Mac",
         "Signature",
         "Message",

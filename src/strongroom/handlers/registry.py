@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from strongroom.handlers import aliases, asymmetric, crypto, data_key_pairs, keys, mac
+from strongroom.handlers import (
+    aliases,
+    asymmetric,
+    crypto,
+    data_key_pairs,
+    encapsulation,
+    keys,
+    mac,
+)
 from strongroom.services.core import Core, RequestContext
 
 Handler = Callable[[Core, RequestContext, dict[str, Any]], dict[str, Any]]
@@ -36,6 +44,8 @@ HANDLERS: Mapping[str, Handler] = {
     "Sign": asymmetric.sign,
     "Verify": asymmetric.verify,
     "DeriveSharedSecret": asymmetric.derive_shared_secret,
+    "Encapsulate": encapsulation.encapsulate,
+    "Decapsulate": encapsulation.decapsulate,
     "GenerateMac": mac.generate_mac,
     "VerifyMac": mac.verify_mac,
     "GenerateDataKeyPair": data_key_pairs.generate_data_key_pair,
@@ -62,5 +72,7 @@ HOT_PATH = frozenset(
         "GenerateMac",
         "VerifyMac",
         "DeriveSharedSecret",
+        "Encapsulate",
+        "Decapsulate",
     }
 )

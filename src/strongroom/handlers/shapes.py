@@ -17,8 +17,6 @@ ALGORITHM_MEMBERS: Mapping[KeyUsage, str] = {
     U.SIGN_VERIFY: "SigningAlgorithms",
     U.GENERATE_VERIFY_MAC: "MacAlgorithms",
     U.KEY_AGREEMENT: "KeyAgreementAlgorithms",
-    # Not in KeyMetadata of the botocore model installed here (no ML-KEM yet): unreachable
-    # until the model has ML-KEM keys, named as the newer model names it.
     U.ENCAPSULATE_DECAPSULATE: "EncapsulationAlgorithms",
 }
 """The member of KeyMetadata / GetPublicKey that lists a key's algorithms, by key usage:

@@ -14,6 +14,18 @@ def test_top_level_secrets_and_blobs_are_dropped() -> None:
     assert out == {"keyId": "k", "grantTokens": ["t"]}
 
 
+def test_shared_secrets_and_their_encapsulation_are_dropped_even_as_text() -> None:
+    out = scrub(
+        {
+            "KeyId": "k",
+            "SharedSecret": "c2VjcmV0",
+            "SharedSecretCiphertextBlob": "Y2lwaGVydGV4dA==",
+            "EncapsulationAlgorithm": "ML_KEM",
+        }
+    )
+    assert out == {"keyId": "k", "encapsulationAlgorithm": "ML_KEM"}
+
+
 def test_nested_blobs_are_dropped() -> None:
     out = scrub(
         {

@@ -51,6 +51,9 @@ def key_of(spec: KeySpec, usage: KeyUsage) -> Key:
         ("GetPublicKey", S.RSA_4096, U.ENCRYPT_DECRYPT),
         ("GetPublicKey", S.ECC_NIST_P521, U.KEY_AGREEMENT),
         ("GetPublicKey", S.ML_DSA_65, U.SIGN_VERIFY),
+        ("GetPublicKey", S.ML_KEM_768, U.ENCAPSULATE_DECAPSULATE),
+        ("Encapsulate", S.ML_KEM_768, U.ENCAPSULATE_DECAPSULATE),
+        ("Decapsulate", S.ML_KEM_1024, U.ENCAPSULATE_DECAPSULATE),
     ],
 )
 def test_keys_of_the_right_usage_and_spec_pass(
@@ -64,6 +67,15 @@ def test_wrong_usage_fails_in_aws_words() -> None:
         check_usage("Sign", key_of(S.HMAC_256, U.GENERATE_VERIFY_MAC))
     assert (
         info.value.message == f"{ARN} key usage is GENERATE_VERIFY_MAC which is not valid for Sign."
+    )
+
+
+@pytest.mark.parametrize("operation", ["Encapsulate", "Decapsulate"])
+def test_encapsulation_needs_an_encapsulate_decapsulate_key(operation: str) -> None:
+    with pytest.raises(InvalidKeyUsageException) as info:
+        check_usage(operation, key_of(S.ECC_NIST_P256, U.KEY_AGREEMENT))
+    assert info.value.message == (
+        f"{ARN} key usage is KEY_AGREEMENT which is not valid for {operation}."
     )
 
 
