@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +38,37 @@ def assert_kms_error(
     if message is not None:
         assert error["Message"] == message, error
     return response
+
+
+ALL_KMS = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
+}
+
+
+def new_principal(
+    server: Any,
+    prefix: str,
+    *,
+    account: str = ACCOUNT,
+    policy: dict[str, Any] | None = None,
+    kind: str = "user",
+) -> dict[str, Any]:
+    """A new user (or role) in ``account`` with ``policy`` as its inline identity policy
+    (none when None) and an access key: {"arn", "name", "client", "AccessKeyId", ...}."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    server.admin(f"create-{kind}", name, "--in-account", account)
+    if policy is not None:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(policy, f)
+        try:
+            server.admin(f"put-{kind}-policy", name, f.name, "--in-account", account)
+        finally:
+            os.unlink(f.name)
+    arn = f"arn:aws:iam::{account}:{kind}/{name}"
+    creds = json.loads(server.admin("create-access-key", arn).stdout)
+    client = make_client(server.endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
+    return {"arn": arn, "name": name, "account": account, "client": client, **creds}
 
 
 def unique_alias(prefix: str = "t") -> str:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from typing import Any
 
 import pytest
 
-from ._support import OTHER_REGION, KeyMaker, key_forms, make_client, unique_alias
+from ._support import (
+    ALL_KMS,
+    OTHER_REGION,
+    KeyMaker,
+    key_forms,
+    make_client,
+    new_principal,
+    unique_alias,
+)
 
 
 @pytest.fixture(scope="session")
@@ -37,15 +43,11 @@ def aliased_key(kms: Any, key: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def other_account(server: Any) -> dict[str, Any]:
-    """A user in a second account (444455556666) and a client signing as it."""
+    """A user in a second account (444455556666) whose identity policy allows kms:* on
+    every resource, and a client signing as it."""
     account = "444455556666"
     server.admin("create-account", account)
-    name = f"bob-{uuid.uuid4().hex[:8]}"
-    server.admin("create-user", name, "--in-account", account)
-    out = server.admin("create-access-key", f"arn:aws:iam::{account}:user/{name}")
-    creds = json.loads(out.stdout)
-    client = make_client(server.endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
-    return {"account": account, "arn": creds["PrincipalArn"], "client": client, **creds}
+    return new_principal(server, "bob", account=account, policy=ALL_KMS)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from conftest import run_strongroom, start_server, stop_server
 
-from ._support import ACCOUNT, REGION, assert_kms_error
+from ._support import ACCOUNT, ALL_KMS, REGION, assert_kms_error, new_principal
 
 pytestmark = pytest.mark.compat
 
@@ -51,14 +51,9 @@ def _forms(secret: bytes) -> list[str]:
 def trail(server: Any) -> dict[str, Any]:
     """A mix of successful and failed calls by two principals, in two phases."""
     kms = server.client()
-    name = f"alice-{uuid.uuid4().hex[:8]}"
-    server.admin("create-user", name)
-    creds = json.loads(
-        server.admin("create-access-key", f"arn:aws:iam::{ACCOUNT}:user/{name}").stdout
-    )
-    alice = server.client(
-        access_key_id=creds["AccessKeyId"], secret_access_key=creds["SecretAccessKey"]
-    )
+    creds = new_principal(server, "alice", policy=ALL_KMS)
+    name = creds["name"]
+    alice = creds["client"]
     plaintext = f"audit plaintext {uuid.uuid4().hex}".encode()
     context = {"purpose": "audit"}
     t0 = datetime.now(UTC)

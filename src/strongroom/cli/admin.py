@@ -54,6 +54,68 @@ def register(commands: Any) -> None:
     p.add_argument("--principal", help="only this principal's keys")
     p = action("delete-access-key", "delete an access key", _delete_access_key)
     p.add_argument("access_key_id")
+    for kind in ("user", "role"):
+        _register_policy_actions(action, kind)
+
+
+def _register_policy_actions(action: Callable[..., argparse.ArgumentParser], kind: str) -> None:
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("name", help=f"the {kind}'s name")
+        p.add_argument("--in-account", dest="in_account", help="its account (default: --account)")
+
+    p = action(
+        f"put-{kind}-policy",
+        f"attach (or replace) an inline IAM policy of a {kind}",
+        _put_policy(kind),
+    )
+    common(p)
+    p.add_argument("policy_file", metavar="POLICY_JSON_FILE", help="the policy document")
+    p.add_argument("--policy-name", default="default", help="its name (default: default)")
+    p = action(f"list-{kind}-policies", f"list a {kind}'s inline policies", _list_policies(kind))
+    common(p)
+    p = action(
+        f"delete-{kind}-policy", f"delete an inline policy of a {kind}", _delete_policy(kind)
+    )
+    common(p)
+    p.add_argument("--policy-name", default="default", help="its name (default: default)")
+
+
+Runner = Callable[[Core, argparse.Namespace], Any]
+
+
+def _put_policy(kind: str) -> Runner:
+    def run(core: Core, args: argparse.Namespace) -> dict[str, str]:
+        from pathlib import Path
+
+        from strongroom.services.identities import put_identity_policy
+
+        account = args.in_account or settings_from(args).account
+        document = Path(args.policy_file).read_text(encoding="utf-8")
+        arn = put_identity_policy(core, kind, account, args.name, args.policy_name, document)
+        return {"Arn": arn, "PolicyName": args.policy_name}
+
+    return run
+
+
+def _list_policies(kind: str) -> Runner:
+    def run(core: Core, args: argparse.Namespace) -> dict[str, list[str]]:
+        from strongroom.services.identities import list_identity_policies
+
+        account = args.in_account or settings_from(args).account
+        return {"PolicyNames": list_identity_policies(core, kind, account, args.name)}
+
+    return run
+
+
+def _delete_policy(kind: str) -> Runner:
+    def run(core: Core, args: argparse.Namespace) -> dict[str, str]:
+        from strongroom.services.identities import delete_identity_policy
+
+        account = args.in_account or settings_from(args).account
+        delete_identity_policy(core, kind, account, args.name, args.policy_name)
+        return {"Deleted": args.policy_name}
+
+    return run
 
 
 def _with_core(args: argparse.Namespace, run: Callable[[Core, argparse.Namespace], Any]) -> int:

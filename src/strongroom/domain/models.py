@@ -73,10 +73,13 @@ class Principal:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who sent a request, and from where; the output of authentication."""
+    """Who sent a request, and from where; the output of authentication.
+
+    ``identity_policies`` are the JSON texts of the principal's inline IAM policies."""
 
     principal: Principal
     access_key_id: str
     region: str
     source_ip: str
     user_agent: str
+    identity_policies: tuple[str, ...] = ()

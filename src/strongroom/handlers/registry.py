@@ -13,6 +13,7 @@ from strongroom.handlers import (
     encapsulation,
     keys,
     mac,
+    policies,
 )
 from strongroom.services.core import Core, RequestContext
 
@@ -27,6 +28,9 @@ HANDLERS: Mapping[str, Handler] = {
     "UpdateKeyDescription": keys.update_key_description,
     "ScheduleKeyDeletion": keys.schedule_key_deletion,
     "CancelKeyDeletion": keys.cancel_key_deletion,
+    "GetKeyPolicy": policies.get_key_policy,
+    "PutKeyPolicy": policies.put_key_policy,
+    "ListKeyPolicies": policies.list_key_policies,
     "CreateAlias": aliases.create_alias,
     "UpdateAlias": aliases.update_alias,
     "DeleteAlias": aliases.delete_alias,

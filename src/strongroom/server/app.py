@@ -121,6 +121,8 @@ class KmsApp:
         self._change_seq = seq
         for arn in arns:
             self.rt.core.cache.invalidate(arn)
+            if arn.startswith("arn:aws:iam::"):  # a principal's identity policies changed
+                self.rt.credentials.forget_principal(arn)
 
     def _run_jobs(self) -> None:
         delete_due_keys(self.rt.core)

@@ -25,10 +25,12 @@ class Authenticator:
         if credential is not None:
             verify(request, auth, credential.secret_access_key, now=now, cache=self._signing_keys)
             principal = credential.principal
+            policies = credential.identity_policies
         elif self._dev_account is not None:
             # --dev: any well-formed signature passes, as the account root.
             account = self._dev_account
             principal = Principal(f"arn:aws:iam::{account}:root", account, "root", "root")
+            policies = ()
         else:
             raise unknown_access_key()
-        return Caller(principal, auth.access_key_id, auth.region, source_ip, user_agent)
+        return Caller(principal, auth.access_key_id, auth.region, source_ip, user_agent, policies)

@@ -18,6 +18,7 @@ from strongroom.services.identities import (
     create_access_key,
     create_principal,
     ensure_account,
+    put_identity_policy,
 )
 from strongroom.storage.ports import Store
 from strongroom.storage.sql import SqlStore
@@ -26,6 +27,13 @@ log = logging.getLogger(__name__)
 
 ADMIN_USER = "admin"
 PROFILE = "strongroom"
+# The admin user's inline policy: everything KMS offers, as an AWS administrator has
+# (the default key policy delegates to identity policies; without one a user may do nothing).
+ADMIN_POLICY_NAME = "strongroom-admin"
+ADMIN_POLICY = (
+    '{"Version": "2012-10-17", "Statement": '
+    '[{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}'
+)
 
 
 @dataclass(slots=True)
@@ -79,6 +87,7 @@ def write_admin_credentials(core: Core, account: str, path: Path) -> None:
         exists = tx.get_principal(arn) is not None
     if not exists:
         create_principal(core, account, "user", ADMIN_USER)
+        put_identity_policy(core, "user", account, ADMIN_USER, ADMIN_POLICY_NAME, ADMIN_POLICY)
     key = create_access_key(core, arn)
     text = (
         f"[{PROFILE}]\naws_access_key_id = {key.access_key_id}\n"

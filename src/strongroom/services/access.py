@@ -3,6 +3,8 @@ caller's permission, the key's state and usage, the DryRun flag."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from strongroom.authz.decision import authorize
 from strongroom.domain.errors import DryRunOperationException, UnsupportedOperationException
 from strongroom.domain.keystate import check_state
@@ -14,18 +16,41 @@ from strongroom.services.resolve import resolve_key
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
 
 
+def requested_alias(key_id: str) -> str | None:
+    """The alias name a KeyId parameter names (``alias/x`` or an alias ARN), for
+    kms:RequestAlias; None for key ids and key ARNs."""
+    if key_id.startswith("alias/"):
+        return key_id
+    if key_id.startswith("arn:") and ":alias/" in key_id:
+        return "alias/" + key_id.split(":alias/", 1)[1]
+    return None
+
+
 def usable_key(
-    core: Core, ctx: RequestContext, key_id: str, operation: str, action: str | None = None
+    core: Core,
+    ctx: RequestContext,
+    key_id: str,
+    operation: str,
+    action: str | None = None,
+    *,
+    encryption_context: Mapping[str, str] | None = None,
 ) -> Key:
     """The key ``key_id`` names, once the caller may ``kms:<action>`` on it (``action``
-    defaults to ``operation``) and its state and usage allow ``operation``.
+    defaults to ``operation``; ``encryption_context`` feeds the kms:EncryptionContext
+    condition keys) and its state and usage allow ``operation``.
 
     Raises NotFoundException, AccessDeniedException, DisabledException,
     KMSInvalidStateException, InvalidKeyUsageException (or the error ``domain.usage``
     gives a key spec the operation does not take), in that order.
     """
     key = resolve_key(core, ctx, key_id)
-    authorize(ctx.caller, action or operation, key)
+    authorize(
+        ctx.caller,
+        action or operation,
+        key,
+        encryption_context=encryption_context,
+        request_alias=requested_alias(key_id),
+    )
     check_state(operation, key)
     check_usage(operation, key)
     return key

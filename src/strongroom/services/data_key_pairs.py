@@ -42,7 +42,13 @@ def generate_data_key_pair(
     InvalidKeyUsageException (not a symmetric encryption key), UnsupportedOperationException
     (a pair spec this build cannot make, Recipient), DryRunOperationException.
     """
-    key = usable_key(core, ctx, key_id, operation)
+    key = usable_key(
+        core,
+        ctx,
+        key_id,
+        operation,
+        encryption_context=context,
+    )
     data_key_pair_key_spec(key_pair_spec)
     refuse_recipient(recipient)
     check_dry_run(dry_run)

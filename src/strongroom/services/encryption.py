@@ -27,7 +27,7 @@ from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
 from strongroom.domain.usage import check_usage
 from strongroom.services import asymmetric
-from strongroom.services.access import dry_run_error, usable_key
+from strongroom.services.access import dry_run_error, requested_alias, usable_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import symmetric_aead
 from strongroom.services.resolve import load_key, resolve_key
@@ -93,7 +93,7 @@ def encrypt(
     """Encrypt up to 4096 bytes under a symmetric key, or up to the RSAES-OAEP limit under
     an RSA key. Raises NotFoundException, DisabledException, KMSInvalidStateException,
     InvalidKeyUsageException, ValidationException (asymmetric limits and context)."""
-    key = usable_key(core, ctx, key_id, operation)
+    key = usable_key(core, ctx, key_id, operation, encryption_context=context)
     if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
         return _encrypt_asymmetric(core, key, plaintext, context, algorithm, dry_run)
     _check_algorithm(key, algorithm)
@@ -148,7 +148,13 @@ def decrypt(
         raise InvalidCiphertextException() from None
     if named is None:
         ctx.resources.append(key.arn)
-    authorize(ctx.caller, action, key)
+    authorize(
+        ctx.caller,
+        action,
+        key,
+        encryption_context=context,
+        request_alias=None if key_id is None else requested_alias(key_id),
+    )
     check_state("Decrypt", key)
     check_usage("Decrypt", key)
     _check_algorithm(key, algorithm)
@@ -168,7 +174,7 @@ def _decrypt_asymmetric(
     dry_run: bool,
     action: str,
 ) -> Opened:
-    authorize(ctx.caller, action, key)
+    authorize(ctx.caller, action, key, encryption_context=context)
     check_state("Decrypt", key)
     check_usage("Decrypt", key)
     chosen = asymmetric.check_decrypt(key, context, algorithm)
@@ -202,7 +208,14 @@ def re_encrypt(
         algorithm=source_algorithm,
         action="ReEncryptFrom",
     )
-    key = usable_key(core, ctx, destination_key_id, "ReEncrypt", "ReEncryptTo")
+    key = usable_key(
+        core,
+        ctx,
+        destination_key_id,
+        "ReEncrypt",
+        "ReEncryptTo",
+        encryption_context=destination_context,
+    )
     if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
         sealed = _encrypt_asymmetric(
             core, key, opened.plaintext, destination_context, destination_algorithm, dry_run
@@ -233,7 +246,7 @@ def generate_data_key(
             if key_spec is None
             else "Please specify only one of number of bytes or key spec, not both."
         )
-    key = usable_key(core, ctx, key_id, operation)
+    key = usable_key(core, ctx, key_id, operation, encryption_context=context)
     if dry_run:
         raise dry_run_error()
     size = DATA_KEY_BYTES[key_spec] if key_spec is not None else number_of_bytes

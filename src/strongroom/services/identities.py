@@ -7,6 +7,7 @@ import secrets
 import string
 from dataclasses import dataclass, field
 
+from strongroom.authz.policy import PolicyKind, parse_policy
 from strongroom.crypto.context import encode_context
 from strongroom.domain.errors import (
     AlreadyExistsException,
@@ -80,6 +81,7 @@ def create_access_key(core: Core, principal_arn: str) -> NewAccessKey:
 class Credential:
     principal: Principal
     secret_access_key: str = field(repr=False)
+    identity_policies: tuple[str, ...] = ()
 
 
 class CredentialResolver:
@@ -95,10 +97,11 @@ class CredentialResolver:
             return cached
         with self._core.store.transaction() as tx:
             record = tx.get_access_key(access_key_id)
-        if record is None or record.status != "Active":
-            return None
+            if record is None or record.status != "Active":
+                return None
+            policies = tuple(doc for _, doc in tx.get_identity_policies(record.principal.arn))
         secret = self._core.root_key.unwrap(record.wrapped_secret, _secret_aad(access_key_id))
-        credential = Credential(record.principal, secret.decode())
+        credential = Credential(record.principal, secret.decode(), policies)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[access_key_id] = credential
@@ -106,6 +109,64 @@ class CredentialResolver:
 
     def forget(self, access_key_id: str) -> None:
         self._cache.pop(access_key_id, None)
+
+    def forget_principal(self, principal_arn: str) -> None:
+        """Drop the cached credentials of a principal (its policies changed)."""
+        for access_key_id, credential in list(self._cache.items()):
+            if credential.principal.arn == principal_arn:
+                self._cache.pop(access_key_id, None)
+
+
+# IAM: inline policy names are 1-128 characters of [\w+=,.@-].
+_POLICY_NAME_RE = re.compile(r"^[\w+=,.@-]{1,128}$")
+
+
+def _principal_arn(kind: str, account: str, name: str) -> str:
+    if kind not in ("user", "role"):
+        raise ValidationException(f"Principal kind '{kind}' must be user or role.")
+    return f"arn:aws:iam::{account}:{kind}/{name}"
+
+
+def put_identity_policy(
+    core: Core, kind: str, account: str, name: str, policy_name: str, document: str
+) -> str:
+    """Attach (or replace) an inline IAM policy to a user or role; returns its ARN.
+
+    Raises MalformedPolicyDocumentException / LimitExceededException for a bad document,
+    ValidationException for a bad policy name, NotFoundException for an unknown principal.
+    """
+    arn = _principal_arn(kind, account, name)
+    if not _POLICY_NAME_RE.match(policy_name):
+        raise ValidationException(f"Policy name '{policy_name}' must be 1-128 of [\\w+=,.@-].")
+    parse_policy(document, PolicyKind.IDENTITY)
+    now = core.clock()
+    with core.store.transaction() as tx:
+        if tx.get_principal(arn) is None:
+            raise NotFoundException(f"Principal {arn} does not exist.")
+        tx.put_identity_policy(arn, policy_name, document, now)
+        tx.record_change(arn, now)  # every process drops the cached credentials
+    return arn
+
+
+def list_identity_policies(core: Core, kind: str, account: str, name: str) -> list[str]:
+    """The names of a user's or role's inline policies."""
+    arn = _principal_arn(kind, account, name)
+    with core.store.transaction() as tx:
+        if tx.get_principal(arn) is None:
+            raise NotFoundException(f"Principal {arn} does not exist.")
+        return [n for n, _ in tx.get_identity_policies(arn)]
+
+
+def delete_identity_policy(
+    core: Core, kind: str, account: str, name: str, policy_name: str
+) -> None:
+    """Remove an inline policy; NotFoundException when the principal has none of that name."""
+    arn = _principal_arn(kind, account, name)
+    now = core.clock()
+    with core.store.transaction() as tx:
+        if not tx.delete_identity_policy(arn, policy_name):
+            raise NotFoundException(f"{arn} has no policy named {policy_name}.")
+        tx.record_change(arn, now)
 
 
 def unknown_access_key() -> UnrecognizedClientException:

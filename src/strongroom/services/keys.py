@@ -3,67 +3,33 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from strongroom.authz.decision import authorize
+from strongroom.authz.policy import default_key_policy
 from strongroom.crypto.specs import check_key_spec_usage
 from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
 from strongroom.domain.errors import (
     InvalidMarkerException,
-    LimitExceededException,
-    MalformedPolicyDocumentException,
     NotFoundException,
     UnsupportedOperationException,
 )
-from strongroom.domain.ids import account_root_arn, is_key_id, key_arn, new_key_id
+from strongroom.domain.ids import is_key_id, key_arn, new_key_id
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
+from strongroom.services.access import requested_alias
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import new_material, store_material
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
-
-MAX_POLICY_BYTES = 32_768
 
 
 def default_policy(account: str) -> str:
     """The key policy AWS attaches when CreateKey has none (KMS Developer Guide,
     "Default key policy"): the account root may do everything, which lets IAM
     policies grant access."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Id": "key-default-1",
-            "Statement": [
-                {
-                    "Sid": "Enable IAM User Permissions",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": account_root_arn(account)},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                }
-            ],
-        },
-        indent=2,
-    )
-
-
-def check_policy(policy: str) -> None:
-    """The checks every policy document passes; the full grammar comes with key policies."""
-    if len(policy.encode()) > MAX_POLICY_BYTES:
-        raise LimitExceededException(
-            f"The key policy exceeds the maximum size of {MAX_POLICY_BYTES} bytes."
-        )
-    try:
-        document = json.loads(policy)
-    except ValueError:
-        raise MalformedPolicyDocumentException("The key policy is not valid JSON.") from None
-    if not isinstance(document, dict) or "Statement" not in document:
-        raise MalformedPolicyDocumentException(
-            "The key policy must be a JSON object with a Statement element."
-        )
+    return default_key_policy(account)
 
 
 def create_key(
@@ -78,6 +44,7 @@ def create_key(
     tags: Sequence[Tag] = (),
     multi_region: bool = False,
     custom_key_store_id: str | None = None,
+    bypass_policy_lockout_safety_check: bool = False,
 ) -> Key:
     """Create a customer managed key of any key spec with fresh material.
 
@@ -97,14 +64,20 @@ def create_key(
         raise UnsupportedOperationException(
             "Multi-Region keys are not supported by this server yet."
         )
+    key_id = new_key_id(multi_region)
+    arn = key_arn(ctx.region, ctx.account, key_id)
     if policy is not None:
-        check_policy(policy)
+        # Imported here: services.policies builds on this module's change_key.
+        from strongroom.services.policies import validate_key_policy
+
+        validate_key_policy(
+            core, ctx.caller, policy, arn, bypass_lockout=bypass_policy_lockout_safety_check
+        )
     check_tags(tags)
     material = new_material(key_spec)  # outside the transaction: RSA takes up to a second
     now = core.clock()
-    key_id = new_key_id(multi_region)
     key = Key(
-        arn=key_arn(ctx.region, ctx.account, key_id),
+        arn=arn,
         key_id=key_id,
         account=ctx.account,
         region=ctx.region,
@@ -129,7 +102,7 @@ def create_key(
 
 def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:
     key = resolve_key(core, ctx, key_id)
-    authorize(ctx.caller, "DescribeKey", key)
+    authorize(ctx.caller, "DescribeKey", key, request_alias=requested_alias(key_id))
     return key
 
 

@@ -93,6 +93,20 @@ class Transaction(Protocol):
 
     def delete_access_key(self, access_key_id: str) -> bool: ...
 
+    def put_identity_policy(
+        self, principal_arn: str, policy_name: str, document: str, now: datetime
+    ) -> None:
+        """Create or replace one inline (identity) policy of a user or role."""
+        ...
+
+    def get_identity_policies(self, principal_arn: str) -> list[tuple[str, str]]:
+        """A principal's inline policies as (name, document), ordered by name."""
+        ...
+
+    def delete_identity_policy(self, principal_arn: str, policy_name: str) -> bool:
+        """Delete one inline policy; False when there was none of that name."""
+        ...
+
 
 class Store(Protocol):
     """The database."""

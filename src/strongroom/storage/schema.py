@@ -98,3 +98,13 @@ changes = sa.Table(
     sa.Column("key_arn", sa.String(256), nullable=False),
     sa.Column("changed_at", sa.Float, nullable=False),
 )
+
+# Inline identity policies (IAM policy documents) of users and roles, by policy name.
+identity_policies = sa.Table(
+    "identity_policies",
+    metadata,
+    sa.Column("principal_arn", sa.String(2048), sa.ForeignKey("principals.arn"), primary_key=True),
+    sa.Column("policy_name", sa.String(128), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)

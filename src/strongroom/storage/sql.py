@@ -20,6 +20,7 @@ from strongroom.storage.schema import (
     accounts,
     aliases,
     changes,
+    identity_policies,
     key_materials,
     keys,
     principals,
@@ -332,6 +333,38 @@ class SqlTransaction:
     def delete_access_key(self, access_key_id: str) -> bool:
         res = self._c.execute(
             access_keys.delete().where(access_keys.c.access_key_id == access_key_id)
+        )
+        return bool(res.rowcount)
+
+    def put_identity_policy(
+        self, principal_arn: str, policy_name: str, document: str, now: datetime
+    ) -> None:
+        """Create or replace one inline policy of a user or role."""
+        self.delete_identity_policy(principal_arn, policy_name)
+        self._c.execute(
+            identity_policies.insert().values(
+                principal_arn=principal_arn,
+                policy_name=policy_name,
+                document=document,
+                created=now.timestamp(),
+            )
+        )
+
+    def get_identity_policies(self, principal_arn: str) -> list[tuple[str, str]]:
+        """A principal's inline policies as (name, document), by name."""
+        q = (
+            sa.select(identity_policies.c.policy_name, identity_policies.c.document)
+            .where(identity_policies.c.principal_arn == principal_arn)
+            .order_by(identity_policies.c.policy_name)
+        )
+        return [(r.policy_name, r.document) for r in self._c.execute(q)]
+
+    def delete_identity_policy(self, principal_arn: str, policy_name: str) -> bool:
+        res = self._c.execute(
+            identity_policies.delete().where(
+                identity_policies.c.principal_arn == principal_arn,
+                identity_policies.c.policy_name == policy_name,
+            )
         )
         return bool(res.rowcount)
 
