@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """In-process timing of each step of Strongroom's Encrypt path (no HTTP, no sampling).
 
-Builds a real runtime on a temporary data directory (SQLite, root key file, audit writer),
+Builds a real runtime on a temporary data directory (SQLite, root key file, audit log),
 signs an Encrypt request with ``strongroom.auth.sigv4.sign`` and times, one by one, the
-steps ``KmsApp._kms`` runs for it; then the audit writer's transaction at several batch
-sizes, raw sqlite3 commits for comparison, and the whole ASGI app (uvloop, fake
-receive/send) driven sequentially and with 64 concurrent requests.
+steps ``KmsApp._kms`` runs for it; then one group commit of the audit log
+(``AuditLog._write``: chain hashes, one ``write``, one ``fdatasync``) at several group
+sizes with fsync on and off, and the whole ASGI app (uvloop, fake receive/send) driven
+sequentially and with 64 concurrent requests, with fsync on and off.
 
     python bench/hotpath_micro.py [--n 3000]
 
@@ -18,16 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
-import uuid
-from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,8 +49,9 @@ def main() -> None:
     n = args.n
 
     from strongroom.audit.events import build_event
-    from strongroom.audit.writer import chain_hash
+    from strongroom.audit.log import GENESIS, AuditLog, chain_hash
     from strongroom.auth.sigv4 import HttpRequest, sign
+    from strongroom.domain.requestids import new_id
     from strongroom.handlers.registry import HANDLERS
     from strongroom.server import app as app_module
     from strongroom.server.app import KmsApp
@@ -137,7 +135,7 @@ def main() -> None:
             event_time=now,
             event_name="Encrypt",
             region="us-east-1",
-            request_id=str(uuid.uuid4()),
+            request_id=new_id(),
             source_ip="127.0.0.1",
             user_agent="Boto3/1.43",
             user_identity=app_module._identity(caller),
@@ -162,10 +160,7 @@ def main() -> None:
             lambda: [(k.decode("latin-1").lower(), v.decode("utf-8", "replace")) for k, v in raw], n
         ),
     )
-    row(
-        "str(uuid.uuid4()) (one per request id; build_event makes another)",
-        timeit(lambda: str(uuid.uuid4()), n),
-    )
+    row("new_id() (request id; build_event makes the event id)", timeit(new_id, n))
     row("datetime.now(UTC)", timeit(lambda: datetime.now(UTC), n))
     row(
         "SigV4: authenticate (parse + canonical request + 2x SHA-256 + HMAC)",
@@ -176,67 +171,33 @@ def main() -> None:
     row("JSON codec: encode result", timeit(lambda: codec.encode(result), n))
     row("audit: build_event + _identity", timeit(event, n))
     row(
-        "audit: orjson.dumps(event) + chain hash (writer, per row)",
-        timeit(lambda: chain_hash("0" * 64, orjson.dumps(ev).decode()), n),
+        "audit: entry = time + orjson.dumps(event) (AuditLog.submit)",
+        timeit(lambda: b"%.6f " % time.time() + orjson.dumps(ev), n),
     )
-    row(f"audit event body size (bytes, not us): {len(orjson.dumps(ev))}", 0.0)
+    entry = b"%.6f " % time.time() + orjson.dumps(ev)
+    row(
+        "audit: chain hash of one entry (writer thread)",
+        timeit(lambda: chain_hash(GENESIS, entry), n),
+    )
+    row(f"audit entry size (bytes, not us): {len(entry)}", 0.0)
 
-    # The writer's transaction at several batch sizes (called synchronously, as its thread does).
-    writer = rt.audit
-    print("\nAudit writer, one transaction (SQLAlchemy, SQLite WAL, synchronous=FULL):")
-    for size in (1, 8, 64, 256):
-        reps = max(20, n // (size * 4))
-
-        def batch(size: int = size) -> None:
-            items = []
-            for _ in range(size):
-                e = dict(ev)
-                e["eventID"] = str(uuid.uuid4())
-                items.append((e, Future()))
-            writer._write(items)
-
-        us = timeit(batch, reps)
-        row(
-            f"batch of {size:>3}: {us:8.1f} us per transaction = {us / size:6.1f} us per event",
-            us / size,
-        )
-
-    print("\nRaw sqlite3 (no SQLAlchemy), same row shape, one row per transaction:")
-    for sync in ("FULL", "NORMAL"):
-        db = tmp / f"raw-{sync}.db"
-        conn = sqlite3.connect(db, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={sync}")
-        conn.execute(
-            "CREATE TABLE a (seq INTEGER PRIMARY KEY, event_id TEXT UNIQUE, event_time REAL, "
-            "event_name TEXT, key_arn TEXT, chain TEXT, prev_hash TEXT, hash TEXT, body TEXT)"
-        )
-        conn.execute("CREATE INDEX a_t ON a(event_time)")
-        conn.execute("CREATE INDEX a_k ON a(key_arn, event_time)")
-        text = orjson.dumps(ev).decode()
-
-        def one(conn: sqlite3.Connection = conn, text: str = text) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                "INSERT INTO a VALUES (NULL,?,?,?,?,?,?,?,?)",
-                (
-                    uuid.uuid4().hex,
-                    time.time(),
-                    "Encrypt",
-                    "arn",
-                    "c",
-                    "0" * 64,
-                    hashlib.sha256(text.encode()).hexdigest(),
-                    text,
-                ),
+    # One group commit of the writer thread, called synchronously (no waiters to wake).
+    for fsync in (True, False):
+        audit = AuditLog(tmp / f"audit-fsync-{'on' if fsync else 'off'}", fsync=fsync)
+        audit.start()
+        print(f"\nAudit log, one group commit (chain hashes + write + fdatasync={fsync}):")
+        for size in (1, 8, 64, 256):
+            reps = max(50, n // size)
+            group = [(entry, None)] * size
+            us = timeit(lambda group=group, audit=audit: audit._write(group), reps)
+            row(
+                f"group of {size:>3}: {us:8.1f} us per commit = {us / size:6.1f} us per event",
+                us / size,
             )
-            conn.execute("COMMIT")
-
-        row(f"raw sqlite3 commit, synchronous={sync}", timeit(one, max(200, n // 5)))
-        conn.close()
+        audit.stop()
 
     # End to end through the ASGI app, without an HTTP server.
-    print("\nKmsApp end to end (uvloop, fake receive/send; audit committed before the reply):")
+    print("\nKmsApp end to end (uvloop, fake receive/send; audit durable before the reply):")
     import uvloop
 
     scope = {
@@ -260,20 +221,26 @@ def main() -> None:
     async def drive() -> None:
         kms.startup()
         try:
-            for _ in range(200):
-                await kms(scope, receive, send)
-            t0 = time.perf_counter()
-            for _ in range(n):
-                await kms(scope, receive, send)
-            row("sequential (like c=1), per request", (time.perf_counter() - t0) / n * 1e6)
-            for conc in (64,):
+            for fsync in (True, False):
+                rt.audit.fsync = fsync  # read by the writer thread at every group commit
+                for _ in range(200):
+                    await kms(scope, receive, send)
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    await kms(scope, receive, send)
+                row(
+                    f"fsync {'on ' if fsync else 'off'}: sequential (like c=1), per request",
+                    (time.perf_counter() - t0) / n * 1e6,
+                )
+                conc = 64
                 t0 = time.perf_counter()
                 total = 0
                 while total < n * 2:
                     await asyncio.gather(*(kms(scope, receive, send) for _ in range(conc)))
                     total += conc
                 row(
-                    f"{conc} concurrent (like c={conc}), per request",
+                    f"fsync {'on ' if fsync else 'off'}: {conc} concurrent (like c={conc}), "
+                    "per request",
                     (time.perf_counter() - t0) / total * 1e6,
                 )
         finally:
@@ -286,9 +253,8 @@ def main() -> None:
         rt.core.store.close()
         shutil.rmtree(tmp, ignore_errors=True)
     bad = [s for s in statuses if s != 200]
-    print(
-        f"  ({len(statuses)} requests, {len(bad)} non-200; process CPU {time.process_time() - cpu0:.1f} s)"
-    )
+    cpu = time.process_time() - cpu0
+    print(f"  ({len(statuses)} requests, {len(bad)} non-200; process CPU {cpu:.1f} s)")
     if bad:
         print("  !! non-200 replies: the numbers above are not valid", file=sys.stderr)
 

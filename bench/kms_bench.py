@@ -214,10 +214,13 @@ def stop_all() -> None:
         stop(server)
 
 
-def start_strongroom(workdir: Path, workers: int, patches: list[str] | None = None) -> Server:
+def start_strongroom(workdir: Path, workers: int, audit_fsync: str | None = None) -> Server:
     data = workdir / "strongroom-data"
     port = free_port()
-    serve = [
+    argv = [
+        sys.executable,
+        "-m",
+        "strongroom.cli.main",
         "serve",
         "--host",
         HOST,
@@ -230,14 +233,11 @@ def start_strongroom(workdir: Path, workers: int, patches: list[str] | None = No
         "--log-level",
         "warning",
     ]
-    if patches:  # experiments: bench/patched_server.py monkeypatches, one worker only
-        argv = [sys.executable, str(HERE / "patched_server.py")]
-        for name in patches:
-            argv += ["--patch", name]
-        argv += ["--", *serve]
-    else:
-        argv = [sys.executable, "-m", "strongroom.cli.main", *serve]
-    server = start("strongroom", argv, port, workdir)
+    # The environment passes through (start()); --audit-fsync overrides STRONGROOM_AUDIT_FSYNC.
+    env = {}
+    if audit_fsync is not None:
+        env["STRONGROOM_AUDIT_FSYNC"] = "true" if audit_fsync == "on" else "false"
+    server = start("strongroom", argv, port, workdir, env=env)
     wait_ready(server, "/health")
     return server
 
@@ -405,7 +405,8 @@ LUA_DONE = """
 done = function(summary, latency, requests)
   io.write(string.format(
     "KMS_BENCH_JSON {\\"requests\\":%d,\\"duration_us\\":%d,\\"bytes\\":%d,"
-    .. "\\"err_connect\\":%d,\\"err_read\\":%d,\\"err_write\\":%d,\\"err_status\\":%d,\\"err_timeout\\":%d,"
+    .. "\\"err_connect\\":%d,\\"err_read\\":%d,\\"err_write\\":%d,"
+    .. "\\"err_status\\":%d,\\"err_timeout\\":%d,"
     .. "\\"p50_us\\":%d,\\"p90_us\\":%d,\\"p99_us\\":%d,\\"max_us\\":%d,\\"mean_us\\":%.1f}\\n",
     summary.requests, summary.duration, summary.bytes,
     summary.errors.connect, summary.errors.read, summary.errors.write,
@@ -621,7 +622,8 @@ def print_table(runs: list[Run]) -> None:
         {(r.operation, r.connections) for r in runs}, key=lambda k: (OPERATIONS.index(k[0]), k[1])
     )
     has_moto = any(r.server == "moto" for r in runs)
-    head = f"{'operation':<16}{'conns':>6} | {'strongroom req/s':>16}{'p50 ms':>8}{'p99 ms':>8}{'cpu':>5}"
+    head = f"{'operation':<16}{'conns':>6} | {'strongroom req/s':>16}{'p50 ms':>8}{'p99 ms':>8}"
+    head += f"{'cpu':>5}"
     if has_moto:
         head += f" | {'moto req/s':>10}{'p50 ms':>8}{'p99 ms':>8} | {'ratio':>6}"
     print(head)
@@ -658,8 +660,8 @@ def print_table(runs: list[Run]) -> None:
     noisy = [r for r in runs if r.other_cpu > NOISY]
     if noisy:
         print(
-            f"WARNING: other processes used up to {max(r.other_cpu for r in noisy):.2f} cores during "
-            f"{len(noisy)} run(s): the machine was not quiet, numbers are low and noisy."
+            f"WARNING: other processes used up to {max(r.other_cpu for r in noisy):.2f} cores "
+            f"during {len(noisy)} run(s): the machine was not quiet, numbers are low and noisy."
         )
 
 
@@ -715,11 +717,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"{NOISY} cores during it; keep the quietest (default 0)",
     )
     p.add_argument(
-        "--patch",
-        action="append",
-        metavar="NAME",
-        help="EXPERIMENT: start Strongroom through bench/patched_server.py with this "
-        "monkeypatch (repeatable; see that file); one worker only",
+        "--audit-fsync",
+        choices=["on", "off"],
+        help="Strongroom's audit_fsync setting (sets STRONGROOM_AUDIT_FSYNC for the server; "
+        "default: whatever the environment says, else the server's default, on)",
     )
     p.add_argument(
         "--py-spy",
@@ -753,9 +754,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_signal)
+    audit_fsync = args.audit_fsync or os.environ.get("STRONGROOM_AUDIT_FSYNC", "default")
     results: dict[str, Any] = {
         "machine": machine(),
-        "patches": args.patch or [],
         "settings": {
             "duration": args.duration,
             "workers": args.workers,
@@ -763,6 +764,7 @@ def main(argv: list[str] | None = None) -> int:
             "operations": operations,
             "wrk_threads": args.wrk_threads,
             "plaintext_bytes": args.plaintext_bytes,
+            "audit_fsync": audit_fsync,
         },
     }
     runs: list[Run] = []
@@ -779,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         targets: dict[str, Target] = {}
         if "strongroom" in names:
-            sr = start_strongroom(workdir, args.workers, args.patch)
+            sr = start_strongroom(workdir, args.workers, args.audit_fsync)
             targets["strongroom"] = Target("strongroom", sr, *strongroom_credentials(workdir))
             print(
                 f"strongroom: pid {sr.proc.pid}, port {sr.port}, workers {args.workers}", flush=True
@@ -838,8 +840,9 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(r)
                     status = "ok" if r.ok else f"PROBLEM: {r.problem or r.errors}"
                     print(
-                        f"  {name:<10} {op:<16} c={conns:<3} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:7.2f} ms"
-                        f"  p99 {r.p99_ms:7.2f} ms  server cpu {r.server_cpu:.2f}  other {r.other_cpu:.2f}  {status}"
+                        f"  {name:<10} {op:<16} c={conns:<3} {r.rps:>9,.0f} req/s"
+                        f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
+                        f"  server cpu {r.server_cpu:.2f}  other {r.other_cpu:.2f}  {status}"
                         + ("  [py-spy attached]" if profile else ""),
                         flush=True,
                     )
@@ -896,9 +899,9 @@ def main(argv: list[str] | None = None) -> int:
             results["boto3_loop_quiet"] = quiet
 
         print()
-        patched = f", PATCHED: {'+'.join(args.patch)}" if args.patch else ""
         print(
-            f"Strongroom ({args.workers} worker{'s' if args.workers > 1 else ''}{patched}) vs moto; "
+            f"Strongroom ({args.workers} worker{'s' if args.workers > 1 else ''}, "
+            f"audit_fsync {audit_fsync}) vs moto; "
             f"wrk -t{args.wrk_threads}, {args.duration:g} s per run, {os.cpu_count()} cores"
         )
         print_table(runs)

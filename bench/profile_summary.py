@@ -29,7 +29,11 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
         "audit event build (audit/events, app._identity)",
         re.compile(r"strongroom/audit/events|_identity"),
     ),
-    ("audit writer: hash chain + orjson (audit/writer)", re.compile(r"strongroom/audit/writer")),
+    ("audit log: chain hash (writer thread)", re.compile(r"^chain_hash$")),
+    (
+        "audit log: submit (orjson) / write + fdatasync / wake (audit/log)",
+        re.compile(r"strongroom/audit/log"),
+    ),
     (
         "SQL: SQLAlchemy + sqlite3 (storage/, sqlalchemy)",
         re.compile(r"strongroom/storage/|sqlalchemy/|sqlite3"),
@@ -38,14 +42,14 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
         "crypto (crypto/, material, cryptography)",
         re.compile(r"strongroom/crypto/|services/material|cryptography/"),
     ),
+    ("request / event ids (domain/requestids)", re.compile(r"strongroom/domain/requestids")),
     (
         "authz + key state + resolve (services/, authz/, domain/)",
         re.compile(r"strongroom/(services|authz|domain)/"),
     ),
     ("handlers/", re.compile(r"strongroom/handlers/")),
-    ("uuid4 (request id, event id)", re.compile(r"^uuid\.py|/uuid\.py")),
     ("datetime / time", re.compile(r"datetime|_strptime")),
-    ("app._kms glue (header list, Future wrap, reply dicts)", re.compile(r"strongroom/server/app")),
+    ("app._kms glue (header list, reply dicts)", re.compile(r"strongroom/server/app")),
     ("uvicorn HTTP protocol (httptools_impl, middleware)", re.compile(r"uvicorn/")),
     (
         "concurrent.futures / queue / threading",
@@ -114,9 +118,8 @@ def main() -> None:
     if args.rps and args.cpu:
         # CPU microseconds per request, spread over the samples.
         us_per_sample = args.cpu * 1e6 / args.rps / total
-        print(
-            f"\n{args.cpu:.2f} cores / {args.rps:,.0f} req/s = {args.cpu * 1e6 / args.rps:.0f} us of CPU per request"
-        )
+        per_request = args.cpu * 1e6 / args.rps
+        print(f"\n{args.cpu:.2f} cores / {args.rps:,.0f} req/s = {per_request:.0f} us CPU/request")
 
     buckets: Counter[str] = Counter()
     self_time: Counter[str] = Counter()
@@ -137,10 +140,13 @@ def main() -> None:
                 seen.add(key)
                 incl[key] += c
         for i, (f, file, line) in enumerate(frames):
-            if f == "KmsApp._kms" and file.endswith("server/app.py"):
-                # the line of _kms this sample is at (innermost _kms frame)
-                if not any(g == "KmsApp._kms" for g, _, _ in frames[i + 1 :]):
-                    kms_lines[line] += c
+            # the line of _kms this sample is at (innermost _kms frame)
+            if (
+                f == "KmsApp._kms"
+                and file.endswith("server/app.py")
+                and not any(g == "KmsApp._kms" for g, _, _ in frames[i + 1 :])
+            ):
+                kms_lines[line] += c
 
     def show(counter: Counter[str], title: str, n: int) -> None:
         print(f"\n{title}:")
@@ -155,7 +161,7 @@ def main() -> None:
     show(incl, f"Top {args.top} functions by inclusive time", args.top)
     if kms_lines:
         src = None
-        for thread, frames, _ in stacks:
+        for _thread, frames, _ in stacks:
             for f, file, _ in frames:
                 if f == "KmsApp._kms":
                     src = file

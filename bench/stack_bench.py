@@ -44,7 +44,8 @@ POST_HEADERS = {
     "Content-Type": "application/x-amz-json-1.1",
     "X-Amz-Target": "TrentService.Encrypt",
     "X-Amz-Date": "20260101T000000Z",
-    "User-Agent": "Boto3/1.43.11 md/Botocore#1.43.11 ua/2.1 os/linux#6 md/arch#x86_64 lang/python#3.11.7",
+    "User-Agent": "Boto3/1.43.11 md/Botocore#1.43.11 ua/2.1 os/linux#6 md/arch#x86_64 "
+    "lang/python#3.11.7",
     "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAAAAAAAAAAAAAAAAA/20260101/us-east-1/kms/"
     "aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64,
 }
@@ -236,7 +237,8 @@ def main() -> int:
                     stop(server)
         print(f"\nHello-world ceilings, wrk -t1 -c{args.connections}, {args.duration:g} s per run:")
         print(
-            f"{'stack':<33}{'workers':>8}{'request':>21}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'srv cpu':>8}{'wrk cpu':>8}{'other':>7}"
+            f"{'stack':<33}{'workers':>8}{'request':>21}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+            f"{'srv cpu':>8}{'wrk cpu':>8}{'other':>7}"
         )
         for r in results:
             print(
