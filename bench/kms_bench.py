@@ -310,9 +310,10 @@ class Target:
             config=Config(retries={"max_attempts": 1, "mode": "standard"}),
         )
 
-    def setup(self, plaintext: bytes) -> None:
+    def setup(self, plaintext: bytes, key_policy: str | None = None) -> None:
         kms = self.client()
-        self.key_id = kms.create_key(Description="kms_bench")["KeyMetadata"]["KeyId"]
+        extra = {"Policy": key_policy} if key_policy else {}
+        self.key_id = kms.create_key(Description="kms_bench", **extra)["KeyMetadata"]["KeyId"]
         self.blob = kms.encrypt(KeyId=self.key_id, Plaintext=plaintext)["CiphertextBlob"]
         for spec in ("ECC_NIST_P256", "RSA_2048"):
             meta = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]
@@ -675,6 +676,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
     p.add_argument("--workers", type=int, default=1, help="Strongroom worker processes (default 1)")
     p.add_argument("--only", choices=["strongroom", "moto"], help="benchmark one server only")
+    p.add_argument(
+        "--key-policy",
+        type=Path,
+        help="key policy (JSON file) of the symmetric key, e.g. bench/policies/ten_statements.json",
+    )
     p.add_argument("--json", type=Path, help="write the results to this file")
     p.add_argument("--connections", default="1,64", help="comma-separated (default 1,64)")
     p.add_argument(
@@ -791,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
             targets["moto"] = Target("moto", mt, "testing", "testing")
             print(f"moto:       pid {mt.proc.pid}, port {mt.port}", flush=True)
         for t in targets.values():
-            t.setup(plaintext)
+            t.setup(plaintext, args.key_policy.read_text() if args.key_policy else None)
             if args.warmup > 0:
                 run_wrk(
                     t,
