@@ -103,7 +103,7 @@ def run_strongroom(args: list[str], check: bool = True) -> subprocess.CompletedP
 def start_server(data_dir: Path, database_url: str | None = None, *extra: str) -> Server:
     port = free_port()
     log_path = data_dir.parent / f"{data_dir.name}-server.log"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)  # the server makes data_dir (0700)
     cmd = [
         sys.executable,
         "-m",

@@ -278,3 +278,18 @@ def test_database_never_holds_key_material_or_secrets_in_the_clear(own: Any) -> 
     assert own.secret_access_key.encode() not in stored, (
         "the admin secret access key is in the database"
     )
+
+
+def test_data_directory_is_readable_by_its_owner_only(own: Any) -> None:
+    own.client().create_key()  # the database, its WAL and the audit segment all exist now
+    assert own.data_dir.stat().st_mode & 0o077 == 0
+    paths = [
+        own.data_dir / "root.key",
+        own.data_dir / "credentials",
+        own.data_dir / DB_NAME,
+        own.data_dir / f"{DB_NAME}-wal",
+        *(own.data_dir / "audit").glob("*.log"),
+    ]
+    for path in paths:
+        assert path.exists(), path
+        assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"

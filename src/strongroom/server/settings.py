@@ -30,7 +30,11 @@ class Settings:
 
     @property
     def db_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'strongroom.db'}"
+        return self.database_url or f"sqlite:///{self.sqlite_path.resolve()}"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "strongroom.db"
 
     @property
     def audit_path(self) -> Path:

@@ -47,7 +47,11 @@ class Runtime:
 
 def open_store(settings: Settings) -> Store:
     """The configured database: SQLite in the data directory, or the database URL's."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if settings.database_url is None:
+        # Only the owner reads the database; SQLite gives its -wal and -shm files the
+        # database file's mode.
+        os.close(os.open(settings.sqlite_path, os.O_WRONLY | os.O_CREAT, 0o600))
     return SqlStore(settings.db_url)
 
 
