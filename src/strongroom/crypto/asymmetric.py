@@ -178,7 +178,8 @@ def _sign_ml_dsa(key: PrivateKeyTypes, msg: bytes, alg: SigningAlgorithm, mt: Me
         key, mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
     ):
         raise _inconsistent("ML-DSA")
-    return key.sign(msg)
+    # EXTERNAL_MU: the caller computed mu (FIPS 204 Algorithm 7, line 6) itself.
+    return key.sign_mu(msg) if mt is MessageType.EXTERNAL_MU else key.sign(msg)
 
 
 def _verify_ml_dsa(
@@ -188,7 +189,10 @@ def _verify_ml_dsa(
         key, mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey
     ):
         raise _inconsistent("ML-DSA")
-    key.verify(sig, msg)
+    if mt is MessageType.EXTERNAL_MU:
+        key.verify_mu(sig, msg)
+    else:
+        key.verify(sig, msg)
 
 
 _RSA = (_sign_rsa, _verify_rsa)
@@ -208,7 +212,7 @@ _SCHEMES: Mapping[SigningAlgorithm, tuple[Signer, Verifier]] = {
     G.ML_DSA_SHAKE_256: (_sign_ml_dsa, _verify_ml_dsa),
 }
 """How each signing algorithm this build performs signs and verifies. SM2DSA, Ed25519ph and
-ML-DSA external mu are refused by ``check_signing_message`` before they get here."""
+SM2DSA and Ed25519ph are refused by ``check_signing_message`` before they get here."""
 
 
 def sign(

@@ -174,7 +174,6 @@ SIGNING_INPUT_BYTES: Mapping[tuple[SigningAlgorithm, MessageType], int] = {
 
 UNSUPPORTED_SIGNING: Mapping[tuple[SigningAlgorithm, MessageType], str] = {
     (G.ED25519_PH_SHA_512, T.DIGEST): "pyca/cryptography has no Ed25519ph (RFC 8032 HashEdDSA)",
-    (G.ML_DSA_SHAKE_256, T.EXTERNAL_MU): "pyca/cryptography cannot sign or verify an external mu",
 }
 """Combinations AWS offers that this build refuses (UnsupportedOperationException), and why.
 SM2DSA is refused with its key spec."""

@@ -55,6 +55,8 @@ def _hash_name(algorithm: SigningAlgorithm) -> str:
 def _input(algorithm: SigningAlgorithm, message_type: MessageType) -> bytes:
     if message_type is T.DIGEST:
         return hashlib.new(_hash_name(algorithm), MESSAGE).digest()
+    if message_type is T.EXTERNAL_MU:
+        return hashlib.shake_256(MESSAGE).digest(64)  # any 64 bytes stand for a mu
     return MESSAGE
 
 
@@ -82,7 +84,7 @@ def test_every_signing_spec_has_cases() -> None:
         S.ML_DSA_65,
         S.ML_DSA_87,
     }
-    assert len(CASES) == 3 * 6 * 2 + 4 * 2 + 1 + 3
+    assert len(CASES) == 3 * 6 * 2 + 4 * 2 + 1 + 3 + 3  # ML-DSA: RAW and EXTERNAL_MU
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
@@ -189,13 +191,28 @@ def test_ed25519ph_is_refused_as_unsupported() -> None:
         verify(S.ECC_NIST_EDWARDS25519, key, digest, T.DIGEST, G.ED25519_PH_SHA_512, b"s")
 
 
-def test_ml_dsa_external_mu_is_checked_then_refused_as_unsupported() -> None:
+def _mu(spec: KeySpec, key: KeyBytes, message: bytes) -> bytes:
+    """FIPS 204 Algorithm 2/7: mu = SHAKE256(SHAKE256(pk, 64) || 0x00 || 0x00 || M, 64),
+    the message representative of pure ML-DSA with an empty context."""
+    public = serialization.load_der_public_key(public_key_der(spec, key))
+    tr = hashlib.shake_256(public.public_bytes_raw()).digest(64)  # type: ignore[union-attr]
+    return hashlib.shake_256(tr + b"\x00\x00" + message).digest(64)
+
+
+@pytest.mark.parametrize("spec", [S.ML_DSA_44, S.ML_DSA_65, S.ML_DSA_87])
+def test_ml_dsa_external_mu_signature_verifies_as_a_raw_signature(spec: KeySpec) -> None:
+    key = _key(spec)
+    signature = sign(spec, key, _mu(spec, key, MESSAGE), T.EXTERNAL_MU, G.ML_DSA_SHAKE_256)
+    assert verify(spec, key, MESSAGE, T.RAW, G.ML_DSA_SHAKE_256, signature)
+    raw = sign(spec, key, MESSAGE, T.RAW, G.ML_DSA_SHAKE_256)
+    assert verify(spec, key, _mu(spec, key, MESSAGE), T.EXTERNAL_MU, G.ML_DSA_SHAKE_256, raw)
+
+
+def test_ml_dsa_external_mu_length_and_message_type_are_checked() -> None:
     key = _key(S.ML_DSA_65)
     with pytest.raises(ValidationException) as e:
         sign(S.ML_DSA_65, key, b"\0" * 63, T.EXTERNAL_MU, G.ML_DSA_SHAKE_256)
     assert e.value.message == "External Mu is invalid length for algorithm ML_DSA_SHAKE_256."
-    with pytest.raises(UnsupportedOperationException, match="external mu"):
-        sign(S.ML_DSA_65, key, b"\0" * 64, T.EXTERNAL_MU, G.ML_DSA_SHAKE_256)
     with pytest.raises(ValidationException) as e:
         sign(S.ML_DSA_65, key, b"\0" * 64, T.DIGEST, G.ML_DSA_SHAKE_256)
     assert e.value.message == "Message type DIGEST is incompatible with key spec ML_DSA_65."

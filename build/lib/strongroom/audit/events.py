@@ -1,0 +1,133 @@
+"""Audit events in CloudTrail's shape, with secrets left out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from strongroom.domain.requestids import new_id
+
+EVENT_SOURCE = "kms.amazonaws.com"
+EVENT_VERSION = "1.08"
+
+# Members that never go into an event, whatever their type: what they hold is secret.
+_SECRET_MEMBERS = frozenset(
+    {
+        "Plaintext",
+        "CiphertextBlob",
+        "CiphertextForRecipient",
+        "PrivateKeyPlaintext",
+        "PrivateKeyCiphertextBlob",
+        "SharedSecret",
+        "SharedSecretCiphertextBlob",
+        "Mac",
+        "Signature",
+        "Message",
+        "EncryptedKeyMaterial",
+        "ImportToken",
+        "SecretAccessKey",
+    }
+)
+
+
+def _lower_camel(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def scrub(members: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Request or response members for an event: lower-camel names, and at every depth
+    no secret members and no binary values (nested ones such as
+    ``Recipient.AttestationDocument`` included)."""
+    if not members:
+        return None
+    out = {_lower_camel(k): v for k, v in _scrub_map(members).items()}
+    return out or None
+
+
+def _scrub_map(members: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested names stay as they are: maps such as EncryptionContext hold the caller's keys."""
+    out: dict[str, Any] = {}
+    for name, value in members.items():
+        if name in _SECRET_MEMBERS:
+            continue
+        clean = _scrub_value(value)
+        if clean is not _DROP:
+            out[name] = clean
+    return out
+
+
+_DROP = object()
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _DROP
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return _scrub_map(value)
+    if isinstance(value, list | tuple):
+        return [v for v in (_scrub_value(item) for item in value) if v is not _DROP]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)  # enums and other plain values; never bytes (handled above)
+
+
+_last_time: tuple[int, str] = (0, "")
+
+
+def _event_time(when: datetime) -> str:
+    """CloudTrail's second-resolution time, formatted once a second."""
+    global _last_time
+    second = int(when.timestamp())
+    if _last_time[0] != second:
+        _last_time = (second, when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _last_time[1]
+
+
+def build_event(
+    *,
+    event_time: datetime,
+    event_name: str,
+    region: str,
+    request_id: str,
+    source_ip: str,
+    user_agent: str,
+    user_identity: Mapping[str, Any] | None,
+    request_parameters: Mapping[str, Any] | None,
+    response_elements: Mapping[str, Any] | None,
+    resources: list[str],
+    error_code: str | None,
+    error_message: str | None,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": user_identity,
+        "eventTime": _event_time(event_time),
+        "eventSource": EVENT_SOURCE,
+        "eventName": event_name,
+        "awsRegion": region,
+        "sourceIPAddress": source_ip,
+        "userAgent": user_agent,
+        "requestParameters": scrub(request_parameters),
+        "responseElements": scrub(response_elements),
+        "requestID": request_id,
+        "eventID": new_id(),
+        "readOnly": event_name.startswith(("Describe", "List", "Get")),
+        "resources": [
+            {
+                "accountId": arn.split(":")[4],
+                "type": "AWS::KMS::Alias" if ":alias/" in arn else "AWS::KMS::Key",
+                "ARN": arn,
+            }
+            for arn in dict.fromkeys(resources)
+        ],
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "eventCategory": "Management",
+    }
+    if error_code is not None:
+        event["errorCode"] = error_code
+        event["errorMessage"] = error_message or ""
+    return event

@@ -1,0 +1,1 @@
+"""Authentication: AWS Signature Version 4 verification, principals and access keys."""

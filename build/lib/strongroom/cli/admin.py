@@ -1,0 +1,197 @@
+"""``strongroom admin``: accounts, users, roles and access keys."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from strongroom.cli.common import add_storage_options, settings_from
+from strongroom.domain.errors import KmsError
+from strongroom.services.core import Core
+
+
+def register(commands: Any) -> None:
+    admin = commands.add_parser(
+        "admin",
+        help="manage accounts, users and access keys",
+        description="Manage identities in the data directory (the server may be running).",
+    )
+    sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+
+    def action(
+        name: str, help_text: str, run: Callable[[Core, argparse.Namespace], Any]
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+        add_storage_options(p)
+        p.set_defaults(run=lambda args: _with_core(args, run))
+        return p
+
+    p = action(
+        "create-account", "create an account (12-digit id) and its root principal", _create_account
+    )
+    p.add_argument("account_id")
+    p = action("create-user", "create a user in an account", _create_principal("user"))
+    p.add_argument("name")
+    p.add_argument(
+        "--in-account", dest="in_account", help="account of the user (default: --account)"
+    )
+    p = action("create-role", "create a role in an account", _create_principal("role"))
+    p.add_argument("name")
+    p.add_argument(
+        "--in-account", dest="in_account", help="account of the role (default: --account)"
+    )
+    action("list-principals", "list accounts' principals", _list_principals)
+    p = action(
+        "create-access-key",
+        "create an access key for a principal; prints the secret once",
+        _create_access_key,
+    )
+    p.add_argument("principal_arn", help="e.g. arn:aws:iam::111122223333:user/alice")
+    p = action("list-access-keys", "list access keys (never their secrets)", _list_access_keys)
+    p.add_argument("--principal", help="only this principal's keys")
+    p = action("delete-access-key", "delete an access key", _delete_access_key)
+    p.add_argument("access_key_id")
+    for kind in ("user", "role"):
+        _register_policy_actions(action, kind)
+
+
+def _register_policy_actions(action: Callable[..., argparse.ArgumentParser], kind: str) -> None:
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("name", help=f"the {kind}'s name")
+        p.add_argument("--in-account", dest="in_account", help="its account (default: --account)")
+
+    p = action(
+        f"put-{kind}-policy",
+        f"attach (or replace) an inline IAM policy of a {kind}",
+        _put_policy(kind),
+    )
+    common(p)
+    p.add_argument("policy_file", metavar="POLICY_JSON_FILE", help="the policy document")
+    p.add_argument("--policy-name", default="default", help="its name (default: default)")
+    p = action(f"list-{kind}-policies", f"list a {kind}'s inline policies", _list_policies(kind))
+    common(p)
+    p = action(
+        f"delete-{kind}-policy", f"delete an inline policy of a {kind}", _delete_policy(kind)
+    )
+    common(p)
+    p.add_argument("--policy-name", default="default", help="its name (default: default)")
+
+
+Runner = Callable[[Core, argparse.Namespace], Any]
+
+
+def _put_policy(kind: str) -> Runner:
+    def run(core: Core, args: argparse.Namespace) -> dict[str, str]:
+        from pathlib import Path
+
+        from strongroom.services.identities import put_identity_policy
+
+        account = args.in_account or settings_from(args).account
+        document = Path(args.policy_file).read_text(encoding="utf-8")
+        arn = put_identity_policy(core, kind, account, args.name, args.policy_name, document)
+        return {"Arn": arn, "PolicyName": args.policy_name}
+
+    return run
+
+
+def _list_policies(kind: str) -> Runner:
+    def run(core: Core, args: argparse.Namespace) -> dict[str, list[str]]:
+        from strongroom.services.identities import list_identity_policies
+
+        account = args.in_account or settings_from(args).account
+        return {"PolicyNames": list_identity_policies(core, kind, account, args.name)}
+
+    return run
+
+
+def _delete_policy(kind: str) -> Runner:
+    def run(core: Core, args: argparse.Namespace) -> dict[str, str]:
+        from strongroom.services.identities import delete_identity_policy
+
+        account = args.in_account or settings_from(args).account
+        delete_identity_policy(core, kind, account, args.name, args.policy_name)
+        return {"Deleted": args.policy_name}
+
+    return run
+
+
+def _with_core(args: argparse.Namespace, run: Callable[[Core, argparse.Namespace], Any]) -> int:
+    with _core(args) as core:
+        try:
+            output = run(core, args)
+        except KmsError as exc:
+            raise ValueError(f"{exc.code}: {exc.message}") from None
+    if output is not None:
+        print(json.dumps(output, indent=2))
+    return 0
+
+
+@contextmanager
+def _core(args: argparse.Namespace) -> Iterator[Core]:
+    from strongroom.server.wiring import build_core, prepare
+
+    settings = settings_from(args)
+    prepare(settings)
+    core = build_core(settings)
+    try:
+        yield core
+    finally:
+        core.store.close()
+
+
+def _create_account(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+    from strongroom.services.identities import ensure_account
+
+    created = ensure_account(core, args.account_id)
+    return {
+        "AccountId": args.account_id,
+        "Created": created,
+        "RootArn": f"arn:aws:iam::{args.account_id}:root",
+    }
+
+
+def _create_principal(kind: str) -> Callable[[Core, argparse.Namespace], dict[str, Any]]:
+    def run(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+        from strongroom.services.identities import create_principal
+
+        account = args.in_account or settings_from(args).account
+        principal = create_principal(core, account, kind, args.name)
+        return {"Arn": principal.arn, "AccountId": principal.account}
+
+    return run
+
+
+def _list_principals(core: Core, args: argparse.Namespace) -> list[dict[str, str]]:
+    with core.store.transaction() as tx:
+        return [{"Arn": p.arn, "Kind": p.kind} for p in tx.list_principals(None)]
+
+
+def _create_access_key(core: Core, args: argparse.Namespace) -> dict[str, str]:
+    from strongroom.services.identities import create_access_key
+
+    key = create_access_key(core, args.principal_arn)
+    return {
+        "AccessKeyId": key.access_key_id,
+        "SecretAccessKey": key.secret_access_key,
+        "PrincipalArn": key.principal.arn,
+    }
+
+
+def _list_access_keys(core: Core, args: argparse.Namespace) -> list[dict[str, str]]:
+    with core.store.transaction() as tx:
+        records = tx.list_access_keys(args.principal)
+    return [
+        {"AccessKeyId": r.access_key_id, "PrincipalArn": r.principal.arn, "Status": r.status}
+        for r in records
+    ]
+
+
+def _delete_access_key(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+    with core.store.transaction() as tx:
+        deleted = tx.delete_access_key(args.access_key_id)
+    if not deleted:
+        raise ValueError(f"no access key {args.access_key_id}")
+    return {"Deleted": args.access_key_id}

@@ -1,0 +1,118 @@
+"""``strongroom serve``: run the KMS endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from strongroom.cli.common import add_storage_options, settings_from
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser(
+        "serve",
+        help="run the server",
+        description="Run the KMS endpoint. On first start: creates the data directory, the "
+        "root key file, the database schema and an admin access key in DATA_DIR/credentials.",
+    )
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1; STRONGROOM_HOST)")
+    p.add_argument(
+        "--port",
+        type=int,
+        help="port to listen on, 0 for any free one (default 4599; STRONGROOM_PORT)",
+    )
+    p.add_argument("--workers", type=int, help="worker processes (default 1; STRONGROOM_WORKERS)")
+    p.add_argument(
+        "--dev",
+        action="store_true",
+        default=None,
+        help="development mode: accept ANY well-formed SigV4 credentials as the "
+        "account root (never in production)",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="log level (default info)",
+    )
+    add_storage_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from strongroom.server.app import KmsApp
+    from strongroom.server.wiring import build_runtime, prepare
+
+    settings = settings_from(
+        args,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        dev=args.dev,
+        log_level=args.log_level,
+    )
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    prepare(settings)
+    if settings.dev:
+        print(
+            "WARNING: strongroom is running with --dev: ANY well-formed SigV4 credentials are "
+            f"accepted as the root of account {settings.account}. Never use this in production.",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(
+        f"strongroom: credentials in {settings.credentials_path} (profile strongroom)",
+        file=sys.stderr,
+        flush=True,
+    )
+    options: dict[str, Any] = dict(
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=5,
+    )
+    if settings.workers > 1:
+        os.environ.update(settings.to_env())
+        uvicorn.run(
+            "strongroom.server.wiring:create_app", factory=True, workers=settings.workers, **options
+        )
+        return 0
+    server = _server_class()(uvicorn.Config(KmsApp(build_runtime(settings)), **options))
+    server.run()
+    return 0 if server.started else 1
+
+
+def _server_class() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but a SIGTERM or SIGINT that shut it down cleanly is a
+        clean exit (status 0), not re-raised once shutdown is complete."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return Server

@@ -1,0 +1,42 @@
+"""Wrapping of secrets at rest under a root key: AES-256-GCM with a caller-given AAD.
+
+Layout of a wrapped value::
+
+    offset  size  field
+    0       1     format version, 0x01
+    1       12    nonce, random per wrap
+    13      m     ciphertext, as long as the secret
+    13+m    16    GCM tag
+
+The AAD names what the secret belongs to (for key material: the key ARN and the
+material version), so a wrapped value copied onto another row does not unwrap.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from strongroom.domain.errors import KeyStoreError
+
+WRAP_V1 = 1
+_NONCE = 12
+
+
+def wrap(aead: AESGCM, secret: bytes, aad: bytes) -> bytes:
+    """Encrypt ``secret`` for storage."""
+    nonce = os.urandom(_NONCE)
+    return bytes((WRAP_V1,)) + nonce + aead.encrypt(nonce, secret, aad)
+
+
+def unwrap(aead: AESGCM, wrapped: bytes, aad: bytes) -> bytes:
+    """Decrypt a wrapped secret; raises KeyStoreError (an internal error) when it fails,
+    because stored data that does not unwrap means a wrong root key or tampering."""
+    if len(wrapped) < 1 + _NONCE + 16 or wrapped[0] != WRAP_V1:
+        raise KeyStoreError("wrapped value has an unknown format")
+    try:
+        return aead.decrypt(wrapped[1 : 1 + _NONCE], wrapped[1 + _NONCE :], aad)
+    except InvalidTag:
+        raise KeyStoreError("wrapped value does not unwrap under this root key") from None

@@ -1,0 +1,108 @@
+"""Which operation is allowed in which key state: AWS's key-state table, as data.
+
+Source: AWS KMS Developer Guide, "Key states of AWS KMS keys" (key-state.md). Each
+operation maps the states in which it fails to the footnote that says how; a state
+that is absent means the operation succeeds there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from strongroom.domain.enums import KeyState
+from strongroom.domain.errors import DisabledException, KmsError, KMSInvalidStateException
+from strongroom.domain.models import Key
+
+S = KeyState
+Failure = Callable[[str], KmsError]
+
+DISABLED: Failure = lambda arn: DisabledException(f"{arn} is disabled.")  # noqa: E731  [1]
+PENDING_DELETION: Failure = lambda arn: KMSInvalidStateException(  # noqa: E731  [3]
+    f"{arn} is pending deletion."
+)
+NOT_PENDING_DELETION: Failure = lambda arn: KMSInvalidStateException(  # noqa: E731  [4]
+    f"{arn} is not pending deletion."
+)
+PENDING_IMPORT: Failure = lambda arn: KMSInvalidStateException(  # noqa: E731  [5]
+    f"{arn} is pending import."
+)
+UNAVAILABLE: Failure = lambda arn: KMSInvalidStateException(  # noqa: E731  [11]
+    f"{arn} is unavailable."
+)
+CREATING: Failure = lambda arn: KMSInvalidStateException(f"{arn} is creating.")  # noqa: E731
+UPDATING: Failure = lambda arn: KMSInvalidStateException(f"{arn} is updating.")  # noqa: E731
+
+# Cryptographic operations: Encrypt, Decrypt, GenerateDataKey*, ReEncrypt, Sign, ...
+_CRYPTO: Mapping[KeyState, Failure] = {
+    S.DISABLED: DISABLED,
+    S.PENDING_DELETION: PENDING_DELETION,
+    S.PENDING_REPLICA_DELETION: PENDING_DELETION,
+    S.PENDING_IMPORT: PENDING_IMPORT,
+    S.UNAVAILABLE: UNAVAILABLE,
+    S.CREATING: CREATING,
+}
+# Metadata changes refused only while the key is going away.
+_MUTATE: Mapping[KeyState, Failure] = {
+    S.PENDING_DELETION: PENDING_DELETION,
+    S.PENDING_REPLICA_DELETION: PENDING_DELETION,
+}
+_ENABLE_DISABLE: Mapping[KeyState, Failure] = {
+    S.PENDING_DELETION: PENDING_DELETION,
+    S.PENDING_REPLICA_DELETION: PENDING_DELETION,
+    S.PENDING_IMPORT: PENDING_IMPORT,
+    S.CREATING: CREATING,
+    S.UPDATING: UPDATING,
+}
+_ALWAYS: Mapping[KeyState, Failure] = {}
+
+TABLE: Mapping[str, Mapping[KeyState, Failure]] = {
+    "CancelKeyDeletion": {
+        s: NOT_PENDING_DELETION
+        for s in S
+        if s not in (S.PENDING_DELETION, S.PENDING_REPLICA_DELETION)
+    },
+    "CreateAlias": _MUTATE,
+    "CreateGrant": {k: v for k, v in _CRYPTO.items() if k is not S.UNAVAILABLE},
+    "Decrypt": _CRYPTO,
+    "Decapsulate": _CRYPTO,  # inferred: not in the 2023 table, like the other crypto rows
+    "DeleteAlias": _ALWAYS,
+    "DeriveSharedSecret": _CRYPTO,  # inferred, as Decapsulate
+    "DescribeKey": _ALWAYS,
+    "DisableKey": _ENABLE_DISABLE,
+    "EnableKey": _ENABLE_DISABLE,
+    "Encapsulate": _CRYPTO,  # inferred, as Decapsulate
+    "Encrypt": _CRYPTO,
+    "GenerateDataKey": _CRYPTO,
+    "GenerateDataKeyWithoutPlaintext": _CRYPTO,
+    "GenerateDataKeyPair": _CRYPTO,
+    "GenerateDataKeyPairWithoutPlaintext": _CRYPTO,
+    "GenerateMac": _CRYPTO,
+    "GetKeyPolicy": _ALWAYS,
+    "GetPublicKey": _CRYPTO,
+    "ListAliases": _ALWAYS,
+    "ListGrants": _ALWAYS,
+    "ListKeyPolicies": _ALWAYS,
+    "ListResourceTags": _ALWAYS,
+    "PutKeyPolicy": _ALWAYS,
+    "ReEncrypt": _CRYPTO,
+    "RetireGrant": _ALWAYS,
+    "RevokeGrant": _ALWAYS,
+    "ScheduleKeyDeletion": {
+        **_MUTATE,
+        S.UPDATING: UPDATING,
+    },
+    "Sign": _CRYPTO,
+    "Verify": _CRYPTO,
+    "VerifyMac": _CRYPTO,
+    "TagResource": _MUTATE,
+    "UntagResource": _MUTATE,
+    "UpdateAlias": _MUTATE,  # [10]: applies to the destination key only
+    "UpdateKeyDescription": _MUTATE,
+}
+
+
+def check_state(operation: str, key: Key) -> None:
+    """Raise AWS's error when ``operation`` is not allowed in ``key``'s state."""
+    failure = TABLE[operation].get(key.state)
+    if failure is not None:
+        raise failure(key.arn)

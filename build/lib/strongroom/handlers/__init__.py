@@ -1,0 +1,1 @@
+"""Thin handlers: wire request (PascalCase members) -> service call -> wire response."""

@@ -1,0 +1,117 @@
+"""Handlers for Encrypt, Decrypt, ReEncrypt, GenerateDataKey* and GenerateRandom."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strongroom.domain.enums import DataKeySpec, EncryptionAlgorithm
+from strongroom.services import encryption
+from strongroom.services.core import Core, RequestContext
+from strongroom.services.material import material_id
+
+Request = dict[str, Any]
+Response = dict[str, Any]
+
+
+def _algorithm(req: Request, name: str = "EncryptionAlgorithm") -> EncryptionAlgorithm | None:
+    value = req.get(name)
+    return None if value is None else EncryptionAlgorithm(value)
+
+
+def _material_id(arn: str, version: int | None) -> str | None:
+    # KeyMaterialId is "present only when the operation uses a symmetric encryption KMS key".
+    return None if version is None else material_id(arn, version)
+
+
+def encrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
+    sealed = encryption.encrypt(
+        core,
+        ctx,
+        req["KeyId"],
+        req["Plaintext"],
+        context=req.get("EncryptionContext"),
+        algorithm=_algorithm(req),
+        dry_run=req.get("DryRun", False),
+    )
+    return {
+        "CiphertextBlob": sealed.ciphertext,
+        "KeyId": sealed.key.arn,
+        "EncryptionAlgorithm": sealed.algorithm.value,
+    }
+
+
+def decrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
+    opened = encryption.decrypt(
+        core,
+        ctx,
+        req["CiphertextBlob"],
+        context=req.get("EncryptionContext"),
+        key_id=req.get("KeyId"),
+        algorithm=_algorithm(req),
+        dry_run=req.get("DryRun", False),
+    )
+    return {
+        "KeyId": opened.key.arn,
+        "Plaintext": opened.plaintext,
+        "EncryptionAlgorithm": opened.algorithm.value,
+        "KeyMaterialId": _material_id(opened.key.arn, opened.version),
+    }
+
+
+def re_encrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
+    opened, sealed = encryption.re_encrypt(
+        core,
+        ctx,
+        req["CiphertextBlob"],
+        req["DestinationKeyId"],
+        source_context=req.get("SourceEncryptionContext"),
+        destination_context=req.get("DestinationEncryptionContext"),
+        source_key_id=req.get("SourceKeyId"),
+        source_algorithm=_algorithm(req, "SourceEncryptionAlgorithm"),
+        destination_algorithm=_algorithm(req, "DestinationEncryptionAlgorithm"),
+        dry_run=req.get("DryRun", False),
+    )
+    return {
+        "CiphertextBlob": sealed.ciphertext,
+        "SourceKeyId": opened.key.arn,
+        "KeyId": sealed.key.arn,
+        "SourceEncryptionAlgorithm": opened.algorithm.value,
+        "DestinationEncryptionAlgorithm": sealed.algorithm.value,
+        "SourceKeyMaterialId": _material_id(opened.key.arn, opened.version),
+        "DestinationKeyMaterialId": _material_id(sealed.key.arn, sealed.version),
+    }
+
+
+def _data_key(
+    core: Core, ctx: RequestContext, req: Request, operation: str
+) -> tuple[bytes, Response]:
+    plaintext, sealed = encryption.generate_data_key(
+        core,
+        ctx,
+        req["KeyId"],
+        key_spec=DataKeySpec(req["KeySpec"]) if "KeySpec" in req else None,
+        number_of_bytes=req.get("NumberOfBytes"),
+        context=req.get("EncryptionContext"),
+        dry_run=req.get("DryRun", False),
+        operation=operation,
+    )
+    response = {
+        "CiphertextBlob": sealed.ciphertext,
+        "KeyId": sealed.key.arn,
+        "KeyMaterialId": _material_id(sealed.key.arn, sealed.version),
+    }
+    return plaintext, response
+
+
+def generate_data_key(core: Core, ctx: RequestContext, req: Request) -> Response:
+    plaintext, response = _data_key(core, ctx, req, "GenerateDataKey")
+    return {**response, "Plaintext": plaintext}
+
+
+def generate_data_key_without_plaintext(core: Core, ctx: RequestContext, req: Request) -> Response:
+    return _data_key(core, ctx, req, "GenerateDataKeyWithoutPlaintext")[1]
+
+
+def generate_random(core: Core, ctx: RequestContext, req: Request) -> Response:
+    data = encryption.generate_random(ctx, req.get("NumberOfBytes"), req.get("CustomKeyStoreId"))
+    return {"Plaintext": data}

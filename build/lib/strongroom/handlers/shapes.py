@@ -1,0 +1,89 @@
+"""Domain objects in the response shapes of the KMS model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from strongroom.crypto.specs import KEY_SPECS
+from strongroom.domain.enums import KeySpec, KeyState, KeyUsage
+from strongroom.domain.models import Alias, Key, Tag
+from strongroom.services.material import material_id
+
+U = KeyUsage
+
+ALGORITHM_MEMBERS: Mapping[KeyUsage, str] = {
+    U.ENCRYPT_DECRYPT: "EncryptionAlgorithms",
+    U.SIGN_VERIFY: "SigningAlgorithms",
+    U.GENERATE_VERIFY_MAC: "MacAlgorithms",
+    U.KEY_AGREEMENT: "KeyAgreementAlgorithms",
+    U.ENCAPSULATE_DECAPSULATE: "EncapsulationAlgorithms",
+}
+"""The member of KeyMetadata / GetPublicKey that lists a key's algorithms, by key usage:
+AWS shows only the one of the key's own usage."""
+
+_ALGORITHM_NAMES: Mapping[tuple[KeySpec, KeyUsage], tuple[str, ...]] = {
+    (spec, usage): tuple(a.value for a in algorithms)
+    for spec, usages in KEY_SPECS.items()
+    for usage, algorithms in usages.items()
+}
+
+
+def algorithm_list(key: Key) -> dict[str, tuple[str, ...]]:
+    """``{"SigningAlgorithms": (...)}`` (or the member of the key's usage), from the table of
+    ``crypto.specs``, in the order AWS lists them."""
+    return {ALGORITHM_MEMBERS[key.key_usage]: _ALGORITHM_NAMES[(key.key_spec, key.key_usage)]}
+
+
+def key_metadata(key: Key) -> dict[str, Any]:
+    """``KeyMetadata`` as DescribeKey, CreateKey and friends return it."""
+    meta: dict[str, Any] = {
+        "AWSAccountId": key.account,
+        "KeyId": key.key_id,
+        "Arn": key.arn,
+        "CreationDate": key.creation_date,
+        "Enabled": key.state is KeyState.ENABLED,
+        "Description": key.description,
+        "KeyUsage": key.key_usage.value,
+        "KeyState": key.state.value,
+        "Origin": key.origin.value,
+        "KeyManager": key.key_manager.value,
+        "CustomerMasterKeySpec": key.key_spec.value,
+        "KeySpec": key.key_spec.value,
+        "MultiRegion": key.multi_region,
+    }
+    meta[ALGORITHM_MEMBERS[key.key_usage]] = _ALGORITHM_NAMES[(key.key_spec, key.key_usage)]
+    if key.deletion_date is not None:
+        meta["DeletionDate"] = key.deletion_date
+    if key.state is KeyState.PENDING_DELETION and key.pending_window_days is not None:
+        meta["PendingDeletionWindowInDays"] = key.pending_window_days
+    # "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin" (KeyMetadata doc)
+    if key.current_version and key.key_spec is KeySpec.SYMMETRIC_DEFAULT:
+        meta["CurrentKeyMaterialId"] = material_id(key.arn, key.current_version)
+    return meta
+
+
+def alias_entry(alias: Alias) -> dict[str, Any]:
+    return {
+        "AliasName": alias.name,
+        "AliasArn": alias.arn,
+        "TargetKeyId": alias.target_key_id,
+        "CreationDate": alias.creation_date,
+        "LastUpdatedDate": alias.last_updated_date,
+    }
+
+
+def tag_entries(tags: list[Tag]) -> list[dict[str, str]]:
+    return [{"TagKey": t.key, "TagValue": t.value} for t in tags]
+
+
+def tags_from(members: list[dict[str, str]] | None) -> list[Tag]:
+    return [Tag(m["TagKey"], m["TagValue"]) for m in members or []]
+
+
+def page(items_name: str, items: list[Any], next_marker: str | None) -> dict[str, Any]:
+    """A List* response: the items, Truncated, and NextMarker when there is more."""
+    result: dict[str, Any] = {items_name: items, "Truncated": next_marker is not None}
+    if next_marker is not None:
+        result["NextMarker"] = next_marker
+    return result

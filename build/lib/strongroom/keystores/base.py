@@ -1,0 +1,17 @@
+"""Ports for the root key: where secrets at rest are wrapped and unwrapped."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class RootKey(Protocol):
+    """Wraps secrets for storage. Implementations: a file (zero setup), later PKCS#11."""
+
+    def wrap(self, secret: bytes, aad: bytes) -> bytes:
+        """Return ``secret`` encrypted under the root key, bound to ``aad``."""
+        ...
+
+    def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:
+        """Return the secret; raises KeyStoreError when it does not unwrap."""
+        ...

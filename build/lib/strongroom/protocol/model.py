@@ -1,0 +1,62 @@
+"""The KMS service model that botocore ships, with compiled per-operation codecs."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.loaders import create_loader
+
+from strongroom.domain.errors import UnknownOperationException
+from strongroom.protocol._shapes import ShapeCompiler
+from strongroom.protocol.codec import OperationCodec
+
+
+class ServiceModel:
+    """The KMS model, loaded once; compiled per-operation validators built lazily and cached.
+
+    ``operation_names`` are the bare operation names (``Encrypt``), without the
+    ``TrentService.`` target prefix. ``target_prefix`` is that prefix, from the model.
+    """
+
+    def __init__(self, model: Mapping[str, Any]) -> None:
+        """``model`` is a botocore ``service-2`` document."""
+        self._operations: Mapping[str, Mapping[str, Any]] = model["operations"]
+        self._compiler = ShapeCompiler(model["shapes"])
+        self._codecs: dict[str, OperationCodec] = {}
+        self._lock = threading.Lock()
+        self.operation_names: frozenset[str] = frozenset(self._operations)
+        self.target_prefix: str = model["metadata"]["targetPrefix"]
+        self.api_version: str = model["metadata"]["apiVersion"]
+
+    def operation(self, name: str) -> OperationCodec:
+        """The codec of operation ``name``; raises UnknownOperationException if not modelled."""
+        codec = self._codecs.get(name)
+        if codec is not None:
+            return codec
+        spec = self._operations.get(name)
+        if spec is None:
+            raise UnknownOperationException(f"The operation {name!r} is not part of KMS")
+        with self._lock:
+            codec = self._codecs.get(name)
+            if codec is None:
+                input_ref = spec.get("input")
+                validate = (
+                    None if input_ref is None else self._compiler.validator(input_ref["shape"])
+                )
+                codec = self._codecs[name] = OperationCodec(name, validate)
+        return codec
+
+    def compile_all(self) -> None:
+        """Compile every operation now (e.g. at start-up) rather than on first use."""
+        for name in self.operation_names:
+            self.operation(name)
+
+
+@functools.cache
+def load_model() -> ServiceModel:
+    """The KMS service model (botocore ``kms`` ``service-2``), loaded once per process."""
+    document = create_loader().load_service_model("kms", "service-2")
+    return ServiceModel(document)

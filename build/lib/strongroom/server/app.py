@@ -1,0 +1,257 @@
+"""The ASGI application: routing on X-Amz-Target, request ids, health, lifespan jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gc
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from strongroom.audit.events import build_event
+from strongroom.auth.sigv4 import HttpRequest
+from strongroom.domain.errors import (
+    KmsError,
+    KMSInternalException,
+    SerializationException,
+    UnknownOperationException,
+    UnsupportedOperationException,
+)
+from strongroom.domain.models import Caller, Principal
+from strongroom.domain.requestids import new_id
+from strongroom.handlers.registry import HANDLERS, HOT_PATH
+from strongroom.protocol.codec import encode_error
+from strongroom.protocol.model import load_model
+from strongroom.server.wiring import Runtime
+from strongroom.services.core import RequestContext
+from strongroom.services.deletion import delete_due_keys
+
+log = logging.getLogger("strongroom.server")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+TARGET_PREFIX = "TrentService."
+MAX_BODY = 1 << 20
+CHANGE_RETENTION = timedelta(hours=1)
+JSON_TYPE = b"application/x-amz-json-1.1"
+
+
+class KmsApp:
+    """One per process. Handlers of hot-path operations run on the event loop; the rest in
+    a thread pool. Every request's audit event is committed before its reply is sent."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.model = load_model()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kms")
+        self._tasks: list[asyncio.Task[None]] = []
+        self._change_seq = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if scope["method"] == "POST":
+                # AWS JSON 1.1 routes on X-Amz-Target; the path only counts in the signature.
+                await self._kms(scope, receive, send)
+            elif scope["method"] == "GET" and scope["path"] == "/health":
+                await _reply(send, 200, b'{"status":"ok"}', b"application/json", [])
+            else:
+                error = UnknownOperationException(
+                    f"{scope['method']} {scope['path']}: the KMS API is POST with X-Amz-Target"
+                )
+                extra = [
+                    (b"x-amzn-requestid", new_id().encode()),
+                    (b"x-amzn-errortype", error.code.encode()),
+                ]
+                await _reply(send, 404, encode_error(error), JSON_TYPE, extra)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    # -- lifespan -------------------------------------------------------------------------
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def startup(self) -> None:
+        self.rt.audit.start()
+        # Everything loaded so far lives as long as the process: keep it out of the
+        # collector's way, and collect young objects less often (p99 latency).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
+        self._change_seq = self.rt.core.store.latest_change()
+        s = self.rt.settings
+        self._tasks = [
+            asyncio.create_task(self._every(s.change_poll_seconds, self._poll_changes)),
+            asyncio.create_task(self._every(s.job_interval_seconds, self._run_jobs)),
+        ]
+
+    async def shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.get_running_loop().run_in_executor(None, self.rt.audit.stop)
+        self._pool.shutdown(wait=True)
+        self.rt.core.store.close()
+
+    async def _every(self, seconds: float, job: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await loop.run_in_executor(self._pool, job)
+            except Exception:
+                log.exception("scheduled job %s failed", job.__name__)
+
+    def _poll_changes(self) -> None:
+        seq, arns = self.rt.core.store.changes_since(self._change_seq)
+        self._change_seq = seq
+        for arn in arns:
+            self.rt.core.cache.invalidate(arn)
+            if arn.startswith("arn:aws:iam::"):  # a principal's identity policies changed
+                self.rt.credentials.forget_principal(arn)
+
+    def _run_jobs(self) -> None:
+        delete_due_keys(self.rt.core)
+        with self.rt.core.store.transaction() as tx:
+            tx.prune_changes(datetime.now(UTC) - CHANGE_RETENTION)
+
+    # -- the KMS endpoint ---------------------------------------------------------------
+    async def _kms(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = new_id()
+        headers = [
+            (k.decode("latin-1").lower(), v.decode("utf-8", "replace")) for k, v in scope["headers"]
+        ]
+        target = user_agent = ""
+        for name, value in headers:
+            if name == "x-amz-target":
+                target = value
+            elif name == "user-agent":
+                user_agent = value
+        operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target
+        source_ip = scope["client"][0] if scope.get("client") else "127.0.0.1"
+        now = datetime.now(UTC)
+        caller: Caller | None = None
+        params: dict[str, Any] | None = None
+        ctx: RequestContext | None = None
+        result: dict[str, Any] | None = None
+        error: KmsError | None = None
+        try:
+            body = await _read_body(receive)
+            raw_path = scope.get("raw_path") or b"/"
+            query = scope.get("query_string", b"").decode("latin-1")
+            request = HttpRequest("POST", raw_path.decode("latin-1"), query, headers, body)
+            caller = self.rt.authenticator.authenticate(
+                request, now=now, source_ip=source_ip, user_agent=user_agent
+            )
+            if not target.startswith(TARGET_PREFIX):
+                raise UnknownOperationException()
+            codec = self.model.operation(operation)
+            handler = HANDLERS.get(operation)
+            if handler is None:
+                raise UnsupportedOperationException(
+                    f"{operation} is not supported by this server yet."
+                )
+            params = codec.decode(body)
+            ctx = RequestContext(caller, request_id)
+            if operation in HOT_PATH:
+                result = handler(self.rt.core, ctx, params)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self._pool, handler, self.rt.core, ctx, params)
+            payload = codec.encode(result)
+            status = 200
+        except KmsError as exc:
+            error = exc
+        except Exception:
+            log.exception("internal error in %s (request id %s)", operation, request_id)
+            error = KMSInternalException(f"An internal error occurred. Request id: {request_id}")
+        if error is not None:
+            payload, status = encode_error(error), error.status
+        event = build_event(
+            event_time=now,
+            event_name=operation or "Unknown",
+            region=caller.region if caller else "",
+            request_id=request_id,
+            source_ip=source_ip,
+            user_agent=user_agent,
+            user_identity=_identity(caller),
+            request_parameters=params,
+            response_elements=result,
+            resources=ctx.resources if ctx else [],
+            error_code=error.code if error else None,
+            error_message=error.message if error else None,
+        )
+        try:
+            await self.rt.audit.submit(event)
+        except Exception:
+            log.exception("audit write failed (request id %s)", request_id)
+            error = KMSInternalException(f"An internal error occurred. Request id: {request_id}")
+            payload, status = encode_error(error), error.status
+        extra = [(b"x-amzn-requestid", request_id.encode())]
+        if error is not None:
+            extra.append((b"x-amzn-errortype", error.code.encode()))
+        await _reply(send, status, payload, JSON_TYPE, extra)
+
+
+def _identity(caller: Caller | None) -> dict[str, Any] | None:
+    return None if caller is None else _identity_of(caller.principal, caller.access_key_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _identity_of(p: Principal, access_key_id: str) -> dict[str, Any]:
+    """CloudTrail's userIdentity; shared between events, never mutated."""
+    kind = {"root": "Root", "user": "IAMUser", "role": "AssumedRole"}.get(p.kind, p.kind)
+    return {
+        "type": kind,
+        "principalId": p.arn.rsplit("/", 1)[-1] if p.kind != "root" else p.account,
+        "arn": p.arn,
+        "accountId": p.account,
+        "accessKeyId": access_key_id,
+        **({"userName": p.name} if p.kind == "user" else {}),
+    }
+
+
+async def _read_body(receive: Receive) -> bytes:
+    message = await receive()
+    if not message.get("more_body", False):  # the usual case: one message
+        body: bytes = message.get("body", b"")
+        if len(body) > MAX_BODY:
+            raise SerializationException(f"The request body is larger than {MAX_BODY} bytes.")
+        return body
+    chunks: list[bytes] = [message.get("body", b"")]
+    size = len(chunks[0])
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise SerializationException(f"The request body is larger than {MAX_BODY} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _reply(
+    send: Send, status: int, body: bytes, content_type: bytes, extra: list[tuple[bytes, bytes]]
+) -> None:
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

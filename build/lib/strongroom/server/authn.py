@@ -1,0 +1,36 @@
+"""Authentication of a request: SigV4 verified against the caller's access key."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from strongroom.auth.sigv4 import HttpRequest, SigningKeyCache, parse_authorization, verify
+from strongroom.domain.models import Caller, Principal
+from strongroom.services.identities import CredentialResolver, unknown_access_key
+
+
+class Authenticator:
+    """Turns a signed request into a Caller, or raises the AWS authentication error."""
+
+    def __init__(self, resolver: CredentialResolver, *, dev_account: str | None = None) -> None:
+        self._resolver = resolver
+        self._signing_keys = SigningKeyCache()
+        self._dev_account = dev_account  # set only in --dev mode
+
+    def authenticate(
+        self, request: HttpRequest, *, now: datetime, source_ip: str, user_agent: str
+    ) -> Caller:
+        auth = parse_authorization(request)
+        credential = self._resolver.resolve(auth.access_key_id)
+        if credential is not None:
+            verify(request, auth, credential.secret_access_key, now=now, cache=self._signing_keys)
+            principal = credential.principal
+            policies = credential.identity_policies
+        elif self._dev_account is not None:
+            # --dev: any well-formed signature passes, as the account root.
+            account = self._dev_account
+            principal = Principal(f"arn:aws:iam::{account}:root", account, "root", "root")
+            policies = ()
+        else:
+            raise unknown_access_key()
+        return Caller(principal, auth.access_key_id, auth.region, source_ip, user_agent, policies)

@@ -1,0 +1,127 @@
+"""Aliases: friendly names for keys, unique per account and Region."""
+
+from __future__ import annotations
+
+from strongroom.authz.decision import authorize
+from strongroom.domain.errors import (
+    AlreadyExistsException,
+    InvalidMarkerException,
+    LimitExceededException,
+    NotAuthorizedException,
+    NotFoundException,
+    ValidationException,
+)
+from strongroom.domain.ids import alias_arn
+from strongroom.domain.keystate import check_state
+from strongroom.domain.models import Alias, Key
+from strongroom.services.core import Core, RequestContext
+from strongroom.services.resolve import resolve_key
+
+MAX_ALIASES_PER_KEY = 50
+_PREFIX = "alias/"
+_RESERVED = "alias/aws/"
+
+
+def _check_name(name: str) -> None:
+    if not name.startswith(_PREFIX):
+        raise ValidationException(
+            'Alias must start with the prefix "alias/". Please see '
+            "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
+        )
+    if name == _PREFIX:
+        raise ValidationException('Alias name must have at least one character after "alias/".')
+    if name.startswith(_RESERVED):
+        raise NotAuthorizedException(
+            f"{name}: aliases that begin with alias/aws/ are reserved for AWS managed keys."
+        )
+
+
+def _get_alias(core: Core, ctx: RequestContext, name: str) -> Alias:
+    with core.store.transaction() as tx:
+        alias = tx.get_alias(ctx.account, ctx.region, name)
+    if alias is None:
+        raise NotFoundException(f"Alias {alias_arn(ctx.region, ctx.account, name)} is not found.")
+    return alias
+
+
+def create_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str) -> Alias:
+    """CreateAlias. Raises ValidationException / NotAuthorizedException for bad names,
+    AlreadyExistsException, LimitExceededException (50 aliases a key), NotFoundException."""
+    _check_name(name)
+    key = resolve_key(core, ctx, target_key_id, allow_alias=False)
+    authorize(ctx.caller, "CreateAlias", key)
+    check_state("CreateAlias", key)
+    now = core.clock()
+    arn = alias_arn(ctx.region, ctx.account, name)
+    alias = Alias(arn, name, ctx.account, ctx.region, key.key_id, now, now)
+    with core.store.transaction() as tx:
+        if tx.get_alias(ctx.account, ctx.region, name) is not None:
+            raise AlreadyExistsException(f"An alias with the name {arn} already exists")
+        if tx.count_aliases(ctx.account, ctx.region, key.key_id) >= MAX_ALIASES_PER_KEY:
+            raise LimitExceededException(
+                f"Key {key.arn} already has {MAX_ALIASES_PER_KEY} aliases, the most a key can have."
+            )
+        tx.insert_alias(alias)
+        tx.record_change(arn, now)
+    core.cache.invalidate(arn)
+    ctx.resources.append(arn)
+    return alias
+
+
+def update_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str) -> Alias:
+    """UpdateAlias: point an alias at another key of the same type and usage."""
+    _check_name(name)
+    old = _get_alias(core, ctx, name)
+    current = resolve_key(core, ctx, old.target_key_id, allow_alias=False)
+    key = resolve_key(core, ctx, target_key_id, allow_alias=False)
+    authorize(ctx.caller, "UpdateAlias", key)
+    check_state("UpdateAlias", key)
+    _check_same_type(current, key)
+    now = core.clock()
+    alias = Alias(old.arn, name, old.account, old.region, key.key_id, old.creation_date, now)
+    with core.store.transaction() as tx:
+        tx.update_alias(alias)
+        tx.record_change(alias.arn, now)
+    core.cache.invalidate(alias.arn)
+    ctx.resources.append(alias.arn)
+    return alias
+
+
+def _check_same_type(current: Key, new: Key) -> None:
+    if (current.key_spec, current.key_usage) != (new.key_spec, new.key_usage):
+        raise ValidationException(
+            f"{new.arn} has key spec {new.key_spec} and key usage {new.key_usage}; the alias "
+            f"must keep pointing at a key with key spec {current.key_spec} and key usage "
+            f"{current.key_usage}."
+        )
+
+
+def delete_alias(core: Core, ctx: RequestContext, name: str) -> None:
+    _check_name(name)
+    alias = _get_alias(core, ctx, name)
+    ctx.resources.append(alias.arn)
+    authorize(ctx.caller, "DeleteAlias", None)
+    now = core.clock()
+    with core.store.transaction() as tx:
+        tx.delete_alias(alias)
+        tx.record_change(alias.arn, now)
+    core.cache.invalidate(alias.arn)
+
+
+def list_aliases(
+    core: Core, ctx: RequestContext, *, key_id: str | None, limit: int, marker: str | None
+) -> tuple[list[Alias], str | None]:
+    """A page of the account's aliases in this Region (of one key when ``key_id`` is given)."""
+    authorize(ctx.caller, "ListAliases")
+    target = None
+    if key_id is not None:
+        target = resolve_key(core, ctx, key_id, allow_alias=False).key_id
+    if marker is not None and not marker.startswith(_PREFIX):
+        raise InvalidMarkerException("Invalid marker")
+    with core.store.transaction() as tx:
+        page = tx.list_aliases(
+            ctx.account, ctx.region, key_id=target, after=marker, limit=limit + 1
+        )
+    if len(page) > limit:
+        return page[:limit], page[limit - 1].name
+    return page, None

@@ -1,0 +1,72 @@
+"""Per-process caches of key records, alias targets and unwrapped key material.
+
+The hot path (Encrypt, Decrypt, GenerateDataKey, Sign, GenerateMac, ...) reads only from
+here in steady state. A write in this process drops the entries it changed at once; writes made by
+other processes or nodes arrive through the change feed (``changes`` table), which the
+server polls, so a change reaches every process within one poll interval.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from strongroom.crypto.asymmetric_keys import KeyPair
+from strongroom.domain.models import Key
+from strongroom.domain.secrets import KeyBytes
+
+AliasKey = tuple[str, str, str]  # account, region, alias name
+
+Material = AESGCM | KeyPair | KeyBytes
+"""Unwrapped material, ready to use: the AES-GCM instance of a symmetric encryption key,
+the parsed key pair of an asymmetric key, the secret of an HMAC key."""
+
+
+class KeyCache:
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._keys: dict[str, Key] = {}
+        self._aliases: dict[AliasKey, str] = {}
+        self._materials: dict[str, dict[int, Material]] = {}
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def key(self, arn: str) -> Key | None:
+        return self._keys.get(arn)
+
+    def put_key(self, key: Key) -> None:
+        if len(self._keys) >= self._max:
+            self.clear()
+        self._keys[key.arn] = key
+
+    def alias_target(self, alias: AliasKey) -> str | None:
+        return self._aliases.get(alias)
+
+    def put_alias(self, alias: AliasKey, key_id: str) -> None:
+        if len(self._aliases) >= self._max:
+            self.clear()
+        self._aliases[alias] = key_id
+
+    def material(self, arn: str, version: int) -> Material | None:
+        versions = self._materials.get(arn)
+        return None if versions is None else versions.get(version)
+
+    def put_material(self, arn: str, version: int, material: Material) -> None:
+        if len(self._materials) >= self._max:
+            self.clear()
+        self._materials.setdefault(arn, {})[version] = material
+
+    def invalidate(self, arn: str) -> None:
+        """Forget a key (its record and material) or an alias (by its ARN)."""
+        with self._lock:
+            self._keys.pop(arn, None)
+            self._materials.pop(arn, None)
+            if ":alias/" in arn:
+                _, _, _, region, account, resource = arn.split(":", 5)
+                self._aliases.pop((account, region, resource), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+            self._aliases.clear()
+            self._materials.clear()

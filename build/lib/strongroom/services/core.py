@@ -1,0 +1,43 @@
+"""What every service function works with: storage, root key, clock, caches, request context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from strongroom.domain.models import Caller
+from strongroom.keystores.base import RootKey
+from strongroom.services.cache import KeyCache
+from strongroom.storage.ports import Store
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """One request: who calls, in which region; services note the resources they touch."""
+
+    caller: Caller
+    request_id: str
+    resources: list[str] = field(default_factory=list)
+
+    @property
+    def account(self) -> str:
+        return self.caller.principal.account
+
+    @property
+    def region(self) -> str:
+        return self.caller.region
+
+
+@dataclass(slots=True)
+class Core:
+    store: Store
+    root_key: RootKey
+    cache: KeyCache
+    clock: Clock = system_clock

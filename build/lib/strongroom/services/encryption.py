@@ -1,0 +1,269 @@
+"""Encrypt, Decrypt, ReEncrypt, data keys and random bytes.
+
+Symmetric encryption keys are the hot path and run here; an asymmetric (RSA) key takes one
+branch into ``services.asymmetric`` after the checks every key passes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from strongroom.authz.decision import authorize
+from strongroom.crypto.blob import open_blob, parse_blob, seal
+from strongroom.crypto.context import encode_context
+from strongroom.domain.enums import DataKeySpec, EncryptionAlgorithm, KeySpec
+from strongroom.domain.errors import (
+    IncorrectKeyException,
+    InvalidCiphertextException,
+    InvalidKeyUsageException,
+    NotFoundException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from strongroom.domain.ids import key_arn
+from strongroom.domain.keystate import check_state
+from strongroom.domain.models import Key
+from strongroom.domain.usage import check_usage
+from strongroom.services import asymmetric
+from strongroom.services.access import dry_run_error, requested_alias, usable_key
+from strongroom.services.core import Core, RequestContext
+from strongroom.services.material import symmetric_aead
+from strongroom.services.resolve import load_key, resolve_key
+
+Context = Mapping[str, str] | None
+DATA_KEY_BYTES = {DataKeySpec.AES_128: 16, DataKeySpec.AES_256: 32}
+
+
+SYMMETRIC = EncryptionAlgorithm.SYMMETRIC_DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A ciphertext and what made it; ``version`` is None for an asymmetric key (its
+    ciphertext names no material version)."""
+
+    key: Key
+    ciphertext: bytes
+    version: int | None
+    algorithm: EncryptionAlgorithm = SYMMETRIC
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A plaintext and what opened it; ``version`` as in ``Sealed``."""
+
+    key: Key
+    plaintext: bytes
+    version: int | None
+    algorithm: EncryptionAlgorithm = SYMMETRIC
+
+
+def _check_algorithm(key: Key, algorithm: EncryptionAlgorithm | None) -> None:
+    if (
+        algorithm not in (None, EncryptionAlgorithm.SYMMETRIC_DEFAULT)
+        and key.key_spec is KeySpec.SYMMETRIC_DEFAULT
+    ):
+        raise InvalidKeyUsageException(
+            f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
+        )
+
+
+def seal_under(core: Core, key: Key, plaintext: bytes, context: Context) -> Sealed:
+    """A symmetric blob of ``plaintext`` under the current material of symmetric ``key``,
+    with ``context`` as AAD (no checks: the caller made them)."""
+    version = key.current_version
+    aead = symmetric_aead(core, key, version)
+    blob = seal(aead, key.account, key.key_id, version, plaintext, encode_context(context))
+    return Sealed(key, blob, version)
+
+
+def encrypt(
+    core: Core,
+    ctx: RequestContext,
+    key_id: str,
+    plaintext: bytes,
+    *,
+    context: Context = None,
+    algorithm: EncryptionAlgorithm | None = None,
+    dry_run: bool = False,
+    operation: str = "Encrypt",
+) -> Sealed:
+    """Encrypt up to 4096 bytes under a symmetric key, or up to the RSAES-OAEP limit under
+    an RSA key. Raises NotFoundException, DisabledException, KMSInvalidStateException,
+    InvalidKeyUsageException, ValidationException (asymmetric limits and context)."""
+    key = usable_key(core, ctx, key_id, operation, encryption_context=context)
+    if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
+        return _encrypt_asymmetric(core, key, plaintext, context, algorithm, dry_run)
+    _check_algorithm(key, algorithm)
+    if dry_run:
+        raise dry_run_error()
+    return seal_under(core, key, plaintext, context)
+
+
+def _encrypt_asymmetric(
+    core: Core,
+    key: Key,
+    plaintext: bytes,
+    context: Context,
+    algorithm: EncryptionAlgorithm | None,
+    dry_run: bool,
+) -> Sealed:
+    chosen = asymmetric.check_encrypt(key, plaintext, context, algorithm)
+    if dry_run:
+        raise dry_run_error()
+    return Sealed(key, asymmetric.encrypt(core, key, plaintext, chosen), None, chosen)
+
+
+def decrypt(
+    core: Core,
+    ctx: RequestContext,
+    ciphertext: bytes,
+    *,
+    context: Context = None,
+    key_id: str | None = None,
+    algorithm: EncryptionAlgorithm | None = None,
+    dry_run: bool = False,
+    action: str = "Decrypt",
+) -> Opened:
+    """Decrypt a blob made by Encrypt or GenerateDataKey*, or, when ``key_id`` names an RSA
+    key, an RSAES-OAEP ciphertext. A blob of another key than ``key_id`` names is
+    IncorrectKeyException; a changed blob or a different context is
+    InvalidCiphertextException."""
+    named = resolve_key(core, ctx, key_id) if key_id is not None else None
+    if named is not None and asymmetric.takes_raw_ciphertext(named):
+        return _decrypt_asymmetric(
+            core, ctx, named, ciphertext, context, algorithm, dry_run, action
+        )
+    blob = parse_blob(ciphertext)
+    arn = key_arn(ctx.region, blob.account, blob.key_id)
+    if named is not None and named.arn != arn:
+        raise IncorrectKeyException(
+            "The key ID in the request does not identify a CMK that can perform this operation."
+        )
+    try:
+        key = named or load_key(core, arn)
+    except NotFoundException:  # a blob naming no key is not a ciphertext of ours
+        raise InvalidCiphertextException() from None
+    if named is None:
+        ctx.resources.append(key.arn)
+    authorize(
+        ctx.caller,
+        action,
+        key,
+        encryption_context=context,
+        request_alias=None if key_id is None else requested_alias(key_id),
+    )
+    check_state("Decrypt", key)
+    check_usage("Decrypt", key)
+    _check_algorithm(key, algorithm)
+    if dry_run:
+        raise dry_run_error()
+    aead = symmetric_aead(core, key, blob.material_version)
+    return Opened(key, open_blob(aead, blob, encode_context(context)), blob.material_version)
+
+
+def _decrypt_asymmetric(
+    core: Core,
+    ctx: RequestContext,
+    key: Key,
+    ciphertext: bytes,
+    context: Context,
+    algorithm: EncryptionAlgorithm | None,
+    dry_run: bool,
+    action: str,
+) -> Opened:
+    authorize(ctx.caller, action, key, encryption_context=context)
+    check_state("Decrypt", key)
+    check_usage("Decrypt", key)
+    chosen = asymmetric.check_decrypt(key, context, algorithm)
+    if dry_run:
+        raise dry_run_error()
+    return Opened(key, asymmetric.decrypt(core, key, ciphertext, chosen), None, chosen)
+
+
+def re_encrypt(
+    core: Core,
+    ctx: RequestContext,
+    ciphertext: bytes,
+    destination_key_id: str,
+    *,
+    source_context: Context = None,
+    destination_context: Context = None,
+    source_key_id: str | None = None,
+    source_algorithm: EncryptionAlgorithm | None = None,
+    destination_algorithm: EncryptionAlgorithm | None = None,
+    dry_run: bool = False,
+) -> tuple[Opened, Sealed]:
+    """Decrypt under the source key and encrypt under the destination, plaintext never
+    leaving; either key may be symmetric or RSA (an RSA source needs ``source_key_id`` and
+    ``source_algorithm``, an RSA destination ``destination_algorithm``)."""
+    opened = decrypt(
+        core,
+        ctx,
+        ciphertext,
+        context=source_context,
+        key_id=source_key_id,
+        algorithm=source_algorithm,
+        action="ReEncryptFrom",
+    )
+    key = usable_key(
+        core,
+        ctx,
+        destination_key_id,
+        "ReEncrypt",
+        "ReEncryptTo",
+        encryption_context=destination_context,
+    )
+    if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
+        sealed = _encrypt_asymmetric(
+            core, key, opened.plaintext, destination_context, destination_algorithm, dry_run
+        )
+        return opened, sealed
+    _check_algorithm(key, destination_algorithm)
+    if dry_run:
+        raise dry_run_error()
+    return opened, seal_under(core, key, opened.plaintext, destination_context)
+
+
+def generate_data_key(
+    core: Core,
+    ctx: RequestContext,
+    key_id: str,
+    *,
+    key_spec: DataKeySpec | None,
+    number_of_bytes: int | None,
+    context: Context = None,
+    dry_run: bool = False,
+    operation: str = "GenerateDataKey",
+) -> tuple[bytes, Sealed]:
+    """A fresh data key and its copy encrypted under the KMS key; exactly one of
+    ``key_spec`` and ``number_of_bytes`` must be given (ValidationException otherwise)."""
+    if (key_spec is None) == (number_of_bytes is None):
+        raise ValidationException(
+            "Please specify either number of bytes or key spec."
+            if key_spec is None
+            else "Please specify only one of number of bytes or key spec, not both."
+        )
+    key = usable_key(core, ctx, key_id, operation, encryption_context=context)
+    if dry_run:
+        raise dry_run_error()
+    size = DATA_KEY_BYTES[key_spec] if key_spec is not None else number_of_bytes
+    assert size is not None
+    plaintext = os.urandom(size)
+    return plaintext, seal_under(core, key, plaintext, context)
+
+
+def generate_random(
+    ctx: RequestContext, number_of_bytes: int | None, custom_key_store_id: str | None
+) -> bytes:
+    """GenerateRandom: 1-1024 bytes from the operating system's CSPRNG."""
+    authorize(ctx.caller, "GenerateRandom")
+    if number_of_bytes is None:
+        raise ValidationException("NumberOfBytes is required.")
+    if custom_key_store_id is not None:
+        raise UnsupportedOperationException(
+            "Custom key stores are not supported by this server yet."
+        )
+    return os.urandom(number_of_bytes)

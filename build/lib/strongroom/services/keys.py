@@ -1,0 +1,174 @@
+"""Key lifecycle: create, describe, list, enable, disable, describe anew."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from strongroom.authz.decision import authorize
+from strongroom.authz.policy import default_key_policy
+from strongroom.crypto.specs import check_key_spec_usage
+from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.errors import (
+    InvalidMarkerException,
+    NotFoundException,
+    UnsupportedOperationException,
+)
+from strongroom.domain.ids import is_key_id, key_arn, new_key_id
+from strongroom.domain.keystate import check_state
+from strongroom.domain.models import Key, Tag
+from strongroom.services.access import requested_alias
+from strongroom.services.core import Core, RequestContext
+from strongroom.services.material import new_material, store_material
+from strongroom.services.resolve import resolve_key
+from strongroom.services.validation import check_tags
+
+
+def default_policy(account: str) -> str:
+    """The key policy AWS attaches when CreateKey has none (KMS Developer Guide,
+    "Default key policy"): the account root may do everything, which lets IAM
+    policies grant access."""
+    return default_key_policy(account)
+
+
+def create_key(
+    core: Core,
+    ctx: RequestContext,
+    *,
+    description: str = "",
+    key_spec: KeySpec = KeySpec.SYMMETRIC_DEFAULT,
+    key_usage: KeyUsage | None = None,
+    origin: Origin = Origin.AWS_KMS,
+    policy: str | None = None,
+    tags: Sequence[Tag] = (),
+    multi_region: bool = False,
+    custom_key_store_id: str | None = None,
+    bypass_policy_lockout_safety_check: bool = False,
+) -> Key:
+    """Create a customer managed key of any key spec with fresh material.
+
+    Raises ValidationException (usage missing or incompatible with spec, in AWS's words),
+    UnsupportedOperationException (specs, origins and key stores this build cannot serve),
+    MalformedPolicyDocumentException, LimitExceededException, TagException.
+    """
+    authorize(ctx.caller, "CreateKey")
+    usage = check_key_spec_usage(key_spec, key_usage)
+    if origin is not Origin.AWS_KMS:
+        raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
+    if custom_key_store_id is not None:
+        raise UnsupportedOperationException(
+            "Custom key stores are not supported by this server yet."
+        )
+    if multi_region:
+        raise UnsupportedOperationException(
+            "Multi-Region keys are not supported by this server yet."
+        )
+    key_id = new_key_id(multi_region)
+    arn = key_arn(ctx.region, ctx.account, key_id)
+    if policy is not None:
+        # Imported here: services.policies builds on this module's change_key.
+        from strongroom.services.policies import validate_key_policy
+
+        validate_key_policy(
+            core, ctx.caller, policy, arn, bypass_lockout=bypass_policy_lockout_safety_check
+        )
+    check_tags(tags)
+    material = new_material(key_spec)  # outside the transaction: RSA takes up to a second
+    now = core.clock()
+    key = Key(
+        arn=arn,
+        key_id=key_id,
+        account=ctx.account,
+        region=ctx.region,
+        state=KeyState.ENABLED,
+        description=description,
+        key_usage=usage,
+        key_spec=key_spec,
+        origin=origin,
+        key_manager=KeyManager.CUSTOMER,
+        multi_region=multi_region,
+        policy=policy if policy is not None else default_policy(ctx.account),
+        creation_date=now,
+        current_version=1,
+    )
+    with core.store.transaction() as tx:
+        tx.insert_key(key)
+        store_material(core, tx, key.arn, 1, material, now)
+        tx.put_tags(key.arn, tags)
+    ctx.resources.append(key.arn)
+    return key
+
+
+def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:
+    key = resolve_key(core, ctx, key_id)
+    authorize(ctx.caller, "DescribeKey", key, request_alias=requested_alias(key_id))
+    return key
+
+
+def list_keys(
+    core: Core, ctx: RequestContext, *, limit: int, marker: str | None
+) -> tuple[list[Key], str | None]:
+    """A page of the caller's keys in this Region and the marker of the next, if any."""
+    authorize(ctx.caller, "ListKeys")
+    after = None if marker is None else _decode_marker(ctx, marker)
+    with core.store.transaction() as tx:
+        page = tx.list_keys(ctx.account, ctx.region, after=after, limit=limit + 1)
+    if len(page) > limit:
+        return page[:limit], _encode_marker(page[limit - 1])
+    return page, None
+
+
+def _encode_marker(key: Key) -> str:
+    """An opaque marker: the position (creation time, key id) after which the next page
+    starts, so a page still continues when the key it ended on is deleted meanwhile."""
+    raw = f"{key.creation_date.timestamp()!r} {key.key_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_marker(ctx: RequestContext, marker: str) -> tuple[datetime, str]:
+    try:
+        stamp, key_id = base64.urlsafe_b64decode(marker.encode()).decode().split(" ")
+        when = datetime.fromtimestamp(float(stamp), UTC)
+    except ValueError:
+        raise InvalidMarkerException(f"Invalid marker: {marker}") from None
+    if not is_key_id(key_id):
+        raise InvalidMarkerException(f"Invalid marker: {marker}")
+    return when, key_arn(ctx.region, ctx.account, key_id)
+
+
+def set_enabled(core: Core, ctx: RequestContext, key_id: str, *, enabled: bool) -> Key:
+    """EnableKey / DisableKey."""
+    operation = "EnableKey" if enabled else "DisableKey"
+    target = KeyState.ENABLED if enabled else KeyState.DISABLED
+    return change_key(core, ctx, key_id, operation, lambda k: k.evolve(state=target))
+
+
+def update_description(core: Core, ctx: RequestContext, key_id: str, description: str) -> Key:
+    return change_key(
+        core, ctx, key_id, "UpdateKeyDescription", lambda k: k.evolve(description=description)
+    )
+
+
+def change_key(
+    core: Core,
+    ctx: RequestContext,
+    key_id: str,
+    operation: str,
+    update: Callable[[Key], Key],
+) -> Key:
+    """Apply ``update`` to a key in one transaction, after authorization and the key-state
+    check for ``operation``; every process's cache hears of the change."""
+    key = resolve_key(core, ctx, key_id, allow_alias=False)
+    authorize(ctx.caller, operation, key)
+    with core.store.transaction() as tx:
+        current = tx.get_key(key.arn, for_update=True)
+        if current is None:
+            raise NotFoundException(f"Key '{key.arn}' does not exist")
+        check_state(operation, current)
+        updated = update(current)
+        if updated != current:
+            tx.update_key(updated)
+            tx.record_change(key.arn, core.clock())
+    core.cache.invalidate(key.arn)
+    return updated

@@ -1,0 +1,56 @@
+"""GenerateMac and VerifyMac with HMAC keys."""
+
+from __future__ import annotations
+
+from strongroom.crypto import hmac
+from strongroom.crypto.specs import check_mac_algorithm
+from strongroom.domain.enums import MacAlgorithm
+from strongroom.domain.errors import KMSInvalidMacException
+from strongroom.domain.models import Key
+from strongroom.services.access import check_dry_run, usable_key
+from strongroom.services.core import Core, RequestContext
+from strongroom.services.material import hmac_secret
+
+
+def generate_mac(
+    core: Core,
+    ctx: RequestContext,
+    key_id: str,
+    message: bytes,
+    *,
+    algorithm: MacAlgorithm,
+    dry_run: bool = False,
+) -> tuple[Key, bytes]:
+    """The key and the HMAC of ``message`` under it.
+
+    Raises NotFoundException, DisabledException, KMSInvalidStateException,
+    InvalidKeyUsageException (usage; "Algorithm HMAC_SHA_256 is incompatible with key spec
+    HMAC_224."), DryRunOperationException.
+    """
+    key = usable_key(core, ctx, key_id, "GenerateMac")
+    check_mac_algorithm(key.key_spec, algorithm)
+    check_dry_run(dry_run)
+    return key, hmac.generate_mac(key.key_spec, hmac_secret(core, key), message, algorithm)
+
+
+def verify_mac(
+    core: Core,
+    ctx: RequestContext,
+    key_id: str,
+    message: bytes,
+    mac: bytes,
+    *,
+    algorithm: MacAlgorithm,
+    dry_run: bool = False,
+) -> Key:
+    """The key, when ``mac`` is the HMAC of ``message`` under it (compared in constant time).
+
+    A wrong MAC is KMSInvalidMacException with an empty message, as AWS answers; the other
+    errors as ``generate_mac``.
+    """
+    key = usable_key(core, ctx, key_id, "VerifyMac")
+    check_mac_algorithm(key.key_spec, algorithm)
+    check_dry_run(dry_run)
+    if not hmac.verify_mac(key.key_spec, hmac_secret(core, key), message, algorithm, mac):
+        raise KMSInvalidMacException()
+    return key

@@ -1,0 +1,103 @@
+"""Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies, and the checks CreateKey's
+Policy passes too.
+
+A key has one policy, named ``default`` (KMS ``ListKeyPolicies``: "The only valid policy
+name is default"). A new policy must parse (``authz.policy.parse_policy``), name only
+principals that exist, and, unless BypassPolicyLockoutSafetyCheck is set, let the caller
+change it again (the policy lockout safety check).
+"""
+
+from __future__ import annotations
+
+from strongroom.authz.decision import POLICIES, authorize, check_caller_lockout
+from strongroom.authz.policy import Policy, PolicyKind, named_principals
+from strongroom.domain.errors import MalformedPolicyDocumentException, NotFoundException
+from strongroom.domain.keystate import check_state
+from strongroom.domain.models import Caller
+from strongroom.services.core import Core, RequestContext
+from strongroom.services.keys import change_key
+from strongroom.services.resolve import resolve_key
+
+POLICY_NAME = "default"
+INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid principals."
+
+
+def _check_policy_name(policy_name: str | None) -> None:
+    if policy_name is not None and policy_name != POLICY_NAME:
+        # Not recorded against AWS: AWS answers NotFoundException for another name.
+        raise NotFoundException(f"No such policy exists: {policy_name}")
+
+
+def _principal_exists(core: Core, arns: frozenset[str]) -> bool:
+    with core.store.transaction() as tx:
+        accounts = set(tx.list_accounts())
+        for arn in arns:
+            # arn:aws:iam::ACCOUNT:root|user/N|role/N, arn:aws:sts::ACCOUNT:assumed-role/R/S
+            _, _, _, _, account, rest = arn.split(":", 5)
+            if account not in accounts:
+                return False
+            if rest == "root":
+                continue
+            if rest.startswith("assumed-role/"):
+                rest = "role/" + rest.split("/")[1]
+            elif rest.startswith("federated-user/"):
+                continue
+            if tx.get_principal(f"arn:aws:iam::{account}:{rest}") is None:
+                return False
+    return True
+
+
+def validate_key_policy(
+    core: Core, caller: Caller, text: str, key_arn: str, *, bypass_lockout: bool
+) -> Policy:
+    """Parse a new key policy and run the checks of CreateKey and PutKeyPolicy.
+
+    Raises MalformedPolicyDocumentException (grammar, principals that do not exist, the
+    lockout safety check unless ``bypass_lockout``) or LimitExceededException (size).
+    """
+    policy = POLICIES.get(key_arn, PolicyKind.KEY, text)
+    if not _principal_exists(core, named_principals(policy)):
+        raise MalformedPolicyDocumentException(INVALID_PRINCIPALS)
+    if not bypass_lockout:
+        check_caller_lockout(caller, policy, key_arn)
+    return policy
+
+
+def get_key_policy(
+    core: Core, ctx: RequestContext, key_id: str, policy_name: str | None = None
+) -> str:
+    """GetKeyPolicy: the key's policy document. NotFoundException for another name."""
+    key = resolve_key(core, ctx, key_id, allow_alias=False)
+    authorize(ctx.caller, "GetKeyPolicy", key)
+    check_state("GetKeyPolicy", key)
+    _check_policy_name(policy_name)
+    return key.policy
+
+
+def list_key_policies(core: Core, ctx: RequestContext, key_id: str) -> list[str]:
+    """ListKeyPolicies: always ``["default"]``."""
+    key = resolve_key(core, ctx, key_id, allow_alias=False)
+    authorize(ctx.caller, "ListKeyPolicies", key)
+    check_state("ListKeyPolicies", key)
+    return [POLICY_NAME]
+
+
+def put_key_policy(
+    core: Core,
+    ctx: RequestContext,
+    key_id: str,
+    policy: str,
+    *,
+    policy_name: str | None = None,
+    bypass_lockout: bool = False,
+) -> None:
+    """PutKeyPolicy: replace the key's policy; every process drops the old one.
+
+    Raises NotFoundException (key, policy name), AccessDeniedException,
+    MalformedPolicyDocumentException, LimitExceededException, KMSInvalidStateException.
+    """
+    key = resolve_key(core, ctx, key_id, allow_alias=False)
+    authorize(ctx.caller, "PutKeyPolicy", key)
+    _check_policy_name(policy_name)
+    validate_key_policy(core, ctx.caller, policy, key.arn, bypass_lockout=bypass_lockout)
+    change_key(core, ctx, key.arn, "PutKeyPolicy", lambda k: k.evolve(policy=policy))

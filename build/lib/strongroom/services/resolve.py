@@ -1,0 +1,57 @@
+"""Find the key a request names: key id, key ARN, alias name or alias ARN."""
+
+from __future__ import annotations
+
+from strongroom.domain.errors import NotFoundException
+from strongroom.domain.ids import is_key_id, key_arn, parse_arn
+from strongroom.domain.models import Key
+from strongroom.services.core import Core, RequestContext
+
+
+def resolve_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bool = True) -> Key:
+    """Return the key named by ``key_id`` in any form AWS accepts for the operation.
+
+    Raises NotFoundException with AWS's texts for malformed ids, unknown keys and
+    unknown aliases, and for ARNs of another Region.
+    """
+    account, region, name = ctx.account, ctx.region, key_id
+    if key_id.startswith("arn:"):
+        arn = parse_arn(key_id)
+        if arn is None or (arn.kind == "alias" and not allow_alias):
+            raise NotFoundException(f"Invalid arn {key_id}")
+        if arn.region != ctx.region:
+            raise NotFoundException(f"Invalid arn {arn.region}")
+        account, name = arn.account, arn.name
+    if name.startswith("alias/"):
+        if not allow_alias:
+            raise NotFoundException(f"Invalid keyId {key_id}")
+        name = _alias_target(core, account, region, name)
+    elif not is_key_id(name):
+        raise NotFoundException(f"Invalid keyId '{key_id}'")
+    key = load_key(core, key_arn(region, account, name))
+    ctx.resources.append(key.arn)
+    return key
+
+
+def load_key(core: Core, arn: str) -> Key:
+    """The key with this ARN, from the cache or the database; NotFoundException if none."""
+    key = core.cache.key(arn)
+    if key is None:
+        with core.store.transaction() as tx:
+            key = tx.get_key(arn)
+        if key is None:
+            raise NotFoundException(f"Key '{arn}' does not exist")
+        core.cache.put_key(key)
+    return key
+
+
+def _alias_target(core: Core, account: str, region: str, name: str) -> str:
+    cached = core.cache.alias_target((account, region, name))
+    if cached is not None:
+        return cached
+    with core.store.transaction() as tx:
+        alias = tx.get_alias(account, region, name)
+    if alias is None:
+        raise NotFoundException(f"Alias arn:aws:kms:{region}:{account}:{name} is not found.")
+    core.cache.put_alias((account, region, name), alias.target_key_id)
+    return alias.target_key_id

@@ -1,0 +1,61 @@
+"""Sign and Verify with asymmetric SIGN_VERIFY keys."""
+
+from __future__ import annotations
+
+from strongroom.crypto import asymmetric
+from strongroom.crypto.specs import check_signing_message
+from strongroom.domain.enums import MessageType, SigningAlgorithm
+from strongroom.domain.errors import KMSInvalidSignatureException
+from strongroom.domain.models import Key
+from strongroom.services.access import check_dry_run, usable_key
+from strongroom.services.core import Core, RequestContext
+from strongroom.services.material import key_pair
+
+
+def sign(
+    core: Core,
+    ctx: RequestContext,
+    key_id: str,
+    message: bytes,
+    *,
+    algorithm: SigningAlgorithm,
+    message_type: MessageType = MessageType.RAW,
+    dry_run: bool = False,
+) -> tuple[Key, bytes]:
+    """The key and the signature of ``message`` (or of the digest it is, for DIGEST).
+
+    Raises NotFoundException, DisabledException, KMSInvalidStateException,
+    InvalidKeyUsageException (usage, or an algorithm not of the key spec),
+    ValidationException (message type; "Digest is invalid length for algorithm X."),
+    UnsupportedOperationException (Ed25519ph and ML-DSA external mu), DryRunOperationException.
+    """
+    key = usable_key(core, ctx, key_id, "Sign")
+    check_signing_message(key.key_spec, algorithm, message_type, message)
+    check_dry_run(dry_run)
+    pair = key_pair(core, key)
+    return key, asymmetric.sign(key.key_spec, pair, message, message_type, algorithm)
+
+
+def verify(
+    core: Core,
+    ctx: RequestContext,
+    key_id: str,
+    message: bytes,
+    signature: bytes,
+    *,
+    algorithm: SigningAlgorithm,
+    message_type: MessageType = MessageType.RAW,
+    dry_run: bool = False,
+) -> Key:
+    """The key, when ``signature`` is ``algorithm``'s signature of ``message`` under it.
+
+    A signature that does not verify is KMSInvalidSignatureException with an empty message,
+    as AWS answers; the other errors as ``sign``.
+    """
+    key = usable_key(core, ctx, key_id, "Verify")
+    check_signing_message(key.key_spec, algorithm, message_type, message)
+    check_dry_run(dry_run)
+    pair = key_pair(core, key)
+    if not asymmetric.verify(key.key_spec, pair, message, message_type, algorithm, signature):
+        raise KMSInvalidSignatureException()
+    return key

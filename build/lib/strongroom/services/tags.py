@@ -1,0 +1,66 @@
+"""Tags on keys."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+
+from strongroom.authz.decision import authorize
+from strongroom.domain.errors import InvalidMarkerException
+from strongroom.domain.keystate import check_state
+from strongroom.domain.models import Tag
+from strongroom.services.core import Core, RequestContext
+from strongroom.services.resolve import resolve_key
+from strongroom.services.validation import check_tags
+
+
+def tag_resource(core: Core, ctx: RequestContext, key_id: str, new: Sequence[Tag]) -> None:
+    """TagResource: add tags or replace the values of existing ones."""
+    key = resolve_key(core, ctx, key_id, allow_alias=False)
+    authorize(ctx.caller, "TagResource", key)
+    check_state("TagResource", key)
+    with core.store.transaction() as tx:
+        existing = {t.key for t in tx.get_tags(key.arn)}
+        check_tags(new, existing=len(existing - {t.key for t in new}))
+        tx.put_tags(key.arn, new)
+
+
+def untag_resource(core: Core, ctx: RequestContext, key_id: str, tag_keys: Sequence[str]) -> None:
+    key = resolve_key(core, ctx, key_id, allow_alias=False)
+    authorize(ctx.caller, "UntagResource", key)
+    check_state("UntagResource", key)
+    with core.store.transaction() as tx:
+        tx.delete_tags(key.arn, tag_keys)
+
+
+def list_tags(
+    core: Core, ctx: RequestContext, key_id: str, *, limit: int, marker: str | None
+) -> tuple[list[Tag], str | None]:
+    """A page of a key's tags in key order, and the marker of the next page."""
+    key = resolve_key(core, ctx, key_id, allow_alias=False)
+    authorize(ctx.caller, "ListResourceTags", key)
+    with core.store.transaction() as tx:
+        all_tags = tx.get_tags(key.arn)
+    # The marker names the last tag key of the previous page: the next page starts after
+    # it even when that tag was removed meanwhile.
+    after = None if marker is None else _decode_marker(marker)
+    rest = all_tags if after is None else [t for t in all_tags if t.key > after]
+    page = rest[:limit]
+    return page, (_encode_marker(page[-1].key) if len(rest) > limit else None)
+
+
+_MARKER_PREFIX = "tag:"
+
+
+def _encode_marker(tag_key: str) -> str:
+    return base64.urlsafe_b64encode((_MARKER_PREFIX + tag_key).encode()).decode()
+
+
+def _decode_marker(marker: str) -> str:
+    try:
+        text = base64.urlsafe_b64decode(marker.encode()).decode()
+    except ValueError:
+        raise InvalidMarkerException(f"Invalid marker: {marker}") from None
+    if not text.startswith(_MARKER_PREFIX):
+        raise InvalidMarkerException(f"Invalid marker: {marker}")
+    return text[len(_MARKER_PREFIX) :]

@@ -1,0 +1,130 @@
+"""Storage records that are not domain objects, and the port the services use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from strongroom.domain.models import Alias, Key, Principal, Tag
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyRecord:
+    access_key_id: str
+    principal: Principal
+    wrapped_secret: bytes = field(repr=False)
+    status: str  # "Active" or "Inactive"
+
+
+class Transaction(Protocol):
+    """One database transaction: it commits when its block ends and rolls back on error.
+    Failures of the database raise StorageError."""
+
+    def get_key(self, arn: str, *, for_update: bool = False) -> Key | None: ...
+
+    def insert_key(self, key: Key) -> None: ...
+
+    def update_key(self, key: Key) -> None: ...
+
+    def delete_key(self, key: Key) -> list[str]:
+        """Delete a key with its material, tags and aliases; returns the deleted aliases' ARNs."""
+        ...
+
+    def list_keys(
+        self, account: str, region: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Key]:
+        """Keys of an account and region in (creation date, ARN) order, after ``after``."""
+        ...
+
+    def keys_due_for_deletion(self, now: datetime) -> list[Key]: ...
+
+    def insert_material(
+        self, key_arn: str, version: int, wrapped: bytes, now: datetime
+    ) -> None: ...
+
+    def get_material(self, key_arn: str, version: int) -> bytes | None: ...
+
+    def get_alias(self, account: str, region: str, name: str) -> Alias | None: ...
+
+    def insert_alias(self, alias: Alias) -> None: ...
+
+    def update_alias(self, alias: Alias) -> None: ...
+
+    def delete_alias(self, alias: Alias) -> None: ...
+
+    def list_aliases(
+        self, account: str, region: str, *, key_id: str | None, after: str | None, limit: int
+    ) -> list[Alias]: ...
+
+    def count_aliases(self, account: str, region: str, key_id: str) -> int: ...
+
+    def get_tags(self, key_arn: str) -> list[Tag]: ...
+
+    def put_tags(self, key_arn: str, new: Iterable[Tag]) -> None: ...
+
+    def delete_tags(self, key_arn: str, tag_keys: Sequence[str]) -> None: ...
+
+    def record_change(self, key_arn: str, now: datetime) -> None: ...
+
+    def prune_changes(self, before: datetime) -> None:
+        """Forget changes older than every process's poll could still need."""
+        ...
+
+    def ensure_account(self, account: str, now: datetime) -> bool:
+        """Create the account (and its root principal) unless it exists; True if created."""
+        ...
+
+    def list_accounts(self) -> list[str]: ...
+
+    def insert_principal(self, principal: Principal, now: datetime) -> None: ...
+
+    def get_principal(self, arn: str) -> Principal | None: ...
+
+    def list_principals(self, account: str | None) -> list[Principal]: ...
+
+    def insert_access_key(self, record: AccessKeyRecord, now: datetime) -> None: ...
+
+    def get_access_key(self, access_key_id: str) -> AccessKeyRecord | None: ...
+
+    def list_access_keys(self, principal_arn: str | None) -> list[AccessKeyRecord]: ...
+
+    def delete_access_key(self, access_key_id: str) -> bool: ...
+
+    def put_identity_policy(
+        self, principal_arn: str, policy_name: str, document: str, now: datetime
+    ) -> None:
+        """Create or replace one inline (identity) policy of a user or role."""
+        ...
+
+    def get_identity_policies(self, principal_arn: str) -> list[tuple[str, str]]:
+        """A principal's inline policies as (name, document), ordered by name."""
+        ...
+
+    def delete_identity_policy(self, principal_arn: str, policy_name: str) -> bool:
+        """Delete one inline policy; False when there was none of that name."""
+        ...
+
+
+class Store(Protocol):
+    """The database."""
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A transaction that commits when the block ends and rolls back on any error."""
+        ...
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision."""
+        ...
+
+    def latest_change(self) -> int:
+        """The newest sequence number of the change feed."""
+        ...
+
+    def changes_since(self, seq: int) -> tuple[int, set[str]]:
+        """The newest change seq and the ARNs changed after ``seq``."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,110 @@
+"""The database schema (SQLAlchemy Core). Changes go through Alembic migrations.
+
+Times are stored as epoch seconds (float), the same on SQLite and PostgreSQL.
+Secrets (key material, access-key secrets) are stored only wrapped under the root key.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("arn", sa.String(2048), primary_key=True),
+    sa.Column("account_id", sa.String(12), sa.ForeignKey("accounts.account_id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+access_keys = sa.Table(
+    "access_keys",
+    metadata,
+    sa.Column("access_key_id", sa.String(128), primary_key=True),
+    sa.Column("principal_arn", sa.String(2048), sa.ForeignKey("principals.arn"), nullable=False),
+    sa.Column("wrapped_secret", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+keys = sa.Table(
+    "keys",
+    metadata,
+    sa.Column("arn", sa.String(256), primary_key=True),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("key_usage", sa.String(32), nullable=False),
+    sa.Column("key_spec", sa.String(32), nullable=False),
+    sa.Column("origin", sa.String(32), nullable=False),
+    sa.Column("key_manager", sa.String(16), nullable=False),
+    sa.Column("multi_region", sa.Boolean, nullable=False),
+    sa.Column("policy", sa.Text, nullable=False),
+    sa.Column("creation_date", sa.Float, nullable=False),
+    sa.Column("current_version", sa.Integer, nullable=False),
+    sa.Column("deletion_date", sa.Float, nullable=True),
+    sa.Column("pending_window_days", sa.Integer, nullable=True),
+    sa.Index("ix_keys_account_region", "account_id", "region", "creation_date"),
+    sa.Index("ix_keys_deletion_date", "deletion_date"),
+)
+
+key_materials = sa.Table(
+    "key_materials",
+    metadata,
+    sa.Column("key_arn", sa.String(256), sa.ForeignKey("keys.arn"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("wrapped", sa.LargeBinary, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("target_key_id", sa.String(64), nullable=False),
+    sa.Column("creation_date", sa.Float, nullable=False),
+    sa.Column("last_updated_date", sa.Float, nullable=False),
+    sa.Index("ix_aliases_target", "account_id", "region", "target_key_id"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("key_arn", sa.String(256), sa.ForeignKey("keys.arn"), primary_key=True),
+    sa.Column("tag_key", sa.String(128), primary_key=True),
+    sa.Column("tag_value", sa.String(256), nullable=False),
+)
+
+# One row per change of a key's state, policy, material or aliases: every process
+# polls the newest seq and drops what it cached for the keys named since.
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key_arn", sa.String(256), nullable=False),
+    sa.Column("changed_at", sa.Float, nullable=False),
+)
+
+# Inline identity policies (IAM policy documents) of users and roles, by policy name.
+identity_policies = sa.Table(
+    "identity_policies",
+    metadata,
+    sa.Column("principal_arn", sa.String(2048), sa.ForeignKey("principals.arn"), primary_key=True),
+    sa.Column("policy_name", sa.String(128), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)

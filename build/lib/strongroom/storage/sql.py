@@ -1,0 +1,436 @@
+"""SQLAlchemy Core implementation of the storage ports, for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.errors import StorageError
+from strongroom.domain.models import Alias, Key, Principal, Tag
+from strongroom.storage import migrate
+from strongroom.storage.ports import AccessKeyRecord
+from strongroom.storage.schema import (
+    access_keys,
+    accounts,
+    aliases,
+    changes,
+    identity_policies,
+    key_materials,
+    keys,
+    principals,
+    tags,
+)
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _key(row: sa.Row[Any]) -> Key:
+    return Key(
+        arn=row.arn,
+        key_id=row.key_id,
+        account=row.account_id,
+        region=row.region,
+        state=KeyState(row.state),
+        description=row.description,
+        key_usage=KeyUsage(row.key_usage),
+        key_spec=KeySpec(row.key_spec),
+        origin=Origin(row.origin),
+        key_manager=KeyManager(row.key_manager),
+        multi_region=bool(row.multi_region),
+        policy=row.policy,
+        creation_date=datetime.fromtimestamp(row.creation_date, UTC),
+        current_version=row.current_version,
+        deletion_date=_dt(row.deletion_date),
+        pending_window_days=row.pending_window_days,
+    )
+
+
+def _key_values(key: Key) -> dict[str, Any]:
+    return {
+        "arn": key.arn,
+        "key_id": key.key_id,
+        "account_id": key.account,
+        "region": key.region,
+        "state": key.state.value,
+        "description": key.description,
+        "key_usage": key.key_usage.value,
+        "key_spec": key.key_spec.value,
+        "origin": key.origin.value,
+        "key_manager": key.key_manager.value,
+        "multi_region": key.multi_region,
+        "policy": key.policy,
+        "creation_date": key.creation_date.timestamp(),
+        "current_version": key.current_version,
+        "deletion_date": _ts(key.deletion_date),
+        "pending_window_days": key.pending_window_days,
+    }
+
+
+def _alias(row: sa.Row[Any]) -> Alias:
+    return Alias(
+        arn=f"arn:aws:kms:{row.region}:{row.account_id}:{row.name}",
+        name=row.name,
+        account=row.account_id,
+        region=row.region,
+        target_key_id=row.target_key_id,
+        creation_date=datetime.fromtimestamp(row.creation_date, UTC),
+        last_updated_date=datetime.fromtimestamp(row.last_updated_date, UTC),
+    )
+
+
+class SqlTransaction:
+    """One database transaction; every method runs inside it."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self._c = conn
+
+    # -- keys ---------------------------------------------------------------------------
+    def get_key(self, arn: str, *, for_update: bool = False) -> Key | None:
+        q = sa.select(keys).where(keys.c.arn == arn)
+        if for_update:
+            q = q.with_for_update()
+        row = self._c.execute(q).first()
+        return None if row is None else _key(row)
+
+    def insert_key(self, key: Key) -> None:
+        self._c.execute(keys.insert().values(**_key_values(key)))
+
+    def update_key(self, key: Key) -> None:
+        self._c.execute(keys.update().where(keys.c.arn == key.arn).values(**_key_values(key)))
+
+    def delete_key(self, key: Key) -> list[str]:
+        """Delete a key with its material, tags and aliases; returns the deleted aliases' ARNs."""
+        own_aliases = (
+            aliases.c.account_id == key.account,
+            aliases.c.region == key.region,
+            aliases.c.target_key_id == key.key_id,
+        )
+        names = self._c.execute(sa.select(aliases.c.name).where(*own_aliases)).scalars().all()
+        self._c.execute(key_materials.delete().where(key_materials.c.key_arn == key.arn))
+        self._c.execute(tags.delete().where(tags.c.key_arn == key.arn))
+        self._c.execute(aliases.delete().where(*own_aliases))
+        self._c.execute(keys.delete().where(keys.c.arn == key.arn))
+        return [f"arn:aws:kms:{key.region}:{key.account}:{name}" for name in names]
+
+    def list_keys(
+        self, account: str, region: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Key]:
+        """Keys of an account and region in (creation date, ARN) order, after ``after``."""
+        q = sa.select(keys).where(keys.c.account_id == account, keys.c.region == region)
+        if after is not None:
+            anchor, arn = after[0].timestamp(), after[1]
+            q = q.where(
+                sa.or_(
+                    keys.c.creation_date > anchor,
+                    sa.and_(keys.c.creation_date == anchor, keys.c.arn > arn),
+                )
+            )
+        q = q.order_by(keys.c.creation_date, keys.c.arn).limit(limit)
+        return [_key(r) for r in self._c.execute(q)]
+
+    def keys_due_for_deletion(self, now: datetime) -> list[Key]:
+        q = sa.select(keys).where(
+            keys.c.state == KeyState.PENDING_DELETION.value,
+            keys.c.deletion_date <= now.timestamp(),
+        )
+        return [_key(r) for r in self._c.execute(q)]
+
+    # -- key material -------------------------------------------------------------------
+    def insert_material(self, key_arn: str, version: int, wrapped: bytes, now: datetime) -> None:
+        self._c.execute(
+            key_materials.insert().values(
+                key_arn=key_arn, version=version, wrapped=wrapped, created=now.timestamp()
+            )
+        )
+
+    def get_material(self, key_arn: str, version: int) -> bytes | None:
+        q = sa.select(key_materials.c.wrapped).where(
+            key_materials.c.key_arn == key_arn, key_materials.c.version == version
+        )
+        value = self._c.execute(q).scalar()
+        return None if value is None else bytes(value)
+
+    # -- aliases ------------------------------------------------------------------------
+    def get_alias(self, account: str, region: str, name: str) -> Alias | None:
+        q = sa.select(aliases).where(
+            aliases.c.account_id == account, aliases.c.region == region, aliases.c.name == name
+        )
+        row = self._c.execute(q).first()
+        return None if row is None else _alias(row)
+
+    def insert_alias(self, alias: Alias) -> None:
+        self._c.execute(
+            aliases.insert().values(
+                account_id=alias.account,
+                region=alias.region,
+                name=alias.name,
+                target_key_id=alias.target_key_id,
+                creation_date=alias.creation_date.timestamp(),
+                last_updated_date=alias.last_updated_date.timestamp(),
+            )
+        )
+
+    def update_alias(self, alias: Alias) -> None:
+        self._c.execute(
+            aliases.update()
+            .where(
+                aliases.c.account_id == alias.account,
+                aliases.c.region == alias.region,
+                aliases.c.name == alias.name,
+            )
+            .values(
+                target_key_id=alias.target_key_id,
+                last_updated_date=alias.last_updated_date.timestamp(),
+            )
+        )
+
+    def delete_alias(self, alias: Alias) -> None:
+        self._c.execute(
+            aliases.delete().where(
+                aliases.c.account_id == alias.account,
+                aliases.c.region == alias.region,
+                aliases.c.name == alias.name,
+            )
+        )
+
+    def list_aliases(
+        self, account: str, region: str, *, key_id: str | None, after: str | None, limit: int
+    ) -> list[Alias]:
+        q = sa.select(aliases).where(aliases.c.account_id == account, aliases.c.region == region)
+        if key_id is not None:
+            q = q.where(aliases.c.target_key_id == key_id)
+        if after is not None:
+            q = q.where(aliases.c.name > after)
+        q = q.order_by(aliases.c.name).limit(limit)
+        return [_alias(r) for r in self._c.execute(q)]
+
+    def count_aliases(self, account: str, region: str, key_id: str) -> int:
+        q = sa.select(sa.func.count()).where(
+            aliases.c.account_id == account,
+            aliases.c.region == region,
+            aliases.c.target_key_id == key_id,
+        )
+        return int(self._c.execute(q).scalar_one())
+
+    # -- tags ---------------------------------------------------------------------------
+    def get_tags(self, key_arn: str) -> list[Tag]:
+        q = sa.select(tags).where(tags.c.key_arn == key_arn).order_by(tags.c.tag_key)
+        return [Tag(r.tag_key, r.tag_value) for r in self._c.execute(q)]
+
+    def put_tags(self, key_arn: str, new: Iterable[Tag]) -> None:
+        new = list(new)
+        if not new:
+            return
+        self.delete_tags(key_arn, [t.key for t in new])
+        self._c.execute(
+            tags.insert(),
+            [{"key_arn": key_arn, "tag_key": t.key, "tag_value": t.value} for t in new],
+        )
+
+    def delete_tags(self, key_arn: str, tag_keys: Sequence[str]) -> None:
+        self._c.execute(
+            tags.delete().where(tags.c.key_arn == key_arn, tags.c.tag_key.in_(list(tag_keys)))
+        )
+
+    # -- change feed --------------------------------------------------------------------
+    def record_change(self, key_arn: str, now: datetime) -> None:
+        self._c.execute(changes.insert().values(key_arn=key_arn, changed_at=now.timestamp()))
+
+    def prune_changes(self, before: datetime) -> None:
+        """Forget changes older than every process's poll could still need."""
+        self._c.execute(changes.delete().where(changes.c.changed_at < before.timestamp()))
+
+    # -- identities ---------------------------------------------------------------------
+    def ensure_account(self, account: str, now: datetime) -> bool:
+        """Create the account (and its root principal) unless it exists; True if created."""
+        exists = self._c.execute(
+            sa.select(accounts.c.account_id).where(accounts.c.account_id == account)
+        ).first()
+        if exists:
+            return False
+        self._c.execute(accounts.insert().values(account_id=account, created=now.timestamp()))
+        self.insert_principal(
+            Principal(f"arn:aws:iam::{account}:root", account, "root", "root"), now
+        )
+        return True
+
+    def list_accounts(self) -> list[str]:
+        q = sa.select(accounts.c.account_id).order_by(accounts.c.account_id)
+        return [r[0] for r in self._c.execute(q)]
+
+    def insert_principal(self, principal: Principal, now: datetime) -> None:
+        self._c.execute(
+            principals.insert().values(
+                arn=principal.arn,
+                account_id=principal.account,
+                kind=principal.kind,
+                name=principal.name,
+                created=now.timestamp(),
+            )
+        )
+
+    def get_principal(self, arn: str) -> Principal | None:
+        row = self._c.execute(sa.select(principals).where(principals.c.arn == arn)).first()
+        return None if row is None else Principal(row.arn, row.account_id, row.kind, row.name)
+
+    def list_principals(self, account: str | None) -> list[Principal]:
+        q = sa.select(principals).order_by(principals.c.arn)
+        if account is not None:
+            q = q.where(principals.c.account_id == account)
+        return [Principal(r.arn, r.account_id, r.kind, r.name) for r in self._c.execute(q)]
+
+    def insert_access_key(self, record: AccessKeyRecord, now: datetime) -> None:
+        self._c.execute(
+            access_keys.insert().values(
+                access_key_id=record.access_key_id,
+                principal_arn=record.principal.arn,
+                wrapped_secret=record.wrapped_secret,
+                status=record.status,
+                created=now.timestamp(),
+            )
+        )
+
+    def get_access_key(self, access_key_id: str) -> AccessKeyRecord | None:
+        q = (
+            sa.select(access_keys, principals)
+            .join(principals, principals.c.arn == access_keys.c.principal_arn)
+            .where(access_keys.c.access_key_id == access_key_id)
+        )
+        row = self._c.execute(q).first()
+        if row is None:
+            return None
+        principal = Principal(row.arn, row.account_id, row.kind, row.name)
+        return AccessKeyRecord(row.access_key_id, principal, bytes(row.wrapped_secret), row.status)
+
+    def list_access_keys(self, principal_arn: str | None) -> list[AccessKeyRecord]:
+        q = sa.select(access_keys, principals).join(
+            principals, principals.c.arn == access_keys.c.principal_arn
+        )
+        if principal_arn is not None:
+            q = q.where(access_keys.c.principal_arn == principal_arn)
+        return [
+            AccessKeyRecord(
+                r.access_key_id,
+                Principal(r.arn, r.account_id, r.kind, r.name),
+                bytes(r.wrapped_secret),
+                r.status,
+            )
+            for r in self._c.execute(q.order_by(access_keys.c.access_key_id))
+        ]
+
+    def delete_access_key(self, access_key_id: str) -> bool:
+        res = self._c.execute(
+            access_keys.delete().where(access_keys.c.access_key_id == access_key_id)
+        )
+        return bool(res.rowcount)
+
+    def put_identity_policy(
+        self, principal_arn: str, policy_name: str, document: str, now: datetime
+    ) -> None:
+        """Create or replace one inline policy of a user or role."""
+        self.delete_identity_policy(principal_arn, policy_name)
+        self._c.execute(
+            identity_policies.insert().values(
+                principal_arn=principal_arn,
+                policy_name=policy_name,
+                document=document,
+                created=now.timestamp(),
+            )
+        )
+
+    def get_identity_policies(self, principal_arn: str) -> list[tuple[str, str]]:
+        """A principal's inline policies as (name, document), by name."""
+        q = (
+            sa.select(identity_policies.c.policy_name, identity_policies.c.document)
+            .where(identity_policies.c.principal_arn == principal_arn)
+            .order_by(identity_policies.c.policy_name)
+        )
+        return [(r.policy_name, r.document) for r in self._c.execute(q)]
+
+    def delete_identity_policy(self, principal_arn: str, policy_name: str) -> bool:
+        res = self._c.execute(
+            identity_policies.delete().where(
+                identity_policies.c.principal_arn == principal_arn,
+                identity_policies.c.policy_name == policy_name,
+            )
+        )
+        return bool(res.rowcount)
+
+
+class SqlStore:
+    """The database: SQLite (WAL, the default) or PostgreSQL (psycopg 3)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+
+    def migrate(self) -> None:
+        migrate.upgrade(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        """A transaction that commits when the block ends and rolls back on any error."""
+        try:
+            with self.engine.begin() as conn:
+                yield SqlTransaction(conn)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {type(exc).__name__}") from exc
+
+    def latest_change(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0))
+                ).scalar_one()
+            )
+
+    def changes_since(self, seq: int) -> tuple[int, set[str]]:
+        """The newest change seq and the key ARNs changed after ``seq``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(changes.c.seq, changes.c.key_arn).where(changes.c.seq > seq)
+            ).all()
+        if not rows:
+            return seq, set()
+        return max(r.seq for r in rows), {r.key_arn for r in rows}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _make_engine(url: str) -> sa.Engine:
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when a transaction begins (SQLAlchemy
+        # docs, "Serializable isolation / Savepoints / Transactional DDL" for pysqlite).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # Take the write lock up front: a deferred transaction that later writes can
+        # fail with SQLITE_BUSY instead of waiting its turn.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
