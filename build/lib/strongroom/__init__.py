@@ -1,1 +1,0 @@
-"""Strongroom: a self-hosted key management service that speaks the AWS KMS API."""

@@ -1,1 +1,0 @@
-"""Authentication: AWS Signature Version 4 verification, principals and access keys."""

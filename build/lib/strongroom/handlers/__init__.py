@@ -1,1 +1,0 @@
-"""Thin handlers: wire request (PascalCase members) -> service call -> wire response."""
