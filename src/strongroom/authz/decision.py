@@ -122,7 +122,13 @@ def request_context(
     """The condition keys of a request beyond those of its principal (lower-cased names):
     aws:SourceIp, aws:CurrentTime, aws:SecureTransport (plain HTTP: false),
     kms:EncryptionContext:<k> and kms:EncryptionContextKeys, kms:KeySpec, kms:KeyUsage,
-    kms:KeyOrigin and kms:RequestAlias."""
+    kms:KeyOrigin and kms:RequestAlias.
+
+    kms:ViaService is never in the context: AWS sets it only on requests that an AWS
+    service integrated with KMS makes on a principal's behalf, and no such service calls
+    Strongroom. So a direct call never satisfies a ``kms:ViaService`` condition, and the
+    AWS managed keys (``authz.managed_policy``), usable only through their service, refuse
+    direct use with AccessDeniedException, as they do in AWS."""
     context: dict[str, ContextValue] = {
         "aws:sourceip": caller.source_ip,
         "aws:currenttime": _current_time(),

@@ -8,6 +8,7 @@ from typing import Any
 from strongroom.crypto.specs import KEY_SPECS
 from strongroom.domain.enums import KeySpec, KeyState, KeyUsage
 from strongroom.domain.models import Alias, Key, Tag
+from strongroom.services.managed import PredefinedAlias
 from strongroom.services.material import material_id
 
 U = KeyUsage
@@ -63,7 +64,11 @@ def key_metadata(key: Key) -> dict[str, Any]:
     return meta
 
 
-def alias_entry(alias: Alias) -> dict[str, Any]:
+def alias_entry(alias: Alias | PredefinedAlias) -> dict[str, Any]:
+    """An ``AliasListEntry``; a predefined AWS alias with no key yet has only its name and
+    ARN (``ListAliases`` doc: "aliases that have no TargetKeyId field")."""
+    if isinstance(alias, PredefinedAlias):
+        return {"AliasName": alias.name, "AliasArn": alias.arn}
     return {
         "AliasName": alias.name,
         "AliasArn": alias.arn,

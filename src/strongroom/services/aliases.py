@@ -15,6 +15,7 @@ from strongroom.domain.ids import alias_arn
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Alias, Key
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.managed import PredefinedAlias, with_predefined
 from strongroom.services.resolve import resolve_key
 
 MAX_ALIASES_PER_KEY = 50
@@ -110,8 +111,9 @@ def delete_alias(core: Core, ctx: RequestContext, name: str) -> None:
 
 def list_aliases(
     core: Core, ctx: RequestContext, *, key_id: str | None, limit: int, marker: str | None
-) -> tuple[list[Alias], str | None]:
-    """A page of the account's aliases in this Region (of one key when ``key_id`` is given)."""
+) -> tuple[list[Alias | PredefinedAlias], str | None]:
+    """A page of the account's aliases in this Region (of one key when ``key_id`` is given),
+    the predefined AWS aliases whose AWS managed key does not exist yet included."""
     authorize(ctx.caller, "ListAliases")
     target = None
     if key_id is not None:
@@ -119,9 +121,12 @@ def list_aliases(
     if marker is not None and not marker.startswith(_PREFIX):
         raise InvalidMarkerException("Invalid marker")
     with core.store.transaction() as tx:
-        page = tx.list_aliases(
+        stored = tx.list_aliases(
             ctx.account, ctx.region, key_id=target, after=marker, limit=limit + 1
         )
+    page: list[Alias | PredefinedAlias] = [*stored]
+    if target is None:
+        page = with_predefined(stored, ctx.account, ctx.region, after=marker, limit=limit + 1)
     if len(page) > limit:
         return page[:limit], page[limit - 1].name
     return page, None

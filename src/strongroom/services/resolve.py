@@ -6,13 +6,15 @@ from strongroom.domain.errors import NotFoundException
 from strongroom.domain.ids import is_key_id, key_arn, parse_arn
 from strongroom.domain.models import Key
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.managed import managed_key_id
 
 
 def resolve_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bool = True) -> Key:
     """Return the key named by ``key_id`` in any form AWS accepts for the operation.
 
     Raises NotFoundException with AWS's texts for malformed ids, unknown keys and
-    unknown aliases, and for ARNs of another Region.
+    unknown aliases, and for ARNs of another Region. Naming a predefined AWS alias of the
+    caller's account (``alias/aws/s3``) creates its AWS managed key on first use.
     """
     account, region, name = ctx.account, ctx.region, key_id
     if key_id.startswith("arn:"):
@@ -25,7 +27,7 @@ def resolve_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bo
     if name.startswith("alias/"):
         if not allow_alias:
             raise NotFoundException(f"Invalid keyId {key_id}")
-        name = _alias_target(core, account, region, name)
+        name = _alias_target(core, account, region, name, own=account == ctx.account)
     elif not is_key_id(name):
         raise NotFoundException(f"Invalid keyId '{key_id}'")
     key = load_key(core, key_arn(region, account, name))
@@ -45,13 +47,18 @@ def load_key(core: Core, arn: str) -> Key:
     return key
 
 
-def _alias_target(core: Core, account: str, region: str, name: str) -> str:
+def _alias_target(core: Core, account: str, region: str, name: str, *, own: bool) -> str:
+    """The key id an alias names. The first use of a predefined ``alias/aws/<service>`` in
+    the caller's ``own`` account creates its AWS managed key, as AWS does."""
     cached = core.cache.alias_target((account, region, name))
     if cached is not None:
         return cached
     with core.store.transaction() as tx:
         alias = tx.get_alias(account, region, name)
-    if alias is None:
+    target = None if alias is None else alias.target_key_id
+    if target is None and own:
+        target = managed_key_id(core, account, region, name)
+    if target is None:
         raise NotFoundException(f"Alias arn:aws:kms:{region}:{account}:{name} is not found.")
-    core.cache.put_alias((account, region, name), alias.target_key_id)
-    return alias.target_key_id
+    core.cache.put_alias((account, region, name), target)
+    return target
