@@ -122,7 +122,8 @@ def request_context(
     """The condition keys of a request beyond those of its principal (lower-cased names):
     aws:SourceIp, aws:CurrentTime, aws:SecureTransport (plain HTTP: false),
     kms:EncryptionContext:<k> and kms:EncryptionContextKeys, kms:KeySpec, kms:KeyUsage,
-    kms:KeyOrigin and kms:RequestAlias.
+    kms:KeyOrigin, kms:MultiRegion, kms:MultiRegionKeyType (multi-Region keys only) and
+    kms:RequestAlias.
 
     kms:ViaService is never in the context: AWS sets it only on requests that an AWS
     service integrated with KMS makes on a principal's behalf, and no such service calls
@@ -139,6 +140,9 @@ def request_context(
         context["kms:keyspec"] = key.key_spec
         context["kms:keyusage"] = key.key_usage
         context["kms:keyorigin"] = key.origin
+        context["kms:multiregion"] = "true" if key.multi_region else "false"
+        if key.multi_region_type is not None:
+            context["kms:multiregionkeytype"] = key.multi_region_type
     if encryption_context:
         # The key of kms:EncryptionContext:<k> is case-insensitive like every condition key
         # name; the values stay as sent (AWS KMS "kms:EncryptionContext:context-key").

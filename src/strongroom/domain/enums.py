@@ -59,6 +59,11 @@ class KeyManager(StrEnum):
     CUSTOMER = "CUSTOMER"
 
 
+class MultiRegionKeyType(StrEnum):
+    PRIMARY = "PRIMARY"
+    REPLICA = "REPLICA"
+
+
 class EncryptionAlgorithm(StrEnum):
     SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
     RSAES_OAEP_SHA_1 = "RSAES_OAEP_SHA_1"

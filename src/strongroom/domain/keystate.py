@@ -20,6 +20,10 @@ DISABLED: Failure = lambda arn: DisabledException(f"{arn} is disabled.")  # noqa
 PENDING_DELETION: Failure = lambda arn: KMSInvalidStateException(  # noqa: E731  [3]
     f"{arn} is pending deletion."
 )
+# [3] reads "is pending deletion (or pending replica deletion)": the text names the state.
+PENDING_REPLICA_DELETION: Failure = lambda arn: KMSInvalidStateException(  # noqa: E731  [3]
+    f"{arn} is pending replica deletion."
+)
 NOT_PENDING_DELETION: Failure = lambda arn: KMSInvalidStateException(  # noqa: E731  [4]
     f"{arn} is not pending deletion."
 )
@@ -29,14 +33,18 @@ PENDING_IMPORT: Failure = lambda arn: KMSInvalidStateException(  # noqa: E731  [
 UNAVAILABLE: Failure = lambda arn: KMSInvalidStateException(  # noqa: E731  [11]
     f"{arn} is unavailable."
 )
-CREATING: Failure = lambda arn: KMSInvalidStateException(f"{arn} is creating.")  # noqa: E731
-UPDATING: Failure = lambda arn: KMSInvalidStateException(f"{arn} is updating.")  # noqa: E731
+CREATING: Failure = lambda arn: KMSInvalidStateException(  # noqa: E731  [14]
+    f"{arn} is creating."
+)
+UPDATING: Failure = lambda arn: KMSInvalidStateException(  # noqa: E731  [15]
+    f"{arn} is updating."
+)
 
 # Cryptographic operations: Encrypt, Decrypt, GenerateDataKey*, ReEncrypt, Sign, ...
 _CRYPTO: Mapping[KeyState, Failure] = {
     S.DISABLED: DISABLED,
     S.PENDING_DELETION: PENDING_DELETION,
-    S.PENDING_REPLICA_DELETION: PENDING_DELETION,
+    S.PENDING_REPLICA_DELETION: PENDING_REPLICA_DELETION,
     S.PENDING_IMPORT: PENDING_IMPORT,
     S.UNAVAILABLE: UNAVAILABLE,
     S.CREATING: CREATING,
@@ -44,11 +52,11 @@ _CRYPTO: Mapping[KeyState, Failure] = {
 # Metadata changes refused only while the key is going away.
 _MUTATE: Mapping[KeyState, Failure] = {
     S.PENDING_DELETION: PENDING_DELETION,
-    S.PENDING_REPLICA_DELETION: PENDING_DELETION,
+    S.PENDING_REPLICA_DELETION: PENDING_REPLICA_DELETION,
 }
 _ENABLE_DISABLE: Mapping[KeyState, Failure] = {
     S.PENDING_DELETION: PENDING_DELETION,
-    S.PENDING_REPLICA_DELETION: PENDING_DELETION,
+    S.PENDING_REPLICA_DELETION: PENDING_REPLICA_DELETION,
     S.PENDING_IMPORT: PENDING_IMPORT,
     S.CREATING: CREATING,
     S.UPDATING: UPDATING,
@@ -85,6 +93,11 @@ TABLE: Mapping[str, Mapping[KeyState, Failure]] = {
     "ListResourceTags": _ALWAYS,
     "PutKeyPolicy": _ALWAYS,
     "ReEncrypt": _CRYPTO,
+    # Unavailable is N/A: multi-Region keys cannot be in a custom key store.
+    "ReplicateKey": {
+        **{k: v for k, v in _CRYPTO.items() if k is not S.UNAVAILABLE},
+        S.UPDATING: UPDATING,
+    },
     "RetireGrant": _ALWAYS,
     "RevokeGrant": _ALWAYS,
     "ScheduleKeyDeletion": {
@@ -98,6 +111,7 @@ TABLE: Mapping[str, Mapping[KeyState, Failure]] = {
     "UntagResource": _MUTATE,
     "UpdateAlias": _MUTATE,  # [10]: applies to the destination key only
     "UpdateKeyDescription": _MUTATE,
+    "UpdatePrimaryRegion": {k: v for k, v in _CRYPTO.items() if k is not S.UNAVAILABLE},
 }
 
 

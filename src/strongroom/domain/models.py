@@ -5,13 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import (
+    KeyManager,
+    KeySpec,
+    KeyState,
+    KeyUsage,
+    MultiRegionKeyType,
+    Origin,
+)
 from strongroom.domain.secrets import KeyBytes
 
 
 @dataclass(frozen=True, slots=True)
 class Key:
-    """A KMS key's metadata; its material lives in ``KeyMaterial`` versions."""
+    """A KMS key's metadata; its material lives in ``KeyMaterial`` versions.
+
+    A multi-Region key names the Region of the primary key of its set in ``primary_region``
+    (its own Region when it is the primary); single-Region keys have None there.
+    """
 
     arn: str
     key_id: str
@@ -29,6 +40,16 @@ class Key:
     current_version: int
     deletion_date: datetime | None = None
     pending_window_days: int | None = None
+    primary_region: str | None = None
+
+    @property
+    def multi_region_type(self) -> MultiRegionKeyType | None:
+        """PRIMARY or REPLICA for a multi-Region key, None for a single-Region key."""
+        if self.primary_region is None:
+            return None
+        if self.primary_region == self.region:
+            return MultiRegionKeyType.PRIMARY
+        return MultiRegionKeyType.REPLICA
 
     def evolve(self, **changes: object) -> Key:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ from typing import Any
 
 from strongroom.domain.enums import KeySpec, KeyUsage, Origin
 from strongroom.handlers.shapes import key_metadata, page, tags_from
-from strongroom.services import deletion, keys
+from strongroom.services import deletion, keys, multiregion
 from strongroom.services.core import Core, RequestContext
 
 Request = dict[str, Any]
@@ -32,7 +32,8 @@ def create_key(core: Core, ctx: RequestContext, req: Request) -> Response:
 
 
 def describe_key(core: Core, ctx: RequestContext, req: Request) -> Response:
-    return {"KeyMetadata": key_metadata(keys.describe_key(core, ctx, req["KeyId"]))}
+    key = keys.describe_key(core, ctx, req["KeyId"])
+    return {"KeyMetadata": key_metadata(key, multiregion.replica_regions(core, key))}
 
 
 def list_keys(core: Core, ctx: RequestContext, req: Request) -> Response:

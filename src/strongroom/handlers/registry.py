@@ -13,6 +13,7 @@ from strongroom.handlers import (
     encapsulation,
     keys,
     mac,
+    multiregion,
     policies,
 )
 from strongroom.services.core import Core, RequestContext
@@ -28,6 +29,8 @@ HANDLERS: Mapping[str, Handler] = {
     "UpdateKeyDescription": keys.update_key_description,
     "ScheduleKeyDeletion": keys.schedule_key_deletion,
     "CancelKeyDeletion": keys.cancel_key_deletion,
+    "ReplicateKey": multiregion.replicate_key,
+    "UpdatePrimaryRegion": multiregion.update_primary_region,
     "GetKeyPolicy": policies.get_key_policy,
     "PutKeyPolicy": policies.put_key_policy,
     "ListKeyPolicies": policies.list_key_policies,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from strongroom.crypto.specs import KEY_SPECS
 from strongroom.domain.enums import KeySpec, KeyState, KeyUsage
+from strongroom.domain.ids import key_arn
 from strongroom.domain.models import Alias, Key, Tag
 from strongroom.services.managed import PredefinedAlias
 from strongroom.services.material import material_id
@@ -36,8 +37,9 @@ def algorithm_list(key: Key) -> dict[str, tuple[str, ...]]:
     return {ALGORITHM_MEMBERS[key.key_usage]: _ALGORITHM_NAMES[(key.key_spec, key.key_usage)]}
 
 
-def key_metadata(key: Key) -> dict[str, Any]:
-    """``KeyMetadata`` as DescribeKey, CreateKey and friends return it."""
+def key_metadata(key: Key, replica_regions: Sequence[str] = ()) -> dict[str, Any]:
+    """``KeyMetadata`` as DescribeKey, CreateKey and friends return it; ``replica_regions``
+    are those of the replicas in a multi-Region key's set."""
     meta: dict[str, Any] = {
         "AWSAccountId": key.account,
         "KeyId": key.key_id,
@@ -56,12 +58,23 @@ def key_metadata(key: Key) -> dict[str, Any]:
     meta[ALGORITHM_MEMBERS[key.key_usage]] = _ALGORITHM_NAMES[(key.key_spec, key.key_usage)]
     if key.deletion_date is not None:
         meta["DeletionDate"] = key.deletion_date
-    if key.state is KeyState.PENDING_DELETION and key.pending_window_days is not None:
+    pending = (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION)
+    if key.state in pending and key.pending_window_days is not None:
         meta["PendingDeletionWindowInDays"] = key.pending_window_days
+    if key.multi_region_type is not None and key.primary_region is not None:
+        meta["MultiRegionConfiguration"] = {
+            "MultiRegionKeyType": key.multi_region_type.value,
+            "PrimaryKey": _multi_region_key(key, key.primary_region),
+            "ReplicaKeys": [_multi_region_key(key, region) for region in replica_regions],
+        }
     # "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin" (KeyMetadata doc)
     if key.current_version and key.key_spec is KeySpec.SYMMETRIC_DEFAULT:
         meta["CurrentKeyMaterialId"] = material_id(key.arn, key.current_version)
     return meta
+
+
+def _multi_region_key(key: Key, region: str) -> dict[str, str]:
+    return {"Arn": key_arn(region, key.account, key.key_id), "Region": region}
 
 
 def alias_entry(alias: Alias | PredefinedAlias) -> dict[str, Any]:

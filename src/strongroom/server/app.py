@@ -28,6 +28,7 @@ from strongroom.protocol.model import load_model
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import RequestContext
 from strongroom.services.deletion import delete_due_keys
+from strongroom.services.multiregion import complete_replication
 
 log = logging.getLogger("strongroom.server")
 
@@ -97,6 +98,8 @@ class KmsApp:
         self._tasks = [
             asyncio.create_task(self._every(s.change_poll_seconds, self._poll_changes)),
             asyncio.create_task(self._every(s.job_interval_seconds, self._run_jobs)),
+            # AWS replicates a multi-Region key "after a few seconds": as often as changes.
+            asyncio.create_task(self._every(s.change_poll_seconds, self._complete_replication)),
         ]
 
     async def shutdown(self) -> None:
@@ -123,6 +126,9 @@ class KmsApp:
             self.rt.core.cache.invalidate(arn)
             if arn.startswith("arn:aws:iam::"):  # a principal's identity policies changed
                 self.rt.credentials.forget_principal(arn)
+
+    def _complete_replication(self) -> None:
+        complete_replication(self.rt.core)
 
     def _run_jobs(self) -> None:
         delete_due_keys(self.rt.core)

@@ -28,6 +28,7 @@ class KeyCache:
         self._keys: dict[str, Key] = {}
         self._aliases: dict[AliasKey, str] = {}
         self._materials: dict[str, dict[int, Material]] = {}
+        self._replicas: dict[str, tuple[str, ...]] = {}
         self._max = max_entries
         self._lock = threading.Lock()
 
@@ -56,11 +57,21 @@ class KeyCache:
             self.clear()
         self._materials.setdefault(arn, {})[version] = material
 
+    def replica_regions(self, arn: str) -> tuple[str, ...] | None:
+        """The Regions of the replicas in a multi-Region key's set, by the key's ARN."""
+        return self._replicas.get(arn)
+
+    def put_replica_regions(self, arn: str, regions: tuple[str, ...]) -> None:
+        if len(self._replicas) >= self._max:
+            self.clear()
+        self._replicas[arn] = regions
+
     def invalidate(self, arn: str) -> None:
-        """Forget a key (its record and material) or an alias (by its ARN)."""
+        """Forget a key (its record, material and related keys) or an alias (by its ARN)."""
         with self._lock:
             self._keys.pop(arn, None)
             self._materials.pop(arn, None)
+            self._replicas.pop(arn, None)
             if ":alias/" in arn:
                 _, _, _, region, account, resource = arn.split(":", 5)
                 self._aliases.pop((account, region, resource), None)
@@ -70,3 +81,4 @@ class KeyCache:
             self._keys.clear()
             self._aliases.clear()
             self._materials.clear()
+            self._replicas.clear()

@@ -1,15 +1,21 @@
-"""Scheduled key deletion: the waiting period, its cancellation, and the job that deletes."""
+"""Scheduled key deletion: the waiting period, its cancellation, and the job that deletes.
+
+A multi-Region primary key that still has replicas is not deleted: ScheduleKeyDeletion
+makes it PendingReplicaDeletion, and its waiting period starts when the job deletes the
+last replica (AWS KMS Developer Guide, "Deleting multi-Region keys").
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from strongroom.domain.enums import KeyState
+from strongroom.domain.enums import KeyState, MultiRegionKeyType
 from strongroom.domain.models import Key
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.keys import change_key
+from strongroom.services.keys import change_key, change_key_in
 from strongroom.services.validation import check_range
+from strongroom.storage.ports import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -19,19 +25,28 @@ MIN_WINDOW_DAYS, MAX_WINDOW_DAYS, DEFAULT_WINDOW_DAYS = 7, 30, 30
 def schedule_deletion(
     core: Core, ctx: RequestContext, key_id: str, pending_window_days: int | None
 ) -> Key:
-    """ScheduleKeyDeletion: the key turns PendingDeletion and is deleted after 7-30 days."""
+    """ScheduleKeyDeletion: the key turns PendingDeletion and is deleted after 7-30 days; a
+    multi-Region primary key with replicas turns PendingReplicaDeletion, with no date yet."""
     days = DEFAULT_WINDOW_DAYS if pending_window_days is None else pending_window_days
     check_range("pendingWindowInDays", days, MIN_WINDOW_DAYS, MAX_WINDOW_DAYS)
     when = core.clock() + timedelta(days=days)
-    return change_key(
-        core,
-        ctx,
-        key_id,
-        "ScheduleKeyDeletion",
-        lambda k: k.evolve(
+
+    def schedule(tx: Transaction, key: Key) -> Key:
+        if key.multi_region_type is MultiRegionKeyType.PRIMARY and _has_replicas(tx, key):
+            return key.evolve(
+                state=KeyState.PENDING_REPLICA_DELETION,
+                deletion_date=None,
+                pending_window_days=days,
+            )
+        return key.evolve(
             state=KeyState.PENDING_DELETION, deletion_date=when, pending_window_days=days
-        ),
-    )
+        )
+
+    return change_key_in(core, ctx, key_id, "ScheduleKeyDeletion", schedule)
+
+
+def _has_replicas(tx: Transaction, primary: Key) -> bool:
+    return len(tx.related_keys(primary.account, primary.key_id)) > 1
 
 
 def cancel_deletion(core: Core, ctx: RequestContext, key_id: str) -> Key:
@@ -54,6 +69,7 @@ def delete_due_keys(core: Core) -> int:
         due = tx.keys_due_for_deletion(now)
         for key in due:
             changed += [key.arn, *tx.delete_key(key)]
+        changed += _after_deleting_related(tx, due, now)
         for arn in changed:
             tx.record_change(arn, now)
     for arn in changed:
@@ -61,3 +77,23 @@ def delete_due_keys(core: Core) -> int:
     for key in due:
         log.info("deleted key %s (deletion date %s)", key.arn, key.deletion_date)
     return len(due)
+
+
+def _after_deleting_related(tx: Transaction, deleted: list[Key], now: datetime) -> list[str]:
+    """For each multi-Region set the job deleted keys of: a primary in PendingReplicaDeletion
+    whose last replica is gone turns PendingDeletion, its waiting period starting now.
+    Returns the ARNs of the set's remaining keys, whose cached sets changed."""
+    changed: list[str] = []
+    for account, key_id in sorted({(k.account, k.key_id) for k in deleted if k.multi_region}):
+        related = tx.related_keys(account, key_id, for_update=True)
+        changed += [k.arn for k in related]
+        if len(related) == 1 and related[0].state is KeyState.PENDING_REPLICA_DELETION:
+            primary = related[0]
+            days = primary.pending_window_days or DEFAULT_WINDOW_DAYS
+            tx.update_key(
+                primary.evolve(
+                    state=KeyState.PENDING_DELETION, deletion_date=now + timedelta(days=days)
+                )
+            )
+            log.info("%s has no replicas left: deletion in %d days", primary.arn, days)
+    return changed

@@ -29,8 +29,9 @@ from strongroom.domain.usage import check_usage
 from strongroom.services import asymmetric
 from strongroom.services.access import dry_run_error, requested_alias, usable_key
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import symmetric_aead
-from strongroom.services.resolve import load_key, resolve_key
+from strongroom.services.loading import load_key
+from strongroom.services.material import current_version, symmetric_aead
+from strongroom.services.resolve import resolve_key
 
 Context = Mapping[str, str] | None
 DATA_KEY_BYTES = {DataKeySpec.AES_128: 16, DataKeySpec.AES_256: 32}
@@ -73,7 +74,7 @@ def _check_algorithm(key: Key, algorithm: EncryptionAlgorithm | None) -> None:
 def seal_under(core: Core, key: Key, plaintext: bytes, context: Context) -> Sealed:
     """A symmetric blob of ``plaintext`` under the current material of symmetric ``key``,
     with ``context`` as AAD (no checks: the caller made them)."""
-    version = key.current_version
+    version = current_version(core, key)
     aead = symmetric_aead(core, key, version)
     blob = seal(aead, key.account, key.key_id, version, plaintext, encode_context(context))
     return Sealed(key, blob, version)

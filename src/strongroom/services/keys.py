@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from strongroom.authz.decision import authorize
 from strongroom.authz.policy import default_key_policy
 from strongroom.crypto.specs import check_key_spec_usage
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import (
+    KeyManager,
+    KeySpec,
+    KeyState,
+    KeyUsage,
+    MultiRegionKeyType,
+    Origin,
+)
 from strongroom.domain.errors import (
     InvalidMarkerException,
     NotFoundException,
@@ -20,9 +27,10 @@ from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
 from strongroom.services.access import requested_alias
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import new_material, store_material
+from strongroom.services.material import current_version, new_material, store_material
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
+from strongroom.storage.ports import Transaction
 
 
 def default_policy(account: str) -> str:
@@ -52,17 +60,13 @@ def create_key(
     UnsupportedOperationException (specs, origins and key stores this build cannot serve),
     MalformedPolicyDocumentException, LimitExceededException, TagException.
     """
-    authorize(ctx.caller, "CreateKey")
+    authorize(ctx.caller, "CreateKey", extra=multi_region_condition_keys(multi_region))
     usage = check_key_spec_usage(key_spec, key_usage)
     if origin is not Origin.AWS_KMS:
         raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
     if custom_key_store_id is not None:
         raise UnsupportedOperationException(
             "Custom key stores are not supported by this server yet."
-        )
-    if multi_region:
-        raise UnsupportedOperationException(
-            "Multi-Region keys are not supported by this server yet."
         )
     key_id = new_key_id(multi_region)
     arn = key_arn(ctx.region, ctx.account, key_id)
@@ -91,6 +95,7 @@ def create_key(
         policy=policy if policy is not None else default_policy(ctx.account),
         creation_date=now,
         current_version=1,
+        primary_region=ctx.region if multi_region else None,
     )
     with core.store.transaction() as tx:
         tx.insert_key(key)
@@ -100,10 +105,21 @@ def create_key(
     return key
 
 
+def multi_region_condition_keys(multi_region: bool) -> dict[str, str]:
+    """kms:MultiRegion and kms:MultiRegionKeyType of a CreateKey request (which makes a
+    primary key when multi-Region)."""
+    if not multi_region:
+        return {"kms:MultiRegion": "false"}
+    return {"kms:MultiRegion": "true", "kms:MultiRegionKeyType": MultiRegionKeyType.PRIMARY}
+
+
 def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:
+    """The key, with a multi-Region replica's shared properties (the current material
+    version) read from its primary."""
     key = resolve_key(core, ctx, key_id)
     authorize(ctx.caller, "DescribeKey", key, request_alias=requested_alias(key_id))
-    return key
+    version = current_version(core, key)
+    return key if version == key.current_version else key.evolve(current_version=version)
 
 
 def list_keys(
@@ -159,6 +175,18 @@ def change_key(
 ) -> Key:
     """Apply ``update`` to a key in one transaction, after authorization and the key-state
     check for ``operation``; every process's cache hears of the change."""
+    return change_key_in(core, ctx, key_id, operation, lambda _tx, k: update(k))
+
+
+def change_key_in(
+    core: Core,
+    ctx: RequestContext,
+    key_id: str,
+    operation: str,
+    update: Callable[[Transaction, Key], Key],
+) -> Key:
+    """``change_key`` for an ``update`` that reads more of the database in the same
+    transaction (the key row is locked first)."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     authorize(ctx.caller, operation, key)
     with core.store.transaction() as tx:
@@ -166,7 +194,7 @@ def change_key(
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
         check_state(operation, current)
-        updated = update(current)
+        updated = update(tx, current)
         if updated != current:
             tx.update_key(updated)
             tx.record_change(key.arn, core.clock())

@@ -4,12 +4,16 @@ Every key spec's material goes the same way (table ``key_materials``, AES-GCM un
 root key with the key ARN and version in the AAD): 32 random bytes for a symmetric
 encryption key, the secret for an HMAC key, the PKCS#8 private key for a key pair. Once
 unwrapped it stays in the process cache in the form its operations use (``cache.Material``).
+
+A multi-Region replica has no material rows of its own: it reads every version, and the
+current version number, through its primary key (``material_source``), so a version added
+to the primary is at once usable in every Region.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TypeVar
 
@@ -19,10 +23,12 @@ from strongroom.crypto.asymmetric import KeyPair, generate_private_key, load_key
 from strongroom.crypto.context import encode_context
 from strongroom.domain.enums import KeySpec
 from strongroom.domain.errors import InvalidCiphertextException, KeyStoreError
+from strongroom.domain.ids import key_arn, parse_arn
 from strongroom.domain.models import Key
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.cache import Material
 from strongroom.services.core import Core
+from strongroom.services.loading import load_key
 from strongroom.storage.ports import Transaction
 
 M = TypeVar("M", AESGCM, KeyPair, KeyBytes)
@@ -33,9 +39,29 @@ def material_aad(key_arn: str, version: int) -> bytes:
     return encode_context({"keyArn": key_arn, "version": str(version)})
 
 
-def material_id(key_arn: str, version: int) -> str:
-    """A stable 64-hex-digit id for a material version, the form of AWS's KeyMaterialId."""
-    return hashlib.sha256(material_aad(key_arn, version)).hexdigest()
+def material_id(arn: str, version: int) -> str:
+    """A stable 64-hex-digit id for a material version, the form of AWS's KeyMaterialId.
+
+    For a multi-Region key (``mrk-`` key id) the Region is left out: related keys share
+    their material, so every Region shows the same ids."""
+    parsed = parse_arn(arn)
+    if parsed is not None and parsed.name.startswith("mrk-"):
+        arn = key_arn("", parsed.account, parsed.name)
+    return hashlib.sha256(material_aad(arn, version)).hexdigest()
+
+
+def material_source(core: Core, key: Key) -> Key:
+    """The key whose ARN holds ``key``'s material versions and current version number: the
+    key itself, or, for a multi-Region replica, its primary (AWS copies the primary's
+    material to its replicas; here they read it from there)."""
+    if key.primary_region is None or key.primary_region == key.region:
+        return key
+    return load_key(core, key_arn(key.primary_region, key.account, key.key_id))
+
+
+def current_version(core: Core, key: Key) -> int:
+    """The material version new ciphertexts of ``key`` use (its primary's, for a replica)."""
+    return material_source(core, key).current_version
 
 
 def new_material(spec: KeySpec) -> KeyBytes:
@@ -50,6 +76,26 @@ def store_material(
     """Store ``material`` as ``version`` of the key, wrapped under the root key."""
     wrapped = core.root_key.wrap(material.value, material_aad(key_arn, version))
     tx.insert_material(key_arn, version, wrapped, now)
+
+
+def copy_material(
+    core: Core,
+    tx: Transaction,
+    source_arn: str,
+    target_arn: str,
+    versions: Iterable[int],
+    now: datetime,
+) -> None:
+    """Store each of ``versions`` that ``target_arn`` lacks and ``source_arn`` has under
+    ``target_arn`` too, re-wrapped with the target's ARN in the AAD."""
+    for version in versions:
+        if tx.get_material(target_arn, version) is not None:
+            continue
+        wrapped = tx.get_material(source_arn, version)
+        if wrapped is None:
+            continue
+        raw = core.root_key.unwrap(wrapped, material_aad(source_arn, version))
+        store_material(core, tx, target_arn, version, KeyBytes(raw), now)
 
 
 def symmetric_aead(core: Core, key: Key, version: int) -> AESGCM:
@@ -68,24 +114,22 @@ def symmetric_aead(core: Core, key: Key, version: int) -> AESGCM:
 
 def key_pair(core: Core, key: Key) -> KeyPair:
     """The parsed key pair of an asymmetric key (one material version), cached per process."""
-    found = core.cache.material(key.arn, key.current_version)
+    version = current_version(core, key)
+    found = core.cache.material(key.arn, version)
     if isinstance(found, KeyPair):
         return found
     return _load(
-        core,
-        key,
-        key.current_version,
-        lambda raw: load_key_pair(key.key_spec, raw),
-        missing=_no_material,
+        core, key, version, lambda raw: load_key_pair(key.key_spec, raw), missing=_no_material
     )
 
 
 def hmac_secret(core: Core, key: Key) -> KeyBytes:
     """The secret of an HMAC key (one material version), cached per process."""
-    found = core.cache.material(key.arn, key.current_version)
+    version = current_version(core, key)
+    found = core.cache.material(key.arn, version)
     if isinstance(found, KeyBytes):
         return found
-    return _load(core, key, key.current_version, lambda raw: raw, missing=_no_material)
+    return _load(core, key, version, lambda raw: raw, missing=_no_material)
 
 
 def _no_ciphertext(key: Key, version: int) -> Exception:
@@ -104,11 +148,13 @@ def _load(
     *,
     missing: Callable[[Key, int], Exception],
 ) -> M:
+    """Unwrap a version from the rows of ``key``'s material source; cache it under ``key``."""
+    source = material_source(core, key).arn
     with core.store.transaction() as tx:
-        wrapped = tx.get_material(key.arn, version)
+        wrapped = tx.get_material(source, version)
     if wrapped is None:
         raise missing(key, version)
-    loaded = parse(KeyBytes(core.root_key.unwrap(wrapped, material_aad(key.arn, version))))
+    loaded = parse(KeyBytes(core.root_key.unwrap(wrapped, material_aad(source, version))))
     material: Material = loaded
     core.cache.put_material(key.arn, version, material)
     return loaded

@@ -6,6 +6,7 @@ from strongroom.domain.errors import NotFoundException
 from strongroom.domain.ids import is_key_id, key_arn, parse_arn
 from strongroom.domain.models import Key
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.loading import load_key
 from strongroom.services.managed import managed_key_id
 
 
@@ -32,18 +33,6 @@ def resolve_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bo
         raise NotFoundException(f"Invalid keyId '{key_id}'")
     key = load_key(core, key_arn(region, account, name))
     ctx.resources.append(key.arn)
-    return key
-
-
-def load_key(core: Core, arn: str) -> Key:
-    """The key with this ARN, from the cache or the database; NotFoundException if none."""
-    key = core.cache.key(arn)
-    if key is None:
-        with core.store.transaction() as tx:
-            key = tx.get_key(arn)
-        if key is None:
-            raise NotFoundException(f"Key '{arn}' does not exist")
-        core.cache.put_key(key)
     return key
 
 

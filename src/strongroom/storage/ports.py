@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from strongroom.domain.enums import KeyState
 from strongroom.domain.models import Alias, Key, Principal, Tag
 
 
@@ -37,6 +38,11 @@ class Transaction(Protocol):
         self, account: str, region: str, *, after: tuple[datetime, str] | None, limit: int
     ) -> list[Key]:
         """Keys of an account and region in (creation date, ARN) order, after ``after``."""
+        ...
+
+    def related_keys(self, account: str, key_id: str, *, for_update: bool = False) -> list[Key]:
+        """Every key of an account with this key id, in every Region, by Region: a
+        multi-Region key's primary and replicas."""
         ...
 
     def keys_due_for_deletion(self, now: datetime) -> list[Key]: ...
@@ -121,6 +127,10 @@ class Store(Protocol):
 
     def latest_change(self) -> int:
         """The newest sequence number of the change feed."""
+        ...
+
+    def keys_in_state(self, state: KeyState) -> list[str]:
+        """The ARNs of the keys in ``state`` (read outside any write transaction)."""
         ...
 
     def changes_since(self, seq: int) -> tuple[int, set[str]]:

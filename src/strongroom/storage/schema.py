@@ -56,8 +56,14 @@ keys = sa.Table(
     sa.Column("current_version", sa.Integer, nullable=False),
     sa.Column("deletion_date", sa.Float, nullable=True),
     sa.Column("pending_window_days", sa.Integer, nullable=True),
+    # Multi-Region keys: the Region of the set's primary key (None: a single-Region key).
+    sa.Column("primary_region", sa.String(32), nullable=True),
     sa.Index("ix_keys_account_region", "account_id", "region", "creation_date"),
     sa.Index("ix_keys_deletion_date", "deletion_date"),
+    # The related multi-Region keys of a key id, in every Region.
+    sa.Index("ix_keys_account_key_id", "account_id", "key_id"),
+    # Keys in a transient state (Creating) that a scheduled job moves on.
+    sa.Index("ix_keys_state", "state"),
 )
 
 key_materials = sa.Table(

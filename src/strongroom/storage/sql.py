@@ -54,6 +54,7 @@ def _key(row: sa.Row[Any]) -> Key:
         current_version=row.current_version,
         deletion_date=_dt(row.deletion_date),
         pending_window_days=row.pending_window_days,
+        primary_region=row.primary_region,
     )
 
 
@@ -75,6 +76,7 @@ def _key_values(key: Key) -> dict[str, Any]:
         "current_version": key.current_version,
         "deletion_date": _ts(key.deletion_date),
         "pending_window_days": key.pending_window_days,
+        "primary_region": key.primary_region,
     }
 
 
@@ -138,6 +140,18 @@ class SqlTransaction:
                 )
             )
         q = q.order_by(keys.c.creation_date, keys.c.arn).limit(limit)
+        return [_key(r) for r in self._c.execute(q)]
+
+    def related_keys(self, account: str, key_id: str, *, for_update: bool = False) -> list[Key]:
+        """Every key of an account with this key id, in every Region, by Region: a
+        multi-Region key's primary and replicas."""
+        q = (
+            sa.select(keys)
+            .where(keys.c.account_id == account, keys.c.key_id == key_id)
+            .order_by(keys.c.region)
+        )
+        if for_update:
+            q = q.with_for_update()
         return [_key(r) for r in self._c.execute(q)]
 
     def keys_due_for_deletion(self, now: datetime) -> list[Key]:
@@ -395,6 +409,12 @@ class SqlStore:
                     sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0))
                 ).scalar_one()
             )
+
+    def keys_in_state(self, state: KeyState) -> list[str]:
+        """The ARNs of the keys in ``state``, read without taking the write lock."""
+        with self.engine.connect() as conn:
+            q = sa.select(keys.c.arn).where(keys.c.state == state.value).order_by(keys.c.arn)
+            return list(conn.execute(q).scalars())
 
     def changes_since(self, seq: int) -> tuple[int, set[str]]:
         """The newest change seq and the key ARNs changed after ``seq``."""

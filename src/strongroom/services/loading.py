@@ -1,0 +1,19 @@
+"""Load a key by ARN through the per-process cache (no alias resolution: see resolve)."""
+
+from __future__ import annotations
+
+from strongroom.domain.errors import NotFoundException
+from strongroom.domain.models import Key
+from strongroom.services.core import Core
+
+
+def load_key(core: Core, arn: str) -> Key:
+    """The key with this ARN, from the cache or the database; NotFoundException if none."""
+    key = core.cache.key(arn)
+    if key is None:
+        with core.store.transaction() as tx:
+            key = tx.get_key(arn)
+        if key is None:
+            raise NotFoundException(f"Key '{arn}' does not exist")
+        core.cache.put_key(key)
+    return key
