@@ -18,7 +18,7 @@ from strongroom.domain.errors import (
 from strongroom.domain.ids import is_key_id, key_arn, new_key_id
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
-from strongroom.services.access import requested_alias
+from strongroom.services.access import authorize_key, requested_alias
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import new_material, store_material
 from strongroom.services.resolve import resolve_key
@@ -102,7 +102,7 @@ def create_key(
 
 def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:
     key = resolve_key(core, ctx, key_id)
-    authorize(ctx.caller, "DescribeKey", key, request_alias=requested_alias(key_id))
+    authorize_key(core, ctx, "DescribeKey", key, request_alias=requested_alias(key_id))
     return key
 
 
