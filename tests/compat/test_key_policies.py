@@ -430,6 +430,15 @@ def _every_operation(key: dict[str, Any], alias: str, blob: bytes) -> dict[str, 
             "SharedSecretCiphertextBlob": b"c" * 1088,
             "EncapsulationAlgorithm": "ML_KEM",
         },
+        "CreateGrant": {
+            **k,
+            "GranteePrincipal": f"arn:aws:iam::{ACCOUNT}:root",
+            "Operations": ["Decrypt"],
+        },
+        "ListGrants": k,
+        "ListRetirableGrants": {"RetiringPrincipal": f"arn:aws:iam::{ACCOUNT}:root"},
+        "RetireGrant": {**k, "GrantId": "0" * 64},
+        "RevokeGrant": {**k, "GrantId": "0" * 64},
     }
 
 

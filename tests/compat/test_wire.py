@@ -117,7 +117,8 @@ def test_unknown_target_fails_with_unknown_operation(server: Any, target: str) -
 
 
 @pytest.mark.parametrize(
-    "operation", ["ConnectCustomKeyStore", "EnableKeyRotation", "CreateGrant", "ImportKeyMaterial"]
+    "operation",
+    ["ConnectCustomKeyStore", "CreateCustomKeyStore", "DescribeCustomKeyStores"],
 )
 def test_operation_not_built_yet_fails_with_unsupported_operation_naming_it(
     server: Any, operation: str

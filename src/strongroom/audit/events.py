@@ -27,6 +27,8 @@ _SECRET_MEMBERS = frozenset(
         "EncryptedKeyMaterial",
         "ImportToken",
         "SecretAccessKey",
+        "GrantToken",  # a grant token makes its grant usable at once: kept out like a secret
+        "GrantTokens",
     }
 )
 

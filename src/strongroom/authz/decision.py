@@ -7,25 +7,33 @@ https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html).
 
 Policies are parsed once per (owner ARN, policy text) and kept: the hot path pays a dict
 lookup, never ``parse_policy``. A changed policy has another text, so it is parsed anew.
+
+A key's grants (``authz.grants.KeyGrants``, which the services cache with the key) add
+permissions: a grant for the operation whose constraints admit the request's encryption
+context allows it, unless a policy denies explicitly. RetireGrant follows its own rule
+(``authorize_retire``): the grant, not the key policy, says who may retire it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from strongroom.authz.conditions import ContextValue
 from strongroom.authz.evaluate import (
     AuthzRequest,
     Decision,
+    Reason,
     RequestPrincipal,
     check_lockout,
     evaluate,
 )
+from strongroom.authz.grants import GrantRule, KeyGrants, grant_context, grants_allow, may_retire
 from strongroom.authz.policy import Policy, PolicyKind, parse_policy
-from strongroom.domain.models import Caller, Key
+from strongroom.domain.enums import KeySpec
+from strongroom.domain.models import Caller, Grant, Key
 
 _MAX_ENTRIES = 10_000
 
@@ -164,11 +172,23 @@ def decide(
     encryption_context: Mapping[str, str] | None = None,
     request_alias: str | None = None,
     extra: Mapping[str, ContextValue] | None = None,
-    grants_allow: bool = False,
+    grants: KeyGrants | None = None,
+    grant_filter: Callable[[GrantRule], bool] | None = None,
 ) -> Decision:
-    """The evaluator's decision on ``kms:<action>`` by ``caller`` on ``key`` (``*`` if None)."""
+    """The evaluator's decision on ``kms:<action>`` by ``caller`` on ``key`` (``*`` if None).
+
+    ``grants`` are the key's live grants; only those ``grant_filter`` keeps (all when None)
+    may allow, each within its encryption-context constraint."""
     principal = request_principal(caller)
     resource = key.arn if key is not None else "*"
+    granted = False
+    if grants and key is not None:
+        candidates = grants.of(principal)
+        if grant_filter is not None:
+            candidates = [g for g in candidates if grant_filter(g)]
+        symmetric = key.key_spec is KeySpec.SYMMETRIC_DEFAULT
+        context_for_grants = grant_context(action, symmetric, encryption_context)
+        granted = grants_allow(candidates, principal, action, context_for_grants)
     # AuthzRequest.create's context, with the principal's part computed once per pair.
     context = dict(_base_context(principal, resource))
     context.update(
@@ -182,7 +202,7 @@ def decide(
     )
     request = AuthzRequest(f"kms:{action}", resource, principal, context)
     key_policy = None if key is None else POLICIES.get(key.arn, PolicyKind.KEY, key.policy)
-    return evaluate(request, key_policy, identity_policies(caller), grants_allow)
+    return evaluate(request, key_policy, identity_policies(caller), granted)
 
 
 def authorize(
@@ -193,9 +213,11 @@ def authorize(
     encryption_context: Mapping[str, str] | None = None,
     request_alias: str | None = None,
     extra: Mapping[str, ContextValue] | None = None,
+    grants: KeyGrants | None = None,
+    grant_filter: Callable[[GrantRule], bool] | None = None,
 ) -> None:
-    """Allow ``kms:<action>`` on ``key`` (or on ``*`` when None) or raise
-    AccessDeniedException with AWS's text."""
+    """Allow ``kms:<action>`` on ``key`` (or on ``*`` when None), by policy or by one of
+    ``grants``, or raise AccessDeniedException with AWS's text."""
     decide(
         caller,
         action,
@@ -203,7 +225,60 @@ def authorize(
         encryption_context=encryption_context,
         request_alias=request_alias,
         extra=extra,
+        grants=grants,
+        grant_filter=grant_filter,
     ).raise_if_denied()
+
+
+def authorize_identity(caller: Caller, action: str, resource: str) -> None:
+    """Allow ``kms:<action>`` on ``resource`` (a principal ARN) by the caller's identity
+    policies alone (the account root needs none), or raise AccessDeniedException with AWS's
+    text: for operations authorized in the caller's account only, such as
+    ListRetirableGrants ("You must specify a principal in your Amazon Web Services account")."""
+    decision = _identity_decision(caller, action, resource)
+    if decision.allowed and resource.split(":")[4:5] != [caller.principal.account]:
+        decision = Decision(False, Reason.NOT_CROSS_ACCOUNT, decision.request)
+    decision.raise_if_denied()
+
+
+def _identity_decision(caller: Caller, action: str, resource: str) -> Decision:
+    principal = request_principal(caller)
+    context = dict(_base_context(principal, resource))
+    context.update(request_context(caller, None))
+    request = AuthzRequest(f"kms:{action}", resource, principal, context)
+    return evaluate(request, None, identity_policies(caller))
+
+
+def authorize_retire(caller: Caller, key: Key, grant: Grant | None) -> None:
+    """RetireGrant as "Retiring and revoking grants" (grant-delete.html) has it: the grant's
+    retiring principal, or its grantee when it allows RetireGrant, may retire it; so may the
+    account that owns the key or created the grant (its root, and its users and roles whose
+    IAM policies allow kms:RetireGrant). kms:RetireGrant in a key policy has no effect; a Deny
+    in an IAM policy wins over all of these. ``grant`` is None when there is no such grant:
+    then only the key's account can be told so. Raises AccessDeniedException with AWS's text.
+    """
+    iam = _identity_decision(caller, "RetireGrant", key.arn)
+    if iam.reason is Reason.EXPLICIT_DENY_IDENTITY_POLICY:
+        iam.raise_if_denied()
+    principal = request_principal(caller)
+    if grant is not None and may_retire(
+        principal,
+        grantee_principal=grant.grantee_principal,
+        operations=grant.operations,
+        retiring_principal=grant.retiring_principal,
+    ):
+        return
+    accounts = {key.account} if grant is None else {key.account, _account(grant.issuing_account)}
+    if principal.account in accounts and iam.allowed:
+        return
+    if grant is not None and grant.retiring_principal == principal.root_arn and iam.allowed:
+        return  # the retiring account delegates through its IAM policies
+    Decision(False, Reason.NO_IDENTITY_POLICY_ALLOW, iam.request).raise_if_denied()
+
+
+def _account(root_arn: str) -> str:
+    """The account id of ``arn:aws:iam::<account>:root``."""
+    return root_arn.split(":")[4]
 
 
 def check_caller_lockout(caller: Caller, policy: Policy, key_arn: str) -> None:

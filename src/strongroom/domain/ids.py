@@ -1,8 +1,11 @@
-"""Key ids, ARNs and alias names in their AWS forms."""
+"""Key ids, ARNs, alias names, grant ids and grant tokens in their AWS forms."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -60,3 +63,42 @@ def parse_arn(value: str) -> KmsArn | None:
         return None
     name = m["name"] if m["kind"] == "key" else f"alias/{m['name']}"
     return KmsArn(region=m["region"], account=m["account"], kind=m["kind"], name=name)
+
+
+_GRANT_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+_TOKEN_VERSION = 1
+_TOKEN_NONCE_BYTES = 16
+_TOKEN_BYTES = 1 + 32 + _TOKEN_NONCE_BYTES
+
+
+def new_grant_id() -> str:
+    """A fresh grant id: 64 hex digits, as AWS's are."""
+    return secrets.token_hex(32)
+
+
+def is_grant_id(value: str) -> bool:
+    return _GRANT_ID_RE.match(value) is not None
+
+
+def grant_token(grant_id: str) -> str:
+    """A new grant token for the grant ``grant_id``.
+
+    Base64 of 49 bytes: a format version (1 byte, 1), the grant id (32 bytes) and 16 random
+    bytes, so every token is new ("the returned grant token is unique with every CreateGrant
+    request", ``CreateGrantRequest.Name`` doc) while all of one grant's tokens name it. A token
+    is not secret and gives no permission of its own: it names a grant.
+    """
+    nonce = secrets.token_bytes(_TOKEN_NONCE_BYTES)
+    raw = bytes([_TOKEN_VERSION]) + bytes.fromhex(grant_id) + nonce
+    return base64.b64encode(raw).decode("ascii")
+
+
+def token_grant_id(token: str) -> str | None:
+    """The grant id a grant token names, or None when ``token`` is not a grant token."""
+    try:
+        raw = base64.b64decode(token.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        return None
+    if len(raw) != _TOKEN_BYTES or raw[0] != _TOKEN_VERSION:
+        return None
+    return raw[1:33].hex()

@@ -1,7 +1,8 @@
-"""Frozen domain records: keys, key material versions, aliases, principals."""
+"""Frozen domain records: keys, key material versions, aliases, grants, principals."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -80,6 +81,23 @@ class Alias:
 class Tag:
     key: str
     value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A grant on a KMS key (``GrantListEntry``). At most one of the two encryption-context
+    constraints is set; ``issuing_account`` is the root ARN of the account that created it."""
+
+    grant_id: str
+    key_arn: str
+    grantee_principal: str
+    operations: tuple[str, ...]
+    issuing_account: str
+    creation_date: datetime
+    retiring_principal: str | None = None
+    encryption_context_equals: Mapping[str, str] | None = None
+    encryption_context_subset: Mapping[str, str] | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from strongroom.handlers import (
     crypto,
     data_key_pairs,
     encapsulation,
+    grants,
     keys,
     mac,
     multiregion,
@@ -59,6 +60,11 @@ HANDLERS: Mapping[str, Handler] = {
     "GenerateDataKeyPairWithoutPlaintext": (
         data_key_pairs.generate_data_key_pair_without_plaintext
     ),
+    "CreateGrant": grants.create_grant,
+    "ListGrants": grants.list_grants,
+    "ListRetirableGrants": grants.list_retirable_grants,
+    "RetireGrant": grants.retire_grant,
+    "RevokeGrant": grants.revoke_grant,
 }
 
 # Operations that, in steady state, touch only in-memory caches: they run on the event

@@ -172,7 +172,7 @@ class KmsApp:
                     f"{operation} is not supported by this server yet."
                 )
             params = codec.decode(body)
-            ctx = RequestContext(caller, request_id)
+            ctx = RequestContext(caller, request_id, grant_tokens=_grant_tokens(params))
             if operation in HOT_PATH:
                 result = handler(self.rt.core, ctx, params)
             else:
@@ -211,6 +211,11 @@ class KmsApp:
         if error is not None:
             extra.append((b"x-amzn-errortype", error.code.encode()))
         await _reply(send, status, payload, JSON_TYPE, extra)
+
+
+def _grant_tokens(params: dict[str, Any]) -> tuple[str, ...]:
+    """The request's GrantTokens (every operation that has the member), for the services."""
+    return tuple(params.get("GrantTokens") or ())
 
 
 def _identity(caller: Caller | None) -> dict[str, Any] | None:

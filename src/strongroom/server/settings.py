@@ -27,6 +27,8 @@ class Settings:
     job_interval_seconds: float = 60.0  # scheduled jobs: key deletion
     audit_dir: Path | None = None  # default: data_dir/audit
     audit_fsync: bool = True  # fdatasync each group of audit events before replying
+    grants_per_key: int = 50_000  # AWS KMS resource quota "Grants per KMS key"
+    grants_per_grantee_per_key: int = 500  # grants for one grantee principal on one key
 
     @property
     def db_url(self) -> str:

@@ -58,7 +58,12 @@ def open_store(settings: Settings) -> Store:
 def build_core(settings: Settings, clock: Clock = system_clock) -> Core:
     store = open_store(settings)
     return Core(
-        store=store, root_key=FileRootKey(settings.root_key_path), cache=KeyCache(), clock=clock
+        store=store,
+        root_key=FileRootKey(settings.root_key_path),
+        cache=KeyCache(),
+        clock=clock,
+        grants_per_key=settings.grants_per_key,
+        grants_per_grantee_per_key=settings.grants_per_grantee_per_key,
     )
 
 

@@ -1,12 +1,19 @@
 """What every cryptographic operation checks before it runs: the key a request names, the
-caller's permission, the key's state and usage, the DryRun flag."""
+caller's permission (by policy or by grant), the key's state and usage, the DryRun flag."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from strongroom.authz.conditions import ContextValue
 from strongroom.authz.decision import authorize
-from strongroom.domain.errors import DryRunOperationException, UnsupportedOperationException
+from strongroom.authz.grants import GrantRule, KeyGrants, rule_of
+from strongroom.domain.errors import (
+    DryRunOperationException,
+    InvalidGrantTokenException,
+    UnsupportedOperationException,
+)
+from strongroom.domain.ids import token_grant_id
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
 from strongroom.domain.usage import check_usage
@@ -26,6 +33,70 @@ def requested_alias(key_id: str) -> str | None:
     return None
 
 
+INVALID_GRANT_TOKEN = "The grant token is not valid."
+
+
+def grants_in_force(core: Core, ctx: RequestContext, key: Key) -> KeyGrants:
+    """The grants that count for a request on ``key``: the key's live grants, read once per
+    process and dropped through the change feed with the key, and those the request's grant
+    tokens name that this process has not read yet (looked up in the database, so a new grant
+    works at once with its token, "Using a grant token", grant-manage.html). A token naming no
+    live grant of ``key`` adds nothing. Raises InvalidGrantTokenException for a token that is
+    not a grant token.
+    """
+    found = core.cache.grants(key.arn)
+    if found is None:
+        with core.store.transaction() as tx:
+            rules = {g.grant_id: rule_of(g) for g in tx.list_grants(key.arn)}
+        found = KeyGrants(rules)
+        core.cache.put_grants(key.arn, found)
+    if not ctx.grant_tokens:
+        return found
+    unseen = [_token_grant_id(t) for t in ctx.grant_tokens]
+    unseen = [grant_id for grant_id in unseen if grant_id not in found]
+    if not unseen:
+        return found
+    extra: dict[str, GrantRule] = {}
+    with core.store.transaction() as tx:
+        for grant_id in unseen:
+            grant = tx.get_grant(grant_id)
+            if grant is not None and grant.key_arn == key.arn:
+                extra[grant_id] = rule_of(grant)
+    return found.with_rules(extra) if extra else found
+
+
+def _token_grant_id(token: str) -> str:
+    grant_id = token_grant_id(token)
+    if grant_id is None:
+        raise InvalidGrantTokenException(INVALID_GRANT_TOKEN)
+    return grant_id
+
+
+def authorize_key(
+    core: Core,
+    ctx: RequestContext,
+    action: str,
+    key: Key,
+    *,
+    encryption_context: Mapping[str, str] | None = None,
+    request_alias: str | None = None,
+    extra: Mapping[str, ContextValue] | None = None,
+    grant_filter: Callable[[GrantRule], bool] | None = None,
+) -> None:
+    """``authz.decision.authorize`` of ``kms:<action>`` on ``key`` with the grants in force.
+    Raises InvalidGrantTokenException, AccessDeniedException."""
+    authorize(
+        ctx.caller,
+        action,
+        key,
+        encryption_context=encryption_context,
+        request_alias=request_alias,
+        extra=extra,
+        grants=grants_in_force(core, ctx, key),
+        grant_filter=grant_filter,
+    )
+
+
 def usable_key(
     core: Core,
     ctx: RequestContext,
@@ -39,13 +110,14 @@ def usable_key(
     defaults to ``operation``; ``encryption_context`` feeds the kms:EncryptionContext
     condition keys) and its state and usage allow ``operation``.
 
-    Raises NotFoundException, AccessDeniedException, DisabledException,
-    KMSInvalidStateException, InvalidKeyUsageException (or the error ``domain.usage``
-    gives a key spec the operation does not take), in that order.
+    Raises NotFoundException, InvalidGrantTokenException, AccessDeniedException,
+    DisabledException, KMSInvalidStateException, InvalidKeyUsageException (or the error
+    ``domain.usage`` gives a key spec the operation does not take), in that order.
     """
     key = resolve_key(core, ctx, key_id)
-    authorize(
-        ctx.caller,
+    authorize_key(
+        core,
+        ctx,
         action or operation,
         key,
         encryption_context=encryption_context,

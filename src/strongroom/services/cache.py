@@ -1,4 +1,5 @@
-"""Per-process caches of key records, alias targets and unwrapped key material.
+"""Per-process caches of key records, alias targets, unwrapped key material and the grants of
+each key.
 
 The hot path (Encrypt, Decrypt, GenerateDataKey, Sign, GenerateMac, ...) reads only from
 here in steady state. A write in this process drops the entries it changed at once; writes made by
@@ -12,6 +13,7 @@ import threading
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from strongroom.authz.grants import KeyGrants
 from strongroom.crypto.asymmetric_keys import KeyPair
 from strongroom.domain.models import Key
 from strongroom.domain.secrets import KeyBytes
@@ -29,6 +31,7 @@ class KeyCache:
         self._aliases: dict[AliasKey, str] = {}
         self._materials: dict[str, dict[int, Material]] = {}
         self._replicas: dict[str, tuple[str, ...]] = {}
+        self._grants: dict[str, KeyGrants] = {}
         self._max = max_entries
         self._lock = threading.Lock()
 
@@ -66,12 +69,22 @@ class KeyCache:
             self.clear()
         self._replicas[arn] = regions
 
+    def grants(self, arn: str) -> KeyGrants | None:
+        """The live grants of the key ``arn``, as last read."""
+        return self._grants.get(arn)
+
+    def put_grants(self, arn: str, grants: KeyGrants) -> None:
+        if len(self._grants) >= self._max:
+            self.clear()
+        self._grants[arn] = grants
+
     def invalidate(self, arn: str) -> None:
-        """Forget a key (its record, material and related keys) or an alias (by its ARN)."""
+        """Forget a key (its record, material, related keys and grants) or an alias (by its ARN)."""
         with self._lock:
             self._keys.pop(arn, None)
             self._materials.pop(arn, None)
             self._replicas.pop(arn, None)
+            self._grants.pop(arn, None)
             if ":alias/" in arn:
                 _, _, _, region, account, resource = arn.split(":", 5)
                 self._aliases.pop((account, region, resource), None)
@@ -82,3 +95,4 @@ class KeyCache:
             self._aliases.clear()
             self._materials.clear()
             self._replicas.clear()
+            self._grants.clear()

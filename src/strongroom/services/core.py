@@ -20,11 +20,13 @@ def system_clock() -> datetime:
 
 @dataclass(slots=True)
 class RequestContext:
-    """One request: who calls, in which region; services note the resources they touch."""
+    """One request: who calls, in which region, with which grant tokens; services note the
+    resources they touch."""
 
     caller: Caller
     request_id: str
     resources: list[str] = field(default_factory=list)
+    grant_tokens: tuple[str, ...] = ()  # the request's GrantTokens
 
     @property
     def account(self) -> str:
@@ -41,3 +43,6 @@ class Core:
     root_key: RootKey
     cache: KeyCache
     clock: Clock = system_clock
+    # Resource quotas of AWS KMS (resource-limits.html), lowered by tests.
+    grants_per_key: int = 50_000
+    grants_per_grantee_per_key: int = 500

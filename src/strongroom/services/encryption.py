@@ -27,7 +27,7 @@ from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
 from strongroom.domain.usage import check_usage
 from strongroom.services import asymmetric
-from strongroom.services.access import dry_run_error, requested_alias, usable_key
+from strongroom.services.access import authorize_key, dry_run_error, requested_alias, usable_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.loading import load_key
 from strongroom.services.material import current_version, symmetric_aead
@@ -149,8 +149,9 @@ def decrypt(
         raise InvalidCiphertextException() from None
     if named is None:
         ctx.resources.append(key.arn)
-    authorize(
-        ctx.caller,
+    authorize_key(
+        core,
+        ctx,
         action,
         key,
         encryption_context=context,
@@ -175,7 +176,7 @@ def _decrypt_asymmetric(
     dry_run: bool,
     action: str,
 ) -> Opened:
-    authorize(ctx.caller, action, key, encryption_context=context)
+    authorize_key(core, ctx, action, key, encryption_context=context)
     check_state("Decrypt", key)
     check_usage("Decrypt", key)
     chosen = asymmetric.check_decrypt(key, context, algorithm)

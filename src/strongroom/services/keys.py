@@ -25,7 +25,7 @@ from strongroom.domain.errors import (
 from strongroom.domain.ids import is_key_id, key_arn, new_key_id
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
-from strongroom.services.access import requested_alias
+from strongroom.services.access import authorize_key, requested_alias
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import current_version, new_material, store_material
 from strongroom.services.resolve import resolve_key
@@ -117,7 +117,7 @@ def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:
     """The key, with a multi-Region replica's shared properties (the current material
     version) read from its primary."""
     key = resolve_key(core, ctx, key_id)
-    authorize(ctx.caller, "DescribeKey", key, request_alias=requested_alias(key_id))
+    authorize_key(core, ctx, "DescribeKey", key, request_alias=requested_alias(key_id))
     version = current_version(core, key)
     return key if version == key.current_version else key.evolve(current_version=version)
 

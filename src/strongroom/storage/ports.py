@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from strongroom.domain.enums import KeyState
-from strongroom.domain.models import Alias, Key, Principal, Tag
+from strongroom.domain.models import Alias, Grant, Key, Principal, Tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,8 @@ class Transaction(Protocol):
     def update_key(self, key: Key) -> None: ...
 
     def delete_key(self, key: Key) -> list[str]:
-        """Delete a key with its material, tags and aliases; returns the deleted aliases' ARNs."""
+        """Delete a key with its material, tags, grants and aliases; returns the deleted
+        aliases' ARNs."""
         ...
 
     def list_keys(
@@ -72,6 +73,44 @@ class Transaction(Protocol):
     def put_tags(self, key_arn: str, new: Iterable[Tag]) -> None: ...
 
     def delete_tags(self, key_arn: str, tag_keys: Sequence[str]) -> None: ...
+
+    def insert_grant(self, grant: Grant) -> None: ...
+
+    def get_grant(self, grant_id: str) -> Grant | None: ...
+
+    def delete_grant(self, grant_id: str) -> bool:
+        """Delete one grant; False when there was none of that id."""
+        ...
+
+    def list_grants(
+        self,
+        key_arn: str,
+        *,
+        grant_id: str | None = None,
+        grantee_principal: str | None = None,
+        name: str | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int | None = None,
+    ) -> list[Grant]:
+        """A key's grants in (creation date, grant id) order after ``after``, those of one
+        grant id, grantee or name when given."""
+        ...
+
+    def list_retirable_grants(
+        self,
+        retiring_principal: str,
+        region: str,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Grant]:
+        """Grants on keys of ``region`` (any account) naming ``retiring_principal``, in
+        (creation date, grant id) order after ``after``."""
+        ...
+
+    def count_grants(self, key_arn: str, grantee_principal: str | None = None) -> int:
+        """How many grants a key has (for one grantee when given)."""
+        ...
 
     def record_change(self, key_arn: str, now: datetime) -> None: ...
 

@@ -114,3 +114,23 @@ identity_policies = sa.Table(
     sa.Column("document", sa.Text, nullable=False),
     sa.Column("created", sa.Float, nullable=False),
 )
+
+# Grants on keys (CreateGrant); deleted with their key. Operations and the constraint's
+# encryption context are JSON; constraint_type is EncryptionContextEquals or
+# EncryptionContextSubset (at most one constraint a grant).
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("grant_id", sa.String(64), primary_key=True),
+    sa.Column("key_arn", sa.String(256), sa.ForeignKey("keys.arn"), nullable=False),
+    sa.Column("grantee_principal", sa.String(256), nullable=False),
+    sa.Column("retiring_principal", sa.String(256), nullable=True),
+    sa.Column("operations", sa.Text, nullable=False),
+    sa.Column("constraint_type", sa.String(32), nullable=True),
+    sa.Column("constraint_context", sa.Text, nullable=True),
+    sa.Column("name", sa.String(256), nullable=True),
+    sa.Column("issuing_account", sa.String(256), nullable=False),
+    sa.Column("creation_date", sa.Float, nullable=False),
+    sa.Index("ix_grants_key", "key_arn", "creation_date", "grant_id"),
+    sa.Index("ix_grants_retiring", "retiring_principal", "creation_date", "grant_id"),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
 from strongroom.domain.errors import StorageError
-from strongroom.domain.models import Alias, Key, Principal, Tag
+from strongroom.domain.models import Alias, Grant, Key, Principal, Tag
 from strongroom.storage import migrate
 from strongroom.storage.ports import AccessKeyRecord
 from strongroom.storage.schema import (
@@ -20,6 +21,7 @@ from strongroom.storage.schema import (
     accounts,
     aliases,
     changes,
+    grants,
     identity_policies,
     key_materials,
     keys,
@@ -92,6 +94,58 @@ def _alias(row: sa.Row[Any]) -> Alias:
     )
 
 
+_EQUALS, _SUBSET = "EncryptionContextEquals", "EncryptionContextSubset"
+
+
+def _grant(row: sa.Row[Any]) -> Grant:
+    context = None if row.constraint_context is None else json.loads(row.constraint_context)
+    return Grant(
+        grant_id=row.grant_id,
+        key_arn=row.key_arn,
+        grantee_principal=row.grantee_principal,
+        operations=tuple(json.loads(row.operations)),
+        issuing_account=row.issuing_account,
+        creation_date=datetime.fromtimestamp(row.creation_date, UTC),
+        retiring_principal=row.retiring_principal,
+        encryption_context_equals=context if row.constraint_type == _EQUALS else None,
+        encryption_context_subset=context if row.constraint_type == _SUBSET else None,
+        name=row.name,
+    )
+
+
+def _grant_values(grant: Grant) -> dict[str, Any]:
+    kind, context = None, None
+    if grant.encryption_context_equals is not None:
+        kind, context = _EQUALS, grant.encryption_context_equals
+    elif grant.encryption_context_subset is not None:
+        kind, context = _SUBSET, grant.encryption_context_subset
+    return {
+        "grant_id": grant.grant_id,
+        "key_arn": grant.key_arn,
+        "grantee_principal": grant.grantee_principal,
+        "retiring_principal": grant.retiring_principal,
+        "operations": json.dumps(list(grant.operations)),
+        "constraint_type": kind,
+        "constraint_context": None if context is None else json.dumps(dict(context)),
+        "name": grant.name,
+        "issuing_account": grant.issuing_account,
+        "creation_date": grant.creation_date.timestamp(),
+    }
+
+
+def _after(q: sa.Select[Any], after: tuple[datetime, str] | None) -> sa.Select[Any]:
+    """Rows after the (creation date, grant id) position ``after``, in that order."""
+    if after is not None:
+        anchor, grant_id = after[0].timestamp(), after[1]
+        q = q.where(
+            sa.or_(
+                grants.c.creation_date > anchor,
+                sa.and_(grants.c.creation_date == anchor, grants.c.grant_id > grant_id),
+            )
+        )
+    return q.order_by(grants.c.creation_date, grants.c.grant_id)
+
+
 class SqlTransaction:
     """One database transaction; every method runs inside it."""
 
@@ -113,7 +167,8 @@ class SqlTransaction:
         self._c.execute(keys.update().where(keys.c.arn == key.arn).values(**_key_values(key)))
 
     def delete_key(self, key: Key) -> list[str]:
-        """Delete a key with its material, tags and aliases; returns the deleted aliases' ARNs."""
+        """Delete a key with its material, tags, grants and aliases; returns the deleted
+        aliases' ARNs."""
         own_aliases = (
             aliases.c.account_id == key.account,
             aliases.c.region == key.region,
@@ -122,6 +177,7 @@ class SqlTransaction:
         names = self._c.execute(sa.select(aliases.c.name).where(*own_aliases)).scalars().all()
         self._c.execute(key_materials.delete().where(key_materials.c.key_arn == key.arn))
         self._c.execute(tags.delete().where(tags.c.key_arn == key.arn))
+        self._c.execute(grants.delete().where(grants.c.key_arn == key.arn))
         self._c.execute(aliases.delete().where(*own_aliases))
         self._c.execute(keys.delete().where(keys.c.arn == key.arn))
         return [f"arn:aws:kms:{key.region}:{key.account}:{name}" for name in names]
@@ -257,6 +313,61 @@ class SqlTransaction:
         self._c.execute(
             tags.delete().where(tags.c.key_arn == key_arn, tags.c.tag_key.in_(list(tag_keys)))
         )
+
+    # -- grants -------------------------------------------------------------------------
+    def insert_grant(self, grant: Grant) -> None:
+        self._c.execute(grants.insert().values(**_grant_values(grant)))
+
+    def get_grant(self, grant_id: str) -> Grant | None:
+        row = self._c.execute(sa.select(grants).where(grants.c.grant_id == grant_id)).first()
+        return None if row is None else _grant(row)
+
+    def delete_grant(self, grant_id: str) -> bool:
+        res = self._c.execute(grants.delete().where(grants.c.grant_id == grant_id))
+        return bool(res.rowcount)
+
+    def list_grants(
+        self,
+        key_arn: str,
+        *,
+        grant_id: str | None = None,
+        grantee_principal: str | None = None,
+        name: str | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int | None = None,
+    ) -> list[Grant]:
+        q = sa.select(grants).where(grants.c.key_arn == key_arn)
+        if grant_id is not None:
+            q = q.where(grants.c.grant_id == grant_id)
+        if grantee_principal is not None:
+            q = q.where(grants.c.grantee_principal == grantee_principal)
+        if name is not None:
+            q = q.where(grants.c.name == name)
+        q = _after(q, after)
+        if limit is not None:
+            q = q.limit(limit)
+        return [_grant(r) for r in self._c.execute(q)]
+
+    def list_retirable_grants(
+        self,
+        retiring_principal: str,
+        region: str,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Grant]:
+        q = (
+            sa.select(grants)
+            .join(keys, keys.c.arn == grants.c.key_arn)
+            .where(grants.c.retiring_principal == retiring_principal, keys.c.region == region)
+        )
+        return [_grant(r) for r in self._c.execute(_after(q, after).limit(limit))]
+
+    def count_grants(self, key_arn: str, grantee_principal: str | None = None) -> int:
+        q = sa.select(sa.func.count()).select_from(grants).where(grants.c.key_arn == key_arn)
+        if grantee_principal is not None:
+            q = q.where(grants.c.grantee_principal == grantee_principal)
+        return int(self._c.execute(q).scalar_one())
 
     # -- change feed --------------------------------------------------------------------
     def record_change(self, key_arn: str, now: datetime) -> None:

@@ -10,8 +10,14 @@ pytestmark = pytest.mark.unit
 
 
 def test_top_level_secrets_and_blobs_are_dropped() -> None:
-    out = scrub({"KeyId": "k", "Plaintext": b"p", "Message": "m", "GrantTokens": ["t"]})
-    assert out == {"keyId": "k", "grantTokens": ["t"]}
+    out = scrub({"KeyId": "k", "Plaintext": b"p", "Message": "m", "DryRun": True})
+    assert out == {"keyId": "k", "dryRun": True}
+
+
+def test_grant_tokens_are_dropped_from_requests_and_responses() -> None:
+    request = {"KeyId": "k", "GrantTokens": ["AQID"], "GrantToken": "AQID", "GrantId": "g"}
+    assert scrub(request) == {"keyId": "k", "grantId": "g"}
+    assert scrub({"GrantToken": "AQID", "GrantId": "g"}) == {"grantId": "g"}
 
 
 def test_shared_secrets_and_their_encapsulation_are_dropped_even_as_text() -> None:

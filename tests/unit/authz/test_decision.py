@@ -1,19 +1,29 @@
-"""authorize/decide: the evaluator behind the one authorization call, with its context."""
+"""authorize/decide: the evaluator behind the one authorization call, with its context and
+the key's grants; who may retire a grant; operations authorized in the caller's account."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from strongroom.authz import decision
-from strongroom.authz.decision import POLICIES, authorize, decide, request_context
+from strongroom.authz.decision import (
+    POLICIES,
+    authorize,
+    authorize_identity,
+    authorize_retire,
+    decide,
+    request_context,
+)
 from strongroom.authz.evaluate import Reason
+from strongroom.authz.grants import GrantRule, KeyGrants
 from strongroom.authz.policy import PolicyKind, default_key_policy
 from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
 from strongroom.domain.errors import AccessDeniedException
-from strongroom.domain.models import Caller, Key, Principal
+from strongroom.domain.models import Caller, Grant, Key, Principal
 
 pytestmark = pytest.mark.unit
 
@@ -129,3 +139,129 @@ def test_key_policy_is_parsed_once_per_text(monkeypatch: pytest.MonkeyPatch) -> 
         decision.authorize(_caller("root", "root"), "Encrypt", key)
     assert len(calls) == 1
     assert POLICIES is not decision.POLICIES
+
+
+ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
+GRANT_ID = "a" * 64
+
+
+def _grants(*operations: str, subset: dict[str, str] | None = None) -> KeyGrants:
+    return KeyGrants({GRANT_ID: GrantRule(ALICE, frozenset(operations), None, subset)})
+
+
+def test_a_grant_allows_its_grantee_what_no_policy_allows() -> None:
+    alice, key = _caller(), _key()
+    assert not decide(alice, "Encrypt", key).allowed
+    allowed = decide(alice, "Encrypt", key, grants=_grants("Encrypt"))
+    assert allowed.allowed and allowed.reason is Reason.GRANT
+    assert not decide(alice, "Decrypt", key, grants=_grants("Encrypt")).allowed
+    assert not decide(_caller("user", "bob"), "Encrypt", key, grants=_grants("Encrypt")).allowed
+    refused = decide(alice, "Encrypt", key, grants=_grants("Encrypt"), grant_filter=lambda g: False)
+    assert not refused.allowed
+
+
+def test_a_grant_s_constraint_judges_the_request_s_encryption_context() -> None:
+    alice, key, grants = _caller(), _key(), _grants("Decrypt", subset={"Dept": "IT"})
+    assert decide(alice, "Decrypt", key, encryption_context={"Dept": "IT"}, grants=grants).allowed
+    assert not decide(
+        alice, "Decrypt", key, encryption_context={"Dept": "HR"}, grants=grants
+    ).allowed
+    assert not decide(alice, "Decrypt", key, grants=grants).allowed  # no context at all
+    rsa = replace(_key(), key_spec=KeySpec.RSA_2048)  # constraints do not apply to it
+    assert decide(alice, "Decrypt", rsa, grants=grants).allowed
+
+
+def test_an_explicit_deny_beats_a_grant() -> None:
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                json.loads(default_key_policy(ACCOUNT))["Statement"][0],
+                {"Effect": "Deny", "Principal": "*", "Action": "kms:Encrypt", "Resource": "*"},
+            ],
+        }
+    )
+    denied = decide(_caller(), "Encrypt", _key(policy), grants=_grants("Encrypt"))
+    assert denied.reason is Reason.EXPLICIT_DENY_KEY_POLICY
+
+
+def _grant(retiring: str | None = None, *operations: str, issuer: str = ACCOUNT) -> Grant:
+    return Grant(
+        grant_id=GRANT_ID,
+        key_arn=ARN,
+        grantee_principal=ALICE,
+        operations=operations or ("Decrypt",),
+        issuing_account=f"arn:aws:iam::{issuer}:root",
+        creation_date=datetime(2026, 1, 1, tzinfo=UTC),
+        retiring_principal=retiring,
+    )
+
+
+def test_retire_grant_is_for_the_retiring_principal_the_grantee_and_the_account() -> None:
+    bob_arn = f"arn:aws:iam::{ACCOUNT}:user/bob"
+    authorize_retire(_caller("user", "bob"), _key(), _grant(bob_arn))
+    authorize_retire(_caller(), _key(), _grant(None, "Decrypt", "RetireGrant"))
+    authorize_retire(_caller("root", "root"), _key(), _grant())
+    authorize_retire(_caller("user", "carol", ALL_KMS), _key(), _grant())
+    authorize_retire(_caller("user", "carol", ALL_KMS), _key(), None)
+    for caller, grant in (
+        (_caller(), _grant(bob_arn)),
+        (_caller("user", "carol"), _grant()),
+        (_caller("user", "carol"), None),
+    ):
+        with pytest.raises(AccessDeniedException) as info:
+            authorize_retire(caller, _key(), grant)
+        assert info.value.message.endswith(
+            "because no identity-based policy allows the kms:RetireGrant action"
+        )
+
+
+def test_retire_grant_in_a_key_policy_has_no_effect_and_an_iam_deny_wins() -> None:
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}
+            ],
+        }
+    )
+    with pytest.raises(AccessDeniedException):
+        authorize_retire(_caller("user", "carol"), _key(policy), _grant())
+    deny = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Deny", "Action": "kms:RetireGrant", "Resource": "*"}],
+        }
+    )
+    bob_arn = f"arn:aws:iam::{ACCOUNT}:user/bob"
+    with pytest.raises(AccessDeniedException) as info:
+        authorize_retire(_caller("user", "bob", deny), _key(), _grant(bob_arn))
+    assert "with an explicit deny in an identity-based policy" in info.value.message
+
+
+def test_the_other_account_that_issued_a_grant_may_retire_it() -> None:
+    other = "444455556666"
+    outsider = Caller(
+        Principal(f"arn:aws:iam::{other}:user/eve", other, "user", "eve"),
+        "AKIA",
+        "us-east-1",
+        "10.0.0.1",
+        "ua",
+        (ALL_KMS,),
+    )
+    authorize_retire(outsider, _key(), _grant(None, issuer=other))
+    with pytest.raises(AccessDeniedException):
+        authorize_retire(outsider, _key(), _grant())
+    authorize_retire(outsider, _key(), _grant(f"arn:aws:iam::{other}:root"))
+
+
+def test_list_retirable_grants_is_for_principals_of_the_caller_s_account() -> None:
+    authorize_identity(_caller("root", "root"), "ListRetirableGrants", ALICE)
+    authorize_identity(_caller("user", "a", ALL_KMS), "ListRetirableGrants", ALICE)
+    with pytest.raises(AccessDeniedException):
+        authorize_identity(_caller(), "ListRetirableGrants", ALICE)
+    with pytest.raises(AccessDeniedException) as info:
+        authorize_identity(
+            _caller("root", "root"), "ListRetirableGrants", "arn:aws:iam::444455556666:root"
+        )
+    assert "because no resource-based policy allows" in info.value.message
