@@ -117,7 +117,7 @@ def test_unknown_target_fails_with_unknown_operation(server: Any, target: str) -
 
 
 @pytest.mark.parametrize(
-    "operation", ["ReplicateKey", "EnableKeyRotation", "CreateGrant", "ImportKeyMaterial"]
+    "operation", ["ReplicateKey", "UpdatePrimaryRegion", "CreateGrant", "GetKeyLastUsage"]
 )
 def test_operation_not_built_yet_fails_with_unsupported_operation_naming_it(
     server: Any, operation: str

@@ -11,9 +11,11 @@ from strongroom.handlers import (
     crypto,
     data_key_pairs,
     encapsulation,
+    imports,
     keys,
     mac,
     policies,
+    rotation,
 )
 from strongroom.services.core import Core, RequestContext
 
@@ -56,6 +58,14 @@ HANDLERS: Mapping[str, Handler] = {
     "GenerateDataKeyPairWithoutPlaintext": (
         data_key_pairs.generate_data_key_pair_without_plaintext
     ),
+    "EnableKeyRotation": rotation.enable_key_rotation,
+    "DisableKeyRotation": rotation.disable_key_rotation,
+    "GetKeyRotationStatus": rotation.get_key_rotation_status,
+    "RotateKeyOnDemand": rotation.rotate_key_on_demand,
+    "ListKeyRotations": rotation.list_key_rotations,
+    "GetParametersForImport": imports.get_parameters_for_import,
+    "ImportKeyMaterial": imports.import_key_material,
+    "DeleteImportedKeyMaterial": imports.delete_imported_key_material,
 }
 
 # Operations that, in steady state, touch only in-memory caches: they run on the event

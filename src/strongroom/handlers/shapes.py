@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from strongroom.crypto.specs import KEY_SPECS
-from strongroom.domain.enums import KeySpec, KeyState, KeyUsage
+from strongroom.domain.enums import KeySpec, KeyState, KeyUsage, Origin
 from strongroom.domain.models import Alias, Key, Tag
-from strongroom.services.material import material_id
 
 U = KeyUsage
 
@@ -58,8 +57,14 @@ def key_metadata(key: Key) -> dict[str, Any]:
     if key.state is KeyState.PENDING_DELETION and key.pending_window_days is not None:
         meta["PendingDeletionWindowInDays"] = key.pending_window_days
     # "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin" (KeyMetadata doc)
-    if key.current_version and key.key_spec is KeySpec.SYMMETRIC_DEFAULT:
-        meta["CurrentKeyMaterialId"] = material_id(key.arn, key.current_version)
+    if key.current_material_id is not None and key.key_spec is KeySpec.SYMMETRIC_DEFAULT:
+        meta["CurrentKeyMaterialId"] = key.current_material_id
+    # "present only when Origin is EXTERNAL" (ExpirationModel) and only for expiring
+    # material (ValidTo); absent while no material is imported.
+    if key.origin is Origin.EXTERNAL and key.expiration_model is not None:
+        meta["ExpirationModel"] = key.expiration_model.value
+        if key.valid_to is not None:
+            meta["ValidTo"] = key.valid_to
     return meta
 
 

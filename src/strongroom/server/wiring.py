@@ -58,7 +58,11 @@ def open_store(settings: Settings) -> Store:
 def build_core(settings: Settings, clock: Clock = system_clock) -> Core:
     store = open_store(settings)
     return Core(
-        store=store, root_key=FileRootKey(settings.root_key_path), cache=KeyCache(), clock=clock
+        store=store,
+        root_key=FileRootKey(settings.root_key_path),
+        cache=KeyCache(),
+        clock=clock,
+        on_demand_rotation_limit=settings.on_demand_rotation_limit,
     )
 
 

@@ -28,6 +28,7 @@ class KeyCache:
         self._keys: dict[str, Key] = {}
         self._aliases: dict[AliasKey, str] = {}
         self._materials: dict[str, dict[int, Material]] = {}
+        self._material_ids: dict[str, dict[int, str]] = {}
         self._max = max_entries
         self._lock = threading.Lock()
 
@@ -56,11 +57,22 @@ class KeyCache:
             self.clear()
         self._materials.setdefault(arn, {})[version] = material
 
+    def material_id(self, arn: str, version: int) -> str | None:
+        """The KeyMaterialId of a material version, when this process has looked it up."""
+        versions = self._material_ids.get(arn)
+        return None if versions is None else versions.get(version)
+
+    def put_material_id(self, arn: str, version: int, material_id: str) -> None:
+        if len(self._material_ids) >= self._max:
+            self.clear()
+        self._material_ids.setdefault(arn, {})[version] = material_id
+
     def invalidate(self, arn: str) -> None:
         """Forget a key (its record and material) or an alias (by its ARN)."""
         with self._lock:
             self._keys.pop(arn, None)
             self._materials.pop(arn, None)
+            self._material_ids.pop(arn, None)
             if ":alias/" in arn:
                 _, _, _, region, account, resource = arn.split(":", 5)
                 self._aliases.pop((account, region, resource), None)
@@ -70,3 +82,4 @@ class KeyCache:
             self._keys.clear()
             self._aliases.clear()
             self._materials.clear()
+            self._material_ids.clear()

@@ -35,9 +35,14 @@ class RequestContext:
         return self.caller.region
 
 
+ON_DEMAND_ROTATION_LIMIT = 25
+"""On-demand rotations per KMS key (AWS resource quota "On-demand rotation", not adjustable)."""
+
+
 @dataclass(slots=True)
 class Core:
     store: Store
     root_key: RootKey
     cache: KeyCache
     clock: Clock = system_clock
+    on_demand_rotation_limit: int = ON_DEMAND_ROTATION_LIMIT

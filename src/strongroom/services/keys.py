@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
+from strongroom.authz.conditions import ContextValue
 from strongroom.authz.decision import authorize
 from strongroom.authz.policy import default_key_policy
 from strongroom.crypto.specs import check_key_spec_usage
@@ -20,7 +21,7 @@ from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
 from strongroom.services.access import requested_alias
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import new_material, store_material
+from strongroom.services.material import add_generated_version, new_material
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
 
@@ -46,7 +47,8 @@ def create_key(
     custom_key_store_id: str | None = None,
     bypass_policy_lockout_safety_check: bool = False,
 ) -> Key:
-    """Create a customer managed key of any key spec with fresh material.
+    """Create a customer managed key of any key spec with fresh material, or, with origin
+    EXTERNAL, without material: PendingImport until ImportKeyMaterial.
 
     Raises ValidationException (usage missing or incompatible with spec, in AWS's words),
     UnsupportedOperationException (specs, origins and key stores this build cannot serve),
@@ -54,7 +56,7 @@ def create_key(
     """
     authorize(ctx.caller, "CreateKey")
     usage = check_key_spec_usage(key_spec, key_usage)
-    if origin is not Origin.AWS_KMS:
+    if origin not in (Origin.AWS_KMS, Origin.EXTERNAL):
         raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
     if custom_key_store_id is not None:
         raise UnsupportedOperationException(
@@ -74,14 +76,16 @@ def create_key(
             core, ctx.caller, policy, arn, bypass_lockout=bypass_policy_lockout_safety_check
         )
     check_tags(tags)
-    material = new_material(key_spec)  # outside the transaction: RSA takes up to a second
+    external = origin is Origin.EXTERNAL
+    # Outside the transaction: an RSA key takes up to a second.
+    material = None if external else new_material(key_spec)
     now = core.clock()
     key = Key(
         arn=arn,
         key_id=key_id,
         account=ctx.account,
         region=ctx.region,
-        state=KeyState.ENABLED,
+        state=KeyState.PENDING_IMPORT if external else KeyState.ENABLED,
         description=description,
         key_usage=usage,
         key_spec=key_spec,
@@ -90,11 +94,13 @@ def create_key(
         multi_region=multi_region,
         policy=policy if policy is not None else default_policy(ctx.account),
         creation_date=now,
-        current_version=1,
+        current_version=0,
     )
     with core.store.transaction() as tx:
         tx.insert_key(key)
-        store_material(core, tx, key.arn, 1, material, now)
+        if material is not None:
+            key = add_generated_version(core, tx, key, material, now)
+            tx.update_key(key)
         tx.put_tags(key.arn, tags)
     ctx.resources.append(key.arn)
     return key
@@ -156,15 +162,22 @@ def change_key(
     key_id: str,
     operation: str,
     update: Callable[[Key], Key],
+    *,
+    extra: Mapping[str, ContextValue] | None = None,
+    check: Callable[[Key], None] | None = None,
 ) -> Key:
-    """Apply ``update`` to a key in one transaction, after authorization and the key-state
-    check for ``operation``; every process's cache hears of the change."""
+    """Apply ``update`` to a key in one transaction, after authorization (``extra``: the
+    operation's own condition keys), ``check`` (what the operation refuses whatever the
+    key's state) and the key-state check for ``operation``; every process's cache hears of
+    the change."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, operation, key)
+    authorize(ctx.caller, operation, key, extra=extra)
     with core.store.transaction() as tx:
         current = tx.get_key(key.arn, for_update=True)
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
+        if check is not None:
+            check(current)
         check_state(operation, current)
         updated = update(current)
         if updated != current:
