@@ -439,6 +439,23 @@ def _every_operation(key: dict[str, Any], alias: str, blob: bytes) -> dict[str, 
         "ListRetirableGrants": {"RetiringPrincipal": f"arn:aws:iam::{ACCOUNT}:root"},
         "RetireGrant": {**k, "GrantId": "0" * 64},
         "RevokeGrant": {**k, "GrantId": "0" * 64},
+        "EnableKeyRotation": {**k, "RotationPeriodInDays": 90},
+        "DisableKeyRotation": k,
+        "GetKeyRotationStatus": k,
+        "RotateKeyOnDemand": k,
+        "ListKeyRotations": k,
+        "GetParametersForImport": {
+            **k,
+            "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+            "WrappingKeySpec": "RSA_2048",
+        },
+        "ImportKeyMaterial": {
+            **k,
+            "ImportToken": b"t" * 41,
+            "EncryptedKeyMaterial": b"m" * 256,
+            "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        },
+        "DeleteImportedKeyMaterial": k,
     }
 
 

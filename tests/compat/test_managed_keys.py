@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,9 @@ def _refusals(kms: Any, key: dict[str, Any], other_alias: str) -> dict[str, Any]
         "UpdateKeyDescription": (kms.update_key_description, {**k, "Description": "mine"}),
         "TagResource": (kms.tag_resource, {**k, **tags}),
         "UntagResource": (kms.untag_resource, {**k, "TagKeys": ["a"]}),
+        "EnableKeyRotation": (kms.enable_key_rotation, {**k, "RotationPeriodInDays": 90}),
+        "DisableKeyRotation": (kms.disable_key_rotation, k),
+        "RotateKeyOnDemand": (kms.rotate_key_on_demand, k),
         "CreateAlias": (
             kms.create_alias,
             {"AliasName": unique_alias("managed"), "TargetKeyId": key["KeyId"]},
@@ -249,6 +253,11 @@ def test_every_change_to_an_aws_managed_key_is_refused(owner: dict[str, Any]) ->
     assert kms.describe_key(KeyId="alias/aws/rds")["KeyMetadata"] == key
     assert kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"] == policy
     assert kms.list_resource_tags(KeyId=key["KeyId"])["Tags"] == []
+    # Rotated every year, which no one can change.
+    status = kms.get_key_rotation_status(KeyId=key["KeyId"])
+    assert status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 365
+    created = key["CreationDate"]
+    assert status["NextRotationDate"] - created == timedelta(days=365)
     assert [a["AliasName"] for a in kms.list_aliases(KeyId=key["KeyId"])["Aliases"]] == [
         "alias/aws/rds"
     ]

@@ -30,7 +30,6 @@ from strongroom.server.app import KmsApp
 from strongroom.server.settings import load_settings
 from strongroom.server.wiring import Runtime, build_runtime, prepare
 from strongroom.services.deletion import delete_due_keys
-from strongroom.services.material import new_material, store_material
 from strongroom.services.multiregion import complete_replication
 
 from ._support import (
@@ -895,20 +894,6 @@ def test_cancelled_primary_deletion_is_not_resumed_by_the_job(jobs: Jobs) -> Non
     assert meta["KeyState"] == "Disabled" and "DeletionDate" not in meta
 
 
-def _add_material_version(jobs: Jobs, region: str, key_id: str) -> None:
-    """What rotation does to a primary key: a new material version, made current."""
-    core = jobs.runtime.core
-    arn = _arn(region, key_id)
-    with core.store.transaction() as tx:
-        key = tx.get_key(arn, for_update=True)
-        assert key is not None
-        version = key.current_version + 1
-        store_material(core, tx, arn, version, new_material(key.key_spec), jobs.clock())
-        tx.update_key(key.evolve(current_version=version))
-        tx.record_change(arn, jobs.clock())
-    core.cache.invalidate(arn)
-
-
 def test_a_material_version_added_to_the_primary_later_is_used_by_its_replicas(
     jobs: Jobs,
 ) -> None:
@@ -917,7 +902,7 @@ def test_a_material_version_added_to_the_primary_later_is_used_by_its_replicas(
     us.replicate_key(KeyId=key_id, ReplicaRegion=OTHER_REGION)
     jobs.replicate()
     first = eu.generate_data_key(KeyId=key_id, NumberOfBytes=16)
-    _add_material_version(jobs, REGION, key_id)
+    us.rotate_key_on_demand(KeyId=key_id)  # a new material version on the primary
     second = eu.generate_data_key(KeyId=key_id, NumberOfBytes=16)
     assert parse_blob(first["CiphertextBlob"]).material_version == 1
     assert parse_blob(second["CiphertextBlob"]).material_version == 2
@@ -931,7 +916,8 @@ def test_a_material_version_added_to_the_primary_later_is_used_by_its_replicas(
             assert opened["KeyMaterialId"] == out["KeyMaterialId"]
     # After the primary moves, the new primary holds every version and gains the next.
     us.update_primary_region(KeyId=key_id, PrimaryRegion=OTHER_REGION)
-    _add_material_version(jobs, OTHER_REGION, key_id)
+    eu.rotate_key_on_demand(KeyId=key_id)
+    assert_kms_error("UnsupportedOperationException", us.rotate_key_on_demand, KeyId=key_id)
     third = us.generate_data_key(KeyId=key_id, NumberOfBytes=16)
     assert parse_blob(third["CiphertextBlob"]).material_version == 3
     for client in (us, eu):

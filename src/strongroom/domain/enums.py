@@ -126,3 +126,53 @@ class DataKeyPairSpec(StrEnum):
     ML_KEM_512 = "ML_KEM_512"
     ML_KEM_768 = "ML_KEM_768"
     ML_KEM_1024 = "ML_KEM_1024"
+
+
+class ExpirationModel(StrEnum):
+    KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
+    KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+
+
+class ImportType(StrEnum):
+    NEW_KEY_MATERIAL = "NEW_KEY_MATERIAL"
+    EXISTING_KEY_MATERIAL = "EXISTING_KEY_MATERIAL"
+
+
+class KeyMaterialState(StrEnum):
+    NON_CURRENT = "NON_CURRENT"
+    CURRENT = "CURRENT"
+    PENDING_ROTATION = "PENDING_ROTATION"
+    PENDING_MULTI_REGION_IMPORT_AND_ROTATION = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
+
+
+class ImportState(StrEnum):
+    IMPORTED = "IMPORTED"
+    PENDING_IMPORT = "PENDING_IMPORT"
+
+
+class RotationType(StrEnum):
+    AUTOMATIC = "AUTOMATIC"
+    ON_DEMAND = "ON_DEMAND"
+
+
+class IncludeKeyMaterial(StrEnum):
+    ALL_KEY_MATERIAL = "ALL_KEY_MATERIAL"
+    ROTATIONS_ONLY = "ROTATIONS_ONLY"
+
+
+class WrappingAlgorithm(StrEnum):
+    """The model's ``AlgorithmSpec``: how imported key material is wrapped in transit."""
+
+    RSAES_PKCS1_V1_5 = "RSAES_PKCS1_V1_5"
+    RSAES_OAEP_SHA_1 = "RSAES_OAEP_SHA_1"
+    RSAES_OAEP_SHA_256 = "RSAES_OAEP_SHA_256"
+    RSA_AES_KEY_WRAP_SHA_1 = "RSA_AES_KEY_WRAP_SHA_1"
+    RSA_AES_KEY_WRAP_SHA_256 = "RSA_AES_KEY_WRAP_SHA_256"
+    SM2PKE = "SM2PKE"
+
+
+class WrappingKeySpec(StrEnum):
+    RSA_2048 = "RSA_2048"
+    RSA_3072 = "RSA_3072"
+    RSA_4096 = "RSA_4096"
+    SM2 = "SM2"

@@ -62,6 +62,24 @@ _ENABLE_DISABLE: Mapping[KeyState, Failure] = {
     S.UPDATING: UPDATING,
 }
 _ALWAYS: Mapping[KeyState, Failure] = {}
+# EnableKeyRotation / DisableKeyRotation: [1], [3], [14]. The table's [6] and [7] (imported
+# material, custom key stores: UnsupportedOperationException) are checked before the state
+# (services.rotation), so PendingImport and Unavailable never reach this row.
+_ROTATION_SETTING: Mapping[KeyState, Failure] = {
+    S.DISABLED: DISABLED,
+    S.PENDING_DELETION: PENDING_DELETION,
+    S.PENDING_REPLICA_DELETION: PENDING_DELETION,
+    S.CREATING: CREATING,
+}
+# GetParametersForImport and ImportKeyMaterial: [8] (pending deletion of a key with imported
+# material: KMSInvalidStateException), [14], and [15] for GetParametersForImport; [9] (a key
+# without imported material: UnsupportedOperationException) is checked before the state.
+_IMPORT: Mapping[KeyState, Failure] = {
+    S.PENDING_DELETION: PENDING_DELETION,
+    S.PENDING_REPLICA_DELETION: PENDING_DELETION,
+    S.UNAVAILABLE: UNAVAILABLE,
+    S.CREATING: CREATING,
+}
 
 TABLE: Mapping[str, Mapping[KeyState, Failure]] = {
     "CancelKeyDeletion": {
@@ -74,10 +92,14 @@ TABLE: Mapping[str, Mapping[KeyState, Failure]] = {
     "Decrypt": _CRYPTO,
     "Decapsulate": _CRYPTO,  # inferred: not in the 2023 table, like the other crypto rows
     "DeleteAlias": _ALWAYS,
+    # "OK (no effect)" in PendingImport; the key stays PendingDeletion when it is.
+    "DeleteImportedKeyMaterial": {S.CREATING: CREATING, S.UPDATING: UPDATING},
     "DeriveSharedSecret": _CRYPTO,  # inferred, as Decapsulate
     "DescribeKey": _ALWAYS,
     "DisableKey": _ENABLE_DISABLE,
+    "DisableKeyRotation": _ROTATION_SETTING,
     "EnableKey": _ENABLE_DISABLE,
+    "EnableKeyRotation": _ROTATION_SETTING,
     "Encapsulate": _CRYPTO,  # inferred, as Decapsulate
     "Encrypt": _CRYPTO,
     "GenerateDataKey": _CRYPTO,
@@ -86,10 +108,15 @@ TABLE: Mapping[str, Mapping[KeyState, Failure]] = {
     "GenerateDataKeyPairWithoutPlaintext": _CRYPTO,
     "GenerateMac": _CRYPTO,
     "GetKeyPolicy": _ALWAYS,
+    # Readable in every state but Unavailable [7]; while pending deletion it reads false.
+    "GetKeyRotationStatus": {S.UNAVAILABLE: UNAVAILABLE},
+    "GetParametersForImport": {**_IMPORT, S.UPDATING: UPDATING},
     "GetPublicKey": _CRYPTO,
+    "ImportKeyMaterial": _IMPORT,
     "ListAliases": _ALWAYS,
     "ListGrants": _ALWAYS,
     "ListKeyPolicies": _ALWAYS,
+    "ListKeyRotations": _ALWAYS,  # inferred: a read of the key's materials, like ListGrants
     "ListResourceTags": _ALWAYS,
     "PutKeyPolicy": _ALWAYS,
     "ReEncrypt": _CRYPTO,
@@ -100,6 +127,10 @@ TABLE: Mapping[str, Mapping[KeyState, Failure]] = {
     },
     "RetireGrant": _ALWAYS,
     "RevokeGrant": _ALWAYS,
+    # Not in the 2023 table; recorded against AWS: Disabled -> DisabledException, EXTERNAL
+    # without material -> "... is pending import." (shared/reference §1); the rest inferred
+    # as for the cryptographic operations.
+    "RotateKeyOnDemand": _CRYPTO,
     "ScheduleKeyDeletion": {
         **_MUTATE,
         S.UPDATING: UPDATING,

@@ -7,12 +7,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from strongroom.domain.enums import (
+    ExpirationModel,
+    ImportState,
     KeyManager,
+    KeyMaterialState,
     KeySpec,
     KeyState,
     KeyUsage,
     MultiRegionKeyType,
     Origin,
+    RotationType,
 )
 from strongroom.domain.secrets import KeyBytes
 
@@ -52,6 +56,15 @@ class Key:
             return MultiRegionKeyType.PRIMARY
         return MultiRegionKeyType.REPLICA
 
+    # Automatic rotation: on with this period (days) when set; the job rotates at the date.
+    rotation_period_days: int | None = None
+    next_rotation_date: datetime | None = None
+    # The KeyMaterialId of ``current_version``, and (origin EXTERNAL) how the imported
+    # material that is permanently associated with the key expires: KeyMetadata's fields.
+    current_material_id: str | None = None
+    expiration_model: ExpirationModel | None = None
+    valid_to: datetime | None = None
+
     def evolve(self, **changes: object) -> Key:
         return replace(self, **changes)  # type: ignore[arg-type]
 
@@ -64,6 +77,31 @@ class KeyMaterial:
     version: int
     material: KeyBytes
     created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MaterialVersion:
+    """What is known of one material version besides the material itself, which is kept
+    apart (wrapped) so that deleting it leaves this record: a ListKeyRotations entry.
+
+    The ``material_id`` of imported material derives from the material and the key
+    (``crypto.key_import.imported_material_id``), so a re-import finds the version it
+    restores; ``import_state`` and the expiry fields are None for generated material."""
+
+    key_arn: str
+    version: int
+    material_id: str
+    state: KeyMaterialState
+    created: datetime
+    rotation_date: datetime | None = None
+    rotation_type: RotationType | None = None
+    import_state: ImportState | None = None
+    expiration_model: ExpirationModel | None = None
+    valid_to: datetime | None = None
+    description: str | None = None
+
+    def evolve(self, **changes: object) -> MaterialVersion:
+        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

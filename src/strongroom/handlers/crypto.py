@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from strongroom.domain.enums import DataKeySpec, EncryptionAlgorithm
+from strongroom.domain.models import Key
 from strongroom.services import encryption
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import material_id
+from strongroom.services.material import material_id_of
 
 Request = dict[str, Any]
 Response = dict[str, Any]
@@ -18,9 +19,9 @@ def _algorithm(req: Request, name: str = "EncryptionAlgorithm") -> EncryptionAlg
     return None if value is None else EncryptionAlgorithm(value)
 
 
-def _material_id(arn: str, version: int | None) -> str | None:
+def _material_id(core: Core, key: Key, version: int | None) -> str | None:
     # KeyMaterialId is "present only when the operation uses a symmetric encryption KMS key".
-    return None if version is None else material_id(arn, version)
+    return None if version is None else material_id_of(core, key, version)
 
 
 def encrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
@@ -54,7 +55,7 @@ def decrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
         "KeyId": opened.key.arn,
         "Plaintext": opened.plaintext,
         "EncryptionAlgorithm": opened.algorithm.value,
-        "KeyMaterialId": _material_id(opened.key.arn, opened.version),
+        "KeyMaterialId": _material_id(core, opened.key, opened.version),
     }
 
 
@@ -77,8 +78,8 @@ def re_encrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
         "KeyId": sealed.key.arn,
         "SourceEncryptionAlgorithm": opened.algorithm.value,
         "DestinationEncryptionAlgorithm": sealed.algorithm.value,
-        "SourceKeyMaterialId": _material_id(opened.key.arn, opened.version),
-        "DestinationKeyMaterialId": _material_id(sealed.key.arn, sealed.version),
+        "SourceKeyMaterialId": _material_id(core, opened.key, opened.version),
+        "DestinationKeyMaterialId": _material_id(core, sealed.key, sealed.version),
     }
 
 
@@ -98,7 +99,7 @@ def _data_key(
     response = {
         "CiphertextBlob": sealed.ciphertext,
         "KeyId": sealed.key.arn,
-        "KeyMaterialId": _material_id(sealed.key.arn, sealed.version),
+        "KeyMaterialId": _material_id(core, sealed.key, sealed.version),
     }
     return plaintext, response
 

@@ -8,7 +8,7 @@ from strongroom.domain.enums import DataKeyPairSpec
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services import data_key_pairs
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import material_id
+from strongroom.services.material import material_id_of
 
 Request = dict[str, Any]
 Response = dict[str, Any]
@@ -34,7 +34,7 @@ def _pair(
         "PublicKey": pair.public_key,
         "KeyId": sealed.key.arn,
         "KeyPairSpec": req["KeyPairSpec"],
-        "KeyMaterialId": material_id(sealed.key.arn, sealed.version),
+        "KeyMaterialId": material_id_of(core, sealed.key, sealed.version),
     }
     return pair.private_key, response
 

@@ -12,10 +12,12 @@ from strongroom.handlers import (
     data_key_pairs,
     encapsulation,
     grants,
+    imports,
     keys,
     mac,
     multiregion,
     policies,
+    rotation,
 )
 from strongroom.services.core import Core, RequestContext
 
@@ -65,6 +67,14 @@ HANDLERS: Mapping[str, Handler] = {
     "ListRetirableGrants": grants.list_retirable_grants,
     "RetireGrant": grants.retire_grant,
     "RevokeGrant": grants.revoke_grant,
+    "EnableKeyRotation": rotation.enable_key_rotation,
+    "DisableKeyRotation": rotation.disable_key_rotation,
+    "GetKeyRotationStatus": rotation.get_key_rotation_status,
+    "RotateKeyOnDemand": rotation.rotate_key_on_demand,
+    "ListKeyRotations": rotation.list_key_rotations,
+    "GetParametersForImport": imports.get_parameters_for_import,
+    "ImportKeyMaterial": imports.import_key_material,
+    "DeleteImportedKeyMaterial": imports.delete_imported_key_material,
 }
 
 # Operations that, in steady state, touch only in-memory caches: they run on the event

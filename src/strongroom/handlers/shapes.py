@@ -6,11 +6,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from strongroom.crypto.specs import KEY_SPECS
-from strongroom.domain.enums import KeySpec, KeyState, KeyUsage
+from strongroom.domain.enums import KeySpec, KeyState, KeyUsage, Origin
 from strongroom.domain.ids import key_arn
 from strongroom.domain.models import Alias, Key, Tag
 from strongroom.services.managed import PredefinedAlias
-from strongroom.services.material import material_id
 
 U = KeyUsage
 
@@ -68,8 +67,14 @@ def key_metadata(key: Key, replica_regions: Sequence[str] = ()) -> dict[str, Any
             "ReplicaKeys": [_multi_region_key(key, region) for region in replica_regions],
         }
     # "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin" (KeyMetadata doc)
-    if key.current_version and key.key_spec is KeySpec.SYMMETRIC_DEFAULT:
-        meta["CurrentKeyMaterialId"] = material_id(key.arn, key.current_version)
+    if key.current_material_id is not None and key.key_spec is KeySpec.SYMMETRIC_DEFAULT:
+        meta["CurrentKeyMaterialId"] = key.current_material_id
+    # "present only when Origin is EXTERNAL" (ExpirationModel) and only for expiring
+    # material (ValidTo); absent while no material is imported.
+    if key.origin is Origin.EXTERNAL and key.expiration_model is not None:
+        meta["ExpirationModel"] = key.expiration_model.value
+        if key.valid_to is not None:
+            meta["ValidTo"] = key.valid_to
     return meta
 
 

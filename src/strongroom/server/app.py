@@ -28,7 +28,9 @@ from strongroom.protocol.model import load_model
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import RequestContext
 from strongroom.services.deletion import delete_due_keys
+from strongroom.services.imports import expire_due_materials
 from strongroom.services.multiregion import complete_replication
+from strongroom.services.rotation import rotate_due_keys
 
 log = logging.getLogger("strongroom.server")
 
@@ -132,6 +134,8 @@ class KmsApp:
 
     def _run_jobs(self) -> None:
         delete_due_keys(self.rt.core)
+        rotate_due_keys(self.rt.core)
+        expire_due_materials(self.rt.core)
         with self.rt.core.store.transaction() as tx:
             tx.prune_changes(datetime.now(UTC) - CHANGE_RETENTION)
 

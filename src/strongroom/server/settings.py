@@ -24,7 +24,8 @@ class Settings:
     workers: int = 1
     log_level: str = "info"
     change_poll_seconds: float = 0.5  # how often a process looks for changes by others
-    job_interval_seconds: float = 60.0  # scheduled jobs: key deletion
+    job_interval_seconds: float = 60.0  # scheduled jobs: deletion, rotation, import expiry
+    on_demand_rotation_limit: int = 25  # RotateKeyOnDemand per key (AWS's quota: 25)
     audit_dir: Path | None = None  # default: data_dir/audit
     audit_fsync: bool = True  # fdatasync each group of audit events before replying
     grants_per_key: int = 50_000  # AWS KMS resource quota "Grants per KMS key"

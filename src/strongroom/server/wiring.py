@@ -64,6 +64,7 @@ def build_core(settings: Settings, clock: Clock = system_clock) -> Core:
         clock=clock,
         grants_per_key=settings.grants_per_key,
         grants_per_grantee_per_key=settings.grants_per_grantee_per_key,
+        on_demand_rotation_limit=settings.on_demand_rotation_limit,
     )
 
 

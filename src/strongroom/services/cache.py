@@ -32,6 +32,7 @@ class KeyCache:
         self._materials: dict[str, dict[int, Material]] = {}
         self._replicas: dict[str, tuple[str, ...]] = {}
         self._grants: dict[str, KeyGrants] = {}
+        self._material_ids: dict[str, dict[int, str]] = {}
         self._max = max_entries
         self._lock = threading.Lock()
 
@@ -78,6 +79,16 @@ class KeyCache:
             self.clear()
         self._grants[arn] = grants
 
+    def material_id(self, arn: str, version: int) -> str | None:
+        """The KeyMaterialId of a material version, when this process has looked it up."""
+        versions = self._material_ids.get(arn)
+        return None if versions is None else versions.get(version)
+
+    def put_material_id(self, arn: str, version: int, material_id: str) -> None:
+        if len(self._material_ids) >= self._max:
+            self.clear()
+        self._material_ids.setdefault(arn, {})[version] = material_id
+
     def invalidate(self, arn: str) -> None:
         """Forget a key (its record, material, related keys and grants) or an alias (by its ARN)."""
         with self._lock:
@@ -85,6 +96,7 @@ class KeyCache:
             self._materials.pop(arn, None)
             self._replicas.pop(arn, None)
             self._grants.pop(arn, None)
+            self._material_ids.pop(arn, None)
             if ":alias/" in arn:
                 _, _, _, region, account, resource = arn.split(":", 5)
                 self._aliases.pop((account, region, resource), None)
@@ -96,3 +108,4 @@ class KeyCache:
             self._materials.clear()
             self._replicas.clear()
             self._grants.clear()
+            self._material_ids.clear()

@@ -37,6 +37,10 @@ class RequestContext:
         return self.caller.region
 
 
+ON_DEMAND_ROTATION_LIMIT = 25
+"""On-demand rotations per KMS key (AWS resource quota "On-demand rotation", not adjustable)."""
+
+
 @dataclass(slots=True)
 class Core:
     store: Store
@@ -46,3 +50,4 @@ class Core:
     # Resource quotas of AWS KMS (resource-limits.html), lowered by tests.
     grants_per_key: int = 50_000
     grants_per_grantee_per_key: int = 500
+    on_demand_rotation_limit: int = ON_DEMAND_ROTATION_LIMIT

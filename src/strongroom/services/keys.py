@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
+from strongroom.authz.conditions import ContextValue
 from strongroom.authz.decision import authorize
 from strongroom.authz.policy import default_key_policy
 from strongroom.crypto.specs import check_key_spec_usage
@@ -27,7 +28,7 @@ from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
 from strongroom.services.access import authorize_key, requested_alias
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import current_version, new_material, store_material
+from strongroom.services.material import add_generated_version, material_source, new_material
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
 from strongroom.storage.ports import Transaction
@@ -54,7 +55,8 @@ def create_key(
     custom_key_store_id: str | None = None,
     bypass_policy_lockout_safety_check: bool = False,
 ) -> Key:
-    """Create a customer managed key of any key spec with fresh material.
+    """Create a customer managed key of any key spec with fresh material, or, with origin
+    EXTERNAL, without material: PendingImport until ImportKeyMaterial.
 
     Raises ValidationException (usage missing or incompatible with spec, in AWS's words),
     UnsupportedOperationException (specs, origins and key stores this build cannot serve),
@@ -62,7 +64,7 @@ def create_key(
     """
     authorize(ctx.caller, "CreateKey", extra=multi_region_condition_keys(multi_region))
     usage = check_key_spec_usage(key_spec, key_usage)
-    if origin is not Origin.AWS_KMS:
+    if origin not in (Origin.AWS_KMS, Origin.EXTERNAL):
         raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
     if custom_key_store_id is not None:
         raise UnsupportedOperationException(
@@ -78,14 +80,16 @@ def create_key(
             core, ctx.caller, policy, arn, bypass_lockout=bypass_policy_lockout_safety_check
         )
     check_tags(tags)
-    material = new_material(key_spec)  # outside the transaction: RSA takes up to a second
+    external = origin is Origin.EXTERNAL
+    # Outside the transaction: an RSA key takes up to a second.
+    material = None if external else new_material(key_spec)
     now = core.clock()
     key = Key(
         arn=arn,
         key_id=key_id,
         account=ctx.account,
         region=ctx.region,
-        state=KeyState.ENABLED,
+        state=KeyState.PENDING_IMPORT if external else KeyState.ENABLED,
         description=description,
         key_usage=usage,
         key_spec=key_spec,
@@ -94,12 +98,14 @@ def create_key(
         multi_region=multi_region,
         policy=policy if policy is not None else default_policy(ctx.account),
         creation_date=now,
-        current_version=1,
+        current_version=0,
         primary_region=ctx.region if multi_region else None,
     )
     with core.store.transaction() as tx:
         tx.insert_key(key)
-        store_material(core, tx, key.arn, 1, material, now)
+        if material is not None:
+            key = add_generated_version(core, tx, key, material, now)
+            tx.update_key(key)
         tx.put_tags(key.arn, tags)
     ctx.resources.append(key.arn)
     return key
@@ -118,8 +124,12 @@ def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:
     version) read from its primary."""
     key = resolve_key(core, ctx, key_id)
     authorize_key(core, ctx, "DescribeKey", key, request_alias=requested_alias(key_id))
-    version = current_version(core, key)
-    return key if version == key.current_version else key.evolve(current_version=version)
+    source = material_source(core, key)
+    if source is key:
+        return key
+    return key.evolve(
+        current_version=source.current_version, current_material_id=source.current_material_id
+    )
 
 
 def list_keys(
@@ -172,10 +182,15 @@ def change_key(
     key_id: str,
     operation: str,
     update: Callable[[Key], Key],
+    *,
+    extra: Mapping[str, ContextValue] | None = None,
+    check: Callable[[Key], None] | None = None,
 ) -> Key:
     """Apply ``update`` to a key in one transaction, after authorization and the key-state
     check for ``operation``; every process's cache hears of the change."""
-    return change_key_in(core, ctx, key_id, operation, lambda _tx, k: update(k))
+    return change_key_in(
+        core, ctx, key_id, operation, lambda _tx, k: update(k), extra=extra, check=check
+    )
 
 
 def change_key_in(
@@ -184,15 +199,22 @@ def change_key_in(
     key_id: str,
     operation: str,
     update: Callable[[Transaction, Key], Key],
+    *,
+    extra: Mapping[str, ContextValue] | None = None,
+    check: Callable[[Key], None] | None = None,
 ) -> Key:
     """``change_key`` for an ``update`` that reads more of the database in the same
-    transaction (the key row is locked first)."""
+    transaction (the key row is locked first). Authorization (``extra``: the operation's own
+    condition keys), then ``check`` (what the operation refuses whatever the key's state),
+    then the key-state check for ``operation``."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, operation, key)
+    authorize(ctx.caller, operation, key, extra=extra)
     with core.store.transaction() as tx:
         current = tx.get_key(key.arn, for_update=True)
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
+        if check is not None:
+            check(current)
         check_state(operation, current)
         updated = update(tx, current)
         if updated != current:

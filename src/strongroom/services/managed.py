@@ -12,15 +12,21 @@ takes the key the other one made.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from strongroom.authz.managed_policy import aws_managed_key_policy
 from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
 from strongroom.domain.errors import StorageError
 from strongroom.domain.ids import alias_arn, key_arn, new_key_id
-from strongroom.domain.managed import MANAGED_SERVICES, ManagedService, managed_service
+from strongroom.domain.managed import (
+    MANAGED_SERVICES,
+    ROTATION_PERIOD_DAYS,
+    ManagedService,
+    managed_service,
+)
 from strongroom.domain.models import Alias, Key
 from strongroom.services.core import Core
-from strongroom.services.material import new_material, store_material
+from strongroom.services.material import add_generated_version, new_material
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +56,13 @@ def managed_key_id(core: Core, account: str, region: str, name: str) -> str | No
                 return made.target_key_id
             tx.insert_alias(alias)  # the unique row: a concurrent first use fails here
             tx.insert_key(key)
-            store_material(core, tx, key.arn, 1, material, now)
+            # Rotated every year, which cannot be changed (its policy refuses rotation
+            # changes), like every AWS managed key.
+            key = add_generated_version(core, tx, key, material, now).evolve(
+                rotation_period_days=ROTATION_PERIOD_DAYS,
+                next_rotation_date=now + timedelta(days=ROTATION_PERIOD_DAYS),
+            )
+            tx.update_key(key)
     except StorageError:
         with core.store.transaction() as tx:
             made = tx.get_alias(account, region, name)
@@ -76,7 +88,7 @@ def _new_key(core: Core, service: ManagedService, account: str, region: str) -> 
         multi_region=False,
         policy=aws_managed_key_policy(service, account, region),
         creation_date=core.clock(),
-        current_version=1,
+        current_version=0,
     )
 
 

@@ -12,7 +12,6 @@ to the primary is at once usable in every Region.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TypeVar
@@ -21,10 +20,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto.asymmetric import KeyPair, generate_private_key, load_key_pair
 from strongroom.crypto.context import encode_context
-from strongroom.domain.enums import KeySpec
+from strongroom.crypto.key_import import generated_material_id
+from strongroom.domain.enums import KeyMaterialState, KeySpec, Origin, RotationType
 from strongroom.domain.errors import InvalidCiphertextException, KeyStoreError
-from strongroom.domain.ids import key_arn, parse_arn
-from strongroom.domain.models import Key
+from strongroom.domain.ids import key_arn
+from strongroom.domain.models import Key, MaterialVersion
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.cache import Material
 from strongroom.services.core import Core
@@ -39,17 +39,6 @@ def material_aad(key_arn: str, version: int) -> bytes:
     return encode_context({"keyArn": key_arn, "version": str(version)})
 
 
-def material_id(arn: str, version: int) -> str:
-    """A stable 64-hex-digit id for a material version, the form of AWS's KeyMaterialId.
-
-    For a multi-Region key (``mrk-`` key id) the Region is left out: related keys share
-    their material, so every Region shows the same ids."""
-    parsed = parse_arn(arn)
-    if parsed is not None and parsed.name.startswith("mrk-"):
-        arn = key_arn("", parsed.account, parsed.name)
-    return hashlib.sha256(material_aad(arn, version)).hexdigest()
-
-
 def material_source(core: Core, key: Key) -> Key:
     """The key whose ARN holds ``key``'s material versions and current version number: the
     key itself, or, for a multi-Region replica, its primary (AWS copies the primary's
@@ -62,6 +51,64 @@ def material_source(core: Core, key: Key) -> Key:
 def current_version(core: Core, key: Key) -> int:
     """The material version new ciphertexts of ``key`` use (its primary's, for a replica)."""
     return material_source(core, key).current_version
+
+
+def _id_arn(key: Key) -> str:
+    """The ARN that generated KeyMaterialIds derive from: for a multi-Region key the Region is
+    left out, so every related key shows the same ids for the material they share."""
+    return key.arn if key.primary_region is None else key_arn("", key.account, key.key_id)
+
+
+def material_id_of(core: Core, key: Key, version: int) -> str:
+    """The KeyMaterialId of a version of ``key``: from the key record for its current
+    version, derived for generated material, looked up once per process for the older
+    versions of imported material. A multi-Region replica's ids are its primary's."""
+    key = material_source(core, key)
+    if version == key.current_version and key.current_material_id is not None:
+        return key.current_material_id
+    if key.origin is Origin.AWS_KMS:
+        return generated_material_id(_id_arn(key), version)
+    found = core.cache.material_id(key.arn, version)
+    if found is None:
+        with core.store.transaction() as tx:
+            versions = tx.list_material_versions(key.arn)
+        for info in versions:
+            core.cache.put_material_id(key.arn, info.version, info.material_id)
+        found = core.cache.material_id(key.arn, version)
+    if found is None:
+        raise KeyStoreError(f"{key.arn} has no key material version {version}")
+    return found
+
+
+def add_generated_version(
+    core: Core,
+    tx: Transaction,
+    key: Key,
+    material: KeyBytes,
+    now: datetime,
+    rotation: RotationType | None = None,
+) -> Key:
+    """Store ``material`` as the next version of ``key`` and make it current (the previous
+    current version stays for decryption); ``rotation`` says which rotation made it (None for
+    the first material). Returns the key record to write."""
+    version = key.current_version + 1
+    for info in tx.list_material_versions(key.arn):
+        if info.state is KeyMaterialState.CURRENT:
+            tx.update_material_version(info.evolve(state=KeyMaterialState.NON_CURRENT))
+    store_material(core, tx, key.arn, version, material, now)
+    material_id = generated_material_id(_id_arn(key), version)
+    tx.insert_material_version(
+        MaterialVersion(
+            key_arn=key.arn,
+            version=version,
+            material_id=material_id,
+            state=KeyMaterialState.CURRENT,
+            created=now,
+            rotation_date=None if rotation is None else now,
+            rotation_type=rotation,
+        )
+    )
+    return key.evolve(current_version=version, current_material_id=material_id)
 
 
 def new_material(spec: KeySpec) -> KeyBytes:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from strongroom.domain.enums import KeyState
-from strongroom.domain.models import Alias, Grant, Key, Principal, Tag
+from strongroom.domain.enums import KeyState, WrappingAlgorithm, WrappingKeySpec
+from strongroom.domain.models import Alias, Grant, Key, MaterialVersion, Principal, Tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,20 @@ class AccessKeyRecord:
     principal: Principal
     wrapped_secret: bytes = field(repr=False)
     status: str  # "Active" or "Inactive"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportTokenRecord:
+    """The parameters GetParametersForImport issued: the wrapping private key (wrapped under
+    the root key) behind one import token, which only the token's digest names."""
+
+    token_digest: str
+    key_arn: str
+    wrapping_algorithm: WrappingAlgorithm
+    wrapping_key_spec: WrappingKeySpec
+    wrapped_private_key: bytes = field(repr=False)
+    valid_to: datetime
+    created: datetime
 
 
 class Transaction(Protocol):
@@ -31,8 +45,8 @@ class Transaction(Protocol):
     def update_key(self, key: Key) -> None: ...
 
     def delete_key(self, key: Key) -> list[str]:
-        """Delete a key with its material, tags, grants and aliases; returns the deleted
-        aliases' ARNs."""
+        """Delete a key with its material (and what is known of it), import tokens, tags,
+        grants and aliases; returns the deleted aliases' ARNs."""
         ...
 
     def list_keys(
@@ -53,6 +67,37 @@ class Transaction(Protocol):
     ) -> None: ...
 
     def get_material(self, key_arn: str, version: int) -> bytes | None: ...
+
+    def delete_material(self, key_arn: str, version: int) -> None:
+        """Delete the wrapped material of a version (cryptographic erasure of imported
+        material); its ``MaterialVersion`` stays unless deleted as well."""
+        ...
+
+    def insert_material_version(self, info: MaterialVersion) -> None: ...
+
+    def update_material_version(self, info: MaterialVersion) -> None: ...
+
+    def delete_material_version(self, key_arn: str, version: int) -> None: ...
+
+    def list_material_versions(self, key_arn: str) -> list[MaterialVersion]:
+        """Every material version of a key, in version order."""
+        ...
+
+    def keys_due_for_rotation(self, now: datetime) -> list[Key]:
+        """Enabled keys with automatic rotation on whose next rotation date has come."""
+        ...
+
+    def materials_due_to_expire(self, now: datetime) -> list[MaterialVersion]:
+        """Imported material versions still imported whose ValidTo has come."""
+        ...
+
+    def insert_import_token(self, record: ImportTokenRecord) -> None: ...
+
+    def get_import_token(self, token_digest: str) -> ImportTokenRecord | None: ...
+
+    def prune_import_tokens(self, before: datetime) -> None:
+        """Delete the parameters of import tokens that expired before ``before``."""
+        ...
 
     def get_alias(self, account: str, region: str, name: str) -> Alias | None: ...
 

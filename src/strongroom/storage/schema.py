@@ -64,6 +64,12 @@ keys = sa.Table(
     sa.Index("ix_keys_account_key_id", "account_id", "key_id"),
     # Keys in a transient state (Creating) that a scheduled job moves on.
     sa.Index("ix_keys_state", "state"),
+    sa.Column("rotation_period_days", sa.Integer, nullable=True),
+    sa.Column("next_rotation_date", sa.Float, nullable=True),
+    sa.Column("current_material_id", sa.String(64), nullable=True),
+    sa.Column("expiration_model", sa.String(32), nullable=True),
+    sa.Column("valid_to", sa.Float, nullable=True),
+    sa.Index("ix_keys_next_rotation_date", "next_rotation_date"),
 )
 
 key_materials = sa.Table(
@@ -73,6 +79,42 @@ key_materials = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("wrapped", sa.LargeBinary, nullable=False),
     sa.Column("created", sa.Float, nullable=False),
+)
+
+# What is known of each material version apart from the material: its KeyMaterialId, state
+# and rotation, and for imported material its import state and expiry. Deleting imported
+# material (DeleteImportedKeyMaterial, expiry) deletes its key_materials row and keeps this.
+key_material_versions = sa.Table(
+    "key_material_versions",
+    metadata,
+    sa.Column("key_arn", sa.String(256), sa.ForeignKey("keys.arn"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("material_id", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(48), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("rotation_date", sa.Float, nullable=True),
+    sa.Column("rotation_type", sa.String(16), nullable=True),
+    sa.Column("import_state", sa.String(16), nullable=True),
+    sa.Column("expiration_model", sa.String(32), nullable=True),
+    sa.Column("valid_to", sa.Float, nullable=True),
+    sa.Column("description", sa.String(256), nullable=True),
+    sa.Index("ix_key_material_versions_valid_to", "valid_to"),
+)
+
+# GetParametersForImport: the wrapping private key (wrapped under the root key) of each
+# import token, found by the token's SHA-256; pruned once expired.
+import_tokens = sa.Table(
+    "import_tokens",
+    metadata,
+    sa.Column("token_digest", sa.String(64), primary_key=True),
+    sa.Column("key_arn", sa.String(256), nullable=False),
+    sa.Column("wrapping_algorithm", sa.String(32), nullable=False),
+    sa.Column("wrapping_key_spec", sa.String(16), nullable=False),
+    sa.Column("wrapped_private_key", sa.LargeBinary, nullable=False),
+    sa.Column("valid_to", sa.Float, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Index("ix_import_tokens_key_arn", "key_arn"),
+    sa.Index("ix_import_tokens_valid_to", "valid_to"),
 )
 
 aliases = sa.Table(

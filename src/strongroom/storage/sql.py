@@ -6,16 +6,29 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import (
+    ExpirationModel,
+    ImportState,
+    KeyManager,
+    KeyMaterialState,
+    KeySpec,
+    KeyState,
+    KeyUsage,
+    Origin,
+    RotationType,
+    WrappingAlgorithm,
+    WrappingKeySpec,
+)
 from strongroom.domain.errors import StorageError
-from strongroom.domain.models import Alias, Grant, Key, Principal, Tag
+from strongroom.domain.models import Alias, Grant, Key, MaterialVersion, Principal, Tag
 from strongroom.storage import migrate
-from strongroom.storage.ports import AccessKeyRecord
+from strongroom.storage.ports import AccessKeyRecord, ImportTokenRecord
 from strongroom.storage.schema import (
     access_keys,
     accounts,
@@ -23,6 +36,8 @@ from strongroom.storage.schema import (
     changes,
     grants,
     identity_policies,
+    import_tokens,
+    key_material_versions,
     key_materials,
     keys,
     principals,
@@ -57,6 +72,11 @@ def _key(row: sa.Row[Any]) -> Key:
         deletion_date=_dt(row.deletion_date),
         pending_window_days=row.pending_window_days,
         primary_region=row.primary_region,
+        rotation_period_days=row.rotation_period_days,
+        next_rotation_date=_dt(row.next_rotation_date),
+        current_material_id=row.current_material_id,
+        expiration_model=_enum(ExpirationModel, row.expiration_model),
+        valid_to=_dt(row.valid_to),
     )
 
 
@@ -79,6 +99,54 @@ def _key_values(key: Key) -> dict[str, Any]:
         "deletion_date": _ts(key.deletion_date),
         "pending_window_days": key.pending_window_days,
         "primary_region": key.primary_region,
+        "rotation_period_days": key.rotation_period_days,
+        "next_rotation_date": _ts(key.next_rotation_date),
+        "current_material_id": key.current_material_id,
+        "expiration_model": _value(key.expiration_model),
+        "valid_to": _ts(key.valid_to),
+    }
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _enum(kind: type[E], value: str | None) -> E | None:
+    return None if value is None else kind(value)
+
+
+def _value(member: StrEnum | None) -> str | None:
+    return None if member is None else member.value
+
+
+def _material_version(row: sa.Row[Any]) -> MaterialVersion:
+    return MaterialVersion(
+        key_arn=row.key_arn,
+        version=row.version,
+        material_id=row.material_id,
+        state=KeyMaterialState(row.state),
+        created=datetime.fromtimestamp(row.created, UTC),
+        rotation_date=_dt(row.rotation_date),
+        rotation_type=_enum(RotationType, row.rotation_type),
+        import_state=_enum(ImportState, row.import_state),
+        expiration_model=_enum(ExpirationModel, row.expiration_model),
+        valid_to=_dt(row.valid_to),
+        description=row.description,
+    )
+
+
+def _material_version_values(info: MaterialVersion) -> dict[str, Any]:
+    return {
+        "key_arn": info.key_arn,
+        "version": info.version,
+        "material_id": info.material_id,
+        "state": info.state.value,
+        "created": info.created.timestamp(),
+        "rotation_date": _ts(info.rotation_date),
+        "rotation_type": _value(info.rotation_type),
+        "import_state": _value(info.import_state),
+        "expiration_model": _value(info.expiration_model),
+        "valid_to": _ts(info.valid_to),
+        "description": info.description,
     }
 
 
@@ -167,8 +235,8 @@ class SqlTransaction:
         self._c.execute(keys.update().where(keys.c.arn == key.arn).values(**_key_values(key)))
 
     def delete_key(self, key: Key) -> list[str]:
-        """Delete a key with its material, tags, grants and aliases; returns the deleted
-        aliases' ARNs."""
+        """Delete a key with its material (and what is known of it), import tokens, tags,
+        grants and aliases; returns the deleted aliases' ARNs."""
         own_aliases = (
             aliases.c.account_id == key.account,
             aliases.c.region == key.region,
@@ -176,6 +244,10 @@ class SqlTransaction:
         )
         names = self._c.execute(sa.select(aliases.c.name).where(*own_aliases)).scalars().all()
         self._c.execute(key_materials.delete().where(key_materials.c.key_arn == key.arn))
+        self._c.execute(
+            key_material_versions.delete().where(key_material_versions.c.key_arn == key.arn)
+        )
+        self._c.execute(import_tokens.delete().where(import_tokens.c.key_arn == key.arn))
         self._c.execute(tags.delete().where(tags.c.key_arn == key.arn))
         self._c.execute(grants.delete().where(grants.c.key_arn == key.arn))
         self._c.execute(aliases.delete().where(*own_aliases))
@@ -231,6 +303,88 @@ class SqlTransaction:
         )
         value = self._c.execute(q).scalar()
         return None if value is None else bytes(value)
+
+    def delete_material(self, key_arn: str, version: int) -> None:
+        self._c.execute(
+            key_materials.delete().where(
+                key_materials.c.key_arn == key_arn, key_materials.c.version == version
+            )
+        )
+
+    def insert_material_version(self, info: MaterialVersion) -> None:
+        self._c.execute(key_material_versions.insert().values(**_material_version_values(info)))
+
+    def update_material_version(self, info: MaterialVersion) -> None:
+        self._c.execute(
+            key_material_versions.update()
+            .where(
+                key_material_versions.c.key_arn == info.key_arn,
+                key_material_versions.c.version == info.version,
+            )
+            .values(**_material_version_values(info))
+        )
+
+    def delete_material_version(self, key_arn: str, version: int) -> None:
+        self._c.execute(
+            key_material_versions.delete().where(
+                key_material_versions.c.key_arn == key_arn,
+                key_material_versions.c.version == version,
+            )
+        )
+
+    def list_material_versions(self, key_arn: str) -> list[MaterialVersion]:
+        q = (
+            sa.select(key_material_versions)
+            .where(key_material_versions.c.key_arn == key_arn)
+            .order_by(key_material_versions.c.version)
+        )
+        return [_material_version(r) for r in self._c.execute(q)]
+
+    def keys_due_for_rotation(self, now: datetime) -> list[Key]:
+        q = sa.select(keys).where(
+            keys.c.state == KeyState.ENABLED.value,
+            keys.c.next_rotation_date <= now.timestamp(),
+        )
+        return [_key(r) for r in self._c.execute(q)]
+
+    def materials_due_to_expire(self, now: datetime) -> list[MaterialVersion]:
+        q = sa.select(key_material_versions).where(
+            key_material_versions.c.import_state == ImportState.IMPORTED.value,
+            key_material_versions.c.valid_to <= now.timestamp(),
+        )
+        return [_material_version(r) for r in self._c.execute(q)]
+
+    # -- import tokens ------------------------------------------------------------------
+    def insert_import_token(self, record: ImportTokenRecord) -> None:
+        self._c.execute(
+            import_tokens.insert().values(
+                token_digest=record.token_digest,
+                key_arn=record.key_arn,
+                wrapping_algorithm=record.wrapping_algorithm.value,
+                wrapping_key_spec=record.wrapping_key_spec.value,
+                wrapped_private_key=record.wrapped_private_key,
+                valid_to=record.valid_to.timestamp(),
+                created=record.created.timestamp(),
+            )
+        )
+
+    def get_import_token(self, token_digest: str) -> ImportTokenRecord | None:
+        q = sa.select(import_tokens).where(import_tokens.c.token_digest == token_digest)
+        row = self._c.execute(q).first()
+        if row is None:
+            return None
+        return ImportTokenRecord(
+            token_digest=row.token_digest,
+            key_arn=row.key_arn,
+            wrapping_algorithm=WrappingAlgorithm(row.wrapping_algorithm),
+            wrapping_key_spec=WrappingKeySpec(row.wrapping_key_spec),
+            wrapped_private_key=bytes(row.wrapped_private_key),
+            valid_to=datetime.fromtimestamp(row.valid_to, UTC),
+            created=datetime.fromtimestamp(row.created, UTC),
+        )
+
+    def prune_import_tokens(self, before: datetime) -> None:
+        self._c.execute(import_tokens.delete().where(import_tokens.c.valid_to < before.timestamp()))
 
     # -- aliases ------------------------------------------------------------------------
     def get_alias(self, account: str, region: str, name: str) -> Alias | None:
@@ -556,6 +710,9 @@ def _make_engine(url: str) -> sa.Engine:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # Deleted rows are overwritten with zeros, not left in free pages: deleting imported
+        # key material (its wrapped copy) is meant to erase it (SQLite "PRAGMA secure_delete").
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @sa.event.listens_for(engine, "begin")

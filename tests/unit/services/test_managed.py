@@ -13,7 +13,7 @@ import pytest
 from strongroom.domain.enums import KeyManager
 from strongroom.domain.errors import StorageError
 from strongroom.domain.managed import MANAGED_SERVICES
-from strongroom.domain.models import Alias, Key
+from strongroom.domain.models import Alias, Key, MaterialVersion
 from strongroom.services.cache import KeyCache
 from strongroom.services.core import Core
 from strongroom.services.managed import PredefinedAlias, managed_key_id, with_predefined
@@ -56,6 +56,15 @@ class Tx:
 
     def insert_material(self, arn: str, version: int, wrapped: bytes, now: datetime) -> None:
         pass
+
+    def list_material_versions(self, arn: str) -> list[MaterialVersion]:
+        return []
+
+    def insert_material_version(self, info: MaterialVersion) -> None:
+        pass
+
+    def update_key(self, key: Key) -> None:
+        self.keys = [key if k.arn == key.arn else k for k in self.keys]
 
 
 class Store:

@@ -17,7 +17,7 @@ from strongroom.services.material import (
     current_version,
     hmac_secret,
     material_aad,
-    material_id,
+    material_id_of,
     new_material,
     store_material,
     symmetric_aead,
@@ -84,11 +84,22 @@ def test_replica_uses_the_current_version_of_its_primary() -> None:
 
 
 def test_related_keys_show_the_same_material_ids() -> None:
-    us, eu = _mrk("us-east-1").arn, _mrk("eu-west-1").arn
-    assert material_id(us, 1) == material_id(eu, 1)
-    assert material_id(us, 1) != material_id(us, 2)
-    single = "arn:aws:kms:{}:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    assert material_id(single.format("us-east-1"), 1) != material_id(single.format("eu-west-1"), 1)
+    core, _ = _core()
+    us, eu = _mrk("us-east-1", version=2), _mrk("eu-west-1", version=2)
+    core.cache.put_key(us)
+    assert material_id_of(core, us, 1) == material_id_of(core, eu, 1)
+    assert material_id_of(core, us, 1) != material_id_of(core, us, 2)
+    key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    single = [
+        _mrk(region).evolve(
+            arn=f"arn:aws:kms:{region}:111122223333:key/{key_id}",
+            key_id=key_id,
+            multi_region=False,
+            primary_region=None,
+        )
+        for region in ("us-east-1", "eu-west-1")
+    ]
+    assert material_id_of(core, single[0], 1) != material_id_of(core, single[1], 1)
 
 
 def test_copy_material_rewraps_missing_versions_under_the_target() -> None:
