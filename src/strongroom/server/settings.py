@@ -27,6 +27,7 @@ class Settings:
     job_interval_seconds: float = 60.0  # scheduled jobs: key deletion
     audit_dir: Path | None = None  # default: data_dir/audit
     audit_fsync: bool = True  # fdatasync each group of audit events before replying
+    seed: Path | None = None  # YAML seed file applied on every start (README "Seeding")
 
     @property
     def db_url(self) -> str:

@@ -18,11 +18,13 @@ from strongroom.domain.errors import (
 from strongroom.domain.ids import is_key_id, key_arn, new_key_id
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
+from strongroom.domain.secrets import KeyBytes
 from strongroom.services.access import requested_alias
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import new_material, store_material
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
+from strongroom.storage.ports import Transaction
 
 
 def default_policy(account: str) -> str:
@@ -75,29 +77,66 @@ def create_key(
         )
     check_tags(tags)
     material = new_material(key_spec)  # outside the transaction: RSA takes up to a second
-    now = core.clock()
-    key = Key(
-        arn=arn,
-        key_id=key_id,
-        account=ctx.account,
-        region=ctx.region,
-        state=KeyState.ENABLED,
-        description=description,
+    key = new_key_record(
+        ctx.account,
+        ctx.region,
+        key_id,
+        key_spec=key_spec,
         key_usage=usage,
+        description=description,
+        policy=policy,
+        created=core.clock(),
+        origin=origin,
+        multi_region=multi_region,
+    )
+    with core.store.transaction() as tx:
+        insert_key(core, tx, key, material, tags)
+    ctx.resources.append(key.arn)
+    return key
+
+
+def new_key_record(
+    account: str,
+    region: str,
+    key_id: str,
+    *,
+    key_spec: KeySpec,
+    key_usage: KeyUsage,
+    description: str,
+    policy: str | None,
+    created: datetime,
+    enabled: bool = True,
+    origin: Origin = Origin.AWS_KMS,
+    multi_region: bool = False,
+) -> Key:
+    """The record of a new customer managed key with material version 1; ``policy`` None
+    means the default key policy."""
+    return Key(
+        arn=key_arn(region, account, key_id),
+        key_id=key_id,
+        account=account,
+        region=region,
+        state=KeyState.ENABLED if enabled else KeyState.DISABLED,
+        description=description,
+        key_usage=key_usage,
         key_spec=key_spec,
         origin=origin,
         key_manager=KeyManager.CUSTOMER,
         multi_region=multi_region,
-        policy=policy if policy is not None else default_policy(ctx.account),
-        creation_date=now,
+        policy=policy if policy is not None else default_policy(account),
+        creation_date=created,
         current_version=1,
     )
-    with core.store.transaction() as tx:
-        tx.insert_key(key)
-        store_material(core, tx, key.arn, 1, material, now)
-        tx.put_tags(key.arn, tags)
-    ctx.resources.append(key.arn)
-    return key
+
+
+def insert_key(
+    core: Core, tx: Transaction, key: Key, material: KeyBytes, tags: Sequence[Tag]
+) -> None:
+    """Store a new key in ``tx``: its record, its material as version 1 (wrapped under the
+    root key) and its tags. The caller has checked the policy and the tags."""
+    tx.insert_key(key)
+    store_material(core, tx, key.arn, 1, material, key.creation_date)
+    tx.put_tags(key.arn, tags)
 
 
 def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:

@@ -50,3 +50,16 @@ def test_round_trip_through_environment(monkeypatch: pytest.MonkeyPatch) -> None
     for name, value in original.to_env().items():
         monkeypatch.setenv(name, value)
     assert load_settings() == original
+
+
+def test_seed_file_from_toml_environment_or_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STRONGROOM_SEED", raising=False)
+    config = tmp_path / "s.toml"
+    config.write_text('seed = "from-toml.yaml"\n')
+    assert load_settings().seed is None
+    assert load_settings(config).seed == Path("from-toml.yaml")
+    monkeypatch.setenv("STRONGROOM_SEED", "/etc/strongroom/seed.yaml")
+    assert load_settings(config).seed == Path("/etc/strongroom/seed.yaml")
+    assert load_settings(config, seed=Path("cli.yaml")).seed == Path("cli.yaml")
