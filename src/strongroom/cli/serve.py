@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from strongroom.cli.common import add_storage_options, settings_from
@@ -37,6 +38,14 @@ def register(commands: Any) -> None:
         "account root (never in production)",
     )
     p.add_argument(
+        "--seed",
+        type=Path,
+        metavar="FILE",
+        help="YAML seed file: keys (fixed ids, optionally given material), aliases, tags and "
+        "key policies to create or bring up to date, in one transaction, on every start "
+        "before serving; a bad file stops the start (STRONGROOM_SEED; README 'Seeding')",
+    )
+    p.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error"],
         help="log level (default info)",
@@ -58,11 +67,12 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         dev=args.dev,
         log_level=args.log_level,
+        seed=args.seed,
     )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    prepare(settings)
+    prepare(settings, seed=True)
     if settings.dev:
         print(
             "WARNING: strongroom is running with --dev: ANY well-formed SigV4 credentials are "

@@ -249,3 +249,23 @@ def generate_data_key_pair(spec: DataKeyPairSpec) -> tuple[KeyBytes, bytes]:
     key_spec = data_key_pair_key_spec(spec)
     private = generate_private_key(key_spec)
     return private, public_key_der(key_spec, private)
+
+
+def private_key_material(spec: KeySpec, key: PrivateKeyTypes) -> KeyBytes:
+    """The stored form (PKCS#8 DER) of a private key made elsewhere, e.g. one a seed file
+    gives. Raises ValidationException naming what the key is when it is not one of
+    ``spec``'s, UnsupportedOperationException for specs without key pairs."""
+    _, fits = _key_pair(spec)
+    if not fits(key):
+        raise ValidationException(
+            f"the private key is {_describe(key)}, which does not fit key spec {spec}"
+        )
+    return _pkcs8(key)
+
+
+def _describe(key: PrivateKeyTypes) -> str:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return f"a {key.key_size}-bit RSA key"
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return f"an EC key on curve {key.curve.name}"
+    return f"a {type(key).__name__.removesuffix('PrivateKey')} key"

@@ -30,6 +30,7 @@ class Settings:
     audit_fsync: bool = True  # fdatasync each group of audit events before replying
     grants_per_key: int = 50_000  # AWS KMS resource quota "Grants per KMS key"
     grants_per_grantee_per_key: int = 500  # grants for one grantee principal on one key
+    seed: Path | None = None  # YAML seed file applied on every start (README "Seeding")
 
     @property
     def db_url(self) -> str:

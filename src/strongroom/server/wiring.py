@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from strongroom.services.identities import (
     ensure_account,
     put_identity_policy,
 )
+from strongroom.services.seed_file import SeedError, SeedFile, parse_seed
+from strongroom.services.seeding import apply_seed
 from strongroom.storage.ports import Store
 from strongroom.storage.sql import SqlStore
 
@@ -78,17 +82,45 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     return Runtime(settings, core, credentials, authenticator, audit)
 
 
-def prepare(settings: Settings) -> None:
+def prepare(settings: Settings, *, seed: bool = False) -> None:
     """Run once before serving: migrate the schema, create the configured account and,
-    on first start, an admin user whose access key goes to DATA_DIR/credentials (0600)."""
+    on first start, an admin user whose access key goes to DATA_DIR/credentials (0600);
+    then, when ``seed`` asks for it (``serve`` does, admin commands do not), apply the
+    seed file of the settings, if any, which is read and checked before anything is written.
+
+    Raises SeedError (a ValueError: the command exits 2 with its message) for a seed file
+    that cannot be read, parsed or applied; the seed then has written nothing."""
+    path = settings.seed if seed else None
+    seed_file = None if path is None else _read_seed(path, settings.account)
     core = build_core(settings)
     try:
         core.store.migrate()
         ensure_account(core, settings.account)
         if not settings.credentials_path.exists():
             write_admin_credentials(core, settings.account, settings.credentials_path)
+        if seed_file is not None:
+            with _naming(path):
+                apply_seed(core, seed_file)
     finally:
         core.store.close()
+
+
+def _read_seed(path: Path, default_account: str) -> SeedFile:
+    """The checked seed file at ``path``; SeedError naming the file, the entry and the rule."""
+    with _naming(path):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SeedError(f"cannot read it: {exc}") from None
+        return parse_seed(text, default_account=default_account)
+
+
+@contextmanager
+def _naming(path: Path | None) -> Iterator[None]:
+    try:
+        yield
+    except SeedError as exc:
+        raise SeedError(f"seed file {path}: {exc}") from None
 
 
 def write_admin_credentials(core: Core, account: str, path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from strongroom.authz.decision import authorize
 from strongroom.domain.errors import (
     AlreadyExistsException,
@@ -17,13 +19,28 @@ from strongroom.domain.models import Alias, Key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.managed import PredefinedAlias, with_predefined
 from strongroom.services.resolve import resolve_key
+from strongroom.services.validation import constraint_error
 
 MAX_ALIASES_PER_KEY = 50
 _PREFIX = "alias/"
 _RESERVED = "alias/aws/"
+_NAME_PATTERN = "^[a-zA-Z0-9:/_-]+$"  # AliasNameType in the KMS model, 1-256 characters
+_NAME_RE = re.compile(_NAME_PATTERN, re.ASCII)
+_MAX_NAME = 256
 
 
-def _check_name(name: str) -> None:
+def check_alias_name(name: str) -> None:
+    """AWS's rules for an alias name (``AliasNameType`` and the ``CreateAlias`` doc): the
+    model's pattern and length (which the wire codec checks first), the ``alias/`` prefix,
+    and ``alias/aws/`` reserved. Raises ValidationException or NotAuthorizedException."""
+    if not _NAME_RE.fullmatch(name):
+        raise constraint_error(
+            "aliasName", name, f"Member must satisfy regular expression pattern: {_NAME_PATTERN}"
+        )
+    if len(name) > _MAX_NAME:
+        raise constraint_error(
+            "aliasName", name, f"Member must have length less than or equal to {_MAX_NAME}"
+        )
     if not name.startswith(_PREFIX):
         raise ValidationException(
             'Alias must start with the prefix "alias/". Please see '
@@ -48,7 +65,7 @@ def _get_alias(core: Core, ctx: RequestContext, name: str) -> Alias:
 def create_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str) -> Alias:
     """CreateAlias. Raises ValidationException / NotAuthorizedException for bad names,
     AlreadyExistsException, LimitExceededException (50 aliases a key), NotFoundException."""
-    _check_name(name)
+    check_alias_name(name)
     key = resolve_key(core, ctx, target_key_id, allow_alias=False)
     authorize(ctx.caller, "CreateAlias", key)
     check_state("CreateAlias", key)
@@ -71,7 +88,7 @@ def create_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
 
 def update_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str) -> Alias:
     """UpdateAlias: point an alias at another key of the same type and usage."""
-    _check_name(name)
+    check_alias_name(name)
     old = _get_alias(core, ctx, name)
     current = resolve_key(core, ctx, old.target_key_id, allow_alias=False)
     key = resolve_key(core, ctx, target_key_id, allow_alias=False)
@@ -98,7 +115,7 @@ def _check_same_type(current: Key, new: Key) -> None:
 
 
 def delete_alias(core: Core, ctx: RequestContext, name: str) -> None:
-    _check_name(name)
+    check_alias_name(name)
     alias = _get_alias(core, ctx, name)
     ctx.resources.append(alias.arn)
     authorize(ctx.caller, "DeleteAlias", None)

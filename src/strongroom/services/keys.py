@@ -26,6 +26,7 @@ from strongroom.domain.errors import (
 from strongroom.domain.ids import is_key_id, key_arn, new_key_id
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
+from strongroom.domain.secrets import KeyBytes
 from strongroom.services.access import authorize_key, requested_alias
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import add_generated_version, material_source, new_material
@@ -83,31 +84,75 @@ def create_key(
     external = origin is Origin.EXTERNAL
     # Outside the transaction: an RSA key takes up to a second.
     material = None if external else new_material(key_spec)
-    now = core.clock()
-    key = Key(
-        arn=arn,
-        key_id=key_id,
-        account=ctx.account,
-        region=ctx.region,
-        state=KeyState.PENDING_IMPORT if external else KeyState.ENABLED,
-        description=description,
+    key = new_key_record(
+        ctx.account,
+        ctx.region,
+        key_id,
+        key_spec=key_spec,
         key_usage=usage,
+        description=description,
+        policy=policy,
+        created=core.clock(),
+        origin=origin,
+        multi_region=multi_region,
+    )
+    with core.store.transaction() as tx:
+        key = insert_key(core, tx, key, material, tags)
+    ctx.resources.append(key.arn)
+    return key
+
+
+def new_key_record(
+    account: str,
+    region: str,
+    key_id: str,
+    *,
+    key_spec: KeySpec,
+    key_usage: KeyUsage,
+    description: str,
+    policy: str | None,
+    created: datetime,
+    enabled: bool = True,
+    origin: Origin = Origin.AWS_KMS,
+    multi_region: bool = False,
+) -> Key:
+    """The record of a new customer managed key, still without material (``insert_key``
+    adds it); ``policy`` None means the default key policy. A key of origin EXTERNAL waits
+    in PendingImport; a multi-Region key is the primary of its set."""
+    if origin is Origin.EXTERNAL:
+        state = KeyState.PENDING_IMPORT
+    else:
+        state = KeyState.ENABLED if enabled else KeyState.DISABLED
+    return Key(
+        arn=key_arn(region, account, key_id),
+        key_id=key_id,
+        account=account,
+        region=region,
+        state=state,
+        description=description,
+        key_usage=key_usage,
         key_spec=key_spec,
         origin=origin,
         key_manager=KeyManager.CUSTOMER,
         multi_region=multi_region,
-        policy=policy if policy is not None else default_policy(ctx.account),
-        creation_date=now,
+        policy=policy if policy is not None else default_policy(account),
+        creation_date=created,
         current_version=0,
-        primary_region=ctx.region if multi_region else None,
+        primary_region=region if multi_region else None,
     )
-    with core.store.transaction() as tx:
-        tx.insert_key(key)
-        if material is not None:
-            key = add_generated_version(core, tx, key, material, now)
-            tx.update_key(key)
-        tx.put_tags(key.arn, tags)
-    ctx.resources.append(key.arn)
+
+
+def insert_key(
+    core: Core, tx: Transaction, key: Key, material: KeyBytes | None, tags: Sequence[Tag]
+) -> Key:
+    """Store a new key in ``tx``: its record, its ``material`` (None: imported later) as
+    version 1, wrapped under the root key, and its tags; returns the stored record. The
+    caller has checked the policy and the tags."""
+    tx.insert_key(key)
+    if material is not None:
+        key = add_generated_version(core, tx, key, material, key.creation_date)
+        tx.update_key(key)
+    tx.put_tags(key.arn, tags)
     return key
 
 

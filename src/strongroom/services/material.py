@@ -145,6 +145,14 @@ def copy_material(
         store_material(core, tx, target_arn, version, KeyBytes(raw), now)
 
 
+def stored_material(core: Core, tx: Transaction, key_arn: str, version: int) -> KeyBytes | None:
+    """A material version of the key as stored, unwrapped; None when there is none."""
+    wrapped = tx.get_material(key_arn, version)
+    if wrapped is None:
+        return None
+    return KeyBytes(core.root_key.unwrap(wrapped, material_aad(key_arn, version)))
+
+
 def symmetric_aead(core: Core, key: Key, version: int) -> AESGCM:
     """The AES-GCM instance for a material version, from the cache or unwrapped from storage.
 

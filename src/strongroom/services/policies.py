@@ -9,6 +9,8 @@ change it again (the policy lockout safety check).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from strongroom.authz.decision import POLICIES, authorize, check_caller_lockout
 from strongroom.authz.policy import Policy, PolicyKind, named_principals
 from strongroom.domain.errors import MalformedPolicyDocumentException, NotFoundException
@@ -17,6 +19,7 @@ from strongroom.domain.models import Caller
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.keys import change_key
 from strongroom.services.resolve import resolve_key
+from strongroom.storage.ports import Transaction
 
 POLICY_NAME = "default"
 INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid principals."
@@ -28,35 +31,43 @@ def _check_policy_name(policy_name: str | None) -> None:
         raise NotFoundException(f"No such policy exists: {policy_name}")
 
 
-def _principal_exists(core: Core, arns: frozenset[str]) -> bool:
-    with core.store.transaction() as tx:
-        accounts = set(tx.list_accounts())
-        for arn in arns:
-            # arn:aws:iam::ACCOUNT:root|user/N|role/N, arn:aws:sts::ACCOUNT:assumed-role/R/S
-            _, _, _, _, account, rest = arn.split(":", 5)
-            if account not in accounts:
-                return False
-            if rest == "root":
-                continue
-            if rest.startswith("assumed-role/"):
-                rest = "role/" + rest.split("/")[1]
-            elif rest.startswith("federated-user/"):
-                continue
-            if tx.get_principal(f"arn:aws:iam::{account}:{rest}") is None:
-                return False
+def _principal_exists(tx: Transaction, arns: frozenset[str]) -> bool:
+    accounts = set(tx.list_accounts())
+    for arn in arns:
+        # arn:aws:iam::ACCOUNT:root|user/N|role/N, arn:aws:sts::ACCOUNT:assumed-role/R/S
+        _, _, _, _, account, rest = arn.split(":", 5)
+        if account not in accounts:
+            return False
+        if rest == "root":
+            continue
+        if rest.startswith("assumed-role/"):
+            rest = "role/" + rest.split("/")[1]
+        elif rest.startswith("federated-user/"):
+            continue
+        if tx.get_principal(f"arn:aws:iam::{account}:{rest}") is None:
+            return False
     return True
 
 
 def validate_key_policy(
-    core: Core, caller: Caller, text: str, key_arn: str, *, bypass_lockout: bool
+    core: Core,
+    caller: Caller,
+    text: str,
+    key_arn: str,
+    *,
+    bypass_lockout: bool,
+    tx: Transaction | None = None,
 ) -> Policy:
-    """Parse a new key policy and run the checks of CreateKey and PutKeyPolicy.
+    """Parse a new key policy and run the checks of CreateKey and PutKeyPolicy; the
+    principals are looked up in ``tx`` when given, else in a transaction of its own.
 
     Raises MalformedPolicyDocumentException (grammar, principals that do not exist, the
     lockout safety check unless ``bypass_lockout``) or LimitExceededException (size).
     """
     policy = POLICIES.get(key_arn, PolicyKind.KEY, text)
-    if not _principal_exists(core, named_principals(policy)):
+    with core.store.transaction() if tx is None else nullcontext(tx) as t:
+        exists = _principal_exists(t, named_principals(policy))
+    if not exists:
         raise MalformedPolicyDocumentException(INVALID_PRINCIPALS)
     if not bypass_lockout:
         check_caller_lockout(caller, policy, key_arn)

@@ -77,6 +77,16 @@ def check_rotatable(key: Key, *, automatic: bool, change: bool = True) -> None:
         raise _not_valid(key, f"key spec is {key.key_spec}")
 
 
+def with_rotation_period(key: Key, days: int, now: datetime) -> Key:
+    """``key`` rotating automatically every ``days``: from ``now`` when rotation was off,
+    else on the schedule that runs since it was turned on or last rotated automatically."""
+    if key.rotation_period_days is None or key.next_rotation_date is None:
+        since = now
+    else:
+        since = key.next_rotation_date - timedelta(days=key.rotation_period_days)
+    return key.evolve(rotation_period_days=days, next_rotation_date=since + timedelta(days=days))
+
+
 def enable_rotation(core: Core, ctx: RequestContext, key_id: str, period_days: int | None) -> Key:
     """EnableKeyRotation: rotate every ``period_days`` (90-2560, default 365; the model
     enforces the range) from now on, or, when rotation is on already, change the period of
@@ -86,13 +96,7 @@ def enable_rotation(core: Core, ctx: RequestContext, key_id: str, period_days: i
     now = core.clock()
 
     def update(key: Key) -> Key:
-        if key.rotation_period_days is None or key.next_rotation_date is None:
-            since = now
-        else:
-            since = key.next_rotation_date - timedelta(days=key.rotation_period_days)
-        return key.evolve(
-            rotation_period_days=days, next_rotation_date=since + timedelta(days=days)
-        )
+        return with_rotation_period(key, days, now)
 
     extra = None if period_days is None else {"kms:RotationPeriodInDays": str(period_days)}
     return change_key(

@@ -67,3 +67,16 @@ def test_grant_quotas_default_to_aws_and_reach_the_core(
         assert (core.grants_per_key, core.grants_per_grantee_per_key) == (3, 2)
     finally:
         core.store.close()
+
+
+def test_seed_file_from_toml_environment_or_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STRONGROOM_SEED", raising=False)
+    config = tmp_path / "s.toml"
+    config.write_text('seed = "from-toml.yaml"\n')
+    assert load_settings().seed is None
+    assert load_settings(config).seed == Path("from-toml.yaml")
+    monkeypatch.setenv("STRONGROOM_SEED", "/etc/strongroom/seed.yaml")
+    assert load_settings(config).seed == Path("/etc/strongroom/seed.yaml")
+    assert load_settings(config, seed=Path("cli.yaml")).seed == Path("cli.yaml")

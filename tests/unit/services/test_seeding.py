@@ -1,0 +1,119 @@
+"""Applying a seed to a real (SQLite) store: idempotence, key states, the rotation seam."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from strongroom.domain.enums import KeyState
+from strongroom.server.settings import Settings
+from strongroom.server.wiring import build_core, prepare
+from strongroom.services.core import Core
+from strongroom.services.seed_file import SeedError, parse_seed
+from strongroom.services.seeding import SeedOutcome, apply_seed
+
+pytestmark = pytest.mark.unit
+
+ACCOUNT = "111122223333"
+ID = "5eed0001-0000-4000-8000-000000000001"
+ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{ID}"
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Iterator[Core]:
+    settings = Settings(data_dir=tmp_path / "data")
+    prepare(settings)
+    core = build_core(settings)
+    yield core
+    core.store.close()
+
+
+def seed(core: Core, **fields: object) -> SeedOutcome:
+    text = yaml.safe_dump({"keys": [{"id": ID, **fields}]})
+    return apply_seed(core, parse_seed(text, default_account=ACCOUNT))
+
+
+def test_a_second_application_writes_nothing(core: Core) -> None:
+    fields = {"description": "d", "aliases": ["alias/a"], "tags": {"t": "v"}, "enabled": False}
+    assert seed(core, **fields).created == [ARN]
+    feed = core.store.latest_change()
+    outcome = seed(core, **fields)
+    assert (outcome.created, outcome.updated, outcome.unchanged) == ([], {}, [ARN])
+    assert core.store.latest_change() == feed
+
+
+def test_changes_reach_the_change_feed_for_other_processes(core: Core) -> None:
+    seed(core, description="one", aliases="alias/a")
+    feed = core.store.latest_change()
+    outcome = seed(core, description="two", aliases="alias/b")
+    assert outcome.updated == {ARN: ["description", "aliases"]}
+    _, changed = core.store.changes_since(feed)
+    alias_arn = f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/"
+    assert changed == {ARN, alias_arn + "a", alias_arn + "b"}
+
+
+def _schedule_deletion(core: Core) -> None:
+    with core.store.transaction() as tx:
+        key = tx.get_key(ARN)
+        assert key is not None
+        tx.update_key(
+            key.evolve(
+                state=KeyState.PENDING_DELETION,
+                deletion_date=core.clock() + timedelta(days=7),
+                pending_window_days=7,
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    ("fields", "rule"),
+    [
+        ({"enabled": True}, "enabled"),
+        ({"description": "new"}, "description"),
+        ({"tags": {"t": "new"}}, "tags"),
+        ({"aliases": ["alias/new"]}, "aliases (alias/new)"),
+    ],
+)
+def test_a_key_pending_deletion_refuses_changes(
+    core: Core, fields: dict[str, object], rule: str
+) -> None:
+    seed(core, description="old", tags={"t": "old"})
+    _schedule_deletion(core)
+    with pytest.raises(SeedError) as info:
+        seed(core, **fields)
+    assert str(info.value) == (
+        f"keys[0] (id {ID}): {rule}: KMSInvalidStateException: {ARN} is pending deletion."
+    )
+
+
+def test_a_key_pending_deletion_that_the_file_leaves_alone_is_left_alone(core: Core) -> None:
+    seed(core, description="old")
+    _schedule_deletion(core)
+    # Not enabled is what DescribeKey shows for a key pending deletion: nothing to change.
+    assert seed(core, description="old", enabled=False).unchanged == [ARN]
+    with core.store.transaction() as tx:
+        key = tx.get_key(ARN)
+    assert key is not None and key.state is KeyState.PENDING_DELETION
+
+
+def test_rotation_block_is_the_desired_rotation_state(core: Core) -> None:
+    def stored() -> tuple[int | None, object]:
+        with core.store.transaction() as tx:
+            key = tx.get_key(ARN)
+        assert key is not None
+        return key.rotation_period_days, key.next_rotation_date
+
+    assert seed(core, rotation={"enabled": True, "period_days": 90}).created == [ARN]
+    days, when = stored()
+    assert days == 90 and when is not None
+    assert seed(core, rotation={"enabled": True, "period_days": 90}).unchanged == [ARN]
+    assert seed(core, rotation={"enabled": True, "period_days": 180}).updated == {ARN: ["rotation"]}
+    assert stored()[0] == 180
+    assert seed(core).unchanged == [ARN]  # not named: kept
+    assert stored()[0] == 180
+    assert seed(core, rotation={"enabled": False}).updated == {ARN: ["rotation"]}
+    assert stored() == (None, None)
