@@ -28,7 +28,8 @@ def _check_policy_name(policy_name: str | None) -> None:
         raise NotFoundException(f"No such policy exists: {policy_name}")
 
 
-def _principal_exists(core: Core, arns: frozenset[str]) -> bool:
+def principals_exist(core: Core, arns: frozenset[str]) -> bool:
+    """Whether every principal ARN a policy names exists (a session: its role)."""
     with core.store.transaction() as tx:
         accounts = set(tx.list_accounts())
         for arn in arns:
@@ -56,7 +57,7 @@ def validate_key_policy(
     lockout safety check unless ``bypass_lockout``) or LimitExceededException (size).
     """
     policy = POLICIES.get(key_arn, PolicyKind.KEY, text)
-    if not _principal_exists(core, named_principals(policy)):
+    if not principals_exist(core, named_principals(policy)):
         raise MalformedPolicyDocumentException(INVALID_PRINCIPALS)
     if not bypass_lockout:
         check_caller_lockout(caller, policy, key_arn)
