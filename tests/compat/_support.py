@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -69,6 +70,19 @@ def new_principal(
     creds = json.loads(server.admin("create-access-key", arn).stdout)
     client = make_client(server.endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
     return {"arn": arn, "name": name, "account": account, "client": client, **creds}
+
+
+def eventually(check: Callable[[], Any], seconds: float = 5.0) -> Any:
+    """Retry ``check`` until it passes and return its result: changes made by the admin
+    command reach a running server with its next change poll."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return check()
+        except (AssertionError, ClientError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def unique_alias(prefix: str = "t") -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from strongroom.domain.models import Caller, Principal, RoleSession
 from strongroom.domain.requestids import new_id
 
 EVENT_SOURCE = "kms.amazonaws.com"
+STS_EVENT_SOURCE = "sts.amazonaws.com"
 EVENT_VERSION = "1.08"
 
 # Members that never go into an event, whatever their type: what they hold is secret.
@@ -29,6 +32,7 @@ _SECRET_MEMBERS = frozenset(
         "SecretAccessKey",
         "GrantToken",  # a grant token makes its grant usable at once: kept out like a secret
         "GrantTokens",
+        "SessionToken",
     }
 )
 
@@ -88,6 +92,53 @@ def _event_time(when: datetime) -> str:
     return _last_time[1]
 
 
+def caller_identity(caller: Caller | None) -> dict[str, Any] | None:
+    """CloudTrail's ``userIdentity`` of a caller (None before authentication); shared
+    between events, never mutated."""
+    if caller is None:
+        return None
+    return _identity_of(caller.principal, caller.access_key_id, caller.session)
+
+
+_TYPES = {"root": "Root", "user": "IAMUser", "role": "AssumedRole", "assumed-role": "AssumedRole"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _identity_of(p: Principal, access_key_id: str, session: RoleSession | None) -> dict[str, Any]:
+    identity: dict[str, Any] = {
+        "type": _TYPES.get(p.kind, p.kind),
+        "principalId": p.arn.rsplit("/", 1)[-1] if p.kind != "root" else p.account,
+        "arn": p.arn,
+        "accountId": p.account,
+        "accessKeyId": access_key_id,
+    }
+    if p.kind == "user":
+        identity["userName"] = p.name
+    if session is not None:
+        # CloudTrail userIdentity element, "AssumedRole" with its sessionContext.
+        identity["principalId"] = f"{session.role_id}:{session.session_name}"
+        identity["sessionContext"] = {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": session.role_id,
+                "arn": session.role_arn,
+                "accountId": p.account,
+                "userName": session.role_name,
+            },
+            "attributes": {
+                "creationDate": session.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "mfaAuthenticated": "false",
+            },
+        }
+    return identity
+
+
+def _resource_type(arn: str) -> str:
+    if ":iam::" in arn:
+        return "AWS::IAM::Role"
+    return "AWS::KMS::Alias" if ":alias/" in arn else "AWS::KMS::Key"
+
+
 def build_event(
     *,
     event_time: datetime,
@@ -102,12 +153,13 @@ def build_event(
     resources: list[str],
     error_code: str | None,
     error_message: str | None,
+    event_source: str = EVENT_SOURCE,
 ) -> dict[str, Any]:
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": user_identity,
         "eventTime": _event_time(event_time),
-        "eventSource": EVENT_SOURCE,
+        "eventSource": event_source,
         "eventName": event_name,
         "awsRegion": region,
         "sourceIPAddress": source_ip,
@@ -120,7 +172,7 @@ def build_event(
         "resources": [
             {
                 "accountId": arn.split(":")[4],
-                "type": "AWS::KMS::Alias" if ":alias/" in arn else "AWS::KMS::Key",
+                "type": _resource_type(arn),
                 "ARN": arn,
             }
             for arn in dict.fromkeys(resources)

@@ -60,17 +60,17 @@ class PolicyCache:
 
 
 POLICIES = PolicyCache()
-_PRINCIPALS: dict[str, RequestPrincipal] = {}
+_PRINCIPALS: dict[tuple[str, tuple[tuple[str, str], ...]], RequestPrincipal] = {}
 
 
 def request_principal(caller: Caller) -> RequestPrincipal:
-    """The caller as the evaluator sees it (cached per principal ARN)."""
-    arn = caller.principal.arn
-    found = _PRINCIPALS.get(arn)
+    """The caller as the evaluator sees it, with its IAM tags (cached per ARN and tags)."""
+    entry = (caller.principal.arn, caller.tags)
+    found = _PRINCIPALS.get(entry)
     if found is None:
         if len(_PRINCIPALS) >= _MAX_ENTRIES:
             _PRINCIPALS.clear()
-        found = _PRINCIPALS[arn] = RequestPrincipal.from_arn(arn)
+        found = _PRINCIPALS[entry] = RequestPrincipal.from_arn(entry[0], dict(caller.tags))
     return found
 
 
@@ -104,19 +104,23 @@ def _current_time() -> str:
 
 
 _IDENTITY: dict[tuple[str, tuple[str, ...]], tuple[Policy, ...]] = {}
-_BASE_CONTEXT: dict[tuple[str, str], Mapping[str, ContextValue]] = {}
+_BASE_CONTEXT: dict[tuple[str, tuple[tuple[str, str], ...], str], Mapping[str, ContextValue]] = {}
 
 
-def _base_context(principal: RequestPrincipal, resource: str) -> Mapping[str, ContextValue]:
-    """The condition keys that follow from the principal and resource alone
-    (``AuthzRequest.create``'s), computed once per pair."""
-    pair = (principal.arn, resource)
-    found = _BASE_CONTEXT.get(pair)
+def _base_context(
+    caller: Caller, resource: str
+) -> tuple[RequestPrincipal, dict[str, ContextValue]]:
+    """The evaluator's principal, and a copy of the condition keys that follow from it and
+    the resource alone (``AuthzRequest.create``'s: aws:PrincipalTag/<k> among them),
+    computed once per principal, tags and resource."""
+    principal = request_principal(caller)
+    entry = (caller.principal.arn, caller.tags, resource)
+    found = _BASE_CONTEXT.get(entry)
     if found is None:
         if len(_BASE_CONTEXT) >= _MAX_ENTRIES:
             _BASE_CONTEXT.clear()
-        found = _BASE_CONTEXT[pair] = AuthzRequest.create("", resource, principal).context
-    return found
+        found = _BASE_CONTEXT[entry] = AuthzRequest.create("", resource, principal).context
+    return principal, dict(found)
 
 
 def request_context(
@@ -179,8 +183,9 @@ def decide(
 
     ``grants`` are the key's live grants; only those ``grant_filter`` keeps (all when None)
     may allow, each within its encryption-context constraint."""
-    principal = request_principal(caller)
     resource = key.arn if key is not None else "*"
+    # AuthzRequest.create's context, with the principal's part computed once per pair.
+    principal, context = _base_context(caller, resource)
     granted = False
     if grants and key is not None:
         candidates = grants.of(principal)
@@ -189,8 +194,6 @@ def decide(
         symmetric = key.key_spec is KeySpec.SYMMETRIC_DEFAULT
         context_for_grants = grant_context(action, symmetric, encryption_context)
         granted = grants_allow(candidates, principal, action, context_for_grants)
-    # AuthzRequest.create's context, with the principal's part computed once per pair.
-    context = dict(_base_context(principal, resource))
     context.update(
         request_context(
             caller,
@@ -242,8 +245,7 @@ def authorize_identity(caller: Caller, action: str, resource: str) -> None:
 
 
 def _identity_decision(caller: Caller, action: str, resource: str) -> Decision:
-    principal = request_principal(caller)
-    context = dict(_base_context(principal, resource))
+    principal, context = _base_context(caller, resource)
     context.update(request_context(caller, None))
     request = AuthzRequest(f"kms:{action}", resource, principal, context)
     return evaluate(request, None, identity_policies(caller))
@@ -292,3 +294,16 @@ def check_caller_lockout(caller: Caller, policy: Policy, key_arn: str) -> None:
         identity_policies(caller),
         request_context(caller, None),
     )
+
+
+def authorize_assume_role(
+    caller: Caller, role_arn: str, trust_policy: str, extra: Mapping[str, ContextValue]
+) -> None:
+    """Allow ``sts:AssumeRole`` of ``role_arn`` under its ``trust_policy`` (JSON) and the
+    caller's identity policies, or raise AccessDeniedException with AWS's text. ``extra``
+    holds the request's sts: condition keys (sts:RoleSessionName, sts:ExternalId)."""
+    principal, context = _base_context(caller, role_arn)
+    context.update(request_context(caller, None, extra=extra))
+    request = AuthzRequest("sts:AssumeRole", role_arn, principal, context)
+    policy = POLICIES.get(role_arn, PolicyKind.TRUST, trust_policy)
+    evaluate(request, policy, identity_policies(caller)).raise_if_denied()

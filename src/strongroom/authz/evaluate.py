@@ -15,7 +15,13 @@ policies" (.../key-policies.html), "Allowing users in other accounts to use a KM
    too. Without such a statement, identity policies cannot allow (their Deny still counts).
 4. A grant for the operation allows (the grant's own matching happens in the caller).
 5. Across accounts, the key policy must name the caller or its account *and* the caller's
-   identity policy must allow; only the operations AWS permits across accounts can succeed.
+   identity policy must allow; only the KMS operations AWS permits across accounts can
+   succeed.
+
+``sts:AssumeRole`` is decided by the same rules, with the role's ARN as the resource and its
+trust policy in the key policy's place (IAM "Policy evaluation logic", resource-based
+policies; "Cross-account policy evaluation logic"): a trust policy naming the caller allows
+within the role's account, one naming the caller's account root needs an identity policy too.
 
 Pure: no I/O. ``Decision.message`` is AWS's AccessDeniedException text.
 """
@@ -126,7 +132,8 @@ class RequestPrincipal:
         return cls(arn=arn, account=m["account"], kind=kind, tags=dict(tags or {}))
 
 
-_RESOURCE_ACCOUNT_RE = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]*:(\d{12}):")
+# The account of a KMS key or alias ARN, or of an IAM role ARN (sts:AssumeRole's resource).
+_RESOURCE_ACCOUNT_RE = re.compile(r"arn:aws[a-z-]*:(?:kms:[a-z0-9-]*|iam:):(\d{12}):")
 
 
 def _principal_keys(principal: RequestPrincipal, resource: str) -> dict[str, ContextValue]:
@@ -356,7 +363,8 @@ def evaluate(
         return decide(False, Reason.EXPLICIT_DENY_KEY_POLICY, key.deny)
     if identity.deny is not None:
         return decide(False, Reason.EXPLICIT_DENY_IDENTITY_POLICY, identity.deny)
-    if cross_account and request.action.lower() not in CROSS_ACCOUNT_ACTIONS:
+    action = request.action.lower()
+    if cross_account and action.startswith("kms:") and action not in CROSS_ACCOUNT_ACTIONS:
         return decide(False, Reason.NOT_CROSS_ACCOUNT)
     if grants_allow:
         return decide(True, Reason.GRANT)

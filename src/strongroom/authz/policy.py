@@ -69,10 +69,12 @@ _PRINCIPAL_TYPES = frozenset({"AWS", "Service", "Federated", "CanonicalUser"})
 
 
 class PolicyKind(StrEnum):
-    """Whose policy: a key's (resource-based, names principals) or a user's/role's."""
+    """Whose policy: a key's (resource-based, names principals), a user's/role's, or a
+    role's trust policy (resource-based, about assuming that role: no Resource element)."""
 
     KEY = "key"
     IDENTITY = "identity"
+    TRUST = "trust"
 
 
 class Effect(StrEnum):
@@ -159,6 +161,11 @@ class Policy:
     def variables(self) -> bool:
         """Whether ``${...}`` in values are policy variables (Version 2012-10-17 only)."""
         return self.version == VARIABLES_VERSION
+
+
+# A trust policy statement has no Resource: it is about its role (IAM "Role terms and
+# concepts", trust policy); it matches the role it is attached to.
+_ITS_ROLE = Patterns(("*",), ignore_case=False)
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -305,12 +312,18 @@ def _statement(index: int, body: object, kind: PolicyKind) -> Statement:
     if effect_raw not in (Effect.ALLOW.value, Effect.DENY.value):
         raise _malformed(where, f"Effect must be 'Allow' or 'Deny', not {effect_raw!r}")
     principal, not_principal = _pair(body, "Principal", "NotPrincipal", where)
-    if kind is PolicyKind.KEY and principal is None and not_principal is None:
-        raise _malformed(where, "a key policy statement must have a Principal or NotPrincipal")
+    if kind is not PolicyKind.IDENTITY and principal is None and not_principal is None:
+        raise _malformed(where, f"a {kind} policy statement must have a Principal or NotPrincipal")
     if kind is PolicyKind.IDENTITY and (principal is not None or not_principal is not None):
         raise _malformed(where, "an identity policy statement cannot have a Principal")
     action, not_action = _pair(body, "Action", "NotAction", where)
     resource, not_resource = _pair(body, "Resource", "NotResource", where)
+    if kind is PolicyKind.TRUST:
+        if resource is not None or not_resource is not None:
+            raise _malformed(where, "Has prohibited field Resource")  # IAM's text
+        resources: Patterns | None = _ITS_ROLE
+    else:
+        resources = None if resource is None else _resources(resource, where, "Resource")
     condition = body.get("Condition")
     return Statement(
         index=index,
@@ -322,7 +335,7 @@ def _statement(index: int, body: object, kind: PolicyKind) -> Statement:
         ),
         action=None if action is None else _actions(action, where, "Action"),
         not_action=None if not_action is None else _actions(not_action, where, "NotAction"),
-        resource=None if resource is None else _resources(resource, where, "Resource"),
+        resource=resources,
         not_resource=(
             None if not_resource is None else _resources(not_resource, where, "NotResource")
         ),
@@ -357,7 +370,8 @@ def parse_policy(text: str, kind: PolicyKind = PolicyKind.KEY) -> Policy:
     Raises LimitExceededException when ``text`` exceeds 32768 bytes and
     MalformedPolicyDocumentException (naming the statement and element) for anything else
     that is wrong: characters, JSON syntax, Version, Statement shape, Effect, Principal
-    forms (key policies need one; identity policies may not have one), Action and Resource
+    forms (key and trust policies need one; identity policies may not have one; trust
+    policies may not have a Resource), Action and Resource
     forms, unknown condition operators and values that do not suit their operator.
     """
     check_text(text)
@@ -404,6 +418,24 @@ def default_key_policy(account: str) -> str:
                     "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
                     "Action": "kms:*",
                     "Resource": "*",
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+def default_trust_policy(account: str) -> str:
+    """The trust policy of a role created without one: its account may assume it, so
+    whoever an identity policy of that account allows ``sts:AssumeRole`` on the role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                    "Action": "sts:AssumeRole",
                 }
             ],
         },

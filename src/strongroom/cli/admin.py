@@ -1,4 +1,5 @@
-"""``strongroom admin``: accounts, users, roles and access keys."""
+"""``strongroom admin``: accounts, users, roles, access keys, identity policies, IAM tags,
+trust policies and temporary credentials."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def register(commands: Any) -> None:
     p.add_argument("access_key_id")
     for kind in ("user", "role"):
         _register_policy_actions(action, kind)
+        _register_tag_actions(action, kind)
+    _register_role_actions(action)
 
 
 def _register_policy_actions(action: Callable[..., argparse.ArgumentParser], kind: str) -> None:
@@ -80,7 +83,162 @@ def _register_policy_actions(action: Callable[..., argparse.ArgumentParser], kin
     p.add_argument("--policy-name", default="default", help="its name (default: default)")
 
 
+def _register_tag_actions(action: Callable[..., argparse.ArgumentParser], kind: str) -> None:
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("name", help=f"the {kind}'s name")
+        p.add_argument("--in-account", dest="in_account", help="its account (default: --account)")
+
+    p = action(
+        f"tag-{kind}",
+        f"add IAM tags to a {kind}, or replace their values (tag keys are case-insensitive); "
+        f"they feed aws:PrincipalTag/<key>, and a running server picks them up within a second",
+        _tag(kind),
+    )
+    common(p)
+    p.add_argument("tags", nargs="+", metavar="KEY=VALUE", help="a tag (the value may be empty)")
+    p = action(f"untag-{kind}", f"remove IAM tags of a {kind}", _untag(kind))
+    common(p)
+    p.add_argument("tag_keys", nargs="+", metavar="KEY", help="a tag key")
+    p = action(f"list-{kind}-tags", f"list a {kind}'s IAM tags", _list_tags(kind))
+    common(p)
+
+
+def _register_role_actions(action: Callable[..., argparse.ArgumentParser]) -> None:
+    p = action(
+        "update-assume-role-policy",
+        "replace a role's trust policy: who may assume it with STS AssumeRole (a new role "
+        "trusts its account, so whoever an identity policy allows sts:AssumeRole on it)",
+        _update_trust_policy,
+    )
+    p.add_argument("name", help="the role's name")
+    p.add_argument("policy_file", metavar="POLICY_JSON_FILE", help="the trust policy document")
+    p.add_argument("--in-account", dest="in_account", help="its account (default: --account)")
+    p = action("get-role", "a role's ARN, id, trust policy and tags", _get_role)
+    p.add_argument("name", help="the role's name")
+    p.add_argument("--in-account", dest="in_account", help="its account (default: --account)")
+    p = action(
+        "assume-role",
+        "issue temporary credentials of a role (as STS AssumeRole returns them; no trust "
+        "policy is consulted: the operator decides); prints the secret and token once",
+        _assume_role,
+    )
+    p.add_argument("--role-arn", required=True, help="e.g. arn:aws:iam::111122223333:role/app")
+    p.add_argument("--session-name", required=True, help="2-64 characters of [\\w+=,.@-]")
+    p.add_argument(
+        "--duration-seconds",
+        type=int,
+        default=3600,
+        help="how long the credentials last, 900 to 43200 (default 3600)",
+    )
+    p.add_argument(
+        "--as-profile",
+        metavar="PROFILE",
+        help="print a credentials-file profile of this name instead of JSON",
+    )
+
+
 Runner = Callable[[Core, argparse.Namespace], Any]
+
+
+def _tag_pair(text: str) -> Any:
+    from strongroom.domain.models import Tag
+
+    key, equals, value = text.partition("=")
+    if not equals:
+        raise ValueError(f"tag {text!r} must be KEY=VALUE")
+    return Tag(key, value)
+
+
+def _tags_json(tags: list[Any]) -> list[dict[str, str]]:
+    return [{"Key": t.key, "Value": t.value} for t in tags]
+
+
+def _tag(kind: str) -> Runner:
+    def run(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+        from strongroom.services.identities import tag_principal
+
+        account = args.in_account or settings_from(args).account
+        tags = tag_principal(core, kind, account, args.name, [_tag_pair(t) for t in args.tags])
+        return {"Tags": _tags_json(tags)}
+
+    return run
+
+
+def _untag(kind: str) -> Runner:
+    def run(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+        from strongroom.services.identities import untag_principal
+
+        account = args.in_account or settings_from(args).account
+        return {"Tags": _tags_json(untag_principal(core, kind, account, args.name, args.tag_keys))}
+
+    return run
+
+
+def _list_tags(kind: str) -> Runner:
+    def run(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+        from strongroom.services.identities import list_principal_tags
+
+        account = args.in_account or settings_from(args).account
+        tags = list_principal_tags(core, kind, account, args.name)
+        return {"Tags": _tags_json(tags), "IsTruncated": False}
+
+    return run
+
+
+def _update_trust_policy(core: Core, args: argparse.Namespace) -> dict[str, str]:
+    from pathlib import Path
+
+    from strongroom.services.sessions import update_trust_policy
+
+    account = args.in_account or settings_from(args).account
+    document = Path(args.policy_file).read_text(encoding="utf-8")
+    return {"Arn": update_trust_policy(core, account, args.name, document)}
+
+
+def _get_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+    from strongroom.domain.ids import role_unique_id
+    from strongroom.services.identities import list_principal_tags
+    from strongroom.services.sessions import get_trust_policy
+
+    account = args.in_account or settings_from(args).account
+    arn = f"arn:aws:iam::{account}:role/{args.name}"
+    trust = json.loads(get_trust_policy(core, account, args.name))
+    return {
+        "Role": {
+            "RoleName": args.name,
+            "RoleId": role_unique_id(arn),
+            "Arn": arn,
+            "AssumeRolePolicyDocument": trust,
+            "Tags": _tags_json(list_principal_tags(core, "role", account, args.name)),
+        }
+    }
+
+
+def _assume_role(core: Core, args: argparse.Namespace) -> dict[str, Any] | None:
+    from strongroom.services.sessions import issue_session
+
+    issued = issue_session(core, args.role_arn, args.session_name, args.duration_seconds)
+    if args.as_profile:
+        print(
+            f"[{args.as_profile}]\n"
+            f"aws_access_key_id = {issued.access_key_id}\n"
+            f"aws_secret_access_key = {issued.secret_access_key}\n"
+            f"aws_session_token = {issued.session_token}\n"
+            f"# expires {issued.expiration.isoformat()}"
+        )
+        return None
+    return {
+        "Credentials": {
+            "AccessKeyId": issued.access_key_id,
+            "SecretAccessKey": issued.secret_access_key,
+            "SessionToken": issued.session_token,
+            "Expiration": issued.expiration.isoformat(),
+        },
+        "AssumedRoleUser": {
+            "AssumedRoleId": issued.assumed_role_id,
+            "Arn": issued.assumed_role_arn,
+        },
+    }
 
 
 def _put_policy(kind: str) -> Runner:

@@ -78,6 +78,11 @@ class ExpiredImportTokenException(KmsError):
     """AWS error code ExpiredImportTokenException."""
 
 
+class ExpiredTokenException(KmsError):
+    """AWS error code ExpiredTokenException: the session token of temporary credentials
+    has expired (what the AWS JSON services answer; STS's query protocol says ExpiredToken)."""
+
+
 class IncompleteSignatureException(KmsError):
     """AWS error code IncompleteSignatureException."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import secrets
 import uuid
@@ -40,6 +41,25 @@ def alias_arn(region: str, account: str, alias_name: str) -> str:
 
 def account_root_arn(account: str) -> str:
     return f"arn:{PARTITION}:iam::{account}:root"
+
+
+ROLE_ARN_RE = re.compile(
+    r"^arn:aws:iam::(?P<account>\d{12}):role/(?P<name>[A-Za-z0-9+=,.@_-]{1,64})$"
+)
+
+
+def role_unique_id(role_arn: str) -> str:
+    """The role's unique id in AWS's form (``AROA`` and 17 characters), derived from its
+    ARN so that every process and node gives the same one."""
+    digest = base64.b32encode(hashlib.sha256(role_arn.encode()).digest()).decode()
+    return "AROA" + digest[:17]
+
+
+def assumed_role_arn(role_arn: str, session_name: str) -> str:
+    """``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`` for a session of ``role_arn``."""
+    account = role_arn.split(":")[4]
+    role = role_arn.rsplit("/", 1)[1]
+    return f"arn:{PARTITION}:sts::{account}:assumed-role/{role}/{session_name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,19 +140,37 @@ class Grant:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An identity: the account root, a user or a role (ARN of the AWS form)."""
+    """An identity: the account root, a user, a role, or a role session (ARN of the AWS
+    form; a session's is ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION``)."""
 
     arn: str
     account: str
-    kind: str  # "root", "user" or "role"
-    name: str
+    kind: str  # "root", "user", "role" or "assumed-role"
+    name: str  # for a role session, "ROLE/SESSION"
+
+
+@dataclass(frozen=True, slots=True)
+class RoleSession:
+    """The role behind temporary credentials (STS AssumeRole), and their lifetime."""
+
+    role_arn: str
+    role_id: str  # AROA..., the role's unique id
+    session_name: str
+    created: datetime
+    expiration: datetime
+
+    @property
+    def role_name(self) -> str:
+        return self.role_arn.rsplit("/", 1)[1]
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who sent a request, and from where; the output of authentication.
 
-    ``identity_policies`` are the JSON texts of the principal's inline IAM policies."""
+    ``identity_policies`` are the JSON texts of the principal's inline IAM policies and
+    ``tags`` its IAM tags as sorted (key, value) pairs (for a role session: the role's).
+    ``session`` is set when the request was signed with temporary credentials."""
 
     principal: Principal
     access_key_id: str
@@ -160,3 +178,5 @@ class Caller:
     source_ip: str
     user_agent: str
     identity_policies: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    session: RoleSession | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -11,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from strongroom.audit.events import build_event
+from strongroom.audit.events import build_event, caller_identity
 from strongroom.auth.sigv4 import HttpRequest
 from strongroom.domain.errors import (
     KmsError,
@@ -20,17 +19,20 @@ from strongroom.domain.errors import (
     UnknownOperationException,
     UnsupportedOperationException,
 )
-from strongroom.domain.models import Caller, Principal
+from strongroom.domain.models import Caller
 from strongroom.domain.requestids import new_id
 from strongroom.handlers.registry import HANDLERS, HOT_PATH
 from strongroom.protocol.codec import encode_error
 from strongroom.protocol.model import load_model
+from strongroom.protocol.query import is_query_request
+from strongroom.server.sts import StsEndpoint
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import RequestContext
 from strongroom.services.deletion import delete_due_keys
 from strongroom.services.imports import expire_due_materials
 from strongroom.services.multiregion import complete_replication
 from strongroom.services.rotation import rotate_due_keys
+from strongroom.services.sessions import prune_sessions
 
 log = logging.getLogger("strongroom.server")
 
@@ -55,13 +57,18 @@ class KmsApp:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kms")
         self._tasks: list[asyncio.Task[None]] = []
         self._change_seq = 0
+        self._sts = StsEndpoint(runtime, self._pool, _read_body, _reply)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             if scope["method"] == "POST":
                 # AWS JSON 1.1 routes on X-Amz-Target; the path only counts in the signature.
-                await self._kms(scope, receive, send)
+                # A form-encoded body is STS's query protocol (AssumeRole).
+                if is_query_request(scope["headers"]):
+                    await self._sts(scope, receive, send)
+                else:
+                    await self._kms(scope, receive, send)
             elif scope["method"] == "GET" and scope["path"] == "/health":
                 await _reply(send, 200, b'{"status":"ok"}', b"application/json", [])
             else:
@@ -136,6 +143,7 @@ class KmsApp:
         delete_due_keys(self.rt.core)
         rotate_due_keys(self.rt.core)
         expire_due_materials(self.rt.core)
+        prune_sessions(self.rt.core)
         with self.rt.core.store.transaction() as tx:
             tx.prune_changes(datetime.now(UTC) - CHANGE_RETENTION)
 
@@ -198,7 +206,7 @@ class KmsApp:
             request_id=request_id,
             source_ip=source_ip,
             user_agent=user_agent,
-            user_identity=_identity(caller),
+            user_identity=caller_identity(caller),
             request_parameters=params,
             response_elements=result,
             resources=ctx.resources if ctx else [],
@@ -220,24 +228,6 @@ class KmsApp:
 def _grant_tokens(params: dict[str, Any]) -> tuple[str, ...]:
     """The request's GrantTokens (every operation that has the member), for the services."""
     return tuple(params.get("GrantTokens") or ())
-
-
-def _identity(caller: Caller | None) -> dict[str, Any] | None:
-    return None if caller is None else _identity_of(caller.principal, caller.access_key_id)
-
-
-@functools.lru_cache(maxsize=4096)
-def _identity_of(p: Principal, access_key_id: str) -> dict[str, Any]:
-    """CloudTrail's userIdentity; shared between events, never mutated."""
-    kind = {"root": "Root", "user": "IAMUser", "role": "AssumedRole"}.get(p.kind, p.kind)
-    return {
-        "type": kind,
-        "principalId": p.arn.rsplit("/", 1)[-1] if p.kind != "root" else p.account,
-        "arn": p.arn,
-        "accountId": p.account,
-        "accessKeyId": access_key_id,
-        **({"userName": p.name} if p.kind == "user" else {}),
-    }
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import string
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from strongroom.authz.policy import PolicyKind, parse_policy
 from strongroom.crypto.context import encode_context
 from strongroom.domain.errors import (
     AlreadyExistsException,
+    ExpiredTokenException,
+    LimitExceededException,
     NotFoundException,
     UnrecognizedClientException,
     ValidationException,
 )
-from strongroom.domain.ids import ACCOUNT_RE
-from strongroom.domain.models import Principal
+from strongroom.domain.ids import ACCOUNT_RE, assumed_role_arn, role_unique_id
+from strongroom.domain.models import Principal, RoleSession, Tag
 from strongroom.services.core import Core
-from strongroom.storage.ports import AccessKeyRecord
+from strongroom.storage.ports import AccessKeyRecord, SessionRecord
 
 _AKID_ALPHABET = string.ascii_uppercase + "234567"
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 _NAME_RE = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
+# Access key ids of long-term keys start AKIA, those of temporary credentials ASIA (IAM
+# "Unique identifier prefixes").
+LONG_TERM_PREFIX = "AKIA"
+TEMPORARY_PREFIX = "ASIA"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +43,19 @@ class NewAccessKey:
     principal: Principal
 
 
-def _secret_aad(access_key_id: str) -> bytes:
+def secret_aad(access_key_id: str) -> bytes:
+    """The AAD binding a wrapped secret access key to its access key id."""
     return encode_context({"accessKeyId": access_key_id})
+
+
+def new_access_key_id(prefix: str) -> str:
+    """``prefix`` and 16 random characters of AWS's access key id alphabet."""
+    return prefix + "".join(secrets.choice(_AKID_ALPHABET) for _ in range(16))
+
+
+def new_secret_access_key() -> str:
+    """40 random characters, the form of an AWS secret access key."""
+    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
 
 
 def ensure_account(core: Core, account: str) -> bool:
@@ -64,9 +86,9 @@ def create_principal(core: Core, account: str, kind: str, name: str) -> Principa
 
 def create_access_key(core: Core, principal_arn: str) -> NewAccessKey:
     """A new access key for a principal; the secret is stored wrapped under the root key."""
-    access_key_id = "AKIA" + "".join(secrets.choice(_AKID_ALPHABET) for _ in range(16))
-    secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
-    wrapped = core.root_key.wrap(secret.encode(), _secret_aad(access_key_id))
+    access_key_id = new_access_key_id(LONG_TERM_PREFIX)
+    secret = new_secret_access_key()
+    wrapped = core.root_key.wrap(secret.encode(), secret_aad(access_key_id))
     with core.store.transaction() as tx:
         principal = tx.get_principal(principal_arn)
         if principal is None:
@@ -79,9 +101,46 @@ def create_access_key(core: Core, principal_arn: str) -> NewAccessKey:
 
 @dataclass(frozen=True, slots=True)
 class Credential:
+    """What an access key id stands for: its principal, secret, the identity policies and
+    IAM tags that apply (for a role session, its role's), and for temporary credentials the
+    session and the SHA-256 of its token."""
+
     principal: Principal
     secret_access_key: str = field(repr=False)
     identity_policies: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    session: RoleSession | None = None
+    token_sha256: bytes | None = field(default=None, repr=False)
+
+    @property
+    def owner_arn(self) -> str:
+        """The user or role whose policies and tags the credential carries."""
+        return self.principal.arn if self.session is None else self.session.role_arn
+
+
+def token_sha256(session_token: str) -> bytes:
+    return hashlib.sha256(session_token.encode("utf-8")).digest()
+
+
+def check_session_token(credential: Credential, token: str | None, now: datetime) -> None:
+    """The X-Amz-Security-Token rules: temporary credentials need their own token (compared
+    in constant time) before they expire; long-term keys take none.
+
+    Raises UnrecognizedClientException (token missing, wrong, or sent with a long-term key)
+    or ExpiredTokenException (the session has expired), with AWS's texts.
+    """
+    if credential.token_sha256 is None or credential.session is None:
+        if token is not None:
+            raise unknown_access_key()
+        return
+    if token is None or not hmac.compare_digest(token_sha256(token), credential.token_sha256):
+        raise unknown_access_key()
+    if now >= credential.session.expiration:
+        raise ExpiredTokenException("The security token included in the request is expired")
+
+
+def _sorted_pairs(tags: Sequence[Tag]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((t.key, t.value) for t in tags))
 
 
 class CredentialResolver:
@@ -95,26 +154,78 @@ class CredentialResolver:
         cached = self._cache.get(access_key_id)
         if cached is not None:
             return cached
-        with self._core.store.transaction() as tx:
-            record = tx.get_access_key(access_key_id)
-            if record is None or record.status != "Active":
-                return None
-            policies = tuple(doc for _, doc in tx.get_identity_policies(record.principal.arn))
-        secret = self._core.root_key.unwrap(record.wrapped_secret, _secret_aad(access_key_id))
-        credential = Credential(record.principal, secret.decode(), policies)
+        if access_key_id.startswith(TEMPORARY_PREFIX):
+            credential = self._load_session(access_key_id)
+        else:
+            credential = self._load_access_key(access_key_id)
+        if credential is None:
+            return None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[access_key_id] = credential
         return credential
 
+    def _load_access_key(self, access_key_id: str) -> Credential | None:
+        with self._core.store.transaction() as tx:
+            record = tx.get_access_key(access_key_id)
+            if record is None or record.status != "Active":
+                return None
+            arn = record.principal.arn
+            policies = tuple(doc for _, doc in tx.get_identity_policies(arn))
+            tags = _sorted_pairs(tx.get_principal_tags(arn))
+        secret = self._core.root_key.unwrap(record.wrapped_secret, secret_aad(access_key_id))
+        return Credential(record.principal, secret.decode(), policies, tags)
+
+    def _load_session(self, access_key_id: str) -> Credential | None:
+        with self._core.store.transaction() as tx:
+            record = tx.get_session(access_key_id)
+            if record is None:
+                return None
+            role = record.role
+            policies = tuple(doc for _, doc in tx.get_identity_policies(role.arn))
+            tags = _sorted_pairs(tx.get_principal_tags(role.arn))
+        secret = self._core.root_key.unwrap(record.wrapped_secret, secret_aad(access_key_id))
+        return Credential(
+            session_principal(record),
+            secret.decode(),
+            policies,
+            tags,
+            RoleSession(
+                role.arn,
+                role_unique_id(role.arn),
+                record.session_name,
+                record.created,
+                record.expiration,
+            ),
+            record.token_sha256,
+        )
+
+    def check_token(self, credential: Credential, token: str | None) -> None:
+        """``check_session_token`` at the services' clock."""
+        if credential.session is None and token is None:
+            return  # the usual case, a long-term key without a token: no clock needed
+        check_session_token(credential, token, self._core.clock())
+
     def forget(self, access_key_id: str) -> None:
         self._cache.pop(access_key_id, None)
 
     def forget_principal(self, principal_arn: str) -> None:
-        """Drop the cached credentials of a principal (its policies changed)."""
+        """Drop the cached credentials of a principal, and of its sessions when it is a role
+        (its policies or tags changed)."""
         for access_key_id, credential in list(self._cache.items()):
-            if credential.principal.arn == principal_arn:
+            if principal_arn in (credential.principal.arn, credential.owner_arn):
                 self._cache.pop(access_key_id, None)
+
+
+def session_principal(record: SessionRecord) -> Principal:
+    """The principal of a role session: ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION``."""
+    role = record.role
+    return Principal(
+        assumed_role_arn(role.arn, record.session_name),
+        role.account,
+        "assumed-role",
+        f"{role.name}/{record.session_name}",
+    )
 
 
 # IAM: inline policy names are 1-128 characters of [\w+=,.@-].
@@ -167,6 +278,100 @@ def delete_identity_policy(
         if not tx.delete_identity_policy(arn, policy_name):
             raise NotFoundException(f"{arn} has no policy named {policy_name}.")
         tx.record_change(arn, now)
+
+
+# -- IAM tags of users and roles (IAM "Tagging IAM resources"; the Tag shape of the IAM API)
+
+MAX_PRINCIPAL_TAGS = 50
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+
+
+def _tag_text_ok(text: str) -> bool:
+    # IAM's pattern [\p{L}\p{Z}\p{N}_.:/=+\-@]: letters, separators, numbers and _.:/=+-@.
+    return all(unicodedata.category(c)[0] in "LZN" or c in _TAG_PUNCTUATION for c in text)
+
+
+def check_principal_tags(tags: Sequence[Tag]) -> None:
+    """The rules for IAM tags of users and roles; ValidationException naming the one broken.
+
+    Keys are 1-128 characters, values 0-256, both of letters, digits, spaces and
+    ``_.:/=+-@``; keys may not begin with ``aws:``; keys are case-insensitive, so two keys
+    that differ only in case are duplicates."""
+    seen: set[str] = set()
+    for tag in tags:
+        if not 1 <= len(tag.key) <= 128 or not _tag_text_ok(tag.key):
+            raise ValidationException(
+                f"Tag key '{tag.key}' must be 1-128 characters of letters, digits, spaces "
+                "and _.:/=+-@."
+            )
+        if len(tag.value) > 256 or not _tag_text_ok(tag.value):
+            raise ValidationException(
+                f"Value of tag '{tag.key}' must be 0-256 characters of letters, digits, "
+                "spaces and _.:/=+-@."
+            )
+        if tag.key.lower().startswith("aws:"):
+            raise ValidationException(
+                f"Tag key '{tag.key}': keys beginning with aws: are reserved."
+            )
+        if tag.key.lower() in seen:
+            raise ValidationException(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive."
+            )
+        seen.add(tag.key.lower())
+
+
+def _tag_order(tag: Tag) -> tuple[str, str]:
+    return tag.key.lower(), tag.key
+
+
+def tag_principal(core: Core, kind: str, account: str, name: str, new: Sequence[Tag]) -> list[Tag]:
+    """Add IAM tags to a user or role, replacing the value of a key it has in any case
+    (IAM TagUser/TagRole); returns all its tags. A running server uses them within its
+    change poll. Raises ValidationException, LimitExceededException (over 50 tags),
+    NotFoundException."""
+    arn = _principal_arn(kind, account, name)
+    check_principal_tags(new)
+    replaced = {t.key.lower() for t in new}
+    now = core.clock()
+    with core.store.transaction() as tx:
+        if tx.get_principal(arn) is None:
+            raise NotFoundException(f"Principal {arn} does not exist.")
+        kept = [t for t in tx.get_principal_tags(arn) if t.key.lower() not in replaced]
+        merged = sorted([*kept, *new], key=_tag_order)
+        if len(merged) > MAX_PRINCIPAL_TAGS:
+            raise LimitExceededException(
+                f"A user or role can have at most {MAX_PRINCIPAL_TAGS} tags; "
+                f"{arn} would have {len(merged)}."
+            )
+        tx.set_principal_tags(arn, merged)
+        tx.record_change(arn, now)  # every process drops the cached credentials
+    return merged
+
+
+def untag_principal(
+    core: Core, kind: str, account: str, name: str, tag_keys: Sequence[str]
+) -> list[Tag]:
+    """Remove IAM tags of a user or role by key, in any case (IAM UntagUser/UntagRole; a
+    key it does not have is no error); returns the tags it keeps."""
+    arn = _principal_arn(kind, account, name)
+    removed = {k.lower() for k in tag_keys}
+    now = core.clock()
+    with core.store.transaction() as tx:
+        if tx.get_principal(arn) is None:
+            raise NotFoundException(f"Principal {arn} does not exist.")
+        kept = [t for t in tx.get_principal_tags(arn) if t.key.lower() not in removed]
+        tx.set_principal_tags(arn, kept)
+        tx.record_change(arn, now)
+    return sorted(kept, key=_tag_order)
+
+
+def list_principal_tags(core: Core, kind: str, account: str, name: str) -> list[Tag]:
+    """A user's or role's IAM tags."""
+    arn = _principal_arn(kind, account, name)
+    with core.store.transaction() as tx:
+        if tx.get_principal(arn) is None:
+            raise NotFoundException(f"Principal {arn} does not exist.")
+        return sorted(tx.get_principal_tags(arn), key=_tag_order)
 
 
 def unknown_access_key() -> UnrecognizedClientException:

@@ -31,7 +31,8 @@ def _check_policy_name(policy_name: str | None) -> None:
         raise NotFoundException(f"No such policy exists: {policy_name}")
 
 
-def _principal_exists(tx: Transaction, arns: frozenset[str]) -> bool:
+def principals_exist(tx: Transaction, arns: frozenset[str]) -> bool:
+    """Whether every principal ARN a policy names exists (a session: its role)."""
     accounts = set(tx.list_accounts())
     for arn in arns:
         # arn:aws:iam::ACCOUNT:root|user/N|role/N, arn:aws:sts::ACCOUNT:assumed-role/R/S
@@ -66,7 +67,7 @@ def validate_key_policy(
     """
     policy = POLICIES.get(key_arn, PolicyKind.KEY, text)
     with core.store.transaction() if tx is None else nullcontext(tx) as t:
-        exists = _principal_exists(t, named_principals(policy))
+        exists = principals_exist(t, named_principals(policy))
     if not exists:
         raise MalformedPolicyDocumentException(INVALID_PRINCIPALS)
     if not bypass_lockout:

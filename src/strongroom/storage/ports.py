@@ -34,6 +34,20 @@ class ImportTokenRecord:
     created: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """Temporary credentials of a role session as stored: the secret wrapped under the
+    root key, the session token only as its SHA-256."""
+
+    access_key_id: str
+    role: Principal
+    session_name: str
+    wrapped_secret: bytes = field(repr=False)
+    token_sha256: bytes = field(repr=False)
+    created: datetime
+    expiration: datetime
+
+
 class Transaction(Protocol):
     """One database transaction: it commits when its block ends and rolls back on error.
     Failures of the database raise StorageError."""
@@ -195,6 +209,28 @@ class Transaction(Protocol):
 
     def delete_identity_policy(self, principal_arn: str, policy_name: str) -> bool:
         """Delete one inline policy; False when there was none of that name."""
+        ...
+
+    def get_principal_tags(self, principal_arn: str) -> list[Tag]:
+        """A user's or role's IAM tags, ordered by key."""
+        ...
+
+    def set_principal_tags(self, principal_arn: str, tags: Sequence[Tag]) -> None:
+        """Replace every IAM tag of a user or role with ``tags``."""
+        ...
+
+    def get_trust_policy(self, role_arn: str) -> str | None:
+        """A role's trust policy document; None when it has the default one."""
+        ...
+
+    def put_trust_policy(self, role_arn: str, document: str, now: datetime) -> None: ...
+
+    def insert_session(self, record: SessionRecord) -> None: ...
+
+    def get_session(self, access_key_id: str) -> SessionRecord | None: ...
+
+    def delete_sessions_expired_before(self, moment: datetime) -> int:
+        """Forget temporary credentials that expired before ``moment``; how many."""
         ...
 
 

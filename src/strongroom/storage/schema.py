@@ -176,3 +176,37 @@ grants = sa.Table(
     sa.Index("ix_grants_key", "key_arn", "creation_date", "grant_id"),
     sa.Index("ix_grants_retiring", "retiring_principal", "creation_date", "grant_id"),
 )
+
+# IAM tags of users and roles (aws:PrincipalTag/<key>). Keys are unique per principal
+# regardless of case, as IAM's are; the service keeps them so.
+principal_tags = sa.Table(
+    "principal_tags",
+    metadata,
+    sa.Column("principal_arn", sa.String(2048), sa.ForeignKey("principals.arn"), primary_key=True),
+    sa.Column("tag_key", sa.String(128), primary_key=True),
+    sa.Column("tag_value", sa.String(256), nullable=False),
+)
+
+# A role's trust policy (who may assume it); a role without a row trusts its account root.
+role_trust_policies = sa.Table(
+    "role_trust_policies",
+    metadata,
+    sa.Column("role_arn", sa.String(2048), sa.ForeignKey("principals.arn"), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+
+# Temporary credentials of role sessions (AssumeRole): the secret wrapped under the root
+# key, the session token only as its SHA-256.
+role_sessions = sa.Table(
+    "role_sessions",
+    metadata,
+    sa.Column("access_key_id", sa.String(128), primary_key=True),
+    sa.Column("role_arn", sa.String(2048), sa.ForeignKey("principals.arn"), nullable=False),
+    sa.Column("session_name", sa.String(64), nullable=False),
+    sa.Column("wrapped_secret", sa.LargeBinary, nullable=False),
+    sa.Column("token_sha256", sa.LargeBinary, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("expiration", sa.Float, nullable=False),
+    sa.Index("ix_role_sessions_expiration", "expiration"),
+)

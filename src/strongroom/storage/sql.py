@@ -28,7 +28,7 @@ from strongroom.domain.enums import (
 from strongroom.domain.errors import StorageError
 from strongroom.domain.models import Alias, Grant, Key, MaterialVersion, Principal, Tag
 from strongroom.storage import migrate
-from strongroom.storage.ports import AccessKeyRecord, ImportTokenRecord
+from strongroom.storage.ports import AccessKeyRecord, ImportTokenRecord, SessionRecord
 from strongroom.storage.schema import (
     access_keys,
     accounts,
@@ -40,7 +40,10 @@ from strongroom.storage.schema import (
     key_material_versions,
     key_materials,
     keys,
+    principal_tags,
     principals,
+    role_sessions,
+    role_trust_policies,
     tags,
 )
 
@@ -646,6 +649,88 @@ class SqlTransaction:
             )
         )
         return bool(res.rowcount)
+
+    def get_principal_tags(self, principal_arn: str) -> list[Tag]:
+        q = (
+            sa.select(principal_tags.c.tag_key, principal_tags.c.tag_value)
+            .where(principal_tags.c.principal_arn == principal_arn)
+            .order_by(principal_tags.c.tag_key)
+        )
+        return [Tag(r.tag_key, r.tag_value) for r in self._c.execute(q)]
+
+    def set_principal_tags(self, principal_arn: str, new: Sequence[Tag]) -> None:
+        self._c.execute(
+            principal_tags.delete().where(principal_tags.c.principal_arn == principal_arn)
+        )
+        if new:
+            self._c.execute(
+                principal_tags.insert(),
+                [
+                    {"principal_arn": principal_arn, "tag_key": t.key, "tag_value": t.value}
+                    for t in new
+                ],
+            )
+
+    def get_trust_policy(self, role_arn: str) -> str | None:
+        q = sa.select(role_trust_policies.c.document).where(
+            role_trust_policies.c.role_arn == role_arn
+        )
+        value = self._c.execute(q).scalar()
+        return None if value is None else str(value)
+
+    def put_trust_policy(self, role_arn: str, document: str, now: datetime) -> None:
+        self._c.execute(
+            role_trust_policies.delete().where(role_trust_policies.c.role_arn == role_arn)
+        )
+        self._c.execute(
+            role_trust_policies.insert().values(
+                role_arn=role_arn, document=document, updated=now.timestamp()
+            )
+        )
+
+    def insert_session(self, record: SessionRecord) -> None:
+        self._c.execute(
+            role_sessions.insert().values(
+                access_key_id=record.access_key_id,
+                role_arn=record.role.arn,
+                session_name=record.session_name,
+                wrapped_secret=record.wrapped_secret,
+                token_sha256=record.token_sha256,
+                created=record.created.timestamp(),
+                expiration=record.expiration.timestamp(),
+            )
+        )
+
+    def get_session(self, access_key_id: str) -> SessionRecord | None:
+        q = (
+            sa.select(
+                role_sessions,
+                principals.c.arn,
+                principals.c.account_id,
+                principals.c.kind,
+                principals.c.name,
+            )
+            .join(principals, principals.c.arn == role_sessions.c.role_arn)
+            .where(role_sessions.c.access_key_id == access_key_id)
+        )
+        r = self._c.execute(q).first()
+        if r is None:
+            return None
+        return SessionRecord(
+            access_key_id=r.access_key_id,
+            role=Principal(r.arn, r.account_id, r.kind, r.name),
+            session_name=r.session_name,
+            wrapped_secret=bytes(r.wrapped_secret),
+            token_sha256=bytes(r.token_sha256),
+            created=datetime.fromtimestamp(r.created, UTC),
+            expiration=datetime.fromtimestamp(r.expiration, UTC),
+        )
+
+    def delete_sessions_expired_before(self, moment: datetime) -> int:
+        res = self._c.execute(
+            role_sessions.delete().where(role_sessions.c.expiration < moment.timestamp())
+        )
+        return int(res.rowcount or 0)
 
 
 class SqlStore:

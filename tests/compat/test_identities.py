@@ -1,0 +1,851 @@
+"""Roles that can be assumed, temporary credentials and principal tags through real clients:
+`strongroom admin assume-role` and the STS AssumeRole endpoint (boto3's STS client), the
+session token rules, trust policies, aws:PrincipalTag conditions, and the audit trail."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import uvicorn
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import Server, free_port, run_strongroom
+from strongroom.server.app import KmsApp
+from strongroom.server.settings import load_settings
+from strongroom.server.wiring import build_runtime, prepare
+
+from ._support import ACCOUNT, ALL_KMS, REGION, assert_kms_error, eventually, new_principal
+from .test_deletion_job import FakeClock
+
+pytestmark = pytest.mark.compat
+
+INVALID_TOKEN = "The security token included in the request is invalid."
+EXPIRED_TOKEN = "The security token included in the request is expired"
+USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"]
+ASIA_RE = re.compile(r"ASIA[A-Z2-7]{16}")
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _admin_with_document(server: Any, document: Mapping[str, Any], *args: str) -> Any:
+    """``strongroom admin ARGS... FILE`` with ``document`` written to FILE."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(document, f)
+    try:
+        return run_strongroom(["admin", *args, f.name, *server.storage_args()], check=False)
+    finally:
+        os.unlink(f.name)
+
+
+def _policy(*statements: Mapping[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _allow(action: str | list[str], resource: str = "*", **condition: Any) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": action, "Resource": resource}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def _trust(*principals: str, **condition: Any) -> dict[str, Any]:
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"AWS": list(principals)},
+        "Action": "sts:AssumeRole",
+    }
+    if condition:
+        statement["Condition"] = condition
+    return _policy(statement)
+
+
+def _role(
+    server: Any,
+    prefix: str,
+    *,
+    policy: Mapping[str, Any] | None = None,
+    trust: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """A new role with ``policy`` as its identity policy and ``trust`` as its trust policy
+    (the default, trusting the account, when None)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    server.admin("create-role", name)
+    if policy is not None:
+        assert _admin_with_document(server, policy, "put-role-policy", name).returncode == 0
+    if trust is not None:
+        out = _admin_with_document(server, trust, "update-assume-role-policy", name)
+        assert out.returncode == 0, out.stderr
+    return {"name": name, "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"}
+
+
+def _session_arn(role: Mapping[str, str], session: str) -> str:
+    return f"arn:aws:sts::{ACCOUNT}:assumed-role/{role['name']}/{session}"
+
+
+def _admin_assume(server: Any, role_arn: str, session: str = "app", *extra: str) -> dict[str, Any]:
+    out = server.admin("assume-role", "--role-arn", role_arn, "--session-name", session, *extra)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def _client(
+    endpoint: str,
+    credentials: Mapping[str, Any],
+    service: str = "kms",
+    *,
+    token: str | None = None,
+    use_token: bool = True,
+    validate: bool = True,
+) -> Any:
+    """A boto3 client signing with ``credentials`` (STS's Credentials shape); the session
+    token is ``token`` when given, left out when ``use_token`` is false."""
+    session_token = (token or credentials["SessionToken"]) if use_token else None
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=session_token,
+        config=Config(retries={"max_attempts": 0}, parameter_validation=validate),
+    )
+
+
+def _sts(server: Any, principal: Mapping[str, Any], *, validate: bool = True) -> Any:
+    return _client(server.endpoint, principal, "sts", use_token=False, validate=validate)
+
+
+def _key_for(kms: Any, *principals: str, condition: Mapping[str, Any] | None = None) -> Any:
+    """A key whose policy delegates to the account and lets ``principals`` use it."""
+    use: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"AWS": list(principals)},
+        "Action": USE_ACTIONS,
+        "Resource": "*",
+    }
+    if condition:
+        use["Condition"] = condition
+    root = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    policy = json.dumps(_policy(root, use))
+    return kms.create_key(Description="identities", Policy=policy)["KeyMetadata"]
+
+
+def _denied(who: str, action: str, resource: str, policy_type: str = "identity-based") -> str:
+    return (
+        f"User: {who} is not authorized to perform: {action} on resource: {resource} "
+        f"because no {policy_type} policy allows the {action} action"
+    )
+
+
+def _round_trip(client: Any, key: Mapping[str, Any]) -> None:
+    blob = client.encrypt(KeyId=key["Arn"], Plaintext=b"session data")["CiphertextBlob"]
+    assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"session data"
+    assert client.describe_key(KeyId=key["Arn"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def _fails(code: str, call: Any, /, **kwargs: Any) -> dict[str, Any]:
+    """Like assert_kms_error, for the STS client: the error element of the reply."""
+    with pytest.raises(ClientError) as info:
+        call(**kwargs)
+    error: dict[str, Any] = info.value.response["Error"]
+    assert error["Code"] == code, error
+    return error
+
+
+# -- strongroom admin assume-role ----------------------------------------------------------
+
+
+def test_admin_assume_role_issues_credentials_in_sts_shape(server: Server, kms: Any) -> None:
+    role = _role(server, "worker", policy=ALL_KMS)
+    before = datetime.now(UTC)
+    issued = _admin_assume(server, role["arn"], "batch-1", "--duration-seconds", "900")
+    creds = issued["Credentials"]
+    assert set(creds) == {"AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}
+    assert ASIA_RE.fullmatch(creds["AccessKeyId"]), creds["AccessKeyId"]
+    expiration = datetime.fromisoformat(creds["Expiration"])
+    assert (
+        before + timedelta(seconds=898) <= expiration <= datetime.now(UTC) + timedelta(seconds=900)
+    )
+    user = issued["AssumedRoleUser"]
+    assert user["Arn"] == _session_arn(role, "batch-1")
+    assert re.fullmatch(r"AROA[A-Z2-7]{17}:batch-1", user["AssumedRoleId"]), user
+    key = kms.create_key(Description="for a session")["KeyMetadata"]
+    _round_trip(_client(server.endpoint, creds), key)
+
+
+def test_admin_assume_role_prints_a_credentials_file_profile(
+    server: Server, kms: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    role = _role(server, "profiled", policy=ALL_KMS)
+    out = server.admin(
+        "assume-role", "--role-arn", role["arn"], "--session-name", "cli", "--as-profile", "tmp"
+    )
+    path = tmp_path / "credentials"
+    path.write_text(out.stdout)
+    profile = configparser.ConfigParser()
+    profile.read(path)
+    assert ASIA_RE.fullmatch(profile["tmp"]["aws_access_key_id"])
+    # The SDK reads the profile as written, session token included.
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(path))
+    client = boto3.Session(profile_name="tmp").client(
+        "kms",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        config=Config(retries={"max_attempts": 0}),
+    )
+    _round_trip(client, kms.create_key(Description="profile")["KeyMetadata"])
+
+
+def test_admin_assume_role_refuses_bad_requests(server: Server) -> None:
+    role = _role(server, "strict")
+    cases = [
+        (
+            ["--session-name", "ok", "--duration-seconds", "899"],
+            role["arn"],
+            "ValidationException: 1 validation error detected: Value '899' at "
+            "'durationSeconds' failed to satisfy constraint: Member must have value greater "
+            "than or equal to 900",
+        ),
+        (["--session-name", "x"], role["arn"], "at 'roleSessionName' failed to satisfy"),
+        (
+            ["--session-name", "ok"],
+            f"arn:aws:iam::{ACCOUNT}:user/admin",
+            "ValidationException: Request ARN is invalid",
+        ),
+        (
+            ["--session-name", "ok"],
+            f"arn:aws:iam::{ACCOUNT}:role/nobody-{uuid.uuid4().hex[:6]}",
+            "NotFoundException",
+        ),
+    ]
+    for extra, arn, expected in cases:
+        out = run_strongroom(
+            ["admin", "assume-role", "--role-arn", arn, *extra, *server.storage_args()],
+            check=False,
+        )
+        assert out.returncode != 0 and expected in out.stderr, (extra, out.stderr)
+
+
+# -- using temporary credentials -------------------------------------------------------------
+
+
+def test_session_uses_a_key_whose_policy_names_the_role_or_the_session(
+    server: Server, kms: Any
+) -> None:
+    role = _role(server, "keyuser")  # no identity policy: key policies alone decide
+    creds = _admin_assume(server, role["arn"], "s1")["Credentials"]
+    session = _client(server.endpoint, creds)
+    _round_trip(session, _key_for(kms, role["arn"]))
+    _round_trip(session, _key_for(kms, _session_arn(role, "s1")))
+
+    other_session = _client(
+        server.endpoint, _admin_assume(server, role["arn"], "s2")["Credentials"]
+    )
+    only_s1 = _key_for(kms, _session_arn(role, "s1"))
+    assert_kms_error(
+        "AccessDeniedException",
+        other_session.encrypt,
+        KeyId=only_s1["Arn"],
+        Plaintext=b"x",
+        message=_denied(_session_arn(role, "s2"), "kms:Encrypt", only_s1["Arn"]),
+    )
+    plain = kms.create_key(Description="default policy")["KeyMetadata"]
+    assert_kms_error(
+        "AccessDeniedException",
+        session.encrypt,
+        KeyId=plain["Arn"],
+        Plaintext=b"x",
+        message=_denied(_session_arn(role, "s1"), "kms:Encrypt", plain["Arn"]),
+    )
+    assert kms.describe_key(KeyId=plain["Arn"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_role_identity_policies_apply_to_its_sessions_and_changes_reach_them(
+    server: Server, kms: Any, key: dict[str, Any]
+) -> None:
+    role = _role(server, "encrypter", policy=_policy(_allow(["kms:Encrypt", "kms:DescribeKey"])))
+    session = _client(server.endpoint, _admin_assume(server, role["arn"])["Credentials"])
+    blob = session.encrypt(KeyId=key["Arn"], Plaintext=b"one way")["CiphertextBlob"]
+    assert_kms_error(
+        "AccessDeniedException",
+        session.decrypt,
+        CiphertextBlob=blob,
+        message=_denied(_session_arn(role, "app"), "kms:Decrypt", key["Arn"]),
+    )
+    allow_all = _policy(_allow(["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"]))
+    assert _admin_with_document(server, allow_all, "put-role-policy", role["name"]).returncode == 0
+    assert eventually(lambda: session.decrypt(CiphertextBlob=blob))["Plaintext"] == b"one way"
+    assert session.describe_key(KeyId=key["Arn"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_temporary_credentials_need_their_own_session_token(
+    server: Server, kms: Any, key: dict[str, Any]
+) -> None:
+    role = _role(server, "tokens", policy=ALL_KMS)
+    a = _admin_assume(server, role["arn"], "sa")["Credentials"]
+    b = _admin_assume(server, role["arn"], "sb")["Credentials"]
+    token = a["SessionToken"]
+    tampered = token[:-5] + ("AAAA=" if not token.endswith("AAAA=") else "BBBB=")
+    refused = {
+        "no token": _client(server.endpoint, a, use_token=False),
+        "another session's token": _client(server.endpoint, a, token=b["SessionToken"]),
+        "a tampered token": _client(server.endpoint, a, token=tampered),
+        "a long-term key with a token": _client(
+            server.endpoint,
+            {"AccessKeyId": server.access_key_id, "SecretAccessKey": server.secret_access_key},
+            token=token,
+        ),
+    }
+    for what, client in refused.items():
+        response = assert_kms_error(
+            "UnrecognizedClientException", client.describe_key, KeyId=key["Arn"]
+        )
+        assert response["Error"]["Message"] == INVALID_TOKEN, what
+    assert _client(server.endpoint, a).describe_key(KeyId=key["Arn"])["KeyMetadata"]["Enabled"]
+    assert _client(server.endpoint, b).describe_key(KeyId=key["Arn"])["KeyMetadata"]["Enabled"]
+
+
+# -- the STS endpoint ------------------------------------------------------------------------
+
+
+def test_sts_assume_role_by_a_user_an_identity_policy_allows(server: Server, kms: Any) -> None:
+    role = _role(server, "app")
+    key = _key_for(kms, role["arn"])
+    user = new_principal(server, "caller", policy=_policy(_allow("sts:AssumeRole", role["arn"])))
+    before = datetime.now(UTC).replace(microsecond=0)
+    reply = _sts(server, user).assume_role(
+        RoleArn=role["arn"], RoleSessionName="web-1", DurationSeconds=900
+    )
+    creds = reply["Credentials"]
+    assert ASIA_RE.fullmatch(creds["AccessKeyId"]) and creds["SessionToken"]
+    assert before + timedelta(seconds=900) <= creds["Expiration"]
+    assert creds["Expiration"] <= datetime.now(UTC) + timedelta(seconds=900)
+    assert reply["AssumedRoleUser"]["Arn"] == _session_arn(role, "web-1")
+    assert reply["AssumedRoleUser"]["AssumedRoleId"].endswith(":web-1")
+    _round_trip(_client(server.endpoint, creds), key)
+    # Without DurationSeconds a session lasts an hour.
+    reply = _sts(server, user).assume_role(RoleArn=role["arn"], RoleSessionName="web-2")
+    lasts = reply["Credentials"]["Expiration"] - datetime.now(UTC)
+    assert timedelta(seconds=3590) < lasts <= timedelta(seconds=3600)
+
+
+def test_sts_refuses_what_the_trust_and_identity_policies_do_not_allow(server: Server) -> None:
+    role = _role(server, "guarded")
+    nobody = new_principal(server, "nobody")
+    error = _fails(
+        "AccessDenied",
+        _sts(server, nobody).assume_role,
+        RoleArn=role["arn"],
+        RoleSessionName="s1",
+    )
+    assert error["Message"] == _denied(nobody["arn"], "sts:AssumeRole", role["arn"])
+
+    # A trust policy naming the user lets it in without an identity policy...
+    named = _role(server, "named", trust=_trust(nobody["arn"]))
+    reply = _sts(server, nobody).assume_role(RoleArn=named["arn"], RoleSessionName="s1")
+    assert reply["AssumedRoleUser"]["Arn"] == _session_arn(named, "s1")
+    # ... and one naming somebody else keeps out even a user whose policy allows it.
+    eager = new_principal(server, "eager", policy=_policy(_allow("sts:AssumeRole")))
+    error = _fails(
+        "AccessDenied", _sts(server, eager).assume_role, RoleArn=named["arn"], RoleSessionName="s1"
+    )
+    assert error["Message"] == _denied(
+        eager["arn"], "sts:AssumeRole", named["arn"], "resource-based"
+    )
+    # The root of the account may not assume roles, and a role that does not exist is
+    # refused like one that is not allowed.
+    missing = f"arn:aws:iam::{ACCOUNT}:role/missing-{uuid.uuid4().hex[:6]}"
+    error = _fails(
+        "AccessDenied", _sts(server, eager).assume_role, RoleArn=missing, RoleSessionName="s1"
+    )
+    assert error["Message"].startswith(
+        f"User: {eager['arn']} is not authorized to perform: sts:AssumeRole on resource: {missing}"
+    )
+
+
+def test_sts_trust_policy_conditions_see_external_id_and_session_name(server: Server) -> None:
+    caller = new_principal(server, "partner")
+    trust = _trust(
+        caller["arn"],
+        StringEquals={"sts:ExternalId": "Xy-42"},
+        StringLike={"sts:RoleSessionName": "partner-*"},
+    )
+    role = _role(server, "partnered", trust=trust)
+    sts = _sts(server, caller)
+    for kwargs in (
+        {"RoleSessionName": "partner-1"},
+        {"RoleSessionName": "partner-1", "ExternalId": "xy-42"},
+        {"RoleSessionName": "other", "ExternalId": "Xy-42"},
+    ):
+        _fails("AccessDenied", sts.assume_role, RoleArn=role["arn"], **kwargs)
+    reply = sts.assume_role(RoleArn=role["arn"], RoleSessionName="partner-1", ExternalId="Xy-42")
+    assert reply["AssumedRoleUser"]["Arn"] == _session_arn(role, "partner-1")
+
+
+def test_sts_validates_assume_role_requests(server: Server) -> None:
+    role = _role(server, "validated")
+    caller = new_principal(server, "validator", policy=_policy(_allow("sts:AssumeRole")))
+    sts = _sts(server, caller, validate=False)
+    ok = {"RoleArn": role["arn"], "RoleSessionName": "ok"}
+    prefix = "1 validation error detected: "
+    cases = [
+        (
+            {"DurationSeconds": 899},
+            prefix + "Value '899' at 'durationSeconds' failed to satisfy constraint: "
+            "Member must have value greater than or equal to 900",
+        ),
+        (
+            {"DurationSeconds": 43201},
+            prefix + "Value '43201' at 'durationSeconds' failed to satisfy constraint: "
+            "Member must have value less than or equal to 43200",
+        ),
+        (
+            {"RoleSessionName": "a"},
+            prefix + "Value 'a' at 'roleSessionName' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 2",
+        ),
+        (
+            {"RoleSessionName": "has space"},
+            prefix + "Value 'has space' at 'roleSessionName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+        ),
+        ({"RoleArn": f"arn:aws:iam::{ACCOUNT}:user/admin"}, "Request ARN is invalid"),
+        (
+            {"Policy": json.dumps(ALL_KMS)},
+            "AssumeRole parameter Policy is not supported by this server.",
+        ),
+    ]
+    for change, message in cases:
+        error = _fails("ValidationError", sts.assume_role, **{**ok, **change})
+        assert error["Message"] == message, change
+    error = _fails("InvalidAction", sts.get_caller_identity)
+    assert error["Message"] == "Could not find operation GetCallerIdentity for version 2011-06-15"
+
+
+def test_role_chaining_is_limited_to_an_hour(server: Server) -> None:
+    second = _role(server, "second")
+    first = _role(server, "first", policy=_policy(_allow("sts:AssumeRole", second["arn"])))
+    creds = _admin_assume(server, first["arn"], "hop")["Credentials"]
+    sts = _client(server.endpoint, creds, "sts")
+    error = _fails(
+        "ValidationError",
+        sts.assume_role,
+        RoleArn=second["arn"],
+        RoleSessionName="hop2",
+        DurationSeconds=3601,
+    )
+    assert error["Message"] == (
+        "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by "
+        "role chaining."
+    )
+    reply = sts.assume_role(RoleArn=second["arn"], RoleSessionName="hop2", DurationSeconds=3600)
+    assert reply["AssumedRoleUser"]["Arn"] == _session_arn(second, "hop2")
+
+
+def test_sts_requests_need_valid_credentials(server: Server) -> None:
+    role = _role(server, "sigs", policy=_policy(_allow("sts:AssumeRole")))
+    creds = _admin_assume(server, role["arn"])["Credentials"]
+    for client in (
+        _client(server.endpoint, creds, "sts", use_token=False),
+        _client(server.endpoint, {**creds, "AccessKeyId": "AKIAUNKNOWNUNKNOWN00"}, "sts"),
+    ):
+        error = _fails(
+            "InvalidClientTokenId", client.assume_role, RoleArn=role["arn"], RoleSessionName="s1"
+        )
+        assert error["Message"] == INVALID_TOKEN
+    wrong_secret = _client(server.endpoint, {**creds, "SecretAccessKey": "x" * 40}, "sts")
+    _fails(
+        "SignatureDoesNotMatch", wrong_secret.assume_role, RoleArn=role["arn"], RoleSessionName="s1"
+    )
+
+
+# -- principal tags --------------------------------------------------------------------------
+
+
+def _tags(server: Any, kind: str, name: str) -> list[dict[str, str]]:
+    listed = json.loads(server.admin(f"list-{kind}-tags", name).stdout)
+    assert listed["IsTruncated"] is False
+    tags: list[dict[str, str]] = listed["Tags"]
+    return tags
+
+
+def test_user_tags_feed_principal_tag_conditions_on_a_running_server(
+    server: Server, key: dict[str, Any]
+) -> None:
+    policy = _policy(
+        _allow(["kms:Encrypt", "kms:DescribeKey"], StringEquals={"aws:PrincipalTag/Team": "blue"})
+    )
+    user = new_principal(server, "tagged", policy=policy)
+    client, name = user["client"], user["name"]
+
+    def allowed() -> None:
+        client.encrypt(KeyId=key["Arn"], Plaintext=b"x")
+
+    def refused() -> None:
+        assert_kms_error(
+            "AccessDeniedException",
+            client.encrypt,
+            KeyId=key["Arn"],
+            Plaintext=b"x",
+            message=_denied(user["arn"], "kms:Encrypt", key["Arn"]),
+        )
+
+    refused()
+    # Condition key names are case-insensitive: tag "team" meets aws:PrincipalTag/Team.
+    server.admin("tag-user", name, "team=blue", "office=")
+    assert _tags(server, "user", name) == [
+        {"Key": "office", "Value": ""},
+        {"Key": "team", "Value": "blue"},
+    ]
+    eventually(allowed)
+    # Values are case-sensitive; the key replaces "team" whatever its case.
+    server.admin("tag-user", name, "TEAM=Blue")
+    assert _tags(server, "user", name) == [
+        {"Key": "office", "Value": ""},
+        {"Key": "TEAM", "Value": "Blue"},
+    ]
+    eventually(refused)
+    server.admin("tag-user", name, "Team=blue")
+    eventually(allowed)
+    server.admin("untag-user", name, "team")
+    assert _tags(server, "user", name) == [{"Key": "office", "Value": ""}]
+    eventually(refused)
+
+
+def test_role_tags_reach_its_sessions_and_key_policy_conditions(server: Server, kms: Any) -> None:
+    role = _role(server, "tagrole")
+    key = _key_for(kms, role["arn"], condition={"StringEquals": {"aws:PrincipalTag/dept": "sec"}})
+    session = _client(server.endpoint, _admin_assume(server, role["arn"])["Credentials"])
+    who = _session_arn(role, "app")
+
+    def allowed() -> None:
+        _round_trip(session, key)
+
+    def refused() -> None:
+        assert_kms_error(
+            "AccessDeniedException",
+            session.encrypt,
+            KeyId=key["Arn"],
+            Plaintext=b"x",
+            message=_denied(who, "kms:Encrypt", key["Arn"]),
+        )
+
+    refused()
+    server.admin("tag-role", role["name"], "dept=sec")
+    eventually(allowed)
+    server.admin("tag-role", role["name"], "Dept=Sec")
+    eventually(refused)
+    server.admin("untag-role", role["name"], "DEPT")
+    assert _tags(server, "role", role["name"]) == []
+    refused()
+    assert kms.describe_key(KeyId=key["Arn"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_tag_commands_refuse_what_iam_refuses(server: Server) -> None:
+    name = new_principal(server, "badtags")["name"]
+    too_many = [f"k{i}=v" for i in range(51)]
+    cases = [
+        (["aws:team=x"], "ValidationException: Tag key 'aws:team': keys beginning with aws:"),
+        (
+            ["a=1", "A=2"],
+            "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+        ),
+        (["team=blue!"], "ValidationException: Value of tag 'team' must be 0-256 characters"),
+        (["k" * 129 + "=v"], "ValidationException: Tag key"),
+        (too_many, "LimitExceededException: A user or role can have at most 50 tags"),
+        (["no-equals"], "tag 'no-equals' must be KEY=VALUE"),
+    ]
+    for tags, expected in cases:
+        out = run_strongroom(
+            ["admin", "tag-user", name, *tags, *server.storage_args()], check=False
+        )
+        assert out.returncode != 0 and expected in out.stderr, (tags, out.stderr)
+    assert _tags(server, "user", name) == []  # nothing half-written
+    out = run_strongroom(
+        ["admin", "tag-role", "no-such-role", "a=b", *server.storage_args()], check=False
+    )
+    assert out.returncode != 0 and "NotFoundException" in out.stderr
+
+
+# -- trust policies ---------------------------------------------------------------------------
+
+
+def test_trust_policy_is_shown_replaced_and_validated(server: Server) -> None:
+    role = _role(server, "trusting")
+    shown = json.loads(server.admin("get-role", role["name"]).stdout)["Role"]
+    assert shown["Arn"] == role["arn"] and shown["RoleId"].startswith("AROA")
+    assert shown["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+    user = f"arn:aws:iam::{ACCOUNT}:user/admin"
+    bad = [
+        (
+            {**_trust(user), "Statement": [{**_trust(user)["Statement"][0], "Resource": "*"}]},
+            "Has prohibited field Resource",
+        ),
+        (
+            _trust(f"arn:aws:iam::{ACCOUNT}:user/ghost-{uuid.uuid4().hex[:6]}"),
+            "Policy contains a statement with one or more invalid principals.",
+        ),
+        (ALL_KMS, "a trust policy statement must have a Principal or NotPrincipal"),
+    ]
+    for document, expected in bad:
+        out = _admin_with_document(server, document, "update-assume-role-policy", role["name"])
+        assert out.returncode != 0, out.stdout
+        assert "MalformedPolicyDocumentException" in out.stderr and expected in out.stderr
+    assert (
+        json.loads(server.admin("get-role", role["name"]).stdout)["Role"][
+            "AssumeRolePolicyDocument"
+        ]
+        == shown["AssumeRolePolicyDocument"]
+    )
+    out = _admin_with_document(server, _trust(user), "update-assume-role-policy", role["name"])
+    assert json.loads(out.stdout) == {"Arn": role["arn"]}
+    assert json.loads(server.admin("get-role", role["name"]).stdout)["Role"][
+        "AssumeRolePolicyDocument"
+    ] == _trust(user)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "tag-user",
+        "untag-user",
+        "list-user-tags",
+        "tag-role",
+        "untag-role",
+        "list-role-tags",
+        "update-assume-role-policy",
+        "get-role",
+        "assume-role",
+    ],
+)
+def test_new_admin_commands_have_help(command: str) -> None:
+    out = run_strongroom(["admin", command, "--help"])
+    assert out.returncode == 0 and f"strongroom admin {command}" in out.stdout
+
+
+# -- audit -----------------------------------------------------------------------------------
+
+
+def _audit(server: Any, *filters: str) -> list[dict[str, Any]]:
+    out = run_strongroom(
+        ["audit", "events", *server.storage_args(), "--limit", "1000000", *filters]
+    )
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def test_audit_shows_role_sessions_and_no_session_secrets(server: Server, kms: Any) -> None:
+    role = _role(server, "audited")
+    key = _key_for(kms, role["arn"])
+    user = new_principal(server, "assumer", policy=_policy(_allow("sts:AssumeRole", role["arn"])))
+    reply = _sts(server, user).assume_role(RoleArn=role["arn"], RoleSessionName="audit-me")
+    creds = reply["Credentials"]
+    session = _client(server.endpoint, creds)
+    session.encrypt(KeyId=key["Arn"], Plaintext=b"audited")
+    _fails(
+        "AccessDenied",
+        _sts(server, new_principal(server, "noone")).assume_role,
+        RoleArn=role["arn"],
+        RoleSessionName="denied",
+    )
+
+    session_arn = _session_arn(role, "audit-me")
+    (event,) = _audit(server, "--principal", session_arn, "--event-name", "Encrypt")
+    identity = event["userIdentity"]
+    assert identity["type"] == "AssumedRole" and identity["arn"] == session_arn
+    assert identity["accessKeyId"] == creds["AccessKeyId"]
+    assert identity["principalId"] == reply["AssumedRoleUser"]["AssumedRoleId"]
+    issuer = identity["sessionContext"]["sessionIssuer"]
+    assert issuer == {
+        "type": "Role",
+        "principalId": reply["AssumedRoleUser"]["AssumedRoleId"].split(":")[0],
+        "arn": role["arn"],
+        "accountId": ACCOUNT,
+        "userName": role["name"],
+    }
+    created = datetime.fromisoformat(identity["sessionContext"]["attributes"]["creationDate"])
+    assert abs(created - (creds["Expiration"] - timedelta(hours=1))) <= timedelta(seconds=1)
+
+    (assumed,) = _audit(server, "--principal", user["arn"], "--event-name", "AssumeRole")
+    assert assumed["eventSource"] == "sts.amazonaws.com"
+    assert assumed["requestParameters"] == {
+        "roleArn": role["arn"],
+        "roleSessionName": "audit-me",
+    }
+    assert assumed["responseElements"]["credentials"] == {
+        "AccessKeyId": creds["AccessKeyId"],
+        "Expiration": assumed["responseElements"]["credentials"]["Expiration"],
+    }
+    assert assumed["resources"] == [
+        {"accountId": ACCOUNT, "type": "AWS::IAM::Role", "ARN": role["arn"]}
+    ]
+    denied = [e for e in _audit(server, "--event-name", "AssumeRole") if "errorCode" in e]
+    assert any(
+        e["errorCode"] == "AccessDenied" and e["requestParameters"]["roleSessionName"] == "denied"
+        for e in denied
+    )
+    stored = [p for p in (server.data_dir / "audit").rglob("*") if p.is_file()]
+    if server.database_url is None:
+        stored += list(server.data_dir.glob("strongroom.db*"))
+    for path in stored:
+        data = path.read_bytes()
+        assert creds["SessionToken"].encode() not in data, path
+        assert creds["SecretAccessKey"].encode() not in data, path
+
+
+# -- expiry, under a clock the test controls ---------------------------------------------------
+
+
+@dataclass
+class InProcess:
+    endpoint: str
+    clock: FakeClock
+    data_dir: Path
+
+    def admin(self, *args: str) -> Any:
+        return run_strongroom(["admin", *args, "--data-dir", str(self.data_dir)])
+
+    @property
+    def storage_args(self) -> list[str]:
+        return ["--data-dir", str(self.data_dir)]
+
+
+@pytest.fixture(scope="module")
+def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
+    """A server in this process (SQLite) whose services' clock only moves when told."""
+    data_dir = tmp_path_factory.mktemp("clocked") / "data"
+    port = free_port()
+    settings = load_settings(
+        data_dir=data_dir, port=port, change_poll_seconds=0.1, job_interval_seconds=0.1
+    )
+    prepare(settings)
+    clock = FakeClock()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            KmsApp(build_runtime(settings, clock=clock)),
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, name="strongroom-clocked", daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(endpoint + "/health", timeout=1) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise
+            time.sleep(0.05)
+    try:
+        yield InProcess(endpoint, clock, data_dir)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "the in-process server did not stop"
+
+
+def test_expired_session_token_is_refused(clocked: InProcess) -> None:
+    name = f"shortlived-{uuid.uuid4().hex[:6]}"
+    clocked.admin("create-role", name)
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+    document = Path(tempfile.mkdtemp()) / "policy.json"
+    document.write_text(json.dumps(_policy(_allow(["kms:*", "sts:AssumeRole"]))))
+    clocked.admin("put-role-policy", name, str(document))
+    creds = configparser.ConfigParser()
+    creds.read(clocked.data_dir / "credentials")
+    admin = {
+        "AccessKeyId": creds["strongroom"]["aws_access_key_id"],
+        "SecretAccessKey": creds["strongroom"]["aws_secret_access_key"],
+    }
+    kms = _client(clocked.endpoint, admin, use_token=False)
+    key = kms.create_key(Description="expiry")["KeyMetadata"]
+
+    # Issued by the STS endpoint (the server's clock) and by the admin command (the real
+    # clock, which the server's starts from), both for the shortest duration.
+    by_cli = json.loads(
+        clocked.admin(
+            "assume-role",
+            "--role-arn",
+            role_arn,
+            "--session-name",
+            "cli",
+            "--duration-seconds",
+            "900",
+        ).stdout
+    )["Credentials"]
+    by_sts = _client(clocked.endpoint, by_cli, "sts").assume_role(
+        RoleArn=role_arn, RoleSessionName="sts", DurationSeconds=900
+    )["Credentials"]
+    for creds_ in (by_cli, by_sts):
+        _round_trip(_client(clocked.endpoint, creds_), key)
+
+    clocked.clock.advance(timedelta(seconds=850))
+    for creds_ in (by_cli, by_sts):
+        _client(clocked.endpoint, creds_).describe_key(KeyId=key["Arn"])
+    # Past both expirations (the admin command's clock ran ahead of the server's by the
+    # time the setup took).
+    clocked.clock.advance(timedelta(seconds=200))
+    for creds_ in (by_cli, by_sts):
+        assert_kms_error(
+            "ExpiredTokenException",
+            _client(clocked.endpoint, creds_).encrypt,
+            KeyId=key["Arn"],
+            Plaintext=b"too late",
+            message=EXPIRED_TOKEN,
+        )
+        error = _fails(
+            "ExpiredToken",
+            _client(clocked.endpoint, creds_, "sts").assume_role,
+            RoleArn=role_arn,
+            RoleSessionName="again",
+        )
+        assert error["Message"] == EXPIRED_TOKEN
+    assert kms.describe_key(KeyId=key["Arn"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+    # A day after they expired, the scheduled job forgets them.
+    def stored() -> set[str]:
+        with sqlite3.connect(clocked.data_dir / "strongroom.db") as db:
+            return {row[0] for row in db.execute("SELECT access_key_id FROM role_sessions")}
+
+    issued = {by_cli["AccessKeyId"], by_sts["AccessKeyId"]}
+    assert issued <= stored()
+    clocked.clock.advance(timedelta(days=1))
+
+    def pruned() -> None:
+        assert not issued & stored()
+
+    eventually(pruned)
