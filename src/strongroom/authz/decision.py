@@ -7,14 +7,22 @@ https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html).
 
 Policies are parsed once per (owner ARN, policy text) and kept: the hot path pays a dict
 lookup, never ``parse_policy``. A changed policy has another text, so it is parsed anew.
+
+The request context is built in two parts. What follows from the principal and the key
+alone (the principal's keys, the key's kms:KeySpec, kms:KeyUsage, ...) is computed once per
+(principal, key) and handed to the evaluator as ``AuthzRequest.static``, so conditions on it
+are decided once per (action, resource, principal) and policy; the request's own keys
+(aws:SourceIp, aws:CurrentTime, the encryption context, the operation's parameters) are
+added per request. The key's tags and aliases are read only when a policy asks for them.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Protocol
 
 from strongroom.authz.conditions import ContextValue
 from strongroom.authz.evaluate import (
@@ -96,19 +104,97 @@ def _current_time() -> str:
 
 
 _IDENTITY: dict[tuple[str, tuple[str, ...]], tuple[Policy, ...]] = {}
-_BASE_CONTEXT: dict[tuple[str, str], Mapping[str, ContextValue]] = {}
+_BASE_CONTEXT: dict[tuple[str, str], dict[str, ContextValue]] = {}
+
+RESOURCE_TAG = "aws:resourcetag/"
+RESOURCE_ALIASES = "kms:resourcealiases"
 
 
-def _base_context(principal: RequestPrincipal, resource: str) -> Mapping[str, ContextValue]:
-    """The condition keys that follow from the principal and resource alone
-    (``AuthzRequest.create``'s), computed once per pair."""
+class ResourceFacts(Protocol):
+    """What a policy may ask about a key beyond its record: its tags (aws:ResourceTag/<k>)
+    and the names of the aliases that point at it (kms:ResourceAliases). Read only when a
+    policy of the request has a condition on them."""
+
+    def tags(self) -> Mapping[str, str]: ...
+
+    def aliases(self) -> tuple[str, ...]: ...
+
+
+def flag(value: bool) -> str:
+    """A Boolean condition value as IAM compares it."""
+    return "true" if value else "false"
+
+
+def request_tags(tags: Iterable[tuple[str, str]]) -> dict[str, ContextValue]:
+    """aws:RequestTag/<k> for each (key, value) and aws:TagKeys, the keys as sent."""
+    pairs = list(tags)
+    context: dict[str, ContextValue] = {f"aws:requesttag/{k.lower()}": v for k, v in pairs}
+    context["aws:tagkeys"] = tuple(k for k, _ in pairs)
+    return context
+
+
+def key_context(key: Key) -> dict[str, ContextValue]:
+    """The condition keys of a KMS key resource: kms:KeySpec, kms:KeyUsage, kms:KeyOrigin,
+    kms:MultiRegion, kms:MultiRegionKeyType (multi-Region keys only) and the deprecated
+    kms:CustomerMasterKeySpec and kms:CustomerMasterKeyUsage (AWS KMS "Condition keys")."""
+    context: dict[str, ContextValue] = {
+        "kms:keyspec": key.key_spec.value,
+        "kms:keyusage": key.key_usage.value,
+        "kms:keyorigin": key.origin.value,
+        "kms:multiregion": flag(key.multi_region),
+        "kms:customermasterkeyspec": key.key_spec.value,
+        "kms:customermasterkeyusage": key.key_usage.value,
+    }
+    if key.multi_region:  # this server makes no replicas: a multi-Region key is a primary
+        context["kms:multiregionkeytype"] = "PRIMARY"
+    return context
+
+
+def _base_context(principal: RequestPrincipal, key: Key | None) -> dict[str, ContextValue]:
+    """The condition keys that follow from the principal and the resource alone
+    (``AuthzRequest.create``'s, the key's, aws:SecureTransport), computed once per pair.
+    A key's facts never change (spec, usage, origin, Region scope), so its ARN names them."""
+    resource = "*" if key is None else key.arn
     pair = (principal.arn, resource)
     found = _BASE_CONTEXT.get(pair)
     if found is None:
         if len(_BASE_CONTEXT) >= _MAX_ENTRIES:
             _BASE_CONTEXT.clear()
-        found = _BASE_CONTEXT[pair] = AuthzRequest.create("", resource, principal).context
+        found = dict(AuthzRequest.create("", resource, principal).context)
+        found["aws:securetransport"] = "false"  # plain HTTP
+        if key is not None:
+            found.update(key_context(key))
+        _BASE_CONTEXT[pair] = found
     return found
+
+
+def _add_request_keys(
+    context: dict[str, ContextValue],
+    caller: Caller,
+    encryption_context: Mapping[str, str] | None,
+    request_alias: str | None,
+    extra: Mapping[str, ContextValue] | None,
+) -> bool:
+    """Add the request's own keys to ``context``; True when ``extra`` replaced a key that
+    was already there (then what was computed from it beforehand no longer holds)."""
+    context["aws:sourceip"] = caller.source_ip
+    context["aws:currenttime"] = _current_time()
+    context["aws:requestedregion"] = caller.region
+    if encryption_context:
+        # The key of kms:EncryptionContext:<k> is case-insensitive like every condition key
+        # name; the values stay as sent (AWS KMS "kms:EncryptionContext:context-key").
+        for k, v in encryption_context.items():
+            context["kms:encryptioncontext:" + k.lower()] = v
+        context["kms:encryptioncontextkeys"] = tuple(encryption_context)
+    if request_alias is not None:
+        context["kms:requestalias"] = request_alias
+    replaced = False
+    if extra:
+        for name, value in extra.items():
+            lowered = name.lower()
+            replaced = replaced or lowered in context
+            context[lowered] = value
+    return replaced
 
 
 def request_context(
@@ -121,29 +207,29 @@ def request_context(
 ) -> dict[str, ContextValue]:
     """The condition keys of a request beyond those of its principal (lower-cased names):
     aws:SourceIp, aws:CurrentTime, aws:SecureTransport (plain HTTP: false),
-    kms:EncryptionContext:<k> and kms:EncryptionContextKeys, kms:KeySpec, kms:KeyUsage,
-    kms:KeyOrigin and kms:RequestAlias."""
-    context: dict[str, ContextValue] = {
-        "aws:sourceip": caller.source_ip,
-        "aws:currenttime": _current_time(),
-        "aws:securetransport": "false",
-        "aws:requestedregion": caller.region,
-    }
-    if key is not None:  # StrEnum members are their AWS strings
-        context["kms:keyspec"] = key.key_spec
-        context["kms:keyusage"] = key.key_usage
-        context["kms:keyorigin"] = key.origin
-    if encryption_context:
-        # The key of kms:EncryptionContext:<k> is case-insensitive like every condition key
-        # name; the values stay as sent (AWS KMS "kms:EncryptionContext:context-key").
-        for k, v in encryption_context.items():
-            context[f"kms:encryptioncontext:{k.lower()}"] = v
-        context["kms:encryptioncontextkeys"] = tuple(encryption_context)
-    if request_alias is not None:
-        context["kms:requestalias"] = request_alias
-    if extra:
-        context.update({k.lower(): v for k, v in extra.items()})
+    aws:RequestedRegion, the key's (``key_context``), kms:EncryptionContext:<k> and
+    kms:EncryptionContextKeys, kms:RequestAlias, and the operation's own (``extra``)."""
+    context: dict[str, ContextValue] = {"aws:securetransport": "false"}
+    if key is not None:
+        context.update(key_context(key))
+    _add_request_keys(context, caller, encryption_context, request_alias, extra)
     return context
+
+
+def _add_resource_keys(
+    context: dict[str, ContextValue], facts: ResourceFacts, policies: Iterable[Policy]
+) -> None:
+    # Tags and aliases change, and reading them may cost a query: only when a condition
+    # asks (AWS KMS "kms:ResourceAliases"; IAM "aws:ResourceTag/tag-key").
+    tags = aliases = False
+    for policy in policies:
+        tags = tags or policy.reads(RESOURCE_TAG)
+        aliases = aliases or policy.reads(RESOURCE_ALIASES)
+    if tags:
+        for k, v in facts.tags().items():
+            context[RESOURCE_TAG + k.lower()] = v
+    if aliases:
+        context[RESOURCE_ALIASES] = facts.aliases()
 
 
 def decide(
@@ -155,24 +241,29 @@ def decide(
     request_alias: str | None = None,
     extra: Mapping[str, ContextValue] | None = None,
     grants_allow: bool = False,
+    resource: ResourceFacts | None = None,
 ) -> Decision:
-    """The evaluator's decision on ``kms:<action>`` by ``caller`` on ``key`` (``*`` if None)."""
+    """The evaluator's decision on ``kms:<action>`` by ``caller`` on ``key`` (``*`` if None).
+
+    ``extra`` carries the operation's own condition keys (request parameters such as
+    kms:SigningAlgorithm); one that names a key of the principal or of the key replaces it
+    (and conditions are then all decided per request). ``resource`` gives the key's tags and
+    aliases, read only when a policy asks."""
     principal = request_principal(caller)
-    resource = key.arn if key is not None else "*"
-    # AuthzRequest.create's context, with the principal's part computed once per pair.
-    context = dict(_base_context(principal, resource))
-    context.update(
-        request_context(
-            caller,
-            key,
-            encryption_context=encryption_context,
-            request_alias=request_alias,
-            extra=extra,
-        )
-    )
-    request = AuthzRequest(f"kms:{action}", resource, principal, context)
-    key_policy = None if key is None else POLICIES.get(key.arn, PolicyKind.KEY, key.policy)
-    return evaluate(request, key_policy, identity_policies(caller), grants_allow)
+    base = _base_context(principal, key)
+    static: Mapping[str, ContextValue] | None = base
+    context = base.copy()
+    if _add_request_keys(context, caller, encryption_context, request_alias, extra):
+        static = None  # the operation named a key of the principal or the key itself
+    identity = identity_policies(caller)
+    key_policy = None
+    if key is not None:
+        key_policy = POLICIES.get(key.arn, PolicyKind.KEY, key.policy)
+        if resource is not None:
+            _add_resource_keys(context, resource, (key_policy, *identity))
+    arn = "*" if key is None else key.arn
+    request = AuthzRequest(f"kms:{action}", arn, principal, context, static)
+    return evaluate(request, key_policy, identity, grants_allow)
 
 
 def authorize(
@@ -183,9 +274,10 @@ def authorize(
     encryption_context: Mapping[str, str] | None = None,
     request_alias: str | None = None,
     extra: Mapping[str, ContextValue] | None = None,
+    resource: ResourceFacts | None = None,
 ) -> None:
     """Allow ``kms:<action>`` on ``key`` (or on ``*`` when None) or raise
-    AccessDeniedException with AWS's text."""
+    AccessDeniedException with AWS's text (arguments as ``decide``)."""
     decide(
         caller,
         action,
@@ -193,6 +285,7 @@ def authorize(
         encryption_context=encryption_context,
         request_alias=request_alias,
         extra=extra,
+        resource=resource,
     ).raise_if_denied()
 
 

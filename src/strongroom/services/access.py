@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from strongroom.authz.decision import authorize
+from strongroom.authz.conditions import ContextValue
+from strongroom.authz.decision import authorize, flag
 from strongroom.domain.errors import DryRunOperationException, UnsupportedOperationException
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
 from strongroom.domain.usage import check_usage
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.facts import KeyFacts
 from strongroom.services.resolve import resolve_key
 
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
@@ -26,6 +28,30 @@ def requested_alias(key_id: str) -> str | None:
     return None
 
 
+def authorize_key(
+    core: Core,
+    ctx: RequestContext,
+    action: str,
+    key: Key,
+    *,
+    encryption_context: Mapping[str, str] | None = None,
+    request_alias: str | None = None,
+    extra: Mapping[str, ContextValue] | None = None,
+) -> None:
+    """``authz.decision.authorize`` of ``kms:<action>`` on ``key``, with the key's tags and
+    aliases at hand for conditions on aws:ResourceTag/<k> and kms:ResourceAliases; ``extra``
+    holds the operation's own condition keys. Raises AccessDeniedException."""
+    authorize(
+        ctx.caller,
+        action,
+        key,
+        encryption_context=encryption_context,
+        request_alias=request_alias,
+        extra=extra,
+        resource=KeyFacts(core, key),
+    )
+
+
 def usable_key(
     core: Core,
     ctx: RequestContext,
@@ -34,26 +60,39 @@ def usable_key(
     action: str | None = None,
     *,
     encryption_context: Mapping[str, str] | None = None,
+    extra: Mapping[str, ContextValue] | None = None,
 ) -> Key:
     """The key ``key_id`` names, once the caller may ``kms:<action>`` on it (``action``
     defaults to ``operation``; ``encryption_context`` feeds the kms:EncryptionContext
-    condition keys) and its state and usage allow ``operation``.
+    condition keys, ``extra`` the operation's own) and its state and usage allow
+    ``operation``.
 
     Raises NotFoundException, AccessDeniedException, DisabledException,
     KMSInvalidStateException, InvalidKeyUsageException (or the error ``domain.usage``
     gives a key spec the operation does not take), in that order.
     """
     key = resolve_key(core, ctx, key_id)
-    authorize(
-        ctx.caller,
+    authorize_key(
+        core,
+        ctx,
         action or operation,
         key,
         encryption_context=encryption_context,
         request_alias=requested_alias(key_id),
+        extra=extra,
     )
     check_state(operation, key)
     check_usage(operation, key)
     return key
+
+
+def bypass_context(bypass_lockout: bool | None) -> dict[str, ContextValue]:
+    """kms:BypassPolicyLockoutSafetyCheck (CreateKey, PutKeyPolicy): absent when the request
+    leaves BypassPolicyLockoutSafetyCheck out (``None``), as AWS KMS's Null example relies on
+    ("Condition keys for AWS KMS", kms:BypassPolicyLockoutSafetyCheck)."""
+    if bypass_lockout is None:
+        return {}
+    return {"kms:BypassPolicyLockoutSafetyCheck": flag(bypass_lockout)}
 
 
 def dry_run_error() -> DryRunOperationException:

@@ -1,4 +1,5 @@
-"""Per-process caches of key records, alias targets and unwrapped key material.
+"""Per-process caches of key records, alias targets, unwrapped key material, and the tags and
+alias names of keys that policy conditions ask about (``services.facts``).
 
 The hot path (Encrypt, Decrypt, GenerateDataKey, Sign, GenerateMac, ...) reads only from
 here in steady state. A write in this process drops the entries it changed at once; writes made by
@@ -9,6 +10,7 @@ server polls, so a change reaches every process within one poll interval.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -28,6 +30,9 @@ class KeyCache:
         self._keys: dict[str, Key] = {}
         self._aliases: dict[AliasKey, str] = {}
         self._materials: dict[str, dict[int, Material]] = {}
+        self._tags: dict[str, Mapping[str, str]] = {}
+        self._alias_names: dict[str, tuple[str, ...]] = {}
+        self._generation = 0  # counts invalidations, so a read that raced one is not kept
         self._max = max_entries
         self._lock = threading.Lock()
 
@@ -56,17 +61,57 @@ class KeyCache:
             self.clear()
         self._materials.setdefault(arn, {})[version] = material
 
-    def invalidate(self, arn: str) -> None:
-        """Forget a key (its record and material) or an alias (by its ARN)."""
+    @property
+    def generation(self) -> int:
+        """Read before loading something to ``put_tags``/``put_alias_names`` it afterwards."""
+        return self._generation
+
+    def tags(self, arn: str) -> Mapping[str, str] | None:
+        """A key's tags (tag key → value), when cached."""
+        return self._tags.get(arn)
+
+    def put_tags(self, arn: str, tags: Mapping[str, str], generation: int) -> None:
+        """Keep tags loaded at ``generation``, unless an invalidation came in meanwhile."""
         with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._tags) >= self._max:
+                self._tags.clear()
+            self._tags[arn] = tags
+
+    def alias_names(self, arn: str) -> tuple[str, ...] | None:
+        """The names of the aliases that point at a key, when cached."""
+        return self._alias_names.get(arn)
+
+    def put_alias_names(self, arn: str, names: tuple[str, ...], generation: int) -> None:
+        """Keep alias names loaded at ``generation``, as ``put_tags``."""
+        with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._alias_names) >= self._max:
+                self._alias_names.clear()
+            self._alias_names[arn] = names
+
+    def invalidate(self, arn: str) -> None:
+        """Forget a key (its record, material and tags) or an alias (by its ARN)."""
+        with self._lock:
+            self._generation += 1
             self._keys.pop(arn, None)
             self._materials.pop(arn, None)
+            self._tags.pop(arn, None)
+            self._alias_names.pop(arn, None)
             if ":alias/" in arn:
                 _, _, _, region, account, resource = arn.split(":", 5)
                 self._aliases.pop((account, region, resource), None)
+                # The change names the alias, not the keys it left or joined: every key's
+                # alias names are read anew (aliases change rarely).
+                self._alias_names.clear()
 
     def clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._keys.clear()
             self._aliases.clear()
             self._materials.clear()
+            self._tags.clear()
+            self._alias_names.clear()

@@ -19,7 +19,9 @@ MIN_WINDOW_DAYS, MAX_WINDOW_DAYS, DEFAULT_WINDOW_DAYS = 7, 30, 30
 def schedule_deletion(
     core: Core, ctx: RequestContext, key_id: str, pending_window_days: int | None
 ) -> Key:
-    """ScheduleKeyDeletion: the key turns PendingDeletion and is deleted after 7-30 days."""
+    """ScheduleKeyDeletion: the key turns PendingDeletion and is deleted after 7-30 days.
+    kms:ScheduleKeyDeletionPendingWindowInDays (numeric) is the waiting period, the default
+    of 30 days when the request names none."""
     days = DEFAULT_WINDOW_DAYS if pending_window_days is None else pending_window_days
     check_range("pendingWindowInDays", days, MIN_WINDOW_DAYS, MAX_WINDOW_DAYS)
     when = core.clock() + timedelta(days=days)
@@ -31,6 +33,7 @@ def schedule_deletion(
         lambda k: k.evolve(
             state=KeyState.PENDING_DELETION, deletion_date=when, pending_window_days=days
         ),
+        extra={"kms:ScheduleKeyDeletionPendingWindowInDays": str(days)},
     )
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from strongroom.authz.decision import authorize
+from strongroom.authz.conditions import ContextValue
+from strongroom.authz.decision import authorize, flag, request_tags
 from strongroom.authz.policy import default_key_policy
 from strongroom.crypto.specs import check_key_spec_usage
 from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
@@ -18,7 +19,7 @@ from strongroom.domain.errors import (
 from strongroom.domain.ids import is_key_id, key_arn, new_key_id
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
-from strongroom.services.access import requested_alias
+from strongroom.services.access import authorize_key, bypass_context, requested_alias
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import new_material, store_material
 from strongroom.services.resolve import resolve_key
@@ -44,15 +45,19 @@ def create_key(
     tags: Sequence[Tag] = (),
     multi_region: bool = False,
     custom_key_store_id: str | None = None,
-    bypass_policy_lockout_safety_check: bool = False,
+    bypass_policy_lockout_safety_check: bool | None = None,
 ) -> Key:
     """Create a customer managed key of any key spec with fresh material.
+    ``bypass_policy_lockout_safety_check`` is None when the request leaves it out.
 
-    Raises ValidationException (usage missing or incompatible with spec, in AWS's words),
-    UnsupportedOperationException (specs, origins and key stores this build cannot serve),
-    MalformedPolicyDocumentException, LimitExceededException, TagException.
+    Raises AccessDeniedException, ValidationException (usage missing or incompatible with
+    spec, in AWS's words), UnsupportedOperationException (specs, origins and key stores this
+    build cannot serve), MalformedPolicyDocumentException, LimitExceededException,
+    TagException.
     """
-    authorize(ctx.caller, "CreateKey")
+    extra = _create_key_context(key_spec, key_usage, origin, multi_region, tags)
+    extra.update(bypass_context(bypass_policy_lockout_safety_check))
+    authorize(ctx.caller, "CreateKey", extra=extra)
     usage = check_key_spec_usage(key_spec, key_usage)
     if origin is not Origin.AWS_KMS:
         raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
@@ -71,7 +76,7 @@ def create_key(
         from strongroom.services.policies import validate_key_policy
 
         validate_key_policy(
-            core, ctx.caller, policy, arn, bypass_lockout=bypass_policy_lockout_safety_check
+            core, ctx.caller, policy, arn, bypass_lockout=bool(bypass_policy_lockout_safety_check)
         )
     check_tags(tags)
     material = new_material(key_spec)  # outside the transaction: RSA takes up to a second
@@ -100,9 +105,34 @@ def create_key(
     return key
 
 
+def _create_key_context(
+    key_spec: KeySpec,
+    key_usage: KeyUsage | None,
+    origin: Origin,
+    multi_region: bool,
+    tags: Sequence[Tag],
+) -> dict[str, ContextValue]:
+    """CreateKey's condition keys from its parameters, defaults included (AWS KMS "Condition
+    keys": a condition on kms:KeySpec "works even when the parameter doesn't appear")."""
+    usage = (key_usage or KeyUsage.ENCRYPT_DECRYPT).value
+    context: dict[str, ContextValue] = {
+        "kms:KeySpec": key_spec.value,
+        "kms:CustomerMasterKeySpec": key_spec.value,
+        "kms:KeyUsage": usage,
+        "kms:CustomerMasterKeyUsage": usage,
+        "kms:KeyOrigin": origin.value,
+        "kms:MultiRegion": flag(multi_region),
+    }
+    if multi_region:
+        context["kms:MultiRegionKeyType"] = "PRIMARY"
+    if tags:
+        context.update(request_tags((t.key, t.value) for t in tags))
+    return context
+
+
 def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:
     key = resolve_key(core, ctx, key_id)
-    authorize(ctx.caller, "DescribeKey", key, request_alias=requested_alias(key_id))
+    authorize_key(core, ctx, "DescribeKey", key, request_alias=requested_alias(key_id))
     return key
 
 
@@ -156,11 +186,14 @@ def change_key(
     key_id: str,
     operation: str,
     update: Callable[[Key], Key],
+    *,
+    extra: Mapping[str, ContextValue] | None = None,
 ) -> Key:
-    """Apply ``update`` to a key in one transaction, after authorization and the key-state
-    check for ``operation``; every process's cache hears of the change."""
+    """Apply ``update`` to a key in one transaction, after authorization (``extra``: the
+    operation's condition keys) and the key-state check for ``operation``; every process's
+    cache hears of the change."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, operation, key)
+    authorize_key(core, ctx, operation, key, extra=extra)
     with core.store.transaction() as tx:
         current = tx.get_key(key.arn, for_update=True)
         if current is None:

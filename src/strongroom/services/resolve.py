@@ -9,11 +9,19 @@ from strongroom.services.core import Core, RequestContext
 
 
 def resolve_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bool = True) -> Key:
-    """Return the key named by ``key_id`` in any form AWS accepts for the operation.
+    """Return the key named by ``key_id`` in any form AWS accepts for the operation, noted
+    among the resources the request touches.
 
     Raises NotFoundException with AWS's texts for malformed ids, unknown keys and
     unknown aliases, and for ARNs of another Region.
     """
+    key = find_key(core, ctx, key_id, allow_alias=allow_alias)
+    ctx.resources.append(key.arn)
+    return key
+
+
+def find_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bool = True) -> Key:
+    """``resolve_key`` without noting the key among the request's resources."""
     account, region, name = ctx.account, ctx.region, key_id
     if key_id.startswith("arn:"):
         arn = parse_arn(key_id)
@@ -28,9 +36,7 @@ def resolve_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bo
         name = _alias_target(core, account, region, name)
     elif not is_key_id(name):
         raise NotFoundException(f"Invalid keyId '{key_id}'")
-    key = load_key(core, key_arn(region, account, name))
-    ctx.resources.append(key.arn)
-    return key
+    return load_key(core, key_arn(region, account, name))
 
 
 def load_key(core: Core, arn: str) -> Key:
