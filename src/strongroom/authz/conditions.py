@@ -20,15 +20,20 @@ and "Single-valued vs. multivalued context keys"
   values when the policy's Version is 2012-10-17
   (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html).
 
-Operators are one table (``BASE_OPERATORS``) of name → comparison; nothing here does I/O.
+Operators are one table (``BASE_OPERATORS``) of name → matcher factory. Each clause is
+compiled once, when its policy is parsed: the operator's matcher is built over the clause's
+values (a set for the ``String*``/``Bool`` operators, one compiled regex for ``*Like`` and
+``Arn*``, parsed numbers, dates and networks), and the qualifier, ``IfExists`` and negation
+are folded into one closure, so a request pays one dict lookup and one call per clause.
+Only values holding policy variables are resolved per request. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -37,7 +42,12 @@ from functools import lru_cache
 ContextValue = str | tuple[str, ...]
 Context = Mapping[str, ContextValue]
 
-Compare = Callable[[str, str], bool]
+Hit = Callable[[str], bool]
+"""Whether one request value matches any of a clause's policy values (before negation)."""
+Prepare = Callable[[Sequence[str]], Hit]
+"""Builds the ``Hit`` of an operator over a clause's (validated) policy values."""
+Test = Callable[[Context], bool]
+"""A compiled clause: whether it holds for a request context (lower-cased keys)."""
 
 
 class SetQualifier(StrEnum):
@@ -59,7 +69,7 @@ class ValueKind(StrEnum):
     ANY = "any"
 
 
-# --- comparisons: (policy value, request value) -> bool --------------------------------------
+# --- wildcards, numbers, dates, addresses ------------------------------------------------------
 
 
 @lru_cache(maxsize=4096)
@@ -77,18 +87,6 @@ def glob_match(pattern: str, value: str, ignore_case: bool = False) -> bool:
     if "*" not in pattern and "?" not in pattern:
         return pattern.lower() == value.lower() if ignore_case else pattern == value
     return glob_regex(pattern, ignore_case).fullmatch(value) is not None
-
-
-def _string_equals(policy: str, request: str) -> bool:
-    return policy == request
-
-
-def _string_equals_ignore_case(policy: str, request: str) -> bool:
-    return policy.casefold() == request.casefold()
-
-
-def _string_like(policy: str, request: str) -> bool:
-    return glob_match(policy, request)
 
 
 def parse_number(text: str) -> float | None:
@@ -115,28 +113,10 @@ def parse_date(text: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _numeric(op: Callable[[float, float], bool]) -> Compare:
-    def compare(policy: str, request: str) -> bool:
-        p, r = parse_number(policy), parse_number(request)
-        return p is not None and r is not None and op(r, p)
-
-    return compare
-
-
-def _date(op: Callable[[datetime, datetime], bool]) -> Compare:
-    def compare(policy: str, request: str) -> bool:
-        p, r = parse_date(policy), parse_date(request)
-        return p is not None and r is not None and op(r, p)
-
-    return compare
-
-
-def _bool(policy: str, request: str) -> bool:
-    return policy.lower() == request.lower()
-
-
-def _binary(policy: str, request: str) -> bool:
-    return policy == request  # both base64 text, as the request context carries it
+# Request values repeat (aws:CurrentTime changes once a second, a window in days is one of a
+# few numbers), so their parsed forms are kept.
+_request_number = lru_cache(maxsize=1024)(parse_number)
+_request_date = lru_cache(maxsize=1024)(parse_date)
 
 
 @lru_cache(maxsize=1024)
@@ -155,39 +135,150 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _ip(policy: str, request: str) -> bool:
-    network, address = _network(policy), _address(request)
-    if network is None or address is None:
-        return False
-    return address.version == network.version and address in network
+# --- matchers: one per operator, built over a clause's policy values ---------------------------
+
+
+def _never(request: str) -> bool:
+    return False
+
+
+def _always(request: str) -> bool:
+    return True
+
+
+def _regex_hit(pattern: str, flags: int = 0) -> Hit:
+    fullmatch = re.compile(pattern, re.DOTALL | flags).fullmatch
+
+    def hit(request: str) -> bool:
+        return fullmatch(request) is not None
+
+    return hit
+
+
+def _equals(values: Sequence[str]) -> Hit:
+    if not values:
+        return _never
+    if len(values) == 1:
+        return values[0].__eq__
+    return frozenset(values).__contains__
+
+
+def _equals_ignore_case(values: Sequence[str]) -> Hit:
+    folded = frozenset(v.casefold() for v in values)
+
+    def hit(request: str) -> bool:
+        return request.casefold() in folded
+
+    return hit if folded else _never
+
+
+def _like(values: Sequence[str]) -> Hit:
+    if "*" in values:
+        return _always
+    if not any("*" in v or "?" in v for v in values):
+        return _equals(values)
+    return _regex_hit("|".join(f"(?:{glob_regex(v).pattern})" for v in values))
+
+
+def _bool(values: Sequence[str]) -> Hit:
+    lowered = frozenset(v.lower() for v in values)
+
+    def hit(request: str) -> bool:
+        return request.lower() in lowered
+
+    return hit if lowered else _never
+
+
+def _numeric(op: Callable[[float, float], bool]) -> Prepare:
+    def prepare(values: Sequence[str]) -> Hit:
+        numbers = tuple(n for n in map(parse_number, values) if n is not None)
+
+        def hit(request: str) -> bool:
+            r = _request_number(request)
+            return r is not None and any(op(r, p) for p in numbers)
+
+        return hit if numbers else _never
+
+    return prepare
+
+
+def _date(op: Callable[[datetime, datetime], bool]) -> Prepare:
+    def prepare(values: Sequence[str]) -> Hit:
+        dates = tuple(d for d in map(parse_date, values) if d is not None)
+
+        def hit(request: str) -> bool:
+            r = _request_date(request)
+            return r is not None and any(op(r, p) for p in dates)
+
+        return hit if dates else _never
+
+    return prepare
+
+
+def _ip(values: Sequence[str]) -> Hit:
+    networks = tuple(n for n in map(_network, values) if n is not None)
+
+    def hit(request: str) -> bool:
+        address = _address(request)
+        return address is not None and any(
+            address.version == n.version and address in n for n in networks
+        )
+
+    return hit if networks else _never
 
 
 _ARN_PARTS = 6
 
 
-def _arn_like(policy: str, request: str) -> bool:
-    """Each of the six colon-separated ARN components is matched on its own, with wildcards."""
-    p_parts = policy.split(":", _ARN_PARTS - 1)
-    r_parts = request.split(":", _ARN_PARTS - 1)
-    if len(p_parts) != _ARN_PARTS or len(r_parts) != _ARN_PARTS:
-        return False
-    return all(glob_match(p, r) for p, r in zip(p_parts, r_parts, strict=True))
+def _arn_regex(pattern: str) -> str | None:
+    """One ARN pattern as a regex: each of its six colon-separated components is matched on
+    its own, with wildcards (``*``/``?`` stay inside a component; the last, the resource,
+    may itself hold colons). None when the pattern has fewer than six components."""
+    parts = pattern.split(":", _ARN_PARTS - 1)
+    if len(parts) != _ARN_PARTS:
+        return None
+
+    def component(text: str, last: bool) -> str:
+        star, one = (".*", ".") if last else ("[^:]*", "[^:]")
+        return "".join(star if c == "*" else one if c == "?" else re.escape(c) for c in text)
+
+    return ":".join(component(p, i == _ARN_PARTS - 1) for i, p in enumerate(parts))
+
+
+def _arn_like(values: Sequence[str]) -> Hit:
+    patterns = [p for p in map(_arn_regex, values) if p is not None]
+    if not patterns:
+        return _never
+    return _regex_hit("|".join(f"(?:{p})" for p in patterns))
 
 
 @dataclass(frozen=True, slots=True)
 class BaseOperator:
-    """One condition operator without qualifiers: its comparison and whether it is negated."""
+    """One condition operator without qualifiers: its matcher factory, whether it is negated,
+    what its values look like and how costly its match is (cheaper clauses run first)."""
 
     name: str
-    compare: Compare
+    prepare: Prepare
     negated: bool
     kind: ValueKind
     variables: bool  # policy variables are substituted in its values
+    cost: int
 
 
-def _op(name: str, compare: Compare, kind: ValueKind, negated: bool = False) -> BaseOperator:
+_COST: Mapping[ValueKind, int] = {
+    ValueKind.BOOL: 1,
+    ValueKind.STRING: 2,
+    ValueKind.ANY: 2,
+    ValueKind.NUMBER: 3,
+    ValueKind.ARN: 4,
+    ValueKind.IP: 5,
+    ValueKind.DATE: 5,
+}
+
+
+def _op(name: str, prepare: Prepare, kind: ValueKind, negated: bool = False) -> BaseOperator:
     variables = kind in (ValueKind.STRING, ValueKind.ARN)
-    return BaseOperator(name, compare, negated, kind, variables)
+    return BaseOperator(name, prepare, negated, kind, variables, _COST[kind])
 
 
 _S, _N, _D, _A = ValueKind.STRING, ValueKind.NUMBER, ValueKind.DATE, ValueKind.ARN
@@ -195,12 +286,12 @@ _S, _N, _D, _A = ValueKind.STRING, ValueKind.NUMBER, ValueKind.DATE, ValueKind.A
 BASE_OPERATORS: Mapping[str, BaseOperator] = {
     op.name.lower(): op
     for op in (
-        _op("StringEquals", _string_equals, _S),
-        _op("StringNotEquals", _string_equals, _S, negated=True),
-        _op("StringEqualsIgnoreCase", _string_equals_ignore_case, _S),
-        _op("StringNotEqualsIgnoreCase", _string_equals_ignore_case, _S, negated=True),
-        _op("StringLike", _string_like, _S),
-        _op("StringNotLike", _string_like, _S, negated=True),
+        _op("StringEquals", _equals, _S),
+        _op("StringNotEquals", _equals, _S, negated=True),
+        _op("StringEqualsIgnoreCase", _equals_ignore_case, _S),
+        _op("StringNotEqualsIgnoreCase", _equals_ignore_case, _S, negated=True),
+        _op("StringLike", _like, _S),
+        _op("StringNotLike", _like, _S, negated=True),
         _op("NumericEquals", _numeric(lambda r, p: r == p), _N),
         _op("NumericNotEquals", _numeric(lambda r, p: r == p), _N, negated=True),
         _op("NumericLessThan", _numeric(lambda r, p: r < p), _N),
@@ -214,7 +305,8 @@ BASE_OPERATORS: Mapping[str, BaseOperator] = {
         _op("DateGreaterThan", _date(lambda r, p: r > p), _D),
         _op("DateGreaterThanEquals", _date(lambda r, p: r >= p), _D),
         _op("Bool", _bool, ValueKind.BOOL),
-        _op("BinaryEquals", _binary, ValueKind.ANY),
+        # Both sides are base64 text, as the request context carries it.
+        _op("BinaryEquals", _equals, ValueKind.ANY),
         _op("IpAddress", _ip, ValueKind.IP),
         _op("NotIpAddress", _ip, ValueKind.IP, negated=True),
         _op("ArnEquals", _arn_like, _A),
@@ -334,30 +426,120 @@ def substitute(value: str, context: Context) -> str | None:
 # --- evaluation ------------------------------------------------------------------------------
 
 
+def _shape(key: str, hit: Hit, op: Operator, base: BaseOperator) -> Test:
+    """The clause's test: ``hit`` over the request's values of ``key``, with the operator's
+    negation, set qualifier and ``IfExists`` folded in once."""
+    negated = base.negated
+    if op.qualifier is SetQualifier.FOR_ALL_VALUES:
+
+        def for_all(context: Context) -> bool:
+            raw = context.get(key)
+            if isinstance(raw, str):
+                return hit(raw) is not negated
+            # Missing or empty: vacuously true.
+            return raw is None or all(hit(r) is not negated for r in raw)
+
+        return for_all
+    if op.qualifier is SetQualifier.FOR_ANY_VALUE:
+        absent_any = op.if_exists
+
+        def for_any(context: Context) -> bool:
+            raw = context.get(key)
+            if raw is None or (not raw and not isinstance(raw, str)):
+                return absent_any
+            if isinstance(raw, str):
+                return hit(raw) is not negated
+            return any(hit(r) is not negated for r in raw)
+
+        return for_any
+    # No set operator (a multivalued key then needs some request value to match a positive
+    # operator, and none to match a negated one).
+    absent = op.if_exists or negated
+
+    def single(context: Context) -> bool:
+        raw = context.get(key)
+        if raw is None:
+            return absent
+        if isinstance(raw, str):
+            return hit(raw) is not negated
+        if not raw:
+            return absent
+        return any(map(hit, raw)) is not negated
+
+    return single
+
+
+def _null(key: str, values: Iterable[str]) -> Test:
+    # Null: "true" means the key must be absent, "false" that it must be present; values OR.
+    wanted = {v.lower() == "true" for v in values}
+    if_absent, if_present = True in wanted, False in wanted
+
+    def null(context: Context) -> bool:
+        raw = context.get(key)
+        present = raw is not None and (isinstance(raw, str) or len(raw) > 0)
+        return if_present if present else if_absent
+
+    return null
+
+
+def _with_variables(key: str, values: tuple[str, ...], op: Operator, base: BaseOperator) -> Test:
+    """A clause whose values hold policy variables: resolved against each request."""
+
+    def test(context: Context) -> bool:
+        resolved = [v for v in (substitute(raw, context) for raw in values) if v is not None]
+        return _shape(key, base.prepare(resolved), op, base)(context)
+
+    return test
+
+
+def _compile(key: str, values: tuple[str, ...], op: Operator, variables: bool) -> Test:
+    base = op.base
+    if base is None:
+        return _null(key, values)
+    if variables and base.variables and any("${" in v for v in values):
+        return _with_variables(key, values, op, base)
+    return _shape(key, base.prepare(values), op, base)
+
+
+def _referenced_keys(key: str, values: tuple[str, ...], op: Operator) -> frozenset[str]:
+    found = {key}
+    if op.base is not None and op.base.variables:
+        for value in values:
+            for inner in _VARIABLE_RE.findall(value):
+                m = _DEFAULT_RE.match(inner)
+                found.add((m.group(1) if m else inner).strip().lower())
+    return frozenset(found - set(_SPECIAL))
+
+
 @dataclass(frozen=True, slots=True)
 class ConditionClause:
-    """One ``operator: {key: values}`` entry; ``key`` is stored lower-cased."""
+    """One ``operator: {key: values}`` entry; ``key`` is stored lower-cased.
+
+    Compiled when built: ``test`` is the clause for policies with policy variables
+    (Version 2012-10-17), ``literal_test`` for those without (2008-10-17).
+    ``referenced_keys`` are the condition keys it reads (lower-cased): its own and, for
+    operators that take policy variables, those its values name. ``cost`` ranks tests:
+    cheap ones run first, ones that resolve variables last."""
 
     operator: Operator
     key: str
     values: tuple[str, ...]
+    test: Test = field(init=False, repr=False, compare=False)
+    literal_test: Test = field(init=False, repr=False, compare=False)
+    referenced_keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    cost: int = field(init=False, repr=False, compare=False)
 
-
-def _values_for(clause: ConditionClause, context: Context, variables: bool) -> list[str]:
-    base = clause.operator.base
-    if not variables or base is None or not base.variables:
-        return list(clause.values)
-    resolved = (substitute(v, context) for v in clause.values)
-    return [v for v in resolved if v is not None]
-
-
-def _matches_any(compare: Compare, policy_values: Sequence[str], request: str) -> bool:
-    return any(compare(p, request) for p in policy_values)
-
-
-def _null(clause: ConditionClause, present: bool) -> bool:
-    # Null: "true" means the key must be absent, "false" that it must be present; values OR.
-    return any((v.lower() == "true") != present for v in clause.values)
+    def __post_init__(self) -> None:
+        literal = _compile(self.key, self.values, self.operator, variables=False)
+        with_variables = _compile(self.key, self.values, self.operator, variables=True)
+        base = self.operator.base
+        cost = 0 if base is None else base.cost + (10 if with_variables is not literal else 0)
+        object.__setattr__(self, "literal_test", literal)
+        object.__setattr__(self, "test", with_variables)
+        object.__setattr__(
+            self, "referenced_keys", _referenced_keys(self.key, self.values, self.operator)
+        )
+        object.__setattr__(self, "cost", cost)
 
 
 def clause_matches(clause: ConditionClause, context: Context, variables: bool = True) -> bool:
@@ -365,35 +547,7 @@ def clause_matches(clause: ConditionClause, context: Context, variables: bool = 
 
     ``variables`` is False for policies of Version 2008-10-17, which have no policy variables.
     """
-    op = clause.operator
-    raw = context.get(clause.key)
-    request_values: tuple[str, ...] = (raw,) if isinstance(raw, str) else (raw or ())
-    present = raw is not None and len(request_values) > 0
-    if op.base is None:
-        return _null(clause, present)
-    base = op.base
-    if not present:
-        if op.if_exists:
-            return True
-        if op.qualifier is SetQualifier.FOR_ALL_VALUES:
-            return True
-        if op.qualifier is SetQualifier.FOR_ANY_VALUE:
-            return False
-        return base.negated
-    policy_values = _values_for(clause, context, variables)
-
-    def one(request: str) -> bool:
-        hit = _matches_any(base.compare, policy_values, request)
-        return not hit if base.negated else hit
-
-    if op.qualifier is SetQualifier.FOR_ALL_VALUES:
-        return all(one(r) for r in request_values)
-    if op.qualifier is SetQualifier.FOR_ANY_VALUE:
-        return any(one(r) for r in request_values)
-    # No set operator on a multivalued key: positive operators need some request value to
-    # match; negated ones need no request value to match.
-    hits = any(_matches_any(base.compare, policy_values, r) for r in request_values)
-    return not hits if base.negated else hits
+    return (clause.test if variables else clause.literal_test)(context)
 
 
 def conditions_match(

@@ -12,14 +12,22 @@ A key's grants (``authz.grants.KeyGrants``, which the services cache with the ke
 permissions: a grant for the operation whose constraints admit the request's encryption
 context allows it, unless a policy denies explicitly. RetireGrant follows its own rule
 (``authorize_retire``): the grant, not the key policy, says who may retire it.
+
+The request context is built in two parts. What follows from the principal and the key
+alone (the principal's keys, the key's kms:KeySpec, kms:KeyUsage, ...) is computed once per
+(principal, key) and handed to the evaluator as ``AuthzRequest.static``, so conditions on it
+are decided once per (action, resource, principal) and policy; the request's own keys
+(aws:SourceIp, aws:CurrentTime, the encryption context, the operation's parameters) are
+added per request. The key's tags and aliases are read only when a policy asks for them.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Protocol
 
 from strongroom.authz.conditions import ContextValue
 from strongroom.authz.evaluate import (
@@ -104,23 +112,104 @@ def _current_time() -> str:
 
 
 _IDENTITY: dict[tuple[str, tuple[str, ...]], tuple[Policy, ...]] = {}
-_BASE_CONTEXT: dict[tuple[str, tuple[tuple[str, str], ...], str], Mapping[str, ContextValue]] = {}
+_BASE_CONTEXT: dict[
+    tuple[str, tuple[tuple[str, str], ...], str, str | None],
+    tuple[dict[str, ContextValue], frozenset[tuple[str, ContextValue]]],
+] = {}
+
+RESOURCE_TAG = "aws:resourcetag/"
+RESOURCE_ALIASES = "kms:resourcealiases"
+
+
+class ResourceFacts(Protocol):
+    """What a policy may ask about a key beyond its record: its tags (aws:ResourceTag/<k>)
+    and the names of the aliases that point at it (kms:ResourceAliases). Read only when a
+    policy of the request has a condition on them."""
+
+    def tags(self) -> Mapping[str, str]: ...
+
+    def aliases(self) -> tuple[str, ...]: ...
+
+
+def flag(value: bool) -> str:
+    """A Boolean condition value as IAM compares it."""
+    return "true" if value else "false"
+
+
+def request_tags(tags: Iterable[tuple[str, str]]) -> dict[str, ContextValue]:
+    """aws:RequestTag/<k> for each (key, value) and aws:TagKeys, the keys as sent."""
+    pairs = list(tags)
+    context: dict[str, ContextValue] = {f"aws:requesttag/{k.lower()}": v for k, v in pairs}
+    context["aws:tagkeys"] = tuple(k for k, _ in pairs)
+    return context
+
+
+def key_context(key: Key) -> dict[str, ContextValue]:
+    """The condition keys of a KMS key resource: kms:KeySpec, kms:KeyUsage, kms:KeyOrigin,
+    kms:MultiRegion, kms:MultiRegionKeyType (multi-Region keys only) and the deprecated
+    kms:CustomerMasterKeySpec and kms:CustomerMasterKeyUsage (AWS KMS "Condition keys")."""
+    context: dict[str, ContextValue] = {
+        "kms:keyspec": key.key_spec.value,
+        "kms:keyusage": key.key_usage.value,
+        "kms:keyorigin": key.origin.value,
+        "kms:multiregion": flag(key.multi_region),
+        "kms:customermasterkeyspec": key.key_spec.value,
+        "kms:customermasterkeyusage": key.key_usage.value,
+    }
+    if key.multi_region_type is not None:
+        context["kms:multiregionkeytype"] = key.multi_region_type.value
+    return context
 
 
 def _base_context(
-    caller: Caller, resource: str
-) -> tuple[RequestPrincipal, dict[str, ContextValue]]:
-    """The evaluator's principal, and a copy of the condition keys that follow from it and
-    the resource alone (``AuthzRequest.create``'s: aws:PrincipalTag/<k> among them),
-    computed once per principal, tags and resource."""
-    principal = request_principal(caller)
-    entry = (caller.principal.arn, caller.tags, resource)
+    caller: Caller, principal: RequestPrincipal, key: Key | None
+) -> tuple[dict[str, ContextValue], frozenset[tuple[str, ContextValue]]]:
+    """The condition keys that follow from the principal (its tags included) and the
+    resource alone (``AuthzRequest.create``'s, the key's, aws:SecureTransport), computed once
+    per (principal, tags, key, primary Region), with their fingerprint for the evaluator's
+    memo. A key's other facts never change (spec, usage, origin); a multi-Region key's type
+    changes with its primary Region, which is part of the entry."""
+    resource = "*" if key is None else key.arn
+    entry = (principal.arn, caller.tags, resource, None if key is None else key.primary_region)
     found = _BASE_CONTEXT.get(entry)
     if found is None:
         if len(_BASE_CONTEXT) >= _MAX_ENTRIES:
             _BASE_CONTEXT.clear()
-        found = _BASE_CONTEXT[entry] = AuthzRequest.create("", resource, principal).context
-    return principal, dict(found)
+        context = dict(AuthzRequest.create("", resource, principal).context)
+        context["aws:securetransport"] = "false"  # plain HTTP
+        if key is not None:
+            context.update(key_context(key))
+        found = _BASE_CONTEXT[entry] = (context, frozenset(context.items()))
+    return found
+
+
+def _add_request_keys(
+    context: dict[str, ContextValue],
+    caller: Caller,
+    encryption_context: Mapping[str, str] | None,
+    request_alias: str | None,
+    extra: Mapping[str, ContextValue] | None,
+) -> bool:
+    """Add the request's own keys to ``context``; True when ``extra`` replaced a key that
+    was already there (then what was computed from it beforehand no longer holds)."""
+    context["aws:sourceip"] = caller.source_ip
+    context["aws:currenttime"] = _current_time()
+    context["aws:requestedregion"] = caller.region
+    if encryption_context:
+        # The key of kms:EncryptionContext:<k> is case-insensitive like every condition key
+        # name; the values stay as sent (AWS KMS "kms:EncryptionContext:context-key").
+        for k, v in encryption_context.items():
+            context["kms:encryptioncontext:" + k.lower()] = v
+        context["kms:encryptioncontextkeys"] = tuple(encryption_context)
+    if request_alias is not None:
+        context["kms:requestalias"] = request_alias
+    replaced = False
+    if extra:
+        for name, value in extra.items():
+            lowered = name.lower()
+            replaced = replaced or lowered in context
+            context[lowered] = value
+    return replaced
 
 
 def request_context(
@@ -133,39 +222,35 @@ def request_context(
 ) -> dict[str, ContextValue]:
     """The condition keys of a request beyond those of its principal (lower-cased names):
     aws:SourceIp, aws:CurrentTime, aws:SecureTransport (plain HTTP: false),
-    kms:EncryptionContext:<k> and kms:EncryptionContextKeys, kms:KeySpec, kms:KeyUsage,
-    kms:KeyOrigin, kms:MultiRegion, kms:MultiRegionKeyType (multi-Region keys only) and
-    kms:RequestAlias.
+    aws:RequestedRegion, the key's (``key_context``), kms:EncryptionContext:<k> and
+    kms:EncryptionContextKeys, kms:RequestAlias, and the operation's own (``extra``).
 
     kms:ViaService is never in the context: AWS sets it only on requests that an AWS
     service integrated with KMS makes on a principal's behalf, and no such service calls
     Strongroom. So a direct call never satisfies a ``kms:ViaService`` condition, and the
     AWS managed keys (``authz.managed_policy``), usable only through their service, refuse
     direct use with AccessDeniedException, as they do in AWS."""
-    context: dict[str, ContextValue] = {
-        "aws:sourceip": caller.source_ip,
-        "aws:currenttime": _current_time(),
-        "aws:securetransport": "false",
-        "aws:requestedregion": caller.region,
-    }
-    if key is not None:  # StrEnum members are their AWS strings
-        context["kms:keyspec"] = key.key_spec
-        context["kms:keyusage"] = key.key_usage
-        context["kms:keyorigin"] = key.origin
-        context["kms:multiregion"] = "true" if key.multi_region else "false"
-        if key.multi_region_type is not None:
-            context["kms:multiregionkeytype"] = key.multi_region_type
-    if encryption_context:
-        # The key of kms:EncryptionContext:<k> is case-insensitive like every condition key
-        # name; the values stay as sent (AWS KMS "kms:EncryptionContext:context-key").
-        for k, v in encryption_context.items():
-            context[f"kms:encryptioncontext:{k.lower()}"] = v
-        context["kms:encryptioncontextkeys"] = tuple(encryption_context)
-    if request_alias is not None:
-        context["kms:requestalias"] = request_alias
-    if extra:
-        context.update({k.lower(): v for k, v in extra.items()})
+    context: dict[str, ContextValue] = {"aws:securetransport": "false"}
+    if key is not None:
+        context.update(key_context(key))
+    _add_request_keys(context, caller, encryption_context, request_alias, extra)
     return context
+
+
+def _add_resource_keys(
+    context: dict[str, ContextValue], facts: ResourceFacts, policies: Iterable[Policy]
+) -> None:
+    # Tags and aliases change, and reading them may cost a query: only when a condition
+    # asks (AWS KMS "kms:ResourceAliases"; IAM "aws:ResourceTag/tag-key").
+    tags = aliases = False
+    for policy in policies:
+        tags = tags or policy.reads(RESOURCE_TAG)
+        aliases = aliases or policy.reads(RESOURCE_ALIASES)
+    if tags:
+        for k, v in facts.tags().items():
+            context[RESOURCE_TAG + k.lower()] = v
+    if aliases:
+        context[RESOURCE_ALIASES] = facts.aliases()
 
 
 def decide(
@@ -178,34 +263,39 @@ def decide(
     extra: Mapping[str, ContextValue] | None = None,
     grants: KeyGrants | None = None,
     grant_filter: Callable[[GrantRule], bool] | None = None,
+    resource: ResourceFacts | None = None,
 ) -> Decision:
     """The evaluator's decision on ``kms:<action>`` by ``caller`` on ``key`` (``*`` if None).
 
-    ``grants`` are the key's live grants; only those ``grant_filter`` keeps (all when None)
-    may allow, each within its encryption-context constraint."""
-    resource = key.arn if key is not None else "*"
-    # AuthzRequest.create's context, with the principal's part computed once per pair.
-    principal, context = _base_context(caller, resource)
+    ``extra`` carries the operation's own condition keys (request parameters such as
+    kms:SigningAlgorithm); one that names a key of the principal or of the key replaces it
+    (and conditions are then all decided per request). ``resource`` gives the key's tags and
+    aliases, read only when a policy asks. ``grants`` are the key's live grants; only those
+    ``grant_filter`` keeps (all when None) may allow, each within its encryption-context
+    constraint."""
+    principal = request_principal(caller)
+    base, fingerprint = _base_context(caller, principal, key)
+    static: Mapping[str, ContextValue] | None = base
+    context = base.copy()
+    if _add_request_keys(context, caller, encryption_context, request_alias, extra):
+        static = None  # the operation named a key of the principal or the key itself
+    identity = identity_policies(caller)
+    key_policy = None
     granted = False
-    if grants and key is not None:
-        candidates = grants.of(principal)
-        if grant_filter is not None:
-            candidates = [g for g in candidates if grant_filter(g)]
-        symmetric = key.key_spec is KeySpec.SYMMETRIC_DEFAULT
-        context_for_grants = grant_context(action, symmetric, encryption_context)
-        granted = grants_allow(candidates, principal, action, context_for_grants)
-    context.update(
-        request_context(
-            caller,
-            key,
-            encryption_context=encryption_context,
-            request_alias=request_alias,
-            extra=extra,
-        )
-    )
-    request = AuthzRequest(f"kms:{action}", resource, principal, context)
-    key_policy = None if key is None else POLICIES.get(key.arn, PolicyKind.KEY, key.policy)
-    return evaluate(request, key_policy, identity_policies(caller), granted)
+    if key is not None:
+        key_policy = POLICIES.get(key.arn, PolicyKind.KEY, key.policy)
+        if resource is not None:
+            _add_resource_keys(context, resource, (key_policy, *identity))
+        if grants:
+            candidates = grants.of(principal)
+            if grant_filter is not None:
+                candidates = [g for g in candidates if grant_filter(g)]
+            symmetric = key.key_spec is KeySpec.SYMMETRIC_DEFAULT
+            context_for_grants = grant_context(action, symmetric, encryption_context)
+            granted = grants_allow(candidates, principal, action, context_for_grants)
+    arn = "*" if key is None else key.arn
+    request = AuthzRequest(f"kms:{action}", arn, principal, context, static, fingerprint)
+    return evaluate(request, key_policy, identity, granted)
 
 
 def authorize(
@@ -218,9 +308,10 @@ def authorize(
     extra: Mapping[str, ContextValue] | None = None,
     grants: KeyGrants | None = None,
     grant_filter: Callable[[GrantRule], bool] | None = None,
+    resource: ResourceFacts | None = None,
 ) -> None:
     """Allow ``kms:<action>`` on ``key`` (or on ``*`` when None), by policy or by one of
-    ``grants``, or raise AccessDeniedException with AWS's text."""
+    ``grants``, or raise AccessDeniedException with AWS's text (arguments as ``decide``)."""
     decide(
         caller,
         action,
@@ -230,6 +321,7 @@ def authorize(
         extra=extra,
         grants=grants,
         grant_filter=grant_filter,
+        resource=resource,
     ).raise_if_denied()
 
 
@@ -245,9 +337,11 @@ def authorize_identity(caller: Caller, action: str, resource: str) -> None:
 
 
 def _identity_decision(caller: Caller, action: str, resource: str) -> Decision:
-    principal, context = _base_context(caller, resource)
+    principal = request_principal(caller)
+    request = AuthzRequest.create(f"kms:{action}", resource, principal)
+    context = dict(request.context)
     context.update(request_context(caller, None))
-    request = AuthzRequest(f"kms:{action}", resource, principal, context)
+    request = AuthzRequest(request.action, resource, principal, context)
     return evaluate(request, None, identity_policies(caller))
 
 
@@ -302,7 +396,8 @@ def authorize_assume_role(
     """Allow ``sts:AssumeRole`` of ``role_arn`` under its ``trust_policy`` (JSON) and the
     caller's identity policies, or raise AccessDeniedException with AWS's text. ``extra``
     holds the request's sts: condition keys (sts:RoleSessionName, sts:ExternalId)."""
-    principal, context = _base_context(caller, role_arn)
+    principal = request_principal(caller)
+    context = dict(AuthzRequest.create("sts:AssumeRole", role_arn, principal).context)
     context.update(request_context(caller, None, extra=extra))
     request = AuthzRequest("sts:AssumeRole", role_arn, principal, context)
     policy = POLICIES.get(role_arn, PolicyKind.TRUST, trust_policy)

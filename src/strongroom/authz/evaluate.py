@@ -32,9 +32,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
+from functools import lru_cache
 
-from strongroom.authz.conditions import ContextValue
-from strongroom.authz.policy import Effect, Policy, PrincipalSet, Statement
+from strongroom.authz.conditions import ContextValue, Test
+from strongroom.authz.policy import Candidate, Candidates, Effect, Policy, PrincipalSet, Statement
 from strongroom.domain.errors import AccessDeniedException, MalformedPolicyDocumentException
 
 # Operations a KMS key policy can open to another account: those documented "Cross-account
@@ -136,6 +137,12 @@ class RequestPrincipal:
 _RESOURCE_ACCOUNT_RE = re.compile(r"arn:aws[a-z-]*:(?:kms:[a-z0-9-]*|iam:):(\d{12}):")
 
 
+@lru_cache(maxsize=4096)
+def _resource_account(resource: str) -> str | None:
+    m = _RESOURCE_ACCOUNT_RE.match(resource)
+    return m.group(1) if m else None
+
+
 def _principal_keys(principal: RequestPrincipal, resource: str) -> dict[str, ContextValue]:
     keys: dict[str, ContextValue] = {
         "aws:principalarn": principal.role_arn or principal.arn,
@@ -160,12 +167,22 @@ class AuthzRequest:
     ``action`` is the IAM action (``kms:Encrypt``); ``resource`` the key ARN, or ``*`` for
     operations on no key (CreateKey, ListKeys, GenerateRandom); ``context`` the condition
     keys of the request with lower-cased names (use ``AuthzRequest.create``).
+
+    ``static``, when given, is the part of ``context`` that follows from the resource and
+    the principal ARN alone (the same mapping for every request naming them; ``context``
+    holds it unchanged): conditions that read only its keys are then evaluated once per
+    (action, resource, principal) and policy, not per request.
     """
 
     action: str
     resource: str
     principal: RequestPrincipal
     context: Mapping[str, ContextValue]
+    static: Mapping[str, ContextValue] | None = None
+    # A hashable fingerprint of ``static`` (its items), computed once by whoever caches it;
+    # derived here when not given. Memoized scans are keyed on it, so a principal whose tags
+    # changed, or a key whose facts changed, never meets a scan made for the old ones.
+    static_key: frozenset[tuple[str, ContextValue]] | None = None
 
     @classmethod
     def create(
@@ -185,8 +202,7 @@ class AuthzRequest:
 
     @property
     def resource_account(self) -> str | None:
-        m = _RESOURCE_ACCOUNT_RE.match(self.resource)
-        return m.group(1) if m else None
+        return _resource_account(self.resource)
 
 
 class Reason(StrEnum):
@@ -282,14 +298,6 @@ def _principal_match(st: Statement, p: RequestPrincipal) -> _Named:
     return _Named.CALLER  # identity policy: it is the caller's own
 
 
-def _applies(st: Statement, request: AuthzRequest, variables: bool) -> bool:
-    return (
-        st.matches_action(request.action)
-        and st.matches_resource(request.resource)
-        and st.matches_conditions(request.context, variables)
-    )
-
-
 @dataclass(slots=True)
 class _Tally:
     deny: Statement | None = None
@@ -297,25 +305,75 @@ class _Tally:
     delegated: Statement | None = None
 
 
+_MAX_SCANS = 256  # memoized (action, resource, principal) scans per policy
+
+
+def _statement_tests(
+    st: Statement, variables: bool, static: Mapping[str, ContextValue] | None
+) -> tuple[Test, ...] | None:
+    """The tests of ``st``'s conditions that need the request; None when a condition that
+    reads only ``static`` keys already fails."""
+    tests: list[Test] = []
+    for clause in st.ordered_conditions:
+        test = clause.test if variables else clause.literal_test
+        if static is not None and clause.referenced_keys <= static.keys():
+            if not test(static):
+                return None
+        else:
+            tests.append(test)
+    return tuple(tests)
+
+
+def _candidates(policy: Policy, request: AuthzRequest) -> Candidates:
+    """The statements of ``policy`` whose action, principal, resource and static conditions
+    match the request, each with whether it names the caller itself and the tests left to
+    run; memoized on the policy per (action, resource, principal ARN, static context)."""
+    principal, static = request.principal, request.static
+    static_key = None
+    if static is not None:
+        static_key = request.static_key
+        if static_key is None:
+            static_key = frozenset(static.items())
+    entry = (request.action, request.resource, principal.arn, static_key)
+    found = policy.scans.get(entry)
+    if found is None:
+        matched: list[Candidate] = []
+        for st in policy.statements:
+            if not st.matches_action(request.action):
+                continue
+            named = _principal_match(st, principal)
+            if named is _Named.NO or not st.matches_resource(request.resource):
+                continue
+            tests = _statement_tests(st, policy.variables, static)
+            if tests is not None:
+                matched.append((st, named is _Named.CALLER, tests))
+        found = tuple(matched)
+        if len(policy.scans) >= _MAX_SCANS:
+            policy.scans.clear()
+        policy.scans[entry] = found
+    return found
+
+
+def _holds(tests: tuple[Test, ...], context: Mapping[str, ContextValue]) -> bool:
+    # A loop, not all(<generator>): this runs for every candidate statement of a request.
+    for test in tests:  # noqa: SIM110
+        if not test(context):
+            return False
+    return True
+
+
 def _scan(policy: Policy, request: AuthzRequest) -> _Tally:
     tally = _Tally()
-    for st in policy.statements:
-        # Cheapest tests first: conditions only for statements about this caller and action.
-        if not st.matches_action(request.action):
-            continue
-        named = _principal_match(st, request.principal)
-        if named is _Named.NO:
-            continue
-        if not st.matches_resource(request.resource):
-            continue
-        if not st.matches_conditions(request.context, policy.variables):
+    context = request.context
+    for st, direct, tests in _candidates(policy, request):
+        if tests and not _holds(tests, context):
             continue
         if st.effect is Effect.DENY:
             # A Deny naming an account applies to every principal of that account; the
             # first applicable Deny decides, so the scan stops there.
             tally.deny = st
             return tally
-        if named is _Named.CALLER:
+        if direct:
             tally.direct = tally.direct or st
         else:
             tally.delegated = tally.delegated or st
@@ -325,8 +383,9 @@ def _scan(policy: Policy, request: AuthzRequest) -> _Tally:
 def _identity_scan(policies: Sequence[Policy], request: AuthzRequest) -> _Tally:
     tally = _Tally()
     for policy in policies:
-        for st in policy.statements:
-            if not _applies(st, request, policy.variables):
+        # Identity statements have no principal element: each applies to the caller.
+        for st, _, tests in _candidates(policy, request):
+            if tests and not _holds(tests, request.context):
                 continue
             if st.effect is Effect.DENY:
                 tally.deny = st

@@ -27,7 +27,8 @@ from enum import StrEnum
 from strongroom.authz.conditions import (
     ConditionClause,
     Context,
-    conditions_match,
+    ContextValue,
+    Test,
     glob_regex,
     parse_operator,
     value_is_valid,
@@ -129,6 +130,16 @@ class Statement:
     resource: Patterns | None
     not_resource: Patterns | None
     conditions: tuple[ConditionClause, ...]
+    # The clauses cheapest first, and their compiled tests (with and without variables).
+    ordered_conditions: tuple[ConditionClause, ...] = field(init=False, repr=False, compare=False)
+    _tests: tuple[Test, ...] = field(init=False, repr=False, compare=False)
+    _literal_tests: tuple[Test, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.conditions, key=lambda c: c.cost))
+        object.__setattr__(self, "ordered_conditions", ordered)
+        object.__setattr__(self, "_tests", tuple(c.test for c in ordered))
+        object.__setattr__(self, "_literal_tests", tuple(c.literal_test for c in ordered))
 
     def matches_action(self, action: str) -> bool:
         if self.action is not None:
@@ -145,17 +156,49 @@ class Statement:
         return False
 
     def matches_conditions(self, context: Context, variables: bool) -> bool:
-        return conditions_match(self.conditions, context, variables)
+        """AND over every clause; ``variables`` as ``Policy.variables``."""
+        return all(test(context) for test in (self._tests if variables else self._literal_tests))
+
+
+# action, resource, principal ARN, the static context's fingerprint (None: not given)
+ScanKey = tuple[str, str, str, frozenset[tuple[str, ContextValue]] | None]
+Candidate = tuple[Statement, bool, tuple[Test, ...]]
+"""A statement that may apply, whether it names the caller itself (True) or the caller's
+account (False), and the tests of its conditions still to run per request."""
+Candidates = tuple[Candidate, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """A parsed policy document."""
+    """A parsed policy document.
+
+    ``condition_keys`` are the (lower-cased) condition keys its statements read. ``scans``
+    memoizes what depends only on the action, the resource and the principal (see
+    ``authz.evaluate``): the statements that may apply, each with the conditions left to
+    evaluate per request."""
 
     version: str
     id: str | None
     statements: tuple[Statement, ...]
     kind: PolicyKind
+    condition_keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    scans: dict[ScanKey, Candidates] = field(init=False, repr=False, compare=False)
+    _reads: dict[str, bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = frozenset().union(
+            *(c.referenced_keys for st in self.statements for c in st.conditions)
+        )
+        object.__setattr__(self, "condition_keys", keys)
+        object.__setattr__(self, "scans", {})
+        object.__setattr__(self, "_reads", {})
+
+    def reads(self, prefix: str) -> bool:
+        """Whether a condition reads a key that starts with ``prefix`` (lower-case)."""
+        found = self._reads.get(prefix)
+        if found is None:
+            found = self._reads[prefix] = any(k.startswith(prefix) for k in self.condition_keys)
+        return found
 
     @property
     def variables(self) -> bool:

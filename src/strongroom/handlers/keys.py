@@ -26,7 +26,7 @@ def create_key(core: Core, ctx: RequestContext, req: Request) -> Response:
         tags=tags_from(req.get("Tags")),
         multi_region=req.get("MultiRegion", False),
         custom_key_store_id=req.get("CustomKeyStoreId"),
-        bypass_policy_lockout_safety_check=req.get("BypassPolicyLockoutSafetyCheck", False),
+        bypass_policy_lockout_safety_check=req.get("BypassPolicyLockoutSafetyCheck"),
     )
     return {"KeyMetadata": key_metadata(key)}
 

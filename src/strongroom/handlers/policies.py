@@ -25,7 +25,7 @@ def put_key_policy(core: Core, ctx: RequestContext, req: Request) -> Response:
         req["KeyId"],
         req["Policy"],
         policy_name=req.get("PolicyName"),
-        bypass_lockout=req.get("BypassPolicyLockoutSafetyCheck", False),
+        bypass_lockout=req.get("BypassPolicyLockoutSafetyCheck"),
     )
     return {}
 

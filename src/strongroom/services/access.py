@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from strongroom.authz.conditions import ContextValue
-from strongroom.authz.decision import authorize
+from strongroom.authz.decision import authorize, flag
 from strongroom.authz.grants import GrantRule, KeyGrants, rule_of
 from strongroom.domain.errors import (
     DryRunOperationException,
@@ -18,6 +18,7 @@ from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
 from strongroom.domain.usage import check_usage
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.facts import KeyFacts
 from strongroom.services.resolve import resolve_key
 
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
@@ -83,8 +84,10 @@ def authorize_key(
     extra: Mapping[str, ContextValue] | None = None,
     grant_filter: Callable[[GrantRule], bool] | None = None,
 ) -> None:
-    """``authz.decision.authorize`` of ``kms:<action>`` on ``key`` with the grants in force.
-    Raises InvalidGrantTokenException, AccessDeniedException."""
+    """``authz.decision.authorize`` of ``kms:<action>`` on ``key`` with the grants in force
+    and the key's tags and aliases at hand for conditions on aws:ResourceTag/<k> and
+    kms:ResourceAliases; ``extra`` holds the operation's own condition keys. Raises
+    InvalidGrantTokenException, AccessDeniedException."""
     authorize(
         ctx.caller,
         action,
@@ -94,6 +97,7 @@ def authorize_key(
         extra=extra,
         grants=grants_in_force(core, ctx, key),
         grant_filter=grant_filter,
+        resource=KeyFacts(core, key),
     )
 
 
@@ -105,10 +109,12 @@ def usable_key(
     action: str | None = None,
     *,
     encryption_context: Mapping[str, str] | None = None,
+    extra: Mapping[str, ContextValue] | None = None,
 ) -> Key:
     """The key ``key_id`` names, once the caller may ``kms:<action>`` on it (``action``
     defaults to ``operation``; ``encryption_context`` feeds the kms:EncryptionContext
-    condition keys) and its state and usage allow ``operation``.
+    condition keys, ``extra`` the operation's own) and its state and usage allow
+    ``operation``.
 
     Raises NotFoundException, InvalidGrantTokenException, AccessDeniedException,
     DisabledException, KMSInvalidStateException, InvalidKeyUsageException (or the error
@@ -122,10 +128,20 @@ def usable_key(
         key,
         encryption_context=encryption_context,
         request_alias=requested_alias(key_id),
+        extra=extra,
     )
     check_state(operation, key)
     check_usage(operation, key)
     return key
+
+
+def bypass_context(bypass_lockout: bool | None) -> dict[str, ContextValue]:
+    """kms:BypassPolicyLockoutSafetyCheck (CreateKey, PutKeyPolicy): absent when the request
+    leaves BypassPolicyLockoutSafetyCheck out (``None``), as AWS KMS's Null example relies on
+    ("Condition keys for AWS KMS", kms:BypassPolicyLockoutSafetyCheck)."""
+    if bypass_lockout is None:
+        return {}
+    return {"kms:BypassPolicyLockoutSafetyCheck": flag(bypass_lockout)}
 
 
 def dry_run_error() -> DryRunOperationException:

@@ -16,6 +16,7 @@ from strongroom.domain.errors import (
 from strongroom.domain.ids import alias_arn
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Alias, Key
+from strongroom.services.access import authorize_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.managed import PredefinedAlias, with_predefined
 from strongroom.services.resolve import resolve_key
@@ -67,7 +68,7 @@ def create_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     AlreadyExistsException, LimitExceededException (50 aliases a key), NotFoundException."""
     check_alias_name(name)
     key = resolve_key(core, ctx, target_key_id, allow_alias=False)
-    authorize(ctx.caller, "CreateAlias", key)
+    authorize_key(core, ctx, "CreateAlias", key)
     check_state("CreateAlias", key)
     now = core.clock()
     arn = alias_arn(ctx.region, ctx.account, name)
@@ -92,7 +93,7 @@ def update_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     old = _get_alias(core, ctx, name)
     current = resolve_key(core, ctx, old.target_key_id, allow_alias=False)
     key = resolve_key(core, ctx, target_key_id, allow_alias=False)
-    authorize(ctx.caller, "UpdateAlias", key)
+    authorize_key(core, ctx, "UpdateAlias", key)
     check_state("UpdateAlias", key)
     _check_same_type(current, key)
     now = core.clock()

@@ -1,5 +1,6 @@
-"""Per-process caches of key records, alias targets, unwrapped key material and the grants of
-each key.
+"""Per-process caches of key records, alias targets, unwrapped key material, the grants of
+each key, and the tags and alias names of keys that policy conditions ask about
+(``services.facts``).
 
 The hot path (Encrypt, Decrypt, GenerateDataKey, Sign, GenerateMac, ...) reads only from
 here in steady state. A write in this process drops the entries it changed at once; writes made by
@@ -10,6 +11,7 @@ server polls, so a change reaches every process within one poll interval.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -33,6 +35,9 @@ class KeyCache:
         self._replicas: dict[str, tuple[str, ...]] = {}
         self._grants: dict[str, KeyGrants] = {}
         self._material_ids: dict[str, dict[int, str]] = {}
+        self._tags: dict[str, Mapping[str, str]] = {}
+        self._alias_names: dict[str, tuple[str, ...]] = {}
+        self._generation = 0  # counts invalidations, so a read that raced one is not kept
         self._max = max_entries
         self._lock = threading.Lock()
 
@@ -89,23 +94,64 @@ class KeyCache:
             self.clear()
         self._material_ids.setdefault(arn, {})[version] = material_id
 
-    def invalidate(self, arn: str) -> None:
-        """Forget a key (its record, material, related keys and grants) or an alias (by its ARN)."""
+    @property
+    def generation(self) -> int:
+        """Read before loading something to ``put_tags``/``put_alias_names`` it afterwards."""
+        return self._generation
+
+    def tags(self, arn: str) -> Mapping[str, str] | None:
+        """A key's tags (tag key → value), when cached."""
+        return self._tags.get(arn)
+
+    def put_tags(self, arn: str, tags: Mapping[str, str], generation: int) -> None:
+        """Keep tags loaded at ``generation``, unless an invalidation came in meanwhile."""
         with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._tags) >= self._max:
+                self._tags.clear()
+            self._tags[arn] = tags
+
+    def alias_names(self, arn: str) -> tuple[str, ...] | None:
+        """The names of the aliases that point at a key, when cached."""
+        return self._alias_names.get(arn)
+
+    def put_alias_names(self, arn: str, names: tuple[str, ...], generation: int) -> None:
+        """Keep alias names loaded at ``generation``, as ``put_tags``."""
+        with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._alias_names) >= self._max:
+                self._alias_names.clear()
+            self._alias_names[arn] = names
+
+    def invalidate(self, arn: str) -> None:
+        """Forget a key (its record, material, related keys, grants, material ids, tags and
+        alias names) or an alias (by its ARN)."""
+        with self._lock:
+            self._generation += 1
             self._keys.pop(arn, None)
             self._materials.pop(arn, None)
             self._replicas.pop(arn, None)
             self._grants.pop(arn, None)
             self._material_ids.pop(arn, None)
+            self._tags.pop(arn, None)
+            self._alias_names.pop(arn, None)
             if ":alias/" in arn:
                 _, _, _, region, account, resource = arn.split(":", 5)
                 self._aliases.pop((account, region, resource), None)
+                # The change names the alias, not the keys it left or joined: every key's
+                # alias names are read anew (aliases change rarely).
+                self._alias_names.clear()
 
     def clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._keys.clear()
             self._aliases.clear()
             self._materials.clear()
             self._replicas.clear()
             self._grants.clear()
             self._material_ids.clear()
+            self._tags.clear()
+            self._alias_names.clear()

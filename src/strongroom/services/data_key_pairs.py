@@ -11,7 +11,7 @@ from strongroom.domain.enums import DataKeyPairSpec
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.access import check_dry_run, refuse_recipient, usable_key
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.encryption import Context, Sealed, seal_under
+from strongroom.services.encryption import Context, Sealed, algorithm_context, seal_under
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +37,15 @@ def generate_data_key_pair(
 ) -> DataKeyPair:
     """A fresh data key pair of ``key_pair_spec``; its private key is sealed under the
     symmetric encryption key ``key_id`` with ``context`` as AAD, so Decrypt returns it.
+    Condition keys: kms:DataKeyPairSpec, kms:EncryptionAlgorithm (SYMMETRIC_DEFAULT).
 
     Raises NotFoundException, DisabledException, KMSInvalidStateException,
     InvalidKeyUsageException (not a symmetric encryption key), UnsupportedOperationException
     (a pair spec this build cannot make, Recipient), DryRunOperationException.
     """
-    key = usable_key(
-        core,
-        ctx,
-        key_id,
-        operation,
-        encryption_context=context,
-    )
+    extra = algorithm_context(None)
+    extra["kms:DataKeyPairSpec"] = key_pair_spec.value
+    key = usable_key(core, ctx, key_id, operation, encryption_context=context, extra=extra)
     data_key_pair_key_spec(key_pair_spec)
     refuse_recipient(recipient)
     check_dry_run(dry_run)

@@ -26,7 +26,9 @@ def schedule_deletion(
     core: Core, ctx: RequestContext, key_id: str, pending_window_days: int | None
 ) -> Key:
     """ScheduleKeyDeletion: the key turns PendingDeletion and is deleted after 7-30 days; a
-    multi-Region primary key with replicas turns PendingReplicaDeletion, with no date yet."""
+    multi-Region primary key with replicas turns PendingReplicaDeletion, with no date yet.
+    kms:ScheduleKeyDeletionPendingWindowInDays (numeric) is the waiting period, the default
+    of 30 days when the request names none."""
     days = DEFAULT_WINDOW_DAYS if pending_window_days is None else pending_window_days
     check_range("pendingWindowInDays", days, MIN_WINDOW_DAYS, MAX_WINDOW_DAYS)
     when = core.clock() + timedelta(days=days)
@@ -42,7 +44,14 @@ def schedule_deletion(
             state=KeyState.PENDING_DELETION, deletion_date=when, pending_window_days=days
         )
 
-    return change_key_in(core, ctx, key_id, "ScheduleKeyDeletion", schedule)
+    return change_key_in(
+        core,
+        ctx,
+        key_id,
+        "ScheduleKeyDeletion",
+        schedule,
+        extra={"kms:ScheduleKeyDeletionPendingWindowInDays": str(days)},
+    )
 
 
 def _has_replicas(tx: Transaction, primary: Key) -> bool:

@@ -10,7 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from strongroom.authz.decision import authorize
+from strongroom.authz.conditions import ContextValue
+from strongroom.authz.decision import authorize, flag
 from strongroom.crypto.blob import open_blob, parse_blob, seal
 from strongroom.crypto.context import encode_context
 from strongroom.domain.enums import DataKeySpec, EncryptionAlgorithm, KeySpec
@@ -31,13 +32,25 @@ from strongroom.services.access import authorize_key, dry_run_error, requested_a
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.loading import load_key
 from strongroom.services.material import current_version, symmetric_aead
-from strongroom.services.resolve import resolve_key
+from strongroom.services.resolve import find_key, resolve_key
 
 Context = Mapping[str, str] | None
 DATA_KEY_BYTES = {DataKeySpec.AES_128: 16, DataKeySpec.AES_256: 32}
 
 
 SYMMETRIC = EncryptionAlgorithm.SYMMETRIC_DEFAULT
+
+# kms:EncryptionAlgorithm: the algorithm the operation uses, SYMMETRIC_DEFAULT when the
+# request names none (AWS KMS "Condition keys": it works "even when the algorithm isn't
+# specified in the request"; data key operations always use SYMMETRIC_DEFAULT).
+ALGORITHM_CONTEXT: Mapping[EncryptionAlgorithm, Mapping[str, ContextValue]] = {
+    a: {"kms:EncryptionAlgorithm": a.value} for a in EncryptionAlgorithm
+}
+
+
+def algorithm_context(algorithm: EncryptionAlgorithm | None) -> dict[str, ContextValue]:
+    """kms:EncryptionAlgorithm of a request naming ``algorithm`` (or none)."""
+    return dict(ALGORITHM_CONTEXT[algorithm or SYMMETRIC])
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +107,14 @@ def encrypt(
     """Encrypt up to 4096 bytes under a symmetric key, or up to the RSAES-OAEP limit under
     an RSA key. Raises NotFoundException, DisabledException, KMSInvalidStateException,
     InvalidKeyUsageException, ValidationException (asymmetric limits and context)."""
-    key = usable_key(core, ctx, key_id, operation, encryption_context=context)
+    key = usable_key(
+        core,
+        ctx,
+        key_id,
+        operation,
+        encryption_context=context,
+        extra=ALGORITHM_CONTEXT[algorithm or SYMMETRIC],
+    )
     if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
         return _encrypt_asymmetric(core, key, plaintext, context, algorithm, dry_run)
     _check_algorithm(key, algorithm)
@@ -127,15 +147,17 @@ def decrypt(
     algorithm: EncryptionAlgorithm | None = None,
     dry_run: bool = False,
     action: str = "Decrypt",
+    destination_key_id: str | None = None,
 ) -> Opened:
     """Decrypt a blob made by Encrypt or GenerateDataKey*, or, when ``key_id`` names an RSA
     key, an RSAES-OAEP ciphertext. A blob of another key than ``key_id`` names is
     IncorrectKeyException; a changed blob or a different context is
-    InvalidCiphertextException."""
+    InvalidCiphertextException. ``destination_key_id`` is ReEncrypt's, for
+    kms:ReEncryptOnSameKey."""
     named = resolve_key(core, ctx, key_id) if key_id is not None else None
     if named is not None and asymmetric.takes_raw_ciphertext(named):
         return _decrypt_asymmetric(
-            core, ctx, named, ciphertext, context, algorithm, dry_run, action
+            core, ctx, named, ciphertext, context, algorithm, dry_run, action, destination_key_id
         )
     blob = parse_blob(ciphertext)
     arn = key_arn(ctx.region, blob.account, blob.key_id)
@@ -156,6 +178,7 @@ def decrypt(
         key,
         encryption_context=context,
         request_alias=None if key_id is None else requested_alias(key_id),
+        extra=_decrypt_context(core, ctx, key, algorithm, destination_key_id),
     )
     check_state("Decrypt", key)
     check_usage("Decrypt", key)
@@ -175,14 +198,33 @@ def _decrypt_asymmetric(
     algorithm: EncryptionAlgorithm | None,
     dry_run: bool,
     action: str,
+    destination_key_id: str | None,
 ) -> Opened:
-    authorize_key(core, ctx, action, key, encryption_context=context)
+    extra = _decrypt_context(core, ctx, key, algorithm, destination_key_id)
+    authorize_key(core, ctx, action, key, encryption_context=context, extra=extra)
     check_state("Decrypt", key)
     check_usage("Decrypt", key)
     chosen = asymmetric.check_decrypt(key, context, algorithm)
     if dry_run:
         raise dry_run_error()
     return Opened(key, asymmetric.decrypt(core, key, ciphertext, chosen), None, chosen)
+
+
+def _decrypt_context(
+    core: Core,
+    ctx: RequestContext,
+    key: Key,
+    algorithm: EncryptionAlgorithm | None,
+    destination_key_id: str | None,
+) -> Mapping[str, ContextValue]:
+    """Decrypt's condition keys; ReEncrypt's (``destination_key_id`` set) add
+    kms:ReEncryptOnSameKey, whether the destination key is the source key."""
+    if destination_key_id is None:
+        return ALGORITHM_CONTEXT[algorithm or SYMMETRIC]
+    context = algorithm_context(algorithm)
+    destination = find_key(core, ctx, destination_key_id)
+    context["kms:ReEncryptOnSameKey"] = flag(destination.arn == key.arn)
+    return context
 
 
 def re_encrypt(
@@ -209,7 +251,11 @@ def re_encrypt(
         key_id=source_key_id,
         algorithm=source_algorithm,
         action="ReEncryptFrom",
+        destination_key_id=destination_key_id,
     )
+    extra = algorithm_context(destination_algorithm)
+    same = find_key(core, ctx, destination_key_id).arn == opened.key.arn
+    extra["kms:ReEncryptOnSameKey"] = flag(same)
     key = usable_key(
         core,
         ctx,
@@ -217,6 +263,7 @@ def re_encrypt(
         "ReEncrypt",
         "ReEncryptTo",
         encryption_context=destination_context,
+        extra=extra,
     )
     if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
         sealed = _encrypt_asymmetric(
@@ -248,7 +295,9 @@ def generate_data_key(
             if key_spec is None
             else "Please specify only one of number of bytes or key spec, not both."
         )
-    key = usable_key(core, ctx, key_id, operation, encryption_context=context)
+    key = usable_key(
+        core, ctx, key_id, operation, encryption_context=context, extra=ALGORITHM_CONTEXT[SYMMETRIC]
+    )
     if dry_run:
         raise dry_run_error()
     size = DATA_KEY_BYTES[key_spec] if key_spec is not None else number_of_bytes

@@ -44,7 +44,8 @@ from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Grant, Key
 from strongroom.services.access import INVALID_GRANT_TOKEN, authorize_key, check_dry_run
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.resolve import load_key, resolve_key
+from strongroom.services.loading import load_key
+from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import constraint_error
 
 EQUALS, SUBSET = "EncryptionContextEquals", "EncryptionContextSubset"

@@ -30,7 +30,8 @@ def derive_shared_secret(
     DryRunOperationException, then ValidationException for a peer key that is not a DER
     SPKI of the key's curve.
     """
-    key = usable_key(core, ctx, key_id, "DeriveSharedSecret")
+    extra = {"kms:KeyAgreementAlgorithm": algorithm.value}
+    key = usable_key(core, ctx, key_id, "DeriveSharedSecret", extra=extra)
     check_key_agreement_algorithm(key.key_spec, algorithm)
     refuse_recipient(recipient)
     check_dry_run(dry_run)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from strongroom.authz.conditions import ContextValue
-from strongroom.authz.decision import authorize
+from strongroom.authz.decision import authorize, flag, request_tags
 from strongroom.authz.policy import default_key_policy
 from strongroom.crypto.specs import check_key_spec_usage
 from strongroom.domain.enums import (
@@ -27,7 +27,7 @@ from strongroom.domain.ids import is_key_id, key_arn, new_key_id
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
 from strongroom.domain.secrets import KeyBytes
-from strongroom.services.access import authorize_key, requested_alias
+from strongroom.services.access import authorize_key, bypass_context, requested_alias
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import add_generated_version, material_source, new_material
 from strongroom.services.resolve import resolve_key
@@ -54,16 +54,20 @@ def create_key(
     tags: Sequence[Tag] = (),
     multi_region: bool = False,
     custom_key_store_id: str | None = None,
-    bypass_policy_lockout_safety_check: bool = False,
+    bypass_policy_lockout_safety_check: bool | None = None,
 ) -> Key:
     """Create a customer managed key of any key spec with fresh material, or, with origin
     EXTERNAL, without material: PendingImport until ImportKeyMaterial.
+    ``bypass_policy_lockout_safety_check`` is None when the request leaves it out.
 
-    Raises ValidationException (usage missing or incompatible with spec, in AWS's words),
-    UnsupportedOperationException (specs, origins and key stores this build cannot serve),
-    MalformedPolicyDocumentException, LimitExceededException, TagException.
+    Raises AccessDeniedException, ValidationException (usage missing or incompatible with
+    spec, in AWS's words), UnsupportedOperationException (specs, origins and key stores this
+    build cannot serve), MalformedPolicyDocumentException, LimitExceededException,
+    TagException.
     """
-    authorize(ctx.caller, "CreateKey", extra=multi_region_condition_keys(multi_region))
+    extra = _create_key_context(key_spec, key_usage, origin, multi_region, tags)
+    extra.update(bypass_context(bypass_policy_lockout_safety_check))
+    authorize(ctx.caller, "CreateKey", extra=extra)
     usage = check_key_spec_usage(key_spec, key_usage)
     if origin not in (Origin.AWS_KMS, Origin.EXTERNAL):
         raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
@@ -78,7 +82,7 @@ def create_key(
         from strongroom.services.policies import validate_key_policy
 
         validate_key_policy(
-            core, ctx.caller, policy, arn, bypass_lockout=bypass_policy_lockout_safety_check
+            core, ctx.caller, policy, arn, bypass_lockout=bool(bypass_policy_lockout_safety_check)
         )
     check_tags(tags)
     external = origin is Origin.EXTERNAL
@@ -156,12 +160,29 @@ def insert_key(
     return key
 
 
-def multi_region_condition_keys(multi_region: bool) -> dict[str, str]:
-    """kms:MultiRegion and kms:MultiRegionKeyType of a CreateKey request (which makes a
-    primary key when multi-Region)."""
-    if not multi_region:
-        return {"kms:MultiRegion": "false"}
-    return {"kms:MultiRegion": "true", "kms:MultiRegionKeyType": MultiRegionKeyType.PRIMARY}
+def _create_key_context(
+    key_spec: KeySpec,
+    key_usage: KeyUsage | None,
+    origin: Origin,
+    multi_region: bool,
+    tags: Sequence[Tag],
+) -> dict[str, ContextValue]:
+    """CreateKey's condition keys from its parameters, defaults included (AWS KMS "Condition
+    keys": a condition on kms:KeySpec "works even when the parameter doesn't appear")."""
+    usage = (key_usage or KeyUsage.ENCRYPT_DECRYPT).value
+    context: dict[str, ContextValue] = {
+        "kms:KeySpec": key_spec.value,
+        "kms:CustomerMasterKeySpec": key_spec.value,
+        "kms:KeyUsage": usage,
+        "kms:CustomerMasterKeyUsage": usage,
+        "kms:KeyOrigin": origin.value,
+        "kms:MultiRegion": flag(multi_region),
+    }
+    if multi_region:
+        context["kms:MultiRegionKeyType"] = MultiRegionKeyType.PRIMARY.value
+    if tags:
+        context.update(request_tags((t.key, t.value) for t in tags))
+    return context
 
 
 def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:
@@ -253,7 +274,7 @@ def change_key_in(
     condition keys), then ``check`` (what the operation refuses whatever the key's state),
     then the key-state check for ``operation``."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, operation, key, extra=extra)
+    authorize_key(core, ctx, operation, key, extra=extra)
     with core.store.transaction() as tx:
         current = tx.get_key(key.arn, for_update=True)
         if current is None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
-from strongroom.authz.decision import POLICIES, authorize, check_caller_lockout
+from strongroom.authz.decision import POLICIES, check_caller_lockout
 from strongroom.authz.policy import Policy, PolicyKind, named_principals
 from strongroom.domain.errors import MalformedPolicyDocumentException, NotFoundException
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Caller
+from strongroom.services.access import authorize_key, bypass_context
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.keys import change_key
 from strongroom.services.resolve import resolve_key
@@ -80,7 +81,7 @@ def get_key_policy(
 ) -> str:
     """GetKeyPolicy: the key's policy document. NotFoundException for another name."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "GetKeyPolicy", key)
+    authorize_key(core, ctx, "GetKeyPolicy", key)
     check_state("GetKeyPolicy", key)
     _check_policy_name(policy_name)
     return key.policy
@@ -89,7 +90,7 @@ def get_key_policy(
 def list_key_policies(core: Core, ctx: RequestContext, key_id: str) -> list[str]:
     """ListKeyPolicies: always ``["default"]``."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "ListKeyPolicies", key)
+    authorize_key(core, ctx, "ListKeyPolicies", key)
     check_state("ListKeyPolicies", key)
     return [POLICY_NAME]
 
@@ -101,15 +102,18 @@ def put_key_policy(
     policy: str,
     *,
     policy_name: str | None = None,
-    bypass_lockout: bool = False,
+    bypass_lockout: bool | None = None,
 ) -> None:
     """PutKeyPolicy: replace the key's policy; every process drops the old one.
+    ``bypass_lockout`` is None when the request leaves BypassPolicyLockoutSafetyCheck out
+    (kms:BypassPolicyLockoutSafetyCheck is then absent, as AWS KMS's Null example relies on).
 
     Raises NotFoundException (key, policy name), AccessDeniedException,
     MalformedPolicyDocumentException, LimitExceededException, KMSInvalidStateException.
     """
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "PutKeyPolicy", key)
+    extra = bypass_context(bypass_lockout)
+    authorize_key(core, ctx, "PutKeyPolicy", key, extra=extra)
     _check_policy_name(policy_name)
-    validate_key_policy(core, ctx.caller, policy, key.arn, bypass_lockout=bypass_lockout)
-    change_key(core, ctx, key.arn, "PutKeyPolicy", lambda k: k.evolve(policy=policy))
+    validate_key_policy(core, ctx.caller, policy, key.arn, bypass_lockout=bool(bypass_lockout))
+    change_key(core, ctx, key.arn, "PutKeyPolicy", lambda k: k.evolve(policy=policy), extra=extra)

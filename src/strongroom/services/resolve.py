@@ -11,12 +11,20 @@ from strongroom.services.managed import managed_key_id
 
 
 def resolve_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bool = True) -> Key:
-    """Return the key named by ``key_id`` in any form AWS accepts for the operation.
+    """Return the key named by ``key_id`` in any form AWS accepts for the operation, noted
+    among the resources the request touches.
 
     Raises NotFoundException with AWS's texts for malformed ids, unknown keys and
     unknown aliases, and for ARNs of another Region. Naming a predefined AWS alias of the
     caller's account (``alias/aws/s3``) creates its AWS managed key on first use.
     """
+    key = find_key(core, ctx, key_id, allow_alias=allow_alias)
+    ctx.resources.append(key.arn)
+    return key
+
+
+def find_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bool = True) -> Key:
+    """``resolve_key`` without noting the key among the request's resources."""
     account, region, name = ctx.account, ctx.region, key_id
     if key_id.startswith("arn:"):
         arn = parse_arn(key_id)
@@ -31,9 +39,7 @@ def resolve_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bo
         name = _alias_target(core, account, region, name, own=account == ctx.account)
     elif not is_key_id(name):
         raise NotFoundException(f"Invalid keyId '{key_id}'")
-    key = load_key(core, key_arn(region, account, name))
-    ctx.resources.append(key.arn)
-    return key
+    return load_key(core, key_arn(region, account, name))
 
 
 def _alias_target(core: Core, account: str, region: str, name: str, *, own: bool) -> str:

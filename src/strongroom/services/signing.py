@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from strongroom.authz.conditions import ContextValue
 from strongroom.crypto import asymmetric
 from strongroom.crypto.specs import check_signing_message
 from strongroom.domain.enums import MessageType, SigningAlgorithm
@@ -10,6 +11,11 @@ from strongroom.domain.models import Key
 from strongroom.services.access import check_dry_run, usable_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import key_pair
+
+
+def _context(algorithm: SigningAlgorithm, message_type: MessageType) -> dict[str, ContextValue]:
+    """kms:SigningAlgorithm and kms:MessageType (RAW when the request names none)."""
+    return {"kms:SigningAlgorithm": algorithm.value, "kms:MessageType": message_type.value}
 
 
 def sign(
@@ -29,7 +35,7 @@ def sign(
     ValidationException (message type; "Digest is invalid length for algorithm X."),
     UnsupportedOperationException (Ed25519ph and ML-DSA external mu), DryRunOperationException.
     """
-    key = usable_key(core, ctx, key_id, "Sign")
+    key = usable_key(core, ctx, key_id, "Sign", extra=_context(algorithm, message_type))
     check_signing_message(key.key_spec, algorithm, message_type, message)
     check_dry_run(dry_run)
     pair = key_pair(core, key)
@@ -52,7 +58,7 @@ def verify(
     A signature that does not verify is KMSInvalidSignatureException with an empty message,
     as AWS answers; the other errors as ``sign``.
     """
-    key = usable_key(core, ctx, key_id, "Verify")
+    key = usable_key(core, ctx, key_id, "Verify", extra=_context(algorithm, message_type))
     check_signing_message(key.key_spec, algorithm, message_type, message)
     check_dry_run(dry_run)
     pair = key_pair(core, key)

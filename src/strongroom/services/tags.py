@@ -5,32 +5,41 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 
-from strongroom.authz.decision import authorize
+from strongroom.authz.decision import request_tags
 from strongroom.domain.errors import InvalidMarkerException
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Tag
+from strongroom.services.access import authorize_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
 
 
 def tag_resource(core: Core, ctx: RequestContext, key_id: str, new: Sequence[Tag]) -> None:
-    """TagResource: add tags or replace the values of existing ones."""
+    """TagResource: add tags or replace the values of existing ones (aws:RequestTag/<k> and
+    aws:TagKeys are the request's tags); every process drops the key's cached tags."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "TagResource", key)
+    extra = request_tags((t.key, t.value) for t in new)
+    authorize_key(core, ctx, "TagResource", key, extra=extra)
     check_state("TagResource", key)
     with core.store.transaction() as tx:
         existing = {t.key for t in tx.get_tags(key.arn)}
         check_tags(new, existing=len(existing - {t.key for t in new}))
         tx.put_tags(key.arn, new)
+        tx.record_change(key.arn, core.clock())
+    core.cache.invalidate(key.arn)
 
 
 def untag_resource(core: Core, ctx: RequestContext, key_id: str, tag_keys: Sequence[str]) -> None:
+    """UntagResource (aws:TagKeys is the request's tag keys); every process drops the key's
+    cached tags."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "UntagResource", key)
+    authorize_key(core, ctx, "UntagResource", key, extra={"aws:TagKeys": tuple(tag_keys)})
     check_state("UntagResource", key)
     with core.store.transaction() as tx:
         tx.delete_tags(key.arn, tag_keys)
+        tx.record_change(key.arn, core.clock())
+    core.cache.invalidate(key.arn)
 
 
 def list_tags(
@@ -38,7 +47,7 @@ def list_tags(
 ) -> tuple[list[Tag], str | None]:
     """A page of a key's tags in key order, and the marker of the next page."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "ListResourceTags", key)
+    authorize_key(core, ctx, "ListResourceTags", key)
     with core.store.transaction() as tx:
         all_tags = tx.get_tags(key.arn)
     # The marker names the last tag key of the previous page: the next page starts after
