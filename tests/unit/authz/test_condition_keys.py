@@ -446,3 +446,24 @@ def test_static_part_of_the_context_decides_as_the_whole_context(
     for _ in range(2):
         got = evaluate(compiled, key_policy, identity, grants)
         assert (got.allowed, got.reason) == (expected.allowed, expected.reason)
+
+
+def test_memoized_static_conditions_follow_the_principal_s_tags_and_the_key_s_region() -> None:
+    """The static part of a decision is memoized per policy; a principal whose tags changed
+    (same ARN) and a multi-Region key whose primary moved must not meet the old result."""
+    from dataclasses import replace
+
+    key = _key(_allow_alice_if({"StringEquals": {"aws:PrincipalTag/team": "a"}}))
+    alice = _alice()
+    team_a = replace(alice, tags=(("team", "a"),))
+    team_b = replace(alice, tags=(("team", "b"),))
+    for _ in range(2):  # the second round runs on the memo
+        assert decide(team_a, "Encrypt", key).allowed
+        assert not decide(team_b, "Encrypt", key).allowed
+        assert not decide(alice, "Encrypt", key).allowed
+    primary_only = _allow_alice_if({"StringEquals": {"kms:MultiRegionKeyType": "PRIMARY"}})
+    primary = _key(primary_only, multi_region=True)
+    replica = primary.evolve(primary_region="eu-west-1")  # UpdatePrimaryRegion moved it away
+    for _ in range(2):
+        assert decide(alice, "Encrypt", primary).allowed
+        assert not decide(alice, "Encrypt", replica).allowed
