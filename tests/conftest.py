@@ -7,6 +7,8 @@ no client ever asks the instance-metadata address for credentials.
 from __future__ import annotations
 
 import configparser
+import contextlib
+import io
 import os
 import shutil
 import socket
@@ -81,13 +83,33 @@ class Server:
         return env
 
     def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_strongroom(["admin", *args, *self.storage_args()])
+        """``strongroom admin ...`` on this server's storage, run in this process: the same
+        code as the command (``tests/compat/test_cli.py`` runs the real executable), without
+        a Python start per call, which made admin-heavy tests slow."""
+        return run_in_process(["admin", *args, *self.storage_args()])
 
     def storage_args(self) -> list[str]:
         args = ["--data-dir", str(self.data_dir)]
         if self.database_url:
             args += ["--database-url", self.database_url]
         return args
+
+
+def run_in_process(args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``strongroom`` with ``args`` through its ``main`` in this process, captured as
+    ``run_strongroom`` captures the executable's output."""
+    from strongroom.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(args)
+        except SystemExit as exc:  # argparse errors and --help
+            code = exc.code if isinstance(exc.code, int) else 2
+    result = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+    if check:
+        result.check_returncode()
+    return result
 
 
 def run_strongroom(args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -79,7 +79,7 @@ def eventually(check: Callable[[], Any], seconds: float = 5.0) -> Any:
     while True:
         try:
             return check()
-        except (AssertionError, ClientError):
+        except (AssertionError, ClientError, pytest.fail.Exception):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)

@@ -370,7 +370,7 @@ def _eventually(check: Any, seconds: float = 5.0) -> None:
         try:
             check()
             return
-        except (AssertionError, ClientError):
+        except (AssertionError, ClientError, pytest.fail.Exception):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
