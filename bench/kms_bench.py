@@ -707,6 +707,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds per boto3 loop measurement (0 skips the boto3 loop test; default 5)",
     )
     p.add_argument(
+        "--loop-only",
+        action="store_true",
+        help="skip the wrk runs: only the boto3 loop (against Strongroom and the instant server)",
+    )
+    p.add_argument(
         "--wait-quiet",
         type=float,
         default=0,
@@ -740,7 +745,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
+    if args.loop_only:
+        if args.only == "moto" or args.loop_seconds <= 0:
+            print("--loop-only needs Strongroom and --loop-seconds > 0", file=sys.stderr)
+            return 2
+        args.connections = args.operations = ""
+        args.warmup = 0
+    elif shutil.which("wrk") is None:
         print("wrk not found: apt-get install -y wrk", file=sys.stderr)
         return 2
     if args.py_spy is not None and shutil.which("py-spy") is None:
@@ -910,7 +921,8 @@ def main(argv: list[str] | None = None) -> int:
             f"audit_fsync {audit_fsync}) vs moto; "
             f"wrk -t{args.wrk_threads}, {args.duration:g} s per run, {os.cpu_count()} cores"
         )
-        print_table(runs)
+        if runs:
+            print_table(runs)
         if loop:
             ratio = loop["strongroom"] / loop["instant"]
             print()

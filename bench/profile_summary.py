@@ -29,9 +29,9 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
         "audit event build (audit/events, app._identity)",
         re.compile(r"strongroom/audit/events|_identity"),
     ),
-    ("audit log: chain hash (writer thread)", re.compile(r"^chain_hash$")),
+    ("audit log: chain hash", re.compile(r"^chain_hash$")),
     (
-        "audit log: submit (orjson) / write + fdatasync / wake (audit/log)",
+        "audit log: commit (orjson) / group write + fdatasync / wake (audit/log)",
         re.compile(r"strongroom/audit/log"),
     ),
     (

@@ -9,6 +9,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -315,3 +316,22 @@ def test_audit_verify_fails_after_a_row_is_edited_or_removed(own: Any) -> None:
     assert _verify(own).returncode == 1
     segment.write_bytes(original)  # and the untouched trail verifies again
     assert _verify(own).returncode == 0
+
+
+def test_concurrent_requests_are_each_audited_once_in_a_chain_that_verifies(own: Any) -> None:
+    # Lone requests write their own event, concurrent ones share group commits: every
+    # request the clients saw answered must be in the trail, once, and the chain intact.
+    key = own.client().create_key()["KeyMetadata"]["KeyId"]
+
+    def calls(_: int) -> list[str]:
+        kms = own.client()
+        return [_rid(kms.encrypt(KeyId=key, Plaintext=b"x")) for _ in range(15)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        rids = [rid for batch in pool.map(calls, range(8)) for rid in batch]
+    rids.append(_rid(own.client().describe_key(KeyId=key)))  # and a lone one after them
+    assert _verify(own).returncode == 0
+    _, found = audit_events(own)
+    seen = [e["requestID"] for e in found]
+    assert len(seen) == len(set(seen))
+    assert set(rids) <= set(seen)

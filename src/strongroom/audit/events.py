@@ -37,6 +37,7 @@ _SECRET_MEMBERS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # member names come from the service model
 def _lower_camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
@@ -47,7 +48,15 @@ def scrub(members: Mapping[str, Any] | None) -> dict[str, Any] | None:
     ``Recipient.AttestationDocument`` included)."""
     if not members:
         return None
-    out = {_lower_camel(k): v for k, v in _scrub_map(members).items()}
+    out: dict[str, Any] = {}
+    for name, value in members.items():
+        if name in _SECRET_MEMBERS:
+            continue
+        if type(value) not in _PLAIN:
+            value = _scrub_value(value)
+            if value is _DROP:
+                continue
+        out[_lower_camel(name)] = value
     return out or None
 
 
@@ -57,16 +66,23 @@ def _scrub_map(members: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in members.items():
         if name in _SECRET_MEMBERS:
             continue
-        clean = _scrub_value(value)
-        if clean is not _DROP:
-            out[name] = clean
+        if type(value) not in _PLAIN:
+            value = _scrub_value(value)
+            if value is _DROP:
+                continue
+        out[name] = value
     return out
 
 
 _DROP = object()
+# Exact types of values that go into an event as they are; anything else (enums and other
+# subclasses included) takes _scrub_value.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def _scrub_value(value: Any) -> Any:
+    if type(value) is dict:  # the usual nested map, without the Mapping ABC's check
+        return _scrub_map(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return _DROP
     if isinstance(value, datetime):
@@ -168,15 +184,8 @@ def build_event(
         "responseElements": scrub(response_elements),
         "requestID": request_id,
         "eventID": new_id(),
-        "readOnly": event_name.startswith(("Describe", "List", "Get")),
-        "resources": [
-            {
-                "accountId": arn.split(":")[4],
-                "type": _resource_type(arn),
-                "ARN": arn,
-            }
-            for arn in dict.fromkeys(resources)
-        ],
+        "readOnly": _read_only(event_name),
+        "resources": [_resource(arn) for arn in dict.fromkeys(resources)],
         "eventType": "AwsApiCall",
         "managementEvent": True,
         "eventCategory": "Management",
@@ -185,3 +194,18 @@ def build_event(
         event["errorCode"] = error_code
         event["errorMessage"] = error_message or ""
     return event
+
+
+@functools.lru_cache(maxsize=256)  # operation names
+def _read_only(event_name: str) -> bool:
+    return event_name.startswith(("Describe", "List", "Get"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _resource(arn: str) -> dict[str, str]:
+    """An entry of ``resources``; shared between events, never mutated."""
+    return {
+        "accountId": arn.split(":")[4],
+        "type": _resource_type(arn),
+        "ARN": arn,
+    }

@@ -9,15 +9,23 @@ nodes never wait on each other's locks. A segment is a sequence of lines::
 ``prev_hash`` is 64 zeros. Editing, inserting or removing a line breaks the chain,
 which ``verify_trail`` reports.
 
-Requests hand their event to one writer thread and wait for it. The thread takes every
-event waiting at that moment, appends them with one ``write`` and makes them durable
-with one ``fdatasync`` (group commit), then wakes the waiting requests with one call
-into their event loop. A failed write fails every waiting request: no record, no reply.
+``commit`` is called on the event loop. Under load, the events committed during one turn
+of the loop form a group. With ``fsync`` the group goes to one writer thread, which takes
+every group waiting at that moment, chains and appends them with one ``write``, makes them
+durable with one ``fdatasync`` (group commit) and wakes their requests with one call into
+the loop: the loop never waits for the disk. Without ``fsync`` the loop appends the group
+itself at the end of the turn (a ``write`` to the page cache costs less than waking a
+thread). A request that is alone (the caller says no other request is in flight) writes,
+and syncs, its event itself at once: the loop has nothing else to do meanwhile, and the
+hand-off to the thread and back would cost more than the sync. Either way the event is
+on disk before ``commit`` returns or its future completes. A failed write or sync fails
+every request it would have covered: no record, no reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -37,9 +45,9 @@ log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 SUFFIX = ".log"
-_MAX_BATCH = 1024
 
-Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]
+Group = list[tuple[bytes, asyncio.Future[None]]]  # entries and the requests waiting for them
+_MAX_GROUP = 4096
 
 
 def chain_hash(prev_hash: str, body: bytes) -> str:
@@ -47,15 +55,21 @@ def chain_hash(prev_hash: str, body: bytes) -> str:
 
 
 class AuditLog:
-    """The writer of one process's segment. ``submit`` is called on the event loop and
-    returns a future that completes once the event is on disk."""
+    """The writer of one process's segment. ``commit`` is called on one event loop at a
+    time; the event is on disk once it returns None or once the future it returns
+    completes."""
 
     def __init__(self, directory: Path, *, fsync: bool = True) -> None:
         self.directory = directory
         self.fsync = fsync
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self.chain = f"{stamp}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._queue: queue.SimpleQueue[tuple[bytes, Waiter | None] | None] = queue.SimpleQueue()
+        self._pending: Group = []  # committed during this turn of the loop
+        self._groups: queue.SimpleQueue[Group | None] = queue.SimpleQueue()  # None: stop
+        self._lock = threading.Lock()  # held to append (the chain's end moves) and to close
+        # Held to hand a group to the writer thread and to stop it (never during I/O, so the
+        # loop does not wait for the writer's write to hand it the next group).
+        self._handoff = threading.Lock()
         self._prev = GENESIS
         self._fd = -1
         self._thread: threading.Thread | None = None
@@ -69,70 +83,119 @@ class AuditLog:
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, event: Mapping[str, Any]) -> asyncio.Future[None]:
-        """Queue an event; await the result before replying."""
+    def commit(self, event: Mapping[str, Any], *, alone: bool) -> asyncio.Future[None] | None:
+        """Make ``event`` durable. When ``alone`` (no other request is in flight, so none
+        would share the write) it is written, and synced, before this returns None.
+        Otherwise it joins this loop turn's group: await the future returned, which
+        completes once the group is on disk. Raises OSError (directly) or fails the
+        future when the write or the sync fails."""
+        entry = b"%.6f " % time.time() + orjson.dumps(event)
+        if alone and not self._pending:
+            with self._lock:
+                self._append([entry])
+            if self.fsync:
+                os.fdatasync(self._fd)
+            return None
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        entry = b"%.6f " % time.time() + orjson.dumps(event)
-        self._queue.put((entry, (loop, future)))
+        if not self._pending:
+            loop.call_soon(self._end_of_turn)  # after the requests ready in this turn
+        self._pending.append((entry, future))
+        return future
+
+    def submit(self, event: Mapping[str, Any]) -> asyncio.Future[None]:
+        """``commit`` for a caller that does not know whether it is alone: the event joins
+        this loop turn's group; await the future before replying."""
+        future = self.commit(event, alone=False)
+        assert future is not None
         return future
 
     def stop(self) -> None:
-        """Write what is queued, then close the segment."""
-        if self._thread is None:
-            return
-        self._queue.put(None)
-        self._thread.join(timeout=30)
-        self._thread = None
-        os.close(self._fd)
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            item = self._queue.get()
-            if item is None:
+        """Write and sync what is committed, then close the segment."""
+        with self._handoff:  # from here on, groups are written on the loop
+            thread, self._thread = self._thread, None
+            if thread is None:
                 return
-            batch = [item]
-            while len(batch) < _MAX_BATCH:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stopping = True
-                    break
-                batch.append(nxt)
-            self._write(batch)
+            self._groups.put(None)
+        thread.join(timeout=30)
+        with self._lock:
+            os.close(self._fd)
+            self._fd = -1  # a later commit fails (EBADF) rather than writing nowhere
 
-    def _write(self, batch: list[tuple[bytes, Waiter | None]]) -> None:
-        lines = []
-        prev = self._prev
-        for body, _ in batch:
-            digest = chain_hash(prev, body)
-            lines.append(f"{digest} {prev} ".encode() + body + b"\n")
-            prev = digest
+    def _end_of_turn(self) -> None:
+        """The group of this turn: to the writer thread (fsync), or appended here."""
+        group, self._pending = self._pending, []
+        with self._handoff:
+            if self.fsync and self._thread is not None:
+                self._groups.put(group)
+                return
         error: OSError | None = None
         try:
-            data = b"".join(lines)
-            while data:
-                written = os.write(self._fd, data)
-                data = data[written:]
-            if self.fsync:
+            with self._lock:
+                self._append([entry for entry, _ in group])
+            if self.fsync:  # stopping: no writer thread any more
                 os.fdatasync(self._fd)
-            self._prev = prev
         except OSError as exc:
-            log.exception("audit write failed; failing %d requests", len(batch))
+            log.exception("audit write failed; failing %d requests", len(group))
             error = exc
-        _wake([w for _, w in batch if w is not None], error)
+        _complete([future for _, future in group], error)
+
+    def _run(self) -> None:
+        """The writer thread: every group waiting, in one write and one fdatasync."""
+        while True:
+            group = self._groups.get()
+            if group is None:
+                return
+            stopping = False
+            while len(group) < _MAX_GROUP:
+                try:
+                    more = self._groups.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                group += more
+            self._write(group)
+            if stopping:
+                return
+
+    def _write(self, group: Group) -> None:
+        """One group commit of the writer thread, then wake the group's requests."""
+        error: OSError | None = None
+        try:
+            with self._lock:
+                self._append([entry for entry, _ in group])
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            log.exception("audit write failed; failing %d requests", len(group))
+            error = exc
+        _wake([future for _, future in group], error)
+
+    def _append(self, entries: list[bytes]) -> None:
+        """Chain and append entries with one write; the caller holds ``_lock``. On OSError
+        the chain's end stays where it was."""
+        lines = []
+        prev = self._prev
+        for entry in entries:
+            digest = chain_hash(prev, entry)
+            lines.append(f"{digest} {prev} ".encode() + entry + b"\n")
+            prev = digest
+        data = b"".join(lines)
+        while data:
+            written = os.write(self._fd, data)
+            data = data[written:]
+        self._prev = prev
 
 
-def _wake(waiters: list[Waiter], error: OSError | None) -> None:
-    """Complete the futures with one call into each event loop involved."""
+def _wake(futures: list[asyncio.Future[None]], error: OSError | None) -> None:
+    """From another thread: complete the futures with one call into each event loop."""
     by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-    for loop, future in waiters:
-        by_loop.setdefault(loop, []).append(future)
-    for loop, futures in by_loop.items():
-        loop.call_soon_threadsafe(_complete, futures, error)
+    for future in futures:
+        by_loop.setdefault(future.get_loop(), []).append(future)
+    for loop, some in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_complete, some, error)
 
 
 def _complete(futures: list[asyncio.Future[None]], error: OSError | None) -> None:

@@ -92,10 +92,16 @@ def _to_wire(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
+    if kind is dict:  # the usual map, without the Mapping ABC's check
+        return {
+            k: v if type(v) in _PLAIN else _to_wire(v) for k, v in value.items() if v is not None
+        }
     if kind is bytes or kind is bytearray or kind is memoryview:
         return binascii.b2a_base64(value, newline=False).decode("ascii")
     if kind is KeyBytes:
         return binascii.b2a_base64(value.value, newline=False).decode("ascii")
+    if isinstance(value, str | int | float):  # enums: orjson writes their values
+        return value
     if isinstance(value, Mapping):
         return {k: _to_wire(v) for k, v in value.items() if v is not None}
     if isinstance(value, datetime):

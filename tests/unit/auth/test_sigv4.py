@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from strongroom.auth import sigv4
 from strongroom.auth.sigv4 import (
     MISMATCH_MESSAGE,
     Authorization,
@@ -599,3 +600,105 @@ def test_botocore_signed_request_with_changed_body_is_rejected(
     with pytest.raises(InvalidSignatureException) as raised:
         verify(forged, parse_authorization(forged), SUITE_SECRET, now=SUITE_TIME)
     assert raised.value.message == MISMATCH_MESSAGE
+
+
+# --- the remembered Authorization head agrees with the general parser ----------------------
+
+
+def _outcome(request: HttpRequest, service: str = "kms") -> object:
+    """What parse_authorization makes of ``request``: its result, or the error it raises."""
+    try:
+        return parse_authorization(request, service=service)
+    except (IncompleteSignatureException, InvalidSignatureException) as exc:
+        return (type(exc), exc.message)
+    except MissingAuthenticationTokenException as exc:
+        return (type(exc), exc.message)
+
+
+def _without(request: HttpRequest, name: str) -> HttpRequest:
+    return replace(request, headers=tuple(h for h in request.headers if h[0] != name))
+
+
+def _with_header(request: HttpRequest, name: str, value: str) -> HttpRequest:
+    kept = tuple(h for h in request.headers if h[0] != name)
+    return replace(request, headers=(*kept, (name, value)))
+
+
+def _authz(request: HttpRequest) -> str:
+    return next(value for name, value in request.headers if name == "authorization")
+
+
+def _variants(good: HttpRequest) -> list[HttpRequest]:
+    """Requests whose Authorization header starts as ``good``'s does, and that differ from it
+    in what the remembered head does not cover."""
+    authz = _authz(good)
+    head = authz[: authz.rindex("Signature=")]
+    return [
+        good,
+        _with_header(good, "authorization", head + "Signature=" + "0" * 64),
+        _with_header(good, "authorization", head + "Signature=" + "A1" * 40),
+        _with_header(good, "authorization", head + "Signature="),
+        _with_header(good, "authorization", head + "Signature=ab cd"),
+        _with_header(good, "authorization", head + "Signature=ab,cd"),
+        _with_header(good, "authorization", head + "Signature=ab, Credential=x"),
+        _with_header(good, "authorization", head + "Signature=\u00e9\u00e9"),
+        _with_header(good, "authorization", head + "Signature=ab "),
+        _with_header(good, "authorization", head + "Signature=ab=cd"),
+        _with_header(good, "authorization", head + "XSignature=ab"),
+        _with_header(good, "authorization", head + "Signature =ab"),
+        _without(good, "x-amz-date"),
+        _with_header(good, "x-amz-date", "20150830T1236Z"),
+        _with_header(good, "x-amz-date", "2015-08-30T12:36:00Z"),
+        _with_header(good, "x-amz-date", "20150831T123600Z"),
+        _with_header(good, "x-amz-date", " 20150830T123600Z "),
+        _without(good, "host"),
+        _without(good, "x-amz-target"),
+        _with_header(good, "x-amz-security-token", "FQoGZXIvYXdzEXAMPLE"),
+        replace(good, headers=(*good.headers, ("x-amz-date", KMS_DATE))),
+        replace(good, headers=(*good.headers, ("authorization", authz))),
+        _without(good, "authorization"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "signed_headers",
+    [None, ("content-type", "host", "x-amz-date", "x-amz-target", "x-extra")],
+    ids=["all", "with-x-extra"],
+)
+@pytest.mark.parametrize("service", ["kms", "service"])
+def test_a_remembered_authorization_head_parses_as_the_general_parser_does(
+    signed_headers: tuple[str, ...] | None, service: str
+) -> None:
+    good = _signed_kms_request(("x-extra", " a  b "), signed_headers=signed_headers)
+    for variant in _variants(good):
+        sigv4._parsed_heads.clear()
+        cold = _outcome(variant, service)
+        _outcome(good, service)  # remembers good's head when the general parser accepts it
+        assert _outcome(variant, service) == cold, _authz(variant) if variant.headers else ""
+
+
+def test_a_head_whose_last_signature_is_another_parameter_is_not_remembered() -> None:
+    good = _signed_kms_request()
+    authz = _authz(good)
+    cut = authz.rindex("Signature=")
+    signature = authz[cut + len("Signature=") :]
+    # The Signature parameter is spelled "Signature =", so the last "Signature=" is the end
+    # of another parameter's name: the general parser's signature is the first one.
+    tricky = f"{authz[:cut]}Signature ={signature}, XSignature="
+    sigv4._parsed_heads.clear()
+    assert parse_authorization(_with_header(good, "authorization", tricky + signature)) == (
+        parse_authorization(good)
+    )
+    assert list(sigv4._parsed_heads) == [(authz[:cut], "kms")]
+    other = _with_header(good, "authorization", tricky + "0" * 64)
+    assert parse_authorization(other).signature == signature
+
+
+def test_remembered_heads_stay_bounded() -> None:
+    sigv4._parsed_heads.clear()
+    good = _signed_kms_request()
+    authz = _authz(good)
+    for i in range(sigv4._MAX_PARSED_HEADS + 5):
+        other = authz.replace("Credential=AKIDEXAMPLE", f"Credential=AKID{i:06d}")
+        parse_authorization(_with_header(good, "authorization", other))
+    assert 0 < len(sigv4._parsed_heads) <= sigv4._MAX_PARSED_HEADS

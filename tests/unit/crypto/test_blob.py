@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from strongroom.crypto import blob as blob_module
 from strongroom.crypto.blob import open_blob, parse_blob, seal
 from strongroom.crypto.context import encode_context
 from strongroom.domain.errors import InvalidCiphertextException
@@ -77,3 +80,47 @@ def test_two_encryptions_differ() -> None:
 def test_garbage_is_invalid_ciphertext(raw: bytes) -> None:
     with pytest.raises(InvalidCiphertextException):
         parse_blob(raw)
+
+
+# --- nonces ----------------------------------------------------------------------------
+
+_ARGS = ("111122223333", "1234abcd-12ab-34cd-56ef-1234567890ab", 1, b"p", b"")
+
+
+def _nonces(count: int) -> list[bytes]:
+    aead = AESGCM(AESGCM.generate_key(256))
+    return [parse_blob(seal(aead, *_ARGS)).nonce for _ in range(count)]
+
+
+def test_nonces_share_the_process_field_and_count_up_by_one() -> None:
+    nonces = _nonces(1000)
+    assert len(set(nonces)) == 1000
+    assert {n[:4] for n in nonces} == {nonces[0][:4]}
+    counters = [int.from_bytes(n[4:], "big") for n in nonces]
+    assert all((b - a) % 2**64 == 1 for a, b in itertools.pairwise(counters))
+
+
+def test_the_nonce_counter_wraps_within_its_eight_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blob_module, "_nonce_counter", itertools.count(2**64 - 1))
+    first, second = _nonces(2)
+    assert (first[4:], second[4:]) == (b"\xff" * 8, b"\x00" * 8)
+    assert first[:4] == second[:4] == blob_module._nonce_field
+
+
+def test_a_forked_child_draws_a_new_nonce_field_and_counter() -> None:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the next nonce and leave at once
+        try:
+            os.write(write_end, blob_module._next_nonce())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 64)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    parent = blob_module._next_nonce()
+    assert len(child) == 12
+    # Equal fields would happen with probability 2^-32 (and equal counters 2^-64).
+    assert child[:4] != parent[:4]
+    assert abs(int.from_bytes(child[4:], "big") - int.from_bytes(parent[4:], "big")) > 1000

@@ -1,0 +1,215 @@
+"""The audit segment: a lone event written directly, others group-committed by the writer
+thread, one hash chain either way, and no reply without a record."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from strongroom.audit import log as audit_log
+from strongroom.audit.log import AuditLog, read_segment, segments, verify_trail
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> Iterator[AuditLog]:
+    writer = AuditLog(tmp_path / "audit", fsync=True)
+    writer.start()
+    yield writer
+    writer.stop()
+
+
+def _events(directory: Path) -> list[dict[str, Any]]:
+    return [record.event() for path in segments(directory) for record in read_segment(path)]
+
+
+def _trail_ok(directory: Path, expected: int) -> None:
+    assert verify_trail(directory) == (expected, [])
+
+
+def test_a_lone_event_is_on_disk_when_commit_returns(audit: AuditLog) -> None:
+    async def one() -> None:
+        assert audit.commit({"n": 1}, alone=True) is None
+        assert _events(audit.directory) == [{"n": 1}]  # before any await
+
+    asyncio.run(one())
+    _trail_ok(audit.directory, 1)
+
+
+def test_events_not_alone_are_on_disk_when_their_future_completes(audit: AuditLog) -> None:
+    async def many() -> None:
+        futures = [audit.commit({"n": i}, alone=False) for i in range(25)]
+        futures += [audit.submit({"n": i}) for i in range(25, 50)]  # the same, for callers
+        assert all(f is not None for f in futures)  # that do not track concurrency
+        assert _events(audit.directory) == []
+        await asyncio.gather(*[f for f in futures if f is not None])
+        assert sorted(e["n"] for e in _events(audit.directory)) == list(range(50))
+
+    asyncio.run(many())
+    _trail_ok(audit.directory, 50)
+
+
+def test_lone_and_grouped_events_share_one_chain(audit: AuditLog) -> None:
+    async def mixed() -> None:
+        for i in range(20):
+            future = audit.commit({"n": i}, alone=i % 3 == 0)
+            if future is not None:
+                await future
+
+    asyncio.run(mixed())
+    assert [e["n"] for e in _events(audit.directory)] == list(range(20))
+    _trail_ok(audit.directory, 20)
+
+
+def test_a_lone_event_joins_a_group_that_is_waiting_for_the_same_loop_turn(
+    audit: AuditLog,
+) -> None:
+    async def run() -> None:
+        first = audit.commit({"n": 1}, alone=False)
+        second = audit.commit({"n": 2}, alone=True)
+        assert first is not None and second is not None
+        assert _events(audit.directory) == []
+        await asyncio.gather(first, second)
+        assert [e["n"] for e in _events(audit.directory)] == [1, 2]
+
+    asyncio.run(run())
+    _trail_ok(audit.directory, 2)
+
+
+def _failing_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(audit_log.os, "write", fail)
+
+
+def test_a_failed_lone_write_raises_and_leaves_the_chain_intact(
+    audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def run() -> None:
+        assert audit.commit({"n": 1}, alone=True) is None
+        with monkeypatch.context() as patch:
+            _failing_write(patch)
+            with pytest.raises(OSError, match="No space"):
+                audit.commit({"n": 2}, alone=True)
+        assert audit.commit({"n": 3}, alone=True) is None
+
+    asyncio.run(run())
+    assert [e["n"] for e in _events(audit.directory)] == [1, 3]
+    _trail_ok(audit.directory, 2)
+
+
+def test_a_failed_group_write_fails_every_future_of_the_group(
+    audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def run() -> None:
+        with monkeypatch.context() as patch:
+            _failing_write(patch)
+            futures = [audit.commit({"n": i}, alone=False) for i in range(5)]
+            results = await asyncio.gather(*[f for f in futures if f], return_exceptions=True)
+        assert len(results) == 5 and all(isinstance(r, OSError) for r in results)
+
+    asyncio.run(run())
+    assert _events(audit.directory) == []
+
+
+def test_a_failed_sync_fails_the_waiting_requests(
+    audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    async def run() -> None:
+        with monkeypatch.context() as patch:
+            patch.setattr(audit_log.os, "fdatasync", fail)
+            futures = [audit.commit({"n": i}, alone=False) for i in range(3)]
+            results = await asyncio.gather(*[f for f in futures if f], return_exceptions=True)
+            assert all(isinstance(r, OSError) for r in results) and len(results) == 3
+            with pytest.raises(OSError, match="Input/output"):
+                audit.commit({"n": 3}, alone=True)
+        later = audit.commit({"n": 4}, alone=False)
+        assert later is not None
+        await later
+
+    asyncio.run(run())
+
+
+def test_a_commit_after_stop_fails_instead_of_writing_nowhere(tmp_path: Path) -> None:
+    writer = AuditLog(tmp_path / "audit", fsync=False)
+    writer.start()
+    writer.stop()
+
+    async def late() -> None:
+        with pytest.raises(OSError) as raised:
+            writer.commit({"n": 1}, alone=True)
+        assert raised.value.errno == errno.EBADF
+
+    asyncio.run(late())
+
+
+def test_fsync_setting_is_followed_by_the_direct_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(audit_log.os, "fdatasync", lambda fd: synced.append(fd) or real(fd))
+    for fsync in (True, False):
+        writer = AuditLog(tmp_path / f"audit-{fsync}", fsync=fsync)
+        writer.start()
+        synced.clear()
+
+        async def one(writer: AuditLog = writer) -> None:
+            assert writer.commit({"n": 1}, alone=True) is None
+
+        asyncio.run(one())
+        assert len(synced) == (1 if fsync else 0)
+        writer.stop()
+
+
+def test_stop_writes_the_groups_handed_to_the_writer_and_wakes_them(tmp_path: Path) -> None:
+    writer = AuditLog(tmp_path / "audit", fsync=True)
+    writer.start()
+
+    async def run() -> None:
+        futures = [writer.commit({"n": i}, alone=False) for i in range(5)]
+        await asyncio.sleep(0)  # the loop turn ends: the group goes to the writer thread
+        await asyncio.get_running_loop().run_in_executor(None, writer.stop)
+        await asyncio.gather(*[f for f in futures if f is not None])
+
+    asyncio.run(run())
+    _trail_ok(writer.directory, 5)
+
+
+@pytest.mark.parametrize(("fsync", "writer"), [(True, "audit-writer"), (False, "loop")])
+def test_groups_are_written_by_the_writer_thread_only_when_they_must_be_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool, writer: str
+) -> None:
+    audit = AuditLog(tmp_path / "audit", fsync=fsync)
+    audit.start()
+    writers: list[str] = []
+    real = os.write
+
+    def write(fd: int, data: bytes) -> int:
+        name = threading.current_thread().name
+        writers.append("loop" if name == loop_thread else name)
+        return real(fd, data)
+
+    monkeypatch.setattr(audit_log.os, "write", write)
+    loop_thread = threading.current_thread().name
+
+    async def group() -> None:
+        futures = [audit.commit({"n": i}, alone=False) for i in range(10)]
+        await asyncio.gather(*[f for f in futures if f is not None])
+
+    asyncio.run(group())
+    audit.stop()
+    assert writers == [writer]  # one write for the whole group
+    _trail_ok(audit.directory, 10)
