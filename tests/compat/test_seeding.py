@@ -480,11 +480,6 @@ BAD_FILES: list[tuple[str, Any, str]] = [
         f"keys[0] (id {A_ID}): policy: MalformedPolicyDocumentException:",
     ),
     (
-        "multi-Region id",
-        {"keys": [{"id": "mrk-1234abcd12ab34cd56ef1234567890ab"}]},
-        "id: multi-Region key ids (mrk-...) are not supported by this server yet",
-    ),
-    (
         "rotation period",
         {"keys": [{"id": A_ID, "rotation": {"enabled": True, "period_days": 30}}]},
         f"keys[0] (id {A_ID}): rotation.period_days: must be a whole number of days from 90 "

@@ -268,13 +268,12 @@ def _key_id(value: Any) -> str:
             "id", "every key needs one: a UUID such as 1234abcd-12ab-34cd-56ef-1234567890ab"
         )
     key_id = _string("id", value)
-    if key_id.startswith("mrk-"):
-        # Multi-Region keys are not served yet (CreateKey refuses MultiRegion=true too).
-        raise _Invalid(
-            "id", "multi-Region key ids (mrk-...) are not supported by this server yet; use a UUID"
-        )
     if not is_key_id(key_id):
-        raise _Invalid("id", f"'{key_id}' is not a key id: a lowercase UUID")
+        raise _Invalid(
+            "id",
+            f"'{key_id}' is not a key id: a lowercase UUID, or mrk- and 32 lowercase hex digits "
+            "for a multi-Region primary key",
+        )
     return key_id
 
 

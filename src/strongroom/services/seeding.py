@@ -152,6 +152,7 @@ def _create(run: _Run, entry: SeedKey) -> Key:
         policy=entry.policy,
         created=run.now,
         enabled=entry.enabled is not False,
+        multi_region=entry.key_id.startswith("mrk-"),  # a primary; replicas come by API
     )
     material = entry.material
     if material is None:

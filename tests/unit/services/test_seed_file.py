@@ -194,13 +194,13 @@ BAD_DOCUMENTS: list[tuple[str, dict[str, Any] | str, str]] = [
     (
         "uppercase id",
         {"keys": [{"id": ID.upper()}]},
-        f"keys[0] (id {ID.upper()}): id: '{ID.upper()}' is not a key id: a lowercase UUID",
+        f"keys[0] (id {ID.upper()}): id: '{ID.upper()}' is not a key id: a lowercase UUID, or "
+        "mrk- and 32 lowercase hex digits for a multi-Region primary key",
     ),
     (
-        "multi-Region id",
-        {"keys": [{"id": "mrk-1234abcd12ab34cd56ef1234567890ab"}]},
-        "keys[0] (id mrk-1234abcd12ab34cd56ef1234567890ab): id: multi-Region key ids (mrk-...) "
-        "are not supported by this server yet; use a UUID",
+        "short multi-Region id",
+        {"keys": [{"id": "mrk-1234abcd"}]},
+        "keys[0] (id mrk-1234abcd): id: 'mrk-1234abcd' is not a key id",
     ),
     (
         "unquoted account",

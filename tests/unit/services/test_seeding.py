@@ -117,3 +117,14 @@ def test_rotation_block_is_the_desired_rotation_state(core: Core) -> None:
     assert stored()[0] == 180
     assert seed(core, rotation={"enabled": False}).updated == {ARN: ["rotation"]}
     assert stored() == (None, None)
+
+
+def test_an_mrk_id_seeds_a_multi_region_primary_key(core: Core) -> None:
+    mrk = "mrk-5eed00010000400080000000000000aa"
+    arn = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{mrk}"
+    text = yaml.safe_dump({"keys": [{"id": mrk}]})
+    assert apply_seed(core, parse_seed(text, default_account=ACCOUNT)).created == [arn]
+    with core.store.transaction() as tx:
+        key = tx.get_key(arn)
+    assert key is not None and key.multi_region and key.primary_region == "us-east-1"
+    assert key.current_version == 1
