@@ -1,6 +1,6 @@
 """A server in this process under uvicorn with a clock the test moves (no sleeping for days),
 on SQLite or PostgreSQL; boto3 talks to it over loopback. Its scheduled jobs (deletion,
-rotation, import expiry) run every 0.1 s."""
+rotation, import expiry) run every 0.1 s unless the settings say otherwise."""
 
 from __future__ import annotations
 
@@ -19,12 +19,18 @@ from typing import Any
 import pytest
 import uvicorn
 
-from conftest import POSTGRES_ENV, _drop_postgres_database, _fresh_postgres_database, free_port
+from conftest import (
+    POSTGRES_ENV,
+    _drop_postgres_database,
+    _fresh_postgres_database,
+    free_port,
+    run_strongroom,
+)
 from strongroom.server.app import KmsApp
 from strongroom.server.settings import load_settings
-from strongroom.server.wiring import build_runtime, prepare
+from strongroom.server.wiring import Runtime, build_runtime, prepare
 
-from ._support import make_client
+from ._support import REGION, make_client
 
 
 class FakeClock:
@@ -49,25 +55,34 @@ class InProcess:
     clock: FakeClock
     endpoint: str
     database_url: str
+    data_dir: Path
+    access: tuple[str, str]  # the admin's access key id and secret
+    runtime: Runtime
+
+    def client(self, region: str = REGION) -> Any:
+        """A KMS client of the admin for ``region``."""
+        return make_client(self.endpoint, *self.access, region)
+
+    def admin(self, *args: str) -> Any:
+        """``strongroom admin ...`` (the executable) on this server's storage."""
+        return run_strongroom(
+            ["admin", *args, "--data-dir", str(self.data_dir), "--database-url", self.database_url]
+        )
 
 
 @contextmanager
 def in_process(data_dir: Path, database_url: str | None, **settings: Any) -> Iterator[InProcess]:
-    """Run a server on ``database_url`` (None: SQLite in ``data_dir``) with ``settings``."""
+    """Run a server on ``database_url`` (None: SQLite in ``data_dir``) with ``settings``
+    (the jobs' and change poll's intervals default to 0.1 s)."""
     port = free_port()
-    config = load_settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        port=port,
-        job_interval_seconds=0.1,
-        change_poll_seconds=0.1,
-        **settings,
-    )
+    settings = {"job_interval_seconds": 0.1, "change_poll_seconds": 0.1, **settings}
+    config = load_settings(data_dir=data_dir, database_url=database_url, port=port, **settings)
     prepare(config)
     clock = FakeClock()
+    runtime = build_runtime(config, clock=clock)
     server = uvicorn.Server(
         uvicorn.Config(
-            KmsApp(build_runtime(config, clock=clock)),
+            KmsApp(runtime),
             host="127.0.0.1",
             port=port,
             lifespan="on",
@@ -89,13 +104,17 @@ def in_process(data_dir: Path, database_url: str | None, **settings: Any) -> Ite
             time.sleep(0.05)
     creds = configparser.ConfigParser()
     creds.read(config.credentials_path)
-    kms = make_client(
-        endpoint,
-        creds["strongroom"]["aws_access_key_id"],
-        creds["strongroom"]["aws_secret_access_key"],
-    )
+    access = creds["strongroom"]["aws_access_key_id"], creds["strongroom"]["aws_secret_access_key"]
     try:
-        yield InProcess(kms, clock, endpoint, config.db_url)
+        yield InProcess(
+            kms=make_client(endpoint, *access),
+            clock=clock,
+            endpoint=endpoint,
+            database_url=config.db_url,
+            data_dir=data_dir,
+            access=access,
+            runtime=runtime,
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=15)

@@ -3,96 +3,25 @@ the app runs in this process under uvicorn, and boto3 talks to it over loopback.
 
 from __future__ import annotations
 
-import configparser
-import threading
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from botocore.exceptions import ClientError
 
-from conftest import free_port
-from strongroom.server.app import KmsApp
-from strongroom.server.settings import load_settings
-from strongroom.server.wiring import build_runtime, prepare
-
-from ._support import assert_kms_error, make_client, unique_alias
+from ._in_process import InProcess, in_process, settle
+from ._support import assert_kms_error, unique_alias
 
 pytestmark = pytest.mark.compat
 
 
-class FakeClock:
-    """The services' clock: starts at the real time and moves only when told."""
-
-    def __init__(self) -> None:
-        self._now = datetime.now(UTC)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def advance(self, delta: timedelta) -> None:
-        with self._lock:
-            self._now += delta
-
-
-@dataclass
-class InProcess:
-    kms: Any
-    clock: FakeClock
-    endpoint: str
-
-
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[InProcess]:
-    port = free_port()
-    settings = load_settings(
-        data_dir=tmp_path / "data", port=port, job_interval_seconds=0.1, change_poll_seconds=0.1
-    )
-    prepare(settings)
-    clock = FakeClock()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            KmsApp(build_runtime(settings, clock=clock)),
-            host="127.0.0.1",
-            port=port,
-            lifespan="on",
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="strongroom-under-test", daemon=True)
-    thread.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(endpoint + "/health", timeout=1) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise
-            time.sleep(0.05)
-    creds = configparser.ConfigParser()
-    creds.read(settings.credentials_path)
-    kms = make_client(
-        endpoint,
-        creds["strongroom"]["aws_access_key_id"],
-        creds["strongroom"]["aws_secret_access_key"],
-    )
-    try:
-        yield InProcess(kms, clock, endpoint)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        assert not thread.is_alive(), "the in-process server did not stop"
+    with in_process(tmp_path / "data", None) as server:
+        yield server
 
 
 def _wait_until_gone(kms: Any, key_id: str, seconds: float = 5.0) -> float:
@@ -108,11 +37,6 @@ def _wait_until_gone(kms: Any, key_id: str, seconds: float = 5.0) -> float:
     raise AssertionError(f"{key_id} still exists {seconds}s after its deletion date passed")
 
 
-def _settle() -> None:
-    """Let several job runs (every 0.1 s) pass."""
-    time.sleep(0.5)
-
-
 def test_key_is_deleted_after_its_waiting_period_and_not_before(app: InProcess) -> None:
     kms = app.kms
     key = kms.create_key(Description="doomed")["KeyMetadata"]
@@ -124,7 +48,7 @@ def test_key_is_deleted_after_its_waiting_period_and_not_before(app: InProcess) 
     assert abs((scheduled["DeletionDate"] - (app.clock() + timedelta(days=7))).total_seconds()) < 1
 
     app.clock.advance(timedelta(days=6))
-    _settle()
+    settle()
     meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
     assert meta["KeyState"] == "PendingDeletion"
     assert kms.list_aliases(KeyId=key["KeyId"])["Aliases"][0]["AliasName"] == alias
@@ -175,7 +99,7 @@ def test_cancelled_and_later_keys_survive_the_job(app: InProcess) -> None:
 
     app.clock.advance(timedelta(days=8))
     _wait_until_gone(kms, doomed["KeyId"])
-    _settle()
+    settle()
     assert kms.describe_key(KeyId=cancelled["KeyId"])["KeyMetadata"]["KeyState"] == "Disabled"
     assert kms.describe_key(KeyId=later["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
     assert kms.describe_key(KeyId=kept["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
@@ -193,7 +117,7 @@ def test_deletion_date_follows_the_clock_of_the_server(app: InProcess) -> None:
     out = app.kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=10)
     expected = app.clock() + timedelta(days=10)
     assert abs((out["DeletionDate"] - expected).total_seconds()) < 1
-    _settle()
+    settle()
     assert app.kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
 
 

@@ -10,29 +10,21 @@ import os
 import re
 import sqlite3
 import tempfile
-import threading
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import uvicorn
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import Server, free_port, run_strongroom
-from strongroom.server.app import KmsApp
-from strongroom.server.settings import load_settings
-from strongroom.server.wiring import build_runtime, prepare
+from conftest import Server, run_strongroom
 
+from ._in_process import InProcess, in_process
 from ._support import ACCOUNT, ALL_KMS, REGION, assert_kms_error, eventually, new_principal
-from .test_deletion_job import FakeClock
 
 pytestmark = pytest.mark.compat
 
@@ -724,58 +716,11 @@ def test_audit_shows_role_sessions_and_no_session_secrets(server: Server, kms: A
 # -- expiry, under a clock the test controls ---------------------------------------------------
 
 
-@dataclass
-class InProcess:
-    endpoint: str
-    clock: FakeClock
-    data_dir: Path
-
-    def admin(self, *args: str) -> Any:
-        return run_strongroom(["admin", *args, "--data-dir", str(self.data_dir)])
-
-    @property
-    def storage_args(self) -> list[str]:
-        return ["--data-dir", str(self.data_dir)]
-
-
 @pytest.fixture(scope="module")
 def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     """A server in this process (SQLite) whose services' clock only moves when told."""
-    data_dir = tmp_path_factory.mktemp("clocked") / "data"
-    port = free_port()
-    settings = load_settings(
-        data_dir=data_dir, port=port, change_poll_seconds=0.1, job_interval_seconds=0.1
-    )
-    prepare(settings)
-    clock = FakeClock()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            KmsApp(build_runtime(settings, clock=clock)),
-            host="127.0.0.1",
-            port=port,
-            lifespan="on",
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="strongroom-clocked", daemon=True)
-    thread.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(endpoint + "/health", timeout=1) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise
-            time.sleep(0.05)
-    try:
-        yield InProcess(endpoint, clock, data_dir)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        assert not thread.is_alive(), "the in-process server did not stop"
+    with in_process(tmp_path_factory.mktemp("clocked") / "data", None) as server:
+        yield server
 
 
 def test_expired_session_token_is_refused(clocked: InProcess) -> None:

@@ -6,12 +6,9 @@ condition keys and error paths."""
 
 from __future__ import annotations
 
-import configparser
 import json
 import re
-import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,19 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from conftest import free_port
 from strongroom.crypto.blob import parse_blob
-from strongroom.server.app import KmsApp
-from strongroom.server.settings import load_settings
-from strongroom.server.wiring import Runtime, build_runtime, prepare
 from strongroom.services.deletion import delete_due_keys
 from strongroom.services.multiregion import complete_replication
 
+from ._in_process import FakeClock, InProcess, in_process
 from ._support import (
     ACCOUNT,
     ALL_KMS,
@@ -42,7 +35,6 @@ from ._support import (
     new_principal,
     unique_alias,
 )
-from .test_deletion_job import FakeClock
 
 pytestmark = pytest.mark.compat
 
@@ -726,13 +718,14 @@ def test_update_primary_region_needs_permission_on_the_replica_too(
 class Jobs:
     """An in-process server whose scheduled jobs run only when the test runs them."""
 
-    endpoint: str
-    access: tuple[str, str]  # the admin's access key id and secret
-    clock: FakeClock
-    runtime: Runtime
+    server: InProcess
+
+    @property
+    def clock(self) -> FakeClock:
+        return self.server.clock
 
     def client(self, region: str) -> Any:
-        return make_client(self.endpoint, *self.access, region)
+        return self.server.client(region)
 
     @property
     def us(self) -> Any:
@@ -743,48 +736,18 @@ class Jobs:
         return self.client(OTHER_REGION)
 
     def replicate(self) -> int:
-        return complete_replication(self.runtime.core)
+        return complete_replication(self.server.runtime.core)
 
     def delete(self) -> int:
-        return delete_due_keys(self.runtime.core)
+        return delete_due_keys(self.server.runtime.core)
 
 
 @pytest.fixture
 def jobs(tmp_path: Path) -> Iterator[Jobs]:
-    port = free_port()
-    settings = load_settings(
-        data_dir=tmp_path / "data", port=port, job_interval_seconds=3600, change_poll_seconds=3600
-    )
-    prepare(settings)
-    clock = FakeClock()
-    runtime = build_runtime(settings, clock=clock)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            KmsApp(runtime), host="127.0.0.1", port=port, lifespan="on", log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, name="strongroom-jobs", daemon=True)
-    thread.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(endpoint + "/health", timeout=1) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise
-            time.sleep(0.05)
-    creds = configparser.ConfigParser()
-    creds.read(settings.credentials_path)
-    access = creds["strongroom"]["aws_access_key_id"], creds["strongroom"]["aws_secret_access_key"]
-    try:
-        yield Jobs(endpoint, access, clock, runtime)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        assert not thread.is_alive(), "the in-process server did not stop"
+    with in_process(
+        tmp_path / "data", None, job_interval_seconds=3600, change_poll_seconds=3600
+    ) as server:
+        yield Jobs(server)
 
 
 def test_replica_is_creating_until_the_replication_job_runs(jobs: Jobs) -> None:
