@@ -44,10 +44,15 @@ class KeyCache:
     def key(self, arn: str) -> Key | None:
         return self._keys.get(arn)
 
-    def put_key(self, key: Key) -> None:
-        if len(self._keys) >= self._max:
-            self.clear()
-        self._keys[key.arn] = key
+    def put_key(self, key: Key, generation: int) -> None:
+        """Keep a key record read at ``generation``, unless an invalidation came in meanwhile
+        (the record may predate the change that invalidation announced)."""
+        with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._keys) >= self._max:
+                self._keys.clear()
+            self._keys[key.arn] = key
 
     def alias_target(self, alias: AliasKey) -> str | None:
         return self._aliases.get(alias)
@@ -61,10 +66,15 @@ class KeyCache:
         versions = self._materials.get(arn)
         return None if versions is None else versions.get(version)
 
-    def put_material(self, arn: str, version: int, material: Material) -> None:
-        if len(self._materials) >= self._max:
-            self.clear()
-        self._materials.setdefault(arn, {})[version] = material
+    def put_material(self, arn: str, version: int, material: Material, generation: int) -> None:
+        """Keep material read at ``generation``, as ``put_key`` (its rows may have been
+        erased since: DeleteImportedKeyMaterial)."""
+        with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._materials) >= self._max:
+                self._materials.clear()
+            self._materials.setdefault(arn, {})[version] = material
 
     def replica_regions(self, arn: str) -> tuple[str, ...] | None:
         """The Regions of the replicas in a multi-Region key's set, by the key's ARN."""

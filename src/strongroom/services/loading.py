@@ -11,9 +11,10 @@ def load_key(core: Core, arn: str) -> Key:
     """The key with this ARN, from the cache or the database; NotFoundException if none."""
     key = core.cache.key(arn)
     if key is None:
+        generation = core.cache.generation
         with core.store.transaction() as tx:
             key = tx.get_key(arn)
         if key is None:
             raise NotFoundException(f"Key '{arn}' does not exist")
-        core.cache.put_key(key)
+        core.cache.put_key(key, generation)
     return key

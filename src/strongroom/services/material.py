@@ -205,11 +205,12 @@ def _load(
 ) -> M:
     """Unwrap a version from the rows of ``key``'s material source; cache it under ``key``."""
     source = material_source(core, key).arn
+    generation = core.cache.generation
     with core.store.transaction() as tx:
         wrapped = tx.get_material(source, version)
     if wrapped is None:
         raise missing(key, version)
     loaded = parse(KeyBytes(core.root_key.unwrap(wrapped, material_aad(source, version))))
     material: Material = loaded
-    core.cache.put_material(key.arn, version, material)
+    core.cache.put_material(key.arn, version, material, generation)
     return loaded

@@ -65,7 +65,7 @@ def test_replica_reads_the_primary_material_rows() -> None:
     primary, replica = _mrk("us-east-1", KeySpec.HMAC_256), _mrk("eu-west-1", KeySpec.HMAC_256)
     secret = new_material(KeySpec.HMAC_256)
     store_material(core, store, primary.arn, 1, secret, NOW)  # type: ignore[arg-type]
-    core.cache.put_key(primary)
+    core.cache.put_key(primary, core.cache.generation)
     assert hmac_secret(core, replica) == secret
     assert set(store.rows) == {(primary.arn, 1)}
 
@@ -76,7 +76,7 @@ def test_replica_uses_the_current_version_of_its_primary() -> None:
     for version in (1, 2):
         material = new_material(KeySpec.SYMMETRIC_DEFAULT)
         store_material(core, store, primary.arn, version, material, NOW)  # type: ignore[arg-type]
-    core.cache.put_key(primary)
+    core.cache.put_key(primary, core.cache.generation)
     replica = _mrk("eu-west-1", version=1)  # its own row lags: rotation changed the primary
     assert current_version(core, replica) == 2
     assert current_version(core, primary) == 2
@@ -86,7 +86,7 @@ def test_replica_uses_the_current_version_of_its_primary() -> None:
 def test_related_keys_show_the_same_material_ids() -> None:
     core, _ = _core()
     us, eu = _mrk("us-east-1", version=2), _mrk("eu-west-1", version=2)
-    core.cache.put_key(us)
+    core.cache.put_key(us, core.cache.generation)
     assert material_id_of(core, us, 1) == material_id_of(core, eu, 1)
     assert material_id_of(core, us, 1) != material_id_of(core, us, 2)
     key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
