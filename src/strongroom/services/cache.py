@@ -147,6 +147,18 @@ class KeyCache:
             self._material_ids.pop(arn, None)
             self._tags.pop(arn, None)
             self._alias_names.pop(arn, None)
+            if ":key/mrk-" in arn:
+                # Related multi-Region keys cache the material they read through their
+                # primary under their own ARNs: a change of the primary's material (an
+                # erasure, say) must reach them too.
+                _, _, _, _, account, resource = arn.split(":", 5)
+                related = [
+                    a
+                    for a in self._materials
+                    if a.endswith(":" + resource) and a.split(":", 5)[4] == account
+                ]
+                for other in related:
+                    del self._materials[other]
             if ":alias/" in arn:
                 _, _, _, region, account, resource = arn.split(":", 5)
                 self._aliases.pop((account, region, resource), None)
