@@ -9,7 +9,7 @@ import os
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -119,18 +119,6 @@ def in_process(data_dir: Path, database_url: str | None, **settings: Any) -> Ite
         server.should_exit = True
         thread.join(timeout=15)
         assert not thread.is_alive(), "the in-process server did not stop"
-
-
-def eventually(check: Callable[[], Any], seconds: float = 5.0) -> Any:
-    """Retry ``check`` until it stops raising AssertionError (the jobs run every 0.1 s)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def settle() -> None:

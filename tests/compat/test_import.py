@@ -41,8 +41,8 @@ from ._byok import (
     stored_versions,
     wrap,
 )
-from ._in_process import InProcess, eventually, fresh_database, in_process, settle
-from ._support import assert_kms_error
+from ._in_process import InProcess, fresh_database, in_process, settle
+from ._support import assert_kms_error, eventually
 
 pytestmark = pytest.mark.compat
 

@@ -5,7 +5,6 @@ GetKeyPolicy / PutKeyPolicy / ListKeyPolicies."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from conftest import run_strongroom
 
-from ._support import ACCOUNT, assert_kms_error, make_client, new_principal
+from ._support import ACCOUNT, assert_kms_error, eventually, make_client, new_principal
 
 pytestmark = pytest.mark.compat
 
@@ -342,12 +341,12 @@ def test_identity_policy_put_list_delete_takes_effect_on_a_running_server(
     server.admin("put-user-policy", carol["name"], _write(tmp_path, allow_list))
     listed = json.loads(server.admin("list-user-policies", carol["name"]).stdout)
     assert listed == {"PolicyNames": ["default"]}
-    _eventually(lambda: carol["client"].list_keys())
+    eventually(lambda: carol["client"].list_keys())
     server.admin("delete-user-policy", carol["name"])
     assert json.loads(server.admin("list-user-policies", carol["name"]).stdout) == {
         "PolicyNames": []
     }
-    _eventually(lambda: assert_kms_error("AccessDeniedException", carol["client"].list_keys))
+    eventually(lambda: assert_kms_error("AccessDeniedException", carol["client"].list_keys))
 
 
 def test_put_user_policy_refuses_a_malformed_or_key_policy_document(
@@ -361,19 +360,6 @@ def test_put_user_policy_refuses_a_malformed_or_key_policy_document(
             check=False,
         )
         assert out.returncode != 0 and "MalformedPolicyDocumentException" in out.stderr
-
-
-def _eventually(check: Any, seconds: float = 5.0) -> None:
-    """Retry ``check`` until it passes: other processes' changes arrive with the next poll."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            check()
-            return
-        except (AssertionError, ClientError, pytest.fail.Exception):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 # Every operation the server answers, with parameters that pass its own checks: a principal

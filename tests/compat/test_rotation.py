@@ -28,8 +28,8 @@ from strongroom.services.material import material_aad
 from strongroom.storage.migrate import alembic_config
 
 from ._byok import NO_EXPIRY, import_material, open_blob, wrap
-from ._in_process import InProcess, eventually, fresh_database, in_process, settle
-from ._support import ACCOUNT, assert_kms_error
+from ._in_process import InProcess, fresh_database, in_process, settle
+from ._support import ACCOUNT, assert_kms_error, eventually
 
 pytestmark = pytest.mark.compat
 

@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import KeyState, Origin
 from strongroom.domain.errors import DisabledException, KMSInvalidStateException
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
 
+from .test_keystate import ARN
+from .test_keystate import key_in as symmetric_key_in
+
 pytestmark = pytest.mark.unit
 
-ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 S = KeyState
 
 
 def key_in(state: KeyState) -> Key:
-    return Key(
-        arn=ARN,
-        key_id=ARN.rsplit("/", 1)[1],
-        account="111122223333",
-        region="us-east-1",
-        state=state,
-        description="",
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
-        key_spec=KeySpec.SYMMETRIC_DEFAULT,
-        origin=Origin.EXTERNAL,
-        key_manager=KeyManager.CUSTOMER,
-        multi_region=False,
-        policy="{}",
-        creation_date=datetime.now(UTC),
-        current_version=1,
-    )
+    """A key of imported material (origin EXTERNAL) in ``state``."""
+    return symmetric_key_in(state).evolve(origin=Origin.EXTERNAL)
 
 
 @pytest.mark.parametrize(
