@@ -77,7 +77,7 @@ def main() -> None:
     ROUNDS = max(1, args.rounds)
     sections = set(args.sections.split(","))
 
-    from strongroom.audit.events import build_event
+    from strongroom.audit.events import build_event, caller_identity
     from strongroom.auth.sigv4 import HttpRequest, sign
     from strongroom.domain.requestids import new_id
     from strongroom.handlers.registry import HANDLERS
@@ -170,7 +170,7 @@ def main() -> None:
             request_id=new_id(),
             source_ip="127.0.0.1",
             user_agent="Boto3/1.43",
-            user_identity=app_module._identity(caller),
+            user_identity=caller_identity(caller),
             request_parameters=params,
             response_elements=result,
             resources=ctx.resources,

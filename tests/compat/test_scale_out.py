@@ -4,14 +4,24 @@ every other within a bounded time (change_poll_seconds, 0.5 s by default)."""
 
 from __future__ import annotations
 
+import base64
+import http.client
+import json
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from conftest import (
@@ -67,6 +77,106 @@ def _chains_that_served(server: Any, key_arn: str) -> int:
     """How many processes wrote audit events about the key (one hash chain per process)."""
     segments = (server.data_dir / "audit").glob("*.log")
     return sum(1 for s in segments if key_arn.encode() in s.read_bytes())
+
+
+def _signed_encrypt(server: Any, arn: str) -> bytes:
+    """One signed Encrypt request as bytes on the wire."""
+    body = json.dumps({"KeyId": arn, "Plaintext": base64.b64encode(b"x").decode()})
+    request = AWSRequest(
+        "POST",
+        server.endpoint + "/",
+        data=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "TrentService.Encrypt",
+        },
+    )
+    credentials = Credentials(server.access_key_id, server.secret_access_key)
+    SigV4Auth(credentials, "kms", "us-east-1").add_auth(request)
+    host = server.endpoint.split("://", 1)[1]
+    head = ["POST / HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    head += [f"{name}: {value}" for name, value in request.headers.items()]
+    return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
+
+
+def test_connections_opened_at_once_are_spread_over_the_workers(workers: Any) -> None:
+    # A load generator or a connection pool opens its connections together. Each worker has
+    # its own SO_REUSEPORT socket, so the kernel spreads them; with one shared socket, the
+    # worker that woke first accepted every waiting connection and served them alone.
+    arn = workers.client().create_key()["KeyMetadata"]["Arn"]
+    request = _signed_encrypt(workers, arn)
+    address = workers.endpoint.split("://", 1)[1].split(":")
+    n = 64
+    connections = [socket.create_connection((address[0], int(address[1]))) for _ in range(n)]
+    try:
+        for connection in connections:
+            connection.sendall(request)
+        for connection in connections:
+            reply = http.client.HTTPResponse(connection)
+            reply.begin()
+            reply.read()
+            assert reply.status == 200
+    finally:
+        for connection in connections:
+            connection.close()
+    counts = [
+        sum(1 for line in path.read_bytes().splitlines() if b'"Encrypt"' in line)
+        for path in (workers.data_dir / "audit").glob("*.log")
+    ]
+    assert sum(counts) == n and len(counts) == 2
+    assert min(counts) >= n // 4, f"connections per worker: {counts}"  # P(fail) ~ 3e-5 by chance
+
+
+def _worker_pids(server: Any) -> set[int]:
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == server.process.pid and b"resource_tracker" not in cmdline:
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def test_a_worker_that_dies_is_replaced_and_no_connection_is_lost(workers: Any) -> None:
+    arn = workers.client().create_key()["KeyMetadata"]["Arn"]
+    before = _worker_pids(workers)
+    assert len(before) == 2
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    # New connections hashed to the dead worker's socket wait in its backlog until the
+    # supervisor's new worker serves them: every call succeeds.
+    for client in _clients(workers, 16):
+        assert client.encrypt(KeyId=arn, Plaintext=b"x")["KeyId"] == arn
+    _converges(lambda: len(_worker_pids(workers)) == 2 and victim not in _worker_pids(workers))
+    assert workers.process.poll() is None
+
+
+def test_a_second_server_on_the_same_port_fails_to_start(workers: Any, tmp_path: Path) -> None:
+    port = workers.endpoint.rsplit(":", 1)[1]
+    for extra in ([], ["--workers", "2"]):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "strongroom.cli.main",
+                "serve",
+                "--port",
+                port,
+                "--data-dir",
+                str(tmp_path / f"other{len(extra)}"),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode != 0
+        assert "in use" in result.stderr.lower(), result.stderr
+    assert workers.client().list_keys()["Keys"] is not None  # the first one still serves
 
 
 def test_changes_reach_every_worker_process(workers: Any) -> None:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     from strongroom.server.app import KmsApp
     from strongroom.server.wiring import build_runtime, prepare
+    from strongroom.server.workers import server_class, supervise
 
     settings = settings_from(
         args,
@@ -95,34 +92,9 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
     )
     if settings.workers > 1:
-        os.environ.update(settings.to_env())
-        uvicorn.run(
-            "strongroom.server.wiring:create_app", factory=True, workers=settings.workers, **options
-        )
-        return 0
-    server = _server_class()(uvicorn.Config(KmsApp(build_runtime(settings)), **options))
+        os.environ.update(settings.to_env())  # the workers' settings
+        del options["host"], options["port"]  # each worker binds its own socket
+        return supervise(settings.host, settings.port, settings.workers, options)
+    server = server_class()(uvicorn.Config(KmsApp(build_runtime(settings)), **options))
     server.run()
     return 0 if server.started else 1
-
-
-def _server_class() -> type[Any]:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn's server, but a SIGTERM or SIGINT that shut it down cleanly is a
-        clean exit (status 0), not re-raised once shutdown is complete."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            if threading.current_thread() is not threading.main_thread():
-                yield
-                return
-            handled = (signal.SIGINT, signal.SIGTERM)
-            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
-            try:
-                yield
-            finally:
-                for sig, handler in original.items():
-                    signal.signal(sig, handler)
-
-    return Server

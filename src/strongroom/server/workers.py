@@ -1,0 +1,169 @@
+"""Serving: one process, or several worker processes that each have their own listening socket.
+
+With several workers, each has its own socket bound to the same address with
+``SO_REUSEPORT``, so the kernel spreads new connections over the workers evenly (by a hash
+of the connection's addresses). uvicorn's own multi-worker mode shares one listening socket
+instead, and the worker that wakes first accepts every connection waiting: a client that
+opens its connections at once (a load generator, a connection pool) often lands on one
+worker, which then serves everything while the others idle.
+
+The supervisor (the parent process) checks the address is free with an ordinary bind
+first, so a second server started on the same port fails with "address in use" rather
+than joining the first one's group. Then it opens one listening socket per worker (port 0
+picks the port for all of them) and hands each worker its own: connections that reach a
+worker still starting wait in its socket's backlog, and so do those that reach a worker
+that died until the supervisor has started another in its place on the same socket (a
+worker that exits with an error within seconds of its start failed to start: the supervisor
+stops and exits 1). On SIGTERM or SIGINT it stops the workers and exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+APP_FACTORY = "strongroom.server.wiring:create_app"
+_BACKLOG = 2048  # uvicorn's default
+_STOP_TIMEOUT = 15.0  # seconds a worker has to finish in-flight requests on stop
+_WATCH_INTERVAL = 0.5  # seconds between checks that every worker is alive
+_FAILED_START = 5.0  # a worker that exits with an error this soon after its start failed to start
+
+
+def server_class() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but a SIGTERM or SIGINT that shut it down cleanly is a
+        clean exit (status 0), not re-raised once shutdown is complete."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return Server
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on (host, port) with SO_REUSEPORT."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _check_free(host: str, port: int) -> int:
+    """Bind (host, port) without SO_REUSEPORT to see it is free; return the port (0 picks
+    one). Raises OSError (address in use) when another server has it."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+        bound: int = probe.getsockname()[1]
+        return bound
+
+
+def run_worker(sock: socket.socket, options: dict[str, Any]) -> None:
+    """A worker process: uvicorn on its own listening socket, the app from the
+    STRONGROOM_* environment the supervisor set."""
+    import uvicorn
+
+    config = uvicorn.Config(APP_FACTORY, factory=True, **options)
+    server = server_class()(config)
+    server.run(sockets=[sock])
+    sys.exit(0 if server.started else 1)
+
+
+def supervise(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
+    """Run ``workers`` worker processes on (host, port) until SIGTERM or SIGINT."""
+    sockets: list[socket.socket] = []
+    try:
+        port = _check_free(host, port)
+        sockets += [listening_socket(host, port) for _ in range(workers)]
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        print(f"strongroom: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    context = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+
+    started: dict[int, float] = {}  # process sentinel -> when it was started
+
+    def start(sock: socket.socket) -> BaseProcess:
+        process = context.Process(target=run_worker, args=(sock, options), name="strongroom-worker")
+        process.start()
+        started[process.sentinel] = time.monotonic()
+        return process
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    processes = [start(sock) for sock in sockets]
+    print(
+        f"strongroom: listening on http://{host}:{port} with {workers} worker processes",
+        file=sys.stderr,
+        flush=True,
+    )
+    status = 0
+    try:
+        while not stop.wait(_WATCH_INTERVAL):
+            for i, process in enumerate(processes):
+                if process.is_alive():
+                    continue
+                uptime = time.monotonic() - started.pop(process.sentinel)
+                if (process.exitcode or 0) > 0 and uptime < _FAILED_START:
+                    print(
+                        f"strongroom: a worker failed to start (status {process.exitcode})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    status = 1
+                    stop.set()
+                    break
+                log.warning(
+                    "worker %s exited with status %s; starting another",
+                    process.pid,
+                    process.exitcode,
+                )
+                processes[i] = start(sockets[i])
+    finally:
+        for process in processes:
+            process.terminate()  # SIGTERM: the worker finishes what is in flight
+        for process in processes:
+            process.join(_STOP_TIMEOUT)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for sock in sockets:
+            sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status
