@@ -85,10 +85,10 @@ def test_a_lone_event_joins_a_group_that_is_waiting_for_the_same_loop_turn(
 
 
 def _failing_write(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fail(fd: int, data: bytes) -> int:
+    def fail(fd: int, data: bytes, offset: int) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(audit_log.os, "write", fail)
+    monkeypatch.setattr(audit_log.os, "pwrite", fail)
 
 
 def test_a_failed_lone_write_raises_and_leaves_the_chain_intact(
@@ -158,9 +158,16 @@ def test_a_commit_after_stop_fails_instead_of_writing_nowhere(tmp_path: Path) ->
 def test_fsync_setting_is_followed_by_the_direct_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    synced: list[int] = []
+    synced: list[int] = []  # by the direct path: on this thread, not the writer's
     real = os.fdatasync
-    monkeypatch.setattr(audit_log.os, "fdatasync", lambda fd: synced.append(fd) or real(fd))
+    here = threading.current_thread()
+
+    def sync(fd: int) -> None:
+        if threading.current_thread() is here:
+            synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(audit_log.os, "fdatasync", sync)
     for fsync in (True, False):
         writer = AuditLog(tmp_path / f"audit-{fsync}", fsync=fsync)
         writer.start()
@@ -195,14 +202,15 @@ def test_groups_are_written_by_the_writer_thread_only_when_they_must_be_synced(
     audit = AuditLog(tmp_path / "audit", fsync=fsync)
     audit.start()
     writers: list[str] = []
-    real = os.write
+    real = os.pwrite
 
-    def write(fd: int, data: bytes) -> int:
-        name = threading.current_thread().name
-        writers.append("loop" if name == loop_thread else name)
-        return real(fd, data)
+    def write(fd: int, data: bytes, offset: int) -> int:
+        if bytes(data[:1]) != b"\0":  # not the zeros written ahead of the end
+            name = threading.current_thread().name
+            writers.append("loop" if name == loop_thread else name)
+        return real(fd, data, offset)
 
-    monkeypatch.setattr(audit_log.os, "write", write)
+    monkeypatch.setattr(audit_log.os, "pwrite", write)
     loop_thread = threading.current_thread().name
 
     async def group() -> None:
@@ -213,3 +221,60 @@ def test_groups_are_written_by_the_writer_thread_only_when_they_must_be_synced(
     audit.stop()
     assert writers == [writer]  # one write for the whole group
     _trail_ok(audit.directory, 10)
+
+
+def _wait_for_zeros_ahead(audit: AuditLog) -> Path:
+    (path,) = segments(audit.directory)
+    for _ in range(500):  # the writer thread writes them just after start
+        if path.stat().st_size >= audit_log.PREFILL:
+            return path
+        threading.Event().wait(0.01)
+    raise AssertionError("no zeros were written ahead of the end")
+
+
+def test_zeros_are_written_ahead_of_the_end_and_cut_off_at_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_log, "PREFILL", 4096)
+    audit = AuditLog(tmp_path / "audit", fsync=True)
+    audit.start()
+    path = _wait_for_zeros_ahead(audit)
+
+    async def run() -> None:
+        for i in range(100):  # about 3 kB of entries: well past the first 4 kB of zeros
+            future = audit.commit({"n": i, "pad": "x" * 20}, alone=i % 2 == 0)
+            if future is not None:
+                await future
+        assert path.read_bytes().endswith(b"\0")  # still zeros ahead while it runs
+        assert [e["n"] for e in _events(audit.directory)] == list(range(100))
+
+    asyncio.run(run())
+    audit.stop()
+    data = path.read_bytes()
+    assert data.endswith(b"}\n") and b"\0" not in data
+    _trail_ok(audit.directory, 100)
+
+
+def test_a_segment_left_with_its_zeros_verifies_and_data_after_them_does_not(
+    tmp_path: Path,
+) -> None:
+    audit = AuditLog(tmp_path / "audit", fsync=True)
+    audit.start()
+    path = _wait_for_zeros_ahead(audit)
+
+    async def run() -> None:
+        for i in range(3):
+            assert audit.commit({"n": i}, alone=True) is None
+
+    asyncio.run(run())
+    crashed = path.read_bytes()  # as a crash would leave it: entries, then zeros
+    audit.stop()
+    assert crashed.rstrip(b"\0") == path.read_bytes() and len(crashed) > len(path.read_bytes())
+    path.write_bytes(crashed)
+    _trail_ok(audit.directory, 3)
+
+    stray = bytearray(crashed)
+    stray[-10:-9] = b"x"  # something written after the zeros that end the trail
+    path.write_bytes(bytes(stray))
+    count, problems = verify_trail(audit.directory)
+    assert count == 3 and len(problems) == 1 and "after the zeros" in problems[0]
