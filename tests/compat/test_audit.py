@@ -335,3 +335,40 @@ def test_concurrent_requests_are_each_audited_once_in_a_chain_that_verifies(own:
     seen = [e["requestID"] for e in found]
     assert len(seen) == len(set(seen))
     assert set(rids) <= set(seen)
+
+
+def _claiming(client: Any, address: str) -> Any:
+    """``client``, with every request claiming to come from ``address`` through a proxy."""
+
+    def add(request: Any, **_: Any) -> None:
+        request.headers["X-Forwarded-For"] = address
+        request.headers["Forwarded"] = f"for={address}"
+        request.headers["X-Real-IP"] = address
+
+    client.meta.events.register("before-sign.kms.*", add)
+    return client
+
+
+def test_a_client_cannot_choose_its_source_address_with_forwarding_headers(own: Any) -> None:
+    # aws:SourceIp and the audit's sourceIPAddress are the connection's address: a client on
+    # 127.0.0.1 claiming another one in X-Forwarded-For / Forwarded gets neither.
+    only_from_ten = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "kms:*",
+                "Resource": "*",
+                "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+            }
+        ],
+    }
+    key = own.client().create_key()["KeyMetadata"]["KeyId"]
+    user = new_principal(own, "forwarded", policy=only_from_ten)
+    claims = _claiming(user["client"], "10.1.2.3")
+    assert_kms_error("AccessDeniedException", claims.encrypt, KeyId=key, Plaintext=b"x")
+
+    rid = _rid(_claiming(own.client(), "10.1.2.3").encrypt(KeyId=key, Plaintext=b"x"))
+    _, found = audit_events(own, "--event-name", "Encrypt")
+    (event,) = [e for e in found if e["requestID"] == rid]
+    assert event["sourceIPAddress"] == "127.0.0.1"

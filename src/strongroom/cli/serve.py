@@ -89,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
         access_log=False,
         loop="uvloop",
         http="httptools",
+        # The client address is the socket's: X-Forwarded-For / Forwarded from a client on
+        # 127.0.0.1 (uvicorn trusts those by default) would set aws:SourceIp and the audit
+        # event's sourceIPAddress to whatever that client claims.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     if settings.workers > 1:
