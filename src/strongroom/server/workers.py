@@ -114,13 +114,10 @@ def supervise(host: str, port: int, workers: int, options: dict[str, Any]) -> in
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()
 
-    started: dict[int, float] = {}  # process sentinel -> when it was started
-
-    def start(sock: socket.socket) -> BaseProcess:
+    def start(sock: socket.socket) -> tuple[BaseProcess, float]:
         process = context.Process(target=run_worker, args=(sock, options), name="strongroom-worker")
         process.start()
-        started[process.sentinel] = time.monotonic()
-        return process
+        return process, time.monotonic()
 
     def on_signal(signum: int, frame: Any) -> None:
         stop.set()
@@ -135,10 +132,10 @@ def supervise(host: str, port: int, workers: int, options: dict[str, Any]) -> in
     status = 0
     try:
         while not stop.wait(_WATCH_INTERVAL):
-            for i, process in enumerate(processes):
+            for i, (process, since) in enumerate(processes):
                 if process.is_alive():
                     continue
-                uptime = time.monotonic() - started.pop(process.sentinel)
+                uptime = time.monotonic() - since
                 if (process.exitcode or 0) > 0 and uptime < _FAILED_START:
                     print(
                         f"strongroom: a worker failed to start (status {process.exitcode})",
@@ -155,9 +152,9 @@ def supervise(host: str, port: int, workers: int, options: dict[str, Any]) -> in
                 )
                 processes[i] = start(sockets[i])
     finally:
-        for process in processes:
+        for process, _ in processes:
             process.terminate()  # SIGTERM: the worker finishes what is in flight
-        for process in processes:
+        for process, _ in processes:
             process.join(_STOP_TIMEOUT)
             if process.is_alive():
                 process.kill()
