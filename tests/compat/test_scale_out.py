@@ -259,3 +259,18 @@ def test_two_nodes_on_one_postgres_database_serve_the_same_keys(two_nodes: tuple
         _outcome(lambda: a.encrypt(KeyId=key["KeyId"], Plaintext=b"x"))
         == "KMSInvalidStateException"
     )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_workers_stop_cleanly_on_sigterm_and_sigint(tmp_path: Path, sig: int) -> None:
+    server = start_server(tmp_path / "data", None, "--workers", "2")
+    try:
+        pids = _worker_pids(server)
+        assert len(pids) == 2
+        server.process.send_signal(sig)
+        assert server.process.wait(timeout=20) == 0
+    finally:
+        stop_server(server)
+    log = server.log_path.read_text()
+    assert log.count("Application shutdown complete") == 2, log
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()], "a worker outlived it"
