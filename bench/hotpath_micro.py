@@ -81,7 +81,6 @@ def main() -> None:
     from strongroom.auth.sigv4 import HttpRequest, sign
     from strongroom.domain.requestids import new_id
     from strongroom.handlers.registry import HANDLERS
-    from strongroom.server import app as app_module
     from strongroom.server.app import KmsApp
     from strongroom.server.settings import load_settings
     from strongroom.server.wiring import build_runtime, prepare

@@ -8,10 +8,8 @@ from datetime import UTC, datetime
 
 from strongroom.authz.conditions import ContextValue
 from strongroom.authz.decision import authorize, flag, request_tags
-from strongroom.authz.policy import default_key_policy
 from strongroom.crypto.specs import check_key_spec_usage
 from strongroom.domain.enums import (
-    KeyManager,
     KeySpec,
     KeyState,
     KeyUsage,
@@ -26,20 +24,13 @@ from strongroom.domain.errors import (
 from strongroom.domain.ids import is_key_id, key_arn, new_key_id
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
-from strongroom.domain.secrets import KeyBytes
 from strongroom.services.access import authorize_key, bypass_context, requested_alias
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import add_generated_version, material_source, new_material
+from strongroom.services.key_records import insert_key, new_key_record
+from strongroom.services.material import material_source, new_material
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
 from strongroom.storage.ports import Transaction
-
-
-def default_policy(account: str) -> str:
-    """The key policy AWS attaches when CreateKey has none (KMS Developer Guide,
-    "Default key policy"): the account root may do everything, which lets IAM
-    policies grant access."""
-    return default_key_policy(account)
 
 
 def create_key(
@@ -103,60 +94,6 @@ def create_key(
     with core.store.transaction() as tx:
         key = insert_key(core, tx, key, material, tags)
     ctx.resources.append(key.arn)
-    return key
-
-
-def new_key_record(
-    account: str,
-    region: str,
-    key_id: str,
-    *,
-    key_spec: KeySpec,
-    key_usage: KeyUsage,
-    description: str,
-    policy: str | None,
-    created: datetime,
-    enabled: bool = True,
-    origin: Origin = Origin.AWS_KMS,
-    multi_region: bool = False,
-) -> Key:
-    """The record of a new customer managed key, still without material (``insert_key``
-    adds it); ``policy`` None means the default key policy. A key of origin EXTERNAL waits
-    in PendingImport; a multi-Region key is the primary of its set."""
-    if origin is Origin.EXTERNAL:
-        state = KeyState.PENDING_IMPORT
-    else:
-        state = KeyState.ENABLED if enabled else KeyState.DISABLED
-    return Key(
-        arn=key_arn(region, account, key_id),
-        key_id=key_id,
-        account=account,
-        region=region,
-        state=state,
-        description=description,
-        key_usage=key_usage,
-        key_spec=key_spec,
-        origin=origin,
-        key_manager=KeyManager.CUSTOMER,
-        multi_region=multi_region,
-        policy=policy if policy is not None else default_policy(account),
-        creation_date=created,
-        current_version=0,
-        primary_region=region if multi_region else None,
-    )
-
-
-def insert_key(
-    core: Core, tx: Transaction, key: Key, material: KeyBytes | None, tags: Sequence[Tag]
-) -> Key:
-    """Store a new key in ``tx``: its record, its ``material`` (None: imported later) as
-    version 1, wrapped under the root key, and its tags; returns the stored record. The
-    caller has checked the policy and the tags."""
-    tx.insert_key(key)
-    if material is not None:
-        key = add_generated_version(core, tx, key, material, key.creation_date)
-        tx.update_key(key)
-    tx.put_tags(key.arn, tags)
     return key
 
 

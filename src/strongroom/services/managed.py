@@ -12,12 +12,12 @@ takes the key the other one made.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from strongroom.authz.managed_policy import aws_managed_key_policy
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import KeyManager, KeySpec, KeyUsage
 from strongroom.domain.errors import StorageError
-from strongroom.domain.ids import alias_arn, key_arn, new_key_id
+from strongroom.domain.ids import alias_arn, new_key_id
 from strongroom.domain.managed import (
     MANAGED_SERVICES,
     ROTATION_PERIOD_DAYS,
@@ -26,7 +26,8 @@ from strongroom.domain.managed import (
 )
 from strongroom.domain.models import Alias, Key
 from strongroom.services.core import Core
-from strongroom.services.material import add_generated_version, new_material
+from strongroom.services.key_records import insert_key, new_key_record
+from strongroom.services.material import new_material
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,8 @@ def managed_key_id(core: Core, account: str, region: str, name: str) -> str | No
     service = managed_service(name)
     if service is None:
         return None
-    key = _new_key(core, service, account, region)
-    now = key.creation_date
+    now = core.clock()
+    key = _new_key(service, account, region, now)
     alias = Alias(alias_arn(region, account, name), name, account, region, key.key_id, now, now)
     material = new_material(KeySpec.SYMMETRIC_DEFAULT)
     try:
@@ -55,14 +56,7 @@ def managed_key_id(core: Core, account: str, region: str, name: str) -> str | No
             if made is not None:
                 return made.target_key_id
             tx.insert_alias(alias)  # the unique row: a concurrent first use fails here
-            tx.insert_key(key)
-            # Rotated every year, which cannot be changed (its policy refuses rotation
-            # changes), like every AWS managed key.
-            key = add_generated_version(core, tx, key, material, now).evolve(
-                rotation_period_days=ROTATION_PERIOD_DAYS,
-                next_rotation_date=now + timedelta(days=ROTATION_PERIOD_DAYS),
-            )
-            tx.update_key(key)
+            key = insert_key(core, tx, key, material, ())
     except StorageError:
         with core.store.transaction() as tx:
             made = tx.get_alias(account, region, name)
@@ -72,23 +66,23 @@ def managed_key_id(core: Core, account: str, region: str, name: str) -> str | No
     return key.key_id
 
 
-def _new_key(core: Core, service: ManagedService, account: str, region: str) -> Key:
-    key_id = new_key_id()
-    return Key(
-        arn=key_arn(region, account, key_id),
-        key_id=key_id,
-        account=account,
-        region=region,
-        state=KeyState.ENABLED,
-        description=service.description,
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
+def _new_key(service: ManagedService, account: str, region: str, now: datetime) -> Key:
+    key = new_key_record(
+        account,
+        region,
+        new_key_id(),
         key_spec=KeySpec.SYMMETRIC_DEFAULT,
-        origin=Origin.AWS_KMS,
-        key_manager=KeyManager.AWS,
-        multi_region=False,
+        key_usage=KeyUsage.ENCRYPT_DECRYPT,
+        description=service.description,
         policy=aws_managed_key_policy(service, account, region),
-        creation_date=core.clock(),
-        current_version=0,
+        created=now,
+        key_manager=KeyManager.AWS,
+    )
+    # Rotated every year, which cannot be changed (its policy refuses rotation changes),
+    # like every AWS managed key.
+    return key.evolve(
+        rotation_period_days=ROTATION_PERIOD_DAYS,
+        next_rotation_date=now + timedelta(days=ROTATION_PERIOD_DAYS),
     )
 
 

@@ -34,7 +34,7 @@ from strongroom.domain.ids import key_arn
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.keys import default_policy
+from strongroom.services.key_records import default_policy
 from strongroom.services.loading import load_key
 from strongroom.services.material import copy_material
 from strongroom.services.policies import validate_key_policy

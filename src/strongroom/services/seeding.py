@@ -45,7 +45,7 @@ from strongroom.domain.models import Alias, Caller, Key, Principal, Tag
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.aliases import MAX_ALIASES_PER_KEY
 from strongroom.services.core import Core
-from strongroom.services.keys import insert_key, new_key_record
+from strongroom.services.key_records import insert_key, new_key_record
 from strongroom.services.material import new_material, stored_material
 from strongroom.services.policies import validate_key_policy
 from strongroom.services.rotation import check_rotatable, with_rotation_period

@@ -3,21 +3,14 @@ multi-Region states (AWS KMS Developer Guide, "Key states of AWS KMS keys")."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from strongroom.domain.enums import (
-    KeyManager,
-    KeySpec,
-    KeyState,
-    KeyUsage,
-    MultiRegionKeyType,
-    Origin,
-)
+from strongroom.domain.enums import KeyState, MultiRegionKeyType
 from strongroom.domain.errors import DisabledException, KMSInvalidStateException
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
+
+from .test_keystate import key_in
 
 pytestmark = pytest.mark.unit
 
@@ -25,21 +18,13 @@ KEY_ID = "mrk-1234abcd12ab34cd56ef1234567890ab"
 
 
 def mrk(region: str, primary_region: str | None, state: KeyState = KeyState.ENABLED) -> Key:
-    return Key(
+    """The related key in ``region`` of a set whose primary is in ``primary_region`` (None:
+    a single-Region key), in ``state``."""
+    return key_in(state).evolve(
         arn=f"arn:aws:kms:{region}:111122223333:key/{KEY_ID}",
         key_id=KEY_ID,
-        account="111122223333",
         region=region,
-        state=state,
-        description="",
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
-        key_spec=KeySpec.SYMMETRIC_DEFAULT,
-        origin=Origin.AWS_KMS,
-        key_manager=KeyManager.CUSTOMER,
         multi_region=primary_region is not None,
-        policy="{}",
-        creation_date=datetime.now(UTC),
-        current_version=1,
         primary_region=primary_region,
     )
 
