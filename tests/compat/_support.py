@@ -53,20 +53,20 @@ def new_principal(
     *,
     account: str = ACCOUNT,
     policy: dict[str, Any] | None = None,
-    kind: str = "user",
 ) -> dict[str, Any]:
-    """A new user (or role) in ``account`` with ``policy`` as its inline identity policy
-    (none when None) and an access key: {"arn", "name", "client", "AccessKeyId", ...}."""
+    """A new user in ``account`` with ``policy`` as its inline identity policy (none when
+    None) and an access key: {"arn", "name", "client", "AccessKeyId", ...}. (Roles have no
+    access keys: their sessions' credentials come from assume-role.)"""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    server.admin(f"create-{kind}", name, "--in-account", account)
+    server.admin("create-user", name, "--in-account", account)
     if policy is not None:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(policy, f)
         try:
-            server.admin(f"put-{kind}-policy", name, f.name, "--in-account", account)
+            server.admin("put-user-policy", name, f.name, "--in-account", account)
         finally:
             os.unlink(f.name)
-    arn = f"arn:aws:iam::{account}:{kind}/{name}"
+    arn = f"arn:aws:iam::{account}:user/{name}"
     creds = json.loads(server.admin("create-access-key", arn).stdout)
     client = make_client(server.endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
     return {"arn": arn, "name": name, "account": account, "client": client, **creds}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +20,14 @@ from botocore.exceptions import ClientError
 
 from conftest import start_server, stop_server
 
-from ._support import ACCOUNT, assert_kms_error, make_client, new_principal, unique_alias
+from ._support import (
+    ACCOUNT,
+    REGION,
+    assert_kms_error,
+    make_client,
+    new_principal,
+    unique_alias,
+)
 
 pytestmark = pytest.mark.compat
 
@@ -220,7 +228,8 @@ def test_create_key_only_with_a_team_request_tag(server: Any) -> None:
     identity = _identity(
         {
             "Effect": "Allow",
-            "Action": "kms:CreateKey",
+            # Tags on CreateKey need kms:TagResource too, under the same conditions.
+            "Action": ["kms:CreateKey", "kms:TagResource"],
             "Resource": "*",
             "Condition": {
                 "Null": {"aws:RequestTag/team": "false"},
@@ -245,6 +254,110 @@ def test_create_key_only_with_a_team_request_tag(server: Any) -> None:
     )
     made = client.create_key(Tags=[{"TagKey": "team", "TagValue": "blue"}])["KeyMetadata"]
     assert _state(client, made["KeyId"]) == "Enabled"
+    assert _tags(client, made["KeyId"]) == {"team": "blue"}
+
+
+def _key_count(kms: Any) -> int:
+    count, page = 0, {"Limit": 1000}
+    while True:
+        reply = kms.list_keys(**page)
+        count += len(reply["Keys"])
+        if not reply.get("Truncated"):
+            return count
+        page = {"Limit": 1000, "Marker": reply["NextMarker"]}
+
+
+def _tagging_denied(principal: str, why: str) -> re.Pattern[str]:
+    """AWS's text for kms:TagResource refused on the ARN of the key CreateKey would make."""
+    resource = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/[0-9a-f-]{{36}}"
+    return re.compile(
+        re.escape(f"User: {principal} is not authorized to perform: kms:TagResource on ")
+        + f"resource: {resource} "
+        + re.escape(why)
+    )
+
+
+def test_create_key_with_tags_needs_tag_resource_from_an_identity_policy(
+    server: Any, kms: Any
+) -> None:
+    tags = [{"TagKey": "team", "TagValue": "blue"}]
+    creator = new_principal(
+        server,
+        "creator",
+        policy=_identity({"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"}),
+    )
+    # A key policy cannot grant it: the key (and its policy) does not exist yet.
+    generous = _policy(ROOT, _allow(creator["arn"], ["kms:*"]))
+    before = _key_count(kms)
+    for extra in ({}, {"Policy": generous}):
+        response = assert_kms_error(
+            "AccessDeniedException", creator["client"].create_key, Tags=tags, **extra
+        )
+        why = "because no identity-based policy allows the kms:TagResource action"
+        assert _tagging_denied(creator["arn"], why).fullmatch(response["Error"]["Message"])
+    assert _key_count(kms) == before  # nothing was made
+    creator["client"].create_key(Description="no tags, no kms:TagResource")
+    assert _key_count(kms) == before + 1
+
+    # An explicit Deny in an identity policy wins over kms:*.
+    denied = new_principal(
+        server,
+        "nottagging",
+        policy=_identity(
+            {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "kms:TagResource", "Resource": "*"},
+        ),
+    )
+    response = assert_kms_error("AccessDeniedException", denied["client"].create_key, Tags=tags)
+    why = "with an explicit deny in an identity-based policy"
+    assert _tagging_denied(denied["arn"], why).fullmatch(response["Error"]["Message"])
+    assert _key_count(kms) == before + 1
+
+
+def test_create_key_tags_are_the_request_tags_of_its_tag_resource_check(
+    server: Any, kms: Any
+) -> None:
+    create = {
+        "Effect": "Allow",
+        "Action": ["kms:CreateKey", "kms:ListResourceTags"],
+        "Resource": "*",
+    }
+    existing = kms.create_key(Description="some other key")["KeyMetadata"]["Arn"]
+    # The permission must cover every key of the account and Region: one naming a single
+    # (existing) key does not.
+    narrow = new_principal(
+        server,
+        "narrow",
+        policy=_identity(
+            create, {"Effect": "Allow", "Action": "kms:TagResource", "Resource": existing}
+        ),
+    )
+    assert_kms_error(
+        "AccessDeniedException",
+        narrow["client"].create_key,
+        Tags=[{"TagKey": "team", "TagValue": "blue"}],
+    )
+    tagging = {
+        "Effect": "Allow",
+        "Action": "kms:TagResource",
+        "Resource": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*",
+        "Condition": {
+            "StringEquals": {"aws:RequestTag/team": "blue"},
+            "ForAllValues:StringEquals": {"aws:TagKeys": ["team"]},
+        },
+    }
+    user = new_principal(server, "blueteam", policy=_identity(create, tagging))
+    client = user["client"]
+    before = _key_count(kms)
+    for tags in (
+        [{"TagKey": "team", "TagValue": "red"}],
+        [{"TagKey": "team", "TagValue": "blue"}, {"TagKey": "cost", "TagValue": "1"}],
+    ):
+        response = assert_kms_error("AccessDeniedException", client.create_key, Tags=tags)
+        why = "because no identity-based policy allows the kms:TagResource action"
+        assert _tagging_denied(user["arn"], why).fullmatch(response["Error"]["Message"])
+    assert _key_count(kms) == before
+    made = client.create_key(Tags=[{"TagKey": "team", "TagValue": "blue"}])["KeyMetadata"]
     assert _tags(client, made["KeyId"]) == {"team": "blue"}
 
 

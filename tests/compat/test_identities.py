@@ -10,6 +10,7 @@ import os
 import re
 import sqlite3
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -18,12 +19,15 @@ from typing import Any
 
 import boto3
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import Server, run_strongroom
+from conftest import Server, run_in_process, run_strongroom
+from strongroom.storage.migrate import alembic_config
 
-from ._in_process import InProcess, in_process
+from ._in_process import InProcess, fresh_database, in_process
 from ._support import ACCOUNT, ALL_KMS, REGION, assert_kms_error, eventually, new_principal
 
 pytestmark = pytest.mark.compat
@@ -72,14 +76,14 @@ def _trust(*principals: str, **condition: Any) -> dict[str, Any]:
 def _role(
     server: Any,
     prefix: str,
-    *,
+    *create: str,
     policy: Mapping[str, Any] | None = None,
     trust: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """A new role with ``policy`` as its identity policy and ``trust`` as its trust policy
-    (the default, trusting the account, when None)."""
+    """A new role (``create``: more options of create-role) with ``policy`` as its identity
+    policy and ``trust`` as its trust policy (the default, trusting the account, when None)."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    server.admin("create-role", name)
+    server.admin("create-role", name, *create)
     if policy is not None:
         assert _admin_with_document(server, policy, "put-role-policy", name).returncode == 0
     if trust is not None:
@@ -438,7 +442,8 @@ def test_sts_validates_assume_role_requests(server: Server) -> None:
 
 
 def test_role_chaining_is_limited_to_an_hour(server: Server) -> None:
-    second = _role(server, "second")
+    # Even for a role whose own maximum is 12 hours.
+    second = _role(server, "second", "--max-session-duration", "43200")
     first = _role(server, "first", policy=_policy(_allow("sts:AssumeRole", second["arn"])))
     creds = _admin_assume(server, first["arn"], "hop")["Credentials"]
     sts = _client(server.endpoint, creds, "sts")
@@ -472,6 +477,174 @@ def test_sts_requests_need_valid_credentials(server: Server) -> None:
     _fails(
         "SignatureDoesNotMatch", wrong_secret.assume_role, RoleArn=role["arn"], RoleSessionName="s1"
     )
+
+
+# -- a role's maximum session duration (IAM MaxSessionDuration) ------------------------------
+
+OVER_ROLE_MAXIMUM = (
+    "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+)
+
+
+def _shown_maximum(server: Any, name: str) -> int:
+    role: dict[str, Any] = json.loads(server.admin("get-role", name).stdout)["Role"]
+    return int(role["MaxSessionDuration"])
+
+
+def _admin_fails(server: Any, *args: str) -> str:
+    """``strongroom admin ARGS...`` that must fail; its standard error."""
+    out = run_in_process(["admin", *args, *server.storage_args()], check=False)
+    assert out.returncode != 0, out.stdout
+    return out.stderr
+
+
+def test_role_max_session_duration_is_set_shown_and_validated(server: Server) -> None:
+    plain = _role(server, "onehour")
+    assert _shown_maximum(server, plain["name"]) == 3600
+    name = f"longer-{uuid.uuid4().hex[:8]}"
+    out = server.admin("create-role", name, "--max-session-duration", "7200")
+    assert json.loads(out.stdout) == {
+        "Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+        "AccountId": ACCOUNT,
+        "MaxSessionDuration": 7200,
+    }
+    assert _shown_maximum(server, name) == 7200
+    out = server.admin("update-role", plain["name"], "--max-session-duration", "43200")
+    assert json.loads(out.stdout) == {"Arn": plain["arn"], "MaxSessionDuration": 43200}
+    assert _shown_maximum(server, plain["name"]) == 43200
+
+    prefix = "ValidationException: 1 validation error detected: Value "
+    low = prefix + (
+        "'3599' at 'maxSessionDuration' failed to satisfy constraint: Member must have "
+        "value greater than or equal to 3600"
+    )
+    high = prefix + (
+        "'43201' at 'maxSessionDuration' failed to satisfy constraint: Member must have "
+        "value less than or equal to 43200"
+    )
+    refused = f"never-{uuid.uuid4().hex[:8]}"
+    assert low in _admin_fails(server, "create-role", refused, "--max-session-duration", "3599")
+    assert "NotFoundException" in _admin_fails(server, "get-role", refused)
+    assert high in _admin_fails(server, "update-role", name, "--max-session-duration", "43201")
+    assert _shown_maximum(server, name) == 7200
+    assert "NotFoundException" in _admin_fails(
+        server, "update-role", refused, "--max-session-duration", "7200"
+    )
+    assert "--max-session-duration" in _admin_fails(server, "update-role", name)
+
+
+def test_sts_duration_is_limited_by_the_role_maximum(server: Server) -> None:
+    plain = _role(server, "capped")
+    longer = _role(server, "longer", "--max-session-duration", "7200")
+    caller = new_principal(server, "durations", policy=_policy(_allow("sts:AssumeRole")))
+    sts = _sts(server, caller)
+    for role, too_long in ((plain, 3601), (longer, 7201), (longer, 43200)):
+        error = _fails(
+            "ValidationError",
+            sts.assume_role,
+            RoleArn=role["arn"],
+            RoleSessionName="long",
+            DurationSeconds=too_long,
+        )
+        assert error["Message"] == OVER_ROLE_MAXIMUM, (role, too_long)
+    sts.assume_role(RoleArn=plain["arn"], RoleSessionName="hour", DurationSeconds=3600)
+    before = datetime.now(UTC)
+    reply = sts.assume_role(RoleArn=longer["arn"], RoleSessionName="two", DurationSeconds=7200)
+    expiration = reply["Credentials"]["Expiration"]
+    assert (
+        before + timedelta(seconds=7198)
+        <= expiration
+        <= datetime.now(UTC) + timedelta(seconds=7200)
+    )
+    # A new maximum applies to the next AssumeRole.
+    server.admin("update-role", longer["name"], "--max-session-duration", "10800")
+    sts.assume_role(RoleArn=longer["arn"], RoleSessionName="three", DurationSeconds=10800)
+    server.admin("update-role", longer["name"], "--max-session-duration", "3600")
+    error = _fails(
+        "ValidationError",
+        sts.assume_role,
+        RoleArn=longer["arn"],
+        RoleSessionName="cut",
+        DurationSeconds=3601,
+    )
+    assert error["Message"] == OVER_ROLE_MAXIMUM
+
+
+def test_admin_assume_role_is_limited_by_the_role_maximum(server: Server) -> None:
+    role = _role(server, "operated")
+    args = ("assume-role", "--role-arn", role["arn"], "--session-name", "ops")
+    stderr = _admin_fails(server, *args, "--duration-seconds", "7200")
+    assert f"ValidationException: {OVER_ROLE_MAXIMUM}" in stderr
+    server.admin("update-role", role["name"], "--max-session-duration", "7200")
+    issued = _admin_assume(server, role["arn"], "ops", "--duration-seconds", "7200")
+    expiration = datetime.fromisoformat(issued["Credentials"]["Expiration"])
+    assert expiration > datetime.now(UTC) + timedelta(seconds=7000)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_roles_made_before_migration_0007_have_the_one_hour_default(
+    tmp_path: Path, backend: str
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    name = "older"
+    arn = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+    with fresh_database(backend) as url:
+        engine = sa.create_engine(url or f"sqlite:///{data / 'strongroom.db'}")
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0006")
+            conn.execute(
+                sa.text("INSERT INTO accounts (account_id, created) VALUES (:a, :now)"),
+                {"a": ACCOUNT, "now": time.time()},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO principals (arn, account_id, kind, name, created) "
+                    "VALUES (:arn, :a, 'role', :name, :now)"
+                ),
+                {"arn": arn, "a": ACCOUNT, "name": name, "now": time.time()},
+            )
+        engine.dispose()
+        storage = ["--data-dir", str(data)] + ([] if url is None else ["--database-url", url])
+
+        def admin(*args: str, check: bool = True) -> Any:
+            return run_in_process(["admin", *args, *storage], check=check)
+
+        shown = json.loads(admin("get-role", name).stdout)["Role"]
+        assert shown["Arn"] == arn and shown["MaxSessionDuration"] == 3600
+        assume = ("assume-role", "--role-arn", arn, "--session-name", "old")
+        out = admin(*assume, "--duration-seconds", "3601", check=False)
+        assert out.returncode != 0 and OVER_ROLE_MAXIMUM in out.stderr
+        admin("update-role", name, "--max-session-duration", "7200")
+        admin(*assume, "--duration-seconds", "7200")
+
+
+# -- long-term access keys are for users, not roles -------------------------------------------
+
+
+def test_roles_get_no_long_term_access_keys_only_temporary_credentials(
+    server: Server, kms: Any
+) -> None:
+    role = _role(server, "keyless", policy=ALL_KMS)
+    out = run_strongroom(
+        ["admin", "create-access-key", role["arn"], *server.storage_args()], check=False
+    )
+    assert out.returncode != 0, out.stdout
+    assert (
+        f"ValidationException: {role['arn']} is a role: roles cannot have long-term access "
+        "keys, only temporary credentials (strongroom admin assume-role, or STS AssumeRole)."
+    ) in out.stderr
+    assert "SecretAccessKey" not in out.stdout
+    listed = json.loads(server.admin("list-access-keys", "--principal", role["arn"]).stdout)
+    assert listed == []
+    # The role's sessions still get credentials, and users still get access keys.
+    creds = _admin_assume(server, role["arn"], "keyless")["Credentials"]
+    _round_trip(
+        _client(server.endpoint, creds), kms.create_key(Description="keyless")["KeyMetadata"]
+    )
+    user = new_principal(server, "keyed", policy=ALL_KMS)
+    assert user["AccessKeyId"].startswith("AKIA")
+    _round_trip(user["client"], kms.create_key(Description="keyed")["KeyMetadata"])
 
 
 # -- principal tags --------------------------------------------------------------------------
@@ -636,6 +809,7 @@ def test_trust_policy_is_shown_replaced_and_validated(server: Server) -> None:
         "list-role-tags",
         "update-assume-role-policy",
         "get-role",
+        "update-role",
         "assume-role",
     ],
 )

@@ -684,6 +684,51 @@ def test_condition_keys_of_multi_region_keys(
     assert eu.encrypt(KeyId=key_id, Plaintext=b"now primary")["KeyId"] == replica_arn
 
 
+def test_replicate_key_tags_need_tag_resource_on_the_replica(
+    server: Any, eu_kms: Any, mrk: dict[str, Any]
+) -> None:
+    """ReplicateKey "To use the Tags parameter, kms:TagResource in an IAM policy in the
+    replica Region", whose aws:RequestTag/<k> and aws:TagKeys are the replica's tags."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["kms:ReplicateKey", "kms:CreateKey", "kms:DescribeKey"],
+                "Resource": "*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "kms:TagResource",
+                "Resource": f"arn:aws:kms:{OTHER_REGION}:{ACCOUNT}:key/*",
+                "Condition": {"StringEquals": {"aws:RequestTag/site": "eu"}},
+            },
+        ],
+    }
+    user = new_principal(server, "replicator", policy=policy)
+    key_id = mrk["KeyId"]
+    replica = _arn(OTHER_REGION, key_id)
+    for tags in ([{"TagKey": "site", "TagValue": "us"}], [{"TagKey": "owner", "TagValue": "x"}]):
+        assert_kms_error(
+            "AccessDeniedException",
+            user["client"].replicate_key,
+            KeyId=key_id,
+            ReplicaRegion=OTHER_REGION,
+            Tags=tags,
+            message=f"User: {user['arn']} is not authorized to perform: kms:TagResource on "
+            f"resource: {replica} because no identity-based policy allows the "
+            "kms:TagResource action",
+        )
+    # Nothing was replicated.
+    assert_kms_error("NotFoundException", eu_kms.describe_key, KeyId=key_id)
+    out = user["client"].replicate_key(
+        KeyId=key_id, ReplicaRegion=OTHER_REGION, Tags=[{"TagKey": "site", "TagValue": "eu"}]
+    )
+    assert out["ReplicaTags"] == [{"TagKey": "site", "TagValue": "eu"}]
+    _wait_enabled(eu_kms, key_id)
+    assert eu_kms.list_resource_tags(KeyId=key_id)["Tags"] == out["ReplicaTags"]
+
+
 def test_update_primary_region_needs_permission_on_the_replica_too(
     kms: Any, eu_kms: Any, mrk: dict[str, Any]
 ) -> None:

@@ -325,22 +325,35 @@ def authorize(
     ).raise_if_denied()
 
 
-def authorize_identity(caller: Caller, action: str, resource: str) -> None:
-    """Allow ``kms:<action>`` on ``resource`` (a principal ARN) by the caller's identity
-    policies alone (the account root needs none), or raise AccessDeniedException with AWS's
-    text: for operations authorized in the caller's account only, such as
-    ListRetirableGrants ("You must specify a principal in your Amazon Web Services account")."""
-    decision = _identity_decision(caller, action, resource)
+def authorize_identity(
+    caller: Caller,
+    action: str,
+    resource: str,
+    *,
+    extra: Mapping[str, ContextValue] | None = None,
+) -> None:
+    """Allow ``kms:<action>`` on ``resource`` (a principal ARN, or the ARN of a key not made
+    yet) by the caller's identity policies alone (the account root needs none), or raise
+    AccessDeniedException with AWS's text: for operations authorized in the caller's account
+    only, such as ListRetirableGrants ("You must specify a principal in your Amazon Web
+    Services account"), and for what no key policy can allow yet, such as the tags of a new
+    key. ``extra`` holds the request's own condition keys."""
+    decision = _identity_decision(caller, action, resource, extra)
     if decision.allowed and resource.split(":")[4:5] != [caller.principal.account]:
         decision = Decision(False, Reason.NOT_CROSS_ACCOUNT, decision.request)
     decision.raise_if_denied()
 
 
-def _identity_decision(caller: Caller, action: str, resource: str) -> Decision:
+def _identity_decision(
+    caller: Caller,
+    action: str,
+    resource: str,
+    extra: Mapping[str, ContextValue] | None = None,
+) -> Decision:
     principal = request_principal(caller)
     request = AuthzRequest.create(f"kms:{action}", resource, principal)
     context = dict(request.context)
-    context.update(request_context(caller, None))
+    context.update(request_context(caller, None, extra=extra))
     request = AuthzRequest(request.action, resource, principal, context)
     return evaluate(request, None, identity_policies(caller))
 

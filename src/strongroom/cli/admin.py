@@ -34,20 +34,22 @@ def register(commands: Any) -> None:
         "create-account", "create an account (12-digit id) and its root principal", _create_account
     )
     p.add_argument("account_id")
-    p = action("create-user", "create a user in an account", _create_principal("user"))
+    p = action("create-user", "create a user in an account", _create_user)
     p.add_argument("name")
     p.add_argument(
         "--in-account", dest="in_account", help="account of the user (default: --account)"
     )
-    p = action("create-role", "create a role in an account", _create_principal("role"))
+    p = action("create-role", "create a role in an account", _create_role)
     p.add_argument("name")
     p.add_argument(
         "--in-account", dest="in_account", help="account of the role (default: --account)"
     )
+    _max_session_duration_option(p, required=False)
     action("list-principals", "list accounts' principals", _list_principals)
     p = action(
         "create-access-key",
-        "create an access key for a principal; prints the secret once",
+        "create a long-term access key for a user or an account root; prints the secret "
+        "once (roles have none: their sessions' credentials come from assume-role)",
         _create_access_key,
     )
     p.add_argument("principal_arn", help="e.g. arn:aws:iam::111122223333:user/alice")
@@ -113,9 +115,20 @@ def _register_role_actions(action: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("name", help="the role's name")
     p.add_argument("policy_file", metavar="POLICY_JSON_FILE", help="the trust policy document")
     p.add_argument("--in-account", dest="in_account", help="its account (default: --account)")
-    p = action("get-role", "a role's ARN, id, trust policy and tags", _get_role)
+    p = action(
+        "get-role", "a role's ARN, id, trust policy, maximum session duration and tags", _get_role
+    )
     p.add_argument("name", help="the role's name")
     p.add_argument("--in-account", dest="in_account", help="its account (default: --account)")
+    p = action(
+        "update-role",
+        "change a role's maximum session duration: the longest DurationSeconds AssumeRole "
+        "may ask for (sessions already issued keep their expiration)",
+        _update_role,
+    )
+    p.add_argument("name", help="the role's name")
+    p.add_argument("--in-account", dest="in_account", help="its account (default: --account)")
+    _max_session_duration_option(p, required=True)
     p = action(
         "assume-role",
         "issue temporary credentials of a role (as STS AssumeRole returns them; no trust "
@@ -128,12 +141,25 @@ def _register_role_actions(action: Callable[..., argparse.ArgumentParser]) -> No
         "--duration-seconds",
         type=int,
         default=3600,
-        help="how long the credentials last, 900 to 43200 (default 3600)",
+        help="how long the credentials last, 900 up to the role's maximum session duration "
+        "(default 3600)",
     )
     p.add_argument(
         "--as-profile",
         metavar="PROFILE",
         help="print a credentials-file profile of this name instead of JSON",
+    )
+
+
+def _max_session_duration_option(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument(
+        "--max-session-duration",
+        dest="max_session_duration",
+        metavar="SECONDS",
+        type=int,
+        required=required,
+        help="the longest session AssumeRole may give, 3600 to 43200 seconds"
+        + ("" if required else " (default 3600)"),
     )
 
 
@@ -198,7 +224,7 @@ def _update_trust_policy(core: Core, args: argparse.Namespace) -> dict[str, str]
 def _get_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     from strongroom.domain.ids import role_unique_id
     from strongroom.services.identities import list_principal_tags
-    from strongroom.services.sessions import get_trust_policy
+    from strongroom.services.sessions import get_max_session_duration, get_trust_policy
 
     account = args.in_account or settings_from(args).account
     arn = f"arn:aws:iam::{account}:role/{args.name}"
@@ -209,9 +235,19 @@ def _get_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
             "RoleId": role_unique_id(arn),
             "Arn": arn,
             "AssumeRolePolicyDocument": trust,
+            "MaxSessionDuration": get_max_session_duration(core, account, args.name),
             "Tags": _tags_json(list_principal_tags(core, "role", account, args.name)),
         }
     }
+
+
+def _update_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+    from strongroom.services.sessions import update_max_session_duration
+
+    account = args.in_account or settings_from(args).account
+    seconds = args.max_session_duration
+    arn = update_max_session_duration(core, account, args.name, seconds)
+    return {"Arn": arn, "MaxSessionDuration": seconds}
 
 
 def _assume_role(core: Core, args: argparse.Namespace) -> dict[str, Any] | None:
@@ -311,15 +347,25 @@ def _create_account(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _create_principal(kind: str) -> Callable[[Core, argparse.Namespace], dict[str, Any]]:
-    def run(core: Core, args: argparse.Namespace) -> dict[str, Any]:
-        from strongroom.services.identities import create_principal
+def _create_user(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+    from strongroom.services.identities import create_principal
 
-        account = args.in_account or settings_from(args).account
-        principal = create_principal(core, account, kind, args.name)
-        return {"Arn": principal.arn, "AccountId": principal.account}
+    account = args.in_account or settings_from(args).account
+    principal = create_principal(core, account, "user", args.name)
+    return {"Arn": principal.arn, "AccountId": principal.account}
 
-    return run
+
+def _create_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+    from strongroom.services.identities import DEFAULT_MAX_SESSION_DURATION, create_principal
+
+    account = args.in_account or settings_from(args).account
+    seconds = args.max_session_duration
+    principal = create_principal(core, account, "role", args.name, max_session_duration=seconds)
+    return {
+        "Arn": principal.arn,
+        "AccountId": principal.account,
+        "MaxSessionDuration": seconds or DEFAULT_MAX_SESSION_DURATION,
+    }
 
 
 def _list_principals(core: Core, args: argparse.Namespace) -> list[dict[str, str]]:

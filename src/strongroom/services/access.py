@@ -3,10 +3,10 @@ caller's permission (by policy or by grant), the key's state and usage, the DryR
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from strongroom.authz.conditions import ContextValue
-from strongroom.authz.decision import authorize, flag
+from strongroom.authz.decision import authorize, authorize_identity, flag, request_tags
 from strongroom.authz.grants import GrantRule, KeyGrants, rule_of
 from strongroom.domain.errors import (
     DryRunOperationException,
@@ -15,7 +15,7 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.ids import token_grant_id
 from strongroom.domain.keystate import check_state
-from strongroom.domain.models import Key
+from strongroom.domain.models import Caller, Key, Tag
 from strongroom.domain.usage import check_usage
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.facts import KeyFacts
@@ -133,6 +133,20 @@ def usable_key(
     check_state(operation, key)
     check_usage(operation, key)
     return key
+
+
+def authorize_new_key_tags(caller: Caller, key_arn: str, tags: Sequence[Tag]) -> None:
+    """kms:TagResource for the ``tags`` of a key being made (CreateKey, ReplicateKey "To use
+    the Tags parameter, kms:TagResource (IAM policy)"): the key and its policy do not exist
+    yet, so the caller's identity policies alone decide, on the new key's ARN, which an IAM
+    policy can only cover with every key of the account and Region ("To add tags while
+    creating a KMS key, the principal must have permission in an IAM policy that isn't
+    restricted to particular KMS keys", tag-permissions.html). Conditions see the tags as
+    aws:RequestTag/<k> and aws:TagKeys. Nothing to check without tags. Raises
+    AccessDeniedException."""
+    if tags:
+        extra = request_tags((t.key, t.value) for t in tags)
+        authorize_identity(caller, "TagResource", key_arn, extra=extra)
 
 
 def bypass_context(bypass_lockout: bool | None) -> dict[str, ContextValue]:

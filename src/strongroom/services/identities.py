@@ -25,6 +25,7 @@ from strongroom.domain.errors import (
 from strongroom.domain.ids import ACCOUNT_RE, assumed_role_arn, role_unique_id
 from strongroom.domain.models import Principal, RoleSession, Tag
 from strongroom.services.core import Core
+from strongroom.services.validation import check_range
 from strongroom.storage.ports import AccessKeyRecord, SessionRecord
 
 _AKID_ALPHABET = string.ascii_uppercase + "234567"
@@ -34,6 +35,15 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
 # "Unique identifier prefixes").
 LONG_TERM_PREFIX = "AKIA"
 TEMPORARY_PREFIX = "ASIA"
+# IAM roleMaxSessionDurationType: a role's MaxSessionDuration is 1 to 12 hours, one hour
+# unless set (CreateRole, UpdateRole).
+MAX_SESSION_DURATION_RANGE = (3600, 43200)
+DEFAULT_MAX_SESSION_DURATION = 3600
+ROLE_ACCESS_KEY_REFUSED = (
+    "{arn} is a role: roles cannot have long-term access keys, only temporary credentials "
+    "(strongroom admin assume-role, or STS AssumeRole). Access keys are for users and "
+    "account roots."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +76,29 @@ def ensure_account(core: Core, account: str) -> bool:
         return tx.ensure_account(account, core.clock())
 
 
-def create_principal(core: Core, account: str, kind: str, name: str) -> Principal:
-    """Create a user or a role in an existing account."""
+def check_max_session_duration(seconds: int) -> None:
+    """IAM's range for a role's MaxSessionDuration; ValidationException in IAM's words."""
+    check_range("maxSessionDuration", seconds, *MAX_SESSION_DURATION_RANGE)
+
+
+def create_principal(
+    core: Core, account: str, kind: str, name: str, *, max_session_duration: int | None = None
+) -> Principal:
+    """Create a user or a role in an existing account; a role's ``max_session_duration``
+    (IAM CreateRole MaxSessionDuration) is one hour when None.
+
+    Raises ValidationException (kind, name, duration, a duration for a user),
+    NotFoundException (no such account), AlreadyExistsException."""
     if kind not in ("user", "role"):
         raise ValidationException(f"Principal kind '{kind}' must be user or role.")
     if not _NAME_RE.match(name):
         raise ValidationException(
             f"Name '{name}' must be 1-64 characters of letters, digits and +=,.@_-"
         )
+    if max_session_duration is not None:
+        if kind != "role":
+            raise ValidationException("Only roles have a maximum session duration.")
+        check_max_session_duration(max_session_duration)
     principal = Principal(f"arn:aws:iam::{account}:{kind}/{name}", account, kind, name)
     with core.store.transaction() as tx:
         if account not in tx.list_accounts():
@@ -81,11 +106,17 @@ def create_principal(core: Core, account: str, kind: str, name: str) -> Principa
         if tx.get_principal(principal.arn) is not None:
             raise AlreadyExistsException(f"{principal.arn} already exists.")
         tx.insert_principal(principal, core.clock())
+        if max_session_duration is not None:
+            tx.set_max_session_duration(principal.arn, max_session_duration)
     return principal
 
 
 def create_access_key(core: Core, principal_arn: str) -> NewAccessKey:
-    """A new access key for a principal; the secret is stored wrapped under the root key."""
+    """A new long-term access key for a user or an account root; the secret is stored
+    wrapped under the root key. Roles have none in IAM (CreateAccessKey names a user): their
+    sessions get temporary credentials (``issue_session``, STS AssumeRole).
+
+    Raises NotFoundException (no such principal), ValidationException (a role)."""
     access_key_id = new_access_key_id(LONG_TERM_PREFIX)
     secret = new_secret_access_key()
     wrapped = core.root_key.wrap(secret.encode(), secret_aad(access_key_id))
@@ -93,6 +124,8 @@ def create_access_key(core: Core, principal_arn: str) -> NewAccessKey:
         principal = tx.get_principal(principal_arn)
         if principal is None:
             raise NotFoundException(f"Principal {principal_arn} does not exist.")
+        if principal.kind == "role":
+            raise ValidationException(ROLE_ACCESS_KEY_REFUSED.format(arn=principal_arn))
         tx.insert_access_key(
             AccessKeyRecord(access_key_id, principal, wrapped, "Active"), core.clock()
         )

@@ -24,7 +24,12 @@ from strongroom.domain.errors import (
 from strongroom.domain.ids import is_key_id, key_arn, new_key_id
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
-from strongroom.services.access import authorize_key, bypass_context, requested_alias
+from strongroom.services.access import (
+    authorize_key,
+    authorize_new_key_tags,
+    bypass_context,
+    requested_alias,
+)
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.key_records import insert_key, new_key_record
 from strongroom.services.material import material_source, new_material
@@ -51,6 +56,8 @@ def create_key(
     EXTERNAL, without material: PendingImport until ImportKeyMaterial.
     ``bypass_policy_lockout_safety_check`` is None when the request leaves it out.
 
+    Tags need kms:TagResource too, from the caller's identity policies.
+
     Raises AccessDeniedException, ValidationException (usage missing or incompatible with
     spec, in AWS's words), UnsupportedOperationException (specs, origins and key stores this
     build cannot serve), MalformedPolicyDocumentException, LimitExceededException,
@@ -59,6 +66,9 @@ def create_key(
     extra = _create_key_context(key_spec, key_usage, origin, multi_region, tags)
     extra.update(bypass_context(bypass_policy_lockout_safety_check))
     authorize(ctx.caller, "CreateKey", extra=extra)
+    key_id = new_key_id(multi_region)
+    arn = key_arn(ctx.region, ctx.account, key_id)
+    authorize_new_key_tags(ctx.caller, arn, tags)
     usage = check_key_spec_usage(key_spec, key_usage)
     if origin not in (Origin.AWS_KMS, Origin.EXTERNAL):
         raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
@@ -66,8 +76,6 @@ def create_key(
         raise UnsupportedOperationException(
             "Custom key stores are not supported by this server yet."
         )
-    key_id = new_key_id(multi_region)
-    arn = key_arn(ctx.region, ctx.account, key_id)
     if policy is not None:
         # Imported here: services.policies builds on this module's change_key.
         from strongroom.services.policies import validate_key_policy

@@ -33,6 +33,7 @@ from strongroom.domain.errors import (
 from strongroom.domain.ids import key_arn
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
+from strongroom.services.access import authorize_new_key_tags
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.key_records import default_policy
 from strongroom.services.loading import load_key
@@ -81,7 +82,8 @@ def replicate_key(
     Creating state, with its own policy (the default one when None), description and tags.
 
     Needs kms:ReplicateKey on the primary (kms:ReplicaRegion in the context), kms:CreateKey
-    in the replica Region, and kms:TagResource there when ``tags`` are given. Raises
+    in the replica Region, and kms:TagResource on the replica when ``tags`` are given (both
+    from identity policies; aws:RequestTag/<k> and aws:TagKeys are the tags). Raises
     NotFoundException, AccessDeniedException, UnsupportedOperationException (not a primary
     key), DisabledException, KMSInvalidStateException, AlreadyExistsException (a related
     key is in that Region already), MalformedPolicyDocumentException, TagException.
@@ -96,9 +98,8 @@ def replicate_key(
         "CreateKey",
         extra={"kms:MultiRegion": "true", "kms:MultiRegionKeyType": MultiRegionKeyType.REPLICA},
     )
-    if tags:
-        authorize(there, "TagResource")
     arn = key_arn(replica_region, primary.account, primary.key_id)
+    authorize_new_key_tags(there, arn, tags)
     if policy is not None:
         validate_key_policy(
             core, there, policy, arn, bypass_lockout=bypass_policy_lockout_safety_check

@@ -1,5 +1,5 @@
-"""Roles that can be assumed: trust policies, AssumeRole (STS) and the temporary credentials
-it issues.
+"""Roles that can be assumed: trust policies, maximum session durations, AssumeRole (STS)
+and the temporary credentials it issues.
 
 A session's credentials are an ``ASIA`` access key id, a secret (stored wrapped under the
 root key, like an access key's), a session token (stored only as its SHA-256) and an
@@ -33,14 +33,16 @@ from strongroom.domain.ids import ROLE_ARN_RE, assumed_role_arn, role_unique_id
 from strongroom.domain.models import Caller, Principal
 from strongroom.services.core import Core
 from strongroom.services.identities import (
+    DEFAULT_MAX_SESSION_DURATION,
     TEMPORARY_PREFIX,
+    check_max_session_duration,
     new_access_key_id,
     new_secret_access_key,
     secret_aad,
     token_sha256,
 )
 from strongroom.services.policies import INVALID_PRINCIPALS, principals_exist
-from strongroom.storage.ports import SessionRecord
+from strongroom.storage.ports import SessionRecord, Transaction
 
 # AssumeRoleRequest of the STS model (botocore sts/2011-06-15): roleDurationSecondsType,
 # roleSessionNameType, arnType.
@@ -57,6 +59,12 @@ ROOT_REFUSED = "Roles may not be assumed by root accounts."
 CHAINED_TOO_LONG = (
     "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by "
     "role chaining."
+)
+# STS's ValidationError when DurationSeconds is over the role's MaxSessionDuration (the text
+# AWS answers, as SDK users report it; AssumeRole "DurationSeconds": "If you specify a value
+# higher than this setting ..., the operation fails").
+OVER_ROLE_MAXIMUM = (
+    "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
 )
 
 
@@ -126,14 +134,23 @@ def issue_session(
     """Temporary credentials for ``role_arn``, valid ``duration_seconds`` from now; what
     ``strongroom admin assume-role`` gives an operator (no trust policy is consulted).
 
-    Raises ValidationException (the AssumeRole constraints) or NotFoundException (no such
-    role)."""
+    Raises ValidationException (the AssumeRole constraints, the role's MaxSessionDuration)
+    or NotFoundException (no such role)."""
     check_assume_role_request(role_arn, session_name, duration_seconds)
     with core.store.transaction() as tx:
         role = tx.get_principal(role_arn)
+        maximum = tx.get_max_session_duration(role_arn)
     if role is None or role.kind != "role":
         raise NotFoundException(f"Role {role_arn} does not exist.")
+    _check_role_maximum(duration_seconds, maximum)
     return _issue(core, role, session_name, duration_seconds)
+
+
+def _check_role_maximum(duration_seconds: int, maximum: int | None) -> None:
+    """ValidationException when ``duration_seconds`` exceeds the role's MaxSessionDuration
+    (``maximum``, None: the default)."""
+    if duration_seconds > (maximum or DEFAULT_MAX_SESSION_DURATION):
+        raise ValidationException(OVER_ROLE_MAXIMUM)
 
 
 def _issue(core: Core, role: Principal, session_name: str, duration_seconds: int) -> IssuedSession:
@@ -179,8 +196,9 @@ def assume_role(
     ``sts:ExternalId``.
 
     Raises ValidationException (the request constraints; more than an hour when a role
-    session assumes a role), AccessDeniedException (the account root; not allowed; no such
-    role, which AWS does not tell apart from not allowed)."""
+    session assumes a role; more than the role's MaxSessionDuration, checked once the caller
+    is allowed), AccessDeniedException (the account root; not allowed; no such role, which
+    AWS does not tell apart from not allowed)."""
     check_assume_role_request(role_arn, session_name, duration_seconds)
     if external_id is not None and not (
         2 <= len(external_id) <= 1224 and _EXTERNAL_ID_RE.fullmatch(external_id)
@@ -196,6 +214,7 @@ def assume_role(
     with core.store.transaction() as tx:
         role = tx.get_principal(role_arn)
         trust = None if role is None else tx.get_trust_policy(role_arn)
+        maximum = None if role is None else tx.get_max_session_duration(role_arn)
     if role is None or role.kind != "role":
         raise AccessDeniedException(
             f"User: {caller.principal.arn} is not authorized to perform: sts:AssumeRole "
@@ -205,6 +224,8 @@ def assume_role(
     if external_id is not None:
         context["sts:ExternalId"] = external_id
     authorize_assume_role(caller, role_arn, trust or default_trust_policy(role.account), context)
+    # Only a caller the role trusts learns its maximum.
+    _check_role_maximum(duration_seconds, maximum)
     return _issue(core, role, session_name, duration_seconds)
 
 
@@ -221,9 +242,7 @@ def update_trust_policy(core: Core, account: str, name: str, document: str) -> s
     policy = parse_policy(document, PolicyKind.TRUST)
     now = core.clock()
     with core.store.transaction() as tx:
-        role = tx.get_principal(arn)
-        if role is None or role.kind != "role":
-            raise NotFoundException(f"Role {arn} does not exist.")
+        _existing_role(tx, arn)
         if not principals_exist(tx, named_principals(policy)):
             raise MalformedPolicyDocumentException(INVALID_PRINCIPALS)
         tx.put_trust_policy(arn, document, now)
@@ -234,10 +253,34 @@ def get_trust_policy(core: Core, account: str, name: str) -> str:
     """A role's trust policy document (the default one when none was set)."""
     arn = _role_arn(account, name)
     with core.store.transaction() as tx:
-        role = tx.get_principal(arn)
-        if role is None or role.kind != "role":
-            raise NotFoundException(f"Role {arn} does not exist.")
+        _existing_role(tx, arn)
         return tx.get_trust_policy(arn) or default_trust_policy(account)
+
+
+def get_max_session_duration(core: Core, account: str, name: str) -> int:
+    """A role's MaxSessionDuration in seconds (one hour unless set)."""
+    arn = _role_arn(account, name)
+    with core.store.transaction() as tx:
+        _existing_role(tx, arn)
+        return tx.get_max_session_duration(arn) or DEFAULT_MAX_SESSION_DURATION
+
+
+def update_max_session_duration(core: Core, account: str, name: str, seconds: int) -> str:
+    """Set a role's MaxSessionDuration (IAM UpdateRole), which AssumeRole's DurationSeconds
+    may not exceed from then on; sessions already issued keep their expiration. Returns the
+    role's ARN. Raises ValidationException (outside 3600-43200), NotFoundException."""
+    check_max_session_duration(seconds)
+    arn = _role_arn(account, name)
+    with core.store.transaction() as tx:
+        _existing_role(tx, arn)
+        tx.set_max_session_duration(arn, seconds)
+    return arn
+
+
+def _existing_role(tx: Transaction, arn: str) -> None:
+    role = tx.get_principal(arn)
+    if role is None or role.kind != "role":
+        raise NotFoundException(f"Role {arn} does not exist.")
 
 
 def prune_sessions(core: Core, keep_expired: timedelta = timedelta(days=1)) -> int:

@@ -25,6 +25,8 @@ principals = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("name", sa.String(512), nullable=False),
     sa.Column("created", sa.Float, nullable=False),
+    # A role's MaxSessionDuration in seconds; NULL: IAM's default, one hour (and users).
+    sa.Column("max_session_duration", sa.Integer, nullable=True),
 )
 
 access_keys = sa.Table(

@@ -688,6 +688,18 @@ class SqlTransaction:
             )
         )
 
+    def get_max_session_duration(self, role_arn: str) -> int | None:
+        q = sa.select(principals.c.max_session_duration).where(principals.c.arn == role_arn)
+        value = self._c.execute(q).scalar()
+        return None if value is None else int(value)
+
+    def set_max_session_duration(self, role_arn: str, seconds: int) -> None:
+        self._c.execute(
+            principals.update()
+            .where(principals.c.arn == role_arn)
+            .values(max_session_duration=seconds)
+        )
+
     def insert_session(self, record: SessionRecord) -> None:
         self._c.execute(
             role_sessions.insert().values(
