@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from strongroom.crypto.blob import parse_blob
 from strongroom.services.deletion import delete_due_keys
 from strongroom.services.multiregion import complete_replication
+from strongroom.services.rotation import rotate_due_keys
 
 from ._in_process import FakeClock, InProcess, in_process
 from ._support import (
@@ -932,3 +933,52 @@ def test_a_material_version_added_to_the_primary_later_is_used_by_its_replicas(
         for out in (first, second, third):
             opened = client.decrypt(CiphertextBlob=out["CiphertextBlob"])
             assert opened["Plaintext"] == out["Plaintext"]
+
+
+def _history(kms: Any, key_id: str) -> list[dict[str, Any]]:
+    out = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
+    return out["Rotations"]  # type: ignore[no-any-return]
+
+
+def _rotation_status(kms: Any, key_id: str) -> tuple[Any, ...]:
+    out = kms.get_key_rotation_status(KeyId=key_id)
+    return out["KeyRotationEnabled"], out["RotationPeriodInDays"], out["NextRotationDate"]
+
+
+def test_the_new_primary_shows_the_sets_rotation_history_and_schedule(jobs: Jobs) -> None:
+    us, eu = jobs.us, jobs.eu
+    key_id = us.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    us.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=180)
+    us.replicate_key(KeyId=key_id, ReplicaRegion=OTHER_REGION)
+    jobs.replicate()
+    us.rotate_key_on_demand(KeyId=key_id)
+    us.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=90)  # after the replication
+    history = _history(us, key_id)
+    assert [r["KeyMaterialState"] for r in history] == ["NON_CURRENT", "CURRENT"]
+    status = _rotation_status(us, key_id)
+    assert status[:2] == (True, 90)
+
+    us.update_primary_region(KeyId=key_id, PrimaryRegion=OTHER_REGION)
+    assert _history(eu, key_id) == history
+    (rotation,) = eu.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert rotation["RotationType"] == "ON_DEMAND"
+    assert _rotation_status(eu, key_id) == status
+    assert _rotation_status(us, key_id) == status  # a replica shows its primary's schedule
+
+    # The new primary rotates on, on demand and on its schedule, and counts on from there.
+    eu.rotate_key_on_demand(KeyId=key_id)
+    jobs.clock.advance(timedelta(days=91))
+    assert rotate_due_keys(jobs.server.runtime.core) == 1
+    after = _history(eu, key_id)
+    assert [(r["KeyMaterialState"], r.get("RotationType")) for r in after] == [
+        ("NON_CURRENT", None),
+        ("NON_CURRENT", "ON_DEMAND"),
+        ("NON_CURRENT", "ON_DEMAND"),
+        ("CURRENT", "AUTOMATIC"),
+    ]
+    current = after[-1]["KeyMaterialId"]
+    assert _meta(us, key_id)["CurrentKeyMaterialId"] == _meta(eu, key_id)["CurrentKeyMaterialId"]
+    assert _meta(eu, key_id)["CurrentKeyMaterialId"] == current
+    blob = us.encrypt(KeyId=key_id, Plaintext=b"after the move")["CiphertextBlob"]
+    assert parse_blob(blob).material_version == 4
+    assert eu.decrypt(CiphertextBlob=blob)["Plaintext"] == b"after the move"

@@ -14,6 +14,7 @@ from strongroom.domain.enums import KeyState, MultiRegionKeyType
 from strongroom.domain.models import Key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.keys import change_key, change_key_in
+from strongroom.services.mrk_material import sync_set
 from strongroom.services.validation import check_range
 from strongroom.storage.ports import Transaction
 
@@ -90,12 +91,15 @@ def delete_due_keys(core: Core) -> int:
 
 def _after_deleting_related(tx: Transaction, deleted: list[Key], now: datetime) -> list[str]:
     """For each multi-Region set the job deleted keys of: a primary in PendingReplicaDeletion
-    whose last replica is gone turns PendingDeletion, its waiting period starting now.
+    whose last replica is gone turns PendingDeletion, its waiting period starting now, and
+    imported material the primary awaited in a deleted replica no longer waits for it.
     Returns the ARNs of the set's remaining keys, whose cached sets changed."""
     changed: list[str] = []
     for account, key_id in sorted({(k.account, k.key_id) for k in deleted if k.multi_region}):
         related = tx.related_keys(account, key_id, for_update=True)
         changed += [k.arn for k in related]
+        if related:
+            sync_set(tx, related[0])
         if len(related) == 1 and related[0].state is KeyState.PENDING_REPLICA_DELETION:
             primary = related[0]
             days = primary.pending_window_days or DEFAULT_WINDOW_DAYS

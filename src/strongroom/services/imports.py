@@ -10,6 +10,10 @@ Deleting imported material, by DeleteImportedKeyMaterial or when its ValidTo pas
 deletes its wrapped copy from storage and from every process's cache (through the change
 feed): cryptographic erasure. What is known of it (``MaterialVersion``) stays, so that
 re-importing the same material, which only its owner still holds, brings the key back.
+
+Each key of a multi-Region set holds its own imported material, expiry and state
+(``services.mrk_material``): a replica takes the same material as its primary, and erasing
+material from one key leaves the related keys as they are.
 """
 
 from __future__ import annotations
@@ -54,7 +58,15 @@ from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, MaterialVersion
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import store_material
+from strongroom.services.material import material_id_arn, store_material
+from strongroom.services.mrk_material import (
+    PENDING,
+    check_new_material,
+    drop_from_replicas,
+    is_replica,
+    mirror_new_material,
+    sync_set,
+)
 from strongroom.services.resolve import resolve_key
 from strongroom.storage.ports import ImportTokenRecord, Transaction
 
@@ -248,6 +260,8 @@ def import_key_material(
     check_external(key)
     check_state("ImportKeyMaterial", key)
     _check_symmetric_only(key, import_type, material_id, description)
+    if import_type is ImportType.NEW_KEY_MATERIAL:
+        check_new_material(key)
     record = _token_parameters(core, key, import_token, now)
     wrapping_key = KeyBytes(
         core.root_key.unwrap(record.wrapped_private_key, _token_aad(record.token_digest, key.arn))
@@ -256,7 +270,7 @@ def import_key_material(
         record.wrapping_algorithm, record.wrapping_key_spec, wrapping_key, encrypted_material
     )
     material = canonical_material(key.key_spec, unwrapped)
-    computed = imported_material_id(key.arn, material)
+    computed = imported_material_id(material_id_arn(key), material)
     if material_id is not None and material_id != computed:
         raise IncorrectKeyMaterialException(
             f"The key material does not match key material {material_id} of {key.arn}."
@@ -277,8 +291,8 @@ def import_key_material(
             updated = _reimport(core, tx, current, versions, change, now)
         updated = settle(tx, updated)
         tx.update_key(updated)
-        tx.record_change(key.arn, now)
-    core.cache.invalidate(key.arn)
+        changed = record_changes(tx, updated, now)
+    forget(core, changed)
     return updated, computed
 
 
@@ -297,7 +311,7 @@ def _import_new(
             f"The key material is already associated with {key.arn}; import it with "
             "ImportType EXISTING_KEY_MATERIAL."
         )
-    pending = [v for v in versions if v.state is KeyMaterialState.PENDING_ROTATION]
+    pending = [v for v in versions if v.state in PENDING]
     if pending:
         raise KMSInvalidStateException(
             f"New key material (id: {change.material_id}) cannot be imported into KMS key "
@@ -307,19 +321,19 @@ def _import_new(
     version = max((v.version for v in versions), default=0) + 1
     first = not versions
     store_material(core, tx, key.arn, version, change.material, now)
-    tx.insert_material_version(
-        MaterialVersion(
-            key_arn=key.arn,
-            version=version,
-            material_id=change.material_id,
-            state=KeyMaterialState.CURRENT if first else KeyMaterialState.PENDING_ROTATION,
-            created=now,
-            import_state=ImportState.IMPORTED,
-            expiration_model=change.expiry.model,
-            valid_to=change.expiry.valid_to,
-            description=change.description,
-        )
+    info = MaterialVersion(
+        key_arn=key.arn,
+        version=version,
+        material_id=change.material_id,
+        state=KeyMaterialState.CURRENT if first else KeyMaterialState.PENDING_ROTATION,
+        created=now,
+        import_state=ImportState.IMPORTED,
+        expiration_model=change.expiry.model,
+        valid_to=change.expiry.valid_to,
+        description=change.description,
     )
+    tx.insert_material_version(info)
+    mirror_new_material(tx, key, info)
     if not first:
         return key
     return key.evolve(current_version=version, current_material_id=change.material_id)
@@ -400,25 +414,27 @@ def delete_imported_material(
             return current, None if target is None else target.material_id
         updated = settle(tx, erase(tx, current, target))
         tx.update_key(updated)
-        tx.record_change(key.arn, now)
-    core.cache.invalidate(key.arn)
+        changed = record_changes(tx, updated, now)
+    forget(core, changed)
     log.info("deleted imported key material %s of %s", target.material_id, key.arn)
     return updated, target.material_id
 
 
 def erase(tx: Transaction, key: Key, target: MaterialVersion) -> Key:
     """Delete the wrapped copy of imported material. Material pending rotation was never
-    associated with the key for good and goes entirely; permanently associated material
-    becomes PENDING_IMPORT and takes the key with it (but a key pending deletion stays so,
-    DeleteImportedKeyMaterial doc)."""
+    associated with the key for good and goes entirely, from a multi-Region primary's
+    replicas too (a replica keeps awaiting it: its primary still has it); permanently
+    associated material becomes PENDING_IMPORT and takes the key with it (but a key pending
+    deletion stays so, DeleteImportedKeyMaterial doc)."""
     tx.delete_material(key.arn, target.version)
-    if target.state not in PERMANENT:
+    if target.state not in PERMANENT and not is_replica(key):
         tx.delete_material_version(key.arn, target.version)
+        drop_from_replicas(tx, key, target.version)
         return key
     tx.update_material_version(
         target.evolve(import_state=ImportState.PENDING_IMPORT, expiration_model=None, valid_to=None)
     )
-    if key.state in _GOING_AWAY:
+    if target.state not in PERMANENT or key.state in _GOING_AWAY:
         return key
     return key.evolve(state=KeyState.PENDING_IMPORT)
 
@@ -443,11 +459,27 @@ def expire_due_materials(core: Core) -> int:
                 continue
             if fresh.valid_to is None or fresh.valid_to > now:
                 continue
-            tx.update_key(settle(tx, erase(tx, key, fresh)))
-            tx.record_change(key.arn, now)
-        core.cache.invalidate(info.key_arn)
+            updated = settle(tx, erase(tx, key, fresh))
+            tx.update_key(updated)
+            changed = record_changes(tx, updated, now)
+        forget(core, changed)
         erased += 1
         log.info("imported key material %s of %s expired", info.material_id, info.key_arn)
     with core.store.transaction() as tx:
         tx.prune_import_tokens(now)
     return erased
+
+
+def record_changes(tx: Transaction, key: Key, now: datetime) -> list[str]:
+    """After ``key``'s materials changed: bring its multi-Region set in line and record a
+    change of every key whose materials may have changed; returns their ARNs."""
+    changed = sync_set(tx, key)
+    for arn in changed:
+        tx.record_change(arn, now)
+    return changed
+
+
+def forget(core: Core, arns: list[str]) -> None:
+    """Drop what this process cached of the keys once their change is committed."""
+    for arn in arns:
+        core.cache.invalidate(arn)

@@ -5,9 +5,10 @@ root key with the key ARN and version in the AAD): 32 random bytes for a symmetr
 encryption key, the secret for an HMAC key, the PKCS#8 private key for a key pair. Once
 unwrapped it stays in the process cache in the form its operations use (``cache.Material``).
 
-A multi-Region replica has no material rows of its own: it reads every version, and the
-current version number, through its primary key (``material_source``), so a version added
-to the primary is at once usable in every Region.
+A multi-Region replica of a key whose material KMS generated has no material rows of its
+own: it reads every version, and the current version number, through its primary key
+(``material_source``), so a version added to the primary is at once usable in every Region.
+Imported material is each key's own, replicas included (``services.mrk_material``).
 """
 
 from __future__ import annotations
@@ -41,9 +42,14 @@ def material_aad(key_arn: str, version: int) -> bytes:
 
 def material_source(core: Core, key: Key) -> Key:
     """The key whose ARN holds ``key``'s material versions and current version number: the
-    key itself, or, for a multi-Region replica, its primary (AWS copies the primary's
-    material to its replicas; here they read it from there)."""
-    if key.primary_region is None or key.primary_region == key.region:
+    key itself, or, for a multi-Region replica of generated material, its primary (AWS
+    copies the primary's material to its replicas; here they read it from there). Imported
+    material AWS does not copy: each key of the set has its own."""
+    if (
+        key.primary_region is None
+        or key.primary_region == key.region
+        or key.origin is Origin.EXTERNAL
+    ):
         return key
     return load_key(core, key_arn(key.primary_region, key.account, key.key_id))
 
@@ -53,9 +59,10 @@ def current_version(core: Core, key: Key) -> int:
     return material_source(core, key).current_version
 
 
-def _id_arn(key: Key) -> str:
-    """The ARN that generated KeyMaterialIds derive from: for a multi-Region key the Region is
-    left out, so every related key shows the same ids for the material they share."""
+def material_id_arn(key: Key) -> str:
+    """The ARN that KeyMaterialIds derive from: for a multi-Region key the Region is left
+    out, so every related key shows the same ids for the material they share (AWS: the id
+    derives from the key ID and the material)."""
     return key.arn if key.primary_region is None else key_arn("", key.account, key.key_id)
 
 
@@ -67,7 +74,7 @@ def material_id_of(core: Core, key: Key, version: int) -> str:
     if version == key.current_version and key.current_material_id is not None:
         return key.current_material_id
     if key.origin is Origin.AWS_KMS:
-        return generated_material_id(_id_arn(key), version)
+        return generated_material_id(material_id_arn(key), version)
     found = core.cache.material_id(key.arn, version)
     if found is None:
         with core.store.transaction() as tx:
@@ -96,7 +103,7 @@ def add_generated_version(
         if info.state is KeyMaterialState.CURRENT:
             tx.update_material_version(info.evolve(state=KeyMaterialState.NON_CURRENT))
     store_material(core, tx, key.arn, version, material, now)
-    material_id = generated_material_id(_id_arn(key), version)
+    material_id = generated_material_id(material_id_arn(key), version)
     tx.insert_material_version(
         MaterialVersion(
             key_arn=key.arn,
@@ -143,6 +150,18 @@ def copy_material(
             continue
         raw = core.root_key.unwrap(wrapped, material_aad(source_arn, version))
         store_material(core, tx, target_arn, version, KeyBytes(raw), now)
+
+
+def copy_versions(tx: Transaction, source_arn: str, target_arn: str) -> None:
+    """Make ``target_arn``'s material version records (its ListKeyRotations history) those
+    of ``source_arn``."""
+    have = {v.version for v in tx.list_material_versions(target_arn)}
+    for info in tx.list_material_versions(source_arn):
+        copy = info.evolve(key_arn=target_arn)
+        if info.version in have:
+            tx.update_material_version(copy)
+        else:
+            tx.insert_material_version(copy)
 
 
 def stored_material(core: Core, tx: Transaction, key_arn: str, version: int) -> KeyBytes | None:

@@ -4,17 +4,21 @@ job that finishes replication.
 A set of related multi-Region keys shares one ``mrk-`` key id in several Regions of one
 account (AWS KMS Developer Guide, "Multi-Region keys in AWS KMS"). Every key of the set
 stores the Region of the current primary (``Key.primary_region``). Shared properties (key
-spec, usage, origin, material) come from the primary: a replica has no material rows of its
-own and reads every version through its primary (``services.material.material_source``), so
-a version the primary gains later is at once usable in every Region. Description, policy,
-tags, aliases and key state belong to each key.
+spec, usage, origin, automatic rotation, generated material) come from the primary: a
+replica of generated material has no material rows of its own and reads every version
+through its primary (``services.material.material_source``), so a version the primary gains
+later is at once usable in every Region. Imported material is each key's own
+(``services.mrk_material``): a replica of such a primary starts without it. Description,
+policy, tags, aliases and key state belong to each key.
 
 ReplicateKey answers with the replica in the ``Creating`` state, as AWS does; the scheduled
-``complete_replication`` job makes it ``Enabled`` within one change-poll interval (AWS:
-"after a few seconds"). Until then it can be managed but not used in cryptographic
-operations (KMSInvalidStateException "... is creating."), so a client that replicates and
-uses the key at once sees here what it would see on AWS and must wait for ``Enabled``.
-UpdatePrimaryRegion completes at once: the transient ``Updating`` state of AWS is skipped.
+``complete_replication`` job makes it ``Enabled`` (``PendingImport`` for imported material)
+within one change-poll interval (AWS: "after a few seconds"). Until then it can be managed
+but not used in cryptographic operations (KMSInvalidStateException "... is creating."), so
+a client that replicates and uses the key at once sees here what it would see on AWS and
+must wait for ``Enabled``. UpdatePrimaryRegion completes at once: the transient ``Updating``
+state of AWS is skipped; the new primary takes over the set's rotation schedule and its
+material history (ListKeyRotations).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from strongroom.authz.decision import authorize
-from strongroom.domain.enums import KeyState, MultiRegionKeyType
+from strongroom.domain.enums import KeyState, MultiRegionKeyType, Origin
 from strongroom.domain.errors import (
     AlreadyExistsException,
     NotFoundException,
@@ -37,7 +41,8 @@ from strongroom.services.access import authorize_new_key_tags
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.key_records import default_policy
 from strongroom.services.loading import load_key
-from strongroom.services.material import copy_material
+from strongroom.services.material import copy_material, copy_versions
+from strongroom.services.mrk_material import mirror_versions, sync_set
 from strongroom.services.policies import validate_key_policy
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
@@ -122,8 +127,12 @@ def replicate_key(
             creation_date=now,
             deletion_date=None,
             pending_window_days=None,
+            expiration_model=None,  # imported material: the replica's own imports set it
+            valid_to=None,
         )
         tx.insert_key(replica)
+        mirror_versions(tx, current, arn)
+        sync_set(tx, current)
         tx.put_tags(arn, tags)
         _record_changes(tx, related, now)
     _forget(core, related)
@@ -164,21 +173,41 @@ def update_primary_region(
         _check_primary(old)
         check_state("UpdatePrimaryRegion", old)
         check_state("UpdatePrimaryRegion", new)
-        # The new primary gets rows of its own for every version; the old one keeps its
-        # rows, so a process that still reads through it finds every version too.
-        versions = range(1, old.current_version + 1)
-        copy_material(core, tx, old.arn, new.arn, versions, now)
         for key in related:
-            tx.update_key(
-                key.evolve(primary_region=primary_region, current_version=old.current_version)
-            )
+            tx.update_key(_under_new_primary(key, old, primary_region))
+        if old.origin is Origin.EXTERNAL:
+            sync_set(tx, new)  # each key keeps its own imported material
+        else:
+            # The new primary gets rows of its own for every version and the material
+            # history; the old one keeps its rows, so a process that still reads through it
+            # finds every version too.
+            versions = range(1, old.current_version + 1)
+            copy_material(core, tx, old.arn, new.arn, versions, now)
+            copy_versions(tx, old.arn, new.arn)
         _record_changes(tx, related, now)
     _forget(core, related)
 
 
+def _under_new_primary(key: Key, old: Key, primary_region: str) -> Key:
+    """A key of the set once the primary is in ``primary_region``: the set's automatic
+    rotation schedule, and its current version of generated material, are the old
+    primary's (shared properties, "Multi-Region keys in AWS KMS")."""
+    key = key.evolve(
+        primary_region=primary_region,
+        rotation_period_days=old.rotation_period_days,
+        next_rotation_date=old.next_rotation_date,
+    )
+    if old.origin is Origin.EXTERNAL:
+        return key
+    return key.evolve(
+        current_version=old.current_version, current_material_id=old.current_material_id
+    )
+
+
 def complete_replication(core: Core) -> int:
-    """Move every replica in the Creating state to Enabled (the scheduled job that stands
-    for AWS's asynchronous replication); returns how many it moved."""
+    """Move every replica in the Creating state to Enabled, or PendingImport when its
+    material is imported (the scheduled job that stands for AWS's asynchronous
+    replication); returns how many it moved."""
     creating = core.store.keys_in_state(KeyState.CREATING)
     if not creating:
         return 0
@@ -188,7 +217,9 @@ def complete_replication(core: Core) -> int:
         for arn in creating:
             key = tx.get_key(arn, for_update=True)
             if key is not None and key.state is KeyState.CREATING:
-                tx.update_key(key.evolve(state=KeyState.ENABLED))
+                imported = key.origin is Origin.EXTERNAL
+                state = KeyState.PENDING_IMPORT if imported else KeyState.ENABLED
+                tx.update_key(key.evolve(state=state))
                 tx.record_change(arn, now)
                 done.append(arn)
     for arn in done:

@@ -7,8 +7,9 @@ material version and makes it current; the key id, ARN, aliases and policy stay,
 earlier version stays for Decrypt (the ciphertext names its version). Only symmetric
 encryption keys rotate; automatic rotation only with material KMS generates; on-demand
 rotation of a key with imported material makes current the material imported for it
-(ImportType NEW_KEY_MATERIAL). A disabled key is not rotated; once enabled again, a key
-whose rotation date passed meanwhile rotates at once.
+(ImportType NEW_KEY_MATERIAL); for a multi-Region key, once every replica has it too, and
+the rotation on the primary makes it current in every key of the set. A disabled key is not
+rotated; once enabled again, a key whose rotation date passed meanwhile rotates at once.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ from strongroom.domain.errors import (
 from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, MaterialVersion
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.imports import settle
+from strongroom.services.imports import forget, record_changes, settle
 from strongroom.services.keys import change_key
 from strongroom.services.material import add_generated_version, material_source, new_material
+from strongroom.services.mrk_material import replicas_of
 from strongroom.services.resolve import resolve_key
 from strongroom.storage.ports import Transaction
 
@@ -184,8 +186,8 @@ def rotate_on_demand(core: Core, ctx: RequestContext, key_id: str) -> Key:
         else:
             updated = _promote_pending(tx, current, versions, now)
         tx.update_key(updated)
-        tx.record_change(key.arn, now)
-    core.cache.invalidate(key.arn)
+        changed = record_changes(tx, updated, now)
+    forget(core, changed)
     log.info("rotated %s on demand to material %s", key.arn, updated.current_material_id)
     return updated
 
@@ -193,13 +195,35 @@ def rotate_on_demand(core: Core, ctx: RequestContext, key_id: str) -> Key:
 def _promote_pending(
     tx: Transaction, key: Key, versions: list[MaterialVersion], now: datetime
 ) -> Key:
-    """Make the imported material pending rotation current; the current one stays for
-    decryption."""
+    """Make the imported material pending rotation current, in a multi-Region primary's
+    replicas too; the current one stays for decryption."""
+    waiting = KeyMaterialState.PENDING_MULTI_REGION_IMPORT_AND_ROTATION
+    if any(v.state is waiting for v in versions):
+        raise KMSInvalidStateException(
+            f"The key material pending rotation for {key.arn} is not imported into every "
+            "related multi-Region replica key yet."
+        )
     pending = next((v for v in versions if v.state is KeyMaterialState.PENDING_ROTATION), None)
     if pending is None:
         raise KMSInvalidStateException(
             f"No available key material pending rotation for the key: {key.arn}."
         )
+    for replica in replicas_of(tx, key):
+        fresh = tx.get_key(replica.arn, for_update=True)
+        own = tx.list_material_versions(replica.arn)
+        mirror = next((v for v in own if v.version == pending.version), None)
+        if fresh is not None and mirror is not None:
+            tx.update_key(_make_current(tx, fresh, own, mirror, now))
+    return _make_current(tx, key, versions, pending, now)
+
+
+def _make_current(
+    tx: Transaction,
+    key: Key,
+    versions: list[MaterialVersion],
+    pending: MaterialVersion,
+    now: datetime,
+) -> Key:
     for info in versions:
         if info.state is KeyMaterialState.CURRENT:
             tx.update_material_version(info.evolve(state=KeyMaterialState.NON_CURRENT))
