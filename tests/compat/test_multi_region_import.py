@@ -251,6 +251,19 @@ def test_each_keys_material_expires_on_its_own(pair: Pair) -> None:
     )
 
 
+def _import_new(kms: Any, key_id: str, material: bytes) -> str:
+    """NEW_KEY_MATERIAL (for on-demand rotation) into ``key_id``; its KeyMaterialId."""
+    return str(
+        import_material(
+            kms,
+            key_id,
+            material,
+            ImportType="NEW_KEY_MATERIAL",
+            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+        )["KeyMaterialId"]
+    )
+
+
 def _states(kms: Any, key_id: str) -> list[tuple[str, str, str]]:
     rotations = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
     return [
@@ -263,13 +276,7 @@ def test_new_material_rotates_the_set_once_every_replica_has_it(pair: Pair) -> N
     mrk = _complete(pair)
     old_blob = pair.eu.encrypt(KeyId=mrk.key_id, Plaintext=b"first")["CiphertextBlob"]
     new = os.urandom(32)
-    new_id = import_material(
-        pair.us,
-        mrk.key_id,
-        new,
-        ImportType="NEW_KEY_MATERIAL",
-        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
-    )["KeyMaterialId"]
+    new_id = _import_new(pair.us, mrk.key_id, new)
     waiting = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
     assert _states(pair.us, mrk.key_id) == [
         (mrk.material_id, "CURRENT", "IMPORTED"),
@@ -297,13 +304,7 @@ def test_new_material_rotates_the_set_once_every_replica_has_it(pair: Pair) -> N
 def test_pending_material_deleted_from_the_primary_leaves_its_replicas(pair: Pair) -> None:
     mrk = _complete(pair)
     new = os.urandom(32)
-    new_id = import_material(
-        pair.us,
-        mrk.key_id,
-        new,
-        ImportType="NEW_KEY_MATERIAL",
-        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
-    )["KeyMaterialId"]
+    new_id = _import_new(pair.us, mrk.key_id, new)
     import_material(pair.eu, mrk.key_id, new)
     assert len(pair.rows(mrk.eu_arn)) == 2
     pair.us.delete_imported_key_material(KeyId=mrk.key_id, KeyMaterialId=new_id)
@@ -320,13 +321,7 @@ def test_a_replica_made_while_material_is_pending_awaits_it_too(pair: Pair) -> N
     first = os.urandom(32)
     new = os.urandom(32)
     import_material(pair.us, key_id, first)
-    new_id = import_material(
-        pair.us,
-        key_id,
-        new,
-        ImportType="NEW_KEY_MATERIAL",
-        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
-    )["KeyMaterialId"]
+    new_id = _import_new(pair.us, key_id, new)
     assert _states(pair.us, key_id)[1][1] == "PENDING_ROTATION"
     pair.us.replicate_key(KeyId=key_id, ReplicaRegion=OTHER_REGION)
     pair.replicate()
@@ -386,13 +381,7 @@ def test_hmac_replica_takes_the_same_secret_and_verifies_the_primarys_macs(pair:
 
 def test_pending_material_stops_waiting_for_a_deleted_replica(pair: Pair) -> None:
     mrk = _complete(pair)
-    new_id = import_material(
-        pair.us,
-        mrk.key_id,
-        os.urandom(32),
-        ImportType="NEW_KEY_MATERIAL",
-        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
-    )["KeyMaterialId"]
+    new_id = _import_new(pair.us, mrk.key_id, os.urandom(32))
     waiting = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
     assert _states(pair.us, mrk.key_id)[1] == (new_id, waiting, "IMPORTED")
     pair.eu.schedule_key_deletion(KeyId=mrk.key_id, PendingWindowInDays=7)
