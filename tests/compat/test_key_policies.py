@@ -323,6 +323,29 @@ def test_malformed_policy_is_refused(
     ] == [_root()]
 
 
+def test_malformed_key_policy_texts_are_aws_texts(kms: Any, key: dict[str, Any]) -> None:
+    """The texts AWS KMS returns (CreateKey/PutKeyPolicy responses quoted in
+    terraform-aws-modules/terraform-aws-eks#2163 and awslabs/minimum-viable-dataspace-on-aws#5)."""
+    no_principal = {k: v for k, v in _root().items() if k != "Principal"}
+    stranger = {**_root(), "Principal": {"AWS": "arn:aws:iam::111122223333:user/nobody-x"}}
+    for statement, message in (
+        (no_principal, "Policy contains a statement with no principal."),
+        (stranger, "Policy contains a statement with one or more invalid principals."),
+    ):
+        policy = _policy(statement)
+        assert_kms_error(
+            "MalformedPolicyDocumentException",
+            kms.put_key_policy,
+            KeyId=key["KeyId"],
+            PolicyName="default",
+            Policy=policy,
+            message=message,
+        )
+        assert_kms_error(
+            "MalformedPolicyDocumentException", kms.create_key, Policy=policy, message=message
+        )
+
+
 def _write(tmp_path: Any, document: dict[str, Any] | str) -> str:
     path = tmp_path / "policy.json"
     path.write_text(document if isinstance(document, str) else json.dumps(document))

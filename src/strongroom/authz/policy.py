@@ -37,6 +37,7 @@ from strongroom.domain.errors import LimitExceededException, MalformedPolicyDocu
 
 MAX_POLICY_BYTES = 32768
 VERSIONS = ("2012-10-17", "2008-10-17")
+NO_PRINCIPAL = "Policy contains a statement with no principal."
 VARIABLES_VERSION = "2012-10-17"  # policy variables exist only from this version on
 
 _ALLOWED_CHARS_RE = re.compile(r"[\u0009\u000A\u000D\u0020-\u00FF]+")
@@ -355,8 +356,12 @@ def _statement(index: int, body: object, kind: PolicyKind) -> Statement:
     if effect_raw not in (Effect.ALLOW.value, Effect.DENY.value):
         raise _malformed(where, f"Effect must be 'Allow' or 'Deny', not {effect_raw!r}")
     principal, not_principal = _pair(body, "Principal", "NotPrincipal", where)
-    if kind is not PolicyKind.IDENTITY and principal is None and not_principal is None:
-        raise _malformed(where, f"a {kind} policy statement must have a Principal or NotPrincipal")
+    if kind is PolicyKind.KEY and principal is None and not_principal is None:
+        # AWS KMS's own text, which names no statement (a CreateKey response quoted in
+        # terraform-aws-modules/terraform-aws-eks#2163).
+        raise MalformedPolicyDocumentException(NO_PRINCIPAL)
+    if kind is PolicyKind.TRUST and principal is None and not_principal is None:
+        raise _malformed(where, "a trust policy statement must have a Principal or NotPrincipal")
     if kind is PolicyKind.IDENTITY and (principal is not None or not_principal is not None):
         raise _malformed(where, "an identity policy statement cannot have a Principal")
     action, not_action = _pair(body, "Action", "NotAction", where)

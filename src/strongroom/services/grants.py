@@ -53,6 +53,9 @@ MAX_CONSTRAINT_PAIRS, MAX_CONSTRAINT_VALUE = 8, 384  # CreateGrantRequest.Constr
 ONLY_CREATE_GRANT = "Grants must not contain only the CreateGrant operation."  # AWS's text
 MORE_THAN_ONE_CONSTRAINT = "More than one constraint supplied"  # AWS's text
 SERVICE_PRINCIPALS = "AWS service principals are not supported by this server."
+# AWS KMS's CreateGrant answer to an alias ARN as KeyId, as Lambda relays it
+# (hashicorp/terraform#20813, ministryofjustice/modernisation-platform#8298).
+ALIASES_REFUSED = "Key Aliases are not supported for this operation."
 # kms:GrantIsForAWSResource: no AWS service calls this server on a user's behalf.
 _NOT_FOR_AWS_RESOURCE: Mapping[str, ContextValue] = {"kms:GrantIsForAWSResource": "false"}
 
@@ -83,9 +86,9 @@ def create_grant(
     key returns that grant (a retry), with a new token.
 
     Raises ValidationException (missing grantee, operations the key cannot do, constraints),
-    InvalidArnException, NotFoundException, InvalidGrantTokenException, AccessDeniedException,
-    DisabledException, KMSInvalidStateException, LimitExceededException,
-    DryRunOperationException.
+    InvalidArnException (also for an alias ARN as ``key_id``), NotFoundException,
+    InvalidGrantTokenException, AccessDeniedException, DisabledException,
+    KMSInvalidStateException, LimitExceededException, DryRunOperationException.
     """
     if grantee_principal is None:
         raise ValidationException("You must specify a GranteePrincipal.")
@@ -93,6 +96,9 @@ def create_grant(
     retiring = (
         None if retiring_principal is None else _principal("retiringPrincipal", retiring_principal)
     )
+    arn = parse_arn(key_id)
+    if arn is not None and arn.kind == "alias":
+        raise InvalidArnException(ALIASES_REFUSED)
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     ops = tuple(dict.fromkeys(operations))
     equals, subset = encryption_context_equals, encryption_context_subset
