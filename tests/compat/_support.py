@@ -15,6 +15,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from conftest import run_in_process
+
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
 OTHER_REGION = "eu-west-1"
@@ -70,6 +72,15 @@ def new_principal(
     creds = json.loads(server.admin("create-access-key", arn).stdout)
     client = make_client(server.endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
     return {"arn": arn, "name": name, "account": account, "client": client, **creds}
+
+
+def audit_events(server: Any, *filters: str) -> tuple[str, list[dict[str, Any]]]:
+    """What ``strongroom audit events`` prints for ``server``'s trail with ``filters``, and
+    its events."""
+    out = run_in_process(
+        ["audit", "events", *server.storage_args(), "--limit", "1000000", *filters]
+    )
+    return out.stdout, [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
 def eventually(check: Callable[[], Any], seconds: float = 5.0) -> Any:

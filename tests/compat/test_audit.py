@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from conftest import run_strongroom, start_server, stop_server
 
-from ._support import ACCOUNT, ALL_KMS, REGION, assert_kms_error, new_principal
+from ._support import ACCOUNT, ALL_KMS, REGION, assert_kms_error, audit_events, new_principal
 
 pytestmark = pytest.mark.compat
 
@@ -34,14 +34,6 @@ def _failed_rid(call: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:
     with pytest.raises(ClientError) as info:
         call(**kwargs)
     return _rid(info.value.response), info.value.response["Error"]
-
-
-def audit_events(server: Any, *filters: str) -> tuple[str, list[dict[str, Any]]]:
-    """The output of ``strongroom audit events`` and its events."""
-    out = run_strongroom(
-        ["audit", "events", *server.storage_args(), "--limit", "1000000", *filters]
-    )
-    return out.stdout, [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
 def _forms(secret: bytes) -> list[str]:
