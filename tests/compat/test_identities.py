@@ -28,7 +28,15 @@ from conftest import Server, run_in_process, run_strongroom
 from strongroom.storage.migrate import alembic_config
 
 from ._in_process import InProcess, fresh_database, in_process
-from ._support import ACCOUNT, ALL_KMS, REGION, assert_kms_error, eventually, new_principal
+from ._support import (
+    ACCOUNT,
+    ALL_KMS,
+    REGION,
+    assert_kms_error,
+    audit_events,
+    eventually,
+    new_principal,
+)
 
 pytestmark = pytest.mark.compat
 
@@ -822,10 +830,7 @@ def test_new_admin_commands_have_help(command: str) -> None:
 
 
 def _audit(server: Any, *filters: str) -> list[dict[str, Any]]:
-    out = run_strongroom(
-        ["audit", "events", *server.storage_args(), "--limit", "1000000", *filters]
-    )
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    return audit_events(server, *filters)[1]
 
 
 def test_audit_shows_role_sessions_and_no_session_secrets(server: Server, kms: Any) -> None:
