@@ -62,12 +62,7 @@ def new_principal(
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     server.admin("create-user", name, "--in-account", account)
     if policy is not None:
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(policy, f)
-        try:
-            server.admin("put-user-policy", name, f.name, "--in-account", account)
-        finally:
-            os.unlink(f.name)
+        put_policy(server, "put-user-policy", name, policy, "--in-account", account)
     arn = f"arn:aws:iam::{account}:user/{name}"
     creds = json.loads(server.admin("create-access-key", arn).stdout)
     client = make_client(server.endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
@@ -81,6 +76,17 @@ def audit_events(server: Any, *filters: str) -> tuple[str, list[dict[str, Any]]]
         ["audit", "events", *server.storage_args(), "--limit", "1000000", *filters]
     )
     return out.stdout, [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def put_policy(server: Any, command: str, name: str, policy: dict[str, Any], *extra: str) -> None:
+    """``strongroom admin COMMAND NAME FILE EXTRA...`` with ``policy`` written to FILE
+    (``put-user-policy``, ``put-role-policy``, ...)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(policy, f)
+    try:
+        server.admin(command, name, f.name, *extra)
+    finally:
+        os.unlink(f.name)
 
 
 def eventually(check: Callable[[], Any], seconds: float = 5.0) -> Any:
