@@ -61,10 +61,15 @@ def _scenario(server: Server, name: str, **extra: Any) -> Any:
         },
         **extra,
     }
+    return json.loads(_node("scenarios.mjs", name, stdin=json.dumps(given)), object_hook=_bytes)
+
+
+def _node(*args: str, stdin: str | None = None) -> str:
+    """Run node in tests/node with ``args``; what it printed (it must exit 0)."""
     assert NODE is not None
     done = subprocess.run(
-        [NODE, "scenarios.mjs", name],
-        input=json.dumps(given),
+        [NODE, *args],
+        input=stdin,
         capture_output=True,
         text=True,
         cwd=NODE_DIR,
@@ -72,7 +77,7 @@ def _scenario(server: Server, name: str, **extra: Any) -> Any:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout, object_hook=_bytes)
+    return done.stdout
 
 
 def _node_env() -> dict[str, str]:
@@ -302,15 +307,5 @@ def test_readme_javascript_block_runs_as_written(server: Server) -> None:
         )
         + 'console.log(Buffer.from(CiphertextBlob).toString("base64"));\n'
     )
-    assert NODE is not None
-    done = subprocess.run(
-        [NODE, "--input-type=module", "-e", code],
-        capture_output=True,
-        text=True,
-        cwd=NODE_DIR,
-        env=_node_env(),
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    blob = base64.b64decode(done.stdout)
+    blob = base64.b64decode(_node("--input-type=module", "-e", code))
     assert user["client"].decrypt(CiphertextBlob=blob)["Plaintext"] == b"secret"
