@@ -293,13 +293,18 @@ def segments(directory: Path) -> list[Path]:
 
 def read_segment(path: Path, *, strict: bool = False) -> Iterator[Record]:
     """The records of one segment, up to its end or to the zeros written ahead of it.
-    ``strict``: raise ValueError if anything but zeros follows them."""
+    Not ``strict`` (reading a trail a server may be writing): a last line still being
+    written (no newline yet, or zeros where the rest will go) is not read. ``strict``
+    (verifying): such a line is read as it is, and ValueError is raised if anything but
+    zeros follows the zeros."""
     chain = path.name[: -len(SUFFIX)]
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             if raw[:1] == b"\0":
                 if strict and (raw.strip(b"\0") or _more_than_zeros(f)):
                     raise ValueError(f"data after the zeros that end the segment (line {number})")
+                return
+            if not strict and (raw[-1:] != b"\n" or b"\0" in raw):
                 return
             digest, prev, body = raw.rstrip(b"\n").split(b" ", 2)
             yield Record(chain, number, digest.decode(), prev.decode(), body)

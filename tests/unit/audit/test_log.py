@@ -278,3 +278,22 @@ def test_a_segment_left_with_its_zeros_verifies_and_data_after_them_does_not(
     path.write_bytes(bytes(stray))
     count, problems = verify_trail(audit.directory)
     assert count == 3 and len(problems) == 1 and "after the zeros" in problems[0]
+
+
+def test_a_line_still_being_written_is_not_read_except_when_verifying(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit", fsync=False)
+    audit.start()
+
+    async def run() -> None:
+        for i in range(2):
+            assert audit.commit({"n": i}, alone=True) is None
+
+    asyncio.run(run())
+    audit.stop()
+    (path,) = segments(audit.directory)
+    complete = path.read_bytes()
+    half = complete.splitlines(keepends=True)[1][:40]
+    for tail in (half, half + bytes(64)):  # a write under way: at the end, or over zeros
+        path.write_bytes(complete + tail)
+        assert [e["n"] for e in _events(audit.directory)] == [0, 1]
+        assert verify_trail(audit.directory)[1], tail  # verify reports the torn line
