@@ -23,8 +23,9 @@ from pathlib import Path
 
 from strongroom.authz.decision import decide
 from strongroom.authz.policy import default_key_policy
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import KeySpec, KeyUsage
 from strongroom.domain.models import Caller, Key, Principal
+from strongroom.services.key_records import new_key_record
 
 ACCOUNT = "111122223333"
 KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -36,22 +37,16 @@ TEN_STATEMENTS = Path(__file__).parent / "policies" / "ten_statements.json"
 
 
 def _key(policy: str) -> Key:
-    return Key(
-        arn=KEY_ARN,
-        key_id=KEY_ARN.rsplit("/", 1)[1],
-        account=ACCOUNT,
-        region="us-east-1",
-        state=KeyState.ENABLED,
-        description="",
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
+    return new_key_record(
+        ACCOUNT,
+        "us-east-1",
+        KEY_ARN.rsplit("/", 1)[1],
         key_spec=KeySpec.SYMMETRIC_DEFAULT,
-        origin=Origin.AWS_KMS,
-        key_manager=KeyManager.CUSTOMER,
-        multi_region=False,
+        key_usage=KeyUsage.ENCRYPT_DECRYPT,
+        description="",
         policy=policy,
-        creation_date=datetime(2026, 1, 1, tzinfo=UTC),
-        current_version=1,
-    )
+        created=datetime(2026, 1, 1, tzinfo=UTC),
+    ).evolve(current_version=1)
 
 
 def _best_us(fn: Callable[[], object], n: int, repeat: int) -> float:

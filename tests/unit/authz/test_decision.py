@@ -21,14 +21,14 @@ from strongroom.authz.decision import (
 from strongroom.authz.evaluate import Reason
 from strongroom.authz.grants import GrantRule, KeyGrants
 from strongroom.authz.policy import PolicyKind, default_key_policy
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import KeySpec
 from strongroom.domain.errors import AccessDeniedException
 from strongroom.domain.models import Caller, Grant, Key, Principal
 
+from .._keys import ACCOUNT, ARN, symmetric_key
+
 pytestmark = pytest.mark.unit
 
-ACCOUNT = "111122223333"
-ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ALL_KMS = json.dumps(
     {
         "Version": "2012-10-17",
@@ -38,22 +38,7 @@ ALL_KMS = json.dumps(
 
 
 def _key(policy: str | None = None) -> Key:
-    return Key(
-        arn=ARN,
-        key_id=ARN.rsplit("/", 1)[1],
-        account=ACCOUNT,
-        region="us-east-1",
-        state=KeyState.ENABLED,
-        description="",
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
-        key_spec=KeySpec.SYMMETRIC_DEFAULT,
-        origin=Origin.AWS_KMS,
-        key_manager=KeyManager.CUSTOMER,
-        multi_region=False,
-        policy=policy or default_key_policy(ACCOUNT),
-        creation_date=datetime(2026, 1, 1, tzinfo=UTC),
-        current_version=1,
-    )
+    return symmetric_key(policy or default_key_policy(ACCOUNT))
 
 
 def _caller(kind: str = "user", name: str = "alice", *policies: str) -> Caller:

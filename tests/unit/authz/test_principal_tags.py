@@ -11,13 +11,12 @@ import pytest
 from strongroom.authz.decision import decide, request_context
 from strongroom.authz.evaluate import Reason
 from strongroom.authz.policy import default_key_policy
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
-from strongroom.domain.models import Caller, Key, Principal, RoleSession
+from strongroom.domain.models import Caller, Principal, RoleSession
+
+from .._keys import ACCOUNT, ARN, symmetric_key
 
 pytestmark = pytest.mark.unit
 
-ACCOUNT = "111122223333"
-ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/app"
 SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/app/web"
 TEAM_BLUE = json.dumps(
@@ -33,25 +32,6 @@ TEAM_BLUE = json.dumps(
         ],
     }
 )
-
-
-def _key(policy: str) -> Key:
-    return Key(
-        arn=ARN,
-        key_id=ARN.rsplit("/", 1)[1],
-        account=ACCOUNT,
-        region="us-east-1",
-        state=KeyState.ENABLED,
-        description="",
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
-        key_spec=KeySpec.SYMMETRIC_DEFAULT,
-        origin=Origin.AWS_KMS,
-        key_manager=KeyManager.CUSTOMER,
-        multi_region=False,
-        policy=policy,
-        creation_date=datetime(2026, 1, 1, tzinfo=UTC),
-        current_version=1,
-    )
 
 
 def _user(*tags: tuple[str, str]) -> Caller:
@@ -86,12 +66,14 @@ def _session(*policies: str) -> Caller:
 def test_principal_tag_condition_follows_the_callers_tags(
     tags: tuple[tuple[str, str], ...], allowed: bool
 ) -> None:
-    decision = decide(_user(*tags), "Encrypt", _key(default_key_policy(ACCOUNT)))
+    decision = decide(_user(*tags), "Encrypt", symmetric_key(default_key_policy(ACCOUNT)))
     assert decision.allowed is allowed
 
 
 def test_principal_tags_are_in_the_context_under_lower_case_names() -> None:
-    decision = decide(_user(("Team", "Blue")), "Encrypt", _key(default_key_policy(ACCOUNT)))
+    decision = decide(
+        _user(("Team", "Blue")), "Encrypt", symmetric_key(default_key_policy(ACCOUNT))
+    )
     assert decision.request.context["aws:principaltag/team"] == "Blue"
 
 
@@ -110,11 +92,11 @@ def test_session_is_its_role_for_key_policies_and_principal_arn() -> None:
             ],
         }
     )
-    decision = decide(_session(), "Encrypt", _key(policy))
+    decision = decide(_session(), "Encrypt", symmetric_key(policy))
     assert (decision.allowed, decision.reason) == (True, Reason.KEY_POLICY)
     assert decision.request.context["aws:principalarn"] == ROLE
     assert decision.request.context["aws:principaltype"] == "AssumedRole"
-    denied = decide(_session(), "Decrypt", _key(policy))
+    denied = decide(_session(), "Decrypt", symmetric_key(policy))
     assert denied.message == (
         f"User: {SESSION} is not authorized to perform: kms:Decrypt on resource: {ARN} "
         "because no resource-based policy allows the kms:Decrypt action"

@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import KeyState
 from strongroom.domain.errors import DisabledException, KMSInvalidStateException
 from strongroom.domain.keystate import TABLE, check_state
 from strongroom.domain.models import Key
 
-pytestmark = pytest.mark.unit
+from .._keys import ARN, symmetric_key
 
-ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+pytestmark = pytest.mark.unit
 
 
 def key_in(state: KeyState) -> Key:
-    return Key(
-        arn=ARN,
-        key_id=ARN.rsplit("/", 1)[1],
-        account="111122223333",
-        region="us-east-1",
-        state=state,
-        description="",
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
-        key_spec=KeySpec.SYMMETRIC_DEFAULT,
-        origin=Origin.AWS_KMS,
-        key_manager=KeyManager.CUSTOMER,
-        multi_region=False,
-        policy="{}",
-        creation_date=datetime.now(UTC),
-        current_version=1,
-    )
+    return symmetric_key(state=state)
 
 
 @pytest.mark.parametrize(
