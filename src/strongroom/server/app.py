@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +26,7 @@ from strongroom.handlers.registry import HANDLERS, HOT_PATH
 from strongroom.protocol.codec import encode_error
 from strongroom.protocol.model import load_model
 from strongroom.protocol.query import is_query_request
-from strongroom.server.sts import StsEndpoint
+from strongroom.server.sts import Receive, Scope, Send, StsEndpoint
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import RequestContext
 from strongroom.services.deletion import delete_due_keys
@@ -36,11 +36,6 @@ from strongroom.services.rotation import rotate_due_keys
 from strongroom.services.sessions import prune_sessions
 
 log = logging.getLogger("strongroom.server")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
 MAX_BODY = 1 << 20
