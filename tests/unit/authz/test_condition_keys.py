@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,10 @@ from strongroom.authz.conditions import ContextValue
 from strongroom.authz.decision import decide, flag, key_context, request_context, request_tags
 from strongroom.authz.evaluate import AuthzRequest, RequestPrincipal, evaluate
 from strongroom.authz.policy import PolicyKind, parse_policy
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import KeySpec, KeyUsage
 from strongroom.domain.models import Caller, Key, Principal
+
+from .._keys import symmetric_key
 
 pytestmark = pytest.mark.unit
 
@@ -28,22 +29,13 @@ ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
 
 def _key(policy: str, spec: KeySpec = KeySpec.SYMMETRIC_DEFAULT, multi_region: bool = False) -> Key:
     usage = KeyUsage.ENCRYPT_DECRYPT if spec is KeySpec.SYMMETRIC_DEFAULT else KeyUsage.SIGN_VERIFY
-    return Key(
+    return symmetric_key(policy).evolve(
         arn=ARN,
         key_id=ARN.rsplit("/", 1)[1],
-        account=ACCOUNT,
-        region="us-east-1",
-        state=KeyState.ENABLED,
-        description="",
         key_usage=usage,
         key_spec=spec,
-        origin=Origin.AWS_KMS,
-        key_manager=KeyManager.CUSTOMER,
         multi_region=multi_region,
         primary_region="us-east-1" if multi_region else None,
-        policy=policy,
-        creation_date=datetime(2026, 1, 1, tzinfo=UTC),
-        current_version=1,
     )
 
 

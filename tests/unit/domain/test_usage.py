@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import KeySpec, KeyState, KeyUsage
 from strongroom.domain.errors import InvalidKeyUsageException, UnsupportedOperationException
 from strongroom.domain.keystate import TABLE
 from strongroom.domain.models import Key
 from strongroom.domain.usage import REQUIRED_USAGE, check_usage
 
+from .._keys import ARN, symmetric_key
+
 pytestmark = pytest.mark.unit
 
-ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 S = KeySpec
 U = KeyUsage
 
 
 def key_of(spec: KeySpec, usage: KeyUsage) -> Key:
-    return Key(
-        arn=ARN,
-        key_id=ARN.rsplit("/", 1)[1],
-        account="111122223333",
-        region="us-east-1",
-        state=KeyState.ENABLED,
-        description="",
-        key_usage=usage,
-        key_spec=spec,
-        origin=Origin.AWS_KMS,
-        key_manager=KeyManager.CUSTOMER,
-        multi_region=False,
-        policy="{}",
-        creation_date=datetime.now(UTC),
-        current_version=1,
-    )
+    return symmetric_key().evolve(key_spec=spec, key_usage=usage)
 
 
 @pytest.mark.parametrize(

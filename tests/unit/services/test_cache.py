@@ -3,33 +3,15 @@ while it was being read (another process's change announced meanwhile)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
-from strongroom.domain.models import Key
 from strongroom.services.cache import KeyCache
+
+from .._keys import ARN, symmetric_key
 
 pytestmark = pytest.mark.unit
 
-ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-KEY = Key(
-    arn=ARN,
-    key_id=ARN.rsplit("/", 1)[1],
-    account="111122223333",
-    region="us-east-1",
-    state=KeyState.ENABLED,
-    description="",
-    key_usage=KeyUsage.ENCRYPT_DECRYPT,
-    key_spec=KeySpec.SYMMETRIC_DEFAULT,
-    origin=Origin.AWS_KMS,
-    key_manager=KeyManager.CUSTOMER,
-    multi_region=False,
-    policy="{}",
-    creation_date=datetime(2026, 1, 1, tzinfo=UTC),
-    current_version=1,
-)
+KEY = symmetric_key()
 
 
 def test_a_read_that_raced_an_invalidation_is_not_kept() -> None:

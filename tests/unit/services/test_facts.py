@@ -12,11 +12,6 @@ import pytest
 
 from strongroom.domain.enums import (
     EncryptionAlgorithm,
-    KeyManager,
-    KeySpec,
-    KeyState,
-    KeyUsage,
-    Origin,
 )
 from strongroom.domain.models import Alias, Key, Tag
 from strongroom.services.access import bypass_context
@@ -24,6 +19,8 @@ from strongroom.services.cache import KeyCache
 from strongroom.services.core import Core
 from strongroom.services.encryption import algorithm_context
 from strongroom.services.facts import KeyFacts
+
+from .._keys import symmetric_key
 
 pytestmark = pytest.mark.unit
 
@@ -33,21 +30,8 @@ ALIAS_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/a"
 
 
 def _key(name: str) -> Key:
-    return Key(
-        arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}",
-        key_id=name,
-        account=ACCOUNT,
-        region=REGION,
-        state=KeyState.ENABLED,
-        description="",
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
-        key_spec=KeySpec.SYMMETRIC_DEFAULT,
-        origin=Origin.AWS_KMS,
-        key_manager=KeyManager.CUSTOMER,
-        multi_region=False,
-        policy="{}",
-        creation_date=NOW,
-        current_version=1,
+    return symmetric_key().evolve(
+        arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}", key_id=name, creation_date=NOW
     )
 
 

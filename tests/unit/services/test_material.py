@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto.asymmetric import KeyPair
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import KeySpec, KeyUsage
 from strongroom.domain.errors import InvalidCiphertextException, KeyStoreError
 from strongroom.domain.models import Key
 from strongroom.domain.secrets import KeyBytes
@@ -25,6 +25,8 @@ from strongroom.services.material import (
     store_material,
     symmetric_aead,
 )
+
+from .._keys import symmetric_key
 
 pytestmark = pytest.mark.unit
 
@@ -63,21 +65,8 @@ class FakeStore:
 
 def _key(spec: KeySpec, usage: KeyUsage, name: str) -> Key:
     arn = f"arn:aws:kms:us-east-1:111122223333:key/{name}"
-    return Key(
-        arn=arn,
-        key_id=name,
-        account="111122223333",
-        region="us-east-1",
-        state=KeyState.ENABLED,
-        description="",
-        key_usage=usage,
-        key_spec=spec,
-        origin=Origin.AWS_KMS,
-        key_manager=KeyManager.CUSTOMER,
-        multi_region=False,
-        policy="{}",
-        creation_date=NOW,
-        current_version=1,
+    return symmetric_key().evolve(
+        arn=arn, key_id=name, key_usage=usage, key_spec=spec, creation_date=NOW
     )
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import KeySpec, KeyUsage
 from strongroom.domain.models import Key
 from strongroom.services.cache import KeyCache
 from strongroom.services.core import Core
@@ -23,6 +23,7 @@ from strongroom.services.material import (
     symmetric_aead,
 )
 
+from .._keys import symmetric_key
 from .test_material import FakeRootKey, FakeStore
 
 pytestmark = pytest.mark.unit
@@ -35,19 +36,13 @@ def _mrk(region: str, spec: KeySpec = KeySpec.SYMMETRIC_DEFAULT, version: int = 
     usage = (
         KeyUsage.GENERATE_VERIFY_MAC if spec.name.startswith("HMAC") else KeyUsage.ENCRYPT_DECRYPT
     )
-    return Key(
+    return symmetric_key().evolve(
         arn=f"arn:aws:kms:{region}:111122223333:key/{KEY_ID}",
         key_id=KEY_ID,
-        account="111122223333",
         region=region,
-        state=KeyState.ENABLED,
-        description="",
         key_usage=usage,
         key_spec=spec,
-        origin=Origin.AWS_KMS,
-        key_manager=KeyManager.CUSTOMER,
         multi_region=True,
-        policy="{}",
         creation_date=NOW,
         current_version=version,
         primary_region="us-east-1",
