@@ -48,20 +48,15 @@ def scrub(members: Mapping[str, Any] | None) -> dict[str, Any] | None:
     ``Recipient.AttestationDocument`` included)."""
     if not members:
         return None
-    out: dict[str, Any] = {}
-    for name, value in members.items():
-        if name in _SECRET_MEMBERS:
-            continue
-        if type(value) not in _PLAIN:
-            value = _scrub_value(value)
-            if value is _DROP:
-                continue
-        out[_lower_camel(name)] = value
-    return out or None
+    return _scrub_members(members, lower_camel=True) or None
 
 
 def _scrub_map(members: Mapping[str, Any]) -> dict[str, Any]:
     """Nested names stay as they are: maps such as EncryptionContext hold the caller's keys."""
+    return _scrub_members(members, lower_camel=False)
+
+
+def _scrub_members(members: Mapping[str, Any], *, lower_camel: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in members.items():
         if name in _SECRET_MEMBERS:
@@ -70,7 +65,7 @@ def _scrub_map(members: Mapping[str, Any]) -> dict[str, Any]:
             value = _scrub_value(value)
             if value is _DROP:
                 continue
-        out[name] = value
+        out[_lower_camel(name) if lower_camel else name] = value
     return out
 
 

@@ -30,29 +30,6 @@ from strongroom.domain.models import Grant
 # Every grant may name these, whatever the key (grant-concepts.html, "Grant operations").
 _COMMON = frozenset({"CreateGrant", "DescribeKey", "RetireGrant"})
 
-# Key kind → the operations a grant on such a key may name.
-GRANT_OPERATIONS: Mapping[str, frozenset[str]] = {
-    "SYMMETRIC_ENCRYPTION": _COMMON
-    | {
-        "Decrypt",
-        "Encrypt",
-        "GenerateDataKey",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-        "GenerateDataKeyWithoutPlaintext",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-    },
-    "ASYMMETRIC_ENCRYPTION": _COMMON
-    | {"Decrypt", "Encrypt", "GetPublicKey", "ReEncryptFrom", "ReEncryptTo"},
-    "SIGN_VERIFY": _COMMON | {"GetPublicKey", "Sign", "Verify"},
-    "GENERATE_VERIFY_MAC": _COMMON | {"GenerateMac", "VerifyMac"},
-    "KEY_AGREEMENT": _COMMON | {"DeriveSharedSecret", "GetPublicKey"},
-    # ML-KEM keys: inferred from the GrantOperation enum (Encapsulate, Decapsulate); verify.
-    "ENCAPSULATE_DECAPSULATE": _COMMON | {"Decapsulate", "Encapsulate", "GetPublicKey"},
-}
-
-
 # Grant operations that carry an EncryptionContext parameter (with a symmetric encryption
 # key): the operations an encryption-context constraint applies to.
 CONTEXT_OPERATIONS = frozenset(
@@ -67,6 +44,18 @@ CONTEXT_OPERATIONS = frozenset(
         "ReEncryptTo",
     }
 )
+
+# Key kind → the operations a grant on such a key may name.
+GRANT_OPERATIONS: Mapping[str, frozenset[str]] = {
+    "SYMMETRIC_ENCRYPTION": _COMMON | CONTEXT_OPERATIONS,
+    "ASYMMETRIC_ENCRYPTION": _COMMON
+    | {"Decrypt", "Encrypt", "GetPublicKey", "ReEncryptFrom", "ReEncryptTo"},
+    "SIGN_VERIFY": _COMMON | {"GetPublicKey", "Sign", "Verify"},
+    "GENERATE_VERIFY_MAC": _COMMON | {"GenerateMac", "VerifyMac"},
+    "KEY_AGREEMENT": _COMMON | {"DeriveSharedSecret", "GetPublicKey"},
+    # ML-KEM keys: inferred from the GrantOperation enum (Encapsulate, Decapsulate); verify.
+    "ENCAPSULATE_DECAPSULATE": _COMMON | {"Decapsulate", "Encapsulate", "GetPublicKey"},
+}
 
 
 def key_kind(usage: KeyUsage, spec: KeySpec) -> str:
