@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""In-process cost of one authorization decision (``authz.decision.decide``), no HTTP.
+"""In-process cost of one authorization decision (``authz.decision.Authorizer.decide``), no HTTP.
 
 Times ``decide(caller, "Encrypt", key)`` for the bench's caller (the admin user, allowed by
 its identity policy ``kms:*``) on a symmetric key under two key policies: the default key
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from strongroom.authz.decision import decide
+from strongroom.authz.decision import Authorizer
 from strongroom.authz.policy import default_key_policy
 from strongroom.domain.enums import KeySpec, KeyUsage
 from strongroom.domain.models import Caller, Key, Principal
@@ -73,6 +73,7 @@ def main() -> None:
     default_key = _key(default_key_policy(ACCOUNT))
     ten_key = _key(TEN_STATEMENTS.read_text())
     context = {"app": "app-7", "classification": "public"}
+    decide = Authorizer().decide
     cases: list[tuple[str, Callable[[], object]]] = [
         ("default key policy", lambda: decide(caller, "Encrypt", default_key)),
         ("ten_statements.json", lambda: decide(caller, "Encrypt", ten_key)),

@@ -19,17 +19,21 @@ alone (the principal's keys, the key's kms:KeySpec, kms:KeyUsage, ...) is comput
 are decided once per (action, resource, principal) and policy; the request's own keys
 (aws:SourceIp, aws:CurrentTime, the encryption context, the operation's parameters) are
 added per request. The key's tags and aliases are read only when a policy asks for them.
+
+Everything kept between requests (parsed policies, principals, the static contexts) lives in
+an ``Authorizer``, which the runtime owns (``services.core.Core.authz``) with the clock that
+gives aws:CurrentTime and aws:EpochTime; nothing is kept at module level.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
 from strongroom.authz.conditions import ContextValue
+from strongroom.authz.context_keys import RESOURCE_ALIASES, RESOURCE_TAG, key_context
 from strongroom.authz.evaluate import (
     AuthzRequest,
     Decision,
@@ -40,7 +44,7 @@ from strongroom.authz.evaluate import (
 )
 from strongroom.authz.grants import GrantRule, KeyGrants, grant_context, grants_allow, may_retire
 from strongroom.authz.policy import Policy, PolicyKind, parse_policy
-from strongroom.domain.enums import KeySpec
+from strongroom.domain.enums import SpecFamily
 from strongroom.domain.models import Caller, Grant, Key
 
 _MAX_ENTRIES = 10_000
@@ -67,60 +71,6 @@ class PolicyCache:
         return policy
 
 
-POLICIES = PolicyCache()
-_PRINCIPALS: dict[tuple[str, tuple[tuple[str, str], ...]], RequestPrincipal] = {}
-
-
-def request_principal(caller: Caller) -> RequestPrincipal:
-    """The caller as the evaluator sees it, with its IAM tags (cached per ARN and tags)."""
-    entry = (caller.principal.arn, caller.tags)
-    found = _PRINCIPALS.get(entry)
-    if found is None:
-        if len(_PRINCIPALS) >= _MAX_ENTRIES:
-            _PRINCIPALS.clear()
-        found = _PRINCIPALS[entry] = RequestPrincipal.from_arn(entry[0], dict(caller.tags))
-    return found
-
-
-def identity_policies(caller: Caller) -> tuple[Policy, ...]:
-    """The caller's inline IAM policies, parsed (a stored policy was valid when stored)."""
-    if not caller.identity_policies:
-        return ()
-    entry = (caller.principal.arn, caller.identity_policies)
-    found = _IDENTITY.get(entry)
-    if found is None:
-        if len(_IDENTITY) >= _MAX_ENTRIES:
-            _IDENTITY.clear()
-        arn = caller.principal.arn
-        found = tuple(POLICIES.get(arn, PolicyKind.IDENTITY, t) for t in caller.identity_policies)
-        _IDENTITY[entry] = found
-    return found
-
-
-_clock: list[tuple[int, str]] = [(0, "")]
-
-
-def _current_time() -> str:
-    """aws:CurrentTime to the second, formatted once per second."""
-    now = time.time()
-    second, text = _clock[0]
-    if int(now) != second:
-        second = int(now)
-        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        _clock[0] = (second, text)
-    return text
-
-
-_IDENTITY: dict[tuple[str, tuple[str, ...]], tuple[Policy, ...]] = {}
-_BASE_CONTEXT: dict[
-    tuple[str, tuple[tuple[str, str], ...], str, str | None],
-    tuple[dict[str, ContextValue], frozenset[tuple[str, ContextValue]]],
-] = {}
-
-RESOURCE_TAG = "aws:resourcetag/"
-RESOURCE_ALIASES = "kms:resourcealiases"
-
-
 class ResourceFacts(Protocol):
     """What a policy may ask about a key beyond its record: its tags (aws:ResourceTag/<k>)
     and the names of the aliases that point at it (kms:ResourceAliases). Read only when a
@@ -131,69 +81,19 @@ class ResourceFacts(Protocol):
     def aliases(self) -> tuple[str, ...]: ...
 
 
-def flag(value: bool) -> str:
-    """A Boolean condition value as IAM compares it."""
-    return "true" if value else "false"
-
-
-def request_tags(tags: Iterable[tuple[str, str]]) -> dict[str, ContextValue]:
-    """aws:RequestTag/<k> for each (key, value) and aws:TagKeys, the keys as sent."""
-    pairs = list(tags)
-    context: dict[str, ContextValue] = {f"aws:requesttag/{k.lower()}": v for k, v in pairs}
-    context["aws:tagkeys"] = tuple(k for k, _ in pairs)
-    return context
-
-
-def key_context(key: Key) -> dict[str, ContextValue]:
-    """The condition keys of a KMS key resource: kms:KeySpec, kms:KeyUsage, kms:KeyOrigin,
-    kms:MultiRegion, kms:MultiRegionKeyType (multi-Region keys only) and the deprecated
-    kms:CustomerMasterKeySpec and kms:CustomerMasterKeyUsage (AWS KMS "Condition keys")."""
-    context: dict[str, ContextValue] = {
-        "kms:keyspec": key.key_spec.value,
-        "kms:keyusage": key.key_usage.value,
-        "kms:keyorigin": key.origin.value,
-        "kms:multiregion": flag(key.multi_region),
-        "kms:customermasterkeyspec": key.key_spec.value,
-        "kms:customermasterkeyusage": key.key_usage.value,
-    }
-    if key.multi_region_type is not None:
-        context["kms:multiregionkeytype"] = key.multi_region_type.value
-    return context
-
-
-def _base_context(
-    caller: Caller, principal: RequestPrincipal, key: Key | None
-) -> tuple[dict[str, ContextValue], frozenset[tuple[str, ContextValue]]]:
-    """The condition keys that follow from the principal (its tags included) and the
-    resource alone (``AuthzRequest.create``'s, the key's, aws:SecureTransport), computed once
-    per (principal, tags, key, primary Region), with their fingerprint for the evaluator's
-    memo. A key's other facts never change (spec, usage, origin); a multi-Region key's type
-    changes with its primary Region, which is part of the entry."""
-    resource = "*" if key is None else key.arn
-    entry = (principal.arn, caller.tags, resource, None if key is None else key.primary_region)
-    found = _BASE_CONTEXT.get(entry)
-    if found is None:
-        if len(_BASE_CONTEXT) >= _MAX_ENTRIES:
-            _BASE_CONTEXT.clear()
-        context = dict(AuthzRequest.create("", resource, principal).context)
-        context["aws:securetransport"] = "false"  # plain HTTP
-        if key is not None:
-            context.update(key_context(key))
-        found = _BASE_CONTEXT[entry] = (context, frozenset(context.items()))
-    return found
-
-
 def _add_request_keys(
     context: dict[str, ContextValue],
     caller: Caller,
+    now: tuple[str, str],
     encryption_context: Mapping[str, str] | None,
     request_alias: str | None,
     extra: Mapping[str, ContextValue] | None,
 ) -> bool:
-    """Add the request's own keys to ``context``; True when ``extra`` replaced a key that
-    was already there (then what was computed from it beforehand no longer holds)."""
+    """Add the request's own keys to ``context`` (``now``: aws:CurrentTime, aws:EpochTime);
+    True when ``extra`` replaced a key that was already there (then what was computed from it
+    beforehand no longer holds)."""
     context["aws:sourceip"] = caller.source_ip
-    context["aws:currenttime"] = _current_time()
+    context["aws:currenttime"], context["aws:epochtime"] = now
     context["aws:requestedregion"] = caller.region
     if encryption_context:
         # The key of kms:EncryptionContext:<k> is case-insensitive like every condition key
@@ -212,31 +112,6 @@ def _add_request_keys(
     return replaced
 
 
-def request_context(
-    caller: Caller,
-    key: Key | None,
-    *,
-    encryption_context: Mapping[str, str] | None = None,
-    request_alias: str | None = None,
-    extra: Mapping[str, ContextValue] | None = None,
-) -> dict[str, ContextValue]:
-    """The condition keys of a request beyond those of its principal (lower-cased names):
-    aws:SourceIp, aws:CurrentTime, aws:SecureTransport (plain HTTP: false),
-    aws:RequestedRegion, the key's (``key_context``), kms:EncryptionContext:<k> and
-    kms:EncryptionContextKeys, kms:RequestAlias, and the operation's own (``extra``).
-
-    kms:ViaService is never in the context: AWS sets it only on requests that an AWS
-    service integrated with KMS makes on a principal's behalf, and no such service calls
-    Strongroom. So a direct call never satisfies a ``kms:ViaService`` condition, and the
-    AWS managed keys (``authz.managed_policy``), usable only through their service, refuse
-    direct use with AccessDeniedException, as they do in AWS."""
-    context: dict[str, ContextValue] = {"aws:securetransport": "false"}
-    if key is not None:
-        context.update(key_context(key))
-    _add_request_keys(context, caller, encryption_context, request_alias, extra)
-    return context
-
-
 def _add_resource_keys(
     context: dict[str, ContextValue], facts: ResourceFacts, policies: Iterable[Policy]
 ) -> None:
@@ -253,165 +128,296 @@ def _add_resource_keys(
         context[RESOURCE_ALIASES] = facts.aliases()
 
 
-def decide(
-    caller: Caller,
-    action: str,
-    key: Key | None = None,
-    *,
-    encryption_context: Mapping[str, str] | None = None,
-    request_alias: str | None = None,
-    extra: Mapping[str, ContextValue] | None = None,
-    grants: KeyGrants | None = None,
-    grant_filter: Callable[[GrantRule], bool] | None = None,
-    resource: ResourceFacts | None = None,
-) -> Decision:
-    """The evaluator's decision on ``kms:<action>`` by ``caller`` on ``key`` (``*`` if None).
-
-    ``extra`` carries the operation's own condition keys (request parameters such as
-    kms:SigningAlgorithm); one that names a key of the principal or of the key replaces it
-    (and conditions are then all decided per request). ``resource`` gives the key's tags and
-    aliases, read only when a policy asks. ``grants`` are the key's live grants; only those
-    ``grant_filter`` keeps (all when None) may allow, each within its encryption-context
-    constraint."""
-    principal = request_principal(caller)
-    base, fingerprint = _base_context(caller, principal, key)
-    static: Mapping[str, ContextValue] | None = base
-    context = base.copy()
-    if _add_request_keys(context, caller, encryption_context, request_alias, extra):
-        static = None  # the operation named a key of the principal or the key itself
-    identity = identity_policies(caller)
-    key_policy = None
-    granted = False
-    if key is not None:
-        key_policy = POLICIES.get(key.arn, PolicyKind.KEY, key.policy)
-        if resource is not None:
-            _add_resource_keys(context, resource, (key_policy, *identity))
-        if grants:
-            candidates = grants.of(principal)
-            if grant_filter is not None:
-                candidates = [g for g in candidates if grant_filter(g)]
-            symmetric = key.key_spec is KeySpec.SYMMETRIC_DEFAULT
-            context_for_grants = grant_context(action, symmetric, encryption_context)
-            granted = grants_allow(candidates, principal, action, context_for_grants)
-    arn = "*" if key is None else key.arn
-    request = AuthzRequest(f"kms:{action}", arn, principal, context, static, fingerprint)
-    return evaluate(request, key_policy, identity, granted)
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
 
 
-def authorize(
-    caller: Caller,
-    action: str,
-    key: Key | None = None,
-    *,
-    encryption_context: Mapping[str, str] | None = None,
-    request_alias: str | None = None,
-    extra: Mapping[str, ContextValue] | None = None,
-    grants: KeyGrants | None = None,
-    grant_filter: Callable[[GrantRule], bool] | None = None,
-    resource: ResourceFacts | None = None,
-) -> None:
-    """Allow ``kms:<action>`` on ``key`` (or on ``*`` when None), by policy or by one of
-    ``grants``, or raise AccessDeniedException with AWS's text (arguments as ``decide``)."""
-    decide(
-        caller,
-        action,
-        key,
-        encryption_context=encryption_context,
-        request_alias=request_alias,
-        extra=extra,
-        grants=grants,
-        grant_filter=grant_filter,
-        resource=resource,
-    ).raise_if_denied()
+_BaseEntry = tuple[str, tuple[tuple[str, str], ...], str, str | None]
+_Base = tuple[dict[str, ContextValue], frozenset[tuple[str, ContextValue]]]
 
 
-def authorize_identity(
-    caller: Caller,
-    action: str,
-    resource: str,
-    *,
-    extra: Mapping[str, ContextValue] | None = None,
-) -> None:
-    """Allow ``kms:<action>`` on ``resource`` (a principal ARN, or the ARN of a key not made
-    yet) by the caller's identity policies alone (the account root needs none), or raise
-    AccessDeniedException with AWS's text: for operations authorized in the caller's account
-    only, such as ListRetirableGrants ("You must specify a principal in your Amazon Web
-    Services account"), and for what no key policy can allow yet, such as the tags of a new
-    key. ``extra`` holds the request's own condition keys."""
-    decision = _identity_decision(caller, action, resource, extra)
-    if decision.allowed and resource.split(":")[4:5] != [caller.principal.account]:
-        decision = Decision(False, Reason.NOT_CROSS_ACCOUNT, decision.request)
-    decision.raise_if_denied()
+class Authorizer:
+    """The authorization decisions of one process, with what they keep between requests:
+    parsed policies, the principals as the evaluator sees them, each principal's parsed
+    identity policies and the static part of each (principal, key) context. Every map is
+    bounded (cleared when full). ``clock`` gives aws:CurrentTime and aws:EpochTime.
+
+    Only ``services.access`` calls it (an import-linter contract says so): that seam builds
+    the whole request context (grants, the key's tags and aliases, the operation's keys)."""
+
+    def __init__(
+        self, clock: Callable[[], datetime] = _system_clock, max_entries: int = _MAX_ENTRIES
+    ) -> None:
+        self.policies = PolicyCache(max_entries)
+        self._clock = clock
+        self._max = max_entries
+        self._principals: dict[tuple[str, tuple[tuple[str, str], ...]], RequestPrincipal] = {}
+        self._identity: dict[tuple[str, tuple[str, ...]], tuple[Policy, ...]] = {}
+        self._base: dict[_BaseEntry, _Base] = {}
+        self._now: tuple[int, tuple[str, str]] = (-1, ("", ""))
+
+    # -- what is kept --------------------------------------------------------------------
+    def request_principal(self, caller: Caller) -> RequestPrincipal:
+        """The caller as the evaluator sees it, with its IAM tags (kept per ARN and tags)."""
+        entry = (caller.principal.arn, caller.tags)
+        found = self._principals.get(entry)
+        if found is None:
+            if len(self._principals) >= self._max:
+                self._principals.clear()
+            found = RequestPrincipal.from_arn(entry[0], dict(caller.tags))
+            self._principals[entry] = found
+        return found
+
+    def identity_policies(self, caller: Caller) -> tuple[Policy, ...]:
+        """The caller's inline IAM policies, parsed (a stored policy was valid when stored)."""
+        if not caller.identity_policies:
+            return ()
+        entry = (caller.principal.arn, caller.identity_policies)
+        found = self._identity.get(entry)
+        if found is None:
+            if len(self._identity) >= self._max:
+                self._identity.clear()
+            arn = caller.principal.arn
+            found = tuple(
+                self.policies.get(arn, PolicyKind.IDENTITY, t) for t in caller.identity_policies
+            )
+            self._identity[entry] = found
+        return found
+
+    def _times(self) -> tuple[str, str]:
+        """aws:CurrentTime and aws:EpochTime to the second, formatted once per second."""
+        now = self._clock()
+        second = int(now.timestamp())
+        if second != self._now[0]:
+            moment = datetime.fromtimestamp(second, UTC)
+            self._now = (second, (moment.strftime("%Y-%m-%dT%H:%M:%SZ"), str(second)))
+        return self._now[1]
+
+    def _base_context(self, caller: Caller, principal: RequestPrincipal, key: Key | None) -> _Base:
+        """The condition keys that follow from the principal (its tags included) and the
+        resource alone (``AuthzRequest.create``'s, the key's, aws:SecureTransport), computed
+        once per (principal, tags, key, primary Region), with their fingerprint for the
+        evaluator's memo. A key's other facts never change (spec, usage, origin); a
+        multi-Region key's type changes with its primary Region, which is part of the entry."""
+        resource = "*" if key is None else key.arn
+        primary = None if key is None else key.primary_region
+        entry = (principal.arn, caller.tags, resource, primary)
+        found = self._base.get(entry)
+        if found is None:
+            if len(self._base) >= self._max:
+                self._base.clear()
+            context = dict(AuthzRequest.create("", resource, principal).context)
+            context["aws:securetransport"] = "false"  # plain HTTP
+            if key is not None:
+                context.update(key_context(key))
+            found = self._base[entry] = (context, frozenset(context.items()))
+        return found
+
+    def request_context(
+        self,
+        caller: Caller,
+        key: Key | None,
+        *,
+        encryption_context: Mapping[str, str] | None = None,
+        request_alias: str | None = None,
+        extra: Mapping[str, ContextValue] | None = None,
+    ) -> dict[str, ContextValue]:
+        """The condition keys of a request beyond those of its principal (lower-cased names):
+        aws:SourceIp, aws:CurrentTime, aws:EpochTime, aws:SecureTransport (plain HTTP: false),
+        aws:RequestedRegion, the key's (``key_context``), kms:EncryptionContext:<k> and
+        kms:EncryptionContextKeys, kms:RequestAlias, and the operation's own (``extra``).
+
+        kms:ViaService is never in the context: AWS sets it only on requests that an AWS
+        service integrated with KMS makes on a principal's behalf, and no such service calls
+        Strongroom. So a direct call never satisfies a ``kms:ViaService`` condition, and the
+        AWS managed keys (``authz.managed_policy``), usable only through their service,
+        refuse direct use with AccessDeniedException, as they do in AWS."""
+        context: dict[str, ContextValue] = {"aws:securetransport": "false"}
+        if key is not None:
+            context.update(key_context(key))
+        _add_request_keys(
+            context, caller, self._times(), encryption_context, request_alias, extra
+        )
+        return context
+
+    # -- decisions -----------------------------------------------------------------------
+    def decide(
+        self,
+        caller: Caller,
+        action: str,
+        key: Key | None = None,
+        *,
+        encryption_context: Mapping[str, str] | None = None,
+        request_alias: str | None = None,
+        extra: Mapping[str, ContextValue] | None = None,
+        grants: KeyGrants | None = None,
+        grant_filter: Callable[[GrantRule], bool] | None = None,
+        resource: ResourceFacts | None = None,
+    ) -> Decision:
+        """The evaluator's decision on ``kms:<action>`` by ``caller`` on ``key`` (``*`` if
+        None).
+
+        ``extra`` carries the operation's own condition keys (request parameters such as
+        kms:SigningAlgorithm); one that names a key of the principal or of the key replaces
+        it (and conditions are then all decided per request). ``resource`` gives the key's
+        tags and aliases, read only when a policy asks. ``grants`` are the key's live grants;
+        only those ``grant_filter`` keeps (all when None) may allow, each within its
+        encryption-context constraint."""
+        principal = self.request_principal(caller)
+        base, fingerprint = self._base_context(caller, principal, key)
+        static: Mapping[str, ContextValue] | None = base
+        context = base.copy()
+        now = self._times()
+        if _add_request_keys(context, caller, now, encryption_context, request_alias, extra):
+            static = None  # the operation named a key of the principal or the key itself
+        identity = self.identity_policies(caller)
+        key_policy = None
+        granted = False
+        if key is not None:
+            key_policy = self.policies.get(key.arn, PolicyKind.KEY, key.policy)
+            if resource is not None:
+                _add_resource_keys(context, resource, (key_policy, *identity))
+            if grants:
+                candidates = grants.of(principal)
+                if grant_filter is not None:
+                    candidates = [g for g in candidates if grant_filter(g)]
+                symmetric = key.key_spec.family is SpecFamily.SYMMETRIC
+                context_for_grants = grant_context(action, symmetric, encryption_context)
+                granted = grants_allow(candidates, principal, action, context_for_grants)
+        arn = "*" if key is None else key.arn
+        request = AuthzRequest(f"kms:{action}", arn, principal, context, static, fingerprint)
+        return evaluate(request, key_policy, identity, granted)
+
+    def authorize(
+        self,
+        caller: Caller,
+        action: str,
+        key: Key | None = None,
+        *,
+        encryption_context: Mapping[str, str] | None = None,
+        request_alias: str | None = None,
+        extra: Mapping[str, ContextValue] | None = None,
+        grants: KeyGrants | None = None,
+        grant_filter: Callable[[GrantRule], bool] | None = None,
+        resource: ResourceFacts | None = None,
+    ) -> None:
+        """Allow ``kms:<action>`` on ``key`` (or on ``*`` when None), by policy or by one of
+        ``grants``, or raise AccessDeniedException with AWS's text (arguments as
+        ``decide``)."""
+        self.decide(
+            caller,
+            action,
+            key,
+            encryption_context=encryption_context,
+            request_alias=request_alias,
+            extra=extra,
+            grants=grants,
+            grant_filter=grant_filter,
+            resource=resource,
+        ).raise_if_denied()
+
+    def authorize_identity(
+        self,
+        caller: Caller,
+        action: str,
+        resource: str,
+        *,
+        extra: Mapping[str, ContextValue] | None = None,
+    ) -> None:
+        """Allow ``kms:<action>`` on ``resource`` (a principal ARN, or the ARN of a key not
+        made yet) by the caller's identity policies alone (the account root needs none), or
+        raise AccessDeniedException with AWS's text: for operations authorized in the
+        caller's account only, such as ListRetirableGrants ("You must specify a principal in
+        your Amazon Web Services account"), and for what no key policy can allow yet, such as
+        the tags of a new key. ``extra`` holds the request's own condition keys."""
+        decision = self._identity_decision(caller, action, resource, extra)
+        if decision.allowed and resource.split(":")[4:5] != [caller.principal.account]:
+            decision = Decision(False, Reason.NOT_CROSS_ACCOUNT, decision.request)
+        decision.raise_if_denied()
+
+    def _identity_decision(
+        self,
+        caller: Caller,
+        action: str,
+        resource: str,
+        extra: Mapping[str, ContextValue] | None = None,
+    ) -> Decision:
+        principal = self.request_principal(caller)
+        request = AuthzRequest.create(f"kms:{action}", resource, principal)
+        context = dict(request.context)
+        context.update(self.request_context(caller, None, extra=extra))
+        request = AuthzRequest(request.action, resource, principal, context)
+        return evaluate(request, None, self.identity_policies(caller))
+
+    def authorize_retire(
+        self,
+        caller: Caller,
+        key: Key,
+        grant: Grant | None,
+        resource: ResourceFacts | None = None,
+    ) -> None:
+        """RetireGrant as "Retiring and revoking grants" (grant-delete.html) has it: the
+        grant's retiring principal, or its grantee when it allows RetireGrant, may retire it;
+        so may the account that owns the key or created the grant (its root, and its users
+        and roles whose IAM policies allow kms:RetireGrant). kms:RetireGrant in a key policy
+        allows nothing; an explicit Deny of it, in an IAM policy or in the key policy (with
+        the key's tags and aliases as condition keys, ``resource``), wins over all of these.
+        ``grant`` is None when there is no such grant: then only the key's account can be
+        told so. Raises AccessDeniedException with AWS's text."""
+        iam = self._identity_decision(caller, "RetireGrant", key.arn)
+        if iam.reason is Reason.EXPLICIT_DENY_IDENTITY_POLICY:
+            iam.raise_if_denied()
+        denied = self.decide(caller, "RetireGrant", key, resource=resource)
+        if denied.reason in _EXPLICIT_DENIES:
+            denied.raise_if_denied()
+        principal = self.request_principal(caller)
+        if grant is not None and may_retire(
+            principal,
+            grantee_principal=grant.grantee_principal,
+            operations=grant.operations,
+            retiring_principal=grant.retiring_principal,
+        ):
+            return
+        accounts = (
+            {key.account} if grant is None else {key.account, _account(grant.issuing_account)}
+        )
+        if principal.account in accounts and iam.allowed:
+            return
+        if grant is not None and grant.retiring_principal == principal.root_arn and iam.allowed:
+            return  # the retiring account delegates through its IAM policies
+        Decision(False, Reason.NO_IDENTITY_POLICY_ALLOW, iam.request).raise_if_denied()
+
+    def check_caller_lockout(self, caller: Caller, policy: Policy, key_arn: str) -> None:
+        """The policy lockout safety check for ``caller`` (CreateKey, PutKeyPolicy): raise
+        MalformedPolicyDocumentException with AWS's text unless ``policy`` lets the caller
+        call PutKeyPolicy on ``key_arn`` afterwards."""
+        check_lockout(
+            policy,
+            key_arn,
+            self.request_principal(caller),
+            self.identity_policies(caller),
+            self.request_context(caller, None),
+        )
+
+    def authorize_assume_role(
+        self, caller: Caller, role_arn: str, trust_policy: str, extra: Mapping[str, ContextValue]
+    ) -> None:
+        """Allow ``sts:AssumeRole`` of ``role_arn`` under its ``trust_policy`` (JSON) and the
+        caller's identity policies, or raise AccessDeniedException with AWS's text. ``extra``
+        holds the request's sts: condition keys (sts:RoleSessionName, sts:ExternalId)."""
+        principal = self.request_principal(caller)
+        context = dict(AuthzRequest.create("sts:AssumeRole", role_arn, principal).context)
+        context.update(self.request_context(caller, None, extra=extra))
+        request = AuthzRequest("sts:AssumeRole", role_arn, principal, context)
+        policy = self.policies.get(role_arn, PolicyKind.TRUST, trust_policy)
+        evaluate(request, policy, self.identity_policies(caller)).raise_if_denied()
 
 
-def _identity_decision(
-    caller: Caller,
-    action: str,
-    resource: str,
-    extra: Mapping[str, ContextValue] | None = None,
-) -> Decision:
-    principal = request_principal(caller)
-    request = AuthzRequest.create(f"kms:{action}", resource, principal)
-    context = dict(request.context)
-    context.update(request_context(caller, None, extra=extra))
-    request = AuthzRequest(request.action, resource, principal, context)
-    return evaluate(request, None, identity_policies(caller))
-
-
-def authorize_retire(caller: Caller, key: Key, grant: Grant | None) -> None:
-    """RetireGrant as "Retiring and revoking grants" (grant-delete.html) has it: the grant's
-    retiring principal, or its grantee when it allows RetireGrant, may retire it; so may the
-    account that owns the key or created the grant (its root, and its users and roles whose
-    IAM policies allow kms:RetireGrant). kms:RetireGrant in a key policy has no effect; a Deny
-    in an IAM policy wins over all of these. ``grant`` is None when there is no such grant:
-    then only the key's account can be told so. Raises AccessDeniedException with AWS's text.
-    """
-    iam = _identity_decision(caller, "RetireGrant", key.arn)
-    if iam.reason is Reason.EXPLICIT_DENY_IDENTITY_POLICY:
-        iam.raise_if_denied()
-    principal = request_principal(caller)
-    if grant is not None and may_retire(
-        principal,
-        grantee_principal=grant.grantee_principal,
-        operations=grant.operations,
-        retiring_principal=grant.retiring_principal,
-    ):
-        return
-    accounts = {key.account} if grant is None else {key.account, _account(grant.issuing_account)}
-    if principal.account in accounts and iam.allowed:
-        return
-    if grant is not None and grant.retiring_principal == principal.root_arn and iam.allowed:
-        return  # the retiring account delegates through its IAM policies
-    Decision(False, Reason.NO_IDENTITY_POLICY_ALLOW, iam.request).raise_if_denied()
+_EXPLICIT_DENIES = frozenset(
+    {Reason.EXPLICIT_DENY_KEY_POLICY, Reason.EXPLICIT_DENY_IDENTITY_POLICY}
+)
 
 
 def _account(root_arn: str) -> str:
     """The account id of ``arn:aws:iam::<account>:root``."""
     return root_arn.split(":")[4]
-
-
-def check_caller_lockout(caller: Caller, policy: Policy, key_arn: str) -> None:
-    """The policy lockout safety check for ``caller`` (CreateKey, PutKeyPolicy): raise
-    MalformedPolicyDocumentException with AWS's text unless ``policy`` lets the caller call
-    PutKeyPolicy on ``key_arn`` afterwards."""
-    check_lockout(
-        policy,
-        key_arn,
-        request_principal(caller),
-        identity_policies(caller),
-        request_context(caller, None),
-    )
-
-
-def authorize_assume_role(
-    caller: Caller, role_arn: str, trust_policy: str, extra: Mapping[str, ContextValue]
-) -> None:
-    """Allow ``sts:AssumeRole`` of ``role_arn`` under its ``trust_policy`` (JSON) and the
-    caller's identity policies, or raise AccessDeniedException with AWS's text. ``extra``
-    holds the request's sts: condition keys (sts:RoleSessionName, sts:ExternalId)."""
-    principal = request_principal(caller)
-    context = dict(AuthzRequest.create("sts:AssumeRole", role_arn, principal).context)
-    context.update(request_context(caller, None, extra=extra))
-    request = AuthzRequest("sts:AssumeRole", role_arn, principal, context)
-    policy = POLICIES.get(role_arn, PolicyKind.TRUST, trust_policy)
-    evaluate(request, policy, identity_policies(caller)).raise_if_denied()

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from strongroom.authz.evaluate import RequestPrincipal
-from strongroom.domain.enums import KeySpec, KeyUsage
+from strongroom.domain.enums import KeySpec, KeyUsage, SpecFamily
 from strongroom.domain.models import Grant
 
 # Every grant may name these, whatever the key (grant-concepts.html, "Grant operations").
@@ -61,7 +61,7 @@ GRANT_OPERATIONS: Mapping[str, frozenset[str]] = {
 def key_kind(usage: KeyUsage, spec: KeySpec) -> str:
     """The ``GRANT_OPERATIONS`` row for a key of ``usage`` and ``spec``."""
     if usage is KeyUsage.ENCRYPT_DECRYPT:
-        symmetric = spec is KeySpec.SYMMETRIC_DEFAULT
+        symmetric = spec.family is SpecFamily.SYMMETRIC
         return "SYMMETRIC_ENCRYPTION" if symmetric else "ASYMMETRIC_ENCRYPTION"
     return usage.value
 

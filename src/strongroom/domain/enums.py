@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 
 class KeyState(StrEnum):
@@ -37,6 +37,53 @@ class KeySpec(StrEnum):
     ML_KEM_512 = "ML_KEM_512"
     ML_KEM_768 = "ML_KEM_768"
     ML_KEM_1024 = "ML_KEM_1024"
+
+    @property
+    def family(self) -> SpecFamily:
+        """The kind of key material of the spec (``SPEC_FAMILY``)."""
+        return SPEC_FAMILY[self]
+
+
+class SpecFamily(Enum):
+    """The kinds of key material: what rules about keys (rotation, grant operations, data keys,
+    public keys) look up instead of naming specs one by one."""
+
+    SYMMETRIC = "symmetric"
+    HMAC = "hmac"
+    RSA = "rsa"
+    ECC = "ecc"
+    SM2 = "sm2"
+    ML_DSA = "ml-dsa"
+    ML_KEM = "ml-kem"
+
+    @property
+    def key_pair(self) -> bool:
+        """Whether keys of the family are asymmetric key pairs (they have a public key)."""
+        return self not in (SpecFamily.SYMMETRIC, SpecFamily.HMAC)
+
+
+SPEC_FAMILY: dict[KeySpec, SpecFamily] = {
+    KeySpec.SYMMETRIC_DEFAULT: SpecFamily.SYMMETRIC,
+    KeySpec.HMAC_224: SpecFamily.HMAC,
+    KeySpec.HMAC_256: SpecFamily.HMAC,
+    KeySpec.HMAC_384: SpecFamily.HMAC,
+    KeySpec.HMAC_512: SpecFamily.HMAC,
+    KeySpec.RSA_2048: SpecFamily.RSA,
+    KeySpec.RSA_3072: SpecFamily.RSA,
+    KeySpec.RSA_4096: SpecFamily.RSA,
+    KeySpec.ECC_NIST_P256: SpecFamily.ECC,
+    KeySpec.ECC_NIST_P384: SpecFamily.ECC,
+    KeySpec.ECC_NIST_P521: SpecFamily.ECC,
+    KeySpec.ECC_SECG_P256K1: SpecFamily.ECC,
+    KeySpec.ECC_NIST_EDWARDS25519: SpecFamily.ECC,
+    KeySpec.SM2: SpecFamily.SM2,
+    KeySpec.ML_DSA_44: SpecFamily.ML_DSA,
+    KeySpec.ML_DSA_65: SpecFamily.ML_DSA,
+    KeySpec.ML_DSA_87: SpecFamily.ML_DSA,
+    KeySpec.ML_KEM_512: SpecFamily.ML_KEM,
+    KeySpec.ML_KEM_768: SpecFamily.ML_KEM,
+    KeySpec.ML_KEM_1024: SpecFamily.ML_KEM,
+}
 
 
 class KeyUsage(StrEnum):

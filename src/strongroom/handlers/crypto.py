@@ -6,6 +6,7 @@ from typing import Any
 
 from strongroom.domain.enums import DataKeySpec, EncryptionAlgorithm
 from strongroom.domain.models import Key
+from strongroom.domain.operations import Operation
 from strongroom.services import encryption
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import material_id_of
@@ -84,7 +85,7 @@ def re_encrypt(core: Core, ctx: RequestContext, req: Request) -> Response:
 
 
 def _data_key(
-    core: Core, ctx: RequestContext, req: Request, operation: str
+    core: Core, ctx: RequestContext, req: Request, operation: Operation
 ) -> tuple[bytes, Response]:
     plaintext, sealed = encryption.generate_data_key(
         core,
@@ -105,14 +106,16 @@ def _data_key(
 
 
 def generate_data_key(core: Core, ctx: RequestContext, req: Request) -> Response:
-    plaintext, response = _data_key(core, ctx, req, "GenerateDataKey")
+    plaintext, response = _data_key(core, ctx, req, Operation.GENERATE_DATA_KEY)
     return {**response, "Plaintext": plaintext}
 
 
 def generate_data_key_without_plaintext(core: Core, ctx: RequestContext, req: Request) -> Response:
-    return _data_key(core, ctx, req, "GenerateDataKeyWithoutPlaintext")[1]
+    return _data_key(core, ctx, req, Operation.GENERATE_DATA_KEY_WITHOUT_PLAINTEXT)[1]
 
 
 def generate_random(core: Core, ctx: RequestContext, req: Request) -> Response:
-    data = encryption.generate_random(ctx, req.get("NumberOfBytes"), req.get("CustomKeyStoreId"))
+    data = encryption.generate_random(
+        core, ctx, req.get("NumberOfBytes"), req.get("CustomKeyStoreId")
+    )
     return {"Plaintext": data}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from strongroom.domain.enums import DataKeyPairSpec
+from strongroom.domain.operations import Operation
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services import data_key_pairs
 from strongroom.services.core import Core, RequestContext
@@ -15,7 +16,7 @@ Response = dict[str, Any]
 
 
 def _pair(
-    core: Core, ctx: RequestContext, req: Request, operation: str
+    core: Core, ctx: RequestContext, req: Request, operation: Operation
 ) -> tuple[KeyBytes, Response]:
     pair = data_key_pairs.generate_data_key_pair(
         core,
@@ -40,11 +41,11 @@ def _pair(
 
 
 def generate_data_key_pair(core: Core, ctx: RequestContext, req: Request) -> Response:
-    private_key, response = _pair(core, ctx, req, "GenerateDataKeyPair")
+    private_key, response = _pair(core, ctx, req, Operation.GENERATE_DATA_KEY_PAIR)
     return {**response, "PrivateKeyPlaintext": private_key}
 
 
 def generate_data_key_pair_without_plaintext(
     core: Core, ctx: RequestContext, req: Request
 ) -> Response:
-    return _pair(core, ctx, req, "GenerateDataKeyPairWithoutPlaintext")[1]
+    return _pair(core, ctx, req, Operation.GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT)[1]

@@ -9,6 +9,7 @@ from strongroom.domain.enums import (
     ExpirationModel,
     ImportType,
     KeySpec,
+    SpecFamily,
     WrappingAlgorithm,
     WrappingKeySpec,
 )
@@ -62,4 +63,4 @@ def delete_imported_key_material(core: Core, ctx: RequestContext, req: Request) 
 
 def _exposed(spec: KeySpec, material_id: str | None) -> str | None:
     # KeyMaterialId, like CurrentKeyMaterialId, is shown for symmetric encryption keys only.
-    return material_id if spec is KeySpec.SYMMETRIC_DEFAULT else None
+    return material_id if spec.family is SpecFamily.SYMMETRIC else None

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from strongroom.crypto.specs import KEY_SPECS
-from strongroom.domain.enums import KeySpec, KeyState, KeyUsage, Origin
+from strongroom.domain.enums import KeySpec, KeyState, KeyUsage, Origin, SpecFamily
 from strongroom.domain.ids import key_arn
 from strongroom.domain.models import Alias, Key, Tag
 from strongroom.services.managed import PredefinedAlias
@@ -67,7 +67,7 @@ def key_metadata(key: Key, replica_regions: Sequence[str] = ()) -> dict[str, Any
             "ReplicaKeys": [_multi_region_key(key, region) for region in replica_regions],
         }
     # "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin" (KeyMetadata doc)
-    if key.current_material_id is not None and key.key_spec is KeySpec.SYMMETRIC_DEFAULT:
+    if key.current_material_id is not None and key.key_spec.family is SpecFamily.SYMMETRIC:
         meta["CurrentKeyMaterialId"] = key.current_material_id
     # "present only when Origin is EXTERNAL" (ExpirationModel) and only for expiring
     # material (ValidTo); absent while no material is imported.

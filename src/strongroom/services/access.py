@@ -1,22 +1,30 @@
-"""What every cryptographic operation checks before it runs: the key a request names, the
-caller's permission (by policy or by grant), the key's state and usage, the DryRun flag."""
+"""The authorization seam, and what every cryptographic operation checks before it runs: the
+key a request names, the caller's permission (by policy or by grant), the key's state and
+usage, the DryRun flag.
+
+Every authorization decision of the services is made here (an import-linter contract keeps
+``authz.decision`` out of every other module): ``authorize_key`` for an operation on an
+existing key, with the whole request context (the grants in force, the key's tags and
+aliases, its facts and the request's condition keys), ``authorize_account`` for operations
+with no key resource, and the few rules of their own (identity-only checks, RetireGrant, the
+lockout check, sts:AssumeRole)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
 from strongroom.authz.conditions import ContextValue
-from strongroom.authz.decision import authorize, authorize_identity, flag, request_tags
+from strongroom.authz.context_keys import flag, request_tags
 from strongroom.authz.grants import GrantRule, KeyGrants, rule_of
+from strongroom.authz.policy import Policy, PolicyKind
 from strongroom.domain.errors import (
     DryRunOperationException,
     InvalidGrantTokenException,
     UnsupportedOperationException,
 )
 from strongroom.domain.ids import token_grant_id
-from strongroom.domain.keystate import check_state
-from strongroom.domain.models import Caller, Key, Tag
-from strongroom.domain.usage import check_usage
+from strongroom.domain.models import Caller, Grant, Key, Tag
+from strongroom.domain.operations import Operation, check_state, check_usage
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.facts import KeyFacts
 from strongroom.services.resolve import resolve_key
@@ -83,13 +91,16 @@ def authorize_key(
     request_alias: str | None = None,
     extra: Mapping[str, ContextValue] | None = None,
     grant_filter: Callable[[GrantRule], bool] | None = None,
+    caller: Caller | None = None,
 ) -> None:
-    """``authz.decision.authorize`` of ``kms:<action>`` on ``key`` with the grants in force
-    and the key's tags and aliases at hand for conditions on aws:ResourceTag/<k> and
-    kms:ResourceAliases; ``extra`` holds the operation's own condition keys. Raises
+    """Allow ``kms:<action>`` on ``key`` by its key policy, the caller's IAM policies or the
+    grants in force, with the key's tags and aliases at hand for conditions on
+    aws:ResourceTag/<k> and kms:ResourceAliases; ``extra`` holds the operation's own
+    condition keys, ``grant_filter`` narrows the grants that may allow. ``caller`` replaces
+    the request's caller (the same principal signing for another Region). Raises
     InvalidGrantTokenException, AccessDeniedException."""
-    authorize(
-        ctx.caller,
+    core.authz.authorize(
+        caller or ctx.caller,
         action,
         key,
         encryption_context=encryption_context,
@@ -101,11 +112,68 @@ def authorize_key(
     )
 
 
+def authorize_account(
+    core: Core,
+    ctx: RequestContext,
+    action: str,
+    *,
+    extra: Mapping[str, ContextValue] | None = None,
+    caller: Caller | None = None,
+) -> None:
+    """Allow ``kms:<action>`` on ``*`` (an operation with no key resource: CreateKey, ListKeys,
+    ListAliases, GenerateRandom, the alias half of DeleteAlias, the custom key store
+    operations) by the caller's IAM policies; ``caller`` as for ``authorize_key``. Raises
+    AccessDeniedException."""
+    core.authz.authorize(caller or ctx.caller, action, None, extra=extra)
+
+
+def authorize_retire(core: Core, ctx: RequestContext, key: Key, grant: Grant | None) -> None:
+    """RetireGrant of ``grant`` (None: no such grant) on ``key``: the grant's rule
+    (``authz.decision.Authorizer.authorize_retire``), with an explicit Deny of a key policy
+    or IAM policy on the key (its tags and aliases included) winning. Raises
+    AccessDeniedException."""
+    core.authz.authorize_retire(ctx.caller, key, grant, KeyFacts(core, key))
+
+
+def authorize_principal_resource(
+    core: Core, ctx: RequestContext, action: str, principal_arn: str
+) -> None:
+    """Allow ``kms:<action>`` on a principal of the caller's account (ListRetirableGrants) by
+    the caller's IAM policies alone. Raises AccessDeniedException."""
+    core.authz.authorize_identity(ctx.caller, action, principal_arn)
+
+
+def parse_key_policy(core: Core, key_arn: str, document: str) -> Policy:
+    """``document`` parsed as the key policy of ``key_arn`` (kept with the other parsed
+    policies). Raises MalformedPolicyDocumentException."""
+    return core.authz.policies.get(key_arn, PolicyKind.KEY, document)
+
+
+def check_lockout(core: Core, caller: Caller, policy: Policy, key_arn: str) -> None:
+    """The policy lockout safety check (CreateKey, PutKeyPolicy): raise
+    MalformedPolicyDocumentException with AWS's text unless ``policy`` lets ``caller`` call
+    PutKeyPolicy on ``key_arn`` afterwards."""
+    core.authz.check_caller_lockout(caller, policy, key_arn)
+
+
+def authorize_assume_role(
+    core: Core,
+    caller: Caller,
+    role_arn: str,
+    trust_policy: str,
+    extra: Mapping[str, ContextValue],
+) -> None:
+    """Allow ``sts:AssumeRole`` of ``role_arn`` under its trust policy (JSON) and the caller's
+    identity policies; ``extra`` holds the request's sts: condition keys. Raises
+    AccessDeniedException."""
+    core.authz.authorize_assume_role(caller, role_arn, trust_policy, extra)
+
+
 def usable_key(
     core: Core,
     ctx: RequestContext,
     key_id: str,
-    operation: str,
+    operation: Operation,
     action: str | None = None,
     *,
     encryption_context: Mapping[str, str] | None = None,
@@ -135,7 +203,9 @@ def usable_key(
     return key
 
 
-def authorize_new_key_tags(caller: Caller, key_arn: str, tags: Sequence[Tag]) -> None:
+def authorize_new_key_tags(
+    core: Core, caller: Caller, key_arn: str, tags: Sequence[Tag]
+) -> None:
     """kms:TagResource for the ``tags`` of a key being made (CreateKey, ReplicateKey "To use
     the Tags parameter, kms:TagResource (IAM policy)"): the key and its policy do not exist
     yet, so the caller's identity policies alone decide, on the new key's ARN, which an IAM
@@ -146,7 +216,7 @@ def authorize_new_key_tags(caller: Caller, key_arn: str, tags: Sequence[Tag]) ->
     AccessDeniedException."""
     if tags:
         extra = request_tags((t.key, t.value) for t in tags)
-        authorize_identity(caller, "TagResource", key_arn, extra=extra)
+        core.authz.authorize_identity(caller, "TagResource", key_arn, extra=extra)
 
 
 def bypass_context(bypass_lockout: bool | None) -> dict[str, ContextValue]:

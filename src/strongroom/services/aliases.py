@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from strongroom.authz.decision import authorize
 from strongroom.domain.errors import (
     AlreadyExistsException,
     InvalidMarkerException,
@@ -14,9 +13,9 @@ from strongroom.domain.errors import (
     ValidationException,
 )
 from strongroom.domain.ids import alias_arn
-from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Alias, Key
-from strongroom.services.access import authorize_key
+from strongroom.domain.operations import Operation, check_state
+from strongroom.services.access import authorize_account, authorize_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.managed import PredefinedAlias, with_predefined
 from strongroom.services.resolve import resolve_key
@@ -69,7 +68,7 @@ def create_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     check_alias_name(name)
     key = resolve_key(core, ctx, target_key_id, allow_alias=False)
     authorize_key(core, ctx, "CreateAlias", key)
-    check_state("CreateAlias", key)
+    check_state(Operation.CREATE_ALIAS, key)
     now = core.clock()
     arn = alias_arn(ctx.region, ctx.account, name)
     alias = Alias(arn, name, ctx.account, ctx.region, key.key_id, now, now)
@@ -93,8 +92,10 @@ def update_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     old = _get_alias(core, ctx, name)
     current = resolve_key(core, ctx, old.target_key_id, allow_alias=False)
     key = resolve_key(core, ctx, target_key_id, allow_alias=False)
+    # kms:UpdateAlias on the key the alias leaves and on the key it goes to.
+    authorize_key(core, ctx, "UpdateAlias", current)
     authorize_key(core, ctx, "UpdateAlias", key)
-    check_state("UpdateAlias", key)
+    check_state(Operation.UPDATE_ALIAS, key)
     _check_same_type(current, key)
     now = core.clock()
     alias = Alias(old.arn, name, old.account, old.region, key.key_id, old.creation_date, now)
@@ -119,7 +120,10 @@ def delete_alias(core: Core, ctx: RequestContext, name: str) -> None:
     check_alias_name(name)
     alias = _get_alias(core, ctx, name)
     ctx.resources.append(alias.arn)
-    authorize(ctx.caller, "DeleteAlias", None)
+    # kms:DeleteAlias on the alias and on its key ("Controlling access to aliases").
+    authorize_account(core, ctx, "DeleteAlias")
+    key = resolve_key(core, ctx, alias.target_key_id, allow_alias=False)
+    authorize_key(core, ctx, "DeleteAlias", key)
     now = core.clock()
     with core.store.transaction() as tx:
         tx.delete_alias(alias)
@@ -132,7 +136,7 @@ def list_aliases(
 ) -> tuple[list[Alias | PredefinedAlias], str | None]:
     """A page of the account's aliases in this Region (of one key when ``key_id`` is given),
     the predefined AWS aliases whose AWS managed key does not exist yet included."""
-    authorize(ctx.caller, "ListAliases")
+    authorize_account(core, ctx, "ListAliases")
     target = None
     if key_id is not None:
         target = resolve_key(core, ctx, key_id, allow_alias=False).key_id

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 
 from strongroom.crypto.asymmetric import public_key_der, rsa_decrypt, rsa_encrypt
 from strongroom.crypto.specs import check_encryption_algorithm, check_rsa_plaintext
-from strongroom.domain.enums import EncryptionAlgorithm, KeySpec, KeyUsage
+from strongroom.domain.enums import EncryptionAlgorithm, KeyUsage, SpecFamily
 from strongroom.domain.errors import ValidationException
 from strongroom.domain.models import Key
+from strongroom.domain.operations import Operation
 from strongroom.services.access import usable_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import key_pair
@@ -30,7 +31,7 @@ def takes_raw_ciphertext(key: Key) -> bool:
     ENCRYPT_DECRYPT key) rather than a symmetric blob. Any other key takes the blob path, so
     a blob of another key naming, say, an HMAC key is IncorrectKeyException, as AWS answers
     (LocalStack snapshot test_error_messaging_for_invalid_keys)."""
-    return key.key_spec is not KeySpec.SYMMETRIC_DEFAULT and key.key_usage is U.ENCRYPT_DECRYPT
+    return key.key_spec.family is not SpecFamily.SYMMETRIC and key.key_usage is U.ENCRYPT_DECRYPT
 
 
 def _check(
@@ -84,5 +85,5 @@ def get_public_key(core: Core, ctx: RequestContext, key_id: str) -> tuple[Key, b
     Raises NotFoundException, DisabledException, KMSInvalidStateException,
     InvalidKeyUsageException (HMAC key), UnsupportedOperationException (symmetric key).
     """
-    key = usable_key(core, ctx, key_id, "GetPublicKey")
+    key = usable_key(core, ctx, key_id, Operation.GET_PUBLIC_KEY)
     return key, public_key_der(key.key_spec, key_pair(core, key))

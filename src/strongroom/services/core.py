@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from strongroom.authz.decision import Authorizer
 from strongroom.domain.models import Caller
 from strongroom.keystores.base import RootKey
 from strongroom.services.cache import KeyCache
@@ -51,3 +52,9 @@ class Core:
     grants_per_key: int = 50_000
     grants_per_grantee_per_key: int = 500
     on_demand_rotation_limit: int = ON_DEMAND_ROTATION_LIMIT
+    # The authorization decisions and what they keep (parsed policies, principals, contexts),
+    # on this core's clock; only services.access uses it.
+    authz: Authorizer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.authz = Authorizer(lambda: self.clock())

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from strongroom.crypto.asymmetric import generate_data_key_pair as new_pair
 from strongroom.crypto.specs import data_key_pair_key_spec
 from strongroom.domain.enums import DataKeyPairSpec
+from strongroom.domain.operations import Operation
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.access import check_dry_run, refuse_recipient, usable_key
 from strongroom.services.core import Core, RequestContext
@@ -33,7 +34,7 @@ def generate_data_key_pair(
     context: Context = None,
     recipient: bool = False,
     dry_run: bool = False,
-    operation: str = "GenerateDataKeyPair",
+    operation: Operation = Operation.GENERATE_DATA_KEY_PAIR,
 ) -> DataKeyPair:
     """A fresh data key pair of ``key_pair_spec``; its private key is sealed under the
     symmetric encryption key ``key_id`` with ``context`` as AAD, so Decrypt returns it.

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from strongroom.domain.enums import KeyState, MultiRegionKeyType
 from strongroom.domain.models import Key
+from strongroom.domain.operations import Operation
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.keys import change_key, change_key_in
 from strongroom.services.mrk_material import sync_set
@@ -49,7 +50,7 @@ def schedule_deletion(
         core,
         ctx,
         key_id,
-        "ScheduleKeyDeletion",
+        Operation.SCHEDULE_KEY_DELETION,
         schedule,
         extra={"kms:ScheduleKeyDeletionPendingWindowInDays": str(days)},
     )
@@ -65,7 +66,7 @@ def cancel_deletion(core: Core, ctx: RequestContext, key_id: str) -> Key:
         core,
         ctx,
         key_id,
-        "CancelKeyDeletion",
+        Operation.CANCEL_KEY_DELETION,
         lambda k: k.evolve(state=KeyState.DISABLED, deletion_date=None, pending_window_days=None),
     )
 

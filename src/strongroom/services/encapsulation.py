@@ -6,6 +6,7 @@ from strongroom.crypto import kem
 from strongroom.crypto.specs import check_encapsulation_algorithm, check_key_spec_supported
 from strongroom.domain.enums import EncapsulationAlgorithm
 from strongroom.domain.models import Key
+from strongroom.domain.operations import Operation
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.access import check_dry_run, usable_key
 from strongroom.services.core import Core, RequestContext
@@ -16,7 +17,7 @@ def _key(
     core: Core,
     ctx: RequestContext,
     key_id: str,
-    operation: str,
+    operation: Operation,
     algorithm: EncapsulationAlgorithm,
     dry_run: bool,
 ) -> Key:
@@ -42,7 +43,7 @@ def encapsulate(
     KMSInvalidStateException, InvalidKeyUsageException (usage, or an algorithm not of the key
     spec), DryRunOperationException.
     """
-    key = _key(core, ctx, key_id, "Encapsulate", algorithm, dry_run)
+    key = _key(core, ctx, key_id, Operation.ENCAPSULATE, algorithm, dry_run)
     ciphertext, secret = kem.encapsulate(key.key_spec, key_pair(core, key), algorithm)
     return key, ciphertext, secret
 
@@ -62,5 +63,5 @@ def decapsulate(
     ``ciphertext`` does not fit the key spec. Any other ciphertext, altered or made for
     another key, yields a pseudo-random secret (FIPS 203 implicit rejection; Decapsulate doc).
     """
-    key = _key(core, ctx, key_id, "Decapsulate", algorithm, dry_run)
+    key = _key(core, ctx, key_id, Operation.DECAPSULATE, algorithm, dry_run)
     return key, kem.decapsulate(key.key_spec, key_pair(core, key), ciphertext, algorithm)

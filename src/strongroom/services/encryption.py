@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from strongroom.authz.conditions import ContextValue
-from strongroom.authz.decision import authorize, flag
+from strongroom.authz.context_keys import flag
 from strongroom.crypto.blob import open_blob, parse_blob, seal
 from strongroom.crypto.context import encode_context
-from strongroom.domain.enums import DataKeySpec, EncryptionAlgorithm, KeySpec
+from strongroom.domain.enums import DataKeySpec, EncryptionAlgorithm, SpecFamily
 from strongroom.domain.errors import (
     IncorrectKeyException,
     InvalidCiphertextException,
@@ -24,11 +24,16 @@ from strongroom.domain.errors import (
     ValidationException,
 )
 from strongroom.domain.ids import key_arn
-from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
-from strongroom.domain.usage import check_usage
+from strongroom.domain.operations import Operation, check_state, check_usage
 from strongroom.services import asymmetric
-from strongroom.services.access import authorize_key, dry_run_error, requested_alias, usable_key
+from strongroom.services.access import (
+    authorize_account,
+    authorize_key,
+    dry_run_error,
+    requested_alias,
+    usable_key,
+)
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.loading import load_key
 from strongroom.services.material import current_version, symmetric_aead
@@ -77,7 +82,7 @@ class Opened:
 def _check_algorithm(key: Key, algorithm: EncryptionAlgorithm | None) -> None:
     if (
         algorithm not in (None, EncryptionAlgorithm.SYMMETRIC_DEFAULT)
-        and key.key_spec is KeySpec.SYMMETRIC_DEFAULT
+        and key.key_spec.family is SpecFamily.SYMMETRIC
     ):
         raise InvalidKeyUsageException(
             f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
@@ -102,7 +107,7 @@ def encrypt(
     context: Context = None,
     algorithm: EncryptionAlgorithm | None = None,
     dry_run: bool = False,
-    operation: str = "Encrypt",
+    operation: Operation = Operation.ENCRYPT,
 ) -> Sealed:
     """Encrypt up to 4096 bytes under a symmetric key, or up to the RSAES-OAEP limit under
     an RSA key. Raises NotFoundException, DisabledException, KMSInvalidStateException,
@@ -115,7 +120,7 @@ def encrypt(
         encryption_context=context,
         extra=ALGORITHM_CONTEXT[algorithm or SYMMETRIC],
     )
-    if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
+    if key.key_spec.family is not SpecFamily.SYMMETRIC:
         return _encrypt_asymmetric(core, key, plaintext, context, algorithm, dry_run)
     _check_algorithm(key, algorithm)
     if dry_run:
@@ -180,8 +185,8 @@ def decrypt(
         request_alias=None if key_id is None else requested_alias(key_id),
         extra=_decrypt_context(core, ctx, key, algorithm, destination_key_id),
     )
-    check_state("Decrypt", key)
-    check_usage("Decrypt", key)
+    check_state(Operation.DECRYPT, key)
+    check_usage(Operation.DECRYPT, key)
     _check_algorithm(key, algorithm)
     if dry_run:
         raise dry_run_error()
@@ -202,8 +207,8 @@ def _decrypt_asymmetric(
 ) -> Opened:
     extra = _decrypt_context(core, ctx, key, algorithm, destination_key_id)
     authorize_key(core, ctx, action, key, encryption_context=context, extra=extra)
-    check_state("Decrypt", key)
-    check_usage("Decrypt", key)
+    check_state(Operation.DECRYPT, key)
+    check_usage(Operation.DECRYPT, key)
     chosen = asymmetric.check_decrypt(key, context, algorithm)
     if dry_run:
         raise dry_run_error()
@@ -260,12 +265,12 @@ def re_encrypt(
         core,
         ctx,
         destination_key_id,
-        "ReEncrypt",
+        Operation.RE_ENCRYPT,
         "ReEncryptTo",
         encryption_context=destination_context,
         extra=extra,
     )
-    if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
+    if key.key_spec.family is not SpecFamily.SYMMETRIC:
         sealed = _encrypt_asymmetric(
             core, key, opened.plaintext, destination_context, destination_algorithm, dry_run
         )
@@ -285,7 +290,7 @@ def generate_data_key(
     number_of_bytes: int | None,
     context: Context = None,
     dry_run: bool = False,
-    operation: str = "GenerateDataKey",
+    operation: Operation = Operation.GENERATE_DATA_KEY,
 ) -> tuple[bytes, Sealed]:
     """A fresh data key and its copy encrypted under the KMS key; exactly one of
     ``key_spec`` and ``number_of_bytes`` must be given (ValidationException otherwise)."""
@@ -307,10 +312,10 @@ def generate_data_key(
 
 
 def generate_random(
-    ctx: RequestContext, number_of_bytes: int | None, custom_key_store_id: str | None
+    core: Core, ctx: RequestContext, number_of_bytes: int | None, custom_key_store_id: str | None
 ) -> bytes:
     """GenerateRandom: 1-1024 bytes from the operating system's CSPRNG."""
-    authorize(ctx.caller, "GenerateRandom")
+    authorize_account(core, ctx, "GenerateRandom")
     if number_of_bytes is None:
         raise ValidationException("NumberOfBytes is required.")
     if custom_key_store_id is not None:

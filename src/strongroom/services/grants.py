@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from strongroom.authz.conditions import ContextValue
-from strongroom.authz.decision import authorize, authorize_identity, authorize_retire
 from strongroom.authz.evaluate import RequestPrincipal
 from strongroom.authz.grants import (
     invalid_grant_operations,
@@ -40,9 +39,15 @@ from strongroom.domain.ids import (
     parse_arn,
     token_grant_id,
 )
-from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Grant, Key
-from strongroom.services.access import INVALID_GRANT_TOKEN, authorize_key, check_dry_run
+from strongroom.domain.operations import Operation, check_state
+from strongroom.services.access import (
+    INVALID_GRANT_TOKEN,
+    authorize_key,
+    authorize_principal_resource,
+    authorize_retire,
+    check_dry_run,
+)
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.loading import load_key
 from strongroom.services.resolve import resolve_key
@@ -111,7 +116,7 @@ def create_grant(
         extra=_condition_keys(grantee, retiring, ops, equals, subset),
         grant_filter=lambda parent: may_create_child(parent, ops, equals, subset),
     )
-    check_state("CreateGrant", key)
+    check_state(Operation.CREATE_GRANT, key)
     _check_grant(key, ops, equals, subset)
     check_dry_run(dry_run)
     wanted = Grant(
@@ -261,8 +266,8 @@ def list_grants(
     InvalidMarkerException.
     """
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "ListGrants", key, extra=_NOT_FOR_AWS_RESOURCE)
-    check_state("ListGrants", key)
+    authorize_key(core, ctx, "ListGrants", key, extra=_NOT_FOR_AWS_RESOURCE)
+    check_state(Operation.LIST_GRANTS, key)
     if grant_id is not None:
         _check_grant_id(grant_id)
     after = None if marker is None else _decode_marker(marker)
@@ -294,7 +299,7 @@ def list_retirable_grants(
     if retiring_principal is None:
         raise ValidationException("You must specify a RetiringPrincipal.")
     principal = _principal("retiringPrincipal", retiring_principal)
-    authorize_identity(ctx.caller, "ListRetirableGrants", principal)
+    authorize_principal_resource(core, ctx, "ListRetirableGrants", principal)
     after = None if marker is None else _decode_marker(marker)
     with core.store.transaction() as tx:
         page = tx.list_retirable_grants(principal, ctx.region, after=after, limit=limit + 1)
@@ -344,7 +349,7 @@ def retire_grant(
     dry_run: bool = False,
 ) -> None:
     """RetireGrant: delete the grant a grant token names, or the grant ``grant_id`` of the
-    key ``key_id`` (key id or key ARN). Who may is ``authz.decision.authorize_retire``'s rule.
+    key ``key_id`` (key id or key ARN). Who may is ``access.authorize_retire``'s rule.
 
     Raises ValidationException (neither form), InvalidGrantTokenException,
     InvalidGrantIdException, NotFoundException, AccessDeniedException,
@@ -372,8 +377,8 @@ def retire_grant(
             raise _not_found(named)
         key = load_key(core, grant.key_arn)
         ctx.resources.append(key.arn)
-    authorize_retire(ctx.caller, key, grant)
-    check_state("RetireGrant", key)
+    authorize_retire(core, ctx, key, grant)
+    check_state(Operation.RETIRE_GRANT, key)
     if grant is None:
         raise _not_found(named)
     check_dry_run(dry_run)
@@ -389,8 +394,8 @@ def revoke_grant(
     DryRunOperationException.
     """
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "RevokeGrant", key, extra=_NOT_FOR_AWS_RESOURCE)
-    check_state("RevokeGrant", key)
+    authorize_key(core, ctx, "RevokeGrant", key, extra=_NOT_FOR_AWS_RESOURCE)
+    check_state(Operation.REVOKE_GRANT, key)
     _check_grant_id(grant_id)
     with core.store.transaction() as tx:
         grant = tx.get_grant(grant_id)

@@ -22,7 +22,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from strongroom.authz.decision import authorize
 from strongroom.crypto.context import encode_context
 from strongroom.crypto.key_import import (
     canonical_material,
@@ -39,9 +38,9 @@ from strongroom.domain.enums import (
     ImportState,
     ImportType,
     KeyMaterialState,
-    KeySpec,
     KeyState,
     Origin,
+    SpecFamily,
     WrappingAlgorithm,
     WrappingKeySpec,
 )
@@ -54,9 +53,10 @@ from strongroom.domain.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, MaterialVersion
+from strongroom.domain.operations import Operation, check_state
 from strongroom.domain.secrets import KeyBytes
+from strongroom.services.access import authorize_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import material_id_arn, store_material
 from strongroom.services.mrk_material import (
@@ -120,9 +120,9 @@ def get_parameters_for_import(
     EXTERNAL key; withdrawn or China-only wrapping), KMSInvalidStateException,
     ValidationException (a wrapping algorithm that cannot carry the key's material)."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "GetParametersForImport", key)
+    authorize_key(core, ctx, "GetParametersForImport", key)
     check_external(key)
-    check_state("GetParametersForImport", key)
+    check_state(Operation.GET_PARAMETERS_FOR_IMPORT, key)
     check_wrapping(key.key_spec, algorithm, wrapping_spec)
     private, public = new_wrapping_key(wrapping_spec)  # outside the transaction: RSA is slow
     now = core.clock()
@@ -206,7 +206,7 @@ def _check_symmetric_only(
 ) -> None:
     """ImportType, KeyMaterialId and KeyMaterialDescription are "only usable with symmetric
     encryption keys"; a key material id names material already there."""
-    if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
+    if key.key_spec.family is not SpecFamily.SYMMETRIC:
         for name, value in (
             ("ImportType", import_type),
             ("KeyMaterialId", material_id),
@@ -256,9 +256,9 @@ def import_key_material(
     now = core.clock()
     expiry = check_expiry(expiration_model or EXPIRES, valid_to, now)
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "ImportKeyMaterial", key)
+    authorize_key(core, ctx, "ImportKeyMaterial", key)
     check_external(key)
-    check_state("ImportKeyMaterial", key)
+    check_state(Operation.IMPORT_KEY_MATERIAL, key)
     _check_symmetric_only(key, import_type, material_id, description)
     if import_type is ImportType.NEW_KEY_MATERIAL:
         check_new_material(key)
@@ -280,7 +280,7 @@ def import_key_material(
         current = tx.get_key(key.arn, for_update=True)
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
-        check_state("ImportKeyMaterial", current)
+        check_state(Operation.IMPORT_KEY_MATERIAL, current)
         versions = tx.list_material_versions(key.arn)
         kind = import_type or (
             ImportType.EXISTING_KEY_MATERIAL if versions else ImportType.NEW_KEY_MATERIAL
@@ -393,14 +393,14 @@ def delete_imported_material(
     Raises NotFoundException (also for a material id the key does not have),
     AccessDeniedException, UnsupportedOperationException, KMSInvalidStateException."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "DeleteImportedKeyMaterial", key)
+    authorize_key(core, ctx, "DeleteImportedKeyMaterial", key)
     check_external(key)
     now = core.clock()
     with core.store.transaction() as tx:
         current = tx.get_key(key.arn, for_update=True)
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
-        check_state("DeleteImportedKeyMaterial", current)
+        check_state(Operation.DELETE_IMPORTED_KEY_MATERIAL, current)
         versions = tx.list_material_versions(key.arn)
         if material_id is None:
             target = next((v for v in versions if v.version == current.current_version), None)

@@ -6,6 +6,7 @@ from strongroom.crypto.asymmetric import derive_shared_secret as ecdh
 from strongroom.crypto.specs import check_key_agreement_algorithm
 from strongroom.domain.enums import KeyAgreementAlgorithm
 from strongroom.domain.models import Key
+from strongroom.domain.operations import Operation
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.access import check_dry_run, refuse_recipient, usable_key
 from strongroom.services.core import Core, RequestContext
@@ -31,7 +32,7 @@ def derive_shared_secret(
     SPKI of the key's curve.
     """
     extra = {"kms:KeyAgreementAlgorithm": algorithm.value}
-    key = usable_key(core, ctx, key_id, "DeriveSharedSecret", extra=extra)
+    key = usable_key(core, ctx, key_id, Operation.DERIVE_SHARED_SECRET, extra=extra)
     check_key_agreement_algorithm(key.key_spec, algorithm)
     refuse_recipient(recipient)
     check_dry_run(dry_run)

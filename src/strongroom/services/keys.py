@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from strongroom.authz.conditions import ContextValue
-from strongroom.authz.decision import authorize, flag, request_tags
+from strongroom.authz.context_keys import flag, request_tags
 from strongroom.crypto.specs import check_key_spec_usage
 from strongroom.domain.enums import (
     KeySpec,
@@ -22,9 +22,10 @@ from strongroom.domain.errors import (
     UnsupportedOperationException,
 )
 from strongroom.domain.ids import is_key_id, key_arn, new_key_id
-from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
+from strongroom.domain.operations import Operation, check_state
 from strongroom.services.access import (
+    authorize_account,
     authorize_key,
     authorize_new_key_tags,
     bypass_context,
@@ -65,10 +66,10 @@ def create_key(
     """
     extra = _create_key_context(key_spec, key_usage, origin, multi_region, tags)
     extra.update(bypass_context(bypass_policy_lockout_safety_check))
-    authorize(ctx.caller, "CreateKey", extra=extra)
+    authorize_account(core, ctx, "CreateKey", extra=extra)
     key_id = new_key_id(multi_region)
     arn = key_arn(ctx.region, ctx.account, key_id)
-    authorize_new_key_tags(ctx.caller, arn, tags)
+    authorize_new_key_tags(core, ctx.caller, arn, tags)
     usage = check_key_spec_usage(key_spec, key_usage)
     if origin not in (Origin.AWS_KMS, Origin.EXTERNAL):
         raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
@@ -147,7 +148,7 @@ def list_keys(
     core: Core, ctx: RequestContext, *, limit: int, marker: str | None
 ) -> tuple[list[Key], str | None]:
     """A page of the caller's keys in this Region and the marker of the next, if any."""
-    authorize(ctx.caller, "ListKeys")
+    authorize_account(core, ctx, "ListKeys")
     after = None if marker is None else _decode_marker(ctx, marker)
     with core.store.transaction() as tx:
         page = tx.list_keys(ctx.account, ctx.region, after=after, limit=limit + 1)
@@ -176,14 +177,18 @@ def _decode_marker(ctx: RequestContext, marker: str) -> tuple[datetime, str]:
 
 def set_enabled(core: Core, ctx: RequestContext, key_id: str, *, enabled: bool) -> Key:
     """EnableKey / DisableKey."""
-    operation = "EnableKey" if enabled else "DisableKey"
+    operation = Operation.ENABLE_KEY if enabled else Operation.DISABLE_KEY
     target = KeyState.ENABLED if enabled else KeyState.DISABLED
     return change_key(core, ctx, key_id, operation, lambda k: k.evolve(state=target))
 
 
 def update_description(core: Core, ctx: RequestContext, key_id: str, description: str) -> Key:
     return change_key(
-        core, ctx, key_id, "UpdateKeyDescription", lambda k: k.evolve(description=description)
+        core,
+        ctx,
+        key_id,
+        Operation.UPDATE_KEY_DESCRIPTION,
+        lambda k: k.evolve(description=description),
     )
 
 
@@ -191,7 +196,7 @@ def change_key(
     core: Core,
     ctx: RequestContext,
     key_id: str,
-    operation: str,
+    operation: Operation,
     update: Callable[[Key], Key],
     *,
     extra: Mapping[str, ContextValue] | None = None,
@@ -208,7 +213,7 @@ def change_key_in(
     core: Core,
     ctx: RequestContext,
     key_id: str,
-    operation: str,
+    operation: Operation,
     update: Callable[[Transaction, Key], Key],
     *,
     extra: Mapping[str, ContextValue] | None = None,

@@ -8,6 +8,7 @@ from strongroom.crypto.specs import check_mac_algorithm
 from strongroom.domain.enums import MacAlgorithm
 from strongroom.domain.errors import KMSInvalidMacException
 from strongroom.domain.models import Key
+from strongroom.domain.operations import Operation
 from strongroom.services.access import check_dry_run, usable_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import hmac_secret
@@ -33,7 +34,7 @@ def generate_mac(
     InvalidKeyUsageException (usage; "Algorithm HMAC_SHA_256 is incompatible with key spec
     HMAC_224."), DryRunOperationException.
     """
-    key = usable_key(core, ctx, key_id, "GenerateMac", extra=_context(algorithm))
+    key = usable_key(core, ctx, key_id, Operation.GENERATE_MAC, extra=_context(algorithm))
     check_mac_algorithm(key.key_spec, algorithm)
     check_dry_run(dry_run)
     return key, hmac.generate_mac(key.key_spec, hmac_secret(core, key), message, algorithm)
@@ -54,7 +55,7 @@ def verify_mac(
     A wrong MAC is KMSInvalidMacException with an empty message, as AWS answers; the other
     errors as ``generate_mac``.
     """
-    key = usable_key(core, ctx, key_id, "VerifyMac", extra=_context(algorithm))
+    key = usable_key(core, ctx, key_id, Operation.VERIFY_MAC, extra=_context(algorithm))
     check_mac_algorithm(key.key_spec, algorithm)
     check_dry_run(dry_run)
     if not hmac.verify_mac(key.key_spec, hmac_secret(core, key), message, algorithm, mac):

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from strongroom.crypto.asymmetric import KeyPair, generate_private_key, load_key_pair
 from strongroom.crypto.context import encode_context
 from strongroom.crypto.key_import import generated_material_id
-from strongroom.domain.enums import KeyMaterialState, KeySpec, Origin, RotationType
+from strongroom.domain.enums import KeyMaterialState, KeySpec, Origin, RotationType, SpecFamily
 from strongroom.domain.errors import InvalidCiphertextException, KeyStoreError
 from strongroom.domain.ids import key_arn
 from strongroom.domain.models import Key, MaterialVersion
@@ -181,7 +181,7 @@ def symmetric_aead(core: Core, key: Key, version: int) -> AESGCM:
     aead = core.cache.material(key.arn, version)
     if isinstance(aead, AESGCM):
         return aead
-    if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
+    if key.key_spec.family is not SpecFamily.SYMMETRIC:
         raise InvalidCiphertextException()
     return _load(core, key, version, lambda raw: AESGCM(raw.value), missing=_no_ciphertext)
 

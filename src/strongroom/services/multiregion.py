@@ -27,7 +27,6 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
-from strongroom.authz.decision import authorize
 from strongroom.domain.enums import KeyState, MultiRegionKeyType, Origin
 from strongroom.domain.errors import (
     AlreadyExistsException,
@@ -35,9 +34,9 @@ from strongroom.domain.errors import (
     UnsupportedOperationException,
 )
 from strongroom.domain.ids import key_arn
-from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key, Tag
-from strongroom.services.access import authorize_new_key_tags
+from strongroom.domain.operations import Operation, check_state
+from strongroom.services.access import authorize_account, authorize_key, authorize_new_key_tags
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.key_records import default_policy
 from strongroom.services.loading import load_key
@@ -94,17 +93,20 @@ def replicate_key(
     key is in that Region already), MalformedPolicyDocumentException, TagException.
     """
     primary = resolve_key(core, ctx, key_id, allow_alias=False)
-    authorize(ctx.caller, "ReplicateKey", primary, extra={"kms:ReplicaRegion": replica_region})
+    extra = {"kms:ReplicaRegion": replica_region}
+    authorize_key(core, ctx, "ReplicateKey", primary, extra=extra)
     _check_primary(primary)
-    check_state("ReplicateKey", primary)
+    check_state(Operation.REPLICATE_KEY, primary)
     there = dataclasses.replace(ctx.caller, region=replica_region)
-    authorize(
-        there,
+    authorize_account(
+        core,
+        ctx,
         "CreateKey",
         extra={"kms:MultiRegion": "true", "kms:MultiRegionKeyType": MultiRegionKeyType.REPLICA},
+        caller=there,
     )
     arn = key_arn(replica_region, primary.account, primary.key_id)
-    authorize_new_key_tags(there, arn, tags)
+    authorize_new_key_tags(core, there, arn, tags)
     if policy is not None:
         validate_key_policy(
             core, there, policy, arn, bypass_lockout=bypass_policy_lockout_safety_check
@@ -115,7 +117,7 @@ def replicate_key(
         related = tx.related_keys(primary.account, primary.key_id, for_update=True)
         current = _in_region(related, primary.region, primary.arn)
         _check_primary(current)
-        check_state("ReplicateKey", current)
+        check_state(Operation.REPLICATE_KEY, current)
         if any(k.region == replica_region for k in related):
             raise AlreadyExistsException(f"Key '{arn}' already exists")
         replica = current.evolve(
@@ -153,9 +155,9 @@ def update_primary_region(
     """
     primary = resolve_key(core, ctx, key_id, allow_alias=False)
     condition = {"kms:PrimaryRegion": primary_region}
-    authorize(ctx.caller, "UpdatePrimaryRegion", primary, extra=condition)
+    authorize_key(core, ctx, "UpdatePrimaryRegion", primary, extra=condition)
     _check_primary(primary)
-    check_state("UpdatePrimaryRegion", primary)
+    check_state(Operation.UPDATE_PRIMARY_REGION, primary)
     if primary_region == primary.region:
         raise UnsupportedOperationException(
             f"{primary.arn} is already the primary key in {primary_region}."
@@ -163,16 +165,16 @@ def update_primary_region(
     replica = load_key(core, key_arn(primary_region, primary.account, primary.key_id))
     ctx.resources.append(replica.arn)
     there = dataclasses.replace(ctx.caller, region=primary_region)
-    authorize(there, "UpdatePrimaryRegion", replica, extra=condition)
-    check_state("UpdatePrimaryRegion", replica)
+    authorize_key(core, ctx, "UpdatePrimaryRegion", replica, extra=condition, caller=there)
+    check_state(Operation.UPDATE_PRIMARY_REGION, replica)
     now = core.clock()
     with core.store.transaction() as tx:
         related = tx.related_keys(primary.account, primary.key_id, for_update=True)
         old = _in_region(related, primary.region, primary.arn)
         new = _in_region(related, primary_region, replica.arn)
         _check_primary(old)
-        check_state("UpdatePrimaryRegion", old)
-        check_state("UpdatePrimaryRegion", new)
+        check_state(Operation.UPDATE_PRIMARY_REGION, old)
+        check_state(Operation.UPDATE_PRIMARY_REGION, new)
         for key in related:
             tx.update_key(_under_new_primary(key, old, primary_region))
         if old.origin is Origin.EXTERNAL:

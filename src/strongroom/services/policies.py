@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
-from strongroom.authz.decision import POLICIES, check_caller_lockout
-from strongroom.authz.policy import Policy, PolicyKind, named_principals
+from strongroom.authz.policy import Policy, named_principals
 from strongroom.domain.errors import MalformedPolicyDocumentException, NotFoundException
-from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Caller
-from strongroom.services.access import authorize_key, bypass_context
+from strongroom.domain.operations import Operation, check_state
+from strongroom.services.access import (
+    authorize_key,
+    bypass_context,
+    check_lockout,
+    parse_key_policy,
+)
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.keys import change_key
 from strongroom.services.resolve import resolve_key
@@ -66,13 +70,13 @@ def validate_key_policy(
     Raises MalformedPolicyDocumentException (grammar, principals that do not exist, the
     lockout safety check unless ``bypass_lockout``) or LimitExceededException (size).
     """
-    policy = POLICIES.get(key_arn, PolicyKind.KEY, text)
+    policy = parse_key_policy(core, key_arn, text)
     with core.store.transaction() if tx is None else nullcontext(tx) as t:
         exists = principals_exist(t, named_principals(policy))
     if not exists:
         raise MalformedPolicyDocumentException(INVALID_PRINCIPALS)
     if not bypass_lockout:
-        check_caller_lockout(caller, policy, key_arn)
+        check_lockout(core, caller, policy, key_arn)
     return policy
 
 
@@ -82,7 +86,7 @@ def get_key_policy(
     """GetKeyPolicy: the key's policy document. NotFoundException for another name."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     authorize_key(core, ctx, "GetKeyPolicy", key)
-    check_state("GetKeyPolicy", key)
+    check_state(Operation.GET_KEY_POLICY, key)
     _check_policy_name(policy_name)
     return key.policy
 
@@ -91,7 +95,7 @@ def list_key_policies(core: Core, ctx: RequestContext, key_id: str) -> list[str]
     """ListKeyPolicies: always ``["default"]``."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     authorize_key(core, ctx, "ListKeyPolicies", key)
-    check_state("ListKeyPolicies", key)
+    check_state(Operation.LIST_KEY_POLICIES, key)
     return [POLICY_NAME]
 
 
@@ -116,4 +120,5 @@ def put_key_policy(
     authorize_key(core, ctx, "PutKeyPolicy", key, extra=extra)
     _check_policy_name(policy_name)
     validate_key_policy(core, ctx.caller, policy, key.arn, bypass_lockout=bool(bypass_lockout))
-    change_key(core, ctx, key.arn, "PutKeyPolicy", lambda k: k.evolve(policy=policy), extra=extra)
+    update = lambda k: k.evolve(policy=policy)  # noqa: E731
+    change_key(core, ctx, key.arn, Operation.PUT_KEY_POLICY, update, extra=extra)

@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives import serialization
 from strongroom.authz.policy import PolicyKind, parse_policy
 from strongroom.crypto.asymmetric_keys import private_key_material
 from strongroom.crypto.specs import check_key_spec_usage
-from strongroom.domain.enums import KeySpec, KeyUsage
+from strongroom.domain.enums import KeySpec, KeyUsage, SpecFamily
 from strongroom.domain.errors import KmsError, UnsupportedOperationException
 from strongroom.domain.ids import ACCOUNT_RE, is_key_id, key_arn
 from strongroom.domain.models import Tag
@@ -429,7 +429,7 @@ def _rotation(spec: KeySpec, value: Any) -> Rotation:
             "rotation.period_days",
             f"must be a whole number of days from {low} to {high}, not {days!r}",
         )
-    if enabled and spec is not KeySpec.SYMMETRIC_DEFAULT:
+    if enabled and spec.family is not SpecFamily.SYMMETRIC:
         # EnableKeyRotation: automatic rotation only for symmetric encryption keys.
         raise _Invalid(
             "rotation.enabled", f"automatic rotation is only for SYMMETRIC_DEFAULT keys, not {spec}"

@@ -40,8 +40,8 @@ from strongroom.crypto.specs import SYMMETRIC_KEY_BYTES
 from strongroom.domain.enums import KeySpec, KeyState
 from strongroom.domain.errors import KmsError
 from strongroom.domain.ids import account_root_arn, alias_arn
-from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Alias, Caller, Key, Principal, Tag
+from strongroom.domain.operations import Operation, check_state
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.aliases import MAX_ALIASES_PER_KEY
 from strongroom.services.core import Core
@@ -211,12 +211,12 @@ def _update_record(run: _Run, entry: SeedKey, current: Key) -> list[str]:
     key, fields = current, []
     if entry.description is not None and entry.description != key.description:
         with _rule(entry, "description"):
-            check_state("UpdateKeyDescription", current)
+            check_state(Operation.UPDATE_KEY_DESCRIPTION, current)
         key = key.evolve(description=entry.description)
         fields.append("description")
     if entry.enabled is not None and entry.enabled != (key.state is KeyState.ENABLED):
         with _rule(entry, "enabled"):
-            check_state("EnableKey" if entry.enabled else "DisableKey", current)
+            check_state(Operation.ENABLE_KEY if entry.enabled else Operation.DISABLE_KEY, current)
         key = key.evolve(state=KeyState.ENABLED if entry.enabled else KeyState.DISABLED)
         fields.append("enabled")
     if entry.policy is not None and entry.policy != key.policy:
@@ -251,7 +251,7 @@ def _apply_tags(run: _Run, entry: SeedKey, key: Key, tags: tuple[Tag, ...]) -> b
     if current == wanted:
         return False
     with _rule(entry, "tags"):
-        check_state("TagResource", key)
+        check_state(Operation.TAG_RESOURCE, key)
     stale = [k for k in current if k not in wanted]
     if stale:
         run.tx.delete_tags(key.arn, stale)
@@ -275,7 +275,7 @@ def _apply_aliases(run: _Run, entry: SeedKey, key: Key, names: tuple[str, ...]) 
         if name in kept:
             continue
         with _rule(entry, f"aliases ({name})"):
-            check_state("CreateAlias", key)
+            check_state(Operation.CREATE_ALIAS, key)
         arn = alias_arn(entry.region, entry.account, name)
         moved = tx.get_alias(entry.account, entry.region, name)
         if moved is None:
@@ -309,13 +309,13 @@ def apply_rotation_settings(
     if not rotation.enabled:
         if current.rotation_period_days is None:
             return False
-        check_state("DisableKeyRotation", current)
+        check_state(Operation.DISABLE_KEY_ROTATION, current)
         updated = current.evolve(rotation_period_days=None, next_rotation_date=None)
     else:
         if current.rotation_period_days == rotation.period_days:
             return False
         check_rotatable(current, automatic=True)
-        check_state("EnableKeyRotation", current)
+        check_state(Operation.ENABLE_KEY_ROTATION, current)
         updated = with_rotation_period(current, rotation.period_days, core.clock())
     tx.update_key(updated)
     return True

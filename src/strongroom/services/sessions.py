@@ -16,7 +16,6 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from strongroom.authz.decision import authorize_assume_role
 from strongroom.authz.policy import (
     PolicyKind,
     default_trust_policy,
@@ -31,6 +30,7 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.ids import ROLE_ARN_RE, assumed_role_arn, role_unique_id
 from strongroom.domain.models import Caller, Principal
+from strongroom.services.access import authorize_assume_role
 from strongroom.services.core import Core
 from strongroom.services.identities import (
     DEFAULT_MAX_SESSION_DURATION,
@@ -223,7 +223,8 @@ def assume_role(
     context = {"sts:RoleSessionName": session_name}
     if external_id is not None:
         context["sts:ExternalId"] = external_id
-    authorize_assume_role(caller, role_arn, trust or default_trust_policy(role.account), context)
+    trust = trust or default_trust_policy(role.account)
+    authorize_assume_role(core, caller, role_arn, trust, context)
     # Only a caller the role trusts learns its maximum.
     _check_role_maximum(duration_seconds, maximum)
     return _issue(core, role, session_name, duration_seconds)

@@ -8,6 +8,7 @@ from strongroom.crypto.specs import check_signing_message
 from strongroom.domain.enums import MessageType, SigningAlgorithm
 from strongroom.domain.errors import KMSInvalidSignatureException
 from strongroom.domain.models import Key
+from strongroom.domain.operations import Operation
 from strongroom.services.access import check_dry_run, usable_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.material import key_pair
@@ -35,7 +36,7 @@ def sign(
     ValidationException (message type; "Digest is invalid length for algorithm X."),
     UnsupportedOperationException (Ed25519ph and ML-DSA external mu), DryRunOperationException.
     """
-    key = usable_key(core, ctx, key_id, "Sign", extra=_context(algorithm, message_type))
+    key = usable_key(core, ctx, key_id, Operation.SIGN, extra=_context(algorithm, message_type))
     check_signing_message(key.key_spec, algorithm, message_type, message)
     check_dry_run(dry_run)
     pair = key_pair(core, key)
@@ -58,7 +59,7 @@ def verify(
     A signature that does not verify is KMSInvalidSignatureException with an empty message,
     as AWS answers; the other errors as ``sign``.
     """
-    key = usable_key(core, ctx, key_id, "Verify", extra=_context(algorithm, message_type))
+    key = usable_key(core, ctx, key_id, Operation.VERIFY, extra=_context(algorithm, message_type))
     check_signing_message(key.key_spec, algorithm, message_type, message)
     check_dry_run(dry_run)
     pair = key_pair(core, key)

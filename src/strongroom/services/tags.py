@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 
-from strongroom.authz.decision import request_tags
+from strongroom.authz.context_keys import request_tags
 from strongroom.domain.errors import InvalidMarkerException
-from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Tag
+from strongroom.domain.operations import Operation, check_state
 from strongroom.services.access import authorize_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.resolve import resolve_key
@@ -21,7 +21,7 @@ def tag_resource(core: Core, ctx: RequestContext, key_id: str, new: Sequence[Tag
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     extra = request_tags((t.key, t.value) for t in new)
     authorize_key(core, ctx, "TagResource", key, extra=extra)
-    check_state("TagResource", key)
+    check_state(Operation.TAG_RESOURCE, key)
     with core.store.transaction() as tx:
         existing = {t.key for t in tx.get_tags(key.arn)}
         check_tags(new, existing=len(existing - {t.key for t in new}))
@@ -35,7 +35,7 @@ def untag_resource(core: Core, ctx: RequestContext, key_id: str, tag_keys: Seque
     cached tags."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     authorize_key(core, ctx, "UntagResource", key, extra={"aws:TagKeys": tuple(tag_keys)})
-    check_state("UntagResource", key)
+    check_state(Operation.UNTAG_RESOURCE, key)
     with core.store.transaction() as tx:
         tx.delete_tags(key.arn, tag_keys)
         tx.record_change(key.arn, core.clock())

@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
-from strongroom.authz.decision import authorize_assume_role
+from strongroom.authz.decision import Authorizer
 from strongroom.authz.evaluate import AuthzRequest, Reason, RequestPrincipal, evaluate
 from strongroom.authz.policy import PolicyKind, default_trust_policy, parse_policy
 from strongroom.domain.errors import AccessDeniedException, MalformedPolicyDocumentException
 from strongroom.domain.models import Caller, Principal, RoleSession
 
 pytestmark = pytest.mark.unit
+
+authorize_assume_role = Authorizer().authorize_assume_role
 
 A = "111122223333"
 B = "444455556666"

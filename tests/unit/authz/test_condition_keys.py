@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from strongroom.authz.conditions import ContextValue
-from strongroom.authz.decision import decide, flag, key_context, request_context, request_tags
+from strongroom.authz.context_keys import flag, key_context, request_tags
+from strongroom.authz.decision import Authorizer
 from strongroom.authz.evaluate import AuthzRequest, RequestPrincipal, evaluate
 from strongroom.authz.policy import PolicyKind, parse_policy
 from strongroom.domain.enums import KeySpec, KeyUsage
@@ -21,6 +22,9 @@ from strongroom.domain.models import Caller, Key, Principal
 from .._keys import symmetric_key
 
 pytestmark = pytest.mark.unit
+
+AUTHZ = Authorizer()
+decide, request_context = AUTHZ.decide, AUTHZ.request_context
 
 ACCOUNT = "111122223333"
 ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/0000aaaa-12ab-34cd-56ef-1234567890ab"

@@ -10,14 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from strongroom.authz import decision
-from strongroom.authz.decision import (
-    POLICIES,
-    authorize,
-    authorize_identity,
-    authorize_retire,
-    decide,
-    request_context,
-)
+from strongroom.authz.decision import Authorizer
 from strongroom.authz.evaluate import Reason
 from strongroom.authz.grants import GrantRule, KeyGrants
 from strongroom.authz.policy import PolicyKind, default_key_policy
@@ -28,6 +21,14 @@ from strongroom.domain.models import Caller, Grant, Key, Principal
 from .._keys import ACCOUNT, ARN, symmetric_key
 
 pytestmark = pytest.mark.unit
+
+AUTHZ = Authorizer()
+authorize, authorize_identity = AUTHZ.authorize, AUTHZ.authorize_identity
+authorize_retire, decide, request_context = (
+    AUTHZ.authorize_retire,
+    AUTHZ.decide,
+    AUTHZ.request_context,
+)
 
 ALL_KMS = json.dumps(
     {
@@ -118,12 +119,20 @@ def test_key_policy_is_parsed_once_per_text(monkeypatch: pytest.MonkeyPatch) -> 
         return real(text, kind)
 
     monkeypatch.setattr(decision, "parse_policy", counting)
-    monkeypatch.setattr(decision, "POLICIES", decision.PolicyCache())
     key = _key(default_key_policy(ACCOUNT) + " ")
+    authorizer = Authorizer()
     for _ in range(5):
-        decision.authorize(_caller("root", "root"), "Encrypt", key)
+        authorizer.authorize(_caller("root", "root"), "Encrypt", key)
     assert len(calls) == 1
-    assert POLICIES is not decision.POLICIES
+    Authorizer().authorize(_caller("root", "root"), "Encrypt", key)
+    assert len(calls) == 2  # each runtime keeps its own parsed policies
+
+
+def test_current_time_and_epoch_time_come_from_the_authorizers_clock() -> None:
+    moment = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    context = Authorizer(lambda: moment).request_context(_caller(), None)
+    assert context["aws:currenttime"] == "2030-01-02T03:04:05Z"
+    assert context["aws:epochtime"] == str(int(moment.timestamp()))
 
 
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from strongroom.authz.decision import decide, request_context
+from strongroom.authz.decision import Authorizer
 from strongroom.authz.evaluate import Reason
 from strongroom.authz.policy import default_key_policy
 from strongroom.domain.models import Caller, Principal, RoleSession
@@ -16,6 +16,9 @@ from strongroom.domain.models import Caller, Principal, RoleSession
 from .._keys import ACCOUNT, ARN, symmetric_key
 
 pytestmark = pytest.mark.unit
+
+AUTHZ = Authorizer()
+decide, request_context = AUTHZ.decide, AUTHZ.request_context
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/app"
 SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/app/web"

@@ -6,8 +6,8 @@ import pytest
 
 from strongroom.domain.enums import KeyState
 from strongroom.domain.errors import DisabledException, KMSInvalidStateException
-from strongroom.domain.keystate import TABLE, check_state
 from strongroom.domain.models import Key
+from strongroom.domain.operations import OPERATIONS, check_state
 
 from .._keys import ARN, symmetric_key
 
@@ -103,4 +103,4 @@ def test_every_crypto_operation_refuses_a_disabled_key() -> None:
         "Decapsulate",
     ]
     for operation in crypto:
-        assert KeyState.DISABLED in TABLE[operation], operation
+        assert KeyState.DISABLED in OPERATIONS[operation].states, operation

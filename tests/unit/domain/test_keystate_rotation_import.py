@@ -6,8 +6,8 @@ import pytest
 
 from strongroom.domain.enums import KeyState, Origin
 from strongroom.domain.errors import DisabledException, KMSInvalidStateException
-from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
+from strongroom.domain.operations import check_state
 
 from .test_keystate import ARN
 from .test_keystate import key_in as symmetric_key_in

@@ -7,8 +7,8 @@ import pytest
 
 from strongroom.domain.enums import KeyState, MultiRegionKeyType
 from strongroom.domain.errors import DisabledException, KMSInvalidStateException
-from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
+from strongroom.domain.operations import check_state
 
 from .test_keystate import key_in
 

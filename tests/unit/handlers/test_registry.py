@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from strongroom.domain.keystate import TABLE
+from strongroom.domain.operations import OPERATIONS, Operation
 from strongroom.handlers.registry import HANDLERS, HOT_PATH
 from strongroom.protocol.model import load_model
 
@@ -17,6 +17,19 @@ def test_every_handled_operation_is_an_operation_of_the_kms_model() -> None:
 
 
 def test_encapsulate_and_decapsulate_are_handled_with_a_key_state_row() -> None:
-    for operation in ("Encapsulate", "Decapsulate"):
-        assert operation in HANDLERS and operation in TABLE
+    for operation in (Operation.ENCAPSULATE, Operation.DECAPSULATE):
+        assert operation in HANDLERS and OPERATIONS[operation].states
     assert set(HOT_PATH) <= set(HANDLERS)
+
+
+def test_only_the_custom_key_store_operations_and_get_key_last_usage_have_no_handler() -> None:
+    unhandled = {o.value for o in set(Operation) - set(HANDLERS)}
+    assert unhandled == {
+        "ConnectCustomKeyStore",
+        "CreateCustomKeyStore",
+        "DeleteCustomKeyStore",
+        "DescribeCustomKeyStores",
+        "DisconnectCustomKeyStore",
+        "UpdateCustomKeyStore",
+        "GetKeyLastUsage",
+    }
