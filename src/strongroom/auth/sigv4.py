@@ -36,6 +36,7 @@ from strongroom.domain.errors import (
 __all__ = [
     "ALGORITHM",
     "Authorization",
+    "HeaderCache",
     "HttpRequest",
     "SigningKeyCache",
     "canonical_query",
@@ -321,10 +322,6 @@ def _signature(mac: HMAC, to_sign: str) -> str:
 def _amz_datetime(value: str) -> datetime | None:
     # ISO 8601 basic format, always UTC: YYYYMMDDTHHMMSSZ. The shape check comes first
     # because fromisoformat also takes the extended forms, which AWS refuses.
-    global _last_amz_date
-    last = _last_amz_date
-    if last[0] == value:  # every request signed in the same second
-        return last[1]
     parsed = None
     if (
         len(value) == 16
@@ -334,11 +331,7 @@ def _amz_datetime(value: str) -> datetime | None:
     ):
         with contextlib.suppress(ValueError):
             parsed = datetime.fromisoformat(value)
-    _last_amz_date = (value, parsed)
     return parsed
-
-
-_last_amz_date: tuple[str, datetime | None] = ("", None)
 
 
 def _parse_amz_date(value: str) -> datetime:
@@ -398,7 +391,9 @@ def _parse_credential(credential: str) -> tuple[str, str, str, str]:
     return access_key_id, date, region, service
 
 
-def parse_authorization(request: HttpRequest, *, service: str = "kms") -> Authorization:
+def parse_authorization(
+    request: HttpRequest, *, service: str = "kms", heads: HeaderCache | None = None
+) -> Authorization:
     """Parse the ``Authorization`` header of ``request`` and check its shape; no crypto.
 
     Raises MissingAuthenticationTokenException when there is no Authorization header;
@@ -410,7 +405,12 @@ def parse_authorization(request: HttpRequest, *, service: str = "kms") -> Author
     sent but not signed, or when a signed header is not in the request;
     InvalidSignatureException when the scope's service is not ``service`` or the scope's
     date is not the day of ``x-amz-date``.
+
+    ``heads`` remembers the headers parsed before (a server keeps one), so that a client
+    signing many requests with one key pays the general parser once.
     """
+    if heads is None:
+        return _parse_authorization(request, service)
     fields = _fields(request.headers)
     header = fields.get("authorization") if fields is not None else None
     if fields is None or header is None:
@@ -422,7 +422,7 @@ def parse_authorization(request: HttpRequest, *, service: str = "kms") -> Author
     head, signature = header[:cut], header[cut + len(_SIGNATURE) :]
     plain = cut >= 0 and signature.isascii() and signature.isalnum()
     if plain:
-        parsed = _parsed_heads.get((head, service))
+        parsed = heads.get(head, service)
         if parsed is not None:
             auth = _complete(parsed, signature, fields)
             if auth is not None:
@@ -436,24 +436,39 @@ def parse_authorization(request: HttpRequest, *, service: str = "kms") -> Author
         and head.rstrip().endswith(",")
         and _SIGNATURE not in head
     ):
-        if len(_parsed_heads) >= _MAX_PARSED_HEADS:
-            _parsed_heads.clear()
-        _parsed_heads[head, service] = (
-            auth.access_key_id,
-            auth.date,
-            auth.region,
-            auth.service,
-            auth.signed_headers,
+        heads.put(
+            head,
+            service,
+            (auth.access_key_id, auth.date, auth.region, auth.service, auth.signed_headers),
         )
     return auth
 
 
 _SIGNATURE = "Signature="
-_MAX_PARSED_HEADS = 1024
-# (Authorization header up to "Signature=", service) -> what the general parser found in it:
-# access key id, date, region, service, signed headers.
+# What the general parser found in an Authorization header up to "Signature=": access key
+# id, date, region, service, signed headers.
 _ParsedHead = tuple[str, str, str, str, tuple[str, ...]]
-_parsed_heads: dict[tuple[str, str], _ParsedHead] = {}
+
+
+class HeaderCache:
+    """Authorization headers parsed before, by (header up to "Signature=", service), at most
+    ``max_entries`` (cleared when full). Owned by the server's authenticator; a lost race
+    between threads costs one parse, never a wrong answer (an entry is a pure function of its
+    key)."""
+
+    __slots__ = ("_heads", "_max_entries")
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._heads: dict[tuple[str, str], _ParsedHead] = {}
+        self._max_entries = max_entries
+
+    def get(self, head: str, service: str) -> _ParsedHead | None:
+        return self._heads.get((head, service))
+
+    def put(self, head: str, service: str, parsed: _ParsedHead) -> None:
+        if len(self._heads) >= self._max_entries:
+            self._heads.clear()
+        self._heads[head, service] = parsed
 
 
 def _complete(parsed: _ParsedHead, signature: str, fields: dict[str, str]) -> Authorization | None:

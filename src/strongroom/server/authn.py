@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from strongroom.auth.sigv4 import HttpRequest, SigningKeyCache, parse_authorization, verify
+from strongroom.auth.sigv4 import (
+    HeaderCache,
+    HttpRequest,
+    SigningKeyCache,
+    parse_authorization,
+    verify,
+)
 from strongroom.domain.models import Caller, Principal
 from strongroom.services.identities import CredentialResolver, unknown_access_key
 
@@ -16,6 +22,7 @@ class Authenticator:
     def __init__(self, resolver: CredentialResolver, *, dev_account: str | None = None) -> None:
         self._resolver = resolver
         self._signing_keys = SigningKeyCache()
+        self._heads = HeaderCache()
         self._dev_account = dev_account  # set only in --dev mode
 
     def authenticate(
@@ -30,7 +37,7 @@ class Authenticator:
         """The caller of ``request``, signed for ``service``. Raises the SigV4 errors,
         UnrecognizedClientException (unknown key; a missing or wrong session token) and
         ExpiredTokenException (expired temporary credentials)."""
-        auth = parse_authorization(request, service=service)
+        auth = parse_authorization(request, service=service, heads=self._heads)
         credential = self._resolver.resolve(auth.access_key_id)
         if credential is not None:
             self._resolver.check_token(credential, auth.security_token)

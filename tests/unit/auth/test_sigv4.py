@@ -605,10 +605,12 @@ def test_botocore_signed_request_with_changed_body_is_rejected(
 # --- the remembered Authorization head agrees with the general parser ----------------------
 
 
-def _outcome(request: HttpRequest, service: str = "kms") -> object:
+def _outcome(
+    request: HttpRequest, service: str = "kms", heads: sigv4.HeaderCache | None = None
+) -> object:
     """What parse_authorization makes of ``request``: its result, or the error it raises."""
     try:
-        return parse_authorization(request, service=service)
+        return parse_authorization(request, service=service, heads=heads)
     except (IncompleteSignatureException, InvalidSignatureException) as exc:
         return (type(exc), exc.message)
     except MissingAuthenticationTokenException as exc:
@@ -671,10 +673,11 @@ def test_a_remembered_authorization_head_parses_as_the_general_parser_does(
 ) -> None:
     good = _signed_kms_request(("x-extra", " a  b "), signed_headers=signed_headers)
     for variant in _variants(good):
-        sigv4._parsed_heads.clear()
-        cold = _outcome(variant, service)
-        _outcome(good, service)  # remembers good's head when the general parser accepts it
-        assert _outcome(variant, service) == cold, _authz(variant) if variant.headers else ""
+        heads = sigv4.HeaderCache()
+        cold = _outcome(variant, service, heads)
+        _outcome(good, service, heads)  # remembers good's head when the general parser takes it
+        warm = _outcome(variant, service, heads)
+        assert warm == cold, _authz(variant) if variant.headers else ""
 
 
 def test_a_head_whose_last_signature_is_another_parameter_is_not_remembered() -> None:
@@ -685,20 +688,20 @@ def test_a_head_whose_last_signature_is_another_parameter_is_not_remembered() ->
     # The Signature parameter is spelled "Signature =", so the last "Signature=" is the end
     # of another parameter's name: the general parser's signature is the first one.
     tricky = f"{authz[:cut]}Signature ={signature}, XSignature="
-    sigv4._parsed_heads.clear()
-    assert parse_authorization(_with_header(good, "authorization", tricky + signature)) == (
-        parse_authorization(good)
-    )
-    assert list(sigv4._parsed_heads) == [(authz[:cut], "kms")]
+    heads = sigv4.HeaderCache()
+    tricked = _with_header(good, "authorization", tricky + signature)
+    assert parse_authorization(tricked, heads=heads) == parse_authorization(good, heads=heads)
+    assert heads.get(tricky[: tricky.rindex("Signature=")], "kms") is None
+    assert heads.get(authz[:cut], "kms") is not None
     other = _with_header(good, "authorization", tricky + "0" * 64)
-    assert parse_authorization(other).signature == signature
+    assert parse_authorization(other, heads=heads).signature == signature
 
 
 def test_remembered_heads_stay_bounded() -> None:
-    sigv4._parsed_heads.clear()
+    heads = sigv4.HeaderCache(max_entries=8)
     good = _signed_kms_request()
     authz = _authz(good)
-    for i in range(sigv4._MAX_PARSED_HEADS + 5):
+    for i in range(13):
         other = authz.replace("Credential=AKIDEXAMPLE", f"Credential=AKID{i:06d}")
-        parse_authorization(_with_header(good, "authorization", other))
-    assert 0 < len(sigv4._parsed_heads) <= sigv4._MAX_PARSED_HEADS
+        parse_authorization(_with_header(good, "authorization", other), heads=heads)
+    assert 0 < len(heads._heads) <= 8
