@@ -328,10 +328,6 @@ class Operator:
     qualifier: SetQualifier | None
     if_exists: bool
 
-    @property
-    def is_null(self) -> bool:
-        return self.base is None
-
 
 _QUALIFIERS: Mapping[str, SetQualifier] = {q.value.lower(): q for q in SetQualifier}
 _IF_EXISTS = "ifexists"
