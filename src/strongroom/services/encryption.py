@@ -28,7 +28,7 @@ from strongroom.domain.keystate import check_state
 from strongroom.domain.models import Key
 from strongroom.domain.usage import check_usage
 from strongroom.services import asymmetric
-from strongroom.services.access import authorize_key, dry_run_error, requested_alias, usable_key
+from strongroom.services.access import authorize_key, check_dry_run, requested_alias, usable_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.loading import load_key
 from strongroom.services.material import current_version, symmetric_aead
@@ -118,8 +118,7 @@ def encrypt(
     if key.key_spec is not KeySpec.SYMMETRIC_DEFAULT:
         return _encrypt_asymmetric(core, key, plaintext, context, algorithm, dry_run)
     _check_algorithm(key, algorithm)
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     return seal_under(core, key, plaintext, context)
 
 
@@ -132,8 +131,7 @@ def _encrypt_asymmetric(
     dry_run: bool,
 ) -> Sealed:
     chosen = asymmetric.check_encrypt(key, plaintext, context, algorithm)
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     return Sealed(key, asymmetric.encrypt(core, key, plaintext, chosen), None, chosen)
 
 
@@ -183,8 +181,7 @@ def decrypt(
     check_state("Decrypt", key)
     check_usage("Decrypt", key)
     _check_algorithm(key, algorithm)
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     aead = symmetric_aead(core, key, blob.material_version)
     return Opened(key, open_blob(aead, blob, encode_context(context)), blob.material_version)
 
@@ -205,8 +202,7 @@ def _decrypt_asymmetric(
     check_state("Decrypt", key)
     check_usage("Decrypt", key)
     chosen = asymmetric.check_decrypt(key, context, algorithm)
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     return Opened(key, asymmetric.decrypt(core, key, ciphertext, chosen), None, chosen)
 
 
@@ -271,8 +267,7 @@ def re_encrypt(
         )
         return opened, sealed
     _check_algorithm(key, destination_algorithm)
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     return opened, seal_under(core, key, opened.plaintext, destination_context)
 
 
@@ -298,8 +293,7 @@ def generate_data_key(
     key = usable_key(
         core, ctx, key_id, operation, encryption_context=context, extra=ALGORITHM_CONTEXT[SYMMETRIC]
     )
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     size = DATA_KEY_BYTES[key_spec] if key_spec is not None else number_of_bytes
     assert size is not None
     plaintext = os.urandom(size)
