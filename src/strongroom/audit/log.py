@@ -1,7 +1,8 @@
 """The audit trail: append-only, hash-chained segment files, written with group commit.
 
-Each server process writes its own segment, ``<audit dir>/<chain>.log``, so processes and
-nodes never wait on each other's locks. A segment is a sequence of lines::
+Each server process writes its own segment, ``<audit dir>/<chain>.log`` (the chain is
+``<UTC start time>-<host name>-<pid>-<random>``), so processes and nodes never wait on each
+other's locks. A segment is a sequence of lines::
 
     <hash> SP <prev_hash> SP <entry>  LF,   entry = <epoch seconds, 6 decimals> SP <event JSON>
 
@@ -26,13 +27,18 @@ segment, ``PREFILL`` bytes at a time: entries overwrite them in place, so the fi
 and blocks do not change with each entry and ``fdatasync`` flushes the entry alone rather
 than also committing the file system's journal (on ext4 that halves its cost). Readers stop
 at the first line that starts with a zero byte; ``stop`` cuts the zeros off. A segment
-left by a crash keeps its zero tail; ``verify_trail`` checks that nothing but zeros follows.
+left by a crash keeps its zero tail, in which ``verify_trail`` checks that nothing but zeros
+follows, until the next writer that starts on the same host cuts it off too. A writer holds
+an exclusive ``flock`` on its segment until it stops (the kernel drops it when the process
+dies, however it dies), so that one never cuts the zeros of a segment another live process
+still writes: several workers of one server start and write side by side.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -93,6 +99,11 @@ class AuditLog:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.directory / (self.chain + SUFFIX)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # held until close: this segment is written
+        except OSError:  # a file system without locks: nobody can trim any segment there
+            log.warning("audit: could not lock %s; crashed segments keep their zeros", path)
+        trim_abandoned_segments(self.directory)
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         if self.fsync:
             self._ask_prefill()  # the first zeros, written by the thread: start-up does not wait
@@ -236,6 +247,61 @@ class AuditLog:
             log.exception("audit: could not write zeros ahead of the end of the segment")
         finally:
             self._prefill_asked = False
+
+
+def trim_abandoned_segments(directory: Path) -> None:
+    """Cut the zeros written ahead off the end of every segment of this host that no live
+    process writes (its writer crashed before ``stop``). A segment whose ``flock`` another
+    process holds is being written and is left alone, and so are other hosts' segments (a
+    lock on a shared file system may not reach them). Only zero bytes after the last byte
+    that is not zero go: the entries, and their hash chain, stay as they are. Failures are
+    logged and leave the segment as it was: the zeros cost space, not correctness."""
+    host = socket.gethostname()
+    for path in segments(directory):
+        if _host_of(path.name[: -len(SUFFIX)]) != host:
+            continue
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            log.exception("audit: could not open %s to cut the zeros off its end", path)
+            continue
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0 or os.pread(fd, 1, size - 1) != b"\0":
+                continue  # stopped cleanly (or nothing to cut)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a live process writes it (or trims it right now), or no locks
+                continue
+            size = os.fstat(fd).st_size
+            end = _end_of_data(fd, size)
+            if end < size:
+                os.ftruncate(fd, end)
+                os.fsync(fd)
+                log.info("audit: cut %d bytes of zeros off %s (left by a crash)", size - end, path)
+        except OSError:
+            log.exception("audit: could not cut the zeros off the end of %s", path)
+        finally:
+            os.close(fd)  # and with it the lock
+
+
+def _host_of(chain: str) -> str:
+    """The host name in a chain name ``<time>-<host>-<pid>-<random>`` ("" if not one)."""
+    parts = chain.split("-", 1)[-1].rsplit("-", 2)
+    return parts[0] if len(parts) == 3 else ""
+
+
+def _end_of_data(fd: int, size: int) -> int:
+    """The offset just after the last byte of the file that is not zero (0 if none is)."""
+    end = size
+    while end > 0:
+        start = max(0, end - PREFILL)
+        chunk = os.pread(fd, end - start, start)
+        data = chunk.rstrip(b"\0")
+        if data:
+            return start + len(data)
+        end = start
+    return 0
 
 
 def _write_at(fd: int, data: bytes, offset: int) -> int:

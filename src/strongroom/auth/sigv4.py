@@ -266,8 +266,8 @@ class SigningKeyCache:
     """Derived signing keys per (secret, date, region, service), at most ``max_entries``.
 
     A key is good for one day, region and service, so a busy server derives each one once a
-    day instead of four HMACs a request; it is kept as a keyed HMAC context too, which a
-    request copies instead of setting HMAC up from the key. Lookups are lock-free dict
+    day instead of four HMACs a request; it is kept as a keyed HMAC context, which a request
+    copies instead of setting HMAC up from the key. Lookups are lock-free dict
     reads; inserts and the oldest-first eviction run under a lock, so the cache is safe to
     share between threads.
     """
@@ -278,7 +278,7 @@ class SigningKeyCache:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
         self._max_entries = max_entries
-        self._keys: dict[tuple[str, str, str, str], tuple[bytes, HMAC]] = {}
+        self._keys: dict[tuple[str, str, str, str], HMAC] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -287,27 +287,17 @@ class SigningKeyCache:
     def __repr__(self) -> str:
         return f"SigningKeyCache(entries={len(self._keys)}, max_entries={self._max_entries})"
 
-    def signing_key(self, secret_access_key: str, date: str, region: str, service: str) -> bytes:
-        """The signing key for this scope, derived on first use."""
-        return self._entry(secret_access_key, date, region, service)[0]
-
     def mac(self, secret_access_key: str, date: str, region: str, service: str) -> HMAC:
         """A fresh HMAC-SHA256 context keyed with this scope's signing key."""
-        return self._entry(secret_access_key, date, region, service)[1].copy()
-
-    def _entry(
-        self, secret_access_key: str, date: str, region: str, service: str
-    ) -> tuple[bytes, HMAC]:
         cache_key = (secret_access_key, date, region, service)
-        entry = self._keys.get(cache_key)
-        if entry is None:
-            key = derive_signing_key(secret_access_key, date, region, service)
-            entry = (key, HMAC(key, SHA256()))
+        keyed = self._keys.get(cache_key)
+        if keyed is None:
+            keyed = HMAC(derive_signing_key(secret_access_key, date, region, service), SHA256())
             with self._lock:
                 while len(self._keys) >= self._max_entries:
                     del self._keys[next(iter(self._keys))]
-                self._keys[cache_key] = entry
-        return entry
+                self._keys[cache_key] = keyed
+        return keyed.copy()
 
 
 def _signature(mac: HMAC, to_sign: str) -> str:

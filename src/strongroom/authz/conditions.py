@@ -80,15 +80,6 @@ def glob_regex(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
     return re.compile("".join(parts), flags)
 
 
-def glob_match(pattern: str, value: str, ignore_case: bool = False) -> bool:
-    """Whole-string match of ``value`` against a ``*``/``?`` wildcard pattern."""
-    if pattern == "*":
-        return True
-    if "*" not in pattern and "?" not in pattern:
-        return pattern.lower() == value.lower() if ignore_case else pattern == value
-    return glob_regex(pattern, ignore_case).fullmatch(value) is not None
-
-
 def parse_number(text: str) -> float | None:
     """An IAM numeric value (integer or decimal), or None when it is not one."""
     try:
@@ -328,10 +319,6 @@ class Operator:
     qualifier: SetQualifier | None
     if_exists: bool
 
-    @property
-    def is_null(self) -> bool:
-        return self.base is None
-
 
 _QUALIFIERS: Mapping[str, SetQualifier] = {q.value.lower(): q for q in SetQualifier}
 _IF_EXISTS = "ifexists"
@@ -540,18 +527,3 @@ class ConditionClause:
             self, "referenced_keys", _referenced_keys(self.key, self.values, self.operator)
         )
         object.__setattr__(self, "cost", cost)
-
-
-def clause_matches(clause: ConditionClause, context: Context, variables: bool = True) -> bool:
-    """Whether one condition clause holds for the request ``context`` (lower-cased keys).
-
-    ``variables`` is False for policies of Version 2008-10-17, which have no policy variables.
-    """
-    return (clause.test if variables else clause.literal_test)(context)
-
-
-def conditions_match(
-    clauses: Sequence[ConditionClause], context: Context, variables: bool = True
-) -> bool:
-    """AND over every clause (every operator, every key)."""
-    return all(clause_matches(c, context, variables) for c in clauses)

@@ -232,5 +232,3 @@ class KeyGrants:
         cached yet)."""
         return KeyGrants({**self._by_id, **extra})
 
-
-NO_GRANTS = KeyGrants({})

@@ -26,7 +26,6 @@ from enum import StrEnum
 
 from strongroom.authz.conditions import (
     ConditionClause,
-    Context,
     ContextValue,
     Test,
     glob_regex,
@@ -131,16 +130,12 @@ class Statement:
     resource: Patterns | None
     not_resource: Patterns | None
     conditions: tuple[ConditionClause, ...]
-    # The clauses cheapest first, and their compiled tests (with and without variables).
+    # The clauses cheapest first.
     ordered_conditions: tuple[ConditionClause, ...] = field(init=False, repr=False, compare=False)
-    _tests: tuple[Test, ...] = field(init=False, repr=False, compare=False)
-    _literal_tests: tuple[Test, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.conditions, key=lambda c: c.cost))
         object.__setattr__(self, "ordered_conditions", ordered)
-        object.__setattr__(self, "_tests", tuple(c.test for c in ordered))
-        object.__setattr__(self, "_literal_tests", tuple(c.literal_test for c in ordered))
 
     def matches_action(self, action: str) -> bool:
         if self.action is not None:
@@ -155,10 +150,6 @@ class Statement:
         if self.not_resource is not None:
             return not self.not_resource.matches(resource)
         return False
-
-    def matches_conditions(self, context: Context, variables: bool) -> bool:
-        """AND over every clause; ``variables`` as ``Policy.variables``."""
-        return all(test(context) for test in (self._tests if variables else self._literal_tests))
 
 
 # action, resource, principal ARN, the static context's fingerprint (None: not given)

@@ -138,9 +138,6 @@ ML_KEM_CIPHERTEXT_BYTES: Mapping[KeySpec, int] = {
 """Length of an encapsulated shared secret (``EncapsulateResponse.SharedSecretCiphertextBlob``
 doc); Decapsulate of any other length is InvalidCiphertextException."""
 
-ML_KEM_SHARED_SECRET_BYTES = 32
-"""Encapsulate and Decapsulate return a 32-byte shared secret (FIPS 203, and their docs)."""
-
 SIGNING_MESSAGE_TYPES: Mapping[SigningAlgorithm, frozenset[MessageType]] = {
     **{a: frozenset({T.RAW, T.DIGEST}) for a in _RSA_SIGNING},
     G.ECDSA_SHA_256: frozenset({T.RAW, T.DIGEST}),

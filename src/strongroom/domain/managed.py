@@ -22,9 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from strongroom.domain.enums import KeyManager
-from strongroom.domain.models import Key
-
 ALIAS_PREFIX = "alias/aws/"
 ROTATION_PERIOD_DAYS = 365
 """AWS managed keys rotate every year (since May 2022; ``EnableKeyRotation`` doc)."""
@@ -203,9 +200,3 @@ MANAGED_SERVICES: Mapping[str, ManagedService] = {s.alias: s for s in _SERVICES}
 def managed_service(alias_name: str) -> ManagedService | None:
     """The service whose AWS managed key ``alias_name`` names; None for any other alias."""
     return MANAGED_SERVICES.get(alias_name)
-
-
-def is_aws_managed(key: Key) -> bool:
-    """Whether ``key`` is an AWS managed key: its policy, state, description, aliases, tags
-    and rotation are AWS's to set, and it is never deleted."""
-    return key.key_manager is KeyManager.AWS

@@ -18,12 +18,11 @@ from strongroom.domain.enums import (
     Origin,
     RotationType,
 )
-from strongroom.domain.secrets import KeyBytes
 
 
 @dataclass(frozen=True, slots=True)
 class Key:
-    """A KMS key's metadata; its material lives in ``KeyMaterial`` versions.
+    """A KMS key's metadata; its material lives in versions (``MaterialVersion``), wrapped.
 
     A multi-Region key names the Region of the primary key of its set in ``primary_region``
     (its own Region when it is the primary); single-Region keys have None there.
@@ -67,16 +66,6 @@ class Key:
 
     def evolve(self, **changes: object) -> Key:
         return replace(self, **changes)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class KeyMaterial:
-    """One version of a key's material, unwrapped (held only in memory)."""
-
-    key_arn: str
-    version: int
-    material: KeyBytes
-    created: datetime
 
 
 @dataclass(frozen=True, slots=True)

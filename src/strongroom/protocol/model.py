@@ -18,7 +18,7 @@ class ServiceModel:
     """The KMS model, loaded once; compiled per-operation validators built lazily and cached.
 
     ``operation_names`` are the bare operation names (``Encrypt``), without the
-    ``TrentService.`` target prefix. ``target_prefix`` is that prefix, from the model.
+    ``TrentService.`` target prefix.
     """
 
     def __init__(self, model: Mapping[str, Any]) -> None:
@@ -28,8 +28,6 @@ class ServiceModel:
         self._codecs: dict[str, OperationCodec] = {}
         self._lock = threading.Lock()
         self.operation_names: frozenset[str] = frozenset(self._operations)
-        self.target_prefix: str = model["metadata"]["targetPrefix"]
-        self.api_version: str = model["metadata"]["apiVersion"]
 
     def operation(self, name: str) -> OperationCodec:
         """The codec of operation ``name``; raises UnknownOperationException if not modelled."""
@@ -48,11 +46,6 @@ class ServiceModel:
                 )
                 codec = self._codecs[name] = OperationCodec(name, validate)
         return codec
-
-    def compile_all(self) -> None:
-        """Compile every operation now (e.g. at start-up) rather than on first use."""
-        for name in self.operation_names:
-            self.operation(name)
 
 
 @functools.cache

@@ -30,7 +30,7 @@ from strongroom.services import asymmetric
 from strongroom.services.access import (
     authorize_account,
     authorize_key,
-    dry_run_error,
+    check_dry_run,
     requested_alias,
     usable_key,
 )
@@ -123,8 +123,7 @@ def encrypt(
     if key.key_spec.family is not SpecFamily.SYMMETRIC:
         return _encrypt_asymmetric(core, key, plaintext, context, algorithm, dry_run)
     _check_algorithm(key, algorithm)
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     return seal_under(core, key, plaintext, context)
 
 
@@ -137,8 +136,7 @@ def _encrypt_asymmetric(
     dry_run: bool,
 ) -> Sealed:
     chosen = asymmetric.check_encrypt(key, plaintext, context, algorithm)
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     return Sealed(key, asymmetric.encrypt(core, key, plaintext, chosen), None, chosen)
 
 
@@ -188,8 +186,7 @@ def decrypt(
     check_state(Operation.DECRYPT, key)
     check_usage(Operation.DECRYPT, key)
     _check_algorithm(key, algorithm)
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     aead = symmetric_aead(core, key, blob.material_version)
     return Opened(key, open_blob(aead, blob, encode_context(context)), blob.material_version)
 
@@ -210,8 +207,7 @@ def _decrypt_asymmetric(
     check_state(Operation.DECRYPT, key)
     check_usage(Operation.DECRYPT, key)
     chosen = asymmetric.check_decrypt(key, context, algorithm)
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     return Opened(key, asymmetric.decrypt(core, key, ciphertext, chosen), None, chosen)
 
 
@@ -276,8 +272,7 @@ def re_encrypt(
         )
         return opened, sealed
     _check_algorithm(key, destination_algorithm)
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     return opened, seal_under(core, key, opened.plaintext, destination_context)
 
 
@@ -303,8 +298,7 @@ def generate_data_key(
     key = usable_key(
         core, ctx, key_id, operation, encryption_context=context, extra=ALGORITHM_CONTEXT[SYMMETRIC]
     )
-    if dry_run:
-        raise dry_run_error()
+    check_dry_run(dry_run)
     size = DATA_KEY_BYTES[key_spec] if key_spec is not None else number_of_bytes
     assert size is not None
     plaintext = os.urandom(size)

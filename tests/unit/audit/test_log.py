@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -297,3 +300,102 @@ def test_a_line_still_being_written_is_not_read_except_when_verifying(tmp_path: 
         path.write_bytes(complete + tail)
         assert [e["n"] for e in _events(audit.directory)] == [0, 1]
         assert verify_trail(audit.directory)[1], tail  # verify reports the torn line
+
+
+# --- a segment left by a crash -----------------------------------------------------------
+
+_CRASHING_WRITER = """
+import asyncio, sys, time
+from pathlib import Path
+from strongroom.audit.log import AuditLog, segments
+
+audit = AuditLog(Path(sys.argv[1]), fsync=True)
+audit.start()
+
+async def run() -> None:
+    for i in range(20):
+        assert audit.commit({"n": i}, alone=True) is None
+        future = audit.commit({"n": i, "grouped": True}, alone=False)
+        assert future is not None
+        await future
+
+asyncio.run(run())
+(path,) = segments(audit.directory)
+while path.stat().st_size < 1 << 20:  # the zeros written ahead
+    time.sleep(0.01)
+print("ready", flush=True)
+time.sleep(60)  # killed here, without stop()
+"""
+
+
+def _crash_a_writer(directory: Path) -> Path:
+    """A real writer in a child process that commits 40 events and is killed (SIGKILL)
+    while its zeros are written ahead; its segment."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CRASHING_WRITER, str(directory)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    finally:
+        child.kill()
+        child.wait()
+    (path,) = segments(directory)
+    return path
+
+
+def test_the_next_start_cuts_the_zeros_a_crashed_writer_left(tmp_path: Path) -> None:
+    directory = tmp_path / "audit"
+    crashed = _crash_a_writer(directory)
+    left = crashed.read_bytes()
+    assert left.endswith(bytes(4096)) and len(left) >= audit_log.PREFILL
+    _trail_ok(directory, 40)
+
+    audit = AuditLog(directory, fsync=True)
+    audit.start()
+    try:
+        assert crashed.read_bytes() == left.rstrip(b"\0")
+        assert crashed.read_bytes().endswith(b"}\n")
+        _trail_ok(directory, 40)
+
+        async def more() -> None:
+            assert audit.commit({"n": "after"}, alone=True) is None
+
+        asyncio.run(more())
+    finally:
+        audit.stop()
+    _trail_ok(directory, 41)
+
+
+def test_a_start_leaves_the_zeros_of_segments_live_writers_hold(tmp_path: Path) -> None:
+    # Two workers of one server: the second starts while the first writes.
+    first = AuditLog(tmp_path / "audit", fsync=True)
+    first.start()
+    path = _wait_for_zeros_ahead(first)
+    second = AuditLog(tmp_path / "audit", fsync=True)
+    second.start()
+    try:
+        assert path.read_bytes().endswith(bytes(4096))
+
+        async def run() -> None:
+            for i in range(5):
+                assert first.commit({"n": i}, alone=True) is None
+                assert second.commit({"n": i}, alone=True) is None
+
+        asyncio.run(run())
+    finally:
+        first.stop()
+        second.stop()
+    _trail_ok(tmp_path / "audit", 10)
+
+
+def test_a_start_leaves_the_zeros_of_another_hosts_segments(tmp_path: Path) -> None:
+    directory = tmp_path / "audit"
+    directory.mkdir()
+    elsewhere = directory / f"20250101T000000Z-not-{socket.gethostname()}-42-0123abcd.log"
+    elsewhere.write_bytes(bytes(4096))  # its host may still write it
+    audit = AuditLog(directory, fsync=False)
+    audit.start()
+    audit.stop()
+    assert elsewhere.read_bytes() == bytes(4096)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -209,12 +210,13 @@ def test_derive_signing_key_matches_aws_documentation_example() -> None:
     assert key.hex() == "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
 
 
-def test_signing_key_cache_returns_the_derived_key_and_stays_bounded() -> None:
+def test_signing_key_cache_macs_with_the_derived_key_and_stays_bounded() -> None:
     cache = SigningKeyCache(max_entries=2)
     for day in ("20150830", "20150831", "20150901"):
-        assert cache.signing_key(SUITE_SECRET, day, "us-east-1", "kms") == derive_signing_key(
-            SUITE_SECRET, day, "us-east-1", "kms"
-        )
+        mac = cache.mac(SUITE_SECRET, day, "us-east-1", "kms")
+        mac.update(b"to sign")
+        key = derive_signing_key(SUITE_SECRET, day, "us-east-1", "kms")
+        assert mac.finalize() == hmac.digest(key, b"to sign", "sha256")
     assert len(cache) == 2
     assert SUITE_SECRET not in repr(cache)
 
