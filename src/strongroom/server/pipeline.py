@@ -47,91 +47,88 @@ class Pipeline:
             self._active += 1
             found_idle = self._active == 1 and time.monotonic() - self._idle_since > IDLE_GAP
         try:
-            await self._serve(wire, scope, receive, send, found_idle)
+            request_id = new_id()
+            headers = [
+                (k.decode("latin-1").lower(), v.decode("utf-8", "replace"))
+                for k, v in scope["headers"]
+            ]
+            fields = dict(headers)  # a repeated name: its last value, as SigV4 reads it
+            user_agent = fields.get("user-agent", "")
+            operation = wire.header_operation(fields)
+            source_ip = scope["client"][0] if scope.get("client") else "127.0.0.1"
+            now = datetime.now(UTC)
+            caller: Caller | None = None
+            params: dict[str, Any] | None = None
+            ctx: RequestContext | None = None
+            result: dict[str, Any] | None = None
+            error: KmsError | None = None
+            try:
+                body = await read_body(receive)
+                raw_path = scope.get("raw_path") or b"/"
+                query = scope.get("query_string", b"").decode("latin-1")
+                request = HttpRequest("POST", raw_path.decode("latin-1"), query, headers, body)
+                caller = self.rt.authenticator.authenticate(
+                    request,
+                    now=now,
+                    source_ip=source_ip,
+                    user_agent=user_agent,
+                    service=wire.signing_name,
+                )
+                if not operation:
+                    operation = wire.body_operation(body)
+                route, params = wire.decode(operation, fields, body)
+                ctx = RequestContext(caller, request_id, grant_tokens=_grant_tokens(params))
+                if route.on_loop:
+                    result = route.handler(self.rt.core, ctx, params)
+                else:
+                    loop = asyncio.get_running_loop()
+                    result = await loop.run_in_executor(
+                        self._pool, route.handler, self.rt.core, ctx, params
+                    )
+                payload = route.encode(result, request_id)
+                status = 200
+            except KmsError as exc:
+                error = exc
+            except Exception:
+                log.exception(
+                    "internal error in %s %s (request id %s)", wire.name, operation, request_id
+                )
+                error = _internal(request_id)
+            extra = [(b"x-amzn-requestid", request_id.encode())]
+            if error is not None:
+                payload, status, error_headers = wire.encode_error(error, request_id)
+                extra += error_headers
+            event = build_event(
+                event_time=now,
+                event_name=operation or "Unknown",
+                region=caller.region if caller else "",
+                request_id=request_id,
+                source_ip=source_ip,
+                user_agent=user_agent,
+                user_identity=caller_identity(caller),
+                request_parameters=params,
+                response_elements=result,
+                resources=ctx.resources if ctx else [],
+                error_code=wire.error_code(error) if error else None,
+                error_message=error.message if error else None,
+                event_source=wire.event_source,
+            )
+            try:
+                alone = found_idle and self._active == 1 and await self._still_alone()
+                pending = self.rt.audit.commit(event, alone=alone)
+                if pending is not None:
+                    await pending
+            except Exception:
+                log.exception("audit write failed (request id %s)", request_id)
+                error = _internal(request_id)
+                payload, status, error_headers = wire.encode_error(error, request_id)
+                extra = [(b"x-amzn-requestid", request_id.encode()), *error_headers]
+            await reply(send, status, payload, wire.content_type, extra)
         finally:
             if counted:
                 self._active -= 1
                 if not self._active:
                     self._idle_since = time.monotonic()
-
-    async def _serve(
-        self, wire: WireProtocol, scope: Scope, receive: Receive, send: Send, found_idle: bool
-    ) -> None:
-        request_id = new_id()
-        headers = [
-            (k.decode("latin-1").lower(), v.decode("utf-8", "replace")) for k, v in scope["headers"]
-        ]
-        fields = dict(headers)  # a repeated name: its last value, as SigV4 reads it
-        user_agent = fields.get("user-agent", "")
-        operation = wire.header_operation(fields)
-        source_ip = scope["client"][0] if scope.get("client") else "127.0.0.1"
-        now = datetime.now(UTC)
-        caller: Caller | None = None
-        params: dict[str, Any] | None = None
-        ctx: RequestContext | None = None
-        result: dict[str, Any] | None = None
-        error: KmsError | None = None
-        try:
-            body = await read_body(receive)
-            raw_path = scope.get("raw_path") or b"/"
-            query = scope.get("query_string", b"").decode("latin-1")
-            request = HttpRequest("POST", raw_path.decode("latin-1"), query, headers, body)
-            caller = self.rt.authenticator.authenticate(
-                request,
-                now=now,
-                source_ip=source_ip,
-                user_agent=user_agent,
-                service=wire.signing_name,
-            )
-            if not operation:
-                operation = wire.body_operation(body)
-            route, params = wire.decode(operation, fields, body)
-            ctx = RequestContext(caller, request_id, grant_tokens=_grant_tokens(params))
-            if route.on_loop:
-                result = route.handler(self.rt.core, ctx, params)
-            else:
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(
-                    self._pool, route.handler, self.rt.core, ctx, params
-                )
-            payload = route.encode(result, request_id)
-            status = 200
-        except KmsError as exc:
-            error = exc
-        except Exception:
-            log.exception(
-                "internal error in %s %s (request id %s)", wire.name, operation, request_id
-            )
-            error = _internal(request_id)
-        extra = [(b"x-amzn-requestid", request_id.encode())]
-        if error is not None:
-            payload, status, error_headers = wire.encode_error(error, request_id)
-            extra += error_headers
-        event = build_event(
-            event_time=now,
-            event_name=operation or "Unknown",
-            region=caller.region if caller else "",
-            request_id=request_id,
-            source_ip=source_ip,
-            user_agent=user_agent,
-            user_identity=caller_identity(caller),
-            request_parameters=params,
-            response_elements=result,
-            resources=ctx.resources if ctx else [],
-            error_code=wire.error_code(error) if error else None,
-            error_message=error.message if error else None,
-            event_source=wire.event_source,
-        )
-        try:
-            alone = found_idle and self._active == 1 and await self._still_alone()
-            pending = self.rt.audit.commit(event, alone=alone)
-            if pending is not None:
-                await pending
-        except Exception:
-            log.exception("audit write failed (request id %s)", request_id)
-            payload, status, error_headers = wire.encode_error(_internal(request_id), request_id)
-            extra = [(b"x-amzn-requestid", request_id.encode()), *error_headers]
-        await reply(send, status, payload, wire.content_type, extra)
 
     async def _still_alone(self) -> bool:
         """Whether the one request in flight is still alone after a turn of the loop.
