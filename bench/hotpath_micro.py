@@ -3,10 +3,10 @@
 
 Builds a real runtime on a temporary data directory (SQLite, root key file, audit log),
 signs an Encrypt request with ``strongroom.auth.sigv4.sign`` and times, one by one, the
-steps ``KmsApp._kms`` runs for it; then one group commit of the audit log (chain hashes,
-one ``write``, one ``fdatasync``) at several group sizes with fsync on and off, and the
-whole ASGI app (uvloop, fake receive/send) driven sequentially and with 64 concurrent
-requests, with fsync on and off.
+steps the request pipeline (``server/pipeline.py``) runs for it; then one group commit of
+the audit log (chain hashes, one ``write``, one ``fdatasync``) at several group sizes with
+fsync on and off, and the whole ASGI app (uvloop, fake receive/send) driven sequentially
+and with 64 concurrent requests, with fsync on and off.
 
     python bench/hotpath_micro.py [--n 3000] [--rounds 3] [--sections steps,audit,app]
 
@@ -81,6 +81,7 @@ def main() -> None:
     from strongroom.auth.sigv4 import HttpRequest, sign
     from strongroom.domain.requestids import new_id
     from strongroom.handlers.registry import HANDLERS
+    from strongroom.protocol.model import load_model
     from strongroom.server.app import KmsApp
     from strongroom.server.settings import load_settings
     from strongroom.server.wiring import build_runtime, prepare
@@ -144,7 +145,7 @@ def main() -> None:
     raw, body = signed(
         "Encrypt", {"KeyId": key_id, "Plaintext": base64.b64encode(plaintext).decode()}
     )
-    codec = kms.model.operation("Encrypt")
+    codec = load_model().operation("Encrypt")
     handler = HANDLERS["Encrypt"]
     headers = [(k.decode("latin-1").lower(), v.decode("utf-8", "replace")) for k, v in raw]
     request = HttpRequest("POST", "/", "", headers, body)
@@ -230,7 +231,7 @@ def steps(
 
     print(f"Encrypt request path, step by step (best of {ROUNDS} means of {n} calls):")
     row(
-        "header list: decode + lower-case (app._kms)",
+        "header list: decode + lower-case (pipeline)",
         timeit(
             lambda: [(k.decode("latin-1").lower(), v.decode("utf-8", "replace")) for k, v in raw], n
         ),

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from strongroom.audit.log import verify_trail
-from strongroom.server import app as app_module
+from strongroom.server import pipeline as pipeline_module
 from strongroom.server.app import KmsApp
 from strongroom.server.settings import load_settings
 from strongroom.server.wiring import build_runtime, prepare
@@ -78,7 +78,7 @@ def test_a_request_that_finds_the_process_idle_writes_its_event_itself(
     kms: tuple[KmsApp, list[bool]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, flags = kms
-    monkeypatch.setattr(app_module, "IDLE_GAP", 0.0)  # any pause is long enough
+    monkeypatch.setattr(pipeline_module, "IDLE_GAP", 0.0)  # any pause is long enough
 
     async def one_by_one(request: Any) -> None:
         for _ in range(3):
@@ -93,7 +93,7 @@ def test_requests_that_arrive_together_share_a_group_commit(
     kms: tuple[KmsApp, list[bool]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, flags = kms
-    monkeypatch.setattr(app_module, "IDLE_GAP", 0.0)
+    monkeypatch.setattr(pipeline_module, "IDLE_GAP", 0.0)
 
     async def together(request: Any) -> None:
         await asyncio.gather(*(request() for _ in range(16)))
@@ -107,7 +107,7 @@ def test_requests_queued_right_behind_another_leave_the_sync_to_the_thread(
     kms: tuple[KmsApp, list[bool]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, flags = kms
-    monkeypatch.setattr(app_module, "IDLE_GAP", float("inf"))  # no pause is long enough
+    monkeypatch.setattr(pipeline_module, "IDLE_GAP", float("inf"))  # no pause is long enough
 
     async def back_to_back(request: Any) -> None:
         for _ in range(3):

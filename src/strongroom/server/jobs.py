@@ -1,0 +1,106 @@
+"""The process's background work beside the requests: the change feed (other processes'
+and nodes' changes evict cached keys and credentials), the completion of multi-Region
+replication, and the periodic jobs (deletion, rotation, import expiry, session and
+change-feed pruning). Every job runs in the thread pool, each in its own try: one that
+fails is logged and does not stop the others."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from strongroom.server.wiring import Runtime
+from strongroom.services.core import Core
+from strongroom.services.deletion import delete_due_keys
+from strongroom.services.imports import expire_due_materials
+from strongroom.services.multiregion import complete_replication
+from strongroom.services.rotation import rotate_due_keys
+from strongroom.services.sessions import prune_sessions
+
+log = logging.getLogger("strongroom.server")
+
+CHANGE_RETENTION = timedelta(hours=1)
+
+Job = Callable[[Core], object]
+
+
+def prune_changes(core: Core) -> None:
+    """Forget the change feed's entries older than CHANGE_RETENTION: every process has
+    polled them long since."""
+    with core.store.transaction() as tx:
+        tx.prune_changes(datetime.now(UTC) - CHANGE_RETENTION)
+
+
+PERIODIC: Sequence[Job] = (
+    delete_due_keys,
+    rotate_due_keys,
+    expire_due_materials,
+    prune_sessions,
+    prune_changes,
+)
+"""The jobs run every ``job_interval_seconds``, in this order."""
+
+
+class Jobs:
+    """Runs the background work of one process from ``start`` to ``stop``."""
+
+    def __init__(
+        self, runtime: Runtime, pool: ThreadPoolExecutor, periodic: Sequence[Job] = PERIODIC
+    ) -> None:
+        self.rt = runtime
+        self._pool = pool
+        self._periodic = periodic
+        self._tasks: list[asyncio.Task[None]] = []
+        self._change_seq = 0
+
+    def start(self) -> None:
+        """Start the schedules on the running loop; changes made before now are not news."""
+        self._change_seq = self.rt.core.store.latest_change()
+        s = self.rt.settings
+        self._tasks = [
+            asyncio.create_task(self._every(s.change_poll_seconds, self.poll_changes)),
+            asyncio.create_task(self._every(s.job_interval_seconds, self.run_periodic)),
+            # AWS replicates a multi-Region key "after a few seconds": as often as changes.
+            asyncio.create_task(self._every(s.change_poll_seconds, self.complete_replication)),
+        ]
+
+    async def stop(self) -> None:
+        """Cancel the schedules and wait until none runs."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _every(self, seconds: float, job: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await loop.run_in_executor(self._pool, job)
+            except Exception:
+                log.exception("scheduled job %s failed", job.__name__)
+
+    def poll_changes(self) -> None:
+        """Evict what changed since the last poll from the key cache and, for a principal
+        whose identity policies changed, from the credential cache."""
+        seq, arns = self.rt.core.store.changes_since(self._change_seq)
+        self._change_seq = seq
+        for arn in arns:
+            self.rt.core.cache.invalidate(arn)
+            if arn.startswith("arn:aws:iam::"):  # a principal's identity policies changed
+                self.rt.credentials.forget_principal(arn)
+
+    def complete_replication(self) -> None:
+        """Finish the multi-Region replicas still being created."""
+        complete_replication(self.rt.core)
+
+    def run_periodic(self) -> None:
+        """Run every periodic job once, in order; a job that fails is logged and the next
+        one runs all the same."""
+        for job in self._periodic:
+            try:
+                job(self.rt.core)
+            except Exception:
+                log.exception("scheduled job %s failed", job.__name__)

@@ -1,0 +1,156 @@
+"""The one request pipeline of every API protocol: read, authenticate, decode, dispatch,
+audit, reply. Errors are mapped to the wire here and only here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from strongroom.audit.events import build_event, caller_identity
+from strongroom.auth.sigv4 import HttpRequest
+from strongroom.domain.errors import KmsError, KMSInternalException
+from strongroom.domain.models import Caller
+from strongroom.domain.requestids import new_id
+from strongroom.server.asgi import Receive, Scope, Send, read_body, reply
+from strongroom.server.protocols import WireProtocol
+from strongroom.server.wiring import Runtime
+from strongroom.services.core import RequestContext
+
+log = logging.getLogger("strongroom.server")
+
+IDLE_GAP = 100e-6  # seconds idle before a request that counts as finding the process idle
+
+
+class Pipeline:
+    """Answers the API requests of one process. Every request gets a request id and an
+    audit event, committed before its reply, failed requests included; an audit failure
+    turns the reply into KMSInternalException. Routes marked ``on_loop`` run their handler
+    on the event loop, the others in the thread pool."""
+
+    def __init__(self, runtime: Runtime, pool: ThreadPoolExecutor) -> None:
+        self.rt = runtime
+        self._pool = pool
+        self._active = 0  # requests in flight that count for idleness
+        self._idle_since = 0.0  # time.monotonic() when the last of them finished
+
+    async def __call__(
+        self, wire: WireProtocol, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Answer one POST request of protocol ``wire``."""
+        counted = wire.counts_for_idle
+        found_idle = False
+        if counted:
+            self._active += 1
+            found_idle = self._active == 1 and time.monotonic() - self._idle_since > IDLE_GAP
+        try:
+            request_id = new_id()
+            headers = [
+                (k.decode("latin-1").lower(), v.decode("utf-8", "replace"))
+                for k, v in scope["headers"]
+            ]
+            fields = dict(headers)  # a repeated name: its last value, as SigV4 reads it
+            user_agent = fields.get("user-agent", "")
+            operation = wire.header_operation(fields)
+            source_ip = scope["client"][0] if scope.get("client") else "127.0.0.1"
+            now = datetime.now(UTC)
+            caller: Caller | None = None
+            params: dict[str, Any] | None = None
+            ctx: RequestContext | None = None
+            result: dict[str, Any] | None = None
+            error: KmsError | None = None
+            try:
+                body = await read_body(receive)
+                raw_path = scope.get("raw_path") or b"/"
+                query = scope.get("query_string", b"").decode("latin-1")
+                request = HttpRequest("POST", raw_path.decode("latin-1"), query, headers, body)
+                caller = self.rt.authenticator.authenticate(
+                    request,
+                    now=now,
+                    source_ip=source_ip,
+                    user_agent=user_agent,
+                    service=wire.signing_name,
+                )
+                if not operation:
+                    operation = wire.body_operation(body)
+                route, params = wire.decode(operation, fields, body)
+                ctx = RequestContext(caller, request_id, grant_tokens=_grant_tokens(params))
+                if route.on_loop:
+                    result = route.handler(self.rt.core, ctx, params)
+                else:
+                    loop = asyncio.get_running_loop()
+                    result = await loop.run_in_executor(
+                        self._pool, route.handler, self.rt.core, ctx, params
+                    )
+                payload = route.encode(result, request_id)
+                status = 200
+            except KmsError as exc:
+                error = exc
+            except Exception:
+                log.exception(
+                    "internal error in %s %s (request id %s)", wire.name, operation, request_id
+                )
+                error = _internal(request_id)
+            extra = [(b"x-amzn-requestid", request_id.encode())]
+            if error is not None:
+                payload, status, error_headers = wire.encode_error(error, request_id)
+                extra += error_headers
+            event = build_event(
+                event_time=now,
+                event_name=operation or "Unknown",
+                region=caller.region if caller else "",
+                request_id=request_id,
+                source_ip=source_ip,
+                user_agent=user_agent,
+                user_identity=caller_identity(caller),
+                request_parameters=params,
+                response_elements=result,
+                resources=ctx.resources if ctx else [],
+                error_code=wire.error_code(error) if error else None,
+                error_message=error.message if error else None,
+                event_source=wire.event_source,
+            )
+            try:
+                alone = found_idle and self._active == 1 and await self._still_alone()
+                pending = self.rt.audit.commit(event, alone=alone)
+                if pending is not None:
+                    await pending
+            except Exception:
+                log.exception("audit write failed (request id %s)", request_id)
+                error = _internal(request_id)
+                payload, status, error_headers = wire.encode_error(error, request_id)
+                extra = [(b"x-amzn-requestid", request_id.encode()), *error_headers]
+            await reply(send, status, payload, wire.content_type, extra)
+        finally:
+            if counted:
+                self._active -= 1
+                if not self._active:
+                    self._idle_since = time.monotonic()
+
+    async def _still_alone(self) -> bool:
+        """Whether the one request in flight is still alone after a turn of the loop.
+
+        A request that found the process idle and is alone when its audit event is ready
+        writes (and syncs) the event itself, blocking the loop meanwhile: nothing would
+        share the group commit and the loop has nothing else to do. Requests that arrived
+        together are tasks that have not started yet, not counted in ``_active``: the turn
+        lets them start. Requests that queue behind one another (a busy client on one
+        connection, or several clients) arrive less than IDLE_GAP after the one before
+        finished, so they keep handing their events to the sync thread, and one request's
+        sync overlaps the next one's work.
+        """
+        await asyncio.sleep(0)
+        return self._active == 1
+
+
+def _internal(request_id: str) -> KMSInternalException:
+    """What the caller learns of an unexpected failure: its request id (details go to the log)."""
+    return KMSInternalException(f"An internal error occurred. Request id: {request_id}")
+
+
+def _grant_tokens(params: dict[str, Any]) -> tuple[str, ...]:
+    """The request's GrantTokens (every KMS operation that has the member), for the services."""
+    return tuple(params.get("GrantTokens") or ())
