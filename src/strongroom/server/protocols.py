@@ -16,6 +16,7 @@ from strongroom.domain.errors import (
     UnknownOperationException,
     UnsupportedOperationException,
 )
+from strongroom.domain.operations import Operation
 from strongroom.handlers import registry, sts
 from strongroom.protocol import codec, query
 from strongroom.protocol.model import ServiceModel
@@ -33,6 +34,9 @@ class Route:
     handler: Handler
     on_loop: bool  # the handler runs on the event loop, not in the thread pool
     encode: Encoder
+
+
+OPERATION_NAMES = frozenset(o.value for o in Operation)
 
 
 class WireProtocol(Protocol):
@@ -120,7 +124,8 @@ class AwsJson:
 
     def _route(self, operation: str) -> tuple[Callable[[bytes], dict[str, Any]], Route]:
         operation_codec = self._model.operation(operation)
-        handler = registry.HANDLERS.get(operation)
+        known = operation in OPERATION_NAMES  # a newer botocore's model may have more
+        handler = registry.HANDLERS.get(Operation(operation)) if known else None
         if handler is None:
             raise UnsupportedOperationException(f"{operation} is not supported by this server yet.")
 
