@@ -150,7 +150,7 @@ class KmsApp:
         expire_due_materials(self.rt.core)
         prune_sessions(self.rt.core)
         with self.rt.core.store.transaction() as tx:
-            tx.prune_changes(datetime.now(UTC) - CHANGE_RETENTION)
+            tx.changes.prune(datetime.now(UTC) - CHANGE_RETENTION)
 
     # -- the KMS endpoint ---------------------------------------------------------------
     async def _kms(self, scope: Scope, receive: Receive, send: Send) -> None:

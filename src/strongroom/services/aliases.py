@@ -57,7 +57,7 @@ def check_alias_name(name: str) -> None:
 
 def _get_alias(core: Core, ctx: RequestContext, name: str) -> Alias:
     with core.store.transaction() as tx:
-        alias = tx.get_alias(ctx.account, ctx.region, name)
+        alias = tx.aliases.get(ctx.account, ctx.region, name)
     if alias is None:
         raise NotFoundException(f"Alias {alias_arn(ctx.region, ctx.account, name)} is not found.")
     return alias
@@ -74,14 +74,14 @@ def create_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     arn = alias_arn(ctx.region, ctx.account, name)
     alias = Alias(arn, name, ctx.account, ctx.region, key.key_id, now, now)
     with core.store.transaction() as tx:
-        if tx.get_alias(ctx.account, ctx.region, name) is not None:
+        if tx.aliases.get(ctx.account, ctx.region, name) is not None:
             raise AlreadyExistsException(f"An alias with the name {arn} already exists")
-        if tx.count_aliases(ctx.account, ctx.region, key.key_id) >= MAX_ALIASES_PER_KEY:
+        if tx.aliases.count(ctx.account, ctx.region, key.key_id) >= MAX_ALIASES_PER_KEY:
             raise LimitExceededException(
                 f"Key {key.arn} already has {MAX_ALIASES_PER_KEY} aliases, the most a key can have."
             )
-        tx.insert_alias(alias)
-        tx.record_change(arn, now)
+        tx.aliases.insert(alias)
+        tx.changes.record(arn, now)
     core.cache.invalidate(arn)
     ctx.resources.append(arn)
     return alias
@@ -99,8 +99,8 @@ def update_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     now = core.clock()
     alias = Alias(old.arn, name, old.account, old.region, key.key_id, old.creation_date, now)
     with core.store.transaction() as tx:
-        tx.update_alias(alias)
-        tx.record_change(alias.arn, now)
+        tx.aliases.update(alias)
+        tx.changes.record(alias.arn, now)
     core.cache.invalidate(alias.arn)
     ctx.resources.append(alias.arn)
     return alias
@@ -122,8 +122,8 @@ def delete_alias(core: Core, ctx: RequestContext, name: str) -> None:
     authorize(ctx.caller, "DeleteAlias", None)
     now = core.clock()
     with core.store.transaction() as tx:
-        tx.delete_alias(alias)
-        tx.record_change(alias.arn, now)
+        tx.aliases.delete(alias)
+        tx.changes.record(alias.arn, now)
     core.cache.invalidate(alias.arn)
 
 
@@ -139,7 +139,7 @@ def list_aliases(
     if marker is not None and not marker.startswith(_PREFIX):
         raise InvalidMarkerException("Invalid marker")
     with core.store.transaction() as tx:
-        stored = tx.list_aliases(
+        stored = tx.aliases.list(
             ctx.account, ctx.region, key_id=target, after=marker, limit=limit + 1
         )
     page: list[Alias | PredefinedAlias] = [*stored]

@@ -150,7 +150,7 @@ def list_keys(
     authorize(ctx.caller, "ListKeys")
     after = None if marker is None else _decode_marker(ctx, marker)
     with core.store.transaction() as tx:
-        page = tx.list_keys(ctx.account, ctx.region, after=after, limit=limit + 1)
+        page = tx.keys.list(ctx.account, ctx.region, after=after, limit=limit + 1)
     if len(page) > limit:
         return page[:limit], _encode_marker(page[limit - 1])
     return page, None
@@ -221,7 +221,7 @@ def change_key_in(
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     authorize_key(core, ctx, operation, key, extra=extra)
     with core.store.transaction() as tx:
-        current = tx.get_key(key.arn, for_update=True)
+        current = tx.keys.get(key.arn, for_update=True)
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
         if check is not None:
@@ -229,7 +229,7 @@ def change_key_in(
         check_state(operation, current)
         updated = update(tx, current)
         if updated != current:
-            tx.update_key(updated)
-            tx.record_change(key.arn, core.clock())
+            tx.keys.update(updated)
+            tx.changes.record(key.arn, core.clock())
     core.cache.invalidate(key.arn)
     return updated

@@ -166,11 +166,11 @@ def rotate_on_demand(core: Core, ctx: RequestContext, key_id: str) -> Key:
     material = new_material(key.key_spec) if generated else None
     now = core.clock()
     with core.store.transaction() as tx:
-        current = tx.get_key(key.arn, for_update=True)
+        current = tx.keys.get(key.arn, for_update=True)
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
         check_state("RotateKeyOnDemand", current)
-        versions = tx.list_material_versions(key.arn)
+        versions = tx.material.versions(key.arn)
         done = sum(1 for v in versions if v.rotation_type is RotationType.ON_DEMAND)
         if done >= core.on_demand_rotation_limit:
             raise LimitExceededException(
@@ -189,7 +189,7 @@ def rotate_on_demand(core: Core, ctx: RequestContext, key_id: str) -> Key:
             )
         else:
             updated = _promote_pending(tx, current, versions, now)
-        tx.update_key(updated)
+        tx.keys.update(updated)
         changed = record_changes(tx, updated, now)
     forget(core, changed)
     log.info("rotated %s on demand to material %s", key.arn, updated.current_material_id)
@@ -213,11 +213,11 @@ def _promote_pending(
             f"No available key material pending rotation for the key: {key.arn}."
         )
     for replica in replicas_of(tx, key):
-        fresh = tx.get_key(replica.arn, for_update=True)
-        own = tx.list_material_versions(replica.arn)
+        fresh = tx.keys.get(replica.arn, for_update=True)
+        own = tx.material.versions(replica.arn)
         mirror = next((v for v in own if v.version == pending.version), None)
         if fresh is not None and mirror is not None:
-            tx.update_key(_make_current(tx, fresh, own, mirror, now))
+            tx.keys.update(_make_current(tx, fresh, own, mirror, now))
     return _make_current(tx, key, versions, pending, now)
 
 
@@ -230,8 +230,8 @@ def _make_current(
 ) -> Key:
     for info in versions:
         if info.state is KeyMaterialState.CURRENT:
-            tx.update_material_version(info.evolve(state=KeyMaterialState.NON_CURRENT))
-    tx.update_material_version(
+            tx.material.update_version(info.evolve(state=KeyMaterialState.NON_CURRENT))
+    tx.material.update_version(
         pending.evolve(
             state=KeyMaterialState.CURRENT, rotation_date=now, rotation_type=RotationType.ON_DEMAND
         )
@@ -245,12 +245,12 @@ def rotate_due_keys(core: Core) -> int:
     period later. Run by the scheduler; returns how many keys it rotated."""
     now = core.clock()
     with core.store.transaction() as tx:
-        due = tx.keys_due_for_rotation(now)
+        due = tx.keys.due_for_rotation(now)
     rotated = 0
     for key in due:
         material = new_material(key.key_spec)
         with core.store.transaction() as tx:
-            current = tx.get_key(key.arn, for_update=True)
+            current = tx.keys.get(key.arn, for_update=True)
             # Another process may have rotated it first, or the key changed meanwhile.
             if (
                 current is None
@@ -265,8 +265,8 @@ def rotate_due_keys(core: Core) -> int:
             updated = add_generated_version(
                 core, tx, current, material, now, RotationType.AUTOMATIC
             ).evolve(next_rotation_date=now + timedelta(days=current.rotation_period_days))
-            tx.update_key(updated)
-            tx.record_change(key.arn, now)
+            tx.keys.update(updated)
+            tx.changes.record(key.arn, now)
         core.cache.invalidate(key.arn)
         rotated += 1
         log.info("rotated %s automatically to material %s", key.arn, updated.current_material_id)
@@ -292,7 +292,7 @@ def list_rotations(
     check_state("ListKeyRotations", key)
     after = 0 if marker is None else _decode_marker(marker)
     with core.store.transaction() as tx:
-        versions = tx.list_material_versions(key.arn)
+        versions = tx.material.versions(key.arn)
     if include is not IncludeKeyMaterial.ALL_KEY_MATERIAL:
         versions = [v for v in versions if v.rotation_date is not None]
     versions = [v for v in versions if v.version > after]

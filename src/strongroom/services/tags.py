@@ -23,10 +23,10 @@ def tag_resource(core: Core, ctx: RequestContext, key_id: str, new: Sequence[Tag
     authorize_key(core, ctx, "TagResource", key, extra=extra)
     check_state("TagResource", key)
     with core.store.transaction() as tx:
-        existing = {t.key for t in tx.get_tags(key.arn)}
+        existing = {t.key for t in tx.tags.list(key.arn)}
         check_tags(new, existing=len(existing - {t.key for t in new}))
-        tx.put_tags(key.arn, new)
-        tx.record_change(key.arn, core.clock())
+        tx.tags.put(key.arn, new)
+        tx.changes.record(key.arn, core.clock())
     core.cache.invalidate(key.arn)
 
 
@@ -37,8 +37,8 @@ def untag_resource(core: Core, ctx: RequestContext, key_id: str, tag_keys: Seque
     authorize_key(core, ctx, "UntagResource", key, extra={"aws:TagKeys": tuple(tag_keys)})
     check_state("UntagResource", key)
     with core.store.transaction() as tx:
-        tx.delete_tags(key.arn, tag_keys)
-        tx.record_change(key.arn, core.clock())
+        tx.tags.delete(key.arn, tag_keys)
+        tx.changes.record(key.arn, core.clock())
     core.cache.invalidate(key.arn)
 
 
@@ -49,7 +49,7 @@ def list_tags(
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     authorize_key(core, ctx, "ListResourceTags", key)
     with core.store.transaction() as tx:
-        all_tags = tx.get_tags(key.arn)
+        all_tags = tx.tags.list(key.arn)
     # The marker names the last tag key of the previous page: the next page starts after
     # it even when that tag was removed meanwhile.
     after = None if marker is None else _decode_marker(marker)
