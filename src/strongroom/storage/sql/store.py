@@ -8,14 +8,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.domain.enums import KeyState
-from strongroom.domain.errors import StorageError
 from strongroom.storage import migrate
 from strongroom.storage.schema import changes, keys
 from strongroom.storage.sql.aliases import SqlAliases
 from strongroom.storage.sql.changes import SqlChanges
+from strongroom.storage.sql.errors import database_errors
 from strongroom.storage.sql.grants import SqlGrants
 from strongroom.storage.sql.identities import SqlIdentities
 from strongroom.storage.sql.keys import SqlKeys
@@ -39,50 +38,47 @@ class SqlTransaction:
 
 
 class SqlStore:
-    """The database: SQLite (WAL, the default) or PostgreSQL (psycopg 3)."""
+    """The database: SQLite (WAL, the default) or PostgreSQL (psycopg 3). Every entry
+    point raises StorageError, never a SQLAlchemy error, when the database fails."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = _make_engine(url)
+        with database_errors():
+            self.engine = _make_engine(url)
 
     def migrate(self) -> None:
-        migrate.upgrade(self.engine)
+        with database_errors():
+            migrate.upgrade(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
         """A transaction that commits when the block ends and rolls back on any error."""
-        try:
-            with self.engine.begin() as conn:
-                yield SqlTransaction(conn)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {type(exc).__name__}") from exc
+        with database_errors(), self.engine.begin() as conn:
+            yield SqlTransaction(conn)
 
     def latest_change(self) -> int:
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0))
-                ).scalar_one()
-            )
+        q = sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0))
+        with database_errors(), self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
 
     def keys_in_state(self, state: KeyState) -> list[str]:
         """The ARNs of the keys in ``state``, read without taking the write lock."""
-        with self.engine.connect() as conn:
-            q = sa.select(keys.c.arn).where(keys.c.state == state.value).order_by(keys.c.arn)
+        q = sa.select(keys.c.arn).where(keys.c.state == state.value).order_by(keys.c.arn)
+        with database_errors(), self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
     def changes_since(self, seq: int) -> tuple[int, set[str]]:
         """The newest change seq and the key ARNs changed after ``seq``."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(changes.c.seq, changes.c.key_arn).where(changes.c.seq > seq)
-            ).all()
+        q = sa.select(changes.c.seq, changes.c.key_arn).where(changes.c.seq > seq)
+        with database_errors(), self.engine.connect() as conn:
+            rows = conn.execute(q).all()
         if not rows:
             return seq, set()
         return max(r.seq for r in rows), {r.key_arn for r in rows}
 
     def close(self) -> None:
-        self.engine.dispose()
+        with database_errors():
+            self.engine.dispose()
 
 
 def _make_engine(url: str) -> sa.Engine:
