@@ -7,7 +7,6 @@ import re
 from strongroom.authz.decision import authorize
 from strongroom.domain.errors import (
     AlreadyExistsException,
-    InvalidMarkerException,
     LimitExceededException,
     NotAuthorizedException,
     NotFoundException,
@@ -19,6 +18,7 @@ from strongroom.domain.models import Alias, Key
 from strongroom.services.access import authorize_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.managed import PredefinedAlias, with_predefined
+from strongroom.services.paging import decode_marker, encode_marker, next_page
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import constraint_error
 
@@ -136,15 +136,21 @@ def list_aliases(
     target = None
     if key_id is not None:
         target = resolve_key(core, ctx, key_id, allow_alias=False).key_id
-    if marker is not None and not marker.startswith(_PREFIX):
-        raise InvalidMarkerException("Invalid marker")
+    after = None if marker is None else decode_marker(marker, _ALIAS_MARKER, _alias_name)
     with core.store.transaction() as tx:
         stored = tx.aliases.list(
-            ctx.account, ctx.region, key_id=target, after=marker, limit=limit + 1
+            ctx.account, ctx.region, key_id=target, after=after, limit=limit + 1
         )
     page: list[Alias | PredefinedAlias] = [*stored]
     if target is None:
-        page = with_predefined(stored, ctx.account, ctx.region, after=marker, limit=limit + 1)
-    if len(page) > limit:
-        return page[:limit], page[limit - 1].name
-    return page, None
+        page = with_predefined(stored, ctx.account, ctx.region, after=after, limit=limit + 1)
+    return next_page(page, limit, lambda a: encode_marker(_ALIAS_MARKER, a.name))
+
+
+_ALIAS_MARKER = "alias"
+
+
+def _alias_name(fields: str) -> str:
+    if not fields.startswith(_PREFIX):
+        raise ValueError(fields)
+    return fields

@@ -10,9 +10,8 @@ recorded on the key's change feed, so every process drops the grants it cached.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from strongroom.authz.conditions import ContextValue
 from strongroom.authz.decision import authorize, authorize_identity, authorize_retire
@@ -26,7 +25,6 @@ from strongroom.domain.errors import (
     InvalidArnException,
     InvalidGrantIdException,
     InvalidGrantTokenException,
-    InvalidMarkerException,
     LimitExceededException,
     NotFoundException,
     UnsupportedOperationException,
@@ -45,6 +43,7 @@ from strongroom.domain.models import Grant, Key
 from strongroom.services.access import INVALID_GRANT_TOKEN, authorize_key, check_dry_run
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.loading import load_key
+from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import constraint_error
 
@@ -302,27 +301,16 @@ def list_retirable_grants(
 
 
 def _page(found: list[Grant], limit: int) -> tuple[list[Grant], str | None]:
-    if len(found) > limit:
-        return found[:limit], _encode_marker(found[limit - 1])
-    return found, None
-
-
-def _encode_marker(grant: Grant) -> str:
-    """An opaque marker: the position (creation time, grant id) the next page starts after,
-    so a page continues even when the grant it ended on is retired meanwhile."""
-    raw = f"{grant.creation_date.timestamp()!r} {grant.grant_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
+    return next_page(
+        found, limit, lambda g: encode_moment_marker(_GRANT_MARKER, g.creation_date, g.grant_id)
+    )
 
 
 def _decode_marker(marker: str) -> tuple[datetime, str]:
-    try:
-        stamp, grant_id = base64.urlsafe_b64decode(marker.encode()).decode().split(" ")
-        when = datetime.fromtimestamp(float(stamp), UTC)
-    except ValueError:
-        raise InvalidMarkerException(f"Invalid marker: {marker}") from None
-    if not is_grant_id(grant_id):
-        raise InvalidMarkerException(f"Invalid marker: {marker}")
-    return when, grant_id
+    return decode_moment_marker(marker, _GRANT_MARKER, is_grant_id)
+
+
+_GRANT_MARKER = "grant"
 
 
 def _check_grant_id(grant_id: str) -> None:

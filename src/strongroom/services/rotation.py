@@ -14,8 +14,6 @@ rotated; once enabled again, a key whose rotation date passed meanwhile rotates 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +30,6 @@ from strongroom.domain.enums import (
 )
 from strongroom.domain.errors import (
     ConflictException,
-    InvalidMarkerException,
     KMSInvalidStateException,
     LimitExceededException,
     NotFoundException,
@@ -45,6 +42,7 @@ from strongroom.services.imports import forget, record_changes, settle
 from strongroom.services.keys import change_key
 from strongroom.services.material import add_generated_version, material_source, new_material
 from strongroom.services.mrk_material import replicas_of
+from strongroom.services.paging import decode_marker, encode_marker, next_page
 from strongroom.services.resolve import resolve_key
 from strongroom.storage.ports import Transaction
 
@@ -290,26 +288,22 @@ def list_rotations(
     authorize(ctx.caller, "ListKeyRotations", key)
     check_rotatable(key, automatic=False)
     check_state("ListKeyRotations", key)
-    after = 0 if marker is None else _decode_marker(marker)
+    after = 0 if marker is None else decode_marker(marker, _ROTATION_MARKER, _version)
     with core.store.transaction() as tx:
         versions = tx.material.versions(key.arn)
     if include is not IncludeKeyMaterial.ALL_KEY_MATERIAL:
         versions = [v for v in versions if v.rotation_date is not None]
     versions = [v for v in versions if v.version > after]
-    if len(versions) > limit:
-        return key, versions[:limit], _encode_marker(versions[limit - 1].version)
-    return key, versions, None
+    page, next_marker = next_page(
+        versions, limit, lambda v: encode_marker(_ROTATION_MARKER, str(v.version))
+    )
+    return key, page, next_marker
 
 
-def _encode_marker(version: int) -> str:
-    return base64.urlsafe_b64encode(f"v{version}".encode()).decode()
+def _version(fields: str) -> int:
+    if not fields.isdigit():
+        raise ValueError(fields)
+    return int(fields)
 
 
-def _decode_marker(marker: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(marker.encode()).decode()
-        if text.startswith("v") and text[1:].isdigit():
-            return int(text[1:])
-    except (binascii.Error, UnicodeDecodeError):
-        pass
-    raise InvalidMarkerException(f"Invalid marker: {marker}")
+_ROTATION_MARKER = "rotation"
