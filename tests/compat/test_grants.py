@@ -704,13 +704,13 @@ def test_grants_are_deleted_with_their_key(
     store = SqlStore(url)
     try:
         with store.transaction() as tx:
-            stored = tx.get_key(key["Arn"])
+            stored = tx.keys.get(key["Arn"])
             assert stored is not None
-            assert [g.grant_id for g in tx.list_grants(key["Arn"])] == [grant["GrantId"]]
-            tx.delete_key(stored)
+            assert [g.grant_id for g in tx.grants.list(key["Arn"])] == [grant["GrantId"]]
+            tx.keys.delete(stored)
         with store.transaction() as tx:
-            assert tx.get_grant(grant["GrantId"]) is None
-            assert tx.list_grants(key["Arn"]) == []
+            assert tx.grants.get(grant["GrantId"]) is None
+            assert tx.grants.list(key["Arn"]) == []
     finally:
         store.close()
 

@@ -370,7 +370,7 @@ def _create_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
 
 def _list_principals(core: Core, args: argparse.Namespace) -> list[dict[str, str]]:
     with core.store.transaction() as tx:
-        return [{"Arn": p.arn, "Kind": p.kind} for p in tx.list_principals(None)]
+        return [{"Arn": p.arn, "Kind": p.kind} for p in tx.identities.list_principals(None)]
 
 
 def _create_access_key(core: Core, args: argparse.Namespace) -> dict[str, str]:
@@ -386,7 +386,7 @@ def _create_access_key(core: Core, args: argparse.Namespace) -> dict[str, str]:
 
 def _list_access_keys(core: Core, args: argparse.Namespace) -> list[dict[str, str]]:
     with core.store.transaction() as tx:
-        records = tx.list_access_keys(args.principal)
+        records = tx.identities.list_access_keys(args.principal)
     return [
         {"AccessKeyId": r.access_key_id, "PrincipalArn": r.principal.arn, "Status": r.status}
         for r in records
@@ -395,7 +395,7 @@ def _list_access_keys(core: Core, args: argparse.Namespace) -> list[dict[str, st
 
 def _delete_access_key(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     with core.store.transaction() as tx:
-        deleted = tx.delete_access_key(args.access_key_id)
+        deleted = tx.identities.delete_access_key(args.access_key_id)
     if not deleted:
         raise ValueError(f"no access key {args.access_key_id}")
     return {"Deleted": args.access_key_id}

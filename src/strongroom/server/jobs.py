@@ -31,7 +31,7 @@ def prune_changes(core: Core) -> None:
     """Forget the change feed's entries older than CHANGE_RETENTION: every process has
     polled them long since."""
     with core.store.transaction() as tx:
-        tx.prune_changes(datetime.now(UTC) - CHANGE_RETENTION)
+        tx.changes.prune(datetime.now(UTC) - CHANGE_RETENTION)
 
 
 PERIODIC: Sequence[Job] = (

@@ -126,7 +126,7 @@ def _naming(path: Path | None) -> Iterator[None]:
 def write_admin_credentials(core: Core, account: str, path: Path) -> None:
     arn = f"arn:aws:iam::{account}:user/{ADMIN_USER}"
     with core.store.transaction() as tx:
-        exists = tx.get_principal(arn) is not None
+        exists = tx.identities.get_principal(arn) is not None
     if not exists:
         create_principal(core, account, "user", ADMIN_USER)
         put_identity_policy(core, "user", account, ADMIN_USER, ADMIN_POLICY_NAME, ADMIN_POLICY)

@@ -56,7 +56,7 @@ def grants_in_force(core: Core, ctx: RequestContext, key: Key) -> KeyGrants:
     found = core.cache.grants(key.arn)
     if found is None:
         with core.store.transaction() as tx:
-            rules = {g.grant_id: rule_of(g) for g in tx.list_grants(key.arn)}
+            rules = {g.grant_id: rule_of(g) for g in tx.grants.list(key.arn)}
         found = KeyGrants(rules)
         core.cache.put_grants(key.arn, found)
     if not ctx.grant_tokens:
@@ -68,7 +68,7 @@ def grants_in_force(core: Core, ctx: RequestContext, key: Key) -> KeyGrants:
     extra: dict[str, GrantRule] = {}
     with core.store.transaction() as tx:
         for grant_id in unseen:
-            grant = tx.get_grant(grant_id)
+            grant = tx.grants.get(grant_id)
             if grant is not None and grant.key_arn == key.arn:
                 extra[grant_id] = rule_of(grant)
     return found.with_rules(extra) if extra else found

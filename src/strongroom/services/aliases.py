@@ -6,7 +6,6 @@ import re
 
 from strongroom.domain.errors import (
     AlreadyExistsException,
-    InvalidMarkerException,
     LimitExceededException,
     NotAuthorizedException,
     NotFoundException,
@@ -18,6 +17,7 @@ from strongroom.domain.operations import Operation, check_state
 from strongroom.services.access import authorize_account, authorize_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.managed import PredefinedAlias, with_predefined
+from strongroom.services.paging import decode_marker, encode_marker, next_page
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import constraint_error
 
@@ -56,7 +56,7 @@ def check_alias_name(name: str) -> None:
 
 def _get_alias(core: Core, ctx: RequestContext, name: str) -> Alias:
     with core.store.transaction() as tx:
-        alias = tx.get_alias(ctx.account, ctx.region, name)
+        alias = tx.aliases.get(ctx.account, ctx.region, name)
     if alias is None:
         raise NotFoundException(f"Alias {alias_arn(ctx.region, ctx.account, name)} is not found.")
     return alias
@@ -73,14 +73,14 @@ def create_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     arn = alias_arn(ctx.region, ctx.account, name)
     alias = Alias(arn, name, ctx.account, ctx.region, key.key_id, now, now)
     with core.store.transaction() as tx:
-        if tx.get_alias(ctx.account, ctx.region, name) is not None:
+        if tx.aliases.get(ctx.account, ctx.region, name) is not None:
             raise AlreadyExistsException(f"An alias with the name {arn} already exists")
-        if tx.count_aliases(ctx.account, ctx.region, key.key_id) >= MAX_ALIASES_PER_KEY:
+        if tx.aliases.count(ctx.account, ctx.region, key.key_id) >= MAX_ALIASES_PER_KEY:
             raise LimitExceededException(
                 f"Key {key.arn} already has {MAX_ALIASES_PER_KEY} aliases, the most a key can have."
             )
-        tx.insert_alias(alias)
-        tx.record_change(arn, now)
+        tx.aliases.insert(alias)
+        tx.changes.record(arn, now)
     core.cache.invalidate(arn)
     ctx.resources.append(arn)
     return alias
@@ -100,8 +100,8 @@ def update_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     now = core.clock()
     alias = Alias(old.arn, name, old.account, old.region, key.key_id, old.creation_date, now)
     with core.store.transaction() as tx:
-        tx.update_alias(alias)
-        tx.record_change(alias.arn, now)
+        tx.aliases.update(alias)
+        tx.changes.record(alias.arn, now)
     core.cache.invalidate(alias.arn)
     ctx.resources.append(alias.arn)
     return alias
@@ -126,8 +126,8 @@ def delete_alias(core: Core, ctx: RequestContext, name: str) -> None:
     authorize_key(core, ctx, "DeleteAlias", key)
     now = core.clock()
     with core.store.transaction() as tx:
-        tx.delete_alias(alias)
-        tx.record_change(alias.arn, now)
+        tx.aliases.delete(alias)
+        tx.changes.record(alias.arn, now)
     core.cache.invalidate(alias.arn)
 
 
@@ -140,15 +140,21 @@ def list_aliases(
     target = None
     if key_id is not None:
         target = resolve_key(core, ctx, key_id, allow_alias=False).key_id
-    if marker is not None and not marker.startswith(_PREFIX):
-        raise InvalidMarkerException("Invalid marker")
+    after = None if marker is None else decode_marker(marker, _ALIAS_MARKER, _alias_name)
     with core.store.transaction() as tx:
-        stored = tx.list_aliases(
-            ctx.account, ctx.region, key_id=target, after=marker, limit=limit + 1
+        stored = tx.aliases.list(
+            ctx.account, ctx.region, key_id=target, after=after, limit=limit + 1
         )
     page: list[Alias | PredefinedAlias] = [*stored]
     if target is None:
-        page = with_predefined(stored, ctx.account, ctx.region, after=marker, limit=limit + 1)
-    if len(page) > limit:
-        return page[:limit], page[limit - 1].name
-    return page, None
+        page = with_predefined(stored, ctx.account, ctx.region, after=after, limit=limit + 1)
+    return next_page(page, limit, lambda a: encode_marker(_ALIAS_MARKER, a.name))
+
+
+_ALIAS_MARKER = "alias"
+
+
+def _alias_name(fields: str) -> str:
+    if not fields.startswith(_PREFIX):
+        raise ValueError(fields)
+    return fields

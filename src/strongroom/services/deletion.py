@@ -57,7 +57,7 @@ def schedule_deletion(
 
 
 def _has_replicas(tx: Transaction, primary: Key) -> bool:
-    return len(tx.related_keys(primary.account, primary.key_id)) > 1
+    return len(tx.keys.related(primary.account, primary.key_id)) > 1
 
 
 def cancel_deletion(core: Core, ctx: RequestContext, key_id: str) -> Key:
@@ -77,12 +77,12 @@ def delete_due_keys(core: Core) -> int:
     now = core.clock()
     changed: list[str] = []
     with core.store.transaction() as tx:
-        due = tx.keys_due_for_deletion(now)
+        due = tx.keys.due_for_deletion(now)
         for key in due:
-            changed += [key.arn, *tx.delete_key(key)]
+            changed += [key.arn, *tx.keys.delete(key)]
         changed += _after_deleting_related(tx, due, now)
         for arn in changed:
-            tx.record_change(arn, now)
+            tx.changes.record(arn, now)
     for arn in changed:
         core.cache.invalidate(arn)
     for key in due:
@@ -97,14 +97,14 @@ def _after_deleting_related(tx: Transaction, deleted: list[Key], now: datetime) 
     Returns the ARNs of the set's remaining keys, whose cached sets changed."""
     changed: list[str] = []
     for account, key_id in sorted({(k.account, k.key_id) for k in deleted if k.multi_region}):
-        related = tx.related_keys(account, key_id, for_update=True)
+        related = tx.keys.related(account, key_id, for_update=True)
         changed += [k.arn for k in related]
         if related:
             sync_set(tx, related[0])
         if len(related) == 1 and related[0].state is KeyState.PENDING_REPLICA_DELETION:
             primary = related[0]
             days = primary.pending_window_days or DEFAULT_WINDOW_DAYS
-            tx.update_key(
+            tx.keys.update(
                 primary.evolve(
                     state=KeyState.PENDING_DELETION, deletion_date=now + timedelta(days=days)
                 )

@@ -30,7 +30,7 @@ class KeyFacts:
         if found is None:
             generation = cache.generation
             with self._core.store.transaction() as tx:
-                found = {t.key: t.value for t in tx.get_tags(arn)}
+                found = {t.key: t.value for t in tx.tags.list(arn)}
             cache.put_tags(arn, found, generation)
         return found
 
@@ -41,7 +41,7 @@ class KeyFacts:
         if found is None:
             generation = cache.generation
             with self._core.store.transaction() as tx:
-                page = tx.list_aliases(
+                page = tx.aliases.list(
                     key.account, key.region, key_id=key.key_id, after=None, limit=_ALIAS_PAGE
                 )
             found = tuple(a.name for a in page)

@@ -10,9 +10,8 @@ recorded on the key's change feed, so every process drops the grants it cached.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from strongroom.authz.conditions import ContextValue
 from strongroom.authz.evaluate import RequestPrincipal
@@ -25,7 +24,6 @@ from strongroom.domain.errors import (
     InvalidArnException,
     InvalidGrantIdException,
     InvalidGrantTokenException,
-    InvalidMarkerException,
     LimitExceededException,
     NotFoundException,
     UnsupportedOperationException,
@@ -50,6 +48,7 @@ from strongroom.services.access import (
 )
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.loading import load_key
+from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import constraint_error
 
@@ -139,24 +138,24 @@ def _insert(core: Core, key: Key, wanted: Grant) -> Grant:
     """Store ``wanted`` unless it retries a grant of the same name; the grant stored."""
     with core.store.transaction() as tx:
         # The key's row is locked, so grants of one key are counted one CreateGrant at a time.
-        if tx.get_key(key.arn, for_update=True) is None:
+        if tx.keys.get(key.arn, for_update=True) is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
         if wanted.name is not None:
-            for grant in tx.list_grants(key.arn, name=wanted.name):
+            for grant in tx.grants.list(key.arn, name=wanted.name):
                 if _same_parameters(grant, wanted):
                     return grant
-        if tx.count_grants(key.arn) >= core.grants_per_key:
+        if tx.grants.count(key.arn) >= core.grants_per_key:
             raise LimitExceededException(
                 f"The grant limit for {key.arn} has been reached: a KMS key can have at most "
                 f"{core.grants_per_key} grants."
             )
-        if tx.count_grants(key.arn, wanted.grantee_principal) >= core.grants_per_grantee_per_key:
+        if tx.grants.count(key.arn, wanted.grantee_principal) >= core.grants_per_grantee_per_key:
             raise LimitExceededException(
                 f"The grant limit for grantee principal {wanted.grantee_principal} on "
                 f"{key.arn} has been reached: at most {core.grants_per_grantee_per_key} grants."
             )
-        tx.insert_grant(wanted)
-        tx.record_change(key.arn, wanted.creation_date)
+        tx.grants.insert(wanted)
+        tx.changes.record(key.arn, wanted.creation_date)
     core.cache.invalidate(key.arn)
     return wanted
 
@@ -272,7 +271,7 @@ def list_grants(
         _check_grant_id(grant_id)
     after = None if marker is None else _decode_marker(marker)
     with core.store.transaction() as tx:
-        page = tx.list_grants(
+        page = tx.grants.list(
             key.arn,
             grant_id=grant_id,
             grantee_principal=grantee_principal,
@@ -302,32 +301,21 @@ def list_retirable_grants(
     authorize_principal_resource(core, ctx, "ListRetirableGrants", principal)
     after = None if marker is None else _decode_marker(marker)
     with core.store.transaction() as tx:
-        page = tx.list_retirable_grants(principal, ctx.region, after=after, limit=limit + 1)
+        page = tx.grants.list_retirable(principal, ctx.region, after=after, limit=limit + 1)
     return _page(page, limit)
 
 
 def _page(found: list[Grant], limit: int) -> tuple[list[Grant], str | None]:
-    if len(found) > limit:
-        return found[:limit], _encode_marker(found[limit - 1])
-    return found, None
-
-
-def _encode_marker(grant: Grant) -> str:
-    """An opaque marker: the position (creation time, grant id) the next page starts after,
-    so a page continues even when the grant it ended on is retired meanwhile."""
-    raw = f"{grant.creation_date.timestamp()!r} {grant.grant_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
+    return next_page(
+        found, limit, lambda g: encode_moment_marker(_GRANT_MARKER, g.creation_date, g.grant_id)
+    )
 
 
 def _decode_marker(marker: str) -> tuple[datetime, str]:
-    try:
-        stamp, grant_id = base64.urlsafe_b64decode(marker.encode()).decode().split(" ")
-        when = datetime.fromtimestamp(float(stamp), UTC)
-    except ValueError:
-        raise InvalidMarkerException(f"Invalid marker: {marker}") from None
-    if not is_grant_id(grant_id):
-        raise InvalidMarkerException(f"Invalid marker: {marker}")
-    return when, grant_id
+    return decode_moment_marker(marker, _GRANT_MARKER, is_grant_id)
+
+
+_GRANT_MARKER = "grant"
 
 
 def _check_grant_id(grant_id: str) -> None:
@@ -368,7 +356,7 @@ def retire_grant(
         named = grant_id
     key = None if key_id is None else resolve_key(core, ctx, key_id, allow_alias=False)
     with core.store.transaction() as tx:
-        grant = tx.get_grant(named)
+        grant = tx.grants.get(named)
     if grant is not None and key is not None and grant.key_arn != key.arn:
         grant = None
     if key is None:
@@ -398,7 +386,7 @@ def revoke_grant(
     check_state(Operation.REVOKE_GRANT, key)
     _check_grant_id(grant_id)
     with core.store.transaction() as tx:
-        grant = tx.get_grant(grant_id)
+        grant = tx.grants.get(grant_id)
     if grant is None or grant.key_arn != key.arn:
         raise _not_found(grant_id)
     check_dry_run(dry_run)
@@ -409,7 +397,7 @@ def _delete(core: Core, key: Key, grant_id: str) -> None:
     """Delete a grant; it stops working in this process at once and in every other one with
     its next poll of the change feed."""
     with core.store.transaction() as tx:
-        if not tx.delete_grant(grant_id):
+        if not tx.grants.delete(grant_id):
             raise _not_found(grant_id)  # retired or revoked by a concurrent request
-        tx.record_change(key.arn, core.clock())
+        tx.changes.record(key.arn, core.clock())
     core.cache.invalidate(key.arn)

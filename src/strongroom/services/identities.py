@@ -73,7 +73,7 @@ def ensure_account(core: Core, account: str) -> bool:
     if not ACCOUNT_RE.match(account):
         raise ValidationException(f"Account id '{account}' must be 12 digits.")
     with core.store.transaction() as tx:
-        return tx.ensure_account(account, core.clock())
+        return tx.identities.ensure_account(account, core.clock())
 
 
 def check_max_session_duration(seconds: int) -> None:
@@ -101,13 +101,13 @@ def create_principal(
         check_max_session_duration(max_session_duration)
     principal = Principal(f"arn:aws:iam::{account}:{kind}/{name}", account, kind, name)
     with core.store.transaction() as tx:
-        if account not in tx.list_accounts():
+        if account not in tx.identities.list_accounts():
             raise NotFoundException(f"Account {account} does not exist.")
-        if tx.get_principal(principal.arn) is not None:
+        if tx.identities.get_principal(principal.arn) is not None:
             raise AlreadyExistsException(f"{principal.arn} already exists.")
-        tx.insert_principal(principal, core.clock())
+        tx.identities.insert_principal(principal, core.clock())
         if max_session_duration is not None:
-            tx.set_max_session_duration(principal.arn, max_session_duration)
+            tx.identities.set_max_session_duration(principal.arn, max_session_duration)
     return principal
 
 
@@ -121,12 +121,12 @@ def create_access_key(core: Core, principal_arn: str) -> NewAccessKey:
     secret = new_secret_access_key()
     wrapped = core.root_key.wrap(secret.encode(), secret_aad(access_key_id))
     with core.store.transaction() as tx:
-        principal = tx.get_principal(principal_arn)
+        principal = tx.identities.get_principal(principal_arn)
         if principal is None:
             raise NotFoundException(f"Principal {principal_arn} does not exist.")
         if principal.kind == "role":
             raise ValidationException(ROLE_ACCESS_KEY_REFUSED.format(arn=principal_arn))
-        tx.insert_access_key(
+        tx.identities.insert_access_key(
             AccessKeyRecord(access_key_id, principal, wrapped, "Active"), core.clock()
         )
     return NewAccessKey(access_key_id, secret, principal)
@@ -200,23 +200,23 @@ class CredentialResolver:
 
     def _load_access_key(self, access_key_id: str) -> Credential | None:
         with self._core.store.transaction() as tx:
-            record = tx.get_access_key(access_key_id)
+            record = tx.identities.get_access_key(access_key_id)
             if record is None or record.status != "Active":
                 return None
             arn = record.principal.arn
-            policies = tuple(doc for _, doc in tx.get_identity_policies(arn))
-            tags = _sorted_pairs(tx.get_principal_tags(arn))
+            policies = tuple(doc for _, doc in tx.identities.get_policies(arn))
+            tags = _sorted_pairs(tx.identities.get_tags(arn))
         secret = self._core.root_key.unwrap(record.wrapped_secret, secret_aad(access_key_id))
         return Credential(record.principal, secret.decode(), policies, tags)
 
     def _load_session(self, access_key_id: str) -> Credential | None:
         with self._core.store.transaction() as tx:
-            record = tx.get_session(access_key_id)
+            record = tx.sessions.get(access_key_id)
             if record is None:
                 return None
             role = record.role
-            policies = tuple(doc for _, doc in tx.get_identity_policies(role.arn))
-            tags = _sorted_pairs(tx.get_principal_tags(role.arn))
+            policies = tuple(doc for _, doc in tx.identities.get_policies(role.arn))
+            tags = _sorted_pairs(tx.identities.get_tags(role.arn))
         secret = self._core.root_key.unwrap(record.wrapped_secret, secret_aad(access_key_id))
         return Credential(
             session_principal(record),
@@ -285,10 +285,10 @@ def put_identity_policy(
     parse_policy(document, PolicyKind.IDENTITY)
     now = core.clock()
     with core.store.transaction() as tx:
-        if tx.get_principal(arn) is None:
+        if tx.identities.get_principal(arn) is None:
             raise NotFoundException(f"Principal {arn} does not exist.")
-        tx.put_identity_policy(arn, policy_name, document, now)
-        tx.record_change(arn, now)  # every process drops the cached credentials
+        tx.identities.put_policy(arn, policy_name, document, now)
+        tx.changes.record(arn, now)  # every process drops the cached credentials
     return arn
 
 
@@ -296,9 +296,9 @@ def list_identity_policies(core: Core, kind: str, account: str, name: str) -> li
     """The names of a user's or role's inline policies."""
     arn = _principal_arn(kind, account, name)
     with core.store.transaction() as tx:
-        if tx.get_principal(arn) is None:
+        if tx.identities.get_principal(arn) is None:
             raise NotFoundException(f"Principal {arn} does not exist.")
-        return [n for n, _ in tx.get_identity_policies(arn)]
+        return [n for n, _ in tx.identities.get_policies(arn)]
 
 
 def delete_identity_policy(
@@ -308,9 +308,9 @@ def delete_identity_policy(
     arn = _principal_arn(kind, account, name)
     now = core.clock()
     with core.store.transaction() as tx:
-        if not tx.delete_identity_policy(arn, policy_name):
+        if not tx.identities.delete_policy(arn, policy_name):
             raise NotFoundException(f"{arn} has no policy named {policy_name}.")
-        tx.record_change(arn, now)
+        tx.changes.record(arn, now)
 
 
 # -- IAM tags of users and roles (IAM "Tagging IAM resources"; the Tag shape of the IAM API)
@@ -367,17 +367,17 @@ def tag_principal(core: Core, kind: str, account: str, name: str, new: Sequence[
     replaced = {t.key.lower() for t in new}
     now = core.clock()
     with core.store.transaction() as tx:
-        if tx.get_principal(arn) is None:
+        if tx.identities.get_principal(arn) is None:
             raise NotFoundException(f"Principal {arn} does not exist.")
-        kept = [t for t in tx.get_principal_tags(arn) if t.key.lower() not in replaced]
+        kept = [t for t in tx.identities.get_tags(arn) if t.key.lower() not in replaced]
         merged = sorted([*kept, *new], key=_tag_order)
         if len(merged) > MAX_PRINCIPAL_TAGS:
             raise LimitExceededException(
                 f"A user or role can have at most {MAX_PRINCIPAL_TAGS} tags; "
                 f"{arn} would have {len(merged)}."
             )
-        tx.set_principal_tags(arn, merged)
-        tx.record_change(arn, now)  # every process drops the cached credentials
+        tx.identities.set_tags(arn, merged)
+        tx.changes.record(arn, now)  # every process drops the cached credentials
     return merged
 
 
@@ -390,11 +390,11 @@ def untag_principal(
     removed = {k.lower() for k in tag_keys}
     now = core.clock()
     with core.store.transaction() as tx:
-        if tx.get_principal(arn) is None:
+        if tx.identities.get_principal(arn) is None:
             raise NotFoundException(f"Principal {arn} does not exist.")
-        kept = [t for t in tx.get_principal_tags(arn) if t.key.lower() not in removed]
-        tx.set_principal_tags(arn, kept)
-        tx.record_change(arn, now)
+        kept = [t for t in tx.identities.get_tags(arn) if t.key.lower() not in removed]
+        tx.identities.set_tags(arn, kept)
+        tx.changes.record(arn, now)
     return sorted(kept, key=_tag_order)
 
 
@@ -402,9 +402,9 @@ def list_principal_tags(core: Core, kind: str, account: str, name: str) -> list[
     """A user's or role's IAM tags."""
     arn = _principal_arn(kind, account, name)
     with core.store.transaction() as tx:
-        if tx.get_principal(arn) is None:
+        if tx.identities.get_principal(arn) is None:
             raise NotFoundException(f"Principal {arn} does not exist.")
-        return sorted(tx.get_principal_tags(arn), key=_tag_order)
+        return sorted(tx.identities.get_tags(arn), key=_tag_order)
 
 
 def unknown_access_key() -> UnrecognizedClientException:

@@ -139,7 +139,7 @@ def get_parameters_for_import(
         created=now,
     )
     with core.store.transaction() as tx:
-        tx.insert_import_token(record)
+        tx.material.insert_import_token(record)
     return ImportParameters(key, token, public, valid_to)
 
 
@@ -151,7 +151,7 @@ def _token_parameters(core: Core, key: Key, token: bytes, now: datetime) -> Impo
     """The parameters behind ``token`` if it is valid for ``key`` now; the expiry a token
     carries tells an expired token from an unknown one once its parameters are pruned."""
     with core.store.transaction() as tx:
-        record = tx.get_import_token(token_digest(token))
+        record = tx.material.get_import_token(token_digest(token))
     if record is None:
         expiry = token_expiry(token)
         if expiry is not None and expiry <= now:
@@ -277,11 +277,11 @@ def import_key_material(
         )
     change = Import(material, computed, expiry, description)
     with core.store.transaction() as tx:
-        current = tx.get_key(key.arn, for_update=True)
+        current = tx.keys.get(key.arn, for_update=True)
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
         check_state(Operation.IMPORT_KEY_MATERIAL, current)
-        versions = tx.list_material_versions(key.arn)
+        versions = tx.material.versions(key.arn)
         kind = import_type or (
             ImportType.EXISTING_KEY_MATERIAL if versions else ImportType.NEW_KEY_MATERIAL
         )
@@ -290,7 +290,7 @@ def import_key_material(
         else:
             updated = _reimport(core, tx, current, versions, change, now)
         updated = settle(tx, updated)
-        tx.update_key(updated)
+        tx.keys.update(updated)
         changed = record_changes(tx, updated, now)
     forget(core, changed)
     return updated, computed
@@ -332,7 +332,7 @@ def _import_new(
         valid_to=change.expiry.valid_to,
         description=change.description,
     )
-    tx.insert_material_version(info)
+    tx.material.insert_version(info)
     mirror_new_material(tx, key, info)
     if not first:
         return key
@@ -356,7 +356,7 @@ def _reimport(
         )
     if target.import_state is not ImportState.IMPORTED:
         store_material(core, tx, key.arn, target.version, change.material, now)
-    tx.update_material_version(
+    tx.material.update_version(
         target.evolve(
             import_state=ImportState.IMPORTED,
             expiration_model=change.expiry.model,
@@ -371,7 +371,7 @@ def settle(tx: Transaction, key: Key) -> Key:
     """The key after its materials changed: PendingImport turns Enabled once every
     permanently associated material is imported, and KeyMetadata's ExpirationModel and
     ValidTo (the earliest expiry of that material) follow."""
-    permanent = [v for v in tx.list_material_versions(key.arn) if v.state in PERMANENT]
+    permanent = [v for v in tx.material.versions(key.arn) if v.state in PERMANENT]
     imported = [v for v in permanent if v.import_state is ImportState.IMPORTED]
     state = key.state
     if state is KeyState.PENDING_IMPORT and permanent and len(imported) == len(permanent):
@@ -397,11 +397,11 @@ def delete_imported_material(
     check_external(key)
     now = core.clock()
     with core.store.transaction() as tx:
-        current = tx.get_key(key.arn, for_update=True)
+        current = tx.keys.get(key.arn, for_update=True)
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
         check_state(Operation.DELETE_IMPORTED_KEY_MATERIAL, current)
-        versions = tx.list_material_versions(key.arn)
+        versions = tx.material.versions(key.arn)
         if material_id is None:
             target = next((v for v in versions if v.version == current.current_version), None)
         else:
@@ -413,7 +413,7 @@ def delete_imported_material(
         if target is None or target.import_state is not ImportState.IMPORTED:
             return current, None if target is None else target.material_id
         updated = settle(tx, erase(tx, current, target))
-        tx.update_key(updated)
+        tx.keys.update(updated)
         changed = record_changes(tx, updated, now)
     forget(core, changed)
     log.info("deleted imported key material %s of %s", target.material_id, key.arn)
@@ -426,12 +426,12 @@ def erase(tx: Transaction, key: Key, target: MaterialVersion) -> Key:
     replicas too (a replica keeps awaiting it: its primary still has it); permanently
     associated material becomes PENDING_IMPORT and takes the key with it (but a key pending
     deletion stays so, DeleteImportedKeyMaterial doc)."""
-    tx.delete_material(key.arn, target.version)
+    tx.material.delete(key.arn, target.version)
     if target.state not in PERMANENT and not is_replica(key):
-        tx.delete_material_version(key.arn, target.version)
+        tx.material.delete_version(key.arn, target.version)
         drop_from_replicas(tx, key, target.version)
         return key
-    tx.update_material_version(
+    tx.material.update_version(
         target.evolve(import_state=ImportState.PENDING_IMPORT, expiration_model=None, valid_to=None)
     )
     if target.state not in PERMANENT or key.state in _GOING_AWAY:
@@ -445,13 +445,13 @@ def expire_due_materials(core: Core) -> int:
     materials it erased."""
     now = core.clock()
     with core.store.transaction() as tx:
-        due = tx.materials_due_to_expire(now)
+        due = tx.material.due_to_expire(now)
     erased = 0
     for info in due:
         with core.store.transaction() as tx:
-            key = tx.get_key(info.key_arn, for_update=True)
+            key = tx.keys.get(info.key_arn, for_update=True)
             fresh = next(
-                (v for v in tx.list_material_versions(info.key_arn) if v.version == info.version),
+                (v for v in tx.material.versions(info.key_arn) if v.version == info.version),
                 None,
             )
             # Another process may have run first, or the material been re-imported meanwhile.
@@ -460,13 +460,13 @@ def expire_due_materials(core: Core) -> int:
             if fresh.valid_to is None or fresh.valid_to > now:
                 continue
             updated = settle(tx, erase(tx, key, fresh))
-            tx.update_key(updated)
+            tx.keys.update(updated)
             changed = record_changes(tx, updated, now)
         forget(core, changed)
         erased += 1
         log.info("imported key material %s of %s expired", info.material_id, info.key_arn)
     with core.store.transaction() as tx:
-        tx.prune_import_tokens(now)
+        tx.material.prune_import_tokens(now)
     return erased
 
 
@@ -475,7 +475,7 @@ def record_changes(tx: Transaction, key: Key, now: datetime) -> list[str]:
     change of every key whose materials may have changed; returns their ARNs."""
     changed = sync_set(tx, key)
     for arn in changed:
-        tx.record_change(arn, now)
+        tx.changes.record(arn, now)
     return changed
 
 

@@ -76,10 +76,10 @@ def insert_key(
     """Store a new key in ``tx``: its record, its ``material`` (None: imported later) as
     version 1, wrapped under the root key, and its tags; returns the stored record. The
     caller has checked the policy and the tags."""
-    tx.insert_key(key)
+    tx.keys.insert(key)
     if material is not None:
         key = add_generated_version(core, tx, key, material, key.creation_date)
-        tx.update_key(key)
+        tx.keys.update(key)
     if tags:
-        tx.put_tags(key.arn, tags)
+        tx.tags.put(key.arn, tags)
     return key

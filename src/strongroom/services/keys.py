@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 
 from strongroom.authz.conditions import ContextValue
 from strongroom.authz.context_keys import flag, request_tags
@@ -17,7 +15,6 @@ from strongroom.domain.enums import (
     Origin,
 )
 from strongroom.domain.errors import (
-    InvalidMarkerException,
     NotFoundException,
     UnsupportedOperationException,
 )
@@ -34,6 +31,7 @@ from strongroom.services.access import (
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.key_records import insert_key, new_key_record
 from strongroom.services.material import material_source, new_material
+from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
 from strongroom.storage.ports import Transaction
@@ -149,30 +147,18 @@ def list_keys(
 ) -> tuple[list[Key], str | None]:
     """A page of the caller's keys in this Region and the marker of the next, if any."""
     authorize_account(core, ctx, "ListKeys")
-    after = None if marker is None else _decode_marker(ctx, marker)
+    after = None
+    if marker is not None:
+        when, key_id = decode_moment_marker(marker, _KEY_MARKER, is_key_id)
+        after = when, key_arn(ctx.region, ctx.account, key_id)
     with core.store.transaction() as tx:
-        page = tx.list_keys(ctx.account, ctx.region, after=after, limit=limit + 1)
-    if len(page) > limit:
-        return page[:limit], _encode_marker(page[limit - 1])
-    return page, None
+        found = tx.keys.list(ctx.account, ctx.region, after=after, limit=limit + 1)
+    return next_page(
+        found, limit, lambda k: encode_moment_marker(_KEY_MARKER, k.creation_date, k.key_id)
+    )
 
 
-def _encode_marker(key: Key) -> str:
-    """An opaque marker: the position (creation time, key id) after which the next page
-    starts, so a page still continues when the key it ended on is deleted meanwhile."""
-    raw = f"{key.creation_date.timestamp()!r} {key.key_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode_marker(ctx: RequestContext, marker: str) -> tuple[datetime, str]:
-    try:
-        stamp, key_id = base64.urlsafe_b64decode(marker.encode()).decode().split(" ")
-        when = datetime.fromtimestamp(float(stamp), UTC)
-    except ValueError:
-        raise InvalidMarkerException(f"Invalid marker: {marker}") from None
-    if not is_key_id(key_id):
-        raise InvalidMarkerException(f"Invalid marker: {marker}")
-    return when, key_arn(ctx.region, ctx.account, key_id)
+_KEY_MARKER = "key"
 
 
 def set_enabled(core: Core, ctx: RequestContext, key_id: str, *, enabled: bool) -> Key:
@@ -226,7 +212,7 @@ def change_key_in(
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     authorize_key(core, ctx, operation, key, extra=extra)
     with core.store.transaction() as tx:
-        current = tx.get_key(key.arn, for_update=True)
+        current = tx.keys.get(key.arn, for_update=True)
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
         if check is not None:
@@ -234,7 +220,7 @@ def change_key_in(
         check_state(operation, current)
         updated = update(tx, current)
         if updated != current:
-            tx.update_key(updated)
-            tx.record_change(key.arn, core.clock())
+            tx.keys.update(updated)
+            tx.changes.record(key.arn, core.clock())
     core.cache.invalidate(key.arn)
     return updated

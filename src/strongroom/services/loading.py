@@ -13,7 +13,7 @@ def load_key(core: Core, arn: str) -> Key:
     if key is None:
         generation = core.cache.generation
         with core.store.transaction() as tx:
-            key = tx.get_key(arn)
+            key = tx.keys.get(arn)
         if key is None:
             raise NotFoundException(f"Key '{arn}' does not exist")
         core.cache.put_key(key, generation)

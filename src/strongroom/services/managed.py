@@ -52,14 +52,14 @@ def managed_key_id(core: Core, account: str, region: str, name: str) -> str | No
     material = new_material(KeySpec.SYMMETRIC_DEFAULT)
     try:
         with core.store.transaction() as tx:
-            made = tx.get_alias(account, region, name)
+            made = tx.aliases.get(account, region, name)
             if made is not None:
                 return made.target_key_id
-            tx.insert_alias(alias)  # the unique row: a concurrent first use fails here
+            tx.aliases.insert(alias)  # the unique row: a concurrent first use fails here
             key = insert_key(core, tx, key, material, ())
     except StorageError:
         with core.store.transaction() as tx:
-            made = tx.get_alias(account, region, name)
+            made = tx.aliases.get(account, region, name)
         if made is None:
             raise
         return made.target_key_id

@@ -78,7 +78,7 @@ def material_id_of(core: Core, key: Key, version: int) -> str:
     found = core.cache.material_id(key.arn, version)
     if found is None:
         with core.store.transaction() as tx:
-            versions = tx.list_material_versions(key.arn)
+            versions = tx.material.versions(key.arn)
         for info in versions:
             core.cache.put_material_id(key.arn, info.version, info.material_id)
         found = core.cache.material_id(key.arn, version)
@@ -99,12 +99,12 @@ def add_generated_version(
     current version stays for decryption); ``rotation`` says which rotation made it (None for
     the first material). Returns the key record to write."""
     version = key.current_version + 1
-    for info in tx.list_material_versions(key.arn):
+    for info in tx.material.versions(key.arn):
         if info.state is KeyMaterialState.CURRENT:
-            tx.update_material_version(info.evolve(state=KeyMaterialState.NON_CURRENT))
+            tx.material.update_version(info.evolve(state=KeyMaterialState.NON_CURRENT))
     store_material(core, tx, key.arn, version, material, now)
     material_id = generated_material_id(material_id_arn(key), version)
-    tx.insert_material_version(
+    tx.material.insert_version(
         MaterialVersion(
             key_arn=key.arn,
             version=version,
@@ -129,7 +129,7 @@ def store_material(
 ) -> None:
     """Store ``material`` as ``version`` of the key, wrapped under the root key."""
     wrapped = core.root_key.wrap(material.value, material_aad(key_arn, version))
-    tx.insert_material(key_arn, version, wrapped, now)
+    tx.material.insert(key_arn, version, wrapped, now)
 
 
 def copy_material(
@@ -143,9 +143,9 @@ def copy_material(
     """Store each of ``versions`` that ``target_arn`` lacks and ``source_arn`` has under
     ``target_arn`` too, re-wrapped with the target's ARN in the AAD."""
     for version in versions:
-        if tx.get_material(target_arn, version) is not None:
+        if tx.material.get(target_arn, version) is not None:
             continue
-        wrapped = tx.get_material(source_arn, version)
+        wrapped = tx.material.get(source_arn, version)
         if wrapped is None:
             continue
         raw = core.root_key.unwrap(wrapped, material_aad(source_arn, version))
@@ -155,18 +155,18 @@ def copy_material(
 def copy_versions(tx: Transaction, source_arn: str, target_arn: str) -> None:
     """Make ``target_arn``'s material version records (its ListKeyRotations history) those
     of ``source_arn``."""
-    have = {v.version for v in tx.list_material_versions(target_arn)}
-    for info in tx.list_material_versions(source_arn):
+    have = {v.version for v in tx.material.versions(target_arn)}
+    for info in tx.material.versions(source_arn):
         copy = info.evolve(key_arn=target_arn)
         if info.version in have:
-            tx.update_material_version(copy)
+            tx.material.update_version(copy)
         else:
-            tx.insert_material_version(copy)
+            tx.material.insert_version(copy)
 
 
 def stored_material(core: Core, tx: Transaction, key_arn: str, version: int) -> KeyBytes | None:
     """A material version of the key as stored, unwrapped; None when there is none."""
-    wrapped = tx.get_material(key_arn, version)
+    wrapped = tx.material.get(key_arn, version)
     if wrapped is None:
         return None
     return KeyBytes(core.root_key.unwrap(wrapped, material_aad(key_arn, version)))
@@ -226,7 +226,7 @@ def _load(
     source = material_source(core, key).arn
     generation = core.cache.generation
     with core.store.transaction() as tx:
-        wrapped = tx.get_material(source, version)
+        wrapped = tx.material.get(source, version)
     if wrapped is None:
         raise missing(key, version)
     loaded = parse(KeyBytes(core.root_key.unwrap(wrapped, material_aad(source, version))))

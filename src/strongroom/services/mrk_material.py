@@ -50,7 +50,7 @@ def replicas_of(tx: Transaction, key: Key) -> list[Key]:
     """The replicas of ``key`` when it is the primary of a set with imported material."""
     if not _in_set(key) or is_replica(key):
         return []
-    return [k for k in tx.related_keys(key.account, key.key_id) if is_replica(k)]
+    return [k for k in tx.keys.related(key.account, key.key_id) if is_replica(k)]
 
 
 def _not_imported(info: MaterialVersion, arn: str) -> MaterialVersion:
@@ -64,16 +64,16 @@ def mirror_versions(tx: Transaction, primary: Key, replica_arn: str) -> None:
     material versions, not imported: its key material is imported into it separately."""
     if not _in_set(primary):
         return
-    for info in tx.list_material_versions(primary.arn):
-        tx.insert_material_version(_not_imported(info, replica_arn))
+    for info in tx.material.versions(primary.arn):
+        tx.material.insert_version(_not_imported(info, replica_arn))
 
 
 def mirror_new_material(tx: Transaction, primary: Key, info: MaterialVersion) -> None:
     """New material imported into ``primary`` is awaited by each of its replicas."""
     for replica in replicas_of(tx, primary):
-        known = {v.version for v in tx.list_material_versions(replica.arn)}
+        known = {v.version for v in tx.material.versions(replica.arn)}
         if info.version not in known:
-            tx.insert_material_version(_not_imported(info, replica.arn))
+            tx.material.insert_version(_not_imported(info, replica.arn))
 
 
 def drop_from_replicas(tx: Transaction, primary: Key, version: int) -> None:
@@ -81,8 +81,8 @@ def drop_from_replicas(tx: Transaction, primary: Key, version: int) -> None:
     (DeleteImportedKeyMaterial doc, "Considerations for multi-Region symmetric encryption
     keys"): their wrapped copies and records."""
     for replica in replicas_of(tx, primary):
-        tx.delete_material(replica.arn, version)
-        tx.delete_material_version(replica.arn, version)
+        tx.material.delete(replica.arn, version)
+        tx.material.delete_version(replica.arn, version)
 
 
 def sync_set(tx: Transaction, key: Key) -> list[str]:
@@ -93,17 +93,17 @@ def sync_set(tx: Transaction, key: Key) -> list[str]:
     is not a multi-Region key with imported material."""
     if not _in_set(key):
         return [key.arn]
-    related = tx.related_keys(key.account, key.key_id)
+    related = tx.keys.related(key.account, key.key_id)
     replicas = [k for k in related if is_replica(k)]
     imported: list[set[int]] = []
     for replica in replicas:
-        versions = tx.list_material_versions(replica.arn)
+        versions = tx.material.versions(replica.arn)
         for info in versions:
             if info.state is KeyMaterialState.PENDING_MULTI_REGION_IMPORT_AND_ROTATION:
-                tx.update_material_version(info.evolve(state=KeyMaterialState.PENDING_ROTATION))
+                tx.material.update_version(info.evolve(state=KeyMaterialState.PENDING_ROTATION))
         imported.append({v.version for v in versions if v.import_state is ImportState.IMPORTED})
     for primary in (k for k in related if not is_replica(k)):
-        for info in tx.list_material_versions(primary.arn):
+        for info in tx.material.versions(primary.arn):
             if info.state not in PENDING:
                 continue
             everywhere = all(info.version in versions for versions in imported)
@@ -113,5 +113,5 @@ def sync_set(tx: Transaction, key: Key) -> list[str]:
                 else KeyMaterialState.PENDING_MULTI_REGION_IMPORT_AND_ROTATION
             )
             if info.state is not state:
-                tx.update_material_version(info.evolve(state=state))
+                tx.material.update_version(info.evolve(state=state))
     return [k.arn for k in related]

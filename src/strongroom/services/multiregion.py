@@ -63,7 +63,7 @@ def replica_regions(core: Core, key: Key) -> tuple[str, ...]:
     found = core.cache.replica_regions(key.arn)
     if found is None:
         with core.store.transaction() as tx:
-            related = tx.related_keys(key.account, key.key_id)
+            related = tx.keys.related(key.account, key.key_id)
         found = tuple(
             k.region for k in related if k.multi_region_type is MultiRegionKeyType.REPLICA
         )
@@ -114,7 +114,7 @@ def replicate_key(
     check_tags(tags)
     now = core.clock()
     with core.store.transaction() as tx:
-        related = tx.related_keys(primary.account, primary.key_id, for_update=True)
+        related = tx.keys.related(primary.account, primary.key_id, for_update=True)
         current = _in_region(related, primary.region, primary.arn)
         _check_primary(current)
         check_state(Operation.REPLICATE_KEY, current)
@@ -132,10 +132,10 @@ def replicate_key(
             expiration_model=None,  # imported material: the replica's own imports set it
             valid_to=None,
         )
-        tx.insert_key(replica)
+        tx.keys.insert(replica)
         mirror_versions(tx, current, arn)
         sync_set(tx, current)
-        tx.put_tags(arn, tags)
+        tx.tags.put(arn, tags)
         _record_changes(tx, related, now)
     _forget(core, related)
     ctx.resources.append(arn)
@@ -169,14 +169,14 @@ def update_primary_region(
     check_state(Operation.UPDATE_PRIMARY_REGION, replica)
     now = core.clock()
     with core.store.transaction() as tx:
-        related = tx.related_keys(primary.account, primary.key_id, for_update=True)
+        related = tx.keys.related(primary.account, primary.key_id, for_update=True)
         old = _in_region(related, primary.region, primary.arn)
         new = _in_region(related, primary_region, replica.arn)
         _check_primary(old)
         check_state(Operation.UPDATE_PRIMARY_REGION, old)
         check_state(Operation.UPDATE_PRIMARY_REGION, new)
         for key in related:
-            tx.update_key(_under_new_primary(key, old, primary_region))
+            tx.keys.update(_under_new_primary(key, old, primary_region))
         if old.origin is Origin.EXTERNAL:
             sync_set(tx, new)  # each key keeps its own imported material
         else:
@@ -217,12 +217,12 @@ def complete_replication(core: Core) -> int:
     done: list[str] = []
     with core.store.transaction() as tx:
         for arn in creating:
-            key = tx.get_key(arn, for_update=True)
+            key = tx.keys.get(arn, for_update=True)
             if key is not None and key.state is KeyState.CREATING:
                 imported = key.origin is Origin.EXTERNAL
                 state = KeyState.PENDING_IMPORT if imported else KeyState.ENABLED
-                tx.update_key(key.evolve(state=state))
-                tx.record_change(arn, now)
+                tx.keys.update(key.evolve(state=state))
+                tx.changes.record(arn, now)
                 done.append(arn)
     for arn in done:
         core.cache.invalidate(arn)
@@ -238,7 +238,7 @@ def _in_region(related: Sequence[Key], region: str, arn: str) -> Key:
 
 def _record_changes(tx: Transaction, related: Sequence[Key], now: datetime) -> None:
     for key in related:
-        tx.record_change(key.arn, now)
+        tx.changes.record(key.arn, now)
 
 
 def _forget(core: Core, related: Sequence[Key]) -> None:

@@ -38,7 +38,7 @@ def _check_policy_name(policy_name: str | None) -> None:
 
 def principals_exist(tx: Transaction, arns: frozenset[str]) -> bool:
     """Whether every principal ARN a policy names exists (a session: its role)."""
-    accounts = set(tx.list_accounts())
+    accounts = set(tx.identities.list_accounts())
     for arn in arns:
         # arn:aws:iam::ACCOUNT:root|user/N|role/N, arn:aws:sts::ACCOUNT:assumed-role/R/S
         _, _, _, _, account, rest = arn.split(":", 5)
@@ -50,7 +50,7 @@ def principals_exist(tx: Transaction, arns: frozenset[str]) -> bool:
             rest = "role/" + rest.split("/")[1]
         elif rest.startswith("federated-user/"):
             continue
-        if tx.get_principal(f"arn:aws:iam::{account}:{rest}") is None:
+        if tx.identities.get_principal(f"arn:aws:iam::{account}:{rest}") is None:
             return False
     return True
 

@@ -49,7 +49,7 @@ def _alias_target(core: Core, account: str, region: str, name: str, *, own: bool
     if cached is not None:
         return cached
     with core.store.transaction() as tx:
-        alias = tx.get_alias(account, region, name)
+        alias = tx.aliases.get(account, region, name)
     target = None if alias is None else alias.target_key_id
     if target is None and own:
         target = managed_key_id(core, account, region, name)

@@ -14,8 +14,6 @@ rotated; once enabled again, a key whose rotation date passed meanwhile rotates 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +29,6 @@ from strongroom.domain.enums import (
 )
 from strongroom.domain.errors import (
     ConflictException,
-    InvalidMarkerException,
     KMSInvalidStateException,
     LimitExceededException,
     NotFoundException,
@@ -45,6 +42,7 @@ from strongroom.services.imports import forget, record_changes, settle
 from strongroom.services.keys import change_key
 from strongroom.services.material import add_generated_version, material_source, new_material
 from strongroom.services.mrk_material import replicas_of
+from strongroom.services.paging import decode_marker, encode_marker, next_page
 from strongroom.services.resolve import resolve_key
 from strongroom.storage.ports import Transaction
 
@@ -166,11 +164,11 @@ def rotate_on_demand(core: Core, ctx: RequestContext, key_id: str) -> Key:
     material = new_material(key.key_spec) if generated else None
     now = core.clock()
     with core.store.transaction() as tx:
-        current = tx.get_key(key.arn, for_update=True)
+        current = tx.keys.get(key.arn, for_update=True)
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
         check_state(Operation.ROTATE_KEY_ON_DEMAND, current)
-        versions = tx.list_material_versions(key.arn)
+        versions = tx.material.versions(key.arn)
         done = sum(1 for v in versions if v.rotation_type is RotationType.ON_DEMAND)
         if done >= core.on_demand_rotation_limit:
             raise LimitExceededException(
@@ -189,7 +187,7 @@ def rotate_on_demand(core: Core, ctx: RequestContext, key_id: str) -> Key:
             )
         else:
             updated = _promote_pending(tx, current, versions, now)
-        tx.update_key(updated)
+        tx.keys.update(updated)
         changed = record_changes(tx, updated, now)
     forget(core, changed)
     log.info("rotated %s on demand to material %s", key.arn, updated.current_material_id)
@@ -213,11 +211,11 @@ def _promote_pending(
             f"No available key material pending rotation for the key: {key.arn}."
         )
     for replica in replicas_of(tx, key):
-        fresh = tx.get_key(replica.arn, for_update=True)
-        own = tx.list_material_versions(replica.arn)
+        fresh = tx.keys.get(replica.arn, for_update=True)
+        own = tx.material.versions(replica.arn)
         mirror = next((v for v in own if v.version == pending.version), None)
         if fresh is not None and mirror is not None:
-            tx.update_key(_make_current(tx, fresh, own, mirror, now))
+            tx.keys.update(_make_current(tx, fresh, own, mirror, now))
     return _make_current(tx, key, versions, pending, now)
 
 
@@ -230,8 +228,8 @@ def _make_current(
 ) -> Key:
     for info in versions:
         if info.state is KeyMaterialState.CURRENT:
-            tx.update_material_version(info.evolve(state=KeyMaterialState.NON_CURRENT))
-    tx.update_material_version(
+            tx.material.update_version(info.evolve(state=KeyMaterialState.NON_CURRENT))
+    tx.material.update_version(
         pending.evolve(
             state=KeyMaterialState.CURRENT, rotation_date=now, rotation_type=RotationType.ON_DEMAND
         )
@@ -245,12 +243,12 @@ def rotate_due_keys(core: Core) -> int:
     period later. Run by the scheduler; returns how many keys it rotated."""
     now = core.clock()
     with core.store.transaction() as tx:
-        due = tx.keys_due_for_rotation(now)
+        due = tx.keys.due_for_rotation(now)
     rotated = 0
     for key in due:
         material = new_material(key.key_spec)
         with core.store.transaction() as tx:
-            current = tx.get_key(key.arn, for_update=True)
+            current = tx.keys.get(key.arn, for_update=True)
             # Another process may have rotated it first, or the key changed meanwhile.
             if (
                 current is None
@@ -265,8 +263,8 @@ def rotate_due_keys(core: Core) -> int:
             updated = add_generated_version(
                 core, tx, current, material, now, RotationType.AUTOMATIC
             ).evolve(next_rotation_date=now + timedelta(days=current.rotation_period_days))
-            tx.update_key(updated)
-            tx.record_change(key.arn, now)
+            tx.keys.update(updated)
+            tx.changes.record(key.arn, now)
         core.cache.invalidate(key.arn)
         rotated += 1
         log.info("rotated %s automatically to material %s", key.arn, updated.current_material_id)
@@ -290,26 +288,22 @@ def list_rotations(
     authorize_key(core, ctx, "ListKeyRotations", key)
     check_rotatable(key, automatic=False)
     check_state(Operation.LIST_KEY_ROTATIONS, key)
-    after = 0 if marker is None else _decode_marker(marker)
+    after = 0 if marker is None else decode_marker(marker, _ROTATION_MARKER, _version)
     with core.store.transaction() as tx:
-        versions = tx.list_material_versions(key.arn)
+        versions = tx.material.versions(key.arn)
     if include is not IncludeKeyMaterial.ALL_KEY_MATERIAL:
         versions = [v for v in versions if v.rotation_date is not None]
     versions = [v for v in versions if v.version > after]
-    if len(versions) > limit:
-        return key, versions[:limit], _encode_marker(versions[limit - 1].version)
-    return key, versions, None
+    page, next_marker = next_page(
+        versions, limit, lambda v: encode_marker(_ROTATION_MARKER, str(v.version))
+    )
+    return key, page, next_marker
 
 
-def _encode_marker(version: int) -> str:
-    return base64.urlsafe_b64encode(f"v{version}".encode()).decode()
+def _version(fields: str) -> int:
+    if not fields.isdigit():
+        raise ValueError(fields)
+    return int(fields)
 
 
-def _decode_marker(marker: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(marker.encode()).decode()
-        if text.startswith("v") and text[1:].isdigit():
-            return int(text[1:])
-    except (binascii.Error, UnicodeDecodeError):
-        pass
-    raise InvalidMarkerException(f"Invalid marker: {marker}")
+_ROTATION_MARKER = "rotation"

@@ -88,7 +88,7 @@ def apply_seed(core: Core, seed: SeedFile) -> SeedOutcome:
     Raises SeedError naming the entry and the rule; then nothing has been written.
     """
     with core.store.transaction() as tx:
-        missing = [k for k in seed.keys if k.material is None and tx.get_key(k.arn) is None]
+        missing = [k for k in seed.keys if k.material is None and tx.keys.get(k.arn) is None]
     # Made outside the transaction that writes (an RSA key takes up to a second); a key
     # created meanwhile by another node keeps its own material.
     generated = {k.arn: new_material(k.key_spec) for k in missing}
@@ -96,12 +96,12 @@ def apply_seed(core: Core, seed: SeedFile) -> SeedOutcome:
     with core.store.transaction() as tx:
         run = _Run(core, tx, core.clock(), generated)
         for account in sorted({k.account for k in seed.keys}):
-            if tx.ensure_account(account, run.now):
+            if tx.identities.ensure_account(account, run.now):
                 log.info("seed: created account %s", account)
         for entry in seed.keys:
             _apply_key(run, entry, outcome)
         for arn in run.changed:
-            tx.record_change(arn, run.now)
+            tx.changes.record(arn, run.now)
     for arn in run.changed:
         core.cache.invalidate(arn)
     log.info("seed: %s", outcome.summary())
@@ -118,7 +118,7 @@ def _rule(entry: SeedKey, name: str) -> Iterator[None]:
 
 
 def _apply_key(run: _Run, entry: SeedKey, outcome: SeedOutcome) -> None:
-    current = run.tx.get_key(entry.arn, for_update=True)
+    current = run.tx.keys.get(entry.arn, for_update=True)
     if current is None:
         key, fields = _create(run, entry), None
     else:
@@ -224,7 +224,7 @@ def _update_record(run: _Run, entry: SeedKey, current: Key) -> list[str]:
         key = key.evolve(policy=entry.policy)
         fields.append("policy")
     if fields:
-        run.tx.update_key(key)
+        run.tx.keys.update(key)
         run.changed.append(key.arn)
     return fields
 
@@ -246,7 +246,7 @@ def _check_policy(run: _Run, entry: SeedKey, policy: str) -> None:
 
 def _apply_tags(run: _Run, entry: SeedKey, key: Key, tags: tuple[Tag, ...]) -> bool:
     """Make the key's tags exactly ``tags``; True if they changed."""
-    current = {t.key: t.value for t in run.tx.get_tags(key.arn)}
+    current = {t.key: t.value for t in run.tx.tags.list(key.arn)}
     wanted = {t.key: t.value for t in tags}
     if current == wanted:
         return False
@@ -254,20 +254,20 @@ def _apply_tags(run: _Run, entry: SeedKey, key: Key, tags: tuple[Tag, ...]) -> b
         check_state(Operation.TAG_RESOURCE, key)
     stale = [k for k in current if k not in wanted]
     if stale:
-        run.tx.delete_tags(key.arn, stale)
-    run.tx.put_tags(key.arn, [t for t in tags if current.get(t.key) != t.value])
+        run.tx.tags.delete(key.arn, stale)
+    run.tx.tags.put(key.arn, [t for t in tags if current.get(t.key) != t.value])
     return True
 
 
 def _apply_aliases(run: _Run, entry: SeedKey, key: Key, names: tuple[str, ...]) -> bool:
     """Make the key's aliases exactly ``names``; True if they changed."""
     tx, changed = run.tx, False
-    own = tx.list_aliases(
+    own = tx.aliases.list(
         entry.account, entry.region, key_id=entry.key_id, after=None, limit=MAX_ALIASES_PER_KEY
     )
     for alias in own:
         if alias.name not in names:
-            tx.delete_alias(alias)
+            tx.aliases.delete(alias)
             run.changed.append(alias.arn)
             changed = True
     kept = {a.name for a in own}
@@ -277,12 +277,14 @@ def _apply_aliases(run: _Run, entry: SeedKey, key: Key, names: tuple[str, ...]) 
         with _rule(entry, f"aliases ({name})"):
             check_state(Operation.CREATE_ALIAS, key)
         arn = alias_arn(entry.region, entry.account, name)
-        moved = tx.get_alias(entry.account, entry.region, name)
+        moved = tx.aliases.get(entry.account, entry.region, name)
         if moved is None:
-            tx.insert_alias(Alias(arn, name, key.account, key.region, key.key_id, run.now, run.now))
+            tx.aliases.insert(
+                Alias(arn, name, key.account, key.region, key.key_id, run.now, run.now)
+            )
         else:
             log.info("seed: alias %s moves from key %s to %s", arn, moved.target_key_id, key.arn)
-            tx.update_alias(
+            tx.aliases.update(
                 Alias(arn, name, key.account, key.region, key.key_id, moved.creation_date, run.now)
             )
         run.changed.append(arn)
@@ -305,7 +307,7 @@ def apply_rotation_settings(
     """
     if rotation is None:
         return False
-    current = tx.get_key(key.arn, for_update=True) or key
+    current = tx.keys.get(key.arn, for_update=True) or key
     if not rotation.enabled:
         if current.rotation_period_days is None:
             return False
@@ -317,5 +319,5 @@ def apply_rotation_settings(
         check_rotatable(current, automatic=True)
         check_state(Operation.ENABLE_KEY_ROTATION, current)
         updated = with_rotation_period(current, rotation.period_days, core.clock())
-    tx.update_key(updated)
+    tx.keys.update(updated)
     return True

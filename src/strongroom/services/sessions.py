@@ -138,8 +138,8 @@ def issue_session(
     or NotFoundException (no such role)."""
     check_assume_role_request(role_arn, session_name, duration_seconds)
     with core.store.transaction() as tx:
-        role = tx.get_principal(role_arn)
-        maximum = tx.get_max_session_duration(role_arn)
+        role = tx.identities.get_principal(role_arn)
+        maximum = tx.identities.get_max_session_duration(role_arn)
     if role is None or role.kind != "role":
         raise NotFoundException(f"Role {role_arn} does not exist.")
     _check_role_maximum(duration_seconds, maximum)
@@ -170,7 +170,7 @@ def _issue(core: Core, role: Principal, session_name: str, duration_seconds: int
         expiration=expiration,
     )
     with core.store.transaction() as tx:
-        tx.insert_session(record)
+        tx.sessions.insert(record)
     return IssuedSession(
         access_key_id,
         secret,
@@ -212,9 +212,9 @@ def assume_role(
     if caller.session is not None and duration_seconds > CHAINED_MAX_DURATION:
         raise ValidationException(CHAINED_TOO_LONG)
     with core.store.transaction() as tx:
-        role = tx.get_principal(role_arn)
-        trust = None if role is None else tx.get_trust_policy(role_arn)
-        maximum = None if role is None else tx.get_max_session_duration(role_arn)
+        role = tx.identities.get_principal(role_arn)
+        trust = None if role is None else tx.identities.get_trust_policy(role_arn)
+        maximum = None if role is None else tx.identities.get_max_session_duration(role_arn)
     if role is None or role.kind != "role":
         raise AccessDeniedException(
             f"User: {caller.principal.arn} is not authorized to perform: sts:AssumeRole "
@@ -246,7 +246,7 @@ def update_trust_policy(core: Core, account: str, name: str, document: str) -> s
         _existing_role(tx, arn)
         if not principals_exist(tx, named_principals(policy)):
             raise MalformedPolicyDocumentException(INVALID_PRINCIPALS)
-        tx.put_trust_policy(arn, document, now)
+        tx.identities.put_trust_policy(arn, document, now)
     return arn
 
 
@@ -255,7 +255,7 @@ def get_trust_policy(core: Core, account: str, name: str) -> str:
     arn = _role_arn(account, name)
     with core.store.transaction() as tx:
         _existing_role(tx, arn)
-        return tx.get_trust_policy(arn) or default_trust_policy(account)
+        return tx.identities.get_trust_policy(arn) or default_trust_policy(account)
 
 
 def get_max_session_duration(core: Core, account: str, name: str) -> int:
@@ -263,7 +263,7 @@ def get_max_session_duration(core: Core, account: str, name: str) -> int:
     arn = _role_arn(account, name)
     with core.store.transaction() as tx:
         _existing_role(tx, arn)
-        return tx.get_max_session_duration(arn) or DEFAULT_MAX_SESSION_DURATION
+        return tx.identities.get_max_session_duration(arn) or DEFAULT_MAX_SESSION_DURATION
 
 
 def update_max_session_duration(core: Core, account: str, name: str, seconds: int) -> str:
@@ -274,12 +274,12 @@ def update_max_session_duration(core: Core, account: str, name: str, seconds: in
     arn = _role_arn(account, name)
     with core.store.transaction() as tx:
         _existing_role(tx, arn)
-        tx.set_max_session_duration(arn, seconds)
+        tx.identities.set_max_session_duration(arn, seconds)
     return arn
 
 
 def _existing_role(tx: Transaction, arn: str) -> None:
-    role = tx.get_principal(arn)
+    role = tx.identities.get_principal(arn)
     if role is None or role.kind != "role":
         raise NotFoundException(f"Role {arn} does not exist.")
 
@@ -288,4 +288,4 @@ def prune_sessions(core: Core, keep_expired: timedelta = timedelta(days=1)) -> i
     """Forget temporary credentials that expired more than ``keep_expired`` ago (until then
     they are refused as expired; afterwards as unknown, as AWS does); how many."""
     with core.store.transaction() as tx:
-        return tx.delete_sessions_expired_before(core.clock() - keep_expired)
+        return tx.sessions.delete_expired(core.clock() - keep_expired)

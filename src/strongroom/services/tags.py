@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 
 from strongroom.authz.context_keys import request_tags
-from strongroom.domain.errors import InvalidMarkerException
 from strongroom.domain.models import Tag
 from strongroom.domain.operations import Operation, check_state
 from strongroom.services.access import authorize_key
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.paging import decode_marker, encode_marker, next_page
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
 
@@ -23,10 +22,10 @@ def tag_resource(core: Core, ctx: RequestContext, key_id: str, new: Sequence[Tag
     authorize_key(core, ctx, "TagResource", key, extra=extra)
     check_state(Operation.TAG_RESOURCE, key)
     with core.store.transaction() as tx:
-        existing = {t.key for t in tx.get_tags(key.arn)}
+        existing = {t.key for t in tx.tags.list(key.arn)}
         check_tags(new, existing=len(existing - {t.key for t in new}))
-        tx.put_tags(key.arn, new)
-        tx.record_change(key.arn, core.clock())
+        tx.tags.put(key.arn, new)
+        tx.changes.record(key.arn, core.clock())
     core.cache.invalidate(key.arn)
 
 
@@ -37,8 +36,8 @@ def untag_resource(core: Core, ctx: RequestContext, key_id: str, tag_keys: Seque
     authorize_key(core, ctx, "UntagResource", key, extra={"aws:TagKeys": tuple(tag_keys)})
     check_state(Operation.UNTAG_RESOURCE, key)
     with core.store.transaction() as tx:
-        tx.delete_tags(key.arn, tag_keys)
-        tx.record_change(key.arn, core.clock())
+        tx.tags.delete(key.arn, tag_keys)
+        tx.changes.record(key.arn, core.clock())
     core.cache.invalidate(key.arn)
 
 
@@ -49,27 +48,12 @@ def list_tags(
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     authorize_key(core, ctx, "ListResourceTags", key)
     with core.store.transaction() as tx:
-        all_tags = tx.get_tags(key.arn)
+        all_tags = tx.tags.list(key.arn)
     # The marker names the last tag key of the previous page: the next page starts after
     # it even when that tag was removed meanwhile.
-    after = None if marker is None else _decode_marker(marker)
+    after = None if marker is None else decode_marker(marker, _TAG_MARKER, str)
     rest = all_tags if after is None else [t for t in all_tags if t.key > after]
-    page = rest[:limit]
-    return page, (_encode_marker(page[-1].key) if len(rest) > limit else None)
+    return next_page(rest, limit, lambda t: encode_marker(_TAG_MARKER, t.key))
 
 
-_MARKER_PREFIX = "tag:"
-
-
-def _encode_marker(tag_key: str) -> str:
-    return base64.urlsafe_b64encode((_MARKER_PREFIX + tag_key).encode()).decode()
-
-
-def _decode_marker(marker: str) -> str:
-    try:
-        text = base64.urlsafe_b64decode(marker.encode()).decode()
-    except ValueError:
-        raise InvalidMarkerException(f"Invalid marker: {marker}") from None
-    if not text.startswith(_MARKER_PREFIX):
-        raise InvalidMarkerException(f"Invalid marker: {marker}")
-    return text[len(_MARKER_PREFIX) :]
+_TAG_MARKER = "tag"

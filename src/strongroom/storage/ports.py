@@ -1,4 +1,5 @@
-"""Storage records that are not domain objects, and the port the services use."""
+"""The storage ports the services use: records that are not domain objects, one repository
+per concept, the transaction that holds them, and the store."""
 
 from __future__ import annotations
 
@@ -48,60 +49,67 @@ class SessionRecord:
     expiration: datetime
 
 
-class Transaction(Protocol):
-    """One database transaction: it commits when its block ends and rolls back on error.
-    Failures of the database raise StorageError."""
+# In each repository ``list`` comes last: a method of that name hides the builtin from
+# the annotations of the methods after it.
 
-    def get_key(self, arn: str, *, for_update: bool = False) -> Key | None: ...
 
-    def insert_key(self, key: Key) -> None: ...
+class KeyRepository(Protocol):
+    """Key records (metadata, state, policy, rotation settings)."""
 
-    def update_key(self, key: Key) -> None: ...
+    def get(self, arn: str, *, for_update: bool = False) -> Key | None: ...
 
-    def delete_key(self, key: Key) -> list[str]:
+    def insert(self, key: Key) -> None: ...
+
+    def update(self, key: Key) -> None: ...
+
+    def delete(self, key: Key) -> list[str]:
         """Delete a key with its material (and what is known of it), import tokens, tags,
         grants and aliases; returns the deleted aliases' ARNs."""
         ...
 
-    def list_keys(
+    def related(self, account: str, key_id: str, *, for_update: bool = False) -> list[Key]:
+        """Every key of an account with this key id, in every Region, by Region: a
+        multi-Region key's primary and replicas."""
+        ...
+
+    def due_for_deletion(self, now: datetime) -> list[Key]:
+        """Keys pending deletion whose deletion date has come."""
+        ...
+
+    def due_for_rotation(self, now: datetime) -> list[Key]:
+        """Enabled keys with automatic rotation on whose next rotation date has come."""
+        ...
+
+    def list(
         self, account: str, region: str, *, after: tuple[datetime, str] | None, limit: int
     ) -> list[Key]:
         """Keys of an account and region in (creation date, ARN) order, after ``after``."""
         ...
 
-    def related_keys(self, account: str, key_id: str, *, for_update: bool = False) -> list[Key]:
-        """Every key of an account with this key id, in every Region, by Region: a
-        multi-Region key's primary and replicas."""
-        ...
 
-    def keys_due_for_deletion(self, now: datetime) -> list[Key]: ...
+class MaterialRepository(Protocol):
+    """Wrapped key material, what is known of each material version, and import tokens."""
 
-    def insert_material(
-        self, key_arn: str, version: int, wrapped: bytes, now: datetime
-    ) -> None: ...
+    def insert(self, key_arn: str, version: int, wrapped: bytes, now: datetime) -> None: ...
 
-    def get_material(self, key_arn: str, version: int) -> bytes | None: ...
+    def get(self, key_arn: str, version: int) -> bytes | None: ...
 
-    def delete_material(self, key_arn: str, version: int) -> None:
+    def delete(self, key_arn: str, version: int) -> None:
         """Delete the wrapped material of a version (cryptographic erasure of imported
         material); its ``MaterialVersion`` stays unless deleted as well."""
         ...
 
-    def insert_material_version(self, info: MaterialVersion) -> None: ...
+    def insert_version(self, info: MaterialVersion) -> None: ...
 
-    def update_material_version(self, info: MaterialVersion) -> None: ...
+    def update_version(self, info: MaterialVersion) -> None: ...
 
-    def delete_material_version(self, key_arn: str, version: int) -> None: ...
+    def delete_version(self, key_arn: str, version: int) -> None: ...
 
-    def list_material_versions(self, key_arn: str) -> list[MaterialVersion]:
+    def versions(self, key_arn: str) -> list[MaterialVersion]:
         """Every material version of a key, in version order."""
         ...
 
-    def keys_due_for_rotation(self, now: datetime) -> list[Key]:
-        """Enabled keys with automatic rotation on whose next rotation date has come."""
-        ...
-
-    def materials_due_to_expire(self, now: datetime) -> list[MaterialVersion]:
+    def due_to_expire(self, now: datetime) -> list[MaterialVersion]:
         """Imported material versions still imported whose ValidTo has come."""
         ...
 
@@ -113,35 +121,72 @@ class Transaction(Protocol):
         """Delete the parameters of import tokens that expired before ``before``."""
         ...
 
-    def get_alias(self, account: str, region: str, name: str) -> Alias | None: ...
 
-    def insert_alias(self, alias: Alias) -> None: ...
+class AliasRepository(Protocol):
+    """Aliases, by (account, region, name)."""
 
-    def update_alias(self, alias: Alias) -> None: ...
+    def get(self, account: str, region: str, name: str) -> Alias | None: ...
 
-    def delete_alias(self, alias: Alias) -> None: ...
+    def insert(self, alias: Alias) -> None: ...
 
-    def list_aliases(
+    def update(self, alias: Alias) -> None: ...
+
+    def delete(self, alias: Alias) -> None: ...
+
+    def count(self, account: str, region: str, key_id: str) -> int:
+        """How many aliases name a key."""
+        ...
+
+    def list(
         self, account: str, region: str, *, key_id: str | None, after: str | None, limit: int
-    ) -> list[Alias]: ...
+    ) -> list[Alias]:
+        """Aliases of an account and region (of one key id when given) in name order,
+        after the name ``after``."""
+        ...
 
-    def count_aliases(self, account: str, region: str, key_id: str) -> int: ...
 
-    def get_tags(self, key_arn: str) -> list[Tag]: ...
+class TagRepository(Protocol):
+    """A key's resource tags."""
 
-    def put_tags(self, key_arn: str, new: Iterable[Tag]) -> None: ...
+    def put(self, key_arn: str, new: Iterable[Tag]) -> None:
+        """Add tags, replacing the values of tag keys the key has already."""
+        ...
 
-    def delete_tags(self, key_arn: str, tag_keys: Sequence[str]) -> None: ...
+    def delete(self, key_arn: str, tag_keys: Sequence[str]) -> None: ...
 
-    def insert_grant(self, grant: Grant) -> None: ...
+    def list(self, key_arn: str) -> list[Tag]:
+        """A key's tags, ordered by tag key."""
+        ...
 
-    def get_grant(self, grant_id: str) -> Grant | None: ...
 
-    def delete_grant(self, grant_id: str) -> bool:
+class GrantRepository(Protocol):
+    """Grants on keys."""
+
+    def insert(self, grant: Grant) -> None: ...
+
+    def get(self, grant_id: str) -> Grant | None: ...
+
+    def delete(self, grant_id: str) -> bool:
         """Delete one grant; False when there was none of that id."""
         ...
 
-    def list_grants(
+    def list_retirable(
+        self,
+        retiring_principal: str,
+        region: str,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Grant]:
+        """Grants on keys of ``region`` (any account) naming ``retiring_principal``, in
+        (creation date, grant id) order after ``after``."""
+        ...
+
+    def count(self, key_arn: str, grantee_principal: str | None = None) -> int:
+        """How many grants a key has (for one grantee when given)."""
+        ...
+
+    def list(
         self,
         key_arn: str,
         *,
@@ -155,27 +200,10 @@ class Transaction(Protocol):
         grant id, grantee or name when given."""
         ...
 
-    def list_retirable_grants(
-        self,
-        retiring_principal: str,
-        region: str,
-        *,
-        after: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[Grant]:
-        """Grants on keys of ``region`` (any account) naming ``retiring_principal``, in
-        (creation date, grant id) order after ``after``."""
-        ...
 
-    def count_grants(self, key_arn: str, grantee_principal: str | None = None) -> int:
-        """How many grants a key has (for one grantee when given)."""
-        ...
-
-    def record_change(self, key_arn: str, now: datetime) -> None: ...
-
-    def prune_changes(self, before: datetime) -> None:
-        """Forget changes older than every process's poll could still need."""
-        ...
+class IdentityRepository(Protocol):
+    """Accounts, principals, access keys and what IAM attaches to users and roles:
+    identity policies, tags, trust policies, the maximum session duration."""
 
     def ensure_account(self, account: str, now: datetime) -> bool:
         """Create the account (and its root principal) unless it exists; True if created."""
@@ -197,25 +225,25 @@ class Transaction(Protocol):
 
     def delete_access_key(self, access_key_id: str) -> bool: ...
 
-    def put_identity_policy(
+    def put_policy(
         self, principal_arn: str, policy_name: str, document: str, now: datetime
     ) -> None:
         """Create or replace one inline (identity) policy of a user or role."""
         ...
 
-    def get_identity_policies(self, principal_arn: str) -> list[tuple[str, str]]:
+    def get_policies(self, principal_arn: str) -> list[tuple[str, str]]:
         """A principal's inline policies as (name, document), ordered by name."""
         ...
 
-    def delete_identity_policy(self, principal_arn: str, policy_name: str) -> bool:
+    def delete_policy(self, principal_arn: str, policy_name: str) -> bool:
         """Delete one inline policy; False when there was none of that name."""
         ...
 
-    def get_principal_tags(self, principal_arn: str) -> list[Tag]:
+    def get_tags(self, principal_arn: str) -> list[Tag]:
         """A user's or role's IAM tags, ordered by key."""
         ...
 
-    def set_principal_tags(self, principal_arn: str, tags: Sequence[Tag]) -> None:
+    def set_tags(self, principal_arn: str, tags: Sequence[Tag]) -> None:
         """Replace every IAM tag of a user or role with ``tags``."""
         ...
 
@@ -231,17 +259,61 @@ class Transaction(Protocol):
 
     def set_max_session_duration(self, role_arn: str, seconds: int) -> None: ...
 
-    def insert_session(self, record: SessionRecord) -> None: ...
 
-    def get_session(self, access_key_id: str) -> SessionRecord | None: ...
+class SessionRepository(Protocol):
+    """Temporary credentials of role sessions."""
 
-    def delete_sessions_expired_before(self, moment: datetime) -> int:
-        """Forget temporary credentials that expired before ``moment``; how many."""
+    def insert(self, record: SessionRecord) -> None: ...
+
+    def get(self, access_key_id: str) -> SessionRecord | None: ...
+
+    def delete_expired(self, before: datetime) -> int:
+        """Forget temporary credentials that expired before ``before``; how many."""
         ...
 
 
+class ChangeRepository(Protocol):
+    """The change feed: which ARNs changed, so every process drops its cached copies."""
+
+    def record(self, arn: str, now: datetime) -> None: ...
+
+    def prune(self, before: datetime) -> None:
+        """Forget changes older than every process's poll could still need."""
+        ...
+
+
+class Transaction(Protocol):
+    """One database transaction, its repositories by concept: it commits when its block
+    ends and rolls back on error. Failures of the database raise StorageError."""
+
+    @property
+    def keys(self) -> KeyRepository: ...
+
+    @property
+    def material(self) -> MaterialRepository: ...
+
+    @property
+    def aliases(self) -> AliasRepository: ...
+
+    @property
+    def tags(self) -> TagRepository: ...
+
+    @property
+    def grants(self) -> GrantRepository: ...
+
+    @property
+    def identities(self) -> IdentityRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
+
+    @property
+    def changes(self) -> ChangeRepository: ...
+
+
 class Store(Protocol):
-    """The database."""
+    """The database. A failure of the database, in any method or transaction, raises
+    StorageError."""
 
     def transaction(self) -> AbstractContextManager[Transaction]:
         """A transaction that commits when the block ends and rolls back on any error."""

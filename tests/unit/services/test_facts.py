@@ -46,24 +46,42 @@ class FakeStore:
         self.during_read: Any = None
 
     @contextmanager
-    def transaction(self) -> Iterator[FakeStore]:
-        yield self
+    def transaction(self) -> Iterator[FakeTransaction]:
+        yield FakeTransaction(self)
 
-    def _read(self) -> None:
+    def read(self) -> None:
         self.reads += 1
         if self.during_read is not None:
             self.during_read()
             self.during_read = None
 
-    def get_tags(self, key_arn: str) -> list[Tag]:
-        self._read()
-        return list(self.tags.get(key_arn, []))
 
-    def list_aliases(
+class FakeTags:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def list(self, key_arn: str) -> list[Tag]:
+        self.store.read()
+        return [*self.store.tags.get(key_arn, [])]
+
+
+class FakeAliases:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def list(
         self, account: str, region: str, *, key_id: str | None, after: str | None, limit: int
     ) -> list[Alias]:
-        self._read()
-        return [a for a in self.aliases if a.target_key_id == key_id][:limit]
+        self.store.read()
+        return [a for a in self.store.aliases if a.target_key_id == key_id][:limit]
+
+
+class FakeTransaction:
+    """The two repositories the facts read."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.tags = FakeTags(store)
+        self.aliases = FakeAliases(store)
 
 
 def _alias(name: str, key: Key) -> Alias:

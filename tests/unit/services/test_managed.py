@@ -32,39 +32,56 @@ class RootKey:
         raise AssertionError("not used")
 
 
-class Tx:
-    """Writes buffered until commit; aliases unique per (account, region, name)."""
+class Aliases:
+    """Aliases buffered until commit; unique per (account, region, name)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.aliases: list[Alias] = []
-        self.keys: list[Key] = []
+        self.added: list[Alias] = []
 
-    def get_alias(self, account: str, region: str, name: str) -> Alias | None:
+    def get(self, account: str, region: str, name: str) -> Alias | None:
         if self.store.blind_reads:  # the other process has not committed yet
             self.store.blind_reads -= 1
             return None
         return self.store.aliases.get((account, region, name))
 
-    def insert_alias(self, alias: Alias) -> None:
+    def insert(self, alias: Alias) -> None:
         if (alias.account, alias.region, alias.name) in self.store.aliases:
             raise StorageError("database error: IntegrityError")
-        self.aliases.append(alias)
+        self.added.append(alias)
 
-    def insert_key(self, key: Key) -> None:
-        self.keys.append(key)
 
-    def insert_material(self, arn: str, version: int, wrapped: bytes, now: datetime) -> None:
+class Keys:
+    """Keys buffered until commit."""
+
+    def __init__(self) -> None:
+        self.added: list[Key] = []
+
+    def insert(self, key: Key) -> None:
+        self.added.append(key)
+
+    def update(self, key: Key) -> None:
+        self.added = [key if k.arn == key.arn else k for k in self.added]
+
+
+class Material:
+    def insert(self, arn: str, version: int, wrapped: bytes, now: datetime) -> None:
         pass
 
-    def list_material_versions(self, arn: str) -> list[MaterialVersion]:
+    def versions(self, arn: str) -> list[MaterialVersion]:
         return []
 
-    def insert_material_version(self, info: MaterialVersion) -> None:
+    def insert_version(self, info: MaterialVersion) -> None:
         pass
 
-    def update_key(self, key: Key) -> None:
-        self.keys = [key if k.arn == key.arn else k for k in self.keys]
+
+class Tx:
+    """The repositories the managed-key path uses, writes buffered until commit."""
+
+    def __init__(self, store: Store) -> None:
+        self.aliases = Aliases(store)
+        self.keys = Keys()
+        self.material = Material()
 
 
 class Store:
@@ -77,8 +94,8 @@ class Store:
     def transaction(self) -> Iterator[Tx]:
         tx = Tx(self)
         yield tx
-        self.aliases.update({(a.account, a.region, a.name): a for a in tx.aliases})
-        self.keys.update({k.arn: k for k in tx.keys})
+        self.aliases.update({(a.account, a.region, a.name): a for a in tx.aliases.added})
+        self.keys.update({k.arn: k for k in tx.keys.added})
 
 
 def _core(store: Store) -> Core:

@@ -46,21 +46,29 @@ class FakeRootKey:
         return body[::-1]
 
 
+class FakeMaterial:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def insert(self, arn: str, version: int, wrapped: bytes, now: datetime) -> None:
+        self.store.rows[(arn, version)] = wrapped
+
+    def get(self, arn: str, version: int) -> bytes | None:
+        self.store.reads += 1
+        return self.store.rows.get((arn, version))
+
+
 class FakeStore:
+    """Wrapped material in memory; the store is its own transaction."""
+
     def __init__(self) -> None:
         self.rows: dict[tuple[str, int], bytes] = {}
         self.reads = 0
+        self.material = FakeMaterial(self)
 
     @contextmanager
     def transaction(self) -> Iterator[FakeStore]:
         yield self
-
-    def insert_material(self, arn: str, version: int, wrapped: bytes, now: datetime) -> None:
-        self.rows[(arn, version)] = wrapped
-
-    def get_material(self, arn: str, version: int) -> bytes | None:
-        self.reads += 1
-        return self.rows.get((arn, version))
 
 
 def _key(spec: KeySpec, usage: KeyUsage, name: str) -> Key:

@@ -58,9 +58,9 @@ def test_changes_reach_the_change_feed_for_other_processes(core: Core) -> None:
 
 def _schedule_deletion(core: Core) -> None:
     with core.store.transaction() as tx:
-        key = tx.get_key(ARN)
+        key = tx.keys.get(ARN)
         assert key is not None
-        tx.update_key(
+        tx.keys.update(
             key.evolve(
                 state=KeyState.PENDING_DELETION,
                 deletion_date=core.clock() + timedelta(days=7),
@@ -96,14 +96,14 @@ def test_a_key_pending_deletion_that_the_file_leaves_alone_is_left_alone(core: C
     # Not enabled is what DescribeKey shows for a key pending deletion: nothing to change.
     assert seed(core, description="old", enabled=False).unchanged == [ARN]
     with core.store.transaction() as tx:
-        key = tx.get_key(ARN)
+        key = tx.keys.get(ARN)
     assert key is not None and key.state is KeyState.PENDING_DELETION
 
 
 def test_rotation_block_is_the_desired_rotation_state(core: Core) -> None:
     def stored() -> tuple[int | None, object]:
         with core.store.transaction() as tx:
-            key = tx.get_key(ARN)
+            key = tx.keys.get(ARN)
         assert key is not None
         return key.rotation_period_days, key.next_rotation_date
 
@@ -125,6 +125,6 @@ def test_an_mrk_id_seeds_a_multi_region_primary_key(core: Core) -> None:
     text = yaml.safe_dump({"keys": [{"id": mrk}]})
     assert apply_seed(core, parse_seed(text, default_account=ACCOUNT)).created == [arn]
     with core.store.transaction() as tx:
-        key = tx.get_key(arn)
+        key = tx.keys.get(arn)
     assert key is not None and key.multi_region and key.primary_region == "us-east-1"
     assert key.current_version == 1

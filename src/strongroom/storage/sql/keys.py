@@ -1,0 +1,157 @@
+"""Key records in SQL: the ``keys`` table, and deleting a key with what hangs off it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from strongroom.domain.enums import (
+    ExpirationModel,
+    KeyManager,
+    KeySpec,
+    KeyState,
+    KeyUsage,
+    Origin,
+)
+from strongroom.domain.models import Key
+from strongroom.storage.schema import (
+    aliases,
+    grants,
+    import_tokens,
+    key_material_versions,
+    key_materials,
+    keys,
+    tags,
+)
+from strongroom.storage.sql._rows import after_position, dt, enum, ts, value
+
+
+def _key(row: sa.Row[Any]) -> Key:
+    return Key(
+        arn=row.arn,
+        key_id=row.key_id,
+        account=row.account_id,
+        region=row.region,
+        state=KeyState(row.state),
+        description=row.description,
+        key_usage=KeyUsage(row.key_usage),
+        key_spec=KeySpec(row.key_spec),
+        origin=Origin(row.origin),
+        key_manager=KeyManager(row.key_manager),
+        multi_region=bool(row.multi_region),
+        policy=row.policy,
+        creation_date=datetime.fromtimestamp(row.creation_date, UTC),
+        current_version=row.current_version,
+        deletion_date=dt(row.deletion_date),
+        pending_window_days=row.pending_window_days,
+        primary_region=row.primary_region,
+        rotation_period_days=row.rotation_period_days,
+        next_rotation_date=dt(row.next_rotation_date),
+        current_material_id=row.current_material_id,
+        expiration_model=enum(ExpirationModel, row.expiration_model),
+        valid_to=dt(row.valid_to),
+    )
+
+
+def _key_values(key: Key) -> dict[str, Any]:
+    return {
+        "arn": key.arn,
+        "key_id": key.key_id,
+        "account_id": key.account,
+        "region": key.region,
+        "state": key.state.value,
+        "description": key.description,
+        "key_usage": key.key_usage.value,
+        "key_spec": key.key_spec.value,
+        "origin": key.origin.value,
+        "key_manager": key.key_manager.value,
+        "multi_region": key.multi_region,
+        "policy": key.policy,
+        "creation_date": key.creation_date.timestamp(),
+        "current_version": key.current_version,
+        "deletion_date": ts(key.deletion_date),
+        "pending_window_days": key.pending_window_days,
+        "primary_region": key.primary_region,
+        "rotation_period_days": key.rotation_period_days,
+        "next_rotation_date": ts(key.next_rotation_date),
+        "current_material_id": key.current_material_id,
+        "expiration_model": value(key.expiration_model),
+        "valid_to": ts(key.valid_to),
+    }
+
+
+class SqlKeys:
+    """The KeyRepository of one transaction."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self._c = conn
+
+    def get(self, arn: str, *, for_update: bool = False) -> Key | None:
+        q = sa.select(keys).where(keys.c.arn == arn)
+        if for_update:
+            q = q.with_for_update()
+        row = self._c.execute(q).first()
+        return None if row is None else _key(row)
+
+    def insert(self, key: Key) -> None:
+        self._c.execute(keys.insert().values(**_key_values(key)))
+
+    def update(self, key: Key) -> None:
+        self._c.execute(keys.update().where(keys.c.arn == key.arn).values(**_key_values(key)))
+
+    def delete(self, key: Key) -> list[str]:
+        """Delete a key with its material (and what is known of it), import tokens, tags,
+        grants and aliases; returns the deleted aliases' ARNs."""
+        own_aliases = (
+            aliases.c.account_id == key.account,
+            aliases.c.region == key.region,
+            aliases.c.target_key_id == key.key_id,
+        )
+        names = self._c.execute(sa.select(aliases.c.name).where(*own_aliases)).scalars().all()
+        self._c.execute(key_materials.delete().where(key_materials.c.key_arn == key.arn))
+        self._c.execute(
+            key_material_versions.delete().where(key_material_versions.c.key_arn == key.arn)
+        )
+        self._c.execute(import_tokens.delete().where(import_tokens.c.key_arn == key.arn))
+        self._c.execute(tags.delete().where(tags.c.key_arn == key.arn))
+        self._c.execute(grants.delete().where(grants.c.key_arn == key.arn))
+        self._c.execute(aliases.delete().where(*own_aliases))
+        self._c.execute(keys.delete().where(keys.c.arn == key.arn))
+        return [f"arn:aws:kms:{key.region}:{key.account}:{name}" for name in names]
+
+    def related(self, account: str, key_id: str, *, for_update: bool = False) -> list[Key]:
+        """Every key of an account with this key id, in every Region, by Region: a
+        multi-Region key's primary and replicas."""
+        q = (
+            sa.select(keys)
+            .where(keys.c.account_id == account, keys.c.key_id == key_id)
+            .order_by(keys.c.region)
+        )
+        if for_update:
+            q = q.with_for_update()
+        return [_key(r) for r in self._c.execute(q)]
+
+    def due_for_deletion(self, now: datetime) -> list[Key]:
+        q = sa.select(keys).where(
+            keys.c.state == KeyState.PENDING_DELETION.value,
+            keys.c.deletion_date <= now.timestamp(),
+        )
+        return [_key(r) for r in self._c.execute(q)]
+
+    def due_for_rotation(self, now: datetime) -> list[Key]:
+        q = sa.select(keys).where(
+            keys.c.state == KeyState.ENABLED.value,
+            keys.c.next_rotation_date <= now.timestamp(),
+        )
+        return [_key(r) for r in self._c.execute(q)]
+
+    def list(
+        self, account: str, region: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Key]:
+        """Keys of an account and region in (creation date, ARN) order, after ``after``."""
+        q = sa.select(keys).where(keys.c.account_id == account, keys.c.region == region)
+        q = after_position(q, keys.c.creation_date, keys.c.arn, after).limit(limit)
+        return [_key(r) for r in self._c.execute(q)]
+

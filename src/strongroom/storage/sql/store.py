@@ -1,0 +1,110 @@
+"""The SQL store: SQLite (the default) or PostgreSQL behind SQLAlchemy Core, and the
+transaction that gathers the repositories by concept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from strongroom.domain.enums import KeyState
+from strongroom.storage import migrate
+from strongroom.storage.schema import changes, keys
+from strongroom.storage.sql.aliases import SqlAliases
+from strongroom.storage.sql.changes import SqlChanges
+from strongroom.storage.sql.errors import database_errors
+from strongroom.storage.sql.grants import SqlGrants
+from strongroom.storage.sql.identities import SqlIdentities
+from strongroom.storage.sql.keys import SqlKeys
+from strongroom.storage.sql.material import SqlMaterial
+from strongroom.storage.sql.sessions import SqlSessions
+from strongroom.storage.sql.tags import SqlTags
+
+
+class SqlTransaction:
+    """One database transaction; every repository runs its statements inside it."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.keys = SqlKeys(conn)
+        self.material = SqlMaterial(conn)
+        self.aliases = SqlAliases(conn)
+        self.tags = SqlTags(conn)
+        self.grants = SqlGrants(conn)
+        self.identities = SqlIdentities(conn)
+        self.sessions = SqlSessions(conn)
+        self.changes = SqlChanges(conn)
+
+
+class SqlStore:
+    """The database: SQLite (WAL, the default) or PostgreSQL (psycopg 3). Every entry
+    point raises StorageError, never a SQLAlchemy error, when the database fails."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        with database_errors():
+            self.engine = _make_engine(url)
+
+    def migrate(self) -> None:
+        with database_errors():
+            migrate.upgrade(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        """A transaction that commits when the block ends and rolls back on any error."""
+        with database_errors(), self.engine.begin() as conn:
+            yield SqlTransaction(conn)
+
+    def latest_change(self) -> int:
+        q = sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0))
+        with database_errors(), self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def keys_in_state(self, state: KeyState) -> list[str]:
+        """The ARNs of the keys in ``state``, read without taking the write lock."""
+        q = sa.select(keys.c.arn).where(keys.c.state == state.value).order_by(keys.c.arn)
+        with database_errors(), self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
+
+    def changes_since(self, seq: int) -> tuple[int, set[str]]:
+        """The newest change seq and the key ARNs changed after ``seq``."""
+        q = sa.select(changes.c.seq, changes.c.key_arn).where(changes.c.seq > seq)
+        with database_errors(), self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        if not rows:
+            return seq, set()
+        return max(r.seq for r in rows), {r.key_arn for r in rows}
+
+    def close(self) -> None:
+        with database_errors():
+            self.engine.dispose()
+
+
+def _make_engine(url: str) -> sa.Engine:
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when a transaction begins (SQLAlchemy
+        # docs, "Serializable isolation / Savepoints / Transactional DDL" for pysqlite).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        # Deleted rows are overwritten with zeros, not left in free pages: deleting imported
+        # key material (its wrapped copy) is meant to erase it (SQLite "PRAGMA secure_delete").
+        cur.execute("PRAGMA secure_delete=ON")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # Take the write lock up front: a deferred transaction that later writes can
+        # fail with SQLITE_BUSY instead of waiting its turn.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
