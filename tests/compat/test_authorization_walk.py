@@ -10,8 +10,9 @@ In AWS, aws:ResourceTag/<k> and kms:ResourceAliases apply to every action on the
 and an explicit Deny wins ("ABAC for AWS KMS"; IAM "Policy evaluation logic").
 
 The walk reads ``domain.operations``: an operation whose row says ``Scope.KEY`` needs a
-scenario here, or ``test_the_walk_covers_every_key_operation`` fails. Operations with no
-handler answer UnsupportedOperationException in both walks.
+scenario here (UpdateAlias has two: the key the alias leaves, and the one it joins), or
+``test_the_walk_covers_every_key_operation`` fails. Operations with no handler answer
+UnsupportedOperationException in both walks.
 """
 
 from __future__ import annotations
@@ -426,29 +427,31 @@ def subjects(kms: Any, eu_kms: Any, walker: dict[str, Any]) -> Callable[..., Sub
     return subject
 
 
-def _read(call: Callable[..., Any], member: str, **kwargs: Any) -> Any:
-    """``call(**kwargs)[member]``, or the error code it fails with."""
+def _read(call: Callable[..., Any], **kwargs: Any) -> Any:
+    """What ``call(**kwargs)`` answers (ResponseMetadata aside), or the error code."""
     try:
-        return call(**kwargs)[member]
+        out = call(**kwargs)
     except ClientError as e:
         return {"error": e.response["Error"]["Code"]}
+    out.pop("ResponseMetadata", None)
+    return out
 
 
 def _state(s: Subject) -> dict[str, Any]:
     """What the admin sees of the key under test (and of its replica in eu-west-1)."""
-    admin, key_id = s.admin, s.arn
+    admin, key = s.admin, {"KeyId": s.arn}
     state = {
-        "metadata": _read(admin.describe_key, "KeyMetadata", KeyId=key_id),
-        "tags": _read(admin.list_resource_tags, "Tags", KeyId=key_id),
-        "aliases": _read(admin.list_aliases, "Aliases", KeyId=key_id),
-        "grants": _read(admin.list_grants, "Grants", KeyId=key_id),
-        "policy": _read(admin.get_key_policy, "Policy", KeyId=key_id, PolicyName="default"),
+        "metadata": _read(admin.describe_key, **key),
+        "tags": _read(admin.list_resource_tags, **key),
+        "aliases": _read(admin.list_aliases, **key),
+        "grants": _read(admin.list_grants, **key),
+        "policy": _read(admin.get_key_policy, PolicyName="default", **key),
     }
     if s.key["KeySpec"] == "SYMMETRIC_DEFAULT":
-        state["rotation"] = _read(admin.get_key_rotation_status, "KeyRotationEnabled", KeyId=key_id)
-        state["rotations"] = _read(admin.list_key_rotations, "Rotations", KeyId=key_id)
+        state["rotation"] = _read(admin.get_key_rotation_status, **key)
+        state["rotations"] = _read(admin.list_key_rotations, **key)
     if s.key["MultiRegion"]:
-        state["replica"] = _read(s.admin_eu.describe_key, "KeyMetadata", KeyId=s.key["KeyId"])
+        state["replica"] = _read(s.admin_eu.describe_key, KeyId=s.key["KeyId"])
     return state
 
 
