@@ -3,7 +3,8 @@ key a request names, the caller's permission (by policy or by grant), the key's 
 usage, the DryRun flag.
 
 Every authorization decision of the services is made here (an import-linter contract keeps
-``authz.decision`` out of every other module): ``authorize_key`` for an operation on an
+``authz.decision`` out of every module but ``services.core``, which builds the runtime's
+``Authorizer``; a unit test checks that only this module calls it): ``authorize_key`` for an operation on an
 existing key, with the whole request context (the grants in force, the key's tags and
 aliases, its facts and the request's condition keys), ``authorize_account`` for operations
 with no key resource, and the few rules of their own (identity-only checks, RetireGrant, the
