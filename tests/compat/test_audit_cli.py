@@ -124,9 +124,7 @@ def test_key_finds_the_events_of_the_key_in_any_form(
 )
 def test_key_that_names_no_key_fails_saying_so(server: Any, key: str, message: str) -> None:
     key = key.format(time.time_ns())
-    out = run_in_process(
-        ["audit", "events", *server.storage_args(), "--key", key], check=False
-    )
+    out = run_in_process(["audit", "events", *server.storage_args(), "--key", key], check=False)
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.startswith("strongroom: ") and message in out.stderr, out.stderr
     assert len(out.stderr.splitlines()) == 1

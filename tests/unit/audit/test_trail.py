@@ -80,9 +80,7 @@ def test_records_of_several_segments_come_in_time_order_and_new_segments_are_rea
 
 
 @pytest.mark.parametrize("fsync", [False, True], ids=["appended", "over zeros"])
-def test_a_line_still_being_written_is_read_once_it_is_whole(
-    directory: Path, fsync: bool
-) -> None:
+def test_a_line_still_being_written_is_read_once_it_is_whole(directory: Path, fsync: bool) -> None:
     audit = AuditLog(directory, fsync=fsync)
     audit.start()
     _write(audit, 0, 1)
