@@ -342,6 +342,7 @@ class Record:
     hash: str
     prev_hash: str
     body: bytes  # the entry: time and event JSON
+    end: int  # the offset in the segment just after this record's line
 
     @property
     def time(self) -> float:
@@ -357,23 +358,28 @@ def segments(directory: Path) -> list[Path]:
     return sorted(directory.glob("*" + SUFFIX)) if directory.is_dir() else []
 
 
-def read_segment(path: Path, *, strict: bool = False) -> Iterator[Record]:
-    """The records of one segment, up to its end or to the zeros written ahead of it.
-    Not ``strict`` (reading a trail a server may be writing): a last line still being
-    written (no newline yet, or zeros where the rest will go) is not read. ``strict``
-    (verifying): such a line is read as it is, and ValueError is raised if anything but
-    zeros follows the zeros."""
+def read_segment(
+    path: Path, *, strict: bool = False, offset: int = 0, line: int = 1
+) -> Iterator[Record]:
+    """The records of one segment, up to its end or to the zeros written ahead of it,
+    from the start of the file or from ``offset`` (a record's ``end``), whose line is
+    numbered ``line``. Not ``strict`` (reading a trail a server may be writing): a last
+    line still being written (no newline yet, or zeros where the rest will go) is not read.
+    ``strict`` (verifying): such a line is read as it is, and ValueError is raised if
+    anything but zeros follows the zeros."""
     chain = path.name[: -len(SUFFIX)]
     with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
+        f.seek(offset)
+        for number, raw in enumerate(f, start=line):
             if raw[:1] == b"\0":
                 if strict and (raw.strip(b"\0") or _more_than_zeros(f)):
                     raise ValueError(f"data after the zeros that end the segment (line {number})")
                 return
             if not strict and (raw[-1:] != b"\n" or b"\0" in raw):
                 return
+            offset += len(raw)
             digest, prev, body = raw.rstrip(b"\n").split(b" ", 2)
-            yield Record(chain, number, digest.decode(), prev.decode(), body)
+            yield Record(chain, number, digest.decode(), prev.decode(), body, offset)
 
 
 def _more_than_zeros(f: BinaryIO) -> bool:

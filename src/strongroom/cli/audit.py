@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from strongroom.cli.common import add_storage_options, settings_from
+from strongroom.domain.errors import StorageError
+from strongroom.domain.ids import is_key_id, key_arn, parse_arn
+from strongroom.server.settings import Settings
+
+if TYPE_CHECKING:
+    from strongroom.audit.log import Record
+
+DEFAULT_LIMIT = 1000
+FOLLOW_INTERVAL = 0.2  # seconds between two reads of the trail with --follow
 
 
 def register(commands: Any) -> None:
@@ -27,11 +41,30 @@ def register(commands: Any) -> None:
         "--since", type=datetime.fromisoformat, help="ISO time, e.g. 2026-11-28T10:00:00+00:00"
     )
     q.add_argument("--until", type=datetime.fromisoformat, help="ISO time")
-    q.add_argument("--key", help="key ARN")
+    q.add_argument(
+        "--key",
+        help="events of one key: key id, key ARN, alias name (alias/...) or alias ARN; an "
+        "alias stands for the key it names now (looked up in the database)",
+    )
+    q.add_argument(
+        "--region",
+        help="with --key KEY_ID or --key alias/NAME: that Region only (default: every Region)",
+    )
     q.add_argument("--event-name", help="operation, e.g. Encrypt")
     q.add_argument("--principal", help="principal ARN")
+    many = q.add_mutually_exclusive_group()
+    many.add_argument(
+        "--limit",
+        type=_count,
+        help=f"the oldest N events at most (default {DEFAULT_LIMIT})",
+        metavar="N",
+    )
+    many.add_argument("--tail", type=_count, help="the newest N events", metavar="N")
     q.add_argument(
-        "--limit", type=int, default=1000, help="at most this many events (default 1000)"
+        "--follow",
+        action="store_true",
+        help="then keep printing new events as servers write them, until Ctrl-C; "
+        "begins with the newest --tail N events (none by default)",
     )
     q.set_defaults(run=_events)
     v = sub.add_parser(
@@ -43,41 +76,172 @@ def register(commands: Any) -> None:
     v.set_defaults(run=_verify)
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of events (0 or more)")
+    return value
+
+
 def _events(args: argparse.Namespace) -> int:
-    from strongroom.audit.log import read_segment, segments
+    from strongroom.audit.trail import TrailReader
 
+    if args.follow and args.limit is not None:
+        raise ValueError(
+            "--limit does not go with --follow: use --tail N to begin with the newest N events"
+        )
     settings = settings_from(args)
-    matches = []
-    for path in segments(settings.audit_path):
-        for record in read_segment(path):
-            event = record.event()
-            if _matches(record.time, event, args):
-                matches.append((record.time, event))
-    matches.sort(key=lambda m: m[0])  # stable: each segment is already in order
-    for _, event in matches[: args.limit]:
+    reader = TrailReader(audit_directory(settings))
+    wanted = _Filter.of(args, settings)
+    if not args.follow:
+        found = wanted.select(reader.read())
+        if args.tail is not None:
+            _print(found[max(0, len(found) - args.tail) :])
+        else:
+            _print(found[: DEFAULT_LIMIT if args.limit is None else args.limit])
+        return 0
+    try:
+        found = wanted.select(reader.read())
+        _print(found[max(0, len(found) - (args.tail or 0)) :])
+        while True:
+            time.sleep(FOLLOW_INTERVAL)
+            _print(wanted.select(reader.read()))
+    except KeyboardInterrupt:  # Ctrl-C is how following ends
+        return 0
+
+
+def _print(events: list[dict[str, Any]]) -> None:
+    for event in events:
         print(json.dumps(event, separators=(",", ":")))
-    return 0
+    sys.stdout.flush()
 
 
-def _matches(when: float, event: dict[str, Any], args: argparse.Namespace) -> bool:
-    identity = event.get("userIdentity") or {}
-    return (
-        (args.since is None or when >= _aware(args.since).timestamp())
-        and (args.until is None or when <= _aware(args.until).timestamp())
-        and (args.event_name is None or event["eventName"] == args.event_name)
-        and (args.principal is None or identity.get("arn") == args.principal)
-        and (args.key is None or any(r["ARN"] == args.key for r in event.get("resources", [])))
-    )
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    """Which events ``audit events`` prints."""
+
+    since: float | None
+    until: float | None
+    event_name: str | None
+    principal: str | None
+    key: Callable[[str], bool] | None  # whether a resource ARN names the key asked for
+
+    @classmethod
+    def of(cls, args: argparse.Namespace, settings: Settings) -> _Filter:
+        return cls(
+            since=None if args.since is None else _aware(args.since).timestamp(),
+            until=None if args.until is None else _aware(args.until).timestamp(),
+            event_name=args.event_name,
+            principal=args.principal,
+            key=None if args.key is None else _key_matcher(args.key, args.region, settings),
+        )
+
+    def select(self, records: list[Record]) -> list[dict[str, Any]]:
+        """The events of ``records`` (in time order) that pass, in the same order."""
+        return [e for r in records if self.passes(r.time, e := r.event())]
+
+    def passes(self, when: float, event: dict[str, Any]) -> bool:
+        identity = event.get("userIdentity") or {}
+        key = self.key
+        return (
+            (self.since is None or when >= self.since)
+            and (self.until is None or when <= self.until)
+            and (self.event_name is None or event["eventName"] == self.event_name)
+            and (self.principal is None or identity.get("arn") == self.principal)
+            and (key is None or any(key(r["ARN"]) for r in event.get("resources", [])))
+        )
 
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _key_matcher(name: str, region: str | None, settings: Settings) -> Callable[[str], bool]:
+    """Whether a resource ARN is the key ``name`` names, in any form the API accepts.
+
+    A key ARN is that key; a key id is the key of that id in any account and Region (or in
+    ``region``); an alias stands for the key it names now: an alias ARN's in its account
+    and Region, ``alias/NAME``'s in the default account and in ``region`` or, without it,
+    in every Region where the alias exists. Raises ValueError for anything else and for
+    an alias that names no key."""
+    arn = parse_arn(name) if name.startswith("arn:") else None
+    if arn is not None and arn.kind == "key":
+        return name.__eq__
+    if arn is not None:
+        return _alias_keys(settings, arn.account, arn.name, arn.region).__contains__
+    if name.startswith("alias/"):
+        return _alias_keys(settings, settings.account, name, region).__contains__
+    if is_key_id(name):
+
+        def is_the_key(resource: str) -> bool:
+            named = parse_arn(resource)
+            return (
+                named is not None
+                and named.kind == "key"
+                and named.name == name
+                and region in (None, named.region)
+            )
+
+        return is_the_key
+    raise ValueError(f"--key {name}: not a key id, key ARN, alias name (alias/NAME) or alias ARN")
+
+
+def _alias_keys(settings: Settings, account: str, name: str, region: str | None) -> frozenset[str]:
+    """The ARNs of the keys alias ``name`` names in ``account`` (in ``region``, or in each
+    Region where it exists), looked up in the database."""
+    from strongroom.server.wiring import open_store
+
+    if settings.database_url is None and not settings.sqlite_path.is_file():
+        raise ValueError(
+            f"no database at {settings.sqlite_path} to look {name} up in: is --data-dir "
+            "right? (or give --key the key id or key ARN)"
+        )
+    store = open_store(settings)
+    try:
+        with store.transaction() as tx:
+            if region is None:
+                aliases = tx.aliases.in_every_region(account, name)
+            else:
+                alias = tx.aliases.get(account, region, name)
+                aliases = [] if alias is None else [alias]
+    except StorageError as exc:
+        raise ValueError(f"cannot look {name} up in the database: {exc}") from None
+    finally:
+        store.close()
+    if not aliases:
+        where = "in any Region" if region is None else f"in {region}"
+        raise ValueError(
+            f"{name} names no key in account {account} {where}: is --account (or --region) "
+            "right? A deleted alias names no key any more: give --key the key id or key ARN"
+        )
+    return frozenset(key_arn(a.region, a.account, a.target_key_id) for a in aliases)
+
+
+def audit_directory(settings: Settings) -> Path:
+    """The audit directory of ``settings``. Raises ValueError, saying what to check, when
+    it (or the data directory it is in) does not exist."""
+    if settings.audit_dir is None and not settings.data_dir.is_dir():
+        raise ValueError(
+            f"no data directory at {settings.data_dir}: is --data-dir (or "
+            "STRONGROOM_DATA_DIR) right? (the server creates it on first start)"
+        )
+    directory = settings.audit_path
+    if not directory.is_dir():
+        option = "--data-dir" if settings.audit_dir is None else "the audit_dir setting"
+        raise ValueError(
+            f"no audit directory at {directory}: is {option} right? "
+            "(the server writes it on first start)"
+        )
+    return directory
+
+
 def _verify(args: argparse.Namespace) -> int:
     from strongroom.audit.log import verify_trail
 
-    count, problems = verify_trail(settings_from(args).audit_path)
+    count, problems = verify_trail(audit_directory(settings_from(args)))
     for problem in problems:
         print(problem)
     print(f"{count} events checked, {len(problems)} problems")

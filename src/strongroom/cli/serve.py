@@ -46,6 +46,13 @@ def register(commands: Any) -> None:
         choices=["debug", "info", "warning", "error"],
         help="log level (default info)",
     )
+    p.add_argument(
+        "--access-log",
+        action="store_true",
+        default=None,
+        help="log a line per request: client, operation, status, error, time, request id "
+        "(on at --log-level debug; STRONGROOM_ACCESS_LOG)",
+    )
     add_storage_options(p)
     p.set_defaults(run=run)
 
@@ -55,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from strongroom.server.app import KmsApp
     from strongroom.server.wiring import build_runtime, prepare
-    from strongroom.server.workers import server_class, supervise
+    from strongroom.server.workers import LOG_FORMAT, server_class, supervise
 
     settings = settings_from(
         args,
@@ -65,10 +72,9 @@ def run(args: argparse.Namespace) -> int:
         dev=args.dev,
         log_level=args.log_level,
         seed=args.seed,
+        access_log=args.access_log,
     )
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     prepare(settings, seed=True)
     if settings.dev:
         print(

@@ -15,6 +15,7 @@ from strongroom.auth.sigv4 import HttpRequest
 from strongroom.domain.errors import KmsError, KMSInternalException
 from strongroom.domain.models import Caller
 from strongroom.domain.requestids import new_id
+from strongroom.server.access_log import enable_access_log, log_request
 from strongroom.server.asgi import Receive, Scope, Send, read_body, reply
 from strongroom.server.protocols import WireProtocol
 from strongroom.server.wiring import Runtime
@@ -29,18 +30,21 @@ class Pipeline:
     """Answers the API requests of one process. Every request gets a request id and an
     audit event, committed before its reply, failed requests included; an audit failure
     turns the reply into KMSInternalException. Routes marked ``on_loop`` run their handler
-    on the event loop, the others in the thread pool."""
+    on the event loop, the others in the thread pool. With the access log on, each request
+    is logged once replied to."""
 
     def __init__(self, runtime: Runtime, pool: ThreadPoolExecutor) -> None:
         self.rt = runtime
         self._pool = pool
         self._active = 0  # requests in flight that count for idleness
         self._idle_since = 0.0  # time.monotonic() when the last of them finished
+        self._access_log = enable_access_log(runtime.settings)
 
     async def __call__(
         self, wire: WireProtocol, scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Answer one POST request of protocol ``wire``."""
+        started = time.perf_counter() if self._access_log else 0.0
         counted = wire.counts_for_idle
         found_idle = False
         if counted:
@@ -124,6 +128,10 @@ class Pipeline:
                 payload, status, error_headers = wire.encode_error(error, request_id)
                 extra = [(b"x-amzn-requestid", request_id.encode()), *error_headers]
             await reply(send, status, payload, wire.content_type, extra)
+            if self._access_log:
+                code = wire.error_code(error) if error else None
+                client = scope.get("client")
+                log_request(client, wire.signing_name, operation, status, code, started, request_id)
         finally:
             if counted:
                 self._active -= 1

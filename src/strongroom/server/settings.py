@@ -31,6 +31,7 @@ class Settings:
     grants_per_key: int = 50_000  # AWS KMS resource quota "Grants per KMS key"
     grants_per_grantee_per_key: int = 500  # grants for one grantee principal on one key
     seed: Path | None = None  # YAML seed file applied on every start (README "Seeding")
+    access_log: bool = False  # a line per API request on strongroom.access (server/access_log.py)
 
     @property
     def db_url(self) -> str:

@@ -38,6 +38,7 @@ _BACKLOG = 2048  # uvicorn's default
 _STOP_TIMEOUT = 15.0  # seconds a worker has to finish in-flight requests on stop
 _WATCH_INTERVAL = 0.5  # seconds between checks that every worker is alive
 _FAILED_START = 5.0  # a worker that exits with an error this soon after its start failed to start
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # the supervisor's and workers'
 
 
 def server_class() -> type[Any]:
@@ -94,6 +95,11 @@ def run_worker(sock: socket.socket, options: dict[str, Any]) -> None:
     STRONGROOM_* environment the supervisor set."""
     import uvicorn
 
+    import strongroom.server.wiring  # noqa: F401  (before logging is set: alembic's import logs)
+
+    # A spawned process starts with logging unset: without this, its records below WARNING
+    # (the access log's among them) would go nowhere.
+    logging.basicConfig(level=options["log_level"].upper(), format=LOG_FORMAT)
     config = uvicorn.Config(APP_FACTORY, factory=True, **options)
     server = server_class()(config)
     server.run(sockets=[sock])

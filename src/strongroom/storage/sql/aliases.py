@@ -44,6 +44,14 @@ class SqlAliases:
         row = self._c.execute(q).first()
         return None if row is None else _alias(row)
 
+    def in_every_region(self, account: str, name: str) -> list[Alias]:
+        q = (
+            sa.select(aliases)
+            .where(aliases.c.account_id == account, aliases.c.name == name)
+            .order_by(aliases.c.region)
+        )
+        return [_alias(r) for r in self._c.execute(q)]
+
     def insert(self, alias: Alias) -> None:
         self._c.execute(
             aliases.insert().values(
