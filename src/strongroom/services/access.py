@@ -4,11 +4,11 @@ usage, the DryRun flag.
 
 Every authorization decision of the services is made here (an import-linter contract keeps
 ``authz.decision`` out of every module but ``services.core``, which builds the runtime's
-``Authorizer``; a unit test checks that only this module calls it): ``authorize_key`` for an operation on an
-existing key, with the whole request context (the grants in force, the key's tags and
-aliases, its facts and the request's condition keys), ``authorize_account`` for operations
-with no key resource, and the few rules of their own (identity-only checks, RetireGrant, the
-lockout check, sts:AssumeRole)."""
+``Authorizer``; a unit test checks that only this module calls it): ``authorize_key`` for an
+operation on an existing key, with the whole request context (the grants in force, the key's
+tags and aliases, its facts and the request's condition keys), ``authorize_account`` for
+operations with no key resource, and the few rules of their own (identity-only checks,
+RetireGrant, the lockout check, sts:AssumeRole)."""
 
 from __future__ import annotations
 
