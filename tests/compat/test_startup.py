@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
