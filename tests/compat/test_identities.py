@@ -25,6 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import Server, run_in_process, run_strongroom
+from strongroom.keystores.filekey import FileRootKey
 from strongroom.storage.migrate import alembic_config
 
 from ._in_process import InProcess, fresh_database, in_process
@@ -595,6 +596,7 @@ def test_roles_made_before_migration_0007_have_the_one_hour_default(
 ) -> None:
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
+    FileRootKey.create(data / "root.key")  # the root key the old database was made with
     name = "older"
     arn = f"arn:aws:iam::{ACCOUNT}:role/{name}"
     with fresh_database(backend) as url:

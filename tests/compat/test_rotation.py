@@ -573,7 +573,7 @@ def test_keys_made_before_migration_0005_keep_their_material_and_id(
         engine = sa.create_engine(url or f"sqlite:///{data / 'strongroom.db'}")
         with engine.begin() as conn:
             command.upgrade(alembic_config(conn), "0002")
-            wrapped = FileRootKey(data / "root.key").wrap(material, material_aad(arn, 1))
+            wrapped = FileRootKey.create(data / "root.key").wrap(material, material_aad(arn, 1))
             conn.execute(
                 sa.text(
                     "INSERT INTO keys (arn, key_id, account_id, region, state, description, "

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from strongroom.cli import admin, audit, serve
+from strongroom.cli import admin, audit, env, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     admin.register(commands)
     audit.register(commands)
+    env.register(commands)
     return parser
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,10 +60,14 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Start in an order that writes nothing before every check passed: the settings, the
+    port (bound now, so a busy one fails first), then ``prepare`` (data directory,
+    database, root key; only then the files it makes), then serve."""
     import uvicorn
 
     from strongroom.server.app import KmsApp
-    from strongroom.server.wiring import build_runtime, prepare
+    from strongroom.server.client_config import endpoint_url
+    from strongroom.server.wiring import build_runtime, config_path, prepare
     from strongroom.server.workers import LOG_FORMAT, server_class, supervise
 
     settings = settings_from(
@@ -75,7 +81,13 @@ def run(args: argparse.Namespace) -> int:
         access_log=args.access_log,
     )
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
-    prepare(settings, seed=True)
+    sock = _listen(settings.host, settings.port, settings.workers)
+    try:
+        port = sock.getsockname()[1]
+        prepare(settings, seed=True, endpoint=endpoint_url(settings.host, port))
+    except BaseException:
+        sock.close()
+        raise
     if settings.dev:
         print(
             "WARNING: strongroom is running with --dev: ANY well-formed SigV4 credentials are "
@@ -83,14 +95,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    print(
-        f"strongroom: credentials in {settings.credentials_path} (profile strongroom)",
-        file=sys.stderr,
-        flush=True,
-    )
+    _say_where_credentials_are(settings.credentials_path, config_path(settings))
     options: dict[str, Any] = dict(
         host=settings.host,
-        port=settings.port,
+        port=port,
         log_level=settings.log_level,
         access_log=False,
         loop="uvloop",
@@ -102,9 +110,47 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
     )
     if settings.workers > 1:
+        sock.close()  # it only held the port: each worker binds its own socket
         os.environ.update(settings.to_env())  # the workers' settings
-        del options["host"], options["port"]  # each worker binds its own socket
-        return supervise(settings.host, settings.port, settings.workers, options)
+        del options["host"], options["port"]
+        return supervise(settings.host, port, settings.workers, options)
     server = server_class()(uvicorn.Config(KmsApp(build_runtime(settings)), **options))
-    server.run()
+    server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+def _listen(host: str, port: int, workers: int) -> socket.socket:
+    """A socket bound to (host, port), before anything is written: the listening socket of
+    a single server, or what holds the port for the workers' own sockets. StartError when
+    the address is in use or cannot be bound."""
+    from strongroom.server.startup import StartError
+    from strongroom.server.workers import listening_socket
+
+    try:
+        return listening_socket(host, port, reuse_port=False)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        hint = (
+            "stop the server that uses it or choose another --port"
+            if exc.errno == errno.EADDRINUSE
+            else "check --host and --port"
+        )
+        raise StartError(f"cannot listen on {host}:{port}: {reason}; {hint}") from None
+
+
+def _say_where_credentials_are(credentials: Path, config: Path) -> None:
+    if credentials.exists():
+        said = f"credentials in {credentials} (profile strongroom)"
+    else:
+        said = (
+            f"no credentials in {credentials}: this database was made by another server; use "
+            "its credentials file, or strongroom admin create-access-key"
+        )
+    print(f"strongroom: {said}", file=sys.stderr, flush=True)
+    if config.exists():
+        print(
+            f'strongroom: AWS config in {config}: eval "$(strongroom env --data-dir '
+            f'{config.parent})" points AWS clients here',
+            file=sys.stderr,
+            flush=True,
+        )

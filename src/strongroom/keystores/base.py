@@ -15,3 +15,10 @@ class RootKey(Protocol):
     def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:
         """Return the secret; raises KeyStoreError when it does not unwrap."""
         ...
+
+    def check_value(self) -> bytes:
+        """A key check value: 32 bytes that name this root key and reveal nothing of it.
+        The database records it, so a server with another root key refuses to start; two
+        root keys give the same value only if they are the same key. Each provider defines
+        its own construction (an HSM computes it inside the token)."""
+        ...

@@ -10,9 +10,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from strongroom.audit.log import AuditLog
+from strongroom.domain.errors import KeyStoreError
+from strongroom.keystores.base import RootKey
 from strongroom.keystores.filekey import FileRootKey
 from strongroom.server.authn import Authenticator
+from strongroom.server.client_config import write_config
 from strongroom.server.settings import Settings, load_settings
+from strongroom.server.startup import (
+    StartError,
+    check_data_dir,
+    check_database_url,
+    make_data_dir,
+    opening_database,
+    shown_url,
+    undone_on_failure,
+)
 from strongroom.services.cache import KeyCache
 from strongroom.services.core import Clock, Core, system_clock
 from strongroom.services.identities import (
@@ -22,6 +34,7 @@ from strongroom.services.identities import (
     ensure_account,
     put_identity_policy,
 )
+from strongroom.services.root_key import bind_root_key, database_binding
 from strongroom.services.seed_file import SeedError, SeedFile, parse_seed
 from strongroom.services.seeding import apply_seed
 from strongroom.storage.ports import Store
@@ -31,6 +44,7 @@ log = logging.getLogger(__name__)
 
 ADMIN_USER = "admin"
 PROFILE = "strongroom"
+_KCV_SHOWN = 8  # hex digits of a key check value a message shows
 # The admin user's inline policy: everything KMS offers, as an AWS administrator has
 # (the default key policy delegates to identity policies; without one a user may do nothing).
 ADMIN_POLICY_NAME = "strongroom-admin"
@@ -50,9 +64,10 @@ class Runtime:
 
 
 def open_store(settings: Settings) -> Store:
-    """The configured database: SQLite in the data directory, or the database URL's."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """The configured database: SQLite in the data directory (made, mode 0700, if need
+    be), or the database URL's."""
     if settings.database_url is None:
+        make_data_dir(settings.data_dir)
         # Only the owner reads the database; SQLite gives its -wal and -shm files the
         # database file's mode.
         os.close(os.open(settings.sqlite_path, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -60,10 +75,14 @@ def open_store(settings: Settings) -> Store:
 
 
 def build_core(settings: Settings, clock: Clock = system_clock) -> Core:
-    store = open_store(settings)
+    """The core over the configured database and root key; ``prepare`` has run before."""
+    return _core(settings, open_store(settings), FileRootKey(settings.root_key_path), clock)
+
+
+def _core(settings: Settings, store: Store, root_key: RootKey, clock: Clock) -> Core:
     return Core(
         store=store,
-        root_key=FileRootKey(settings.root_key_path),
+        root_key=root_key,
         cache=KeyCache(),
         clock=clock,
         grants_per_key=settings.grants_per_key,
@@ -82,27 +101,108 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     return Runtime(settings, core, credentials, authenticator, audit)
 
 
-def prepare(settings: Settings, *, seed: bool = False) -> None:
-    """Run once before serving: migrate the schema, create the configured account and,
-    on first start, an admin user whose access key goes to DATA_DIR/credentials (0600);
-    then, when ``seed`` asks for it (``serve`` does, admin commands do not), apply the
-    seed file of the settings, if any, which is read and checked before anything is written.
+def config_path(settings: Settings) -> Path:
+    """The AWS shared config file beside the credentials (``server/client_config.py``)."""
+    return settings.data_dir / "config"
 
-    Raises SeedError (a ValueError: the command exits 2 with its message) for a seed file
-    that cannot be read, parsed or applied; the seed then has written nothing."""
+
+def prepare(settings: Settings, *, seed: bool = False, endpoint: str | None = None) -> None:
+    """Run once before serving, and before each admin command:
+
+    1. check the data directory, the database URL and the seed file (``seed``: ``serve``
+       applies it, admin commands do not);
+    2. open the database, migrate its schema, and check the root key: the database records
+       the key check value of the root key it is wrapped under, and a root key that differs
+       is refused; a database in use (it has accounts) never gets a new root key;
+    3. only then make what is missing: the data directory, the root key (for a database
+       not in use), the configured account, on first start an admin user whose access key
+       goes to DATA_DIR/credentials (0600), and, given the server's ``endpoint``, the AWS
+       config file beside it (``client_config.write_config``); then apply the seed.
+
+    A check that fails raises StartError (a ValueError: the command prints its one line and
+    exits 2) and leaves no data directory, root key or credentials behind. Once the
+    database is bound to a root key this start made, that key stays: the database needs it.
+    Raises SeedError (a ValueError) for a seed file that cannot be read, parsed or
+    applied; the seed then has written nothing."""
     path = settings.seed if seed else None
     seed_file = None if path is None else _read_seed(path, settings.account)
-    core = build_core(settings)
+    check_data_dir(settings.data_dir)
+    if settings.database_url is not None:
+        check_database_url(settings.database_url)
+    with undone_on_failure(settings.data_dir) as made:
+        if settings.database_url is None and not settings.sqlite_path.exists():
+            made += [
+                settings.sqlite_path.with_name(settings.sqlite_path.name + suffix)
+                for suffix in ("", "-wal", "-shm", "-journal")
+            ]
+        store = open_store(settings)
+        try:
+            root_key = _bound_root_key(settings, store, made)
+        except BaseException:
+            store.close()
+            raise
+    core = _core(settings, store, root_key, system_clock)
     try:
-        core.store.migrate()
         ensure_account(core, settings.account)
-        if not settings.credentials_path.exists():
+        if not settings.credentials_path.exists() and not _admin_has_keys(core, settings):
             write_admin_credentials(core, settings.account, settings.credentials_path)
+        if endpoint is not None:
+            write_config(config_path(settings), endpoint)
         if seed_file is not None:
             with _naming(path):
                 apply_seed(core, seed_file)
     finally:
         core.store.close()
+
+
+def _bound_root_key(settings: Settings, store: Store, made: list[Path]) -> RootKey:
+    """The root key the database is wrapped under: the data directory's, which the
+    database's check value must name, or, for a database not in use, a new one when the
+    data directory has none. StartError when they differ or the key is missing."""
+    url, key_path = settings.db_url, settings.root_key_path
+    with opening_database(url):
+        store.migrate()
+        binding = database_binding(store)
+    if key_path.exists():
+        try:
+            root_key = FileRootKey(key_path)
+        except KeyStoreError as exc:
+            raise StartError(f"{exc}; restore the root key file from its backup") from None
+    elif binding.in_use:
+        raise StartError(
+            f"the database at {shown_url(url)} is in use, but there is no root key at "
+            f"{key_path}: copy the root.key of the server that made the database to "
+            f"{key_path} (README 'Several servers on one database')"
+        )
+    else:
+        make_data_dir(settings.data_dir)
+        made.append(key_path)
+        root_key = FileRootKey.create(key_path)
+    with opening_database(url):
+        recorded = bind_root_key(store, root_key, system_clock())
+    if recorded is not None:
+        raise StartError(_mismatch(url, key_path, root_key, recorded))
+    made.clear()  # the database is bound to this root key now: it stays
+    return root_key
+
+
+def _mismatch(url: str, key_path: Path, root_key: RootKey, recorded: bytes) -> str:
+    mine = root_key.check_value().hex()[:_KCV_SHOWN]
+    where = f"the database at {shown_url(url)}"
+    if recorded:
+        said = f"{where} is wrapped under root key {recorded.hex()[:_KCV_SHOWN]}"
+    else:
+        said = f"the secrets of {where} do not unwrap under {key_path}"
+    return (
+        f"{said}, but {key_path} is root key {mine}: copy the root.key of the server that "
+        f"made the database to {key_path} (README 'Several servers on one database')"
+    )
+
+
+def _admin_has_keys(core: Core, settings: Settings) -> bool:
+    arn = f"arn:aws:iam::{settings.account}:user/{ADMIN_USER}"
+    with core.store.transaction() as tx:
+        return bool(tx.identities.list_access_keys(arn))
 
 
 def _read_seed(path: Path, default_account: str) -> SeedFile:

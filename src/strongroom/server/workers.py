@@ -64,13 +64,15 @@ def server_class() -> type[Any]:
     return Server
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket listening on (host, port) with SO_REUSEPORT."""
+def listening_socket(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
+    """A TCP socket listening on (host, port), with SO_REUSEPORT unless ``reuse_port`` is
+    False (a single server: a second one on the port then fails with "address in use")."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.listen(_BACKLOG)
     except OSError:
@@ -79,7 +81,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _check_free(host: str, port: int) -> int:
+def check_free(host: str, port: int) -> int:
     """Bind (host, port) without SO_REUSEPORT to see it is free; return the port (0 picks
     one). Raises OSError (address in use) when another server has it."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
@@ -110,7 +112,7 @@ def supervise(host: str, port: int, workers: int, options: dict[str, Any]) -> in
     """Run ``workers`` worker processes on (host, port) until SIGTERM or SIGINT."""
     sockets: list[socket.socket] = []
     try:
-        port = _check_free(host, port)
+        port = check_free(host, port)
         sockets += [listening_socket(host, port) for _ in range(workers)]
     except OSError as exc:
         for sock in sockets:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from strongroom.domain.enums import KeyState, WrappingAlgorithm, WrappingKeySpec
 from strongroom.domain.models import Alias, Grant, Key, MaterialVersion, Principal, Tag
@@ -47,6 +47,18 @@ class SessionRecord:
     token_sha256: bytes = field(repr=False)
     created: datetime
     expiration: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedSample:
+    """One secret the database holds wrapped under its root key, to test a root key on:
+    an access key's secret (``name`` the access key id) or a version of key material
+    (``name`` the key ARN)."""
+
+    kind: Literal["access_key", "material"]
+    name: str
+    version: int  # the material version; 0 for an access key
+    wrapped: bytes = field(repr=False)
 
 
 # In each repository ``list`` comes last: a method of that name hides the builtin from
@@ -286,6 +298,24 @@ class ChangeRepository(Protocol):
         ...
 
 
+class RootKeyRepository(Protocol):
+    """Which root key the database is wrapped under: its key check value, never the key."""
+
+    def check_value(self) -> bytes | None:
+        """The recorded key check value; None in a database made before it was recorded."""
+        ...
+
+    def record(self, check_value: bytes, now: datetime) -> bytes:
+        """Record ``check_value`` unless a value is recorded (by another server that
+        started at the same time); return the value recorded now."""
+        ...
+
+    def sample(self) -> WrappedSample | None:
+        """One wrapped secret of the database (an access key's, else key material's), or
+        None when it holds none."""
+        ...
+
+
 class Transaction(Protocol):
     """One database transaction, its repositories by concept: it commits when its block
     ends and rolls back on error. Failures of the database raise StorageError."""
@@ -313,6 +343,9 @@ class Transaction(Protocol):
 
     @property
     def changes(self) -> ChangeRepository: ...
+
+    @property
+    def root_key(self) -> RootKeyRepository: ...
 
 
 class Store(Protocol):

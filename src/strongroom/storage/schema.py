@@ -212,3 +212,13 @@ role_sessions = sa.Table(
     sa.Column("expiration", sa.Float, nullable=False),
     sa.Index("ix_role_sessions_expiration", "expiration"),
 )
+
+# The key check value of the root key the database is wrapped under (never the key): one
+# row, id 1. A server whose root key gives another value refuses to start.
+root_key_check = sa.Table(
+    "root_key_check",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("check_value", sa.LargeBinary, nullable=False),
+    sa.Column("recorded", sa.Float, nullable=False),
+)

@@ -55,13 +55,14 @@ def test_round_trip_through_environment(monkeypatch: pytest.MonkeyPatch) -> None
 def test_grant_quotas_default_to_aws_and_reach_the_core(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from strongroom.server.wiring import build_core
+    from strongroom.server.wiring import build_core, prepare
 
     for name in ("GRANTS_PER_KEY", "GRANTS_PER_GRANTEE_PER_KEY"):
         monkeypatch.delenv(f"STRONGROOM_{name}", raising=False)
     assert (Settings().grants_per_key, Settings().grants_per_grantee_per_key) == (50_000, 500)
     monkeypatch.setenv("STRONGROOM_GRANTS_PER_KEY", "3")
     settings = load_settings(data_dir=tmp_path, grants_per_grantee_per_key=2)
+    prepare(settings)
     core = build_core(settings)
     try:
         assert (core.grants_per_key, core.grants_per_grantee_per_key) == (3, 2)

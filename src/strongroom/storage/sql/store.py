@@ -19,6 +19,7 @@ from strongroom.storage.sql.grants import SqlGrants
 from strongroom.storage.sql.identities import SqlIdentities
 from strongroom.storage.sql.keys import SqlKeys
 from strongroom.storage.sql.material import SqlMaterial
+from strongroom.storage.sql.root_key import SqlRootKey
 from strongroom.storage.sql.sessions import SqlSessions
 from strongroom.storage.sql.tags import SqlTags
 
@@ -35,6 +36,7 @@ class SqlTransaction:
         self.identities = SqlIdentities(conn)
         self.sessions = SqlSessions(conn)
         self.changes = SqlChanges(conn)
+        self.root_key = SqlRootKey(conn)
 
 
 class SqlStore:

@@ -1,0 +1,63 @@
+"""The AWS shared config file beside ``credentials``: profile ``strongroom`` with the region
+and this server's endpoint, so AWS clients need nothing but three environment variables.
+
+botocore reads ``endpoint_url`` from a profile of the shared config file (the AWS SDKs and
+Tools Reference Guide, "Service-specific endpoints"); ``strongroom env`` prints the
+variables, with AWS_ENDPOINT_URL_KMS too for clients that read only that."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shlex
+from pathlib import Path
+
+PROFILE = "strongroom"
+DEFAULT_REGION = "us-east-1"
+_SECTION = f"profile {PROFILE}"  # a config file names profiles so (a credentials file does not)
+_ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+def endpoint_url(host: str, port: int) -> str:
+    """The URL a client on this machine reaches the server at (a wildcard address as the
+    loopback address)."""
+    host = _ANY_ADDRESS.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def write_config(path: Path, endpoint: str, region: str = DEFAULT_REGION) -> bool:
+    """Write the config file (mode 0600) unless it exists; in one that exists, bring the
+    profile's ``endpoint_url`` up to date (a start on another port) and keep the rest.
+    True when the file was made."""
+    config = configparser.ConfigParser(interpolation=None)
+    made = not path.exists()
+    if not made:
+        config.read(path, encoding="utf-8")
+        if config.get(_SECTION, "endpoint_url", fallback=None) == endpoint:
+            return False
+    if not config.has_section(_SECTION):
+        config.add_section(_SECTION)
+    config.set(_SECTION, "region", config.get(_SECTION, "region", fallback=region))
+    config.set(_SECTION, "endpoint_url", endpoint)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        config.write(f)
+    return made
+
+
+def read_endpoint(path: Path) -> str | None:
+    """The profile's ``endpoint_url`` in the config file at ``path``; None when there is none."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(path, encoding="utf-8")
+    return config.get(_SECTION, "endpoint_url", fallback=None)
+
+
+def env_lines(config_path: Path, credentials_path: Path, endpoint: str) -> list[str]:
+    """The ``export`` lines that point AWS clients at the server, for a POSIX shell."""
+    values = {
+        "AWS_CONFIG_FILE": str(config_path.resolve()),
+        "AWS_SHARED_CREDENTIALS_FILE": str(credentials_path.resolve()),
+        "AWS_PROFILE": PROFILE,
+        "AWS_ENDPOINT_URL_KMS": endpoint,
+    }
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
