@@ -72,8 +72,12 @@ _INT_RE = re.compile(r"[+-]?[0-9]+")
 ACCOUNT_ID = re.compile(r"[0-9]{12}")  # fullmatch; \d would take any Unicode digit
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # More worker processes than this is a typo rather than a plan: each holds its own caches
-# and database connections, and two cores serve thousands of requests a second.
+# and database connections (PostgreSQL allows 100 connections unless configured otherwise).
 MAX_WORKERS = 64
+
+
+class _Refused(Exception):
+    """What is wrong with a value; ``load_settings`` adds which setting and where from."""
 
 
 def _as_bool(value: object) -> bool:
@@ -176,10 +180,6 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "grants_per_key": _at_least(1),
     "grants_per_grantee_per_key": _at_least(1),
 }
-
-
-class _Refused(Exception):
-    """What is wrong with a value; ``load_settings`` adds which setting and where from."""
 
 
 def _read(name: str, value: object, source: str) -> Any:
