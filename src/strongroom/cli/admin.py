@@ -7,10 +7,12 @@ import argparse
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from strongroom.cli.common import add_storage_options, settings_from
 from strongroom.domain.errors import KmsError
+from strongroom.server.settings import ACCOUNT_ID
 from strongroom.services.core import Core
 
 
@@ -53,14 +55,42 @@ def register(commands: Any) -> None:
         _create_access_key,
     )
     p.add_argument("principal_arn", help="e.g. arn:aws:iam::111122223333:user/alice")
+    p.add_argument(
+        "--as-profile",
+        metavar="NAME",
+        help="append the key as profile [NAME] to a credentials file (refused if the file "
+        "has that profile already) and print no secret",
+    )
+    p.add_argument(
+        "--credentials-file",
+        metavar="FILE",
+        type=Path,
+        help="the file --as-profile appends to, made mode 0600 (default DATA_DIR/credentials)",
+    )
     p = action("list-access-keys", "list access keys (never their secrets)", _list_access_keys)
     p.add_argument("--principal", help="only this principal's keys")
     p = action("delete-access-key", "delete an access key", _delete_access_key)
     p.add_argument("access_key_id")
     for kind in ("user", "role"):
+        _register_delete_action(action, kind)
         _register_policy_actions(action, kind)
         _register_tag_actions(action, kind)
     _register_role_actions(action)
+
+
+def _register_delete_action(action: Callable[..., argparse.ArgumentParser], kind: str) -> None:
+    what = "access keys" if kind == "user" else "unexpired sessions (from assume-role)"
+    p = action(
+        f"delete-{kind}",
+        f"delete a {kind} with its inline policies, tags"
+        + (" and trust policy" if kind == "role" else "")
+        + f"; refused while it has {what} unless --force, which deletes those too (a running "
+        "server stops accepting them within a second)",
+        _delete_principal(kind),
+    )
+    p.add_argument("name", help=f"the {kind}'s name")
+    p.add_argument("--in-account", dest="in_account", help="its account (default: --account)")
+    p.add_argument("--force", action="store_true", help=f"delete its {what} too")
 
 
 def _register_policy_actions(action: Callable[..., argparse.ArgumentParser], kind: str) -> None:
@@ -166,6 +196,35 @@ def _max_session_duration_option(p: argparse.ArgumentParser, *, required: bool) 
 Runner = Callable[[Core, argparse.Namespace], Any]
 
 
+def _account(args: argparse.Namespace) -> str:
+    """The account a command acts in: --in-account, else the configured one (--account,
+    STRONGROOM_ACCOUNT, the config file), each checked to be 12 digits."""
+    if args.in_account is None:
+        return settings_from(args).account
+    if not ACCOUNT_ID.fullmatch(args.in_account):
+        raise ValueError(
+            f"--in-account {args.in_account!r} is not an account id: an account id is "
+            "12 digits, e.g. 111122223333"
+        )
+    return str(args.in_account)
+
+
+def _read_policy_file(path: str) -> str:
+    """The text of a policy document file; ValueError naming the file when it cannot be
+    read as UTF-8 text."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ValueError(
+            f"policy file {path}: cannot read it: {reason}; give the path of a JSON policy document"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"policy file {path}: not UTF-8 text; give the path of a JSON policy document"
+        ) from None
+
+
 def _tag_pair(text: str) -> Any:
     from strongroom.domain.models import Tag
 
@@ -183,7 +242,7 @@ def _tag(kind: str) -> Runner:
     def run(core: Core, args: argparse.Namespace) -> dict[str, Any]:
         from strongroom.services.identities import tag_principal
 
-        account = args.in_account or settings_from(args).account
+        account = _account(args)
         tags = tag_principal(core, kind, account, args.name, [_tag_pair(t) for t in args.tags])
         return {"Tags": _tags_json(tags)}
 
@@ -194,7 +253,7 @@ def _untag(kind: str) -> Runner:
     def run(core: Core, args: argparse.Namespace) -> dict[str, Any]:
         from strongroom.services.identities import untag_principal
 
-        account = args.in_account or settings_from(args).account
+        account = _account(args)
         return {"Tags": _tags_json(untag_principal(core, kind, account, args.name, args.tag_keys))}
 
     return run
@@ -204,7 +263,7 @@ def _list_tags(kind: str) -> Runner:
     def run(core: Core, args: argparse.Namespace) -> dict[str, Any]:
         from strongroom.services.identities import list_principal_tags
 
-        account = args.in_account or settings_from(args).account
+        account = _account(args)
         tags = list_principal_tags(core, kind, account, args.name)
         return {"Tags": _tags_json(tags), "IsTruncated": False}
 
@@ -212,12 +271,10 @@ def _list_tags(kind: str) -> Runner:
 
 
 def _update_trust_policy(core: Core, args: argparse.Namespace) -> dict[str, str]:
-    from pathlib import Path
-
     from strongroom.services.sessions import update_trust_policy
 
-    account = args.in_account or settings_from(args).account
-    document = Path(args.policy_file).read_text(encoding="utf-8")
+    account = _account(args)
+    document = _read_policy_file(args.policy_file)
     return {"Arn": update_trust_policy(core, account, args.name, document)}
 
 
@@ -226,7 +283,7 @@ def _get_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     from strongroom.services.identities import list_principal_tags
     from strongroom.services.sessions import get_max_session_duration, get_trust_policy
 
-    account = args.in_account or settings_from(args).account
+    account = _account(args)
     arn = f"arn:aws:iam::{account}:role/{args.name}"
     trust = json.loads(get_trust_policy(core, account, args.name))
     return {
@@ -244,7 +301,7 @@ def _get_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
 def _update_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     from strongroom.services.sessions import update_max_session_duration
 
-    account = args.in_account or settings_from(args).account
+    account = _account(args)
     seconds = args.max_session_duration
     arn = update_max_session_duration(core, account, args.name, seconds)
     return {"Arn": arn, "MaxSessionDuration": seconds}
@@ -279,12 +336,10 @@ def _assume_role(core: Core, args: argparse.Namespace) -> dict[str, Any] | None:
 
 def _put_policy(kind: str) -> Runner:
     def run(core: Core, args: argparse.Namespace) -> dict[str, str]:
-        from pathlib import Path
-
         from strongroom.services.identities import put_identity_policy
 
-        account = args.in_account or settings_from(args).account
-        document = Path(args.policy_file).read_text(encoding="utf-8")
+        account = _account(args)
+        document = _read_policy_file(args.policy_file)
         arn = put_identity_policy(core, kind, account, args.name, args.policy_name, document)
         return {"Arn": arn, "PolicyName": args.policy_name}
 
@@ -295,7 +350,7 @@ def _list_policies(kind: str) -> Runner:
     def run(core: Core, args: argparse.Namespace) -> dict[str, list[str]]:
         from strongroom.services.identities import list_identity_policies
 
-        account = args.in_account or settings_from(args).account
+        account = _account(args)
         return {"PolicyNames": list_identity_policies(core, kind, account, args.name)}
 
     return run
@@ -305,7 +360,7 @@ def _delete_policy(kind: str) -> Runner:
     def run(core: Core, args: argparse.Namespace) -> dict[str, str]:
         from strongroom.services.identities import delete_identity_policy
 
-        account = args.in_account or settings_from(args).account
+        account = _account(args)
         delete_identity_policy(core, kind, account, args.name, args.policy_name)
         return {"Deleted": args.policy_name}
 
@@ -350,7 +405,7 @@ def _create_account(core: Core, args: argparse.Namespace) -> dict[str, Any]:
 def _create_user(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     from strongroom.services.identities import create_principal
 
-    account = args.in_account or settings_from(args).account
+    account = _account(args)
     principal = create_principal(core, account, "user", args.name)
     return {"Arn": principal.arn, "AccountId": principal.account}
 
@@ -358,7 +413,7 @@ def _create_user(core: Core, args: argparse.Namespace) -> dict[str, Any]:
 def _create_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     from strongroom.services.identities import DEFAULT_MAX_SESSION_DURATION, create_principal
 
-    account = args.in_account or settings_from(args).account
+    account = _account(args)
     seconds = args.max_session_duration
     principal = create_principal(core, account, "role", args.name, max_session_duration=seconds)
     return {
@@ -374,13 +429,30 @@ def _list_principals(core: Core, args: argparse.Namespace) -> list[dict[str, str
 
 
 def _create_access_key(core: Core, args: argparse.Namespace) -> dict[str, str]:
+    from strongroom.cli.profiles import append_profile
     from strongroom.services.identities import create_access_key
 
-    key = create_access_key(core, args.principal_arn)
+    if args.as_profile is None:
+        if args.credentials_file is not None:
+            raise ValueError("--credentials-file needs --as-profile NAME: the profile's name")
+        key = create_access_key(core, args.principal_arn)
+        return {
+            "AccessKeyId": key.access_key_id,
+            "SecretAccessKey": key.secret_access_key,
+            "PrincipalArn": key.principal.arn,
+        }
+    path = args.credentials_file or settings_from(args).credentials_path
+
+    def make_key() -> tuple[str, str]:
+        key = create_access_key(core, args.principal_arn)
+        return key.access_key_id, key.secret_access_key
+
+    key_id, _ = append_profile(path, args.as_profile, make_key)
     return {
-        "AccessKeyId": key.access_key_id,
-        "SecretAccessKey": key.secret_access_key,
-        "PrincipalArn": key.principal.arn,
+        "AccessKeyId": key_id,
+        "PrincipalArn": args.principal_arn,
+        "Profile": args.as_profile,
+        "CredentialsFile": str(path),
     }
 
 
@@ -394,8 +466,22 @@ def _list_access_keys(core: Core, args: argparse.Namespace) -> list[dict[str, st
 
 
 def _delete_access_key(core: Core, args: argparse.Namespace) -> dict[str, Any]:
-    with core.store.transaction() as tx:
-        deleted = tx.identities.delete_access_key(args.access_key_id)
-    if not deleted:
-        raise ValueError(f"no access key {args.access_key_id}")
-    return {"Deleted": args.access_key_id}
+    from strongroom.services.identities import delete_access_key
+
+    principal = delete_access_key(core, args.access_key_id)
+    return {"Deleted": args.access_key_id, "PrincipalArn": principal.arn}
+
+
+def _delete_principal(kind: str) -> Runner:
+    def run(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+        from strongroom.services.identities import delete_principal
+
+        deleted = delete_principal(core, kind, _account(args), args.name, force=args.force)
+        output: dict[str, Any] = {"Deleted": deleted.arn}
+        if kind == "user":
+            output["DeletedAccessKeys"] = list(deleted.access_key_ids)
+        else:
+            output["DeletedSessions"] = list(deleted.session_access_key_ids)
+        return output
+
+    return run

@@ -9,6 +9,14 @@ from strongroom.server.settings import Settings, load_settings
 
 
 def add_storage_options(parser: argparse.ArgumentParser) -> None:
+    """The data directory, database and account options, and ``--config`` again so that it
+    may follow the command (``strongroom serve --config FILE``) as well as precede it."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,  # absent here: keep the one given before the command
+        help="TOML file of settings (also STRONGROOM_CONFIG)",
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,

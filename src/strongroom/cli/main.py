@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,14 +17,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="A self-hosted key management service that speaks the AWS KMS API.",
     )
     parser.add_argument(
-        "--config", type=Path, help="TOML file of settings (also STRONGROOM_CONFIG)"
+        "--config",
+        type=Path,
+        help="TOML file of settings (also STRONGROOM_CONFIG); may follow the command too",
     )
+    parser.add_argument("--version", action="version", version=f"strongroom {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(commands)
     admin.register(commands)
     audit.register(commands)
     env.register(commands)
     return parser
+
+
+def version() -> str:
+    """The installed package's version (its metadata), or "unknown" when it is run from a
+    source tree that was never installed."""
+    try:
+        return importlib.metadata.version("strongroom")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,12 +22,12 @@ def register(commands: Any) -> None:
         "root key file, the database schema and an admin access key in DATA_DIR/credentials.",
     )
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; STRONGROOM_HOST)")
+    # --port and --workers are read and checked with the other settings, which name the
+    # setting and its source in one line (argparse would print its usage too).
     p.add_argument(
-        "--port",
-        type=int,
-        help="port to listen on, 0 for any free one (default 4599; STRONGROOM_PORT)",
+        "--port", help="port to listen on, 0 for any free one (default 4599; STRONGROOM_PORT)"
     )
-    p.add_argument("--workers", type=int, help="worker processes (default 1; STRONGROOM_WORKERS)")
+    p.add_argument("--workers", help="worker processes, 1 to 64 (default 1; STRONGROOM_WORKERS)")
     p.add_argument(
         "--dev",
         action="store_true",

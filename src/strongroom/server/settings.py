@@ -4,8 +4,11 @@ variables, command-line options."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -62,44 +65,183 @@ class Settings:
         }
 
 
-def _coerce(name: str, value: Any) -> Any:
-    kind = {f.name: f.type for f in fields(Settings)}[name]
-    if kind == "bool":
-        return (
-            value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
-        )
-    if kind == "int":
+# -- reading and checking values ---------------------------------------------------------
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+ACCOUNT_ID = re.compile(r"[0-9]{12}")  # fullmatch; \d would take any Unicode digit
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# More worker processes than this is a typo rather than a plan: each holds its own caches
+# and database connections (PostgreSQL allows 100 connections unless configured otherwise).
+MAX_WORKERS = 64
+
+
+class _Refused(Exception):
+    """What is wrong with a value; ``load_settings`` adds which setting and where from."""
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise _Refused("is not a boolean: use true/false, 1/0, yes/no or on/off")
+
+
+def _as_int(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
         return int(value)
-    if kind == "float":
-        return float(value)
-    if kind in ("Path", "Path | None"):
-        return Path(value)
-    return str(value)
+    raise _Refused("is not a whole number")
+
+
+def _as_float(value: object) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise _Refused("is not a number") from None
+    else:
+        raise _Refused("is not a number")
+    if not math.isfinite(number):
+        raise _Refused("is not a finite number")
+    return number
+
+
+def _as_str(value: object) -> str:
+    if isinstance(value, (str, Path)):
+        return str(value)
+    raise _Refused("is not text: quote it in the TOML file")
+
+
+def _as_path(value: object) -> Path:
+    text = _as_str(value)
+    if not text:
+        raise _Refused("is empty: give a path")
+    return Path(text)
+
+
+_READERS: dict[str, Callable[[object], Any]] = {
+    "bool": _as_bool,
+    "int": _as_int,
+    "float": _as_float,
+    "str": _as_str,
+    "str | None": _as_str,
+    "Path": _as_path,
+    "Path | None": _as_path,
+}
+
+
+def _between(low: float, high: float, hint: str = "") -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if not low <= value <= high:
+            raise _Refused(f"is out of range: it must be {low} to {high}{hint}")
+
+    return check
+
+
+def _at_least(low: float, *, exclusive: bool = False) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value < low or (exclusive and value == low):
+            raise _Refused(f"must be {'more than' if exclusive else 'at least'} {low}")
+
+    return check
+
+
+def _account(value: str) -> None:
+    if not ACCOUNT_ID.fullmatch(value):
+        raise _Refused("is not an account id: an account id is 12 digits, e.g. 111122223333")
+
+
+def _log_level(value: str) -> None:
+    if value not in LOG_LEVELS:
+        raise _Refused(f"is not a log level: use one of {', '.join(LOG_LEVELS)}")
+
+
+def _not_empty(value: str) -> None:
+    if not value:
+        raise _Refused("is empty")
+
+
+# What each setting must be beyond its type.
+_CHECKS: dict[str, Callable[[Any], None]] = {
+    "host": _not_empty,
+    "port": _between(0, 65535, " (0: any free port)"),
+    "workers": _between(1, MAX_WORKERS),
+    "account": _account,
+    "log_level": _log_level,
+    "change_poll_seconds": _at_least(0, exclusive=True),
+    "job_interval_seconds": _at_least(0, exclusive=True),
+    "on_demand_rotation_limit": _at_least(0),
+    "grants_per_key": _at_least(1),
+    "grants_per_grantee_per_key": _at_least(1),
+}
+
+
+def _read(name: str, value: object, source: str) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        result = _READERS[str(kind)](value)
+        if name in _CHECKS:
+            _CHECKS[name](result)
+    except _Refused as exc:
+        shown = _shown(value)
+        raise ValueError(f"setting '{name}' ({source}): {shown} {exc}") from None
+    return result
+
+
+def _shown(value: object) -> str:
+    """A value as the operator wrote it: text quoted, booleans in TOML's spelling."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _read_config(path: Path, source: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ValueError(f"config file {path} ({source}): cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"config file {path} ({source}): not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config file {path} ({source}): not valid TOML: {exc}") from None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings; ``overrides`` (command-line options) that are None are ignored.
 
-    Raises ValueError naming the setting when a value is malformed or unknown."""
-    names = {f.name for f in fields(Settings)}
-    values: dict[str, Any] = {}
-    config_file = config_file or (
-        Path(os.environ[ENV_PREFIX + "CONFIG"]) if ENV_PREFIX + "CONFIG" in os.environ else None
-    )
+    Raises ValueError, in one line, for a config file that cannot be read or parsed, an
+    unknown setting in it, or a value that is malformed or out of range: the message names
+    the setting, where the value came from (the file, the STRONGROOM_* variable or the
+    option) and what it must be."""
+    names = [f.name for f in fields(Settings)]
+    values: dict[str, tuple[object, str]] = {}
+    source = "--config"
+    if config_file is None and ENV_PREFIX + "CONFIG" in os.environ:
+        config_file, source = Path(os.environ[ENV_PREFIX + "CONFIG"]), ENV_PREFIX + "CONFIG"
     if config_file is not None:
-        with config_file.open("rb") as f:
-            document = tomllib.load(f)
-        for key, value in document.items():
+        for key, value in _read_config(config_file, source).items():
             name = key.replace("-", "_")
             if name not in names:
-                raise ValueError(f"{config_file}: unknown setting '{key}'")
-            values[name] = value
+                raise ValueError(
+                    f"config file {config_file}: unknown setting '{key}'; the settings are "
+                    + ", ".join(names)
+                )
+            values[name] = (value, f"config file {config_file}")
     for name in names:
         env = os.environ.get(ENV_PREFIX + name.upper())
         if env is not None:
-            values[name] = env
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return dataclasses.replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"bad setting: {exc}") from None
+            values[name] = (env, ENV_PREFIX + name.upper())
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = (value, "--" + name.replace("_", "-"))
+    return dataclasses.replace(
+        Settings(), **{name: _read(name, value, src) for name, (value, src) in values.items()}
+    )

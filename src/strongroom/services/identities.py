@@ -16,6 +16,7 @@ from strongroom.authz.policy import PolicyKind, parse_policy
 from strongroom.crypto.context import encode_context
 from strongroom.domain.errors import (
     AlreadyExistsException,
+    ConflictException,
     ExpiredTokenException,
     LimitExceededException,
     NotFoundException,
@@ -130,6 +131,67 @@ def create_access_key(core: Core, principal_arn: str) -> NewAccessKey:
             AccessKeyRecord(access_key_id, principal, wrapped, "Active"), core.clock()
         )
     return NewAccessKey(access_key_id, secret, principal)
+
+
+def delete_access_key(core: Core, access_key_id: str) -> Principal:
+    """Delete a long-term access key; returns its principal. Running servers stop accepting
+    it within their change poll (the principal's cached credentials are dropped).
+
+    Raises NotFoundException (no such key)."""
+    now = core.clock()
+    with core.store.transaction() as tx:
+        record = tx.identities.get_access_key(access_key_id)
+        if record is None:
+            raise NotFoundException(f"Access key {access_key_id} does not exist.")
+        tx.identities.delete_access_key(access_key_id)
+        tx.changes.record(record.principal.arn, now)
+    return record.principal
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedPrincipal:
+    """What ``delete_principal`` removed besides the principal: the ids of its access keys
+    (a user's) or of its live sessions' temporary credentials (a role's)."""
+
+    arn: str
+    access_key_ids: tuple[str, ...]
+    session_access_key_ids: tuple[str, ...]
+
+
+def delete_principal(
+    core: Core, kind: str, account: str, name: str, *, force: bool = False
+) -> DeletedPrincipal:
+    """Delete a user or role (IAM DeleteUser/DeleteRole) with its inline policies, IAM tags
+    and trust policy, and its expired sessions. While a user has access keys or a role has
+    unexpired sessions, refuse, as IAM does, unless ``force``, which deletes those too.
+    Running servers stop accepting its credentials within their change poll. Key policies
+    and grants that name it keep their text.
+
+    Raises ValidationException (kind), NotFoundException, ConflictException (keys or live
+    sessions, without ``force``)."""
+    arn = _principal_arn(kind, account, name)
+    now = core.clock()
+    with core.store.transaction() as tx:
+        if tx.identities.get_principal(arn) is None:
+            raise NotFoundException(f"Principal {arn} does not exist.")
+        keys = tuple(r.access_key_id for r in tx.identities.list_access_keys(arn))
+        sessions = tuple(r.access_key_id for r in tx.sessions.list_live(arn, now))
+        if (keys or sessions) and not force:
+            raise ConflictException(_still_in_use(arn, keys, sessions))
+        tx.sessions.delete_for_role(arn)
+        tx.identities.delete_principal(arn)
+        tx.changes.record(arn, now)  # every process drops the cached credentials
+    return DeletedPrincipal(arn, keys, sessions)
+
+
+def _still_in_use(arn: str, keys: Sequence[str], sessions: Sequence[str]) -> str:
+    if keys:
+        what = f"{len(keys)} access key(s) ({', '.join(keys)})"
+        fix = "delete them first (strongroom admin delete-access-key)"
+    else:
+        what = f"{len(sessions)} unexpired session(s)"
+        fix = "wait until they expire"
+    return f"{arn} still has {what}: {fix}, or add --force to delete them with it."
 
 
 @dataclass(frozen=True, slots=True)

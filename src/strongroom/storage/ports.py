@@ -275,6 +275,12 @@ class IdentityRepository(Protocol):
 
     def set_max_session_duration(self, role_arn: str, seconds: int) -> None: ...
 
+    def delete_principal(self, arn: str) -> bool:
+        """Delete a user or role with what IAM attaches to it: access keys, inline
+        policies, tags, trust policy. Its role sessions go first (``SessionRepository.
+        delete_for_role``). False when there was no such principal."""
+        ...
+
 
 class SessionRepository(Protocol):
     """Temporary credentials of role sessions."""
@@ -285,6 +291,14 @@ class SessionRepository(Protocol):
 
     def delete_expired(self, before: datetime) -> int:
         """Forget temporary credentials that expired before ``before``; how many."""
+        ...
+
+    def list_live(self, role_arn: str, now: datetime) -> list[SessionRecord]:
+        """A role's sessions that have not expired at ``now``, by access key id."""
+        ...
+
+    def delete_for_role(self, role_arn: str) -> int:
+        """Forget every session of a role, live or expired; how many."""
         ...
 
 

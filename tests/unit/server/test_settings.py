@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,106 @@ def test_seed_file_from_toml_environment_or_option(
     monkeypatch.setenv("STRONGROOM_SEED", "/etc/strongroom/seed.yaml")
     assert load_settings(config).seed == Path("/etc/strongroom/seed.yaml")
     assert load_settings(config, seed=Path("cli.yaml")).seed == Path("cli.yaml")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(os.environ):
+        if name.startswith("STRONGROOM_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(v, True) for v in ("true", "1", "yes", "on", "TRUE", "On")]
+    + [(v, False) for v in ("false", "0", "no", "off", "False", "NO")],
+)
+def test_boolean_spellings(clean_env: pytest.MonkeyPatch, value: str, expected: bool) -> None:
+    clean_env.setenv("STRONGROOM_DEV", value)
+    assert load_settings().dev is expected
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "2", "y", "enabled"])
+def test_other_boolean_values_are_refused(clean_env: pytest.MonkeyPatch, value: str) -> None:
+    clean_env.setenv("STRONGROOM_DEV", value)
+    with pytest.raises(ValueError, match=r"setting 'dev' \(STRONGROOM_DEV\): .* not a boolean"):
+        load_settings()
+
+
+def test_bad_value_names_setting_source_and_rule(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("STRONGROOM_PORT", "abc")
+    with pytest.raises(ValueError) as info:
+        load_settings()
+    assert str(info.value) == "setting 'port' (STRONGROOM_PORT): 'abc' is not a whole number"
+
+
+@pytest.mark.parametrize(
+    ("name", "good", "bad"),
+    [
+        ("port", [0, 4599, 65535], [-1, 65536, 99999]),
+        ("workers", [1, 64], [0, -3, 65]),
+        ("on_demand_rotation_limit", [0, 25], [-1]),
+        ("grants_per_key", [1], [0]),
+        ("grants_per_grantee_per_key", [1], [0]),
+        ("change_poll_seconds", [0.01, 2], [0, -1]),
+        ("job_interval_seconds", [1], [0]),
+    ],
+)
+def test_ranges_hold_for_every_source(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, name: str, good: list[float], bad: list[float]
+) -> None:
+    config = tmp_path / "s.toml"
+    for value in good:
+        assert getattr(load_settings(**{name: value}), name) == value
+    for value in bad:
+        with pytest.raises(ValueError, match=f"setting '{name}' \\(--"):
+            load_settings(**{name: str(value)})
+        config.write_text(f"{name} = {value}\n")
+        with pytest.raises(ValueError, match=f"setting '{name}' \\(config file {config}\\)"):
+            load_settings(config)
+        clean_env.setenv(f"STRONGROOM_{name.upper()}", str(value))
+        with pytest.raises(ValueError, match=f"setting '{name}' \\(STRONGROOM_{name.upper()}\\)"):
+            load_settings()
+        clean_env.delenv(f"STRONGROOM_{name.upper()}")
+
+
+@pytest.mark.parametrize("account", ["123", "1111222233334", "11112222333a", "١١١١٢٢٢٢٣٣٣٣"])
+def test_account_must_be_12_ascii_digits(clean_env: pytest.MonkeyPatch, account: str) -> None:
+    with pytest.raises(ValueError, match=r"'account' \(--account\).*12 digits"):
+        load_settings(account=account)
+    clean_env.setenv("STRONGROOM_ACCOUNT", account)
+    with pytest.raises(ValueError, match=r"'account' \(STRONGROOM_ACCOUNT\)"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("port = 1.5\n", "1.5 is not a whole number"),
+        ("port = true\n", "true is not a whole number"),
+        ("dev = 2\n", "2 is not a boolean"),
+        ("host = 1\n", "1 is not text"),
+        ("change_poll_seconds = nan\n", "nan is not a finite number"),
+        ('log_level = "loud"\n', "'loud' is not a log level"),
+    ],
+)
+def test_toml_values_of_the_wrong_kind_are_refused(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, toml: str, message: str
+) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text(toml)
+    with pytest.raises(ValueError, match=f"\\(config file {config}\\): {message}"):
+        load_settings(config)
+
+
+def test_config_file_problems_are_one_line(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"nope.toml \(--config\): cannot read it: No such file"):
+        load_settings(tmp_path / "nope.toml")
+    clean_env.setenv("STRONGROOM_CONFIG", str(tmp_path))
+    with pytest.raises(ValueError, match=r"\(STRONGROOM_CONFIG\): cannot read it: Is a directory"):
+        load_settings()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[unclosed\n")
+    with pytest.raises(ValueError, match=r"bad.toml \(--config\): not valid TOML: .*line 1"):
+        load_settings(bad)

@@ -189,3 +189,16 @@ class SqlIdentities:
             .where(principals.c.arn == role_arn)
             .values(max_session_duration=seconds)
         )
+
+    def delete_principal(self, arn: str) -> bool:
+        """Delete a user or role with its access keys, inline policies, tags and trust
+        policy; False when there was no such principal."""
+        for table, column in (
+            (access_keys, access_keys.c.principal_arn),
+            (identity_policies, identity_policies.c.principal_arn),
+            (principal_tags, principal_tags.c.principal_arn),
+            (role_trust_policies, role_trust_policies.c.role_arn),
+        ):
+            self._c.execute(table.delete().where(column == arn))
+        res = self._c.execute(principals.delete().where(principals.c.arn == arn))
+        return bool(res.rowcount)
