@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -330,13 +331,22 @@ def _readme_block(heading: str, index: int) -> str:
     return text.split("```")[1 + 2 * index].split("\n", 1)[1]
 
 
-def test_readme_quickstart_cli_block_runs_as_written(server: Any, kms: Any, tmp_path: Path) -> None:
-    """The README's AWS CLI quickstart, run by bash against this server (its port swapped in)."""
-    (tmp_path / "strongroom-data").symlink_to(server.data_dir)
-    port = server.endpoint.rsplit(":", 1)[1]
-    script = _readme_block("## Quickstart", 0).replace("4599", port)
+def _readme_client_env(server: Any, cwd: Path) -> dict[str, str]:
+    """The environment of a shell that ran the quickstart's ``eval "$(strongroom env)"`` in
+    ``cwd``, whose ``strongroom-data`` is this server's data directory (so the ``config`` file
+    names this server's real port), with no other AWS_* variable."""
+    (cwd / "strongroom-data").symlink_to(server.data_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_CONFIG_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true", AWS_MAX_ATTEMPTS="1")
+    env.update(AWS_EC2_METADATA_DISABLED="true", AWS_MAX_ATTEMPTS="1")
+    return env
+
+
+def test_readme_quickstart_cli_block_runs_as_written(server: Any, kms: Any, tmp_path: Path) -> None:
+    """The README's AWS CLI quickstart, run by bash as written: ``strongroom env`` and the
+    ``config`` file of the first start are all the CLI needs (no --endpoint-url)."""
+    env = _readme_client_env(server, tmp_path)
+    script = _readme_block("## Quickstart", 0)
+    assert "--endpoint-url" not in script and 'eval "$(strongroom env)"' in script
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=tmp_path,
@@ -347,22 +357,25 @@ def test_readme_quickstart_cli_block_runs_as_written(server: Any, kms: Any, tmp_
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    blob = base64.b64decode(result.stdout.strip().splitlines()[-1])
+    assert result.stdout.endswith("my secret")  # the decrypt, the block's last line
+    blob = (tmp_path / "secret.enc").read_bytes()
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"my secret"
 
 
 def test_readme_quickstart_boto3_block_runs_as_written(server: Any, tmp_path: Path) -> None:
-    (tmp_path / "strongroom-data").symlink_to(server.data_dir)
-    port = server.endpoint.rsplit(":", 1)[1]
-    code = _readme_block("## Quickstart", 1).replace("4599", port)
+    """The README's boto3 quickstart in a shell where ``eval "$(strongroom env)"`` ran."""
+    env = _readme_client_env(server, tmp_path)
+    code = _readme_block("## Quickstart", 1)
+    assert "endpoint_url" not in code
+    script = f'eval "$(strongroom env)"\nexec {shlex.quote(sys.executable)} -c "$CODE"'
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        ["bash", "-euo", "pipefail", "-c", script],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+        env={**env, "CODE": code},
     )
     assert result.returncode == 0, result.stderr
 

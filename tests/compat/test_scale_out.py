@@ -267,6 +267,12 @@ def test_workers_stop_cleanly_on_sigterm_and_sigint(tmp_path: Path, sig: int) ->
     try:
         pids = _worker_pids(server)
         assert len(pids) == 2
+        # Both workers serving (the port answers once the first one does): a worker stopped
+        # while it still imports has no application to shut down.
+        deadline = time.monotonic() + 30
+        while server.log_path.read_text().count("Application startup complete") < 2:
+            assert time.monotonic() < deadline, server.log_path.read_text()
+            time.sleep(0.05)
         server.process.send_signal(sig)
         assert server.process.wait(timeout=20) == 0
     finally:
