@@ -236,6 +236,21 @@ def test_admin_policy_file_that_cannot_be_read_is_one_line(
 
 
 @pytest.mark.parametrize(
+    "argv",
+    [
+        ["put-user-policy", "erin", "missing.json"],
+        ["put-role-policy", "app", "missing.json", "--in-account", "123"],
+        ["create-user", "erin", "--in-account", "123"],
+    ],
+)
+def test_a_failed_admin_command_leaves_no_data_directory(tmp_path: Path, argv: list[str]) -> None:
+    data = tmp_path / "never-made"
+    result = strongroom("admin", *argv, "--data-dir", data)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not data.exists()
+
+
+@pytest.mark.parametrize(
     ("command", "words"),
     [
         (["delete-user", "nobody"], ["NotFoundException", "user/nobody"]),

@@ -274,8 +274,7 @@ def _update_trust_policy(core: Core, args: argparse.Namespace) -> dict[str, str]
     from strongroom.services.sessions import update_trust_policy
 
     account = _account(args)
-    document = _read_policy_file(args.policy_file)
-    return {"Arn": update_trust_policy(core, account, args.name, document)}
+    return {"Arn": update_trust_policy(core, account, args.name, args.policy_document)}
 
 
 def _get_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
@@ -339,7 +338,7 @@ def _put_policy(kind: str) -> Runner:
         from strongroom.services.identities import put_identity_policy
 
         account = _account(args)
-        document = _read_policy_file(args.policy_file)
+        document = args.policy_document
         arn = put_identity_policy(core, kind, account, args.name, args.policy_name, document)
         return {"Arn": arn, "PolicyName": args.policy_name}
 
@@ -367,7 +366,18 @@ def _delete_policy(kind: str) -> Runner:
     return run
 
 
+def _check_before_opening(args: argparse.Namespace) -> None:
+    """What a command can check without the data directory, checked before it is opened (or
+    made): a command that fails here leaves nothing behind. A policy file is read here, into
+    ``args.policy_document``."""
+    if getattr(args, "in_account", None) is not None:
+        _account(args)
+    if getattr(args, "policy_file", None) is not None:
+        args.policy_document = _read_policy_file(args.policy_file)
+
+
 def _with_core(args: argparse.Namespace, run: Callable[[Core, argparse.Namespace], Any]) -> int:
+    _check_before_opening(args)
     with _core(args) as core:
         try:
             output = run(core, args)
