@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import threading
@@ -309,6 +310,9 @@ def _signature(mac: HMAC, to_sign: str) -> str:
 # --- parsing ----------------------------------------------------------------------------
 
 
+# A pure function of its argument, remembered for the few dates in flight (every request
+# signed in the same second has the same one).
+@functools.lru_cache(maxsize=16)
 def _amz_datetime(value: str) -> datetime | None:
     # ISO 8601 basic format, always UTC: YYYYMMDDTHHMMSSZ. The shape check comes first
     # because fromisoformat also takes the extended forms, which AWS refuses.
