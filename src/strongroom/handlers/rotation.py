@@ -38,7 +38,7 @@ def get_key_rotation_status(core: Core, ctx: RequestContext, req: Request) -> Re
 
 
 def rotate_key_on_demand(core: Core, ctx: RequestContext, req: Request) -> Response:
-    return {"KeyId": rotation.rotate_on_demand(core, ctx, req["KeyId"]).key_id}
+    return {"KeyId": rotation.rotate_on_demand(core, ctx, req["KeyId"]).arn}
 
 
 def list_key_rotations(core: Core, ctx: RequestContext, req: Request) -> Response:
