@@ -168,7 +168,8 @@ OPERATIONS: Mapping[Operation, OperationRule] = {
     Op.REVOKE_GRANT: _key(st.ALWAYS),
     # Not in the 2023 table; recorded against AWS: Disabled -> DisabledException, EXTERNAL
     # without material -> "... is pending import." (shared/reference §1); the rest inferred
-    # as for the cryptographic operations.
+    # as for the cryptographic operations. Checked before the key spec (services.rotation):
+    # a disabled RSA key gets DisabledException on AWS, not UnsupportedOperationException.
     Op.ROTATE_KEY_ON_DEMAND: _key(st.CRYPTO),
     Op.SCHEDULE_KEY_DELETION: _key(st.SCHEDULE_DELETION),
     Op.SIGN: _key(st.CRYPTO, us.SIGNING, hot=True),

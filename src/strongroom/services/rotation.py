@@ -148,18 +148,21 @@ def rotate_on_demand(core: Core, ctx: RequestContext, key_id: str) -> Key:
     """RotateKeyOnDemand: a new current material version now, the automatic schedule left
     as it is. A key with imported material makes current the material imported for it.
 
-    Raises NotFoundException, AccessDeniedException, UnsupportedOperationException,
-    DisabledException, KMSInvalidStateException (also: no material pending rotation),
-    LimitExceededException (the per-key quota of on-demand rotations) and ConflictException
-    (an automatic rotation due within 20 minutes)."""
+    Raises NotFoundException, AccessDeniedException, DisabledException,
+    KMSInvalidStateException, UnsupportedOperationException (in that order: a disabled
+    RSA key gets DisabledException, recorded against AWS in LocalStack's snapshot
+    test_rotate_key_on_demand_raises_error_given_key_is_disabled), then
+    KMSInvalidStateException (no material pending rotation), LimitExceededException (the
+    per-key quota of on-demand rotations) and ConflictException (an automatic rotation due
+    within 20 minutes)."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     authorize_key(core, ctx, "RotateKeyOnDemand", key)
+    check_state(Operation.ROTATE_KEY_ON_DEMAND, key)
     if key.key_spec.family is not SpecFamily.SYMMETRIC:
         # AWS's answer carries no message here (recorded against AWS: LocalStack snapshot
         # test_rotate_key_on_demand_raises_error_given_non_symmetric_key).
         raise UnsupportedOperationException()
     check_rotatable(key, automatic=False)
-    check_state(Operation.ROTATE_KEY_ON_DEMAND, key)
     generated = key.origin is Origin.AWS_KMS
     material = new_material(key.key_spec) if generated else None
     now = core.clock()
