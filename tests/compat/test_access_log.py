@@ -27,15 +27,18 @@ LINE = re.compile(
 
 
 def _requests(server: Any) -> dict[str, Any]:
-    """An Encrypt, a failed DescribeKey and an STS call; what the log must show or not."""
+    """An Encrypt, a failed DescribeKey, an STS call and a failed one; what the log must
+    show or not."""
     kms = server.client()
     secret = f"plaintext {uuid.uuid4().hex}".encode()
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     encrypted = kms.encrypt(KeyId=key, Plaintext=secret, EncryptionContext={"ctx": "hidden-v"})
     with pytest.raises(ClientError) as missing:
         kms.describe_key(KeyId="alias/none-" + uuid.uuid4().hex)
-    with pytest.raises(ClientError) as sts:
-        server.client("sts").get_caller_identity()
+    sts = server.client("sts")
+    identity = sts.get_caller_identity()
+    with pytest.raises(ClientError) as unknown:
+        sts.get_session_token()
     return {
         "kms:Encrypt": (encrypted["ResponseMetadata"]["RequestId"], "200", "-"),
         "kms:DescribeKey": (
@@ -43,10 +46,11 @@ def _requests(server: Any) -> dict[str, Any]:
             "400",
             "NotFoundException",
         ),
-        "sts:GetCallerIdentity": (
-            sts.value.response["ResponseMetadata"]["RequestId"],
-            str(sts.value.response["ResponseMetadata"]["HTTPStatusCode"]),
-            sts.value.response["Error"]["Code"],
+        "sts:GetCallerIdentity": (identity["ResponseMetadata"]["RequestId"], "200", "-"),
+        "sts:GetSessionToken": (
+            unknown.value.response["ResponseMetadata"]["RequestId"],
+            str(unknown.value.response["ResponseMetadata"]["HTTPStatusCode"]),
+            unknown.value.response["Error"]["Code"],
         ),
         "never": [secret.decode(), "hidden-v", server.secret_access_key],
     }

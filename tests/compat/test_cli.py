@@ -456,6 +456,15 @@ def test_dev_mode_accepts_any_credentials_and_warns(dev_server: Any) -> None:
     )
     # The real admin key still works, and sees the same account.
     assert meta["KeyId"] in {k["KeyId"] for k in dev_server.client().list_keys(Limit=1000)["Keys"]}
+    # Such callers are the account root, and STS GetCallerIdentity says so (its UserId is the
+    # account id: IAM User Guide, policy variables, aws:userid of the account root).
+    sts = dev_server.client("sts", access_key_id="AKIDDUMMY", secret_access_key="dummy")
+    assert sts.get_caller_identity() | {"ResponseMetadata": None} == {
+        "UserId": ACCOUNT,
+        "Account": ACCOUNT,
+        "Arn": f"arn:aws:iam::{ACCOUNT}:root",
+        "ResponseMetadata": None,
+    }
 
 
 def test_without_dev_mode_arbitrary_credentials_are_refused(server: Any) -> None:

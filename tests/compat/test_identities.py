@@ -8,7 +8,9 @@ import configparser
 import json
 import os
 import re
+import shutil
 import sqlite3
+import subprocess
 import tempfile
 import time
 import uuid
@@ -446,8 +448,8 @@ def test_sts_validates_assume_role_requests(server: Server) -> None:
     for change, message in cases:
         error = _fails("ValidationError", sts.assume_role, **{**ok, **change})
         assert error["Message"] == message, change
-    error = _fails("InvalidAction", sts.get_caller_identity)
-    assert error["Message"] == "Could not find operation GetCallerIdentity for version 2011-06-15"
+    error = _fails("InvalidAction", sts.get_session_token)
+    assert error["Message"] == "Could not find operation GetSessionToken for version 2011-06-15"
 
 
 def test_role_chaining_is_limited_to_an_hour(server: Server) -> None:
@@ -486,6 +488,94 @@ def test_sts_requests_need_valid_credentials(server: Server) -> None:
     _fails(
         "SignatureDoesNotMatch", wrong_secret.assume_role, RoleArn=role["arn"], RoleSessionName="s1"
     )
+
+
+# -- STS GetCallerIdentity -----------------------------------------------------------------
+# Expectations from the STS API reference, "GetCallerIdentity" (UserId, Account, Arn; "No
+# permissions are required to perform this operation. If an administrator attaches a policy
+# to your identity that explicitly denies access to the sts:GetCallerIdentity action, you can
+# still perform this operation"; its examples: a user's UserId is its unique id, a role
+# session's ARN is arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION with UserId
+# ROLE_ID:SESSION), and the IAM User Guide's policy-variables principal table (aws:userid is
+# the account id for the account root; IAM "Unique identifiers": AIDA users, AROA roles).
+
+AIDA_RE = re.compile(r"AIDA[A-Z2-7]{17}")
+
+
+def test_sts_get_caller_identity_of_users_even_when_denied(server: Server) -> None:
+    deny_all = {"Effect": "Deny", "Action": "*", "Resource": "*"}
+    denied = new_principal(server, "whoami-denied", policy=_policy(deny_all))
+    plain = new_principal(server, "whoami")
+    answers = [_sts(server, user).get_caller_identity() for user in (denied, plain, plain)]
+    for user, answer in zip((denied, plain, plain), answers, strict=True):
+        assert answer["Arn"] == user["arn"]
+        assert answer["Account"] == ACCOUNT
+        assert AIDA_RE.fullmatch(answer["UserId"]), answer
+    # A user's id is its own, and the same on every call.
+    assert answers[1]["UserId"] == answers[2]["UserId"] != answers[0]["UserId"]
+
+    (event,) = _audit(server, "--principal", denied["arn"], "--event-name", "GetCallerIdentity")
+    assert event["eventSource"] == "sts.amazonaws.com"
+    assert event["readOnly"] is True and "errorCode" not in event
+    assert event["userIdentity"]["arn"] == denied["arn"]
+    assert event["userIdentity"]["accessKeyId"] == denied["AccessKeyId"]
+
+
+def test_sts_get_caller_identity_of_a_role_session(server: Server) -> None:
+    role = _role(server, "whoami-role")
+    user = new_principal(server, "whoami-assumer", policy=_policy(_allow("sts:AssumeRole")))
+    reply = _sts(server, user).assume_role(RoleArn=role["arn"], RoleSessionName="who-am-i")
+    session = _client(server.endpoint, reply["Credentials"], "sts")
+    answer = session.get_caller_identity()
+    role_id = json.loads(server.admin("get-role", role["name"]).stdout)["Role"]["RoleId"]
+    assert answer["Arn"] == _session_arn(role, "who-am-i") == reply["AssumedRoleUser"]["Arn"]
+    assert answer["UserId"] == f"{role_id}:who-am-i" == reply["AssumedRoleUser"]["AssumedRoleId"]
+    assert answer["Account"] == ACCOUNT
+    # Temporary credentials without their session token are refused, here as everywhere.
+    error = _fails(
+        "InvalidClientTokenId",
+        _client(server.endpoint, reply["Credentials"], "sts", use_token=False).get_caller_identity,
+    )
+    assert error["Message"] == INVALID_TOKEN
+
+
+def test_sts_get_caller_identity_of_the_account_root(server: Server) -> None:
+    root_arn = f"arn:aws:iam::{ACCOUNT}:root"
+    creds = json.loads(server.admin("create-access-key", root_arn).stdout)
+    answer = _sts(server, creds).get_caller_identity()
+    assert (answer["UserId"], answer["Account"], answer["Arn"]) == (ACCOUNT, ACCOUNT, root_arn)
+
+
+def test_aws_cli_sts_get_caller_identity(server: Server) -> None:
+    user = new_principal(server, "whoami-cli")
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": user["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": user["SecretAccessKey"],
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    env.pop("AWS_SESSION_TOKEN", None)
+    out = subprocess.run(
+        [
+            shutil.which("aws") or "aws",
+            "sts",
+            "get-caller-identity",
+            "--endpoint-url",
+            server.endpoint,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    answer = json.loads(out.stdout)
+    assert answer["Arn"] == user["arn"] and answer["Account"] == ACCOUNT
+    assert AIDA_RE.fullmatch(answer["UserId"]), answer
 
 
 # -- a role's maximum session duration (IAM MaxSessionDuration) ------------------------------

@@ -48,11 +48,23 @@ ROLE_ARN_RE = re.compile(
 )
 
 
+def _unique_id(prefix: str, arn: str) -> str:
+    """An IAM unique id: ``prefix`` and 17 characters, derived from ``arn`` so that every
+    process and node gives the same one (unlike AWS's, a principal deleted and made again
+    under the same name gets the same id back)."""
+    digest = base64.b32encode(hashlib.sha256(arn.encode()).digest()).decode()
+    return prefix + digest[:17]
+
+
 def role_unique_id(role_arn: str) -> str:
-    """The role's unique id in AWS's form (``AROA`` and 17 characters), derived from its
-    ARN so that every process and node gives the same one."""
-    digest = base64.b32encode(hashlib.sha256(role_arn.encode()).digest()).decode()
-    return "AROA" + digest[:17]
+    """The role's unique id in AWS's form (``AROA`` and 17 characters)."""
+    return _unique_id("AROA", role_arn)
+
+
+def user_unique_id(user_arn: str) -> str:
+    """The user's unique id in AWS's form (``AIDA`` and 17 characters; IAM "Unique
+    identifiers": AIDA for a user, AROA for a role)."""
+    return _unique_id("AIDA", user_arn)
 
 
 def assumed_role_arn(role_arn: str, session_name: str) -> str:

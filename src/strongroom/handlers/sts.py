@@ -1,4 +1,5 @@
-"""Handlers of the STS endpoint: AssumeRole (form parameters in, AssumeRoleResult out)."""
+"""Handlers of the STS endpoint: AssumeRole and GetCallerIdentity (form parameters in, the
+operation's Result members out)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from strongroom.domain.errors import ValidationException
 from strongroom.services import sessions
+from strongroom.services.caller_identity import get_caller_identity
 from strongroom.services.core import Core, RequestContext
 
 Request = Mapping[str, str]
@@ -84,4 +86,13 @@ def assume_role(core: Core, ctx: RequestContext, req: Request) -> Response:
     }
 
 
-HANDLERS: Mapping[str, Handler] = {"AssumeRole": assume_role}
+def caller_identity(core: Core, ctx: RequestContext, req: Request) -> Response:
+    # GetCallerIdentityRequest has no members; like AWS, no permission is checked.
+    identity = get_caller_identity(ctx.caller)
+    return {"UserId": identity.user_id, "Account": identity.account, "Arn": identity.arn}
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "AssumeRole": assume_role,
+    "GetCallerIdentity": caller_identity,
+}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from xml.etree import ElementTree
 
 import botocore.session
 import pytest
@@ -90,3 +91,29 @@ def test_query_requests_are_told_apart_by_content_type() -> None:
     assert is_query_request(form)
     assert not is_query_request([(b"content-type", b"application/x-amz-json-1.1")])
     assert not is_query_request([(b"host", b"h")])
+
+
+def test_get_caller_identity_result_has_the_shape_of_aws_example() -> None:
+    # STS API reference, "GetCallerIdentity", Example 1 (a user named Alice):
+    # <GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+    # <GetCallerIdentityResult><Arn>..</Arn><UserId>AIDA..</UserId><Account>..</Account>
+    # </GetCallerIdentityResult><ResponseMetadata><RequestId>..</RequestId>
+    # </ResponseMetadata></GetCallerIdentityResponse>
+    result = {
+        "UserId": "AIDACKCEVSQ6C2EXAMPLE",
+        "Account": "123456789012",
+        "Arn": "arn:aws:iam::123456789012:user/Alice",
+    }
+    body = encode_result("GetCallerIdentity", result, "req-2")
+    ns = "{https://sts.amazonaws.com/doc/2011-06-15/}"
+    root = ElementTree.fromstring(body)
+    assert root.tag == f"{ns}GetCallerIdentityResponse"
+    assert [child.tag for child in root] == [
+        f"{ns}GetCallerIdentityResult",
+        f"{ns}ResponseMetadata",
+    ]
+    members = {child.tag.removeprefix(ns): child.text for child in root[0]}
+    assert members == result
+    assert root.findtext(f"{ns}ResponseMetadata/{ns}RequestId") == "req-2"
+    parsed = _parse(body, 200, "GetCallerIdentity")
+    assert {k: parsed[k] for k in result} == result

@@ -124,12 +124,12 @@ def test_sts_error_is_xml_without_an_error_type_header_and_audited(app: KmsApp) 
 
 
 def test_sts_unknown_action_is_audited_under_its_name(app: KmsApp) -> None:
-    body = b"Action=GetCallerIdentity&Version=2011-06-15"
+    body = b"Action=GetSessionToken&Version=2011-06-15"
     status, _, reply = _call(app, _signed(app, {"content-type": FORM}, body, "sts"), body)
     assert status == 400
     assert b"<Code>InvalidAction</Code>" in reply
     (event,) = _events(app)
-    assert event["eventName"] == "GetCallerIdentity"
+    assert event["eventName"] == "GetSessionToken"
     assert event["errorCode"] == "InvalidAction"
 
 
