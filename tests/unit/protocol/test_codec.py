@@ -588,3 +588,7 @@ def test_encode_error_is_type_and_message() -> None:
     assert encode_error(NotFoundException("Key 'k' does not exist")) == (
         b'{"__type":"NotFoundException","message":"Key \'k\' does not exist"}'
     )
+
+
+def test_encode_error_without_text_leaves_the_message_out() -> None:
+    assert encode_error(NotFoundException()) == b'{"__type":"NotFoundException"}'
