@@ -161,4 +161,4 @@ def test_generate_mac_and_verify_mac_honour_dry_run(kms: Any, key_of: KeyMaker) 
         response = assert_kms_error(
             "DryRunOperationException", call, message=DRY_RUN, DryRun=True, **arguments, **extra
         )
-        assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400

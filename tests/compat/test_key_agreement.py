@@ -130,7 +130,7 @@ def test_derive_shared_secret_honours_dry_run_and_refuses_a_recipient(
         DryRun=True,
         **arguments,
     )
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert_kms_error(
         "UnsupportedOperationException",
         kms.derive_shared_secret,
