@@ -60,11 +60,14 @@ def call(
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
     region: str = REGION,
-    content_type: str = JSON_11,
+    content_type: str | None = JSON_11,
 ) -> Reply:
-    """POST one request; signed with the admin key unless told otherwise."""
+    """POST one request; signed with the admin key unless told otherwise (no Content-Type
+    header when ``content_type`` is None)."""
     data = json.dumps(body).encode() if isinstance(body, dict) else body
-    headers = {"Content-Type": content_type, "X-Amz-Target": target}
+    headers = {"X-Amz-Target": target}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
     if sign:
         request = AWSRequest(method="POST", url=server.endpoint + "/", data=data, headers=headers)
         credentials = Credentials(
@@ -387,3 +390,53 @@ def test_boto3_sees_an_empty_message_and_no_modeled_message(kms: Any, key_of: An
         message="",
     )
     assert "message" not in response
+
+
+# -- Content-Type -------------------------------------------------------------------------
+# KMS speaks AWS JSON 1.1 only: `Content-Type: application/x-amz-json-1.1` (Smithy's
+# awsJson1_1 protocol; botocore's JSON serializer). AWS's own front end (Coral) answers a
+# POST whose Content-Type it does not take for the service's protocol with HTTP 404 and
+# `<UnknownOperationException/>`: recorded against real AWS in dynalite's test/connection.js
+# ("should return 404 if body but no content-type" / "... incorrect content-type") and
+# kinesalite's test/connection.js (Kinesis, an AWS JSON 1.1 service like KMS: a signed
+# ListStreams with no, `application/x-amz-json-1.0` or another Content-Type gets
+# `<UnknownOperationException/>` 404; `application/json` gets the deprecated JSON-RPC 1.0
+# envelope, not a JSON 1.1 reply). Strongroom keeps AWS's code and status but writes the
+# error as AWS JSON 1.1, which every KMS client parses (an XML body is not).
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "",
+        "application/json",
+        "application/x-amz-json-1.0",
+        "text/plain",
+        "application/x-www-form-urlencoded",  # what curl -d sends: still KMS's error
+    ],
+)
+def test_wrong_or_missing_content_type_fails_with_json_unknown_operation(
+    server: Any, content_type: str | None
+) -> None:
+    reply = call(server, "TrentService.ListKeys", content_type=content_type)
+    message = assert_error(reply, "UnknownOperationException", status=404)
+    assert "application/x-amz-json-1.1" in message
+    assert reply.headers["content-type"] == JSON_11
+
+
+def test_content_type_parameters_and_case_are_accepted(server: Any) -> None:
+    for content_type in ("application/x-amz-json-1.1; charset=utf-8", "Application/X-Amz-Json-1.1"):
+        assert call(server, "TrentService.ListKeys", content_type=content_type).status == 200
+
+
+def test_botocore_parses_the_wrong_content_type_error(server: Any) -> None:
+    client = server.client()
+
+    def wrong_content_type(request: Any, **_: Any) -> None:
+        request.headers.replace_header("Content-Type", "text/plain")
+
+    client.meta.events.register_first("before-sign.kms.ListKeys", wrong_content_type)
+    response = assert_kms_error("UnknownOperationException", client.list_keys)
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert "application/x-amz-json-1.1" in response["Error"]["Message"]
