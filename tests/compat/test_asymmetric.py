@@ -467,7 +467,7 @@ def test_encrypt_and_decrypt_with_rsa_key_honour_dry_run(kms: Any, key_of: KeyMa
         EncryptionAlgorithm=OAEP[1],
         DryRun=True,
     )
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
     # A request that would fail fails for its own reason, DryRun or not.
     assert_kms_error(
         "ValidationException",

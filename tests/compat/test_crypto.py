@@ -126,6 +126,7 @@ def test_encrypt_with_asymmetric_algorithm_fails(kms: Any, key: dict[str, Any]) 
 
 
 def test_encrypt_with_dry_run_fails_with_dry_run_exception(kms: Any, key: dict[str, Any]) -> None:
+    # HTTP 400 as real AWS answers (see test_data_key_pair_honours_dry_run).
     response = assert_kms_error(
         "DryRunOperationException",
         kms.encrypt,
@@ -134,7 +135,7 @@ def test_encrypt_with_dry_run_fails_with_dry_run_exception(kms: Any, key: dict[s
         Plaintext=b"x",
         DryRun=True,
     )
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def test_decrypt_with_dry_run_fails_with_dry_run_exception(kms: Any, key: dict[str, Any]) -> None:

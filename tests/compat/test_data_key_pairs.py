@@ -155,7 +155,9 @@ def test_data_key_pair_under_disabled_key_fails_with_disabled(kms: Any) -> None:
 
 
 def test_data_key_pair_honours_dry_run(kms: Any, key: dict[str, Any]) -> None:
-    # Recorded against AWS: test_generate_data_key_pair_dry_run (LocalStack snapshot).
+    # Recorded against AWS: test_generate_data_key_pair_dry_run and
+    # test_generate_data_key_pair_without_plaintext_dry_run (LocalStack snapshot
+    # tests/aws/services/kms/test_kms.snapshot.json): HTTP 400, not the API reference's 412.
     for call in (kms.generate_data_key_pair, kms.generate_data_key_pair_without_plaintext):
         response = assert_kms_error(
             "DryRunOperationException",
@@ -165,7 +167,7 @@ def test_data_key_pair_honours_dry_run(kms: Any, key: dict[str, Any]) -> None:
             KeyPairSpec="RSA_2048",
             DryRun=True,
         )
-        assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def test_data_key_pair_refuses_a_recipient(kms: Any, key: dict[str, Any]) -> None:

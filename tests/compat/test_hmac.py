@@ -161,4 +161,39 @@ def test_generate_mac_and_verify_mac_honour_dry_run(kms: Any, key_of: KeyMaker) 
         response = assert_kms_error(
             "DryRunOperationException", call, message=DRY_RUN, DryRun=True, **arguments, **extra
         )
-        assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_unknown_mac_algorithm_lists_the_values_in_aws_order(
+    raw_kms: Any, key_of: KeyMaker
+) -> None:
+    # Recorded against AWS: LocalStack snapshots test_invalid_generate_mac[HMAC_256-INVALID]
+    # and test_invalid_verify_mac[HMAC_256-INVALID-some important message]
+    # (tests/aws/services/kms/test_kms.snapshot.json). AWS's order, not the model's
+    # (HMAC_SHA_224, HMAC_SHA_256, HMAC_SHA_384, HMAC_SHA_512).
+    meta = key_of("HMAC_256", "GENERATE_VERIFY_MAC")
+    message = (
+        "1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy "
+        "constraint: Member must satisfy enum value set: "
+        "[HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]"
+    )
+    arguments = {"KeyId": meta["KeyId"], "Message": b"m", "MacAlgorithm": "INVALID"}
+    assert_kms_error("ValidationException", raw_kms.generate_mac, message=message, **arguments)
+    assert_kms_error(
+        "ValidationException", raw_kms.verify_mac, message=message, Mac=b"0" * 32, **arguments
+    )
+
+
+def test_other_enums_are_listed_in_the_model_order(raw_kms: Any, key_of: KeyMaker) -> None:
+    # No AWS recording shows the current set of signing algorithms: the model's order.
+    meta = key_of("ECC_NIST_P256", "SIGN_VERIFY")
+    allowed = raw_kms.meta.service_model.shape_for("SigningAlgorithmSpec").enum
+    assert_kms_error(
+        "ValidationException",
+        raw_kms.sign,
+        message="1 validation error detected: Value 'INVALID' at 'signingAlgorithm' failed to "
+        f"satisfy constraint: Member must satisfy enum value set: [{', '.join(allowed)}]",
+        KeyId=meta["KeyId"],
+        Message=b"m",
+        SigningAlgorithm="INVALID",
+    )

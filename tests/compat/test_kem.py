@@ -238,7 +238,7 @@ def test_encapsulate_and_decapsulate_honour_dry_run(kms: Any, key_of: KeyMaker) 
         EncapsulationAlgorithm="ML_KEM",
         DryRun=True,
     )
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert_kms_error(
         "DryRunOperationException",
         kms.decapsulate,

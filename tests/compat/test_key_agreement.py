@@ -72,7 +72,6 @@ def test_peer_key_on_another_curve_or_of_another_kind_fails_with_validation(
         _spki(ec.generate_private_key(ec.SECP256K1()).public_key()),
         _spki(ed25519.Ed25519PrivateKey.generate().public_key()),
         _spki(rsa.generate_private_key(65537, 2048).public_key()),
-        b"not a public key",
     ):
         assert_kms_error(
             "ValidationException",
@@ -81,6 +80,26 @@ def test_peer_key_on_another_curve_or_of_another_kind_fails_with_validation(
             KeyAgreementAlgorithm="ECDH",
             PublicKey=peer,
         )
+
+
+def test_peer_key_that_does_not_parse_fails_with_validation_without_text(
+    kms: Any, key_of: KeyMaker
+) -> None:
+    # Recorded against AWS: LocalStack's snapshot "response-invalid-public-key" of
+    # test_derive_shared_secret (tests/aws/services/kms/test_kms.snapshot.json), PublicKey
+    # b"InvalidPublicKey": ValidationException, Message "" (the body has no message).
+    meta = key_of("ECC_NIST_P256", "KEY_AGREEMENT")
+    for peer in (b"InvalidPublicKey", b"not a public key"):
+        response = assert_kms_error(
+            "ValidationException",
+            kms.derive_shared_secret,
+            message="",
+            KeyId=meta["KeyId"],
+            KeyAgreementAlgorithm="ECDH",
+            PublicKey=peer,
+        )
+        assert "message" not in response
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def test_derive_shared_secret_with_keys_of_other_usages_fails_with_aws_message(
@@ -130,7 +149,7 @@ def test_derive_shared_secret_honours_dry_run_and_refuses_a_recipient(
         DryRun=True,
         **arguments,
     )
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert_kms_error(
         "UnsupportedOperationException",
         kms.derive_shared_secret,

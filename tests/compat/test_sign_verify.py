@@ -402,7 +402,7 @@ def test_sign_and_verify_honour_dry_run(kms: Any, key_of: KeyMaker) -> None:
         response = assert_kms_error(
             "DryRunOperationException", call, message=DRY_RUN, DryRun=True, **arguments, **extra
         )
-        assert response["ResponseMetadata"]["HTTPStatusCode"] == 412
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 # -- the AWS CLI ----------------------------------------------------------------------

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
@@ -304,10 +304,10 @@ def _peer_public_key(
 ) -> ec.EllipticCurvePublicKey:
     try:
         peer = serialization.load_der_public_key(der)
-    except ValueError:
-        raise ValidationException(
-            "PublicKey is not a DER-encoded X.509 SubjectPublicKeyInfo (RFC 5280)."
-        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        # AWS answers a public key that does not parse with a ValidationException without
+        # text (recorded: LocalStack's snapshot "response-invalid-public-key").
+        raise ValidationException() from None
     if not isinstance(peer, ec.EllipticCurvePublicKey):
         raise ValidationException(
             f"PublicKey is not an elliptic curve public key; a {spec} key needs a "

@@ -69,9 +69,8 @@ class DisabledException(KmsError):
 
 
 class DryRunOperationException(KmsError):
-    """AWS error code DryRunOperationException."""
-
-    status = 412
+    """AWS error code DryRunOperationException. HTTP 400 as real AWS answers it (recorded
+    for GenerateDataKeyPair with and without plaintext), though the API reference says 412."""
 
 
 class ExpiredImportTokenException(KmsError):

@@ -175,8 +175,30 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.ASCII)
 
 
-def compile_scalar(shape: Mapping[str, Any]) -> Scalar:
-    """Compile a string, blob, boolean, number or timestamp shape of the service model."""
+# The order in which AWS lists an enum's values in "Member must satisfy enum value set",
+# where a real AWS message shows it (AWS's order is its own, not the model's), by shape.
+# Used only while the model's set of values is the same as the recorded one; any other
+# enum, or one the model has grown since, is listed in the model's order.
+AWS_ENUM_ORDERS: Final[Mapping[str, tuple[str, ...]]] = {
+    # Member macAlgorithm (GenerateMac, VerifyMac); recorded against AWS in LocalStack's
+    # snapshots test_invalid_generate_mac[HMAC_256-INVALID] and
+    # test_invalid_verify_mac[HMAC_256-INVALID-...] (tests/aws/services/kms/test_kms.snapshot.json).
+    "MacAlgorithmSpec": ("HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"),
+}
+
+
+def enum_order(name: str, values: list[str]) -> list[str]:
+    """The values of enum shape ``name`` in the order AWS lists them (``AWS_ENUM_ORDERS``
+    when it holds exactly these values, else the model's order)."""
+    recorded = AWS_ENUM_ORDERS.get(name)
+    if recorded is not None and sorted(recorded) == sorted(values):
+        return list(recorded)
+    return values
+
+
+def compile_scalar(shape: Mapping[str, Any], name: str = "") -> Scalar:
+    """Compile a string, blob, boolean, number or timestamp shape of the service model
+    (``name`` is the shape's, for AWS's order of an enum's values)."""
     kind = shape["type"]
     lo: int | None = shape.get("min")
     hi: int | None = shape.get("max")
@@ -218,7 +240,8 @@ def compile_scalar(shape: Mapping[str, Any]) -> Scalar:
     bracket = [check[1] for check in (upper, lower, pattern) if check is not None]
     if "enum" in shape:
         allowed = frozenset(shape["enum"])
-        text = f"Member must satisfy enum value set: [{', '.join(shape['enum'])}]"
+        listed = ", ".join(enum_order(name, list(shape["enum"])))
+        text = f"Member must satisfy enum value set: [{listed}]"
         checks.append((lambda v: v in allowed, text))
         bracket.append(text)
 

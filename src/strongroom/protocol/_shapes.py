@@ -99,7 +99,7 @@ class ShapeCompiler:
         """The compiled scalar shape ``name``."""
         found = self._scalars.get(name)
         if found is None:
-            found = self._scalars[name] = compile_scalar(self._shapes[name])
+            found = self._scalars[name] = compile_scalar(self._shapes[name], name)
         return found
 
     def renderer(self, name: str) -> Render:

@@ -81,8 +81,12 @@ def validation_message(errors: list[str]) -> str:
 
 
 def encode_error(error: KmsError) -> bytes:
-    """The JSON body of an error reply: ``{"__type": <AWS code>, "message": <text>}``."""
-    return orjson.dumps({"__type": error.code, "message": error.message})
+    """The JSON body of an error reply: ``{"__type": <AWS code>, "message": <text>}``, or
+    ``{"__type": <AWS code>}`` when the error has no text: AWS leaves the member out then
+    (a wrong signature, MAC or encryption context)."""
+    if error.message:
+        return orjson.dumps({"__type": error.code, "message": error.message})
+    return orjson.dumps({"__type": error.code})
 
 
 _PLAIN: Final = frozenset({str, int, float, bool})

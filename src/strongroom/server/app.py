@@ -18,6 +18,11 @@ from strongroom.server.protocols import AwsJson, AwsQuery
 from strongroom.server.wiring import Runtime
 
 
+def _has_target(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether ASGI ``headers`` carry X-Amz-Target (JSON protocols' operation header)."""
+    return any(name == b"x-amz-target" for name, _ in headers)
+
+
 class KmsApp:
     """One per process: KMS (AWS JSON 1.1) and STS (query) on one port, ``GET /health``,
     404 for anything else."""
@@ -34,9 +39,12 @@ class KmsApp:
         kind = scope["type"]
         if kind == "http":
             if scope["method"] == "POST":
-                # A form-encoded body is STS's query protocol (AssumeRole); anything else
-                # is KMS's AWS JSON 1.1.
-                wire = self._sts if is_query_request(scope["headers"]) else self._kms
+                # A form-encoded body without X-Amz-Target is STS's query protocol
+                # (AssumeRole); anything else is KMS's AWS JSON 1.1, which answers a wrong
+                # Content-Type itself (curl -d sends a form's Content-Type).
+                headers = scope["headers"]
+                sts = is_query_request(headers) and not _has_target(headers)
+                wire = self._sts if sts else self._kms
                 await self._pipeline(wire, scope, receive, send)
             elif scope["method"] == "GET" and scope["path"] == "/health":
                 await reply(send, 200, b'{"status":"ok"}', b"application/json", [])

@@ -86,6 +86,28 @@ class WireProtocol(Protocol):
 
 
 TARGET_PREFIX = "TrentService."
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+def _is_json_11(content_type: str | None) -> bool:
+    """Whether a Content-Type names AWS JSON 1.1, parameters (``; charset=utf-8``) and
+    letter case aside."""
+    if content_type is None:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() == JSON_CONTENT_TYPE
+
+
+def _wrong_content_type(content_type: str | None) -> UnknownOperationException:
+    """What a KMS request whose Content-Type is not AWS JSON 1.1 gets: AWS's front end
+    answers HTTP 404 UnknownOperationException (as XML without text; here as the JSON 1.1
+    error a KMS client parses, with a sentence saying what to send)."""
+    found = "no Content-Type" if not content_type else f"Content-Type {content_type!r}"
+    error = UnknownOperationException(
+        f"The KMS API takes AWS JSON 1.1 requests, and this one has {found}: "
+        f"send Content-Type: {JSON_CONTENT_TYPE}."
+    )
+    error.status = 404
+    return error
 
 
 class AwsJson:
@@ -95,7 +117,7 @@ class AwsJson:
 
     name = "KMS"
     signing_name = "kms"
-    content_type = b"application/x-amz-json-1.1"
+    content_type = JSON_CONTENT_TYPE.encode()
     event_source = EVENT_SOURCE
     counts_for_idle = True
 
@@ -114,6 +136,9 @@ class AwsJson:
     def decode(
         self, operation: str, fields: Mapping[str, str], body: bytes
     ) -> tuple[Route, dict[str, Any]]:
+        content_type = fields.get("content-type")
+        if content_type != JSON_CONTENT_TYPE and not _is_json_11(content_type):
+            raise _wrong_content_type(content_type)
         if not fields.get("x-amz-target", "").startswith(TARGET_PREFIX):
             raise UnknownOperationException()
         entry = self._routes.get(operation)

@@ -312,9 +312,10 @@ def test_peer_key_on_another_curve_is_a_validation_error() -> None:
     [b"", b"not DER", b"\x30\x03\x02\x01\x00"],
     ids=["empty", "text", "not-spki"],
 )
-def test_peer_key_that_is_not_spki_is_a_validation_error(peer: bytes) -> None:
-    with pytest.raises(ValidationException, match="SubjectPublicKeyInfo"):
+def test_peer_key_that_is_not_spki_is_a_validation_error_without_text(peer: bytes) -> None:
+    with pytest.raises(ValidationException) as e:
         derive_shared_secret(S.ECC_NIST_P256, _key(S.ECC_NIST_P256), peer)
+    assert e.value.message == ""  # as AWS (LocalStack snapshot "response-invalid-public-key")
 
 
 def test_peer_key_that_is_not_ec_is_a_validation_error() -> None:

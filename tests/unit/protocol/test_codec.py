@@ -21,7 +21,7 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.secrets import KeyBytes
 from strongroom.protocol import OperationCodec, ServiceModel, encode_error, load_model
-from strongroom.protocol._scalars import compile_pattern
+from strongroom.protocol._scalars import compile_pattern, enum_order
 
 pytestmark = pytest.mark.unit
 
@@ -587,4 +587,21 @@ def test_decode_of_encoded_blob_round_trips() -> None:
 def test_encode_error_is_type_and_message() -> None:
     assert encode_error(NotFoundException("Key 'k' does not exist")) == (
         b'{"__type":"NotFoundException","message":"Key \'k\' does not exist"}'
+    )
+
+
+def test_encode_error_without_text_leaves_the_message_out() -> None:
+    assert encode_error(NotFoundException()) == b'{"__type":"NotFoundException"}'
+
+
+def test_enum_values_are_listed_in_aws_order_where_recorded_else_the_model_order() -> None:
+    # AWS's order for macAlgorithm (LocalStack snapshot test_invalid_generate_mac).
+    aws = ["HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"]
+    assert enum_order("MacAlgorithmSpec", SHAPES["MacAlgorithmSpec"]["enum"]) == aws
+    # A set the recording does not cover (a newer model with more values): the model's order.
+    grown = [*SHAPES["MacAlgorithmSpec"]["enum"], "HMAC_SHA3_256"]
+    assert enum_order("MacAlgorithmSpec", grown) == grown
+    assert (
+        enum_order("KeyUsageType", SHAPES["KeyUsageType"]["enum"])
+        == (SHAPES["KeyUsageType"]["enum"])
     )
