@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ._in_process import fresh_database, in_process
+from ._in_process import InProcess, fresh_database, in_process
 from ._support import ACCOUNT, assert_kms_error, audit_events
 
 pytestmark = pytest.mark.compat
@@ -160,24 +160,62 @@ def _guarded_policy(days: int) -> str:
     )
 
 
+def _tracking_began(app: InProcess, when: datetime) -> None:
+    """Make the database one whose tracking began at ``when``, as one upgraded long ago."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(app.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE key_usage_tracking SET started = :t"), {"t": when.timestamp()}
+            )
+    finally:
+        engine.dispose()
+
+
+def test_tracking_start_is_the_later_of_the_keys_creation_and_the_start_of_tracking(
+    tmp_path: Path, database: str | None
+) -> None:
+    with in_process(tmp_path / "data", database) as app:
+        began = app.clock() - timedelta(days=100)
+        _tracking_began(app, began)
+        app.clock.advance(timedelta(days=-150))
+        older = app.kms.create_key()["KeyMetadata"]
+        app.clock.advance(timedelta(days=100))
+        newer = app.kms.create_key()["KeyMetadata"]
+        got = app.kms.get_key_last_usage(KeyId=older["Arn"])
+        assert got["KeyLastUsage"] == {}
+        assert got["KeyCreationDate"] < got["TrackingStartDate"]
+        assert abs(got["TrackingStartDate"].timestamp() - began.timestamp()) < 0.01
+        got = app.kms.get_key_last_usage(KeyId=newer["Arn"])
+        assert got["TrackingStartDate"] == got["KeyCreationDate"] == newer["CreationDate"]
+
+
 def test_trailing_days_without_key_usage_guards_deletion_and_disabling(
     tmp_path: Path, database: str | None
 ) -> None:
     with in_process(tmp_path / "data", database) as app:
         kms = app.kms
-        key_id = kms.create_key(Policy=_guarded_policy(30))["KeyMetadata"]["KeyId"]
+        # A use is recorded at its request's (real) time, the services' clock counts the
+        # days: tracking began 100 days ago and the keys were made 62 days ago by that clock.
+        _tracking_began(app, app.clock() - timedelta(days=100))
+        app.clock.advance(timedelta(days=-62))
+        used = kms.create_key(Policy=_guarded_policy(30))["KeyMetadata"]["KeyId"]
+        unused = kms.create_key(Policy=_guarded_policy(30))["KeyMetadata"]["KeyId"]
         # Never used: 0 days since the key was made.
-        assert_kms_error("AccessDeniedException", kms.schedule_key_deletion, KeyId=key_id)
-        assert_kms_error("AccessDeniedException", kms.disable_key, KeyId=key_id)
+        assert_kms_error("AccessDeniedException", kms.schedule_key_deletion, KeyId=used)
+        assert_kms_error("AccessDeniedException", kms.disable_key, KeyId=used)
 
-        app.clock.advance(timedelta(days=31))
-        kms.encrypt(KeyId=key_id, Plaintext=b"still in use")  # 0 days since this use
-        assert_kms_error("AccessDeniedException", kms.schedule_key_deletion, KeyId=key_id)
+        app.clock.advance(timedelta(days=62))  # the clock is back to the real time
+        kms.encrypt(KeyId=used, Plaintext=b"still in use")  # 0 days since this use
+        assert_kms_error("AccessDeniedException", kms.schedule_key_deletion, KeyId=used)
+        kms.disable_key(KeyId=unused)  # 62 days since it was made, never used
 
         app.clock.advance(timedelta(days=30, hours=23))  # 30 whole days, rounded down
-        assert_kms_error("AccessDeniedException", kms.disable_key, KeyId=key_id)
+        assert_kms_error("AccessDeniedException", kms.disable_key, KeyId=used)
 
         app.clock.advance(timedelta(hours=2))  # 31 days without use
-        kms.disable_key(KeyId=key_id)
-        scheduled = kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+        kms.disable_key(KeyId=used)
+        scheduled = kms.schedule_key_deletion(KeyId=used, PendingWindowInDays=7)
         assert scheduled["KeyState"] == "PendingDeletion"

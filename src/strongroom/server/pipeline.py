@@ -130,7 +130,7 @@ class Pipeline:
                 payload, status, error_headers = wire.encode_error(error, request_id)
                 extra = [(b"x-amzn-requestid", request_id.encode()), *error_headers]
             if error is None and ctx is not None:  # the key's last use (GetKeyLastUsage)
-                note_use(self.rt.core, ctx, operation)
+                note_use(self.rt.core, ctx, operation, now)
             await reply(send, status, payload, wire.content_type, extra)
             if self._access_log:
                 code = wire.error_code(error) if error else None

@@ -28,14 +28,14 @@ kms-api-permissions-reference.html, "Key last usage condition")."""
 _DAY = timedelta(days=1)
 
 
-def note_use(core: Core, ctx: RequestContext, operation: str) -> None:
-    """Note a successful request as the last use, now by the core's clock, of the keys it
-    touched, when ``operation`` is one that KeyLastUsage tracks (ReEncrypt: both keys). Call
-    it on the event loop, once the request has succeeded: a dict write per key, no lock, no
-    database."""
+def note_use(core: Core, ctx: RequestContext, operation: str, when: datetime) -> None:
+    """Note a successful request, made at ``when`` (its audit event's time), as the last use
+    of the keys it touched, when ``operation`` is one that KeyLastUsage tracks (ReEncrypt:
+    both keys). Call it on the event loop, once the request has succeeded: a dict write per
+    key, no lock, no database."""
     if operation not in TRACKED_USES:
         return
-    use = KeyUse(operation, core.clock(), ctx.event_id, ctx.request_id)
+    use = KeyUse(operation, when, ctx.event_id, ctx.request_id)
     for arn in ctx.resources:
         if ":key/" in arn:
             core.key_usage.note(arn, use)
