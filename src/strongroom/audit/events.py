@@ -165,7 +165,10 @@ def build_event(
     error_code: str | None,
     error_message: str | None,
     event_source: str = EVENT_SOURCE,
+    event_id: str | None = None,
 ) -> dict[str, Any]:
+    """The CloudTrail event of one request; ``event_id`` is its eventID when the request
+    already has one (a new id otherwise)."""
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": user_identity,
@@ -178,7 +181,7 @@ def build_event(
         "requestParameters": scrub(request_parameters),
         "responseElements": scrub(response_elements),
         "requestID": request_id,
-        "eventID": new_id(),
+        "eventID": event_id or new_id(),
         "readOnly": _read_only(event_name),
         "resources": [_resource(arn) for arn in dict.fromkeys(resources)],
         "eventType": "AwsApiCall",

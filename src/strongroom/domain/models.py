@@ -169,3 +169,14 @@ class Caller:
     identity_policies: tuple[str, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
     session: RoleSession | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """A successful cryptographic use of a key (GetKeyLastUsage's ``KeyLastUsageData``):
+    the operation, when (the audit event's time), the audit event's id and the request id."""
+
+    operation: str
+    timestamp: datetime
+    event_id: str
+    request_id: str

@@ -146,7 +146,8 @@ OPERATIONS: Mapping[Operation, OperationRule] = {
     Op.GENERATE_DATA_KEY_WITHOUT_PLAINTEXT: _key(st.CRYPTO, us.DATA_KEY, hot=True),
     Op.GENERATE_MAC: _key(st.CRYPTO, us.MAC, hot=True),
     Op.GENERATE_RANDOM: OperationRule(Scope.ACCOUNT, st.ALWAYS, hot_path=True),
-    Op.GET_KEY_LAST_USAGE: _key(st.ALWAYS),  # not served yet (no handler)
+    # Its documented errors have no KMSInvalidStateException: every state may ask.
+    Op.GET_KEY_LAST_USAGE: _key(st.ALWAYS),
     Op.GET_KEY_POLICY: _key(st.ALWAYS),
     # Readable in every state but Unavailable [7]; while pending deletion it reads false.
     Op.GET_KEY_ROTATION_STATUS: _key({KeyState.UNAVAILABLE: st.UNAVAILABLE}),
@@ -182,6 +183,27 @@ OPERATIONS: Mapping[Operation, OperationRule] = {
     Op.VERIFY: _key(st.CRYPTO, us.SIGNING, hot=True),
     Op.VERIFY_MAC: _key(st.CRYPTO, us.MAC, hot=True),
 }
+
+TRACKED_USES = frozenset(
+    {
+        Op.DECRYPT,
+        Op.DERIVE_SHARED_SECRET,
+        Op.ENCRYPT,
+        Op.GENERATE_DATA_KEY,
+        Op.GENERATE_DATA_KEY_PAIR,
+        Op.GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT,
+        Op.GENERATE_DATA_KEY_WITHOUT_PLAINTEXT,
+        Op.GENERATE_MAC,
+        Op.RE_ENCRYPT,
+        Op.SIGN,
+        Op.VERIFY,
+        Op.VERIFY_MAC,
+        Op.ENCAPSULATE,
+        Op.DECAPSULATE,
+    }
+)
+"""The operations whose success counts as a key's last use: the model's enum
+KeyLastUsageTrackingOperation (a unit test compares them)."""
 
 HOT_PATH = frozenset(op for op, rule in OPERATIONS.items() if rule.hot_path)
 """Operations that, in steady state, touch only in-memory caches: they run on the event

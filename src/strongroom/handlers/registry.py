@@ -17,6 +17,7 @@ from strongroom.handlers import (
     grants,
     imports,
     keys,
+    last_usage,
     mac,
     multiregion,
     policies,
@@ -31,6 +32,7 @@ Op = Operation
 HANDLERS: Mapping[Operation, Handler] = {
     Op.CREATE_KEY: keys.create_key,
     Op.DESCRIBE_KEY: keys.describe_key,
+    Op.GET_KEY_LAST_USAGE: last_usage.get_key_last_usage,
     Op.LIST_KEYS: keys.list_keys,
     Op.ENABLE_KEY: keys.enable_key,
     Op.DISABLE_KEY: keys.disable_key,

@@ -1,7 +1,8 @@
 """The process's background work beside the requests: the change feed (other processes'
 and nodes' changes evict cached keys and credentials), the completion of multi-Region
-replication, and the periodic jobs (deletion, rotation, import expiry, session and
-change-feed pruning). Every job runs in the thread pool, each in its own try: one that
+replication, the periodic jobs (deletion, rotation, import expiry, session and
+change-feed pruning) and the flush of the key uses noted for GetKeyLastUsage (also when the
+process stops). Every job runs in the thread pool, each in its own try: one that
 fails is logged and does not stop the others."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from strongroom.server.wiring import Runtime
 from strongroom.services.core import Core
 from strongroom.services.deletion import delete_due_keys
 from strongroom.services.imports import expire_due_materials
+from strongroom.services.key_usage import write_uses
 from strongroom.services.multiregion import complete_replication
 from strongroom.services.rotation import rotate_due_keys
 from strongroom.services.sessions import prune_sessions
@@ -65,13 +67,38 @@ class Jobs:
             asyncio.create_task(self._every(s.job_interval_seconds, self.run_periodic)),
             # AWS replicates a multi-Region key "after a few seconds": as often as changes.
             asyncio.create_task(self._every(s.change_poll_seconds, self.complete_replication)),
+            asyncio.create_task(self._flush_usage_every(s.usage_flush_seconds)),
         ]
 
     async def stop(self) -> None:
-        """Cancel the schedules and wait until none runs."""
+        """Cancel the schedules, wait until none runs, then write the key uses noted since
+        the last flush."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self.flush_usage()
+        except Exception:
+            log.exception("writing the key uses failed")
+
+    async def flush_usage(self) -> None:
+        """Write the key uses noted since the last flush. They are taken on the loop, where
+        requests note them, so none is noted into a batch being written; a batch that fails
+        to be written is taken again with the next."""
+        uses = self.rt.core.key_usage.take()
+        if uses:
+            await asyncio.get_running_loop().run_in_executor(
+                self._pool, write_uses, self.rt.core, uses
+            )
+            self.rt.core.key_usage.written(uses)
+
+    async def _flush_usage_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.flush_usage()
+            except Exception:
+                log.exception("scheduled job flush_usage failed")
 
     async def _every(self, seconds: float, job: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ from strongroom.server.asgi import Receive, Scope, Send, read_body, reply
 from strongroom.server.protocols import WireProtocol
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import RequestContext
+from strongroom.services.key_usage import note_use
 
 log = logging.getLogger("strongroom.server")
 
@@ -116,6 +117,7 @@ class Pipeline:
                 error_code=wire.error_code(error) if error else None,
                 error_message=error.message if error else None,
                 event_source=wire.event_source,
+                event_id=ctx.event_id if ctx else None,
             )
             try:
                 alone = found_idle and self._active == 1 and await self._still_alone()
@@ -127,6 +129,8 @@ class Pipeline:
                 error = _internal(request_id)
                 payload, status, error_headers = wire.encode_error(error, request_id)
                 extra = [(b"x-amzn-requestid", request_id.encode()), *error_headers]
+            if error is None and ctx is not None:  # the key's last use (GetKeyLastUsage)
+                note_use(self.rt.core, ctx, operation, now)
             await reply(send, status, payload, wire.content_type, extra)
             if self._access_log:
                 code = wire.error_code(error) if error else None

@@ -28,6 +28,8 @@ class Settings:
     log_level: str = "info"
     change_poll_seconds: float = 0.5  # how often a process looks for changes by others
     job_interval_seconds: float = 60.0  # scheduled jobs: deletion, rotation, import expiry
+    # How often a process writes the key uses it noted (GetKeyLastUsage's delay; AWS: 1 h)
+    usage_flush_seconds: float = 60.0
     on_demand_rotation_limit: int = 25  # RotateKeyOnDemand per key (AWS's quota: 25)
     audit_dir: Path | None = None  # default: data_dir/audit
     audit_fsync: bool = True  # fdatasync each group of audit events before replying
@@ -177,6 +179,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "log_level": _log_level,
     "change_poll_seconds": _at_least(0, exclusive=True),
     "job_interval_seconds": _at_least(0, exclusive=True),
+    "usage_flush_seconds": _at_least(0, exclusive=True),
     "on_demand_rotation_limit": _at_least(0),
     "grants_per_key": _at_least(1),
     "grants_per_grantee_per_key": _at_least(1),

@@ -28,6 +28,7 @@ from strongroom.domain.models import Caller, Grant, Key, Tag
 from strongroom.domain.operations import Operation, check_state, check_usage
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.facts import KeyFacts
+from strongroom.services.key_usage import TRAILING_DAYS_ACTIONS, trailing_days
 from strongroom.services.resolve import resolve_key
 
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
@@ -98,8 +99,11 @@ def authorize_key(
     grants in force, with the key's tags and aliases at hand for conditions on
     aws:ResourceTag/<k> and kms:ResourceAliases; ``extra`` holds the operation's own
     condition keys, ``grant_filter`` narrows the grants that may allow. ``caller`` replaces
-    the request's caller (the same principal signing for another Region). Raises
+    the request's caller (the same principal signing for another Region). DisableKey and
+    ScheduleKeyDeletion also see kms:TrailingDaysWithoutKeyUsage. Raises
     InvalidGrantTokenException, AccessDeniedException."""
+    if action in TRAILING_DAYS_ACTIONS:
+        extra = {**(extra or {}), **trailing_days(core, key)}
     core.authz.authorize(
         caller or ctx.caller,
         action,

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 
 from strongroom.authz.decision import Authorizer
 from strongroom.domain.models import Caller
+from strongroom.domain.requestids import new_id
 from strongroom.keystores.base import RootKey
 from strongroom.services.cache import KeyCache
+from strongroom.services.usage_tracker import UsageTracker
 from strongroom.storage.ports import Store
 
 Clock = Callable[[], datetime]
@@ -28,6 +30,9 @@ class RequestContext:
     request_id: str
     resources: list[str] = field(default_factory=list)
     grant_tokens: tuple[str, ...] = ()  # the request's GrantTokens
+    # The eventID of the request's audit event, known before the event is built so that
+    # GetKeyLastUsage can name the event of a key's last use.
+    event_id: str = field(default_factory=new_id)
 
     @property
     def account(self) -> str:
@@ -55,6 +60,9 @@ class Core:
     # The authorization decisions and what they keep (parsed policies, principals, contexts),
     # on this core's clock; only services.access uses it.
     authz: Authorizer = field(init=False)
+    # The key uses this process has seen and not yet written (services.last_usage).
+    key_usage: UsageTracker = field(init=False)
 
     def __post_init__(self) -> None:
         self.authz = Authorizer(None if self.clock is system_clock else self.clock)
+        self.key_usage = UsageTracker()

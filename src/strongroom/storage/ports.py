@@ -3,14 +3,14 @@ per concept, the transaction that holds them, and the store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
 from strongroom.domain.enums import KeyState, WrappingAlgorithm, WrappingKeySpec
-from strongroom.domain.models import Alias, Grant, Key, MaterialVersion, Principal, Tag
+from strongroom.domain.models import Alias, Grant, Key, KeyUse, MaterialVersion, Principal, Tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ class KeyRepository(Protocol):
 
     def delete(self, key: Key) -> list[str]:
         """Delete a key with its material (and what is known of it), import tokens, tags,
-        grants and aliases; returns the deleted aliases' ARNs."""
+        grants, aliases and last usage; returns the deleted aliases' ARNs."""
         ...
 
     def related(self, account: str, key_id: str, *, for_update: bool = False) -> list[Key]:
@@ -330,6 +330,21 @@ class RootKeyRepository(Protocol):
         ...
 
 
+class KeyUsageRepository(Protocol):
+    """The last successful cryptographic use of each key, and when tracking began."""
+
+    def get(self, key_arn: str) -> KeyUse | None: ...
+
+    def record(self, uses: Mapping[str, KeyUse]) -> None:
+        """Record each key's use unless a newer one is recorded: several processes and
+        nodes write, and the newest use wins whatever the order of their writes."""
+        ...
+
+    def tracking_start(self) -> datetime:
+        """When tracking began (the migration that made the table ran)."""
+        ...
+
+
 class Transaction(Protocol):
     """One database transaction, its repositories by concept: it commits when its block
     ends and rolls back on error. Failures of the database raise StorageError."""
@@ -360,6 +375,9 @@ class Transaction(Protocol):
 
     @property
     def root_key(self) -> RootKeyRepository: ...
+
+    @property
+    def key_usage(self) -> KeyUsageRepository: ...
 
 
 class Store(Protocol):

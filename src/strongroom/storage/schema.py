@@ -222,3 +222,23 @@ root_key_check = sa.Table(
     sa.Column("check_value", sa.LargeBinary, nullable=False),
     sa.Column("recorded", sa.Float, nullable=False),
 )
+
+# The last successful cryptographic use of each key (GetKeyLastUsage), written by each
+# process's flush job: a row is only ever replaced by a newer use.
+key_last_usage = sa.Table(
+    "key_last_usage",
+    metadata,
+    sa.Column("key_arn", sa.String(256), primary_key=True),
+    sa.Column("operation", sa.String(64), nullable=False),
+    sa.Column("used", sa.Float, nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+)
+
+# When tracking of key usage began (revision 0009 ran): one row, id 1.
+key_usage_tracking = sa.Table(
+    "key_usage_tracking",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("started", sa.Float, nullable=False),
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from strongroom.domain.enums import KeyState
-from strongroom.domain.operations import HOT_PATH, OPERATIONS, Operation, Scope
+from strongroom.domain.operations import HOT_PATH, OPERATIONS, TRACKED_USES, Operation, Scope
 from strongroom.protocol.model import load_model
 
 pytestmark = pytest.mark.unit
@@ -15,6 +15,14 @@ def test_the_operation_enum_is_exactly_the_operations_of_the_kms_model() -> None
     # An operation botocore's model gains fails here until it has a row (and so a place in
     # the authorization walk of tests/compat/test_authorization_walk.py).
     assert {o.value for o in Operation} == set(load_model().operation_names)
+
+
+def test_tracked_uses_are_the_models_key_last_usage_tracking_operations() -> None:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("kms")
+    enum = model.shape_for("KeyLastUsageTrackingOperation").enum
+    assert {o.value for o in TRACKED_USES} == set(enum)
 
 
 def test_every_operation_has_one_row() -> None:

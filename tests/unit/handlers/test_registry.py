@@ -22,7 +22,7 @@ def test_encapsulate_and_decapsulate_are_handled_with_a_key_state_row() -> None:
     assert set(HOT_PATH) <= set(HANDLERS)
 
 
-def test_only_the_custom_key_store_operations_and_get_key_last_usage_have_no_handler() -> None:
+def test_only_the_custom_key_store_operations_have_no_handler() -> None:
     unhandled = {o.value for o in set(Operation) - set(HANDLERS)}
     assert unhandled == {
         "ConnectCustomKeyStore",
@@ -31,5 +31,4 @@ def test_only_the_custom_key_store_operations_and_get_key_last_usage_have_no_han
         "DescribeCustomKeyStores",
         "DisconnectCustomKeyStore",
         "UpdateCustomKeyStore",
-        "GetKeyLastUsage",
     }

@@ -20,6 +20,7 @@ from strongroom.storage.schema import (
     aliases,
     grants,
     import_tokens,
+    key_last_usage,
     key_material_versions,
     key_materials,
     keys,
@@ -103,7 +104,7 @@ class SqlKeys:
 
     def delete(self, key: Key) -> list[str]:
         """Delete a key with its material (and what is known of it), import tokens, tags,
-        grants and aliases; returns the deleted aliases' ARNs."""
+        grants, aliases and last usage; returns the deleted aliases' ARNs."""
         own_aliases = (
             aliases.c.account_id == key.account,
             aliases.c.region == key.region,
@@ -118,6 +119,7 @@ class SqlKeys:
         self._c.execute(tags.delete().where(tags.c.key_arn == key.arn))
         self._c.execute(grants.delete().where(grants.c.key_arn == key.arn))
         self._c.execute(aliases.delete().where(*own_aliases))
+        self._c.execute(key_last_usage.delete().where(key_last_usage.c.key_arn == key.arn))
         self._c.execute(keys.delete().where(keys.c.arn == key.arn))
         return [f"arn:aws:kms:{key.region}:{key.account}:{name}" for name in names]
 

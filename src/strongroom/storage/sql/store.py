@@ -17,6 +17,7 @@ from strongroom.storage.sql.changes import SqlChanges
 from strongroom.storage.sql.errors import database_errors
 from strongroom.storage.sql.grants import SqlGrants
 from strongroom.storage.sql.identities import SqlIdentities
+from strongroom.storage.sql.key_usage import SqlKeyUsage
 from strongroom.storage.sql.keys import SqlKeys
 from strongroom.storage.sql.material import SqlMaterial
 from strongroom.storage.sql.root_key import SqlRootKey
@@ -37,6 +38,7 @@ class SqlTransaction:
         self.sessions = SqlSessions(conn)
         self.changes = SqlChanges(conn)
         self.root_key = SqlRootKey(conn)
+        self.key_usage = SqlKeyUsage(conn)
 
 
 class SqlStore:
