@@ -451,6 +451,7 @@ def _every_operation(key: dict[str, Any], alias: str, blob: bytes) -> dict[str, 
         "EnableKeyRotation": {**k, "RotationPeriodInDays": 90},
         "DisableKeyRotation": k,
         "GetKeyRotationStatus": k,
+        "GetKeyLastUsage": k,
         "RotateKeyOnDemand": k,
         "ListKeyRotations": k,
         "GetParametersForImport": {
