@@ -11,8 +11,7 @@ and an explicit Deny wins ("ABAC for AWS KMS"; IAM "Policy evaluation logic").
 
 The walk reads ``domain.operations``: an operation whose row says ``Scope.KEY`` needs a
 scenario here (UpdateAlias has two: the key the alias leaves, and the one it joins), or
-``test_the_walk_covers_every_key_operation`` fails. Operations with no handler answer
-UnsupportedOperationException in both walks.
+``test_the_walk_covers_every_key_operation`` fails.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from strongroom.domain.operations import OPERATIONS, Operation, Scope
-from strongroom.handlers.registry import HANDLERS
 
 from ._byok import NO_EXPIRY, import_material, wrap
 from ._support import (
@@ -481,16 +479,13 @@ def test_deny_on_a_prod_key_refuses_the_operation_and_changes_nothing(
     params = scenario.prepare(s)
     before = _state(s)
     error = _refused(walker["client"], operation, params)
-    if operation in HANDLERS:
-        assert error["Code"] == "AccessDeniedException", error
-        assert error["Message"].startswith(
-            f"User: {walker['arn']} is not authorized to perform: kms:"
-        ), error
-        assert error["Message"].endswith(
-            f"on resource: {s.arn} with an explicit deny in a resource-based policy"
-        ), error
-    else:
-        assert error["Code"] == "UnsupportedOperationException", error
+    assert error["Code"] == "AccessDeniedException", error
+    assert error["Message"].startswith(
+        f"User: {walker['arn']} is not authorized to perform: kms:"
+    ), error
+    assert error["Message"].endswith(
+        f"on resource: {s.arn} with an explicit deny in a resource-based policy"
+    ), error
     assert _state(s) == before
 
 
@@ -504,12 +499,6 @@ def test_the_same_policy_on_another_key_allows_the_operation(
 ) -> None:
     s = subjects(scenario, variant, prod=False)
     params = scenario.prepare(s)
-    if operation not in HANDLERS:
-        before = _state(s)
-        error = _refused(walker["client"], operation, params)
-        assert error["Code"] == "UnsupportedOperationException", error
-        assert _state(s) == before
-        return
     before = _state(s) if scenario.changes else None
     _call(walker["client"], operation, params)
     if scenario.changes:

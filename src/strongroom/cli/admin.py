@@ -12,6 +12,7 @@ from typing import Any
 
 from strongroom.cli.common import add_storage_options, settings_from
 from strongroom.domain.errors import KmsError
+from strongroom.server.client_config import credentials_profile
 from strongroom.server.settings import ACCOUNT_ID
 from strongroom.services.core import Core
 
@@ -311,13 +312,13 @@ def _assume_role(core: Core, args: argparse.Namespace) -> dict[str, Any] | None:
 
     issued = issue_session(core, args.role_arn, args.session_name, args.duration_seconds)
     if args.as_profile:
-        print(
-            f"[{args.as_profile}]\n"
-            f"aws_access_key_id = {issued.access_key_id}\n"
-            f"aws_secret_access_key = {issued.secret_access_key}\n"
-            f"aws_session_token = {issued.session_token}\n"
-            f"# expires {issued.expiration.isoformat()}"
+        profile = credentials_profile(
+            args.as_profile,
+            issued.access_key_id,
+            issued.secret_access_key,
+            issued.session_token,
         )
+        print(f"{profile}# expires {issued.expiration.isoformat()}")
         return None
     return {
         "Credentials": {

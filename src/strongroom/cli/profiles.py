@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from strongroom.server.client_config import credentials_profile
+
 # Letters, digits and ._-+@: names every AWS SDK and the CLI read the same way (a profile
 # name with brackets, "=" or spaces is read differently by different parsers).
 _PROFILE_RE = re.compile(r"[A-Za-z0-9._+@-]{1,64}")
@@ -66,7 +68,7 @@ def append_profile(
         os.fchmod(fd, 0o600)
         separator = "\n" if existed and not _ends_with_newline(path) else ""
         f.write(
-            f"{separator}[{name}]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+            separator + credentials_profile(name, key_id, secret)
         )
         f.flush()
         os.fsync(fd)

@@ -18,6 +18,20 @@ _SECTION = f"profile {PROFILE}"  # a config file names profiles so (a credential
 _ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
+def credentials_profile(
+    name: str, access_key_id: str, secret_access_key: str, session_token: str | None = None
+) -> str:
+    """Profile ``name`` as a shared credentials file holds it (a ``[NAME]`` section, no
+    ``profile`` prefix), ending in a newline."""
+    text = (
+        f"[{name}]\naws_access_key_id = {access_key_id}\n"
+        f"aws_secret_access_key = {secret_access_key}\n"
+    )
+    if session_token is not None:
+        text += f"aws_session_token = {session_token}\n"
+    return text
+
+
 def endpoint_url(host: str, port: int) -> str:
     """The URL a client on this machine reaches the server at (a wildcard address as the
     loopback address)."""

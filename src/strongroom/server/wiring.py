@@ -14,7 +14,7 @@ from strongroom.domain.errors import KeyStoreError
 from strongroom.keystores.base import RootKey
 from strongroom.keystores.filekey import FileRootKey
 from strongroom.server.authn import Authenticator
-from strongroom.server.client_config import write_config
+from strongroom.server.client_config import PROFILE, credentials_profile, write_config
 from strongroom.server.settings import Settings, load_settings
 from strongroom.server.startup import (
     StartError,
@@ -43,7 +43,6 @@ from strongroom.storage.sql import SqlStore
 log = logging.getLogger(__name__)
 
 ADMIN_USER = "admin"
-PROFILE = "strongroom"
 _KCV_SHOWN = 8  # hex digits of a key check value a message shows
 # The admin user's inline policy: everything KMS offers, as an AWS administrator has
 # (the default key policy delegates to identity policies; without one a user may do nothing).
@@ -231,10 +230,7 @@ def write_admin_credentials(core: Core, account: str, path: Path) -> None:
         create_principal(core, account, "user", ADMIN_USER)
         put_identity_policy(core, "user", account, ADMIN_USER, ADMIN_POLICY_NAME, ADMIN_POLICY)
     key = create_access_key(core, arn)
-    text = (
-        f"[{PROFILE}]\naws_access_key_id = {key.access_key_id}\n"
-        f"aws_secret_access_key = {key.secret_access_key}\n"
-    )
+    text = credentials_profile(PROFILE, key.access_key_id, key.secret_access_key)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
