@@ -33,6 +33,8 @@ _SECRET_MEMBERS = frozenset(
         "GrantToken",  # a grant token makes its grant usable at once: kept out like a secret
         "GrantTokens",
         "SessionToken",
+        "KeyStorePassword",  # a custom key store's kmsuser password (CloudTrail omits it)
+        "XksProxyAuthenticationCredential",
     }
 )
 

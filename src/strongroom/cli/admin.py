@@ -77,6 +77,9 @@ def register(commands: Any) -> None:
         _register_policy_actions(action, kind)
         _register_tag_actions(action, kind)
     _register_role_actions(action)
+    from strongroom.cli import hsm_cluster
+
+    hsm_cluster.register(sub, _with_core)
 
 
 def _register_delete_action(action: Callable[..., argparse.ArgumentParser], kind: str) -> None:

@@ -34,8 +34,24 @@ class AlreadyExistsException(KmsError):
     """AWS error code AlreadyExistsException."""
 
 
+class CloudHsmClusterInUseException(KmsError):
+    """AWS error code CloudHsmClusterInUseException."""
+
+
 class CloudHsmClusterInvalidConfigurationException(KmsError):
     """AWS error code CloudHsmClusterInvalidConfigurationException."""
+
+
+class CloudHsmClusterNotActiveException(KmsError):
+    """AWS error code CloudHsmClusterNotActiveException."""
+
+
+class CloudHsmClusterNotFoundException(KmsError):
+    """AWS error code CloudHsmClusterNotFoundException."""
+
+
+class CloudHsmClusterNotRelatedException(KmsError):
+    """AWS error code CloudHsmClusterNotRelatedException."""
 
 
 class ConflictException(KmsError):
@@ -92,6 +108,10 @@ class IncorrectKeyException(KmsError):
 
 class IncorrectKeyMaterialException(KmsError):
     """AWS error code IncorrectKeyMaterialException."""
+
+
+class IncorrectTrustAnchorException(KmsError):
+    """AWS error code IncorrectTrustAnchorException."""
 
 
 class InvalidAliasNameException(KmsError):

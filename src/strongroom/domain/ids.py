@@ -134,3 +134,24 @@ def token_grant_id(token: str) -> str | None:
     if len(raw) != _TOKEN_BYTES or raw[0] != _TOKEN_VERSION:
         return None
     return raw[1:33].hex()
+
+
+CLUSTER_ID_RE = re.compile(r"^cluster-[2-7a-zA-Z]{11,16}$")
+"""A CloudHSM cluster id (``CloudHsmClusterIdType``'s pattern, anchored)."""
+
+_CUSTOM_KEY_STORE_ID_RE = re.compile(r"^cks-[0-9a-f]{17}$")
+
+
+def new_custom_key_store_id() -> str:
+    """A fresh custom key store id in AWS's form: ``cks-`` and 17 hex digits."""
+    return "cks-" + secrets.token_hex(9)[:17]
+
+
+def is_custom_key_store_id(value: str) -> bool:
+    return bool(_CUSTOM_KEY_STORE_ID_RE.match(value))
+
+
+def new_cluster_id() -> str:
+    """A fresh cluster id in AWS CloudHSM's form: ``cluster-`` and 11 base32 letters."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    return "cluster-" + "".join(secrets.choice(alphabet) for _ in range(11))

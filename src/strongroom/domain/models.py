@@ -7,6 +7,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from strongroom.domain.enums import (
+    ConnectionErrorCode,
+    ConnectionState,
+    CustomKeyStoreType,
     ExpirationModel,
     ImportState,
     KeyManager,
@@ -180,3 +183,42 @@ class KeyUse:
     timestamp: datetime
     event_id: str
     request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HsmCluster:
+    """A PKCS#11 token an operator registered as a "CloudHSM cluster" of an account
+    (``strongroom admin hsm-cluster add``). ``trust_anchor`` is the PEM text of the cluster's
+    trust anchor certificate (AWS's customerCA.crt): clusters with the same one share a
+    backup history, as AWS's related clusters do. ``softhsm`` marks a token of the data
+    directory's own SoftHSM2 (``hsm-cluster add --softhsm``). No PIN is kept here: the
+    password belongs to the custom key store."""
+
+    cluster_id: str
+    account: str
+    module_path: str
+    token_label: str
+    trust_anchor: str
+    hsm_count: int
+    softhsm: bool
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CustomKeyStore:
+    """A custom key store of type AWS_CLOUDHSM (``CustomKeyStoresListEntry``); the kmsuser
+    password is kept apart, wrapped under the root key."""
+
+    store_id: str
+    account: str
+    region: str
+    name: str
+    store_type: CustomKeyStoreType
+    cluster_id: str
+    trust_anchor: str
+    connection_state: ConnectionState
+    connection_error_code: ConnectionErrorCode | None
+    creation_date: datetime
+
+    def evolve(self, **changes: object) -> CustomKeyStore:
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from strongroom.handlers import (
     aliases,
     asymmetric,
     crypto,
+    custom_key_stores,
     data_key_pairs,
     encapsulation,
     grants,
@@ -82,6 +83,12 @@ HANDLERS: Mapping[Operation, Handler] = {
     Op.GET_PARAMETERS_FOR_IMPORT: imports.get_parameters_for_import,
     Op.IMPORT_KEY_MATERIAL: imports.import_key_material,
     Op.DELETE_IMPORTED_KEY_MATERIAL: imports.delete_imported_key_material,
+    Op.CREATE_CUSTOM_KEY_STORE: custom_key_stores.create_custom_key_store,
+    Op.DESCRIBE_CUSTOM_KEY_STORES: custom_key_stores.describe_custom_key_stores,
+    Op.CONNECT_CUSTOM_KEY_STORE: custom_key_stores.connect_custom_key_store,
+    Op.DISCONNECT_CUSTOM_KEY_STORE: custom_key_stores.disconnect_custom_key_store,
+    Op.UPDATE_CUSTOM_KEY_STORE: custom_key_stores.update_custom_key_store,
+    Op.DELETE_CUSTOM_KEY_STORE: custom_key_stores.delete_custom_key_store,
 }
 
 __all__ = ["HANDLERS", "HOT_PATH", "Handler"]

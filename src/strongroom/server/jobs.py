@@ -116,6 +116,7 @@ class Jobs:
         self._change_seq = seq
         for arn in arns:
             self.rt.core.cache.invalidate(arn)
+            self.rt.core.store_tokens.invalidate(arn)  # a custom key store's connection
             if arn.startswith("arn:aws:iam::"):  # a principal's identity policies changed
                 self.rt.credentials.forget_principal(arn)
 

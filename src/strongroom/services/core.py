@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from strongroom.authz.decision import Authorizer
 from strongroom.domain.models import Caller
 from strongroom.domain.requestids import new_id
 from strongroom.keystores.base import KeyStores, RootKey
 from strongroom.services.cache import KeyCache
+from strongroom.services.store_tokens import StoreTokens
 from strongroom.services.usage_tracker import UsageTracker
 from strongroom.storage.ports import Store
 
@@ -47,6 +49,9 @@ class RequestContext:
 ON_DEMAND_ROTATION_LIMIT = 25
 """On-demand rotations per KMS key (AWS resource quota "On-demand rotation", not adjustable)."""
 
+CUSTOM_KEY_STORES_PER_ACCOUNT = 10
+"""Custom key stores per account and Region (AWS resource quota "Custom key stores")."""
+
 
 @dataclass(slots=True)
 class Core:
@@ -62,14 +67,21 @@ class Core:
     grants_per_key: int = 50_000
     grants_per_grantee_per_key: int = 500
     on_demand_rotation_limit: int = ON_DEMAND_ROTATION_LIMIT
+    custom_key_stores_per_account: int = CUSTOM_KEY_STORES_PER_ACCOUNT
+    # The data directory whose own SoftHSM2 holds the tokens of clusters registered with
+    # ``hsm-cluster add --softhsm`` (None: no such clusters are reachable).
+    softhsm_data_dir: Path | None = None
     # The authorization decisions and what they keep (parsed policies, principals, contexts),
     # on this core's clock; only services.access uses it.
     authz: Authorizer = field(init=False)
     # The key uses this process has seen and not yet written (services.last_usage).
     key_usage: UsageTracker = field(init=False)
+    # The logged-in tokens of the connected custom key stores this process has used.
+    store_tokens: StoreTokens = field(init=False)
 
     def __post_init__(self) -> None:
         self.authz = Authorizer(None if self.clock is system_clock else self.clock)
         self.key_usage = UsageTracker()
+        self.store_tokens = StoreTokens()
         # What a key store cached of a key goes when the key cache forgets the key.
         self.cache.add_listener(self.keystores)

@@ -10,7 +10,17 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from strongroom.domain.enums import KeyState, WrappingAlgorithm, WrappingKeySpec
-from strongroom.domain.models import Alias, Grant, Key, KeyUse, MaterialVersion, Principal, Tag
+from strongroom.domain.models import (
+    Alias,
+    CustomKeyStore,
+    Grant,
+    HsmCluster,
+    Key,
+    KeyUse,
+    MaterialVersion,
+    Principal,
+    Tag,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +355,65 @@ class KeyUsageRepository(Protocol):
         ...
 
 
+class HsmClusterRepository(Protocol):
+    """PKCS#11 tokens registered as CloudHSM clusters, by cluster id."""
+
+    def insert(self, cluster: HsmCluster) -> None: ...
+
+    def get(self, cluster_id: str) -> HsmCluster | None: ...
+
+    def delete(self, cluster_id: str) -> bool:
+        """Forget a cluster; False when there was none of that id."""
+        ...
+
+    def list(self, account: str | None) -> list[HsmCluster]:
+        """The clusters of an account (of every account for None), by cluster id."""
+        ...
+
+
+class CustomKeyStoreRepository(Protocol):
+    """Custom key stores, their wrapped kmsuser passwords and which keys live in them."""
+
+    def insert(self, store: CustomKeyStore, wrapped_password: bytes) -> None: ...
+
+    def get(self, store_id: str, *, for_update: bool = False) -> CustomKeyStore | None: ...
+
+    def get_by_name(self, account: str, region: str, name: str) -> CustomKeyStore | None: ...
+
+    def update(self, store: CustomKeyStore) -> None:
+        """Write a store's name, cluster, trust anchor and connection state."""
+        ...
+
+    def wrapped_password(self, store_id: str) -> bytes | None: ...
+
+    def set_wrapped_password(self, store_id: str, wrapped: bytes) -> None: ...
+
+    def delete(self, store_id: str) -> None: ...
+
+    def count(self, account: str, region: str) -> int:
+        """How many custom key stores an account has in a Region."""
+        ...
+
+    def in_account(self, account: str) -> list[CustomKeyStore]:
+        """Every store of an account, in every Region, by store id."""
+        ...
+
+    def using_cluster(self, cluster_id: str) -> list[CustomKeyStore]:
+        """The stores (of any account and Region) associated with a cluster."""
+        ...
+
+    def key_count(self, store_id: str) -> int:
+        """How many KMS keys (in any state) live in the store (``keys.custom_key_store_id``)."""
+        ...
+
+    def list(
+        self, account: str, region: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[CustomKeyStore]:
+        """Stores of an account and Region in (creation date, store id) order, after
+        ``after``."""
+        ...
+
+
 class Transaction(Protocol):
     """One database transaction, its repositories by concept: it commits when its block
     ends and rolls back on error. Failures of the database raise StorageError."""
@@ -378,6 +447,12 @@ class Transaction(Protocol):
 
     @property
     def key_usage(self) -> KeyUsageRepository: ...
+
+    @property
+    def hsm_clusters(self) -> HsmClusterRepository: ...
+
+    @property
+    def custom_key_stores(self) -> CustomKeyStoreRepository: ...
 
 
 class Store(Protocol):

@@ -72,6 +72,9 @@ keys = sa.Table(
     sa.Column("expiration_model", sa.String(32), nullable=True),
     sa.Column("valid_to", sa.Float, nullable=True),
     sa.Index("ix_keys_next_rotation_date", "next_rotation_date"),
+    # The custom key store the key's material lives in (None: the root-key-wrapped store).
+    sa.Column("custom_key_store_id", sa.String(24), nullable=True),
+    sa.Index("ix_keys_custom_key_store_id", "custom_key_store_id"),
 )
 
 key_materials = sa.Table(
@@ -241,4 +244,43 @@ key_usage_tracking = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("started", sa.Float, nullable=False),
+)
+
+# PKCS#11 tokens registered as "CloudHSM clusters" of an account (``strongroom admin
+# hsm-cluster``): module, token label, trust anchor certificate (PEM), HSM count. No PIN.
+hsm_clusters = sa.Table(
+    "hsm_clusters",
+    metadata,
+    sa.Column("cluster_id", sa.String(24), primary_key=True),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("module_path", sa.Text, nullable=False),
+    sa.Column("token_label", sa.String(64), nullable=False),
+    sa.Column("trust_anchor", sa.Text, nullable=False),
+    sa.Column("hsm_count", sa.Integer, nullable=False),
+    sa.Column("softhsm", sa.Boolean, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Index("ix_hsm_clusters_account", "account_id", "cluster_id"),
+)
+
+# Custom key stores (AWS_CLOUDHSM): the kmsuser password wrapped under the root key (AAD
+# names the store id), the connection state every process and node reads.
+custom_key_stores = sa.Table(
+    "custom_key_stores",
+    metadata,
+    sa.Column("store_id", sa.String(24), primary_key=True),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("store_type", sa.String(32), nullable=False),
+    sa.Column(
+        "cluster_id", sa.String(24), sa.ForeignKey("hsm_clusters.cluster_id"), nullable=False
+    ),
+    sa.Column("trust_anchor", sa.Text, nullable=False),
+    sa.Column("wrapped_password", sa.LargeBinary, nullable=False),
+    sa.Column("connection_state", sa.String(16), nullable=False),
+    sa.Column("connection_error_code", sa.String(48), nullable=True),
+    sa.Column("creation_date", sa.Float, nullable=False),
+    sa.UniqueConstraint("account_id", "region", "name", name="uq_custom_key_stores_name"),
+    sa.Index("ix_custom_key_stores_account_region", "account_id", "region", "creation_date"),
+    sa.Index("ix_custom_key_stores_cluster", "cluster_id"),
 )

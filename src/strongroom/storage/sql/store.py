@@ -14,6 +14,7 @@ from strongroom.storage import migrate
 from strongroom.storage.schema import changes, keys
 from strongroom.storage.sql.aliases import SqlAliases
 from strongroom.storage.sql.changes import SqlChanges
+from strongroom.storage.sql.custom_key_stores import SqlCustomKeyStores, SqlHsmClusters
 from strongroom.storage.sql.errors import database_errors
 from strongroom.storage.sql.grants import SqlGrants
 from strongroom.storage.sql.identities import SqlIdentities
@@ -39,6 +40,8 @@ class SqlTransaction:
         self.changes = SqlChanges(conn)
         self.root_key = SqlRootKey(conn)
         self.key_usage = SqlKeyUsage(conn)
+        self.hsm_clusters = SqlHsmClusters(conn)
+        self.custom_key_stores = SqlCustomKeyStores(conn)
 
 
 class SqlStore:

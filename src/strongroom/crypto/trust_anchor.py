@@ -1,0 +1,48 @@
+"""Trust anchor certificates of HSM clusters: PEM text compared by the certificate it holds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+
+def certificate_der(pem: str) -> bytes | None:
+    """The DER of the one X.509 certificate in ``pem``; None when ``pem`` holds none (two
+    PEM texts name the same trust anchor when their certificates' DER are equal, whatever
+    their line endings or wrapping)."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+    except (ValueError, UnicodeEncodeError):
+        return None
+    return cert.public_bytes(Encoding.DER)
+
+
+def same_trust_anchor(a: str, b: str) -> bool:
+    """Whether two PEM texts hold the same certificate (unparseable text matches nothing)."""
+    der_a, der_b = certificate_der(a), certificate_der(b)
+    return der_a is not None and der_a == der_b
+
+
+def self_signed_trust_anchor(common_name: str, now: datetime) -> str:
+    """A new self-signed CA certificate (ECDSA P-256, ten years from ``now``) as PEM text:
+    the trust anchor of a cluster made on this machine (``hsm-cluster add --softhsm``). Its
+    private key is thrown away: nothing here signs with it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(Encoding.PEM).decode()
