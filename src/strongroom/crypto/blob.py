@@ -4,7 +4,8 @@ store: this module knows the format, not the key).
 Layout (integers unsigned big-endian)::
 
     offset  size  field
-    0       1     format version, 0x01
+    0       1     format: 0x01 (material in the software store) or 0x02 (material in
+                  a custom key store's token; the same layout, the key's token runs GCM)
     1       12    account id of the key, ASCII digits
     13      1     key id length n (1..64)
     14      n     key id, ASCII (a UUID or ``mrk-`` + 32 hex digits)
@@ -15,6 +16,11 @@ Layout (integers unsigned big-endian)::
 
 The AAD is the header (bytes 0 .. 30+n) followed by the canonical encryption context
 (``crypto.context``), so no header field and no context pair can change unnoticed.
+The format byte records which kind of store made a blob, so Decrypt takes the right path
+and a blob that claims the other kind is refused (``check_format``); it is part of the
+header, hence of the AAD. Software blobs are byte for byte as they always were
+(``tests/vectors/blob_v1.json``).
+
 A blob names its key (account and key id; the Region is the request's, so a
 multi-Region replica decrypts what its primary encrypted) and material version, which
 lets Decrypt find both without the caller naming the key (AWS Encrypt documentation:
@@ -32,6 +38,9 @@ from dataclasses import dataclass
 from strongroom.domain.errors import InvalidCiphertextException
 
 FORMAT_V1 = 1
+FORMAT_TOKEN = 2
+"""A blob whose key's material is in a custom key store's token (AWS_CLOUDHSM)."""
+_FORMATS = frozenset({FORMAT_V1, FORMAT_TOKEN})
 NONCE_SIZE = 12
 TAG_SIZE = 16
 _VERSION = struct.Struct(">I")
@@ -80,6 +89,7 @@ os.register_at_fork(after_in_child=_seed_nonces)
 
 @dataclass(frozen=True, slots=True)
 class SymmetricBlob:
+    format: int  # FORMAT_V1 or FORMAT_TOKEN
     account: str
     key_id: str
     material_version: int
@@ -90,7 +100,7 @@ class SymmetricBlob:
 
 def parse_blob(blob: bytes) -> SymmetricBlob:
     """Split a blob into its fields; raises InvalidCiphertextException when it is not one."""
-    if len(blob) < _KEY_ID_AT or blob[0] != FORMAT_V1:
+    if len(blob) < _KEY_ID_AT or blob[0] not in _FORMATS:
         raise InvalidCiphertextException()
     n = blob[_KEY_ID_AT - 1]
     head_end = _KEY_ID_AT + n + 4 + NONCE_SIZE
@@ -103,6 +113,7 @@ def parse_blob(blob: bytes) -> SymmetricBlob:
         raise InvalidCiphertextException() from None
     (version,) = _VERSION.unpack_from(blob, _KEY_ID_AT + n)
     return SymmetricBlob(
+        format=blob[0],
         account=account,
         key_id=key_id,
         material_version=version,
@@ -129,17 +140,21 @@ def seal(
     material_version: int,
     plaintext: bytes,
     context_aad: bytes,
+    blob_format: int = FORMAT_V1,
 ) -> bytes:
     """A new blob of ``plaintext``: a fresh nonce and the header, then ``encrypt`` of the
-    plaintext with that nonce and the header and ``context_aad`` as AAD."""
+    plaintext with that nonce and the header and ``context_aad`` as AAD. ``blob_format``
+    says which kind of store holds the key's material (``FORMAT_TOKEN``: a token)."""
     kid = key_id.encode("ascii")
     acct = account.encode("ascii")
     if len(acct) != _ACCOUNT_SIZE or not 0 < len(kid) <= _MAX_KEY_ID:
         raise ValueError("account must be 12 digits and key id 1..64 characters")
+    if blob_format not in _FORMATS:
+        raise ValueError(f"blob format must be one of {sorted(_FORMATS)}")
     nonce = _next_nonce()
     header = b"".join(
         (
-            bytes((FORMAT_V1,)),
+            bytes((blob_format,)),
             acct,
             bytes((len(kid),)),
             kid,
@@ -154,3 +169,11 @@ def open_blob(decrypt: Open, blob: SymmetricBlob, context_aad: bytes) -> bytes:
     """Decrypt a parsed blob with ``decrypt``; any failure is an opaque
     InvalidCiphertextException."""
     return decrypt(blob.nonce, blob.sealed, blob.header + context_aad)
+
+
+def check_format(blob: SymmetricBlob, expected: int) -> None:
+    """InvalidCiphertextException, no detail, when ``blob`` was not made by the kind of store
+    that holds its key's material now (a software blob shown to a key in a token, or the
+    reverse: it cannot be one of that key's ciphertexts)."""
+    if blob.format != expected:
+        raise InvalidCiphertextException()

@@ -6,7 +6,7 @@ from typing import Any
 
 from strongroom.domain.enums import KeySpec, KeyUsage, Origin
 from strongroom.handlers.shapes import key_metadata, page, tags_from
-from strongroom.services import deletion, keys, multiregion
+from strongroom.services import custom_key_store_keys, deletion, keys, multiregion
 from strongroom.services.core import Core, RequestContext
 
 Request = dict[str, Any]
@@ -28,12 +28,15 @@ def create_key(core: Core, ctx: RequestContext, req: Request) -> Response:
         custom_key_store_id=req.get("CustomKeyStoreId"),
         bypass_policy_lockout_safety_check=req.get("BypassPolicyLockoutSafetyCheck"),
     )
-    return {"KeyMetadata": key_metadata(key)}
+    cluster_id = custom_key_store_keys.cluster_id_of(core, key)
+    return {"KeyMetadata": key_metadata(key, cluster_id=cluster_id)}
 
 
 def describe_key(core: Core, ctx: RequestContext, req: Request) -> Response:
     key = keys.describe_key(core, ctx, req["KeyId"])
-    return {"KeyMetadata": key_metadata(key, multiregion.replica_regions(core, key))}
+    cluster_id = custom_key_store_keys.cluster_id_of(core, key)
+    regions = multiregion.replica_regions(core, key)
+    return {"KeyMetadata": key_metadata(key, regions, cluster_id)}
 
 
 def list_keys(core: Core, ctx: RequestContext, req: Request) -> Response:

@@ -36,9 +36,12 @@ def algorithm_list(key: Key) -> dict[str, tuple[str, ...]]:
     return {ALGORITHM_MEMBERS[key.key_usage]: _ALGORITHM_NAMES[(key.key_spec, key.key_usage)]}
 
 
-def key_metadata(key: Key, replica_regions: Sequence[str] = ()) -> dict[str, Any]:
+def key_metadata(
+    key: Key, replica_regions: Sequence[str] = (), cluster_id: str | None = None
+) -> dict[str, Any]:
     """``KeyMetadata`` as DescribeKey, CreateKey and friends return it; ``replica_regions``
-    are those of the replicas in a multi-Region key's set."""
+    are those of the replicas in a multi-Region key's set, ``cluster_id`` the CloudHSM
+    cluster of a key in a custom key store."""
     meta: dict[str, Any] = {
         "AWSAccountId": key.account,
         "KeyId": key.key_id,
@@ -66,8 +69,16 @@ def key_metadata(key: Key, replica_regions: Sequence[str] = ()) -> dict[str, Any
             "PrimaryKey": _multi_region_key(key, key.primary_region),
             "ReplicaKeys": [_multi_region_key(key, region) for region in replica_regions],
         }
+    if key.custom_key_store_id is not None:
+        meta["CustomKeyStoreId"] = key.custom_key_store_id
+        if cluster_id is not None:
+            meta["CloudHsmClusterId"] = cluster_id
     # "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin" (KeyMetadata doc)
-    if key.current_material_id is not None and key.key_spec.family is SpecFamily.SYMMETRIC:
+    if (
+        key.current_material_id is not None
+        and key.key_spec.family is SpecFamily.SYMMETRIC
+        and key.origin in (Origin.AWS_KMS, Origin.EXTERNAL)
+    ):
         meta["CurrentKeyMaterialId"] = key.current_material_id
     # "present only when Origin is EXTERNAL" (ExpirationModel) and only for expiring
     # material (ValidTo); absent while no material is imported.

@@ -21,6 +21,7 @@ from strongroom.domain.enums import (
     MessageType,
     SigningAlgorithm,
 )
+from strongroom.domain.errors import KeyStoreError
 from strongroom.domain.models import Key
 from strongroom.domain.secrets import KeyBytes
 from strongroom.storage.ports import Transaction
@@ -208,22 +209,51 @@ class KeyStore(Protocol):
         ...
 
 
+class CustomKeyStore(KeyStore, Protocol):
+    """A key store for the keys of custom key stores, whose availability the store's
+    connection decides (``keystores.cloudhsm``)."""
+
+    def available(self, key: Key, *, probe: bool = False) -> bool:
+        """Whether ``key``'s custom key store is connected and, with ``probe``, its token
+        answers now; False means the key is Unavailable."""
+        ...
+
+
 class KeyStores:
     """The key stores of a runtime, and the one place that says which store holds a key.
 
-    Every key is in the software store today; a key in a custom key store (a PKCS#11
-    token, an external key store) will name its store in its record, and ``for_key`` is
-    where that field is read."""
+    A key whose record names a custom key store (``Key.custom_key_store_id``) is in the
+    custom key store's token (``custom``); every other key is in the software store.
+    ``for_key`` is on the hot path: a field read and a dict look-up."""
 
-    __slots__ = ("_all", "_software")
+    __slots__ = ("_all", "_by_kind", "_custom", "_software")
 
-    def __init__(self, software: KeyStore) -> None:
+    def __init__(self, software: KeyStore, custom: CustomKeyStore | None = None) -> None:
         self._software = software
-        self._all: tuple[KeyStore, ...] = (software,)
+        self._custom = custom
+        stores: list[KeyStore] = [software] if custom is None else [software, custom]
+        self._all: tuple[KeyStore, ...] = tuple(stores)
+        # Keyed by "is in a custom key store"; without a custom store such a key has none.
+        self._by_kind: dict[bool, KeyStore] = {False: software}
+        if custom is not None:
+            self._by_kind[True] = custom
 
     def for_key(self, key: Key) -> KeyStore:
         """The store that holds ``key``'s material (on the hot path: keep it a field read)."""
-        return self._software
+        try:
+            return self._by_kind[key.custom_key_store_id is not None]
+        except KeyError:
+            raise KeyStoreError(
+                f"{key.arn} is in a custom key store, and none is configured"
+            ) from None
+
+    def available(self, key: Key, *, probe: bool = False) -> bool:
+        """Whether ``key`` can be used now: always for a key of the software store; for a key
+        in a custom key store, whether its store is connected (and, with ``probe``, its token
+        answers). The services show an unavailable key as KeyState Unavailable."""
+        if key.custom_key_store_id is None:
+            return True
+        return self._custom is not None and self._custom.available(key, probe=probe)
 
     def forget(self, arn: str) -> None:
         """Drop what every store cached of the key ``arn`` (``KeyStore.forget``)."""

@@ -12,7 +12,9 @@ from pathlib import Path
 from strongroom.audit.log import AuditLog
 from strongroom.domain.errors import KeyStoreError
 from strongroom.keystores.base import KeyStores, RootKey
+from strongroom.keystores.cloudhsm import CloudHsmKeyStore, StoreConnections
 from strongroom.keystores.filekey import FileRootKey
+from strongroom.keystores.pkcs11_token import Token
 from strongroom.keystores.software import SoftwareKeyStore
 from strongroom.server.authn import Authenticator
 from strongroom.server.client_config import PROFILE, credentials_profile, write_config
@@ -38,6 +40,7 @@ from strongroom.services.identities import (
 from strongroom.services.root_key import bind_root_key, database_binding
 from strongroom.services.seed_file import SeedError, SeedFile, parse_seed
 from strongroom.services.seeding import apply_seed
+from strongroom.services.store_tokens import connected_token
 from strongroom.storage.ports import Store
 from strongroom.storage.sql import SqlStore
 
@@ -80,22 +83,47 @@ def build_core(settings: Settings, clock: Clock = system_clock) -> Core:
 
 
 def _core(settings: Settings, store: Store, root_key: RootKey, clock: Clock) -> Core:
-    return Core(
+    connections = _StoreConnections()
+    core = Core(
         store=store,
         root_key=root_key,
         cache=KeyCache(),
-        keystores=build_keystores(store, root_key),
+        keystores=build_keystores(store, root_key, connections),
         clock=clock,
         grants_per_key=settings.grants_per_key,
         grants_per_grantee_per_key=settings.grants_per_grantee_per_key,
         on_demand_rotation_limit=settings.on_demand_rotation_limit,
         softhsm_data_dir=settings.data_dir,
     )
+    connections.core = core
+    return core
 
 
-def build_keystores(store: Store, root_key: RootKey) -> KeyStores:
-    """The key stores: today the software store, its material wrapped under ``root_key``."""
-    return KeyStores(software=SoftwareKeyStore(store, root_key))
+class _StoreConnections:
+    """The connected custom key stores' tokens of a core (``services.store_tokens``), as
+    the key store of custom key stores asks for them (``keystores.cloudhsm``)."""
+
+    def __init__(self) -> None:
+        self.core: Core | None = None
+
+    def _core(self) -> Core:
+        if self.core is None:
+            raise KeyStoreError("the custom key stores are used before the core is built")
+        return self.core
+
+    def token(self, store_id: str, key_arn: str) -> Token:
+        return connected_token(self._core(), store_id, key_arn=key_arn)
+
+    def lost(self, store_id: str) -> None:
+        self._core().store_tokens.forget(store_id)
+
+
+def build_keystores(store: Store, root_key: RootKey, connections: StoreConnections) -> KeyStores:
+    """The key stores: the software store, its material wrapped under ``root_key``, and the
+    store of keys in custom key stores, in their tokens through ``connections``."""
+    return KeyStores(
+        software=SoftwareKeyStore(store, root_key), custom=CloudHsmKeyStore(connections)
+    )
 
 
 def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:

@@ -13,7 +13,14 @@ from functools import partial
 
 from strongroom.authz.conditions import ContextValue
 from strongroom.authz.context_keys import flag
-from strongroom.crypto.blob import open_blob, parse_blob, seal
+from strongroom.crypto.blob import (
+    FORMAT_TOKEN,
+    FORMAT_V1,
+    check_format,
+    open_blob,
+    parse_blob,
+    seal,
+)
 from strongroom.crypto.context import encode_context
 from strongroom.domain.enums import DataKeySpec, EncryptionAlgorithm, SpecFamily
 from strongroom.domain.errors import (
@@ -95,8 +102,14 @@ def seal_under(core: Core, key: Key, plaintext: bytes, context: Context) -> Seal
     with ``context`` as AAD (no checks: the caller made them)."""
     version = current_version(core, key)
     encrypt = partial(core.keystores.for_key(key).encrypt, key, version)
-    blob = seal(encrypt, key.account, key.key_id, version, plaintext, encode_context(context))
+    aad = encode_context(context)
+    blob = seal(encrypt, key.account, key.key_id, version, plaintext, aad, blob_format(key))
     return Sealed(key, blob, version)
+
+
+def blob_format(key: Key) -> int:
+    """The format byte of ``key``'s blobs: which kind of store runs its AES-GCM."""
+    return FORMAT_V1 if key.custom_key_store_id is None else FORMAT_TOKEN
 
 
 def encrypt(
@@ -188,6 +201,7 @@ def decrypt(
     check_usage(Operation.DECRYPT, key)
     _check_algorithm(key, algorithm)
     check_dry_run(dry_run)
+    check_format(blob, blob_format(key))
     version = blob.material_version
     decrypt_with = partial(core.keystores.for_key(key).decrypt, key, version)
     return Opened(key, open_blob(decrypt_with, blob, encode_context(context)), version)

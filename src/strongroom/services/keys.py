@@ -14,13 +14,11 @@ from strongroom.domain.enums import (
     MultiRegionKeyType,
     Origin,
 )
-from strongroom.domain.errors import (
-    NotFoundException,
-    UnsupportedOperationException,
-)
+from strongroom.domain.errors import KMSInvalidStateException, NotFoundException
 from strongroom.domain.ids import is_key_id, key_arn, new_key_id
 from strongroom.domain.models import Key, Tag
 from strongroom.domain.operations import Operation, check_state
+from strongroom.keystores.base import NewMaterial
 from strongroom.services.access import (
     authorize_account,
     authorize_key,
@@ -29,6 +27,12 @@ from strongroom.services.access import (
     requested_alias,
 )
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.custom_key_store_keys import (
+    check_new_key,
+    check_origin,
+    not_connected,
+    with_availability,
+)
 from strongroom.services.key_records import insert_key, new_key_record
 from strongroom.services.material import material_source
 from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
@@ -69,11 +73,15 @@ def create_key(
     arn = key_arn(ctx.region, ctx.account, key_id)
     authorize_new_key_tags(core, ctx.caller, arn, tags)
     usage = check_key_spec_usage(key_spec, key_usage)
-    if origin not in (Origin.AWS_KMS, Origin.EXTERNAL):
-        raise UnsupportedOperationException(f"Origin {origin} is not supported by this server yet.")
+    check_origin(origin, custom_key_store_id)
     if custom_key_store_id is not None:
-        raise UnsupportedOperationException(
-            "Custom key stores are not supported by this server yet."
+        check_new_key(
+            core,
+            ctx,
+            custom_key_store_id,
+            key_spec=key_spec,
+            key_usage=usage,
+            multi_region=multi_region,
         )
     if policy is not None:
         # Imported here: services.policies builds on this module's change_key.
@@ -94,14 +102,26 @@ def create_key(
         created=core.clock(),
         origin=origin,
         multi_region=multi_region,
-    )
-    # Outside the transaction: an RSA key takes up to a second.
-    external = origin is Origin.EXTERNAL
-    material = None if external else core.keystores.for_key(key).new_material(key)
+    ).evolve(custom_key_store_id=custom_key_store_id)
+    material = _new_material(core, key)
     with core.store.transaction() as tx:
         key = insert_key(core, tx, key, material, tags)
     ctx.resources.append(key.arn)
     return key
+
+
+def _new_material(core: Core, key: Key) -> NewMaterial | None:
+    """The first material of a new key from its store, outside any transaction (an RSA key
+    takes up to a second, a token call holds the token lock); None for imported material. A
+    custom key store whose token cannot be reached now is not connected for CreateKey."""
+    if key.origin is Origin.EXTERNAL:
+        return None
+    try:
+        return core.keystores.for_key(key).new_material(key)
+    except KMSInvalidStateException:
+        if key.custom_key_store_id is None:
+            raise
+        raise not_connected(key.custom_key_store_id) from None
 
 
 def _create_key_context(
@@ -134,6 +154,8 @@ def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:
     version) read from its primary."""
     key = resolve_key(core, ctx, key_id)
     authorize_key(core, ctx, "DescribeKey", key, request_alias=requested_alias(key_id))
+    if key.state is not KeyState.UNAVAILABLE:
+        key = with_availability(core, key, probe=True)  # a token gone while connected
     source = material_source(core, key)
     if source is key:
         return key

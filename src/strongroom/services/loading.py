@@ -5,6 +5,7 @@ from __future__ import annotations
 from strongroom.domain.errors import NotFoundException
 from strongroom.domain.models import Key
 from strongroom.services.core import Core
+from strongroom.services.custom_key_store_keys import with_availability
 
 
 def load_key(core: Core, arn: str) -> Key:
@@ -17,4 +18,8 @@ def load_key(core: Core, arn: str) -> Key:
         if key is None:
             raise NotFoundException(f"Key '{arn}' does not exist")
         core.cache.put_key(key, generation)
+    if key.custom_key_store_id is not None:
+        # Unavailable while its custom key store is not connected: read each time, never
+        # cached in the record (the store's connection changes apart from the key).
+        return with_availability(core, key)
     return key

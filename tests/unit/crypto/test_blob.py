@@ -13,7 +13,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto import blob as blob_module
-from strongroom.crypto.blob import open_blob, parse_blob, seal
+from strongroom.crypto.blob import (
+    FORMAT_TOKEN,
+    FORMAT_V1,
+    check_format,
+    open_blob,
+    parse_blob,
+    seal,
+)
 from strongroom.crypto.context import encode_context
 from strongroom.domain.errors import InvalidCiphertextException
 
@@ -92,11 +99,35 @@ def test_two_encryptions_differ() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", [b"", b"\x01", b"\x02" + b"0" * 100, b"\x01" + b"1" * 12 + b"\x00" + b"0" * 40]
+    "raw",
+    [
+        b"",
+        b"\x01",
+        b"\x00" + b"0" * 100,
+        b"\x03" + b"0" * 100,
+        b"\x01" + b"1" * 12 + b"\x00" + b"0" * 40,
+    ],
 )
 def test_garbage_is_invalid_ciphertext(raw: bytes) -> None:
     with pytest.raises(InvalidCiphertextException):
         parse_blob(raw)
+
+
+def test_token_blob_has_the_v1_layout_with_its_own_format_byte_in_the_aad() -> None:
+    aead = AESGCM(AESGCM.generate_key(256))
+    blob = seal(aead.encrypt, *_ARGS[:4], b"", FORMAT_TOKEN)
+    parsed = parse_blob(blob)
+    assert blob[0] == FORMAT_TOKEN and parsed.format == FORMAT_TOKEN
+    assert open_blob(_opener(aead), parsed, b"") == b"p"
+    check_format(parsed, FORMAT_TOKEN)
+    with pytest.raises(InvalidCiphertextException):
+        check_format(parsed, FORMAT_V1)
+    # The format byte is authenticated: a token blob relabelled as a software blob (or the
+    # reverse) does not open under the same key.
+    relabelled = parse_blob(bytes((FORMAT_V1,)) + blob[1:])
+    assert relabelled.format == FORMAT_V1
+    with pytest.raises(InvalidCiphertextException):
+        open_blob(_opener(aead), relabelled, b"")
 
 
 # --- nonces ----------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""KMS keys in custom key stores of type AWS_CLOUDHSM: what CreateKey checks, when such a key
+is Unavailable, and the cluster DescribeKey names.
+
+The key's material is in its store's token (``keystores.cloudhsm``); its record names the
+store (``Key.custom_key_store_id``). A key's KeyState is its record's, except that a key
+whose store is not CONNECTED, or whose token is gone, shows ``Unavailable`` (unless it is
+PendingDeletion, which it stays: key-state table footnote [13]) and every use of it gives
+KMSInvalidStateException "<key ARN> is unavailable." ([11]); connecting the store again
+brings its state back. The record keeps its own state all the while, so EnableKey and
+DisableKey succeed and take effect when the key is available again ([12]).
+"""
+
+from __future__ import annotations
+
+from strongroom.domain.enums import (
+    ConnectionState,
+    KeySpec,
+    KeyState,
+    KeyUsage,
+    Origin,
+)
+from strongroom.domain.errors import (
+    CloudHsmClusterInvalidConfigurationException,
+    CustomKeyStoreInvalidStateException,
+    CustomKeyStoreNotFoundException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from strongroom.domain.models import Key
+from strongroom.services.core import Core, RequestContext
+
+MIN_HSMS = 2
+"""HSMs a cluster needs for CreateKey ("For the CreateCustomKeyStore, UpdateCustomKeyStore,
+and CreateKey operations, the CloudHSM cluster must have at least two active HSMs":
+CloudHsmClusterInvalidConfigurationException's documentation)."""
+
+
+def check_origin(origin: Origin, custom_key_store_id: str | None) -> None:
+    """CreateKey's Origin and CustomKeyStoreId go together: AWS_CLOUDHSM needs a store, a
+    store needs AWS_CLOUDHSM (CreateKey documentation, Origin: "To create a KMS key in an
+    CloudHSM key store ... set this value to AWS_CLOUDHSM. You must also use the
+    CustomKeyStoreId parameter"). Raises ValidationException, UnsupportedOperationException
+    (EXTERNAL_KEY_STORE, not served yet)."""
+    if origin is Origin.EXTERNAL_KEY_STORE:
+        raise UnsupportedOperationException(
+            "Origin EXTERNAL_KEY_STORE is not supported by this server yet."
+        )
+    if origin is Origin.AWS_CLOUDHSM and custom_key_store_id is None:
+        raise ValidationException(
+            "CustomKeyStoreId is required when Origin is AWS_CLOUDHSM: it names the AWS "
+            "CloudHSM key store whose cluster generates the key material."
+        )
+    if custom_key_store_id is not None and origin is not Origin.AWS_CLOUDHSM:
+        raise ValidationException(
+            f"Origin must be AWS_CLOUDHSM when CustomKeyStoreId is specified (it is {origin})."
+        )
+
+
+def check_new_key(
+    core: Core,
+    ctx: RequestContext,
+    store_id: str,
+    *,
+    key_spec: KeySpec,
+    key_usage: KeyUsage,
+    multi_region: bool,
+) -> None:
+    """What CreateKey with a CustomKeyStoreId needs besides the origin: a symmetric
+    encryption key ("This parameter is valid only for symmetric encryption KMS keys in a
+    single Region", CreateKey's CustomKeyStoreId documentation) in a store of the caller's
+    account and Region that is CONNECTED, whose cluster has two HSMs. Raises
+    UnsupportedOperationException, CustomKeyStoreNotFoundException,
+    CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException."""
+    if key_spec is not KeySpec.SYMMETRIC_DEFAULT or key_usage is not KeyUsage.ENCRYPT_DECRYPT:
+        raise UnsupportedOperationException(
+            f"KeySpec {key_spec} with KeyUsage {key_usage} is not valid in a custom key store: "
+            "only symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT) can be "
+            "created there."
+        )
+    if multi_region:
+        raise UnsupportedOperationException(
+            "MultiRegion keys cannot be created in a custom key store."
+        )
+    with core.store.transaction() as tx:
+        store = tx.custom_key_stores.get(store_id)
+        found = store is not None and (store.account, store.region) == (ctx.account, ctx.region)
+        cluster = tx.hsm_clusters.get(store.cluster_id) if store is not None else None
+    if store is None or not found:
+        raise CustomKeyStoreNotFoundException(
+            f"Custom key store {store_id} does not exist in this account and Region."
+        )
+    if store.connection_state is not ConnectionState.CONNECTED:
+        raise not_connected(store_id, store.connection_state)
+    if cluster is None or cluster.hsm_count < MIN_HSMS:
+        count = 0 if cluster is None else cluster.hsm_count
+        raise CloudHsmClusterInvalidConfigurationException(
+            f"The CloudHSM cluster {store.cluster_id} of custom key store {store_id} has "
+            f"{count} active HSMs; CreateKey needs a cluster with at least {MIN_HSMS}."
+        )
+
+
+def not_connected(
+    store_id: str, state: ConnectionState | None = None
+) -> CustomKeyStoreInvalidStateException:
+    """CreateKey in a store that is not connected (or whose token is gone)."""
+    said = "" if state is None else f" (its ConnectionState is {state.value})"
+    return CustomKeyStoreInvalidStateException(
+        f"Custom key store {store_id} is not connected{said}: CreateKey is valid only in a "
+        "custom key store whose ConnectionState is CONNECTED."
+    )
+
+
+def with_availability(core: Core, key: Key, *, probe: bool = False) -> Key:
+    """``key`` as it is now: Unavailable while its custom key store is not connected (and,
+    with ``probe``, while its token does not answer), unless it is PendingDeletion. Keys of
+    the software store are returned as they are (one field read)."""
+    if key.custom_key_store_id is None or key.state is KeyState.PENDING_DELETION:
+        return key
+    if core.keystores.available(key, probe=probe):
+        return key
+    return key.evolve(state=KeyState.UNAVAILABLE)
+
+
+def cluster_id_of(core: Core, key: Key) -> str | None:
+    """The CloudHsmClusterId DescribeKey shows for a key in a custom key store: its store's
+    cluster now (UpdateCustomKeyStore may move a store to a related cluster)."""
+    if key.custom_key_store_id is None:
+        return None
+    with core.store.transaction() as tx:
+        store = tx.custom_key_stores.get(key.custom_key_store_id)
+    return None if store is None else store.cluster_id
