@@ -109,7 +109,17 @@ class KeyStore(Protocol):
         ...
 
     def destroy(self, tx: Transaction, key: Key) -> None:
-        """Destroy every material version of ``key``, which is deleted in ``tx``."""
+        """Destroy every material version of ``key`` that the database holds; ``key`` is
+        deleted in ``tx``. No other transaction may be opened here (SQLite would wait on
+        ``tx``'s own lock)."""
+        ...
+
+    def discard(self, key: Key) -> None:
+        """Destroy what the store keeps of ``key`` outside the database (a token's objects),
+        once the transaction that deleted ``key`` has committed, so that material never goes
+        while its key still exists. Best effort: what cannot be destroyed now is logged and
+        left (AWS: deletion "makes a best effort to delete the key material from the
+        associated cluster")."""
         ...
 
     def forget(self, arn: str) -> None:

@@ -216,19 +216,24 @@ class CloudHsmKeyStore:
         )
 
     def destroy(self, tx: Transaction, key: Key) -> None:
+        """Nothing in the database: the token's object goes in ``discard``, after the
+        deletion commits (a token call needs the store's state, which ``tx`` would lock)."""
+
+    def discard(self, key: Key) -> None:
         """Destroy the key's objects in its store's token, as best it can: a store that is
         disconnected or a token that is gone leaves them there (AWS, DeleteCustomKeyStore:
         deletion "makes a best effort to delete the key material from the associated
         cluster. However, you might need to manually delete the orphaned key material"); the
-        log names the label to delete by hand. The key itself is deleted either way."""
+        log names the label to delete by hand."""
         try:
             gone = self._run(key, lambda token, session: self._destroy(token, session, key))
-        except KMSInvalidStateException:
+        except (KMSInvalidStateException, KeyStoreError, p11e.PKCS11Error) as e:
             log.warning(
                 "%s is deleted, but its key material stays in the token of custom key store "
-                "%s, which is not available: delete the object labelled %r there",
+                "%s (%s): delete the object labelled %r there",
                 key.arn,
                 key.custom_key_store_id,
+                "not available" if isinstance(e, KMSInvalidStateException) else type(e).__name__,
                 key.arn,
             )
             return

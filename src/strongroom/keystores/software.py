@@ -179,6 +179,9 @@ class SoftwareKeyStore:
         """Nothing beyond what deleting the key does: ``KeyRepository.delete`` deletes its
         wrapped rows in the same transaction."""
 
+    def discard(self, key: Key) -> None:
+        """Nothing: the software store keeps nothing outside the database."""
+
     def forget(self, arn: str) -> None:
         self._cache.forget(arn)
 

@@ -88,6 +88,9 @@ def delete_due_keys(core: Core) -> int:
         core.cache.invalidate(arn)
     for key in due:
         log.info("deleted key %s (deletion date %s)", key.arn, key.deletion_date)
+        # What lives outside the database (a custom key store's token object) goes only now
+        # that the key's deletion has committed.
+        core.keystores.for_key(key).discard(key)
     return len(due)
 
 
