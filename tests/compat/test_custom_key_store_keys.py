@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -540,3 +541,155 @@ def _worker_pids(server: Server) -> set[int]:
 
 
 # -- no material outside the token --------------------------------------------------------------
+#
+# The material of a key in a token is unknown to everyone (it never left the token), so the
+# test looks for it by what it does: a blob of a known plaintext under the key gives the first
+# GCM keystream block, E_K(nonce || 00000002) = ciphertext XOR plaintext (NIST SP 800-38D,
+# 7.1: the first block of plaintext is encrypted under inc32(J0) and J0 = IV || 0^31 || 1 for
+# a 96-bit IV). Any 32 bytes K that reproduce that block are the key. Every 32-byte window of
+# every file of the data directory (but the token directory, where the material belongs) and
+# of every database value is tried, and every binary database value is tried as the key's
+# material wrapped under the root key. A software key of the same server is the control:
+# its material is found (wrapped in the database, and raw when planted in noise), which shows
+# the search would find the token key's material had the server kept any, as the software
+# store would, by writing a wrapped row for it.
+
+
+def _first_keystream_block(blob: bytes, known: bytes) -> tuple[bytes, bytes]:
+    """(the counter block of the blob's first plaintext block, its keystream block)."""
+    head = 1 + 12 + 1 + blob[13] + 4 + 12  # crypto.blob's header
+    nonce = blob[head - 12 : head]
+    keystream = bytes(a ^ b for a, b in zip(blob[head : head + 16], known[:16], strict=True))
+    return nonce + (2).to_bytes(4, "big"), keystream
+
+
+def _key_finder(blob: bytes, known: bytes) -> Any:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    counter, keystream = _first_keystream_block(blob, known)
+
+    def find(data: bytes) -> int | None:
+        """The offset of 32 bytes of ``data`` that are the blob's key, or None."""
+        # Windows of zeros alone are skipped (audit segments are written ahead with zeros).
+        for run in re.finditer(rb"[^\x00]+", data):
+            for i in range(max(0, run.start() - 31), min(run.end(), len(data) - 31)):
+                candidate = data[i : i + 32]
+                if (
+                    Cipher(algorithms.AES(candidate), modes.ECB()).encryptor().update(counter)
+                    == keystream
+                ):
+                    return i
+        return None
+
+    return find
+
+
+def _database_values(server: Server) -> list[tuple[str, dict[str, Any]]]:
+    """Every row of every table of the server's database: (table, {column: value})."""
+    engine = _engine(server)
+    try:
+        meta = sa.MetaData()
+        meta.reflect(engine)
+        with engine.connect() as conn:
+            return [
+                (table.name, dict(row._mapping))
+                for table in meta.sorted_tables
+                for row in conn.execute(sa.select(table))
+            ]
+    finally:
+        engine.dispose()
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_no_material_of_a_key_in_a_store_is_in_the_database_or_the_data_directory(
+    tmp_path: Path, backend: str
+) -> None:
+    from strongroom.crypto.wrap import material_aad
+    from strongroom.domain.errors import KeyStoreError
+    from strongroom.keystores.filekey import FileRootKey
+
+    server, db = _start(tmp_path, backend)
+    try:
+        kms = server.client()
+        store_id, _ = connected_store(server, kms)
+        arn = create_key(kms, store_id)["Arn"]
+        control = kms.create_key()["KeyMetadata"]["Arn"]
+        known = b"known plaintext, 32 bytes long.."
+        blobs = {a: kms.encrypt(KeyId=a, Plaintext=known)["CiphertextBlob"] for a in (arn, control)}
+        kms.generate_data_key(KeyId=arn, KeySpec="AES_256")
+        kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+        kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+        _state_is(kms, store_id, "CONNECTED")
+        finds = {a: _key_finder(blobs[a], known) for a in blobs}
+        root_key = FileRootKey(server.data_dir / "root.key")
+        rows = _database_values(server)
+        assert rows
+
+        # Wrapped: no binary value of the database unwraps as the key's material, and no row
+        # that names the key carries bytes at all; the control's row does both.
+        def unwraps(a: str) -> list[tuple[str, str]]:
+            found = []
+            for table, row in rows:
+                for column, value in row.items():
+                    if isinstance(value, bytes | memoryview):
+                        try:
+                            secret = root_key.unwrap(bytes(value), material_aad(a, 1))
+                        except KeyStoreError:
+                            continue
+                        assert finds[a](secret) == 0  # it is the key that made the blob
+                        found.append((table, column))
+            return found
+
+        def binary_rows_naming(a: str) -> list[str]:
+            key_id = a.rsplit("/", 1)[1]
+            return [
+                table
+                for table, row in rows
+                if any(key_id in str(v) for v in row.values() if isinstance(v, str))
+                and any(isinstance(v, bytes | memoryview) and v for v in row.values())
+            ]
+
+        assert unwraps(control) == [("key_materials", "wrapped")]
+        assert binary_rows_naming(control) == ["key_materials"]
+        assert unwraps(arn) == []
+        assert binary_rows_naming(arn) == []
+
+        # Raw: no 32 bytes of any file or database value are the key. The control's material,
+        # planted in noise, is found: the search works.
+        planted = root_key.unwrap(
+            next(
+                bytes(row["wrapped"])
+                for table, row in rows
+                if table == "key_materials" and row["key_arn"] == control
+            ),
+            material_aad(control, 1),
+        )
+        noise = os.urandom(1000)
+        assert finds[control](noise + planted + noise) == len(noise)
+        assert finds[arn](noise + planted + noise) is None
+        tokens = server.data_dir / "softhsm" / "tokens"
+        files = [
+            p
+            for p in [*server.data_dir.rglob("*"), server.log_path]
+            if p.is_file() and tokens not in p.parents
+        ]
+        assert any(p.name == "root.key" for p in files)
+        assert any("audit" in p.parts for p in files)
+        scanned = 0
+        for path in files:
+            data = path.read_bytes()
+            assert finds[arn](data) is None, path
+            scanned += len(data)
+        for table, row in rows:
+            for column, value in row.items():
+                if value is not None:
+                    assert finds[arn](_as_bytes(value)) is None, (table, column)
+        assert scanned > 0
+    finally:
+        _stop(server, db)
