@@ -388,6 +388,43 @@ def test_disconnected_store_makes_its_keys_unavailable_until_connected(
     assert _state(kms, doomed["KeyId"]) == "Disabled"
 
 
+def test_generate_random_in_a_store_and_its_errors(srv: Server, kms: Any) -> None:
+    store_id, _ = connected_store(srv, kms)
+    first = kms.generate_random(NumberOfBytes=64, CustomKeyStoreId=store_id)["Plaintext"]
+    second = kms.generate_random(NumberOfBytes=64, CustomKeyStoreId=store_id)["Plaintext"]
+    assert len(first) == len(second) == 64 and first != second
+    assert_kms_error(
+        "CustomKeyStoreNotFoundException",
+        kms.generate_random,
+        NumberOfBytes=8,
+        CustomKeyStoreId="cks-0123456789abcdef0",
+    )
+    kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    assert_kms_error(
+        "CustomKeyStoreInvalidStateException",
+        kms.generate_random,
+        NumberOfBytes=8,
+        CustomKeyStoreId=store_id,
+    )
+
+
+def test_create_key_needs_a_cluster_with_two_hsms(srv: Server, kms: Any) -> None:
+    store_id, cluster = connected_store(srv, kms)
+    engine = _engine(srv)
+    try:
+        with engine.begin() as conn:
+            # The cluster lost an HSM since the store was made (there is no command for it).
+            conn.execute(
+                sa.text("UPDATE hsm_clusters SET hsm_count = 1 WHERE cluster_id = :c"),
+                {"c": cluster["ClusterId"]},
+            )
+    finally:
+        engine.dispose()
+    assert_kms_error(
+        "CloudHsmClusterInvalidConfigurationException", lambda: create_key(kms, store_id)
+    )
+
+
 # -- the token goes away, and the deletion job -------------------------------------------------
 
 

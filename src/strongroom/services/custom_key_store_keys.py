@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from strongroom.domain.enums import (
     ConnectionState,
+    CustomKeyStoreType,
     KeySpec,
     KeyState,
     KeyUsage,
@@ -23,11 +24,13 @@ from strongroom.domain.errors import (
     CloudHsmClusterInvalidConfigurationException,
     CustomKeyStoreInvalidStateException,
     CustomKeyStoreNotFoundException,
+    KMSInvalidStateException,
     UnsupportedOperationException,
     ValidationException,
 )
 from strongroom.domain.models import Key
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.store_tokens import run_in_store
 
 MIN_HSMS = 2
 """HSMs a cluster needs for CreateKey ("For the CreateCustomKeyStore, UpdateCustomKeyStore,
@@ -129,3 +132,39 @@ def cluster_id_of(core: Core, key: Key) -> str | None:
     with core.store.transaction() as tx:
         store = tx.custom_key_stores.get(key.custom_key_store_id)
     return None if store is None else store.cluster_id
+
+
+def random_in_store(core: Core, ctx: RequestContext, store_id: str, number_of_bytes: int) -> bytes:
+    """GenerateRandom with a CustomKeyStoreId: the bytes come from the store's token
+    (C_GenerateRandom), as AWS makes them in the CloudHSM cluster of the store. Raises
+    CustomKeyStoreNotFoundException, CustomKeyStoreInvalidStateException (not connected, or
+    its token cannot be reached), UnsupportedOperationException (an external key store)."""
+    with core.store.transaction() as tx:
+        store = tx.custom_key_stores.get(store_id)
+    if store is None or (store.account, store.region) != (ctx.account, ctx.region):
+        raise CustomKeyStoreNotFoundException(
+            f"Custom key store {store_id} does not exist in this account and Region."
+        )
+    if store.store_type is not CustomKeyStoreType.AWS_CLOUDHSM:
+        raise UnsupportedOperationException(
+            "GenerateRandom does not take the ID of an external key store."
+        )
+    if store.connection_state is not ConnectionState.CONNECTED:
+        raise _random_not_connected(store_id, store.connection_state)
+    try:
+        random: bytes = run_in_store(
+            core, store_id, lambda s: s.generate_random(number_of_bytes * 8)
+        )
+    except KMSInvalidStateException:
+        raise _random_not_connected(store_id) from None
+    return random
+
+
+def _random_not_connected(
+    store_id: str, state: ConnectionState | None = None
+) -> CustomKeyStoreInvalidStateException:
+    said = "" if state is None else f" (its ConnectionState is {state.value})"
+    return CustomKeyStoreInvalidStateException(
+        f"Custom key store {store_id} is not connected{said}: GenerateRandom can use only a "
+        "custom key store whose ConnectionState is CONNECTED."
+    )

@@ -28,7 +28,6 @@ from strongroom.domain.errors import (
     InvalidCiphertextException,
     InvalidKeyUsageException,
     NotFoundException,
-    UnsupportedOperationException,
     ValidationException,
 )
 from strongroom.domain.ids import key_arn
@@ -43,6 +42,7 @@ from strongroom.services.access import (
     usable_key,
 )
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.custom_key_store_keys import random_in_store
 from strongroom.services.loading import load_key
 from strongroom.services.material import current_version
 from strongroom.services.resolve import find_key, resolve_key
@@ -324,12 +324,11 @@ def generate_data_key(
 def generate_random(
     core: Core, ctx: RequestContext, number_of_bytes: int | None, custom_key_store_id: str | None
 ) -> bytes:
-    """GenerateRandom: 1-1024 bytes from the operating system's CSPRNG."""
+    """GenerateRandom: 1-1024 bytes from the operating system's CSPRNG, or from the token of
+    the custom key store ``custom_key_store_id`` names."""
     authorize_account(core, ctx, "GenerateRandom")
     if number_of_bytes is None:
         raise ValidationException("NumberOfBytes is required.")
     if custom_key_store_id is not None:
-        raise UnsupportedOperationException(
-            "Custom key stores are not supported by this server yet."
-        )
+        return random_in_store(core, ctx, custom_key_store_id, number_of_bytes)
     return os.urandom(number_of_bytes)
