@@ -391,3 +391,30 @@ def delete_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> N
         tx.custom_key_stores.delete(store_id)
         _record_change(tx, core, store_id)
     core.store_tokens.forget(store_id)
+
+
+# -- for the data plane (keys in custom key stores) ----------------------------------------
+
+
+def store_of(core: Core, store_id: str) -> CustomKeyStore | None:
+    """A custom key store by id, any account (DescribeKey shows a key's CloudHsmClusterId
+    and, from its ConnectionState, whether the key is Unavailable)."""
+    with core.store.transaction() as tx:
+        return tx.custom_key_stores.get(store_id)
+
+
+def store_for_new_key(core: Core, ctx: RequestContext, store_id: str) -> CustomKeyStore:
+    """The caller's store in which CreateKey makes a key: it must be CONNECTED and its
+    cluster must have two HSMs. Raises CustomKeyStoreNotFoundException,
+    CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException."""
+    with core.store.transaction() as tx:
+        store = _get_store(tx, ctx, store_id)
+        cluster = tx.hsm_clusters.get(store.cluster_id)
+    if store.connection_state != ConnectionState.CONNECTED:
+        raise CustomKeyStoreInvalidStateException(
+            f"Custom key store {store_id} is {store.connection_state.value}: CreateKey is "
+            "valid only in a CONNECTED custom key store."
+        )
+    if cluster is not None:
+        _check_cluster_fit(cluster)
+    return store
