@@ -31,7 +31,7 @@ from conftest import (
 from strongroom.crypto.trust_anchor import self_signed_trust_anchor
 from strongroom.keystores import softhsm
 
-from ._support import assert_kms_error, eventually
+from ._support import ALL_KMS, assert_kms_error, eventually, new_principal
 
 pytestmark = [
     pytest.mark.compat,
@@ -470,6 +470,49 @@ def test_hsm_cluster_add_checks_its_arguments(srv: Server, tmp_path: Path) -> No
         check=False,
     )
     assert bad_pem.returncode != 0 and "not a PEM X.509 certificate" in bad_pem.stderr
+
+
+# -- authorization and accounts ------------------------------------------------------------
+
+
+def test_operations_need_their_iam_permission_and_stay_in_their_account(
+    srv: Server, kms: Any, tmp_path: Path
+) -> None:
+    cluster = softhsm_cluster(srv)
+    store_id = _create(kms, cluster)
+    reader = new_principal(
+        srv,
+        "cks-reader",
+        policy={
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "kms:DescribeCustomKeyStores", "Resource": "*"}
+            ],
+        },
+    )["client"]
+    assert _describe(reader, store_id)["CustomKeyStoreId"] == store_id
+    for call, params in (
+        (reader.connect_custom_key_store, {"CustomKeyStoreId": store_id}),
+        (reader.disconnect_custom_key_store, {"CustomKeyStoreId": store_id}),
+        (reader.delete_custom_key_store, {"CustomKeyStoreId": store_id}),
+        (
+            reader.update_custom_key_store,
+            {"CustomKeyStoreId": store_id, "NewCustomKeyStoreName": "x"},
+        ),
+    ):
+        assert_kms_error("AccessDeniedException", call, **params)
+    assert_kms_error("AccessDeniedException", lambda: _create(reader, softhsm_cluster(srv)))
+    # Another account sees neither the store nor the cluster.
+    srv.admin("create-account", "444455556666")
+    other = new_principal(srv, "cks-other", account="444455556666", policy=ALL_KMS)["client"]
+    assert_kms_error(
+        "CustomKeyStoreNotFoundException",
+        other.describe_custom_key_stores,
+        CustomKeyStoreId=store_id,
+    )
+    assert other.describe_custom_key_stores()["CustomKeyStores"] == []
+    unused = softhsm_cluster(srv)
+    _create_fails("CloudHsmClusterNotFoundException", other, unused)
 
 
 # -- the password stays secret --------------------------------------------------------------
