@@ -31,7 +31,7 @@ from conftest import (
 from strongroom.crypto.trust_anchor import self_signed_trust_anchor
 from strongroom.keystores import softhsm
 
-from ._support import assert_kms_error, eventually
+from ._support import ALL_KMS, assert_kms_error, eventually, new_principal
 
 pytestmark = [
     pytest.mark.compat,
@@ -472,6 +472,49 @@ def test_hsm_cluster_add_checks_its_arguments(srv: Server, tmp_path: Path) -> No
     assert bad_pem.returncode != 0 and "not a PEM X.509 certificate" in bad_pem.stderr
 
 
+# -- authorization and accounts ------------------------------------------------------------
+
+
+def test_operations_need_their_iam_permission_and_stay_in_their_account(
+    srv: Server, kms: Any, tmp_path: Path
+) -> None:
+    cluster = softhsm_cluster(srv)
+    store_id = _create(kms, cluster)
+    reader = new_principal(
+        srv,
+        "cks-reader",
+        policy={
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "kms:DescribeCustomKeyStores", "Resource": "*"}
+            ],
+        },
+    )["client"]
+    assert _describe(reader, store_id)["CustomKeyStoreId"] == store_id
+    for call, params in (
+        (reader.connect_custom_key_store, {"CustomKeyStoreId": store_id}),
+        (reader.disconnect_custom_key_store, {"CustomKeyStoreId": store_id}),
+        (reader.delete_custom_key_store, {"CustomKeyStoreId": store_id}),
+        (
+            reader.update_custom_key_store,
+            {"CustomKeyStoreId": store_id, "NewCustomKeyStoreName": "x"},
+        ),
+    ):
+        assert_kms_error("AccessDeniedException", call, **params)
+    assert_kms_error("AccessDeniedException", lambda: _create(reader, softhsm_cluster(srv)))
+    # Another account sees neither the store nor the cluster.
+    srv.admin("create-account", "444455556666")
+    other = new_principal(srv, "cks-other", account="444455556666", policy=ALL_KMS)["client"]
+    assert_kms_error(
+        "CustomKeyStoreNotFoundException",
+        other.describe_custom_key_stores,
+        CustomKeyStoreId=store_id,
+    )
+    assert other.describe_custom_key_stores()["CustomKeyStores"] == []
+    unused = softhsm_cluster(srv)
+    _create_fails("CloudHsmClusterNotFoundException", other, unused)
+
+
 # -- the password stays secret --------------------------------------------------------------
 
 
@@ -525,3 +568,91 @@ def test_aws_cli_describes_custom_key_stores(srv: Server, kms: Any) -> None:
     assert entry["CustomKeyStoreName"] == name
     assert entry["ConnectionState"] == "DISCONNECTED"
     assert entry["CloudHsmClusterId"] == cluster["ClusterId"]
+
+
+# -- the seam of the data plane: connected_token in another process ------------------------
+
+_SEAM_SCRIPT = """
+import json, sys
+from pathlib import Path
+import boto3
+from botocore.config import Config
+from strongroom.domain.errors import KMSInvalidStateException
+from strongroom.server.settings import load_settings
+from strongroom.server.wiring import build_core
+from strongroom.services.store_tokens import connected_token, run_in_store
+
+args = json.loads(sys.argv[1])
+settings = load_settings(
+    None, data_dir=Path(args["data_dir"]), database_url=args["db"], account=None
+)
+core = build_core(settings)
+kms = boto3.client("kms", endpoint_url=args["endpoint"], region_name="us-east-1",
+                   aws_access_key_id=args["key"], aws_secret_access_key=args["secret"],
+                   config=Config(retries={"max_attempts": 0}))
+store, arn = args["store"], "arn:aws:kms:us-east-1:111122223333:key/k"
+seq = core.store.latest_change()
+
+def poll():
+    global seq
+    seq, names = core.store.changes_since(seq)
+    for name in names:
+        core.store_tokens.invalidate(name)
+
+def state():
+    try:
+        n = run_in_store(core, store, lambda s: len(list(s.get_objects())), key_arn=arn)
+        return f"ok {n}"
+    except KMSInvalidStateException as e:
+        return f"unavailable: {e.message}"
+
+print("disconnected:", state())
+kms.connect_custom_key_store(CustomKeyStoreId=store)
+poll()
+print("connected:", state())
+kms.disconnect_custom_key_store(CustomKeyStoreId=store)
+print("before poll:", state())
+poll()
+print("after poll:", state())
+kms.connect_custom_key_store(CustomKeyStoreId=store)
+poll()
+print("again:", state())
+try:
+    connected_token(core, "cks-00000000000000000")
+except KMSInvalidStateException as e:
+    print("missing:", e.message)
+"""
+
+
+def test_connected_token_follows_the_state_through_the_change_feed(srv: Server, kms: Any) -> None:
+    import subprocess
+    import sys
+
+    cluster = softhsm_cluster(srv)
+    store_id = _create(kms, cluster)
+    args = {
+        "data_dir": str(srv.data_dir),
+        "db": srv.database_url,
+        "endpoint": srv.endpoint,
+        "key": srv.access_key_id,
+        "secret": srv.secret_access_key,
+        "store": store_id,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _SEAM_SCRIPT, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
+    unavailable = "unavailable: arn:aws:kms:us-east-1:111122223333:key/k is unavailable."
+    assert lines["disconnected"] == unavailable
+    assert lines["connected"].startswith("ok ")
+    # Until the process polls the change feed it keeps its token (bounded by the poll).
+    assert lines["before poll"].startswith("ok ")
+    assert lines["after poll"] == unavailable
+    assert lines["again"].startswith("ok ")
+    assert lines["missing"] == "Custom key store cks-00000000000000000 is not connected."
+    kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)

@@ -29,13 +29,24 @@ def register(sub: Any, with_core: Callable[[argparse.Namespace, Runner], int]) -
     )
     actions = top.add_subparsers(dest="hsm_cluster_command", required=True, metavar="ACTION")
 
-    def action(name: str, help_text: str, run: Runner) -> argparse.ArgumentParser:
+    def action(
+        name: str,
+        help_text: str,
+        run: Runner,
+        check: Callable[[argparse.Namespace], None] | None = None,
+    ) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = actions.add_parser(name, help=help_text, description=help_text)
         add_storage_options(p)
         p.add_argument(
             "--in-account", dest="in_account", help="the cluster's account (default: --account)"
         )
-        p.set_defaults(run=lambda args: with_core(args, run))
+
+        def start(args: argparse.Namespace) -> int:
+            if check is not None:  # before the data directory is opened (or made)
+                check(args)
+            return with_core(args, run)
+
+        p.set_defaults(run=start)
         return p
 
     p = action(
@@ -44,6 +55,7 @@ def register(sub: Any, with_core: Callable[[argparse.Namespace, Runner], int]) -
         "DATA_DIR and register it: then prints ClusterId, the path of its "
         "TrustAnchorCertificate and the KeyStorePassword (the kmsuser PIN) once",
         _add,
+        _check_add,
     )
     p.add_argument(
         "cluster_id",
@@ -101,11 +113,15 @@ def _entry(cluster: Any) -> dict[str, Any]:
     }
 
 
-def _add(core: Core, args: argparse.Namespace) -> dict[str, Any]:
-    from strongroom.services.hsm_clusters import add_cluster
-
+def _check_add(args: argparse.Namespace) -> None:
+    """The options of ``add``, and the trust anchor file read into ``args.anchor``."""
     if args.softhsm:
-        return _add_softhsm(core, args)
+        if args.module or args.token_label or args.trust_anchor:
+            raise ValueError(
+                "--softhsm makes its own token and trust anchor: give no --module, "
+                "--token-label or --trust-anchor"
+            )
+        return
     missing = [
         option
         for option, given in (
@@ -119,16 +135,23 @@ def _add(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     if missing:
         raise ValueError("hsm-cluster add needs " + ", ".join(missing) + " (or --softhsm)")
     try:
-        anchor = args.trust_anchor.read_text(encoding="utf-8")
+        args.anchor = args.trust_anchor.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"trust anchor {args.trust_anchor}: cannot read it: {exc}") from None
+
+
+def _add(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+    from strongroom.services.hsm_clusters import add_cluster
+
+    if args.softhsm:
+        return _add_softhsm(core, args)
     cluster = add_cluster(
         core,
         _account(args),
         args.cluster_id,
         module_path=str(args.module),
         token_label=args.token_label,
-        trust_anchor=anchor,
+        trust_anchor=args.anchor,
         hsm_count=args.hsm_count,
     )
     return _entry(cluster)
@@ -141,11 +164,6 @@ def _add_softhsm(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     from strongroom.server.settings import Settings
     from strongroom.services.hsm_clusters import add_cluster
 
-    if args.module or args.token_label or args.trust_anchor:
-        raise ValueError(
-            "--softhsm makes its own token and trust anchor: give no --module, "
-            "--token-label or --trust-anchor"
-        )
     settings: Settings = _settings(args)
     cluster_id = args.cluster_id or new_cluster_id()
     account = _account(args)

@@ -34,7 +34,7 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.ids import is_custom_key_store_id, new_custom_key_store_id
 from strongroom.domain.models import CustomKeyStore, HsmCluster
-from strongroom.keystores.pkcs11_token import PinIncorrect, TokenUnavailable
+from strongroom.keystores.pkcs11_token import PinIncorrect, Token, TokenUnavailable
 from strongroom.services.access import authorize_account
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
@@ -261,40 +261,45 @@ def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> 
         store = store.evolve(connection_state=ConnectionState.CONNECTING)
         tx.custom_key_stores.update(store)
         _record_change(tx, core, store_id)
-    error = _log_in(core, store, cluster, wrapped)
+    error, token = _log_in(core, store, cluster, wrapped)
     with core.store.transaction() as tx:
         current = _get_store(tx, ctx, store_id, for_update=True)
-        if current.connection_state != ConnectionState.CONNECTING:
-            return current  # disconnected (or deleted) meanwhile: that wins
-        current = current.evolve(
-            connection_state=ConnectionState.FAILED if error else ConnectionState.CONNECTED,
-            connection_error_code=error,
-        )
-        tx.custom_key_stores.update(current)
-        _record_change(tx, core, store_id)
+        if current.connection_state == ConnectionState.CONNECTING:
+            current = current.evolve(
+                connection_state=ConnectionState.FAILED if error else ConnectionState.CONNECTED,
+                connection_error_code=error,
+            )
+            tx.custom_key_stores.update(current)
+            _record_change(tx, core, store_id)
+        # else: disconnected (or deleted) meanwhile, which wins
+    if token is not None:
+        if current.connection_state == ConnectionState.CONNECTED:
+            # Keep the session: this process serves the store's keys with it.
+            core.store_tokens.forget(store_id)
+            core.store_tokens.put(store_id, token, core.store_tokens.generation)
+        else:
+            token.close()
     return current
 
 
 def _log_in(
     core: Core, store: CustomKeyStore, cluster: HsmCluster | None, wrapped: bytes | None
-) -> ConnectionErrorCode | None:
-    """Log in to the store's token: None when it worked, else why it failed."""
+) -> tuple[ConnectionErrorCode | None, Token | None]:
+    """Log in to the store's token: (None, the logged-in token) when it worked, else (why
+    it failed, None)."""
     if cluster is None or wrapped is None:
-        return ConnectionErrorCode.CLUSTER_NOT_FOUND
+        return ConnectionErrorCode.CLUSTER_NOT_FOUND, None
     password = core.root_key.unwrap(wrapped, password_aad(store.store_id)).decode()
     try:
         token = open_token(core, cluster, password)
         token.check()
     except PinIncorrect:
-        return ConnectionErrorCode.INVALID_CREDENTIALS
+        return ConnectionErrorCode.INVALID_CREDENTIALS, None
     except TokenUnavailable:
-        return ConnectionErrorCode.CLUSTER_NOT_FOUND
+        return ConnectionErrorCode.CLUSTER_NOT_FOUND, None
     except KeyStoreError:  # the module cannot be loaded: the cluster cannot be reached
-        return ConnectionErrorCode.NETWORK_ERRORS
-    # Keep the session: this process serves the store's keys with it.
-    core.store_tokens.forget(store.store_id)
-    core.store_tokens.put(store.store_id, token, core.store_tokens.generation)
-    return None
+        return ConnectionErrorCode.NETWORK_ERRORS, None
+    return None, token
 
 
 def disconnect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> None:
@@ -391,3 +396,30 @@ def delete_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> N
         tx.custom_key_stores.delete(store_id)
         _record_change(tx, core, store_id)
     core.store_tokens.forget(store_id)
+
+
+# -- for the data plane (keys in custom key stores) ----------------------------------------
+
+
+def store_of(core: Core, store_id: str) -> CustomKeyStore | None:
+    """A custom key store by id, any account (DescribeKey shows a key's CloudHsmClusterId
+    and, from its ConnectionState, whether the key is Unavailable)."""
+    with core.store.transaction() as tx:
+        return tx.custom_key_stores.get(store_id)
+
+
+def store_for_new_key(core: Core, ctx: RequestContext, store_id: str) -> CustomKeyStore:
+    """The caller's store in which CreateKey makes a key: it must be CONNECTED and its
+    cluster must have two HSMs. Raises CustomKeyStoreNotFoundException,
+    CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException."""
+    with core.store.transaction() as tx:
+        store = _get_store(tx, ctx, store_id)
+        cluster = tx.hsm_clusters.get(store.cluster_id)
+    if store.connection_state != ConnectionState.CONNECTED:
+        raise CustomKeyStoreInvalidStateException(
+            f"Custom key store {store_id} is {store.connection_state.value}: CreateKey is "
+            "valid only in a CONNECTED custom key store."
+        )
+    if cluster is not None:
+        _check_cluster_fit(cluster)
+    return store

@@ -59,3 +59,11 @@ def test_blobs_inside_lists_are_dropped() -> None:
 def test_empty_is_none() -> None:
     assert scrub({"Plaintext": b"x"}) is None
     assert scrub(None) is None
+
+
+def test_custom_key_store_passwords_are_dropped() -> None:
+    # CloudTrail records CreateCustomKeyStore and UpdateCustomKeyStore without the password.
+    request = {"CustomKeyStoreName": "s", "KeyStorePassword": "kmsuser-pin"}
+    assert scrub(request) == {"customKeyStoreName": "s"}
+    xks = {"XksProxyAuthenticationCredential": {"AccessKeyId": "a", "RawSecretAccessKey": "r"}}
+    assert scrub({"CustomKeyStoreId": "cks-1", **xks}) == {"customKeyStoreId": "cks-1"}
