@@ -21,7 +21,6 @@ from strongroom.domain.enums import (
     Origin,
 )
 from strongroom.domain.errors import (
-    CloudHsmClusterInvalidConfigurationException,
     CustomKeyStoreInvalidStateException,
     CustomKeyStoreNotFoundException,
     KMSInvalidStateException,
@@ -30,12 +29,8 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.models import Key
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.custom_key_stores import store_for_new_key, store_of
 from strongroom.services.store_tokens import run_in_store
-
-MIN_HSMS = 2
-"""HSMs a cluster needs for CreateKey ("For the CreateCustomKeyStore, UpdateCustomKeyStore,
-and CreateKey operations, the CloudHSM cluster must have at least two active HSMs":
-CloudHsmClusterInvalidConfigurationException's documentation)."""
 
 
 def check_origin(origin: Origin, custom_key_store_id: str | None) -> None:
@@ -71,7 +66,8 @@ def check_new_key(
     """What CreateKey with a CustomKeyStoreId needs besides the origin: a symmetric
     encryption key ("This parameter is valid only for symmetric encryption KMS keys in a
     single Region", CreateKey's CustomKeyStoreId documentation) in a store of the caller's
-    account and Region that is CONNECTED, whose cluster has two HSMs. Raises
+    account and Region that is CONNECTED, whose cluster has two HSMs
+    (``custom_key_stores.store_for_new_key``). Raises
     UnsupportedOperationException, CustomKeyStoreNotFoundException,
     CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException."""
     if key_spec is not KeySpec.SYMMETRIC_DEFAULT or key_usage is not KeyUsage.ENCRYPT_DECRYPT:
@@ -84,22 +80,7 @@ def check_new_key(
         raise UnsupportedOperationException(
             "MultiRegion keys cannot be created in a custom key store."
         )
-    with core.store.transaction() as tx:
-        store = tx.custom_key_stores.get(store_id)
-        found = store is not None and (store.account, store.region) == (ctx.account, ctx.region)
-        cluster = tx.hsm_clusters.get(store.cluster_id) if store is not None else None
-    if store is None or not found:
-        raise CustomKeyStoreNotFoundException(
-            f"Custom key store {store_id} does not exist in this account and Region."
-        )
-    if store.connection_state is not ConnectionState.CONNECTED:
-        raise not_connected(store_id, store.connection_state)
-    if cluster is None or cluster.hsm_count < MIN_HSMS:
-        count = 0 if cluster is None else cluster.hsm_count
-        raise CloudHsmClusterInvalidConfigurationException(
-            f"The CloudHSM cluster {store.cluster_id} of custom key store {store_id} has "
-            f"{count} active HSMs; CreateKey needs a cluster with at least {MIN_HSMS}."
-        )
+    store_for_new_key(core, ctx, store_id)
 
 
 def not_connected(
@@ -129,8 +110,7 @@ def cluster_id_of(core: Core, key: Key) -> str | None:
     cluster now (UpdateCustomKeyStore may move a store to a related cluster)."""
     if key.custom_key_store_id is None:
         return None
-    with core.store.transaction() as tx:
-        store = tx.custom_key_stores.get(key.custom_key_store_id)
+    store = store_of(core, key.custom_key_store_id)
     return None if store is None else store.cluster_id
 
 
@@ -139,8 +119,7 @@ def random_in_store(core: Core, ctx: RequestContext, store_id: str, number_of_by
     (C_GenerateRandom), as AWS makes them in the CloudHSM cluster of the store. Raises
     CustomKeyStoreNotFoundException, CustomKeyStoreInvalidStateException (not connected, or
     its token cannot be reached), UnsupportedOperationException (an external key store)."""
-    with core.store.transaction() as tx:
-        store = tx.custom_key_stores.get(store_id)
+    store = store_of(core, store_id)
     if store is None or (store.account, store.region) != (ctx.account, ctx.region):
         raise CustomKeyStoreNotFoundException(
             f"Custom key store {store_id} does not exist in this account and Region."
