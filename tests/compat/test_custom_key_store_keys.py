@@ -540,6 +540,14 @@ def test_two_workers_each_use_the_token_and_hear_of_a_disconnection(
             for c in clients:
                 assert c.decrypt(CiphertextBlob=blob)["Plaintext"] == f"w{i}".encode()
         assert len(_worker_pids(server)) >= 2
+        # Each worker writes its own audit segment: both decrypted with the key, each through
+        # its own session on the token.
+        segments = [
+            p
+            for p in (server.data_dir / "audit").glob("*.log")
+            if arn.encode() in p.read_bytes() and b'"Decrypt"' in p.read_bytes()
+        ]
+        assert len(segments) == 2, segments
 
         kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
 

@@ -7,7 +7,8 @@ whose store is not CONNECTED, or whose token is gone, shows ``Unavailable`` (unl
 PendingDeletion, which it stays: key-state table footnote [13]) and every use of it gives
 KMSInvalidStateException "<key ARN> is unavailable." ([11]); connecting the store again
 brings its state back. The record keeps its own state all the while, so EnableKey and
-DisableKey succeed and take effect when the key is available again ([12]).
+DisableKey succeed and take effect when the key is available again ([12]). That rule is
+``services.loading.with_availability``, applied wherever a key is loaded.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from strongroom.domain.enums import (
     ConnectionState,
     CustomKeyStoreType,
     KeySpec,
-    KeyState,
     KeyUsage,
     Origin,
 )
@@ -92,17 +92,6 @@ def not_connected(
         f"Custom key store {store_id} is not connected{said}: CreateKey is valid only in a "
         "custom key store whose ConnectionState is CONNECTED."
     )
-
-
-def with_availability(core: Core, key: Key, *, probe: bool = False) -> Key:
-    """``key`` as it is now: Unavailable while its custom key store is not connected (and,
-    with ``probe``, while its token does not answer), unless it is PendingDeletion. Keys of
-    the software store are returned as they are (one field read)."""
-    if key.custom_key_store_id is None or key.state is KeyState.PENDING_DELETION:
-        return key
-    if core.keystores.available(key, probe=probe):
-        return key
-    return key.evolve(state=KeyState.UNAVAILABLE)
 
 
 def cluster_id_of(core: Core, key: Key) -> str | None:

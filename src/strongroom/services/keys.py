@@ -31,9 +31,9 @@ from strongroom.services.custom_key_store_keys import (
     check_new_key,
     check_origin,
     not_connected,
-    with_availability,
 )
 from strongroom.services.key_records import insert_key, new_key_record
+from strongroom.services.loading import with_availability
 from strongroom.services.material import material_source
 from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
 from strongroom.services.resolve import resolve_key

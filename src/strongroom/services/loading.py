@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from strongroom.domain.enums import KeyState
 from strongroom.domain.errors import NotFoundException
 from strongroom.domain.models import Key
 from strongroom.services.core import Core
-from strongroom.services.custom_key_store_keys import with_availability
 
 
 def load_key(core: Core, arn: str) -> Key:
@@ -23,3 +23,14 @@ def load_key(core: Core, arn: str) -> Key:
         # cached in the record (the store's connection changes apart from the key).
         return with_availability(core, key)
     return key
+
+
+def with_availability(core: Core, key: Key, *, probe: bool = False) -> Key:
+    """``key`` as it is now: Unavailable while its custom key store is not connected (and,
+    with ``probe``, while its token does not answer), unless it is PendingDeletion. Keys of
+    the software store are returned as they are (one field read)."""
+    if key.custom_key_store_id is None or key.state is KeyState.PENDING_DELETION:
+        return key
+    if core.keystores.available(key, probe=probe):
+        return key
+    return key.evolve(state=KeyState.UNAVAILABLE)
