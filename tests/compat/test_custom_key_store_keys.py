@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from conftest import Server
+from conftest import POSTGRES_ENV, Server, _fresh_postgres_database, start_server
 from strongroom.keystores import softhsm
 
 from ._support import assert_kms_error, eventually, new_principal, unique_alias
@@ -483,11 +483,12 @@ def _gone(kms: Any, key_id: str) -> None:
     eventually(check, seconds=15)
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_deletion_destroys_the_token_object_or_leaves_it_when_disconnected(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
     monkeypatch.setenv("STRONGROOM_JOB_INTERVAL_SECONDS", "0.2")
-    server, db = _start(tmp_path, "sqlite")
+    server, db = _start(tmp_path, backend)
     try:
         kms = server.client()
         store_id, cluster = connected_store(server, kms)
@@ -522,11 +523,12 @@ def test_deletion_destroys_the_token_object_or_leaves_it_when_disconnected(
 # -- several workers ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_two_workers_each_use_the_token_and_hear_of_a_disconnection(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
     monkeypatch.setenv("STRONGROOM_CHANGE_POLL_SECONDS", "0.2")
-    server = _start_workers(tmp_path)
+    server, db = _start_workers(tmp_path, backend)
     try:
         kms = server.client()
         store_id, _ = connected_store(server, kms)
@@ -565,13 +567,18 @@ def test_two_workers_each_use_the_token_and_hear_of_a_disconnection(
 
         eventually(all_back)
     finally:
-        _stop(server, None)
+        _stop(server, db)
 
 
-def _start_workers(tmp_path: Path) -> Server:
-    from conftest import start_server
-
-    return start_server(tmp_path / "data", None, "--workers", "2")
+def _start_workers(tmp_path: Path, backend: str) -> tuple[Server, str | None]:
+    """A server of two worker processes on ``backend`` (each opens its own token session)."""
+    url = name = None
+    if backend == "postgres":
+        base = os.environ.get(POSTGRES_ENV)
+        if not base:
+            pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
+        url, name = _fresh_postgres_database(base)
+    return start_server(tmp_path / "data", url, "--workers", "2"), name
 
 
 def _worker_pids(server: Server) -> set[int]:
