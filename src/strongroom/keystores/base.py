@@ -219,9 +219,9 @@ class KeyStore(Protocol):
         ...
 
 
-class CustomKeyStore(KeyStore, Protocol):
-    """A key store for the keys of custom key stores, whose availability the store's
-    connection decides (``keystores.cloudhsm``)."""
+class ConnectedKeyStore(KeyStore, Protocol):
+    """The key store of the keys of custom key stores, whose availability each custom key
+    store's connection decides (``keystores.cloudhsm``)."""
 
     def available(self, key: Key, *, probe: bool = False) -> bool:
         """Whether ``key``'s custom key store is connected and, with ``probe``, its token
@@ -238,7 +238,7 @@ class KeyStores:
 
     __slots__ = ("_all", "_by_kind", "_custom", "_software")
 
-    def __init__(self, software: KeyStore, custom: CustomKeyStore | None = None) -> None:
+    def __init__(self, software: KeyStore, custom: ConnectedKeyStore | None = None) -> None:
         self._software = software
         self._custom = custom
         stores: list[KeyStore] = [software] if custom is None else [software, custom]
