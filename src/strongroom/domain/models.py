@@ -66,6 +66,9 @@ class Key:
     current_material_id: str | None = None
     expiration_model: ExpirationModel | None = None
     valid_to: datetime | None = None
+    # The custom key store (``cks-...``) whose token holds the key's material; None for
+    # the keys whose material is wrapped under the root key.
+    custom_key_store_id: str | None = None
 
     def evolve(self, **changes: object) -> Key:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -53,6 +53,7 @@ def _key(row: sa.Row[Any]) -> Key:
         current_material_id=row.current_material_id,
         expiration_model=enum(ExpirationModel, row.expiration_model),
         valid_to=dt(row.valid_to),
+        custom_key_store_id=row.custom_key_store_id,
     )
 
 
@@ -80,6 +81,7 @@ def _key_values(key: Key) -> dict[str, Any]:
         "current_material_id": key.current_material_id,
         "expiration_model": value(key.expiration_model),
         "valid_to": ts(key.valid_to),
+        "custom_key_store_id": key.custom_key_store_id,
     }
 
 
