@@ -389,6 +389,7 @@ def test_put_user_policy_refuses_a_malformed_or_key_policy_document(
 # without permission must be refused each of them, on a key of its account.
 def _every_operation(key: dict[str, Any], alias: str, blob: bytes) -> dict[str, dict[str, Any]]:
     k = {"KeyId": key["Arn"]}
+    store = {"CustomKeyStoreId": "cks-0123456789abcdef0"}
     return {
         "CreateKey": {},
         "DescribeKey": k,
@@ -466,6 +467,17 @@ def _every_operation(key: dict[str, Any], alias: str, blob: bytes) -> dict[str, 
             "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
         },
         "DeleteImportedKeyMaterial": k,
+        "CreateCustomKeyStore": {
+            "CustomKeyStoreName": "denied",
+            "CloudHsmClusterId": "cluster-aaaaaaaaaaa",
+            "TrustAnchorCertificate": "pem",
+            "KeyStorePassword": "password-1",
+        },
+        "DescribeCustomKeyStores": {},
+        "ConnectCustomKeyStore": store,
+        "DisconnectCustomKeyStore": store,
+        "UpdateCustomKeyStore": {**store, "NewCustomKeyStoreName": "x"},
+        "DeleteCustomKeyStore": store,
     }
 
 

@@ -66,8 +66,8 @@ class Key:
     current_material_id: str | None = None
     expiration_model: ExpirationModel | None = None
     valid_to: datetime | None = None
-    # The custom key store (AWS_CLOUDHSM) whose token holds the key's material; None for a
-    # key whose material the software store keeps (``keystores.base.KeyStores.for_key``).
+    # The custom key store (``cks-...``) whose token holds the key's material; None for
+    # the keys whose material is wrapped under the root key.
     custom_key_store_id: str | None = None
 
     def evolve(self, **changes: object) -> Key:

@@ -261,7 +261,12 @@ def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> 
         store = store.evolve(connection_state=ConnectionState.CONNECTING)
         tx.custom_key_stores.update(store)
         _record_change(tx, core, store_id)
-    error, token = _log_in(core, store, cluster, wrapped)
+    # This process may still hold a session of the store from before a disconnection
+    # another process made: close it first, so the new login is the token's only one.
+    with core.store_tokens.opening:
+        core.store_tokens.forget(store_id)
+        generation = core.store_tokens.generation
+        error, token = _log_in(core, store, cluster, wrapped)
     with core.store.transaction() as tx:
         current = _get_store(tx, ctx, store_id, for_update=True)
         if current.connection_state == ConnectionState.CONNECTING:
@@ -275,8 +280,7 @@ def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> 
     if token is not None:
         if current.connection_state == ConnectionState.CONNECTED:
             # Keep the session: this process serves the store's keys with it.
-            core.store_tokens.forget(store_id)
-            core.store_tokens.put(store_id, token, core.store_tokens.generation)
+            core.store_tokens.put(store_id, token, generation)
         else:
             token.close()
     return current

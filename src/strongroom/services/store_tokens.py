@@ -52,6 +52,10 @@ class StoreTokens:
         self._tokens: dict[str, Token] = {}
         self._generation = 0  # counts invalidations, so a read that raced one is not kept
         self._lock = threading.Lock()
+        # Held while a token is opened for a store: two threads never log in to one store
+        # at once (a second Token on a token shares the first one's session, and closing
+        # the one that lost the race would close the session of the other).
+        self.opening = threading.Lock()
 
     @property
     def generation(self) -> int:
@@ -117,7 +121,24 @@ def connected_token(core: Core, store_id: str, *, key_arn: str | None = None) ->
     token = core.store_tokens.get(store_id)
     if token is not None:
         return token
-    generation = core.store_tokens.generation
+    with core.store_tokens.opening:
+        for _ in range(_ATTEMPTS):
+            token = core.store_tokens.get(store_id)
+            if token is not None:
+                return token
+            generation = core.store_tokens.generation
+            token = _log_in_if_connected(core, store_id, key_arn)
+            core.store_tokens.put(store_id, token, generation)
+            if core.store_tokens.get(store_id) is token:
+                return token
+            # A store changed while this one's state was read: read it again.
+    raise _unavailable(store_id, key_arn)
+
+
+_ATTEMPTS = 3
+
+
+def _log_in_if_connected(core: Core, store_id: str, key_arn: str | None) -> Token:
     with core.store.transaction() as tx:
         store = tx.custom_key_stores.get(store_id)
         cluster = None if store is None else tx.hsm_clusters.get(store.cluster_id)
@@ -132,8 +153,7 @@ def connected_token(core: Core, store_id: str, *, key_arn: str | None = None) ->
         token.check()
     except KeyStoreError:
         raise _unavailable(store_id, key_arn) from None
-    core.store_tokens.put(store_id, token, generation)
-    return core.store_tokens.get(store_id) or token
+    return token
 
 
 def run_in_store(
