@@ -19,10 +19,16 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from strongroom.crypto.context import encode_context
 from strongroom.domain.errors import KeyStoreError
 
 WRAP_V1 = 1
 _NONCE = 12
+
+
+def material_aad(key_arn: str, version: int) -> bytes:
+    """The AAD that binds a wrapped material version to its key and version."""
+    return encode_context({"keyArn": key_arn, "version": str(version)})
 
 
 def wrap(aead: AESGCM, secret: bytes, aad: bytes) -> bytes:

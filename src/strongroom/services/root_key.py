@@ -11,10 +11,10 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
+from strongroom.crypto.wrap import material_aad
 from strongroom.domain.errors import KeyStoreError
 from strongroom.keystores.base import RootKey
 from strongroom.services.identities import secret_aad
-from strongroom.services.material import material_aad
 from strongroom.storage.ports import Store, WrappedSample
 
 
