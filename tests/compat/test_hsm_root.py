@@ -1,0 +1,270 @@
+"""The root key in a PKCS#11 token (README "Root key in an HSM"), on real SoftHSM2 tokens:
+``serve --root-key softhsm`` and ``--root-key pkcs11``, restarts, refusals that name what is
+wrong, a token that goes away while the server runs, and nothing secret at rest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import run_strongroom, start_server, stop_server
+from strongroom.keystores import softhsm
+
+pytestmark = [
+    pytest.mark.compat,
+    pytest.mark.skipif(
+        not any(p.is_file() for p in softhsm.MODULE_PATHS), reason="SoftHSM2 is not installed"
+    ),
+]
+
+PIN_ENV = "STRONGROOM_TEST_HSM_PIN"
+PIN = "test-pin-2468"
+
+
+def make_token(base: Path, label: str, pin: str = PIN) -> Path:
+    """A SoftHSM2 token ``label`` under ``base`` (in a child process: SoftHSM2 reads its
+    configuration once per process); returns its softhsm2.conf. The PIN goes by the
+    environment, never the command line."""
+    code = (
+        "import os, sys; from pathlib import Path; from strongroom.keystores import softhsm; "
+        "softhsm.create_token(Path(sys.argv[1]), sys.argv[2], os.environ['NEW_PIN'])"
+    )
+    env = {**os.environ, "NEW_PIN": pin}
+    env.pop(softhsm.CONF_ENV, None)
+    subprocess.run([sys.executable, "-c", code, str(base), label], env=env, check=True)
+    return base / "softhsm" / "softhsm2.conf"
+
+
+@pytest.fixture
+def hsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """A token 'hsm-root' under tmp_path/hsm and the options of a server that uses it, with
+    the PIN in PIN_ENV and SOFTHSM2_CONF in the environment the servers inherit."""
+    conf = make_token(tmp_path / "hsm", "hsm-root")
+    monkeypatch.setenv(softhsm.CONF_ENV, str(conf))
+    monkeypatch.setenv(PIN_ENV, PIN)
+    yield [
+        "--root-key",
+        "pkcs11",
+        "--pkcs11-module",
+        str(softhsm.module_path()),
+        "--pkcs11-token-label",
+        "hsm-root",
+        "--pkcs11-pin-env",
+        PIN_ENV,
+    ]
+
+
+def _refused(args: list[str], *expected: str) -> str:
+    result = run_strongroom(args, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("strongroom: "), result.stderr
+    for text in expected:
+        assert text in line, line
+    assert PIN not in result.stderr
+    return line
+
+
+def _serve(data: Path, *extra: str) -> list[str]:
+    return ["serve", "--port", "0", "--data-dir", str(data), *extra]
+
+
+def _wrapped_values(db: Path) -> list[bytes]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT wrapped FROM key_materials").fetchall()
+        rows += conn.execute("SELECT wrapped_secret FROM access_keys").fetchall()
+    return [bytes(r[0]) for r in rows]
+
+
+def _use(kms: Any, n: int = 3) -> list[tuple[str, bytes, bytes]]:
+    """``n`` new keys, each with a ciphertext: (key id, plaintext, ciphertext)."""
+    made = []
+    for i in range(n):
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        plain = f"plaintext {i} {os.urandom(4).hex()}".encode()
+        blob = kms.encrypt(KeyId=key_id, Plaintext=plain)["CiphertextBlob"]
+        made.append((key_id, plain, blob))
+    return made
+
+
+def _all_decrypt(kms: Any, made: list[tuple[str, bytes, bytes]]) -> None:
+    for _, plain, blob in made:
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == plain
+
+
+# -- serve --root-key softhsm ---------------------------------------------------------------
+
+
+def test_softhsm_root_serves_restarts_and_keeps_no_root_key_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data, None, "--root-key", "softhsm", "--workers", "2")
+    try:
+        kms = server.client()
+        made = _use(kms)
+        _all_decrypt(kms, made)
+    finally:
+        stop_server(server)
+    assert not (data / "root.key").exists()
+    pin_file = data / "softhsm" / "root.pin"
+    assert pin_file.stat().st_mode & 0o777 == 0o600
+    assert (data / "softhsm" / "softhsm2.conf").is_file()
+    wrapped = _wrapped_values(data / "strongroom.db")
+    assert wrapped and all(w[0] == 2 for w in wrapped), "every secret is wrapped by the token"
+    assert len({w[1:9] for w in wrapped}) == 1  # under one root key
+
+    server = start_server(data, None, "--root-key", "softhsm")
+    try:
+        kms = server.client()
+        _all_decrypt(kms, made)
+        _all_decrypt(kms, _use(kms, 1))
+    finally:
+        stop_server(server)
+    # Plaintexts and the PIN are nowhere in the database.
+    stored = b"".join(p.read_bytes() for p in data.glob("strongroom.db*"))
+    for _, plain, _ in made:
+        assert plain not in stored
+    assert pin_file.read_text().strip().encode() not in stored
+
+
+def test_softhsm_root_refuses_a_file_root_database(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    stop_server(start_server(data))
+    assert (data / "root.key").exists()
+    _refused(_serve(data, "--root-key", "softhsm"), "is in use", "strongroom admin root-key")
+    assert not (data / "softhsm").exists()
+
+
+# -- serve --root-key pkcs11 ----------------------------------------------------------------
+
+
+def test_pkcs11_root_with_the_pin_in_an_environment_variable(
+    tmp_path: Path, hsm: list[str]
+) -> None:
+    data = tmp_path / "data"
+    server = start_server(data, None, *hsm, "--workers", "2")
+    try:
+        kms = server.client()
+        made = _use(kms)
+    finally:
+        stop_server(server)
+    assert not (data / "root.key").exists() and not (data / "softhsm").exists()
+    server = start_server(data, None, *hsm)
+    try:
+        _all_decrypt(server.client(), made)
+    finally:
+        stop_server(server)
+
+
+def test_pkcs11_root_settings_from_the_environment_and_a_pin_file(
+    tmp_path: Path, hsm: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    pin_file = tmp_path / "pin"
+    pin_file.write_text(PIN + "\n")
+    pin_file.chmod(0o600)
+    monkeypatch.setenv("STRONGROOM_ROOT_KEY", "pkcs11")
+    monkeypatch.setenv("STRONGROOM_PKCS11_MODULE", str(softhsm.module_path()))
+    monkeypatch.setenv("STRONGROOM_PKCS11_TOKEN_LABEL", "hsm-root")
+    monkeypatch.setenv("STRONGROOM_PKCS11_PIN_FILE", str(pin_file))
+    monkeypatch.delenv(PIN_ENV)
+    server = start_server(data)
+    try:
+        _all_decrypt(server.client(), _use(server.client(), 1))
+    finally:
+        stop_server(server)
+    pin_file.chmod(0o644)
+    _refused(_serve(data), f"PIN file {pin_file} must not be readable by others")
+
+
+def test_pkcs11_start_refusals_name_what_is_wrong(tmp_path: Path, hsm: list[str]) -> None:
+    data = tmp_path / "data"
+    module = str(softhsm.module_path())
+
+    def with_option(name: str, value: str) -> list[str]:
+        args = list(hsm)
+        args[args.index(name) + 1] = value
+        return args
+
+    os.environ[PIN_ENV] = "wrong-pin"
+    try:
+        _refused(
+            _serve(data, *hsm),
+            "PKCS#11 token 'hsm-root' refused the PIN",
+            f"from environment variable {PIN_ENV}",
+        )
+    finally:
+        os.environ[PIN_ENV] = PIN
+    _refused(
+        _serve(data, *with_option("--pkcs11-token-label", "absent")),
+        f"PKCS#11 module {module} has no token labelled 'absent'",
+    )
+    _refused(
+        _serve(data, *with_option("--pkcs11-module", "/nonexistent/libhsm.so")),
+        "PKCS#11 module /nonexistent/libhsm.so does not exist",
+    )
+    _refused(
+        _serve(data, *with_option("--pkcs11-pin-env", "NO_SUCH_PIN_VARIABLE")),
+        "environment variable NO_SUCH_PIN_VARIABLE (setting pkcs11_pin_env) is not set",
+    )
+    _refused(
+        _serve(data, "--root-key", "pkcs11", "--pkcs11-module", module),
+        "setting 'pkcs11_token_label' is not given",
+    )
+    assert not data.exists(), "a refused start leaves nothing behind"
+
+    # A database in use whose key is not in the token: refused, no key made.
+    stop_server(start_server(data, None, *hsm))
+    _refused(
+        _serve(data, *hsm, "--pkcs11-key-label", "other-key"),
+        "is in use, but key 'other-key' in PKCS#11 token 'hsm-root'",
+        "does not exist",
+    )
+    # The PIN never as a setting.
+    config = tmp_path / "config.toml"
+    config.write_text(f'pkcs11_pin = "{PIN}"\n')
+    result = run_strongroom(["--config", str(config), *_serve(data, *hsm)], check=False)
+    assert result.returncode == 2 and "a PIN is never a setting" in result.stderr
+
+
+# -- a token that goes away -----------------------------------------------------------------
+
+
+def test_a_token_taken_away_fails_closed_and_comes_back(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data, None, "--root-key", "softhsm")
+    tokens, away = data / "softhsm" / "tokens", tmp_path / "tokens-away"
+    try:
+        kms = server.client()
+        made = _use(kms, 1)
+        before = len(kms.list_keys()["Keys"])
+        shutil.move(tokens, away)
+        try:
+            for _ in range(3):  # a new key needs a wrap: refused, nothing half-made
+                started = time.monotonic()
+                with pytest.raises(ClientError) as raised:
+                    kms.create_key()
+                assert raised.value.response["Error"]["Code"] == "KMSInternalException"
+                assert time.monotonic() - started < 10, "no hang"
+            assert len(kms.list_keys()["Keys"]) == before
+            assert server.process.poll() is None, "no crash"
+        finally:
+            shutil.move(away, tokens)
+        time.sleep(0.5)
+        _all_decrypt(kms, made)
+        _all_decrypt(kms, _use(kms, 2))  # recovered without a restart
+        assert len(kms.list_keys()["Keys"]) == before + 2
+    finally:
+        stop_server(server)
+    log = server.log_path.read_text()
+    assert "is not available" in log
