@@ -4,18 +4,21 @@ wrong, a token that goes away while the server runs, and nothing secret at rest.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from conftest import run_strongroom, start_server, stop_server
 from strongroom.keystores import softhsm
@@ -268,3 +271,201 @@ def test_a_token_taken_away_fails_closed_and_comes_back(tmp_path: Path) -> None:
         stop_server(server)
     log = server.log_path.read_text()
     assert "is not available" in log
+
+
+# -- migrate and rotate while serving -------------------------------------------------------
+
+
+class Load:
+    """A client that encrypts and decrypts (and now and then creates a key) against the
+    server without pause until stopped; every failure is kept."""
+
+    def __init__(self, kms: Any, made: list[tuple[str, bytes, bytes]]) -> None:
+        self.kms, self.made = kms, list(made)
+        self.failures: list[str] = []
+        self.calls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            i += 1
+            key_id, plain, blob = self.made[i % len(self.made)]
+            try:
+                if i % 25 == 0:
+                    self.made += _use(self.kms, 1)
+                assert self.kms.decrypt(CiphertextBlob=blob)["Plaintext"] == plain
+                fresh = self.kms.encrypt(KeyId=key_id, Plaintext=plain)["CiphertextBlob"]
+                assert self.kms.decrypt(CiphertextBlob=fresh)["Plaintext"] == plain
+                self.calls += 1
+            except (ClientError, BotoCoreError, AssertionError) as exc:  # each is a finding
+                self.failures.append(repr(exc))
+
+
+def _root_key_cli(data: Path, *args: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "strongroom.cli.main", "admin", "root-key", *args]
+    return subprocess.Popen(
+        [*cmd, "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _killed_while_rewrapping(data: Path, *args: str) -> None:
+    """Run ``root-key args`` one row per batch and kill it (SIGKILL) right after its first
+    progress line: a crash in the middle of the re-wrap."""
+    cli = _root_key_cli(data, *args, "--grace", "1", "--batch-size", "1")
+    assert cli.stderr is not None
+    for line in cli.stderr:
+        if "re-wrapped" in line:
+            cli.kill()
+            break
+    cli.wait(timeout=60)
+    assert cli.returncode == -9, "the command finished before it was killed"
+
+
+def _finish(data: Path, *args: str) -> dict[str, Any]:
+    cli = _root_key_cli(data, *args, "--grace", "1")
+    out, err = cli.communicate(timeout=120)
+    assert cli.returncode == 0, err
+    assert "resuming" in err, err
+    assert "re-wrapped" in err
+    return dict(json.loads(out))
+
+
+def _formats(db: Path) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for value in _wrapped_values(db):
+        counts[value[0]] = counts.get(value[0], 0) + 1
+    return counts
+
+
+def _materials_in_token(data: Path) -> list[bytes]:
+    """Every key material version of the database, unwrapped by the data directory's
+    SoftHSM2 token (in a child process), to look for in the files."""
+    code = textwrap.dedent(
+        """
+        import json, sqlite3, sys
+        from pathlib import Path
+        from strongroom.keystores import softhsm
+        from strongroom.keystores.pkcs11_root import Pkcs11RootKey
+        from strongroom.keystores.pkcs11_token import Token
+        from strongroom.services.material import material_aad
+        data = Path(sys.argv[1])
+        module = softhsm.use_data_dir(data)
+        pin = (data / "softhsm" / "root.pin").read_text().strip()
+        token = Token(module, "strongroom-root", pin)
+        db = sqlite3.connect(data / "strongroom.db")
+        active = "SELECT key_label FROM root_keys WHERE state = 'active'"
+        (label,) = db.execute(active).fetchone()
+        key = Pkcs11RootKey(token, label)
+        rows = db.execute("SELECT key_arn, version, wrapped FROM key_materials").fetchall()
+        print(json.dumps([key.unwrap(w, material_aad(a, v)).hex() for a, v, w in rows]))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != softhsm.CONF_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(data)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return [bytes.fromhex(m) for m in json.loads(done.stdout)]
+
+
+def test_migrate_from_the_file_root_while_serving_resumes_after_a_crash(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data, None, "--workers", "2")
+    try:
+        kms = server.client()
+        made = _use(kms, 60)
+        old_root = (data / "root.key").read_bytes()
+        with Load(kms, made) as load:
+            _killed_while_rewrapping(data, "migrate", "--to", "softhsm")
+            formats = _formats(data / "strongroom.db")
+            assert formats.get(1) and formats.get(2), f"killed mid-way: {formats}"
+            assert (data / "root.key").exists()
+            _all_decrypt(kms, made)  # half migrated: everything still works
+            result = _finish(data, "migrate", "--to", "softhsm")
+            time.sleep(1)  # servers notice the file key retired
+        assert load.failures == [], load.failures[:5]
+        assert load.calls > 20
+        assert result["Outcome"] == "migrated" and result["Provider"] == "softhsm"
+        assert not (data / "root.key").exists()
+        assert _formats(data / "strongroom.db").keys() == {2}
+        _all_decrypt(kms, load.made)
+        _all_decrypt(kms, _use(kms, 2))
+    finally:
+        stop_server(server)
+    # Restarted as it was configured (file) it follows the registry onto the token.
+    server = start_server(data, None)
+    try:
+        _all_decrypt(server.client(), made)
+    finally:
+        stop_server(server)
+    again = _root_key_cli(data, "migrate", "--to", "softhsm")
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0 and "migrated before" in out, err
+    # Nothing secret at rest in the database: no material, not the old root key.
+    stored = b"".join(p.read_bytes() for p in data.glob("strongroom.db*"))
+    materials = _materials_in_token(data)
+    assert len(materials) >= 60
+    for material in materials:
+        assert material not in stored
+    assert old_root not in stored
+    for _, plain, _ in made:
+        assert plain not in stored
+
+
+def test_rotate_while_serving_resumes_after_a_crash_and_destroys_the_old_key(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    server = start_server(data, None, "--root-key", "softhsm", "--workers", "2")
+    try:
+        kms = server.client()
+        made = _use(kms, 60)
+        before = {w[1:9] for w in _wrapped_values(data / "strongroom.db")}
+        with Load(kms, made) as load:
+            _killed_while_rewrapping(data, "rotate")
+            ids = {w[1:9] for w in _wrapped_values(data / "strongroom.db")}
+            assert len(ids) == 2, "killed mid-way: values under both keys"
+            result = _finish(data, "rotate")
+            time.sleep(1)
+        assert load.failures == [], load.failures[:5]
+        assert result["Outcome"] == "rotated"
+        after = {w[1:9] for w in _wrapped_values(data / "strongroom.db")}
+        assert len(after) == 1 and after != before
+        _all_decrypt(kms, load.made)
+    finally:
+        stop_server(server)
+    status = _root_key_cli(data, "status")
+    out, _ = status.communicate(timeout=60)
+    states = {e["KeyLabel"]: e["State"] for e in json.loads(out)}
+    assert states["strongroom-root"] == "retired"
+    assert list(states.values()).count("active") == 1
+    # The old key is gone from the token: nothing can unwrap under it again.
+    code = (
+        "import sys; from pathlib import Path; from strongroom.keystores import softhsm; "
+        "from strongroom.keystores.pkcs11_root import Pkcs11RootKey, KeyNotFound; "
+        "from strongroom.keystores.pkcs11_token import Token; d = Path(sys.argv[1]); "
+        "t = Token(softhsm.use_data_dir(d), 'strongroom-root', "
+        "(d / 'softhsm' / 'root.pin').read_text().strip())\n"
+        "try:\n    Pkcs11RootKey(t, 'strongroom-root'); print('still there')\n"
+        "except KeyNotFound:\n    print('destroyed')"
+    )
+    env = {k: v for k, v in os.environ.items() if k != softhsm.CONF_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(data)], capture_output=True, text=True, env=env
+    )
+    assert done.stdout.strip() == "destroyed", done.stderr
+    server = start_server(data, None, "--root-key", "softhsm")
+    try:
+        _all_decrypt(server.client(), made)
+    finally:
+        stop_server(server)

@@ -44,7 +44,11 @@ class RootKeyRing:
     def active(self) -> RootKey:
         return self._active
 
-    def keys(self) -> list[RootKey]:
+    @property
+    def file_key(self) -> RootKey | None:
+        return self._file_key
+
+    def members(self) -> list[RootKey]:
         """Every key of the ring, the active one first."""
         with self._lock:
             rest = [k for k in self._by_id.values() if k is not self._active]

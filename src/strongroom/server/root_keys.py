@@ -8,17 +8,27 @@ source, the key) and never contains the PIN.
 
 from __future__ import annotations
 
+import hmac
+import logging
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from strongroom.crypto.wrap import key_id
 from strongroom.domain.errors import KeyStoreError
 from strongroom.keystores import softhsm
+from strongroom.keystores.base import RootKey
+from strongroom.keystores.filekey import FileRootKey
 from strongroom.keystores.pkcs11_root import KeyNotFound, Pkcs11RootKey
 from strongroom.keystores.pkcs11_token import PinIncorrect, Token, TokenError, TokenUnavailable
+from strongroom.keystores.ring import RootKeyRing
 from strongroom.server.settings import Settings
 from strongroom.server.startup import StartError
+from strongroom.services.root_key import ACTIVE, NEXT, RETIRING, registry
+from strongroom.storage.ports import RootKeyEntry, Store
+
+log = logging.getLogger(__name__)
 
 SOFTHSM_TOKEN_LABEL = "strongroom-root"
 
@@ -147,3 +157,127 @@ def _softhsm_module(data_dir: Path) -> Path:
         return softhsm.use_data_dir(data_dir)
     except TokenError as exc:
         raise StartError(f"root key softhsm: {exc}") from None
+
+
+# -- the registry: opening its keys, following its changes ---------------------------------
+
+
+def entry_for(key: RootKey, provider: str, config: TokenConfig | None, state: str) -> RootKeyEntry:
+    """The registry entry of ``key`` (no PIN: each server reads its own)."""
+    cv = key.check_value()
+    return RootKeyEntry(
+        key_id(cv).hex(),
+        cv,
+        provider,
+        None if config is None else str(config.module),
+        None if config is None else config.token_label,
+        None if config is None else config.key_label,
+        state,
+    )
+
+
+def entry_config(entry: RootKeyEntry, settings: Settings) -> TokenConfig:
+    """Where the token key of ``entry`` is, with this server's PIN source: the data
+    directory's PIN file for softhsm, the pkcs11_pin_* settings for pkcs11."""
+    assert entry.token_label is not None and entry.key_label is not None
+    if entry.provider == "softhsm":
+        module = _softhsm_module(settings.data_dir)
+        return TokenConfig(
+            module, entry.token_label, entry.key_label, None, settings.softhsm_pin_path
+        )
+    if settings.pkcs11_pin_env is None and settings.pkcs11_pin_file is None:
+        raise StartError(
+            f"root key {entry.key_id} is key {entry.key_label!r} in PKCS#11 token "
+            f"{entry.token_label!r} of {entry.module}, but this server has no PIN for it: "
+            "set pkcs11_pin_env or pkcs11_pin_file (README 'Root key in an HSM')"
+        )
+    return TokenConfig(
+        Path(entry.module or ""),
+        entry.token_label,
+        entry.key_label,
+        settings.pkcs11_pin_env,
+        settings.pkcs11_pin_file,
+    )
+
+
+def open_entry(entry: RootKeyEntry, settings: Settings) -> RootKey:
+    """The root key of a registry entry; StartError naming what is wrong, including a key
+    that is not the one registered (another check value)."""
+    key: RootKey
+    if entry.provider == "file":
+        try:
+            key = FileRootKey(settings.root_key_path)
+        except KeyStoreError as exc:
+            raise StartError(
+                f"root key {entry.key_id} is the file root key: {exc}; restore it from its "
+                "backup (a migration from it is under way)"
+            ) from None
+    else:
+        config = entry_config(entry, settings)
+        try:
+            key = open_token_key(config)
+        except KeyNotFound as exc:
+            raise StartError(f"root key {entry.key_id}: {exc}") from None
+    if not hmac.compare_digest(key.check_value(), entry.check_value):
+        raise StartError(
+            f"root key {entry.key_id} ({entry.provider}) is not the key configured here "
+            f"(that is root key {key_id(key.check_value()).hex()})"
+        )
+    return key
+
+
+def ring_from_registry(
+    entries: list[RootKeyEntry], settings: Settings, opened: dict[str, RootKey] | None = None
+) -> RootKeyRing:
+    """The ring of the registry's live keys (next, active, retiring), opened with this
+    server's PIN sources; ``opened`` keeps keys opened before (by id)."""
+    opened = {} if opened is None else opened
+    live = [e for e in entries if e.state in (NEXT, ACTIVE, RETIRING)]
+    active = [e for e in live if e.state == ACTIVE]
+    if len(active) != 1:
+        raise StartError(f"the root key registry has {len(active)} active keys, not 1")
+    keys: dict[str, RootKey] = {}
+    for entry in live:
+        if entry.key_id not in opened:
+            opened[entry.key_id] = open_entry(entry, settings)
+        keys[entry.key_id] = opened[entry.key_id]
+    file_ids = [e.key_id for e in live if e.provider == "file"]
+    others = [k for kid, k in keys.items() if kid != active[0].key_id]
+    return RootKeyRing(
+        keys[active[0].key_id], others, file_key=keys[file_ids[0]] if file_ids else None
+    )
+
+
+class RootKeyFollower:
+    """Keeps a server's ring in step with the registry: ``refresh`` (a periodic job) opens
+    the keys a migration or rotation registered and drops the retired ones. A key it
+    cannot open is logged and tried again at the next refresh; the ring stays as it was."""
+
+    def __init__(self, settings: Settings, store: Store, ring: RootKeyRing) -> None:
+        self._settings = settings
+        self._store = store
+        self.ring = ring
+        self._opened: dict[str, RootKey] = {
+            key_id(k.check_value()).hex(): k for k in ring.members()
+        }
+        self._seen: tuple[tuple[str, str], ...] | None = None
+
+    def refresh(self) -> bool:
+        """Read the registry; True when the ring changed."""
+        entries = registry(self._store)
+        seen = tuple((e.key_id, e.state) for e in entries)
+        if seen == self._seen or not entries:
+            self._seen = seen
+            return False
+        try:
+            ring = ring_from_registry(entries, self._settings, self._opened)
+        except (StartError, KeyStoreError) as exc:
+            log.error("cannot follow the root key registry: %s", exc)
+            return False
+        self.ring.replace(ring.active, ring.members()[1:], ring.file_key)
+        self._seen = seen
+        live = {key_id(k.check_value()).hex() for k in ring.members()}
+        for kid in [kid for kid in self._opened if kid not in live]:
+            del self._opened[kid]
+        log.info("root keys now: %s", ", ".join(f"{e.key_id} {e.state}" for e in entries))
+        return True

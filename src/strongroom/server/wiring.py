@@ -18,9 +18,12 @@ from strongroom.keystores.ring import RootKeyRing
 from strongroom.server.authn import Authenticator
 from strongroom.server.client_config import PROFILE, credentials_profile, write_config
 from strongroom.server.root_keys import (
+    RootKeyFollower,
     create_softhsm_root,
+    entry_for,
     open_token,
     open_token_key,
+    ring_from_registry,
     token_config,
 )
 from strongroom.server.settings import Settings, load_settings
@@ -42,7 +45,13 @@ from strongroom.services.identities import (
     ensure_account,
     put_identity_policy,
 )
-from strongroom.services.root_key import bind_root_key, database_binding
+from strongroom.services.root_key import (
+    ACTIVE,
+    bind_root_key,
+    database_binding,
+    register_first,
+    registry,
+)
 from strongroom.services.seed_file import SeedError, SeedFile, parse_seed
 from strongroom.services.seeding import apply_seed
 from strongroom.storage.ports import Store
@@ -68,6 +77,8 @@ class Runtime:
     credentials: CredentialResolver
     authenticator: Authenticator
     audit: AuditLog
+    # Follows the root key registry (a migration or rotation while serving).
+    root_keys: RootKeyFollower | None = None
 
 
 def open_store(settings: Settings) -> Store:
@@ -83,11 +94,17 @@ def open_store(settings: Settings) -> Store:
 
 def build_core(settings: Settings, clock: Clock = system_clock) -> Core:
     """The core over the configured database and root key; ``prepare`` has run before."""
-    return _core(settings, open_store(settings), open_root_key(settings), clock)
+    store = open_store(settings)
+    return _core(settings, store, open_root_key(settings, store), clock)
 
 
-def open_root_key(settings: Settings) -> RootKeyRing:
-    """The configured root key, as the ring the services use; ``prepare`` checked it."""
+def open_root_key(settings: Settings, store: Store) -> RootKeyRing:
+    """The root key ring the services use; ``prepare`` checked it: the registry's keys once
+    a migration or rotation (or a first start on a token) made one, else the configured
+    file root key."""
+    entries = registry(store)
+    if entries:
+        return ring_from_registry(entries, settings)
     if settings.root_key == "file":
         key: RootKey = FileRootKey(settings.root_key_path)
         return RootKeyRing(key, file_key=key)
@@ -116,7 +133,12 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
         credentials, dev_account=settings.account if settings.dev else None
     )
     audit = AuditLog(settings.audit_path, fsync=settings.audit_fsync)
-    return Runtime(settings, core, credentials, authenticator, audit)
+    follower = (
+        RootKeyFollower(settings, core.store, core.root_key)
+        if isinstance(core.root_key, RootKeyRing)
+        else None
+    )
+    return Runtime(settings, core, credentials, authenticator, audit, follower)
 
 
 def config_path(settings: Settings) -> Path:
@@ -157,7 +179,13 @@ def prepare(settings: Settings, *, seed: bool = False, endpoint: str | None = No
         token_key = _token_root_key(settings)
         store = open_store(settings)
         try:
-            if settings.root_key == "file":
+            with opening_database(settings.db_url):
+                store.migrate()
+                entries = registry(store)
+            if entries:
+                root_key: RootKey = ring_from_registry(entries, settings)
+                made.clear()
+            elif settings.root_key == "file":
                 root_key = _bound_root_key(settings, store, made)
             else:
                 root_key = _bound_token_key(settings, store, token_key, made)
@@ -251,6 +279,10 @@ def _bound_token_key(
             raise StartError(f"cannot make {what}: {exc}") from None
     with opening_database(url):
         recorded = bind_root_key(store, key, system_clock())
+        if recorded is None:
+            # The registry names the token key from now on: a rotation starts from it, and
+            # every server opens what it names.
+            register_first(store, entry_for(key, settings.root_key, token_config(settings), ACTIVE))
     if recorded is not None:
         mine = key.check_value().hex()[:_KCV_SHOWN]
         said = (
