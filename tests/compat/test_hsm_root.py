@@ -226,13 +226,21 @@ def test_pkcs11_start_refusals_name_what_is_wrong(tmp_path: Path, hsm: list[str]
     )
     assert not data.exists(), "a refused start leaves nothing behind"
 
-    # A database in use whose key is not in the token: refused, no key made.
+    # A database in use whose key has gone from the token: refused, no key made.
     stop_server(start_server(data, None, *hsm))
-    _refused(
-        _serve(data, *hsm, "--pkcs11-key-label", "other-key"),
-        "is in use, but key 'other-key' in PKCS#11 token 'hsm-root'",
-        "does not exist",
+    code = (
+        "import os; from pathlib import Path; "
+        "from strongroom.keystores.pkcs11_root import Pkcs11RootKey; "
+        "from strongroom.keystores.pkcs11_token import Token; "
+        f"Pkcs11RootKey(Token(Path({module!r}), 'hsm-root', os.environ[{PIN_ENV!r}]), "
+        "'strongroom-root').destroy()"
     )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    _refused(
+        _serve(data, *hsm),
+        "PKCS#11 token 'hsm-root' has no AES key labelled 'strongroom-root'",
+    )
+    _refused(_serve(data, *hsm), "has no AES key labelled")  # and made none
     # The PIN never as a setting.
     config = tmp_path / "config.toml"
     config.write_text(f'pkcs11_pin = "{PIN}"\n')

@@ -32,6 +32,14 @@ class RootKeyRing:
         by_id = {key_id(k.check_value()): k for k in (active, *others)}
         with self._lock:
             self._active, self._by_id, self._file_key = active, by_id, file_key
+            self._refused: str | None = None
+
+    def refuse_wraps(self, reason: str) -> None:
+        """Wrap nothing until the next ``replace``: the database's active root key is not
+        one this process could open, and a secret wrapped under the key it holds would be
+        under a key that is being retired. Unwraps go on."""
+        with self._lock:
+            self._refused = reason
 
     def replace(
         self, active: RootKey, others: Iterable[RootKey] = (), file_key: RootKey | None = None
@@ -70,6 +78,9 @@ class RootKeyRing:
         return found
 
     def wrap(self, secret: bytes, aad: bytes) -> bytes:
+        refused = self._refused
+        if refused is not None:
+            raise KeyStoreError(refused)
         return self._active.wrap(secret, aad)
 
     def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:

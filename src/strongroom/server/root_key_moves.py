@@ -12,8 +12,12 @@ move stopped at any point is finished by running the command again:
    under it from their next refresh on;
 3. after another grace period, every wrapped row not under the new key is re-wrapped
    under it in batches, compare-and-set (``services/root_key.rewrap``), with progress;
-4. the old key becomes ``retired`` (servers drop it), and then goes: the root key file is
-   removed (migrate) or the key object is destroyed in the token (rotate).
+4. the old key becomes ``retired`` (servers drop it); after another grace period a last
+   pass takes anything a slow server still wrapped under it, and then it goes: the root
+   key file is removed (migrate) or the key object is destroyed in the token (rotate).
+
+A server that cannot open the active key (no PIN for its token, say) refuses every wrap
+(``RootKeyRing.refuse_wraps``) rather than wrap under a key that is being retired.
 """
 
 from __future__ import annotations
@@ -190,6 +194,11 @@ def _switch_and_rewrap(
     count = rewrap(store, ring, progress, batch=max(1, batch))
     with store.transaction() as tx:
         tx.root_key.set_state(old_entry.key_id, RETIRED)
+    # A server that had not seen the switch may have wrapped under the old key until it
+    # saw the key retired: give every server that long, and take what it wrote, before the
+    # old key goes.
+    time.sleep(grace)
+    count += rewrap(store, ring, progress, batch=max(1, batch))
     say(f"every secret is wrapped under root key {new_entry.key_id}; {old_entry.key_id} retired")
     return count
 

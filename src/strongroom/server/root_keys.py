@@ -273,6 +273,11 @@ class RootKeyFollower:
             ring = ring_from_registry(entries, self._settings, self._opened)
         except (StartError, KeyStoreError) as exc:
             log.error("cannot follow the root key registry: %s", exc)
+            active = [e.key_id for e in entries if e.state == ACTIVE]
+            if active and key_id(self.ring.active.check_value()).hex() != active[0]:
+                self.ring.refuse_wraps(
+                    f"root key {active[0]} is active but this server cannot open it: {exc}"
+                )
             return False
         self.ring.replace(ring.active, ring.members()[1:], ring.file_key)
         self._seen = seen

@@ -180,6 +180,15 @@ def test_the_ring_wraps_under_the_active_key_and_unwraps_by_id(tmp_path: Path) -
             except KeyStoreError as e:
                 print(name, "refused:", e)
         print("still", ring.unwrap(v_new, b"a"))
+        ring.refuse_wraps("root key x is active but this server cannot open it")
+        try:
+            ring.wrap(b"four", b"a")
+            print("WRAPPED")
+        except KeyStoreError as e:
+            print("refused wrap:", e)
+        print("unwraps on", ring.unwrap(v_new, b"a"))
+        ring.replace(new)
+        print("wraps again", ring.unwrap(ring.wrap(b"five", b"a"), b"a"))
         """,
     )
     assert "active True True" in out
@@ -187,3 +196,6 @@ def test_the_ring_wraps_under_the_active_key_and_unwraps_by_id(tmp_path: Path) -
     assert "file refused: wrapped value is under the file root key, which is retired" in out
     assert "old refused: wrapped value is under root key" in out
     assert "UNWRAPPED" not in out and "still b'three'" in out
+    assert "refused wrap: root key x is active but this server cannot open it" in out
+    assert "WRAPPED" not in out
+    assert "unwraps on b'three'" in out and "wraps again b'five'" in out
