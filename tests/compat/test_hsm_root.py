@@ -17,11 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from conftest import run_strongroom, start_server, stop_server
+from conftest import REGION, run_strongroom, start_server, stop_server
 from strongroom.keystores import softhsm
+
+from ._byok import NO_EXPIRY, wrap
+from ._support import ACCOUNT, ALL_KMS, new_principal, put_policy
 
 pytestmark = [
     pytest.mark.compat,
@@ -477,3 +481,110 @@ def test_rotate_while_serving_resumes_after_a_crash_and_destroys_the_old_key(
         _all_decrypt(server.client(), made)
     finally:
         stop_server(server)
+
+
+def test_migrate_to_pkcs11_rewraps_every_kind_of_secret(tmp_path: Path, hsm: list[str]) -> None:
+    """Key material, an access key's secret, a role session's secret and an import token's
+    private key: each still works after the move onto the token (the nodes were given the
+    token's PIN source before, as the README says)."""
+    data = tmp_path / "data"
+    pin_source = ["--pkcs11-pin-env", PIN_ENV]
+    server = start_server(data, None, *pin_source)
+    try:
+        kms = server.client()
+        made = _use(kms, 3)
+        user = new_principal(server, "u", policy=ALL_KMS)
+        role = "worker"
+        server.admin("create-role", role)
+        put_policy(server, "put-role-policy", role, ALL_KMS)
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/admin"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        put_policy(server, "update-assume-role-policy", role, trust)
+        issued = json.loads(
+            server.admin(
+                "assume-role",
+                "--role-arn",
+                f"arn:aws:iam::{ACCOUNT}:role/{role}",
+                "--session-name",
+                "worker-session",
+            ).stdout
+        )["Credentials"]
+        external = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+        params = kms.get_parameters_for_import(
+            KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+        )
+        before = _all_formats(data / "strongroom.db")
+        assert set(before) == {"material", "access_key", "session", "import_token"}
+        assert all(f == {1} for f in before.values())
+
+        cli = _root_key_cli(
+            data,
+            "migrate",
+            "--to",
+            "pkcs11",
+            "--grace",
+            "1",
+            *hsm[2:],  # --pkcs11-module, --pkcs11-token-label, --pkcs11-pin-env
+        )
+        out, err = cli.communicate(timeout=120)
+        assert cli.returncode == 0, err
+        assert json.loads(out)["Provider"] == "pkcs11"
+        assert PIN not in out + err
+        assert "re-wrapped 1/1 role session secrets" in err
+        assert "re-wrapped 1/1 import token private keys" in err
+        after = _all_formats(data / "strongroom.db")
+        assert all(f == {2} for f in after.values()), after
+        assert not (data / "root.key").exists()
+
+        _all_decrypt(kms, made)
+        user["client"].encrypt(KeyId=made[0][0], Plaintext=b"by the user")
+        session = boto3.client(
+            "kms",
+            endpoint_url=server.endpoint,
+            region_name=REGION,
+            aws_access_key_id=issued["AccessKeyId"],
+            aws_secret_access_key=issued["SecretAccessKey"],
+            aws_session_token=issued["SessionToken"],
+        )
+        session.encrypt(KeyId=made[0][0], Plaintext=b"by the session")
+        material = os.urandom(32)
+        kms.import_key_material(
+            KeyId=external,
+            ImportToken=params["ImportToken"],
+            EncryptedKeyMaterial=wrap(params["PublicKey"], "RSAES_OAEP_SHA_256", material),
+            **NO_EXPIRY,
+        )
+        blob = kms.encrypt(KeyId=external, Plaintext=b"imported")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+    finally:
+        stop_server(server)
+    server = start_server(data, None, *hsm)
+    try:
+        _all_decrypt(server.client(), made)
+    finally:
+        stop_server(server)
+
+
+def _all_formats(db: Path) -> dict[str, set[int]]:
+    """The format bytes of the wrapped values of each kind of row."""
+    columns = {
+        "material": "SELECT wrapped FROM key_materials",
+        "access_key": "SELECT wrapped_secret FROM access_keys",
+        "session": "SELECT wrapped_secret FROM role_sessions",
+        "import_token": "SELECT wrapped_private_key FROM import_tokens",
+    }
+    found: dict[str, set[int]] = {}
+    with sqlite3.connect(db) as conn:
+        for kind, query in columns.items():
+            values = {bytes(r[0])[0] for r in conn.execute(query)}
+            if values:
+                found[kind] = values
+    return found
