@@ -588,3 +588,34 @@ def _all_formats(db: Path) -> dict[str, set[int]]:
             if values:
                 found[kind] = values
     return found
+
+
+def test_a_token_gone_before_anything_is_cached_fails_closed(tmp_path: Path) -> None:
+    """After a restart nothing is unwrapped yet: with the token gone a Decrypt (the caller's
+    secret and the key's material both need the token) is KMSInternalException, and
+    nothing in the reply or the log is plaintext."""
+    data = tmp_path / "data"
+    server = start_server(data, None, "--root-key", "softhsm")
+    try:
+        (_, plain, blob) = _use(server.client(), 1)[0]
+    finally:
+        stop_server(server)
+    server = start_server(data, None, "--root-key", "softhsm")
+    tokens, away = data / "softhsm" / "tokens", tmp_path / "tokens-away"
+    try:
+        kms = server.client()
+        shutil.move(tokens, away)
+        try:
+            for _ in range(2):
+                with pytest.raises(ClientError) as raised:
+                    kms.decrypt(CiphertextBlob=blob)
+                assert raised.value.response["Error"]["Code"] == "KMSInternalException"
+                assert plain not in str(raised.value.response).encode()
+            assert server.process.poll() is None
+        finally:
+            shutil.move(away, tokens)
+        time.sleep(0.5)
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == plain
+    finally:
+        stop_server(server)
+    assert plain not in server.log_path.read_bytes()
