@@ -11,7 +11,7 @@ key registry changes (``services/root_key.py``), without a restart.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from strongroom.crypto.wrap import key_id, wrapped_key_id
 from strongroom.domain.errors import KeyStoreError
@@ -27,6 +27,9 @@ class RootKeyRing:
     ) -> None:
         self._lock = threading.Lock()
         self._set(active, others, file_key)
+        # Called when a value names a key the ring does not have (a migration registered it
+        # since the last refresh): it refreshes the ring and says whether anything changed.
+        self.on_miss: Callable[[], bool] | None = None
 
     def _set(self, active: RootKey, others: Iterable[RootKey], file_key: RootKey | None) -> None:
         by_id = {key_id(k.check_value()): k for k in (active, *others)}
@@ -67,15 +70,21 @@ class RootKeyRing:
             return key_id(check_value) in self._by_id
 
     def key_for(self, wrapped: bytes) -> RootKey:
-        """The key that unwraps ``wrapped``; KeyStoreError when the ring has none."""
+        """The key that unwraps ``wrapped`` (after one ``on_miss`` refresh if need be);
+        KeyStoreError when the ring has none."""
         kid = wrapped_key_id(wrapped)
-        with self._lock:
-            found = self._file_key if kid is None else self._by_id.get(kid)
+        found = self._find(kid)
+        if found is None and self.on_miss is not None and self.on_miss():
+            found = self._find(kid)
         if found is None:
             if kid is None:
                 raise KeyStoreError("wrapped value is under the file root key, which is retired")
             raise KeyStoreError(f"wrapped value is under root key {kid.hex()}, not open here")
         return found
+
+    def _find(self, kid: bytes | None) -> RootKey | None:
+        with self._lock:
+            return self._file_key if kid is None else self._by_id.get(kid)
 
     def wrap(self, secret: bytes, aad: bytes) -> bytes:
         refused = self._refused

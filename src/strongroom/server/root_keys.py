@@ -12,6 +12,7 @@ import hmac
 import logging
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,9 +262,16 @@ class RootKeyFollower:
             key_id(k.check_value()).hex(): k for k in ring.members()
         }
         self._seen: tuple[tuple[str, str], ...] | None = None
+        self._lock = threading.Lock()
+        ring.on_miss = self.refresh
 
     def refresh(self) -> bool:
-        """Read the registry; True when the ring changed."""
+        """Read the registry; True when the ring changed. Called by the periodic job, and
+        by the ring when a value names a key it does not have yet."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> bool:
         entries = registry(self._store)
         seen = tuple((e.key_id, e.state) for e in entries)
         if seen == self._seen or not entries:

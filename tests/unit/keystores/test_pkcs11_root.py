@@ -189,6 +189,15 @@ def test_the_ring_wraps_under_the_active_key_and_unwraps_by_id(tmp_path: Path) -
         print("unwraps on", ring.unwrap(v_new, b"a"))
         ring.replace(new)
         print("wraps again", ring.unwrap(ring.wrap(b"five", b"a"), b"a"))
+        # A value under a key the ring has not got yet: one refresh through on_miss.
+        calls = []
+        def miss():
+            calls.append(1)
+            ring.replace(new, [old])
+            return True
+        ring.on_miss = miss
+        print("after a miss", ring.unwrap(v_old, b"a"), len(calls))
+        print("no second miss", ring.unwrap(v_old, b"a"), len(calls))
         """,
     )
     assert "active True True" in out
@@ -199,3 +208,4 @@ def test_the_ring_wraps_under_the_active_key_and_unwraps_by_id(tmp_path: Path) -
     assert "refused wrap: root key x is active but this server cannot open it" in out
     assert "WRAPPED" not in out
     assert "unwraps on b'three'" in out and "wraps again b'five'" in out
+    assert "after a miss b'two' 1" in out and "no second miss b'two' 1" in out
