@@ -19,9 +19,18 @@ from typing import Any
 
 import boto3
 import pytest
+import sqlalchemy as sa
 from botocore.exceptions import BotoCoreError, ClientError
 
-from conftest import REGION, run_strongroom, start_server, stop_server
+from conftest import (
+    POSTGRES_ENV,
+    REGION,
+    _drop_postgres_database,
+    _fresh_postgres_database,
+    run_strongroom,
+    start_server,
+    stop_server,
+)
 from strongroom.keystores import softhsm
 
 from ._byok import NO_EXPIRY, wrap
@@ -619,3 +628,43 @@ def test_a_token_gone_before_anything_is_cached_fails_closed(tmp_path: Path) -> 
     finally:
         stop_server(server)
     assert plain not in server.log_path.read_bytes()
+
+
+def test_migrate_and_rotate_on_postgresql(tmp_path: Path) -> None:
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
+    url, name = _fresh_postgres_database(base)
+    data = tmp_path / "data"
+    try:
+        server = start_server(data, url, "--workers", "2")
+        try:
+            kms = server.client()
+            made = _use(kms, 12)
+            with Load(kms, made) as load:
+                for args in (["migrate", "--to", "softhsm"], ["rotate"]):
+                    cli = _root_key_cli(
+                        data, *args, "--grace", "1", "--batch-size", "5", "--database-url", url
+                    )
+                    out, err = cli.communicate(timeout=120)
+                    assert cli.returncode == 0, err
+                    assert "re-wrapped" in err and "key material versions" in err
+                    assert json.loads(out)["Outcome"] in ("migrated", "rotated")
+            assert load.failures == [], load.failures[:5]
+            _all_decrypt(kms, load.made)
+        finally:
+            stop_server(server)
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                values = [
+                    bytes(r[0]) for r in conn.execute(sa.text("SELECT wrapped FROM key_materials"))
+                ]
+                states = dict(conn.execute(sa.text("SELECT key_label, state FROM root_keys")).all())
+        finally:
+            engine.dispose()
+        assert values and {v[0] for v in values} == {2} and len({v[1:9] for v in values}) == 1
+        assert sorted(states.values()) == ["active", "retired", "retired"]
+        assert not (data / "root.key").exists()
+    finally:
+        _drop_postgres_database(base, name)
