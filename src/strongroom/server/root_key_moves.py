@@ -43,7 +43,7 @@ from strongroom.server.root_keys import (
     open_token_key,
     token_config,
 )
-from strongroom.server.settings import Settings
+from strongroom.server.settings import Settings, check_root_key
 from strongroom.server.startup import StartError
 from strongroom.services.root_key import (
     ACTIVE,
@@ -67,6 +67,7 @@ def migrate(
     SoftHSM2 token under DATA_DIR) or "pkcs11" (the pkcs11_* settings name the token, its
     key label and the PIN source)."""
     target_settings = dataclasses.replace(settings, root_key=to)
+    check_root_key(target_settings)
     entries = registry(store)
     file_entry = next((e for e in entries if e.provider == "file"), None)
     if file_entry is not None and file_entry.state == RETIRED:

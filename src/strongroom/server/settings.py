@@ -297,15 +297,17 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     settings = dataclasses.replace(
         Settings(), **{name: _read(name, value, src) for name, (value, src) in values.items()}
     )
-    _check_root_key(settings, {name: src for name, (_, src) in values.items()})
+    check_root_key(settings, {name: src for name, (_, src) in values.items()})
     return settings
 
 
-def _check_root_key(settings: Settings, sources: dict[str, str]) -> None:
-    """ValueError unless the pkcs11_* settings that ``root_key`` needs are there."""
+def check_root_key(settings: Settings, sources: dict[str, str] | None = None) -> None:
+    """ValueError unless the pkcs11_* settings that ``root_key`` needs are there
+    (``sources``: where each setting came from, for the message)."""
     if settings.root_key != "pkcs11":
         return
-    said = f"setting 'root_key' ({sources.get('root_key', 'default')}) is 'pkcs11'"
+    source = (sources or {}).get("root_key", "--to")
+    said = f"setting 'root_key' ({source}) is 'pkcs11'"
     for name in ("pkcs11_module", "pkcs11_token_label"):
         if getattr(settings, name) is None:
             raise ValueError(
