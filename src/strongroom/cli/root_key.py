@@ -10,6 +10,8 @@ import sys
 from typing import Any
 
 from strongroom.cli.common import add_storage_options, settings_from
+from strongroom.server.settings import Settings
+from strongroom.storage.ports import Store
 
 
 def register(admin: Any) -> None:
@@ -60,10 +62,8 @@ def register(admin: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from strongroom.server import root_key_moves
     from strongroom.server.startup import check_data_dir, opening_database
     from strongroom.server.wiring import open_store
-    from strongroom.services.root_key import registry
 
     settings = settings_from(args)
     check_data_dir(settings.data_dir)
@@ -73,29 +73,41 @@ def run(args: argparse.Namespace) -> int:
     try:
         with opening_database(settings.db_url):
             store.migrate()
-        result: Any
-        if args.root_key_command == "migrate":
-            result = root_key_moves.migrate(
-                settings, store, args.to, _say, args.grace, args.batch_size
-            )
-        elif args.root_key_command == "rotate":
-            result = root_key_moves.rotate(settings, store, _say, args.grace, args.batch_size)
-        else:
-            result = [
-                {
-                    "RootKeyId": e.key_id,
-                    "Provider": e.provider,
-                    "Module": e.module,
-                    "TokenLabel": e.token_label,
-                    "KeyLabel": e.key_label,
-                    "State": e.state,
-                }
-                for e in registry(store)
-            ]
+        result: Any = _move(args, settings, store)
     finally:
         store.close()
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _move(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
+    from strongroom.domain.errors import KeyStoreError
+    from strongroom.server import root_key_moves
+    from strongroom.services.root_key import registry
+
+    try:
+        if args.root_key_command == "migrate":
+            return root_key_moves.migrate(
+                settings, store, args.to, _say, args.grace, args.batch_size
+            )
+        if args.root_key_command == "rotate":
+            return root_key_moves.rotate(settings, store, _say, args.grace, args.batch_size)
+    except KeyStoreError as exc:  # a token gone, a row that does not unwrap
+        raise ValueError(
+            f"{exc}; the {args.root_key_command} stopped where it was: run the command again "
+            "to resume it"
+        ) from None
+    return [
+        {
+            "RootKeyId": e.key_id,
+            "Provider": e.provider,
+            "Module": e.module,
+            "TokenLabel": e.token_label,
+            "KeyLabel": e.key_label,
+            "State": e.state,
+        }
+        for e in registry(store)
+    ]
 
 
 def _say(line: str) -> None:
