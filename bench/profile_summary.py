@@ -39,8 +39,8 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
         re.compile(r"strongroom/storage/|sqlalchemy/|sqlite3"),
     ),
     (
-        "crypto (crypto/, material, cryptography)",
-        re.compile(r"strongroom/crypto/|services/material|cryptography/"),
+        "crypto (crypto/, keystores/, cryptography)",
+        re.compile(r"strongroom/crypto/|strongroom/keystores/|cryptography/"),
     ),
     ("request / event ids (domain/requestids)", re.compile(r"strongroom/domain/requestids")),
     (

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa
 
 from conftest import run_strongroom, start_server, stop_server
+from strongroom.crypto.wrap import material_aad
 from strongroom.keystores.filekey import FileRootKey
-from strongroom.services.material import material_aad
 
 from ._support import (
     ALGORITHM_MEMBERS,

@@ -378,7 +378,7 @@ def _materials_in_token(data: Path) -> list[bytes]:
         from strongroom.keystores import softhsm
         from strongroom.keystores.pkcs11_root import Pkcs11RootKey
         from strongroom.keystores.pkcs11_token import Token
-        from strongroom.services.material import material_aad
+        from strongroom.crypto.wrap import material_aad
         data = Path(sys.argv[1])
         module = softhsm.use_data_dir(data)
         pin = (data / "softhsm" / "root.pin").read_text().strip()

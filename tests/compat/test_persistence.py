@@ -23,8 +23,8 @@ from conftest import (
     start_server,
     stop_server,
 )
+from strongroom.crypto.wrap import material_aad
 from strongroom.keystores.filekey import FileRootKey
-from strongroom.services.material import material_aad
 from strongroom.storage.schema import key_materials
 
 from ._support import assert_kms_error, unique_alias

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from alembic import command
 
 from conftest import start_server, stop_server
+from strongroom.crypto.wrap import material_aad
 from strongroom.keystores.filekey import FileRootKey
-from strongroom.services.material import material_aad
 from strongroom.storage.migrate import alembic_config
 
 from ._byok import NO_EXPIRY, import_material, open_blob, wrap

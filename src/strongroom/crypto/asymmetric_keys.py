@@ -251,10 +251,17 @@ def generate_data_key_pair(spec: DataKeyPairSpec) -> tuple[KeyBytes, bytes]:
     return private, public_key_der(key_spec, private)
 
 
-def private_key_material(spec: KeySpec, key: PrivateKeyTypes) -> KeyBytes:
-    """The stored form (PKCS#8 DER) of a private key made elsewhere, e.g. one a seed file
-    gives. Raises ValidationException naming what the key is when it is not one of
-    ``spec``'s, UnsupportedOperationException for specs without key pairs."""
+def pem_private_key_material(spec: KeySpec, pem: bytes) -> KeyBytes:
+    """The stored form (PKCS#8 DER) of an unencrypted PEM private key made elsewhere, e.g.
+    one a seed file gives. Raises ValidationException when it is encrypted, not a PEM
+    private key, or (naming what the key is) not one of ``spec``'s;
+    UnsupportedOperationException for specs without key pairs."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except TypeError:
+        raise ValidationException("the PEM private key is encrypted; give it unencrypted") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValidationException(f"is not a PEM private key (key spec {spec} takes one)") from None
     _, fits = _key_pair(spec)
     if not fits(key):
         raise ValidationException(

@@ -1,4 +1,5 @@
-"""The symmetric ciphertext blob: self-describing, versioned, AES-256-GCM.
+"""The symmetric ciphertext blob: self-describing, versioned, AES-256-GCM (run by the key's
+store: this module knows the format, not the key).
 
 Layout (integers unsigned big-endian)::
 
@@ -25,10 +26,8 @@ from __future__ import annotations
 import itertools
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.domain.errors import InvalidCiphertextException
 
@@ -113,15 +112,26 @@ def parse_blob(blob: bytes) -> SymmetricBlob:
     )
 
 
+Seal = Callable[[bytes, bytes, bytes], bytes]
+"""AES-256-GCM under a key's material: (nonce, plaintext, aad) -> ciphertext || tag. The
+key's store runs it (``keystores.base.KeyStore.encrypt``)."""
+
+Open = Callable[[bytes, bytes, bytes], bytes]
+"""The inverse of ``Seal``: (nonce, ciphertext || tag, aad) -> plaintext; raises
+InvalidCiphertextException, with no detail, when the tag does not verify
+(``keystores.base.KeyStore.decrypt``)."""
+
+
 def seal(
-    aead: AESGCM,
+    encrypt: Seal,
     account: str,
     key_id: str,
     material_version: int,
     plaintext: bytes,
     context_aad: bytes,
 ) -> bytes:
-    """Encrypt ``plaintext`` with ``aead`` into a new blob with a fresh nonce."""
+    """A new blob of ``plaintext``: a fresh nonce and the header, then ``encrypt`` of the
+    plaintext with that nonce and the header and ``context_aad`` as AAD."""
     kid = key_id.encode("ascii")
     acct = account.encode("ascii")
     if len(acct) != _ACCOUNT_SIZE or not 0 < len(kid) <= _MAX_KEY_ID:
@@ -137,12 +147,10 @@ def seal(
             nonce,
         )
     )
-    return header + aead.encrypt(nonce, plaintext, header + context_aad)
+    return header + encrypt(nonce, plaintext, header + context_aad)
 
 
-def open_blob(aead: AESGCM, blob: SymmetricBlob, context_aad: bytes) -> bytes:
-    """Decrypt a parsed blob; any failure is an opaque InvalidCiphertextException."""
-    try:
-        return aead.decrypt(blob.nonce, blob.sealed, blob.header + context_aad)
-    except InvalidTag:
-        raise InvalidCiphertextException() from None
+def open_blob(decrypt: Open, blob: SymmetricBlob, context_aad: bytes) -> bytes:
+    """Decrypt a parsed blob with ``decrypt``; any failure is an opaque
+    InvalidCiphertextException."""
+    return decrypt(blob.nonce, blob.sealed, blob.header + context_aad)

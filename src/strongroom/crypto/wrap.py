@@ -34,6 +34,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from strongroom.crypto.context import encode_context
 from strongroom.domain.errors import KeyStoreError
 
 WRAP_V1 = 1
@@ -57,6 +58,11 @@ def wrapped_key_id(wrapped: bytes) -> bytes | None:
     if wrapped[:1] == bytes((WRAP_V2,)) and len(wrapped) >= 1 + KEY_ID_SIZE + _NONCE + TAG_SIZE:
         return wrapped[1 : 1 + KEY_ID_SIZE]
     raise KeyStoreError("wrapped value has an unknown format")
+
+
+def material_aad(key_arn: str, version: int) -> bytes:
+    """The AAD that binds a wrapped material version to its key and version."""
+    return encode_context({"keyArn": key_arn, "version": str(version)})
 
 
 def wrap(aead: AESGCM, secret: bytes, aad: bytes) -> bytes:

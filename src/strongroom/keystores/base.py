@@ -1,8 +1,29 @@
-"""Ports for the root key: where secrets at rest are wrapped and unwrapped."""
+"""Ports of the key-store layer: the root key, and the key store where a KMS key's material
+lives and where every operation with it runs.
+
+Services never hold key material or a library's key object: they ask the key's store
+(``KeyStores.for_key``) to encrypt, sign, mac, derive, and to make, import, copy, erase and
+destroy material versions. A store owns whatever it keeps of a key (wrapped rows, a token
+object, an external key's id) and whatever it caches in the process.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Protocol
+
+from strongroom.domain.enums import (
+    EncapsulationAlgorithm,
+    EncryptionAlgorithm,
+    KeyAgreementAlgorithm,
+    MacAlgorithm,
+    MessageType,
+    SigningAlgorithm,
+)
+from strongroom.domain.models import Key
+from strongroom.domain.secrets import KeyBytes
+from strongroom.storage.ports import Transaction
 
 
 class RootKey(Protocol):
@@ -22,3 +43,193 @@ class RootKey(Protocol):
         root keys give the same value only if they are the same key. Each provider defines
         its own construction (an HSM computes it inside the token)."""
         ...
+
+
+class NewMaterial:
+    """Material for a key's next version, made by ``KeyStore.new_material`` before the
+    transaction that stores it (``KeyStore.put_material``). Opaque: only the store that
+    made it looks inside (a store that generates inside a token may carry nothing)."""
+
+    __slots__ = ()
+
+
+class KeyStore(Protocol):
+    """Where the material of a key lives and where operations with it run, per material
+    version. ``key`` is always the key record the operation is for (the store reads what
+    it needs from it: ARN, spec, Region, primary Region, origin); ``version`` is the
+    material version the service chose (``services.material.current_version``, or the one
+    a ciphertext names).
+
+    Errors: a ciphertext that does not open, or names a version the key does not have, is
+    InvalidCiphertextException with no detail; an operation a store cannot do for the key
+    is UnsupportedOperationException; a store that fails inside (a token gone, material
+    that does not unwrap, a version missing that must exist) raises KeyStoreError, which
+    the wire shows as KMSInternalException. Checks of parameters against the key spec are
+    the services' (``crypto.specs``) and come first; a store may check again.
+
+    Caching: a store may cache what it unwraps or opens, bounded, but must drop a key's
+    entries on ``forget`` (the runtime calls it for every change of the key this process
+    makes or the change feed announces) and never keep what it read while a ``forget``
+    of that key came in. Steady-state operations must need no database round trip.
+    """
+
+    # --- material lifecycle -------------------------------------------------------------
+
+    def new_material(self, key: Key, given: KeyBytes | None = None) -> NewMaterial:
+        """Material for a new version of ``key``: fresh, or ``given`` (ImportKeyMaterial's
+        unwrapped material, a seed file's). Called outside any transaction, since making an
+        RSA key takes up to a second. UnsupportedOperationException when the store cannot
+        take given material (material made inside an HSM never comes from outside)."""
+        ...
+
+    def put_material(
+        self, tx: Transaction, key: Key, version: int, material: NewMaterial, now: datetime
+    ) -> None:
+        """Keep ``material`` as ``version`` of ``key`` within ``tx`` (the service records
+        the version itself, ``MaterialVersion``). Re-importing a version that was erased
+        calls it again for that version."""
+        ...
+
+    def copy_material(
+        self, tx: Transaction, source: Key, target: Key, versions: Iterable[int], now: datetime
+    ) -> None:
+        """Give ``target`` its own copy of each of ``versions`` that ``source`` has and it
+        lacks (UpdatePrimaryRegion: a new multi-Region primary gets its own material)."""
+        ...
+
+    def same_material(self, tx: Transaction, key: Key, version: int, material: KeyBytes) -> bool:
+        """Whether ``material`` is the material of ``version`` of ``key`` (a seed file that
+        names a key's material checks it is the key's own); False when there is none."""
+        ...
+
+    def erase(self, tx: Transaction, key: Key, version: int) -> None:
+        """Destroy the material of one version of ``key`` (DeleteImportedKeyMaterial,
+        expiry): cryptographic erasure; the version's record stays the service's."""
+        ...
+
+    def destroy(self, tx: Transaction, key: Key) -> None:
+        """Destroy every material version of ``key``, which is deleted in ``tx``."""
+        ...
+
+    def forget(self, arn: str) -> None:
+        """Drop what this process cached of the key ``arn`` (for a multi-Region key, of
+        every related key: they may read material through each other)."""
+        ...
+
+    def forget_all(self) -> None:
+        """Drop everything this process cached."""
+        ...
+
+    # --- symmetric encryption (the blob format is crypto.blob's) -------------------------
+
+    def encrypt(self, key: Key, version: int, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+        """AES-256-GCM of ``plaintext`` under ``version`` of a symmetric key with the
+        12-byte ``nonce`` and ``aad`` that ``crypto.blob.seal`` gives: ciphertext || tag."""
+        ...
+
+    def decrypt(self, key: Key, version: int, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
+        """The plaintext of ``sealed`` (ciphertext || 16-byte tag), as ``encrypt`` made it.
+        InvalidCiphertextException when the tag does not verify, the version does not
+        exist, or the key is not a symmetric encryption key."""
+        ...
+
+    # --- asymmetric keys and HMAC --------------------------------------------------------
+
+    def public_key(self, key: Key, version: int) -> bytes:
+        """The public key of an asymmetric key, DER SubjectPublicKeyInfo."""
+        ...
+
+    def sign(
+        self,
+        key: Key,
+        version: int,
+        message: bytes,
+        message_type: MessageType,
+        algorithm: SigningAlgorithm,
+    ) -> bytes:
+        """The signature of ``message`` (or of the digest it is), as Sign returns it."""
+        ...
+
+    def verify(
+        self,
+        key: Key,
+        version: int,
+        message: bytes,
+        message_type: MessageType,
+        algorithm: SigningAlgorithm,
+        signature: bytes,
+    ) -> bool:
+        """Whether ``signature`` is ``algorithm``'s signature of ``message`` under the key."""
+        ...
+
+    def rsa_encrypt(
+        self, key: Key, version: int, plaintext: bytes, algorithm: EncryptionAlgorithm
+    ) -> bytes:
+        """The RSAES-OAEP ciphertext of ``plaintext`` (no header, as AWS's)."""
+        ...
+
+    def rsa_decrypt(
+        self, key: Key, version: int, ciphertext: bytes, algorithm: EncryptionAlgorithm
+    ) -> bytes:
+        """The plaintext of an RSAES-OAEP ciphertext; InvalidCiphertextException, no
+        detail, when it does not decrypt."""
+        ...
+
+    def generate_mac(
+        self, key: Key, version: int, message: bytes, algorithm: MacAlgorithm
+    ) -> bytes:
+        """The HMAC of ``message`` under an HMAC key."""
+        ...
+
+    def verify_mac(
+        self, key: Key, version: int, message: bytes, algorithm: MacAlgorithm, mac: bytes
+    ) -> bool:
+        """Whether ``mac`` is the HMAC of ``message``, compared in constant time."""
+        ...
+
+    def derive_shared_secret(
+        self, key: Key, version: int, public_key: bytes, algorithm: KeyAgreementAlgorithm
+    ) -> KeyBytes:
+        """The raw ECDH shared secret of the key and a peer's DER SubjectPublicKeyInfo;
+        ValidationException for a peer key that is not one of the key's curve."""
+        ...
+
+    def encapsulate(
+        self, key: Key, version: int, algorithm: EncapsulationAlgorithm
+    ) -> tuple[bytes, KeyBytes]:
+        """A fresh ML-KEM shared secret under the key: (its ciphertext, the secret)."""
+        ...
+
+    def decapsulate(
+        self, key: Key, version: int, ciphertext: bytes, algorithm: EncapsulationAlgorithm
+    ) -> KeyBytes:
+        """The shared secret of an ML-KEM ciphertext (FIPS 203 implicit rejection for a
+        wrong one); InvalidCiphertextException when its length does not fit the spec."""
+        ...
+
+
+class KeyStores:
+    """The key stores of a runtime, and the one place that says which store holds a key.
+
+    Every key is in the software store today; a key in a custom key store (a PKCS#11
+    token, an external key store) will name its store in its record, and ``for_key`` is
+    where that field is read."""
+
+    __slots__ = ("_all", "_software")
+
+    def __init__(self, software: KeyStore) -> None:
+        self._software = software
+        self._all: tuple[KeyStore, ...] = (software,)
+
+    def for_key(self, key: Key) -> KeyStore:
+        """The store that holds ``key``'s material (on the hot path: keep it a field read)."""
+        return self._software
+
+    def forget(self, arn: str) -> None:
+        """Drop what every store cached of the key ``arn`` (``KeyStore.forget``)."""
+        for store in self._all:
+            store.forget(arn)
+
+    def forget_all(self) -> None:
+        for store in self._all:
+            store.forget_all()

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from strongroom.audit.log import AuditLog
 from strongroom.domain.errors import KeyStoreError
-from strongroom.keystores.base import RootKey
+from strongroom.keystores.base import KeyStores, RootKey
 from strongroom.keystores.filekey import FileRootKey
 from strongroom.keystores.pkcs11_root import KeyNotFound, Pkcs11RootKey
 from strongroom.keystores.ring import RootKeyRing
+from strongroom.keystores.software import SoftwareKeyStore
 from strongroom.server.authn import Authenticator
 from strongroom.server.client_config import PROFILE, credentials_profile, write_config
 from strongroom.server.root_keys import (
@@ -119,11 +120,17 @@ def _core(settings: Settings, store: Store, root_key: RootKey, clock: Clock) -> 
         store=store,
         root_key=root_key,
         cache=KeyCache(),
+        keystores=build_keystores(store, root_key),
         clock=clock,
         grants_per_key=settings.grants_per_key,
         grants_per_grantee_per_key=settings.grants_per_grantee_per_key,
         on_demand_rotation_limit=settings.on_demand_rotation_limit,
     )
+
+
+def build_keystores(store: Store, root_key: RootKey) -> KeyStores:
+    """The key stores: today the software store, its material wrapped under ``root_key``."""
+    return KeyStores(software=SoftwareKeyStore(store, root_key))
 
 
 def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from strongroom.crypto.asymmetric import public_key_der, rsa_decrypt, rsa_encrypt
 from strongroom.crypto.specs import check_encryption_algorithm, check_rsa_plaintext
 from strongroom.domain.enums import EncryptionAlgorithm, KeyUsage, SpecFamily
 from strongroom.domain.errors import ValidationException
@@ -13,7 +12,7 @@ from strongroom.domain.models import Key
 from strongroom.domain.operations import Operation
 from strongroom.services.access import usable_key
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import key_pair
+from strongroom.services.material import current_version
 
 Context = Mapping[str, str] | None
 U = KeyUsage
@@ -63,7 +62,8 @@ def check_encrypt(
 
 def encrypt(core: Core, key: Key, plaintext: bytes, algorithm: EncryptionAlgorithm) -> bytes:
     """The RSAES-OAEP ciphertext, as Encrypt returns it (no header: AWS's format too)."""
-    return rsa_encrypt(key.key_spec, key_pair(core, key), plaintext, algorithm)
+    store = core.keystores.for_key(key)
+    return store.rsa_encrypt(key, current_version(core, key), plaintext, algorithm)
 
 
 def check_decrypt(
@@ -76,7 +76,8 @@ def check_decrypt(
 def decrypt(core: Core, key: Key, ciphertext: bytes, algorithm: EncryptionAlgorithm) -> bytes:
     """The plaintext of an RSAES-OAEP ciphertext, made here or with the public key anywhere.
     Any ciphertext that does not decrypt is InvalidCiphertextException with no detail."""
-    return rsa_decrypt(key.key_spec, key_pair(core, key), ciphertext, algorithm)
+    store = core.keystores.for_key(key)
+    return store.rsa_decrypt(key, current_version(core, key), ciphertext, algorithm)
 
 
 def get_public_key(core: Core, ctx: RequestContext, key_id: str) -> tuple[Key, bytes]:
@@ -86,4 +87,4 @@ def get_public_key(core: Core, ctx: RequestContext, key_id: str) -> tuple[Key, b
     InvalidKeyUsageException (HMAC key), UnsupportedOperationException (symmetric key).
     """
     key = usable_key(core, ctx, key_id, Operation.GET_PUBLIC_KEY)
-    return key, public_key_der(key.key_spec, key_pair(core, key))
+    return key, core.keystores.for_key(key).public_key(key, current_version(core, key))

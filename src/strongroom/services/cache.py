@@ -1,6 +1,7 @@
-"""Per-process caches of key records, alias targets, unwrapped key material, the grants of
-each key, and the tags and alias names of keys that policy conditions ask about
-(``services.facts``).
+"""Per-process caches of key records, alias targets, the grants of each key, and the tags
+and alias names of keys that policy conditions ask about (``services.facts``). Unwrapped key
+material is each key store's own (``keystores``): every invalidation here reaches the
+stores' caches too (``add_listener``).
 
 The hot path (Encrypt, Decrypt, GenerateDataKey, Sign, GenerateMac, ...) reads only from
 here in steady state. A write in this process drops the entries it changed at once; writes made by
@@ -12,26 +13,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import Protocol
 
 from strongroom.authz.grants import KeyGrants
-from strongroom.crypto.asymmetric_keys import KeyPair
 from strongroom.domain.models import Key
-from strongroom.domain.secrets import KeyBytes
 
 AliasKey = tuple[str, str, str]  # account, region, alias name
 
-Material = AESGCM | KeyPair | KeyBytes
-"""Unwrapped material, ready to use: the AES-GCM instance of a symmetric encryption key,
-the parsed key pair of an asymmetric key, the secret of an HMAC key."""
+
+class CacheListener(Protocol):
+    """Keeps something per key that must go when the key cache forgets the key (the key
+    stores' unwrapped material: ``keystores.base.KeyStores``)."""
+
+    def forget(self, arn: str) -> None: ...
+
+    def forget_all(self) -> None: ...
 
 
 class KeyCache:
     def __init__(self, max_entries: int = 100_000) -> None:
         self._keys: dict[str, Key] = {}
         self._aliases: dict[AliasKey, str] = {}
-        self._materials: dict[str, dict[int, Material]] = {}
         self._replicas: dict[str, tuple[str, ...]] = {}
         self._grants: dict[str, KeyGrants] = {}
         self._material_ids: dict[str, dict[int, str]] = {}
@@ -40,6 +42,11 @@ class KeyCache:
         self._generation = 0  # counts invalidations, so a read that raced one is not kept
         self._max = max_entries
         self._lock = threading.Lock()
+        self._listeners: list[CacheListener] = []
+
+    def add_listener(self, listener: CacheListener) -> None:
+        """Call ``listener`` on every ``invalidate`` and ``clear``, after this cache's own."""
+        self._listeners.append(listener)
 
     def key(self, arn: str) -> Key | None:
         return self._keys.get(arn)
@@ -61,20 +68,6 @@ class KeyCache:
         if len(self._aliases) >= self._max:
             self.clear()
         self._aliases[alias] = key_id
-
-    def material(self, arn: str, version: int) -> Material | None:
-        versions = self._materials.get(arn)
-        return None if versions is None else versions.get(version)
-
-    def put_material(self, arn: str, version: int, material: Material, generation: int) -> None:
-        """Keep material read at ``generation``, as ``put_key`` (its rows may have been
-        erased since: DeleteImportedKeyMaterial)."""
-        with self._lock:
-            if generation != self._generation:
-                return
-            if len(self._materials) >= self._max:
-                self._materials.clear()
-            self._materials.setdefault(arn, {})[version] = material
 
     def replica_regions(self, arn: str) -> tuple[str, ...] | None:
         """The Regions of the replicas in a multi-Region key's set, by the key's ARN."""
@@ -136,44 +129,34 @@ class KeyCache:
             self._alias_names[arn] = names
 
     def invalidate(self, arn: str) -> None:
-        """Forget a key (its record, material, related keys, grants, material ids, tags and
-        alias names) or an alias (by its ARN)."""
+        """Forget a key (its record, related keys, grants, material ids, tags and alias
+        names, and through the listeners its material) or an alias (by its ARN)."""
         with self._lock:
             self._generation += 1
             self._keys.pop(arn, None)
-            self._materials.pop(arn, None)
             self._replicas.pop(arn, None)
             self._grants.pop(arn, None)
             self._material_ids.pop(arn, None)
             self._tags.pop(arn, None)
             self._alias_names.pop(arn, None)
-            if ":key/mrk-" in arn:
-                # Related multi-Region keys cache the material they read through their
-                # primary under their own ARNs: a change of the primary's material (an
-                # erasure, say) must reach them too.
-                _, _, _, _, account, resource = arn.split(":", 5)
-                related = [
-                    a
-                    for a in self._materials
-                    if a.endswith(":" + resource) and a.split(":", 5)[4] == account
-                ]
-                for other in related:
-                    del self._materials[other]
             if ":alias/" in arn:
                 _, _, _, region, account, resource = arn.split(":", 5)
                 self._aliases.pop((account, region, resource), None)
                 # The change names the alias, not the keys it left or joined: every key's
                 # alias names are read anew (aliases change rarely).
                 self._alias_names.clear()
+        for listener in self._listeners:
+            listener.forget(arn)
 
     def clear(self) -> None:
         with self._lock:
             self._generation += 1
             self._keys.clear()
             self._aliases.clear()
-            self._materials.clear()
             self._replicas.clear()
             self._grants.clear()
             self._material_ids.clear()
             self._tags.clear()
             self._alias_names.clear()
+        for listener in self._listeners:
+            listener.forget_all()

@@ -1,4 +1,5 @@
-"""What every service function works with: storage, root key, clock, caches, request context."""
+"""What every service function works with: storage, root key, key stores, clock, caches,
+request context."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 from strongroom.authz.decision import Authorizer
 from strongroom.domain.models import Caller
 from strongroom.domain.requestids import new_id
-from strongroom.keystores.base import RootKey
+from strongroom.keystores.base import KeyStores, RootKey
 from strongroom.services.cache import KeyCache
 from strongroom.services.usage_tracker import UsageTracker
 from strongroom.storage.ports import Store
@@ -50,8 +51,12 @@ ON_DEMAND_ROTATION_LIMIT = 25
 @dataclass(slots=True)
 class Core:
     store: Store
+    # Wraps access-key secrets, session secrets and import tokens; key material is the
+    # key stores' (``keystores``).
     root_key: RootKey
     cache: KeyCache
+    # Where key material lives and crypto runs: ``keystores.for_key(key)``.
+    keystores: KeyStores
     clock: Clock = system_clock
     # Resource quotas of AWS KMS (resource-limits.html), lowered by tests.
     grants_per_key: int = 50_000
@@ -66,3 +71,5 @@ class Core:
     def __post_init__(self) -> None:
         self.authz = Authorizer(None if self.clock is system_clock else self.clock)
         self.key_usage = UsageTracker()
+        # What a key store cached of a key goes when the key cache forgets the key.
+        self.cache.add_listener(self.keystores)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from strongroom.crypto.asymmetric import generate_data_key_pair as new_pair
+from strongroom.crypto.asymmetric_keys import generate_data_key_pair as new_pair
 from strongroom.crypto.specs import data_key_pair_key_spec
 from strongroom.domain.enums import DataKeyPairSpec
 from strongroom.domain.operations import Operation

@@ -79,6 +79,7 @@ def delete_due_keys(core: Core) -> int:
     with core.store.transaction() as tx:
         due = tx.keys.due_for_deletion(now)
         for key in due:
+            core.keystores.for_key(key).destroy(tx, key)
             changed += [key.arn, *tx.keys.delete(key)]
         changed += _after_deleting_related(tx, due, now)
         for arn in changed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from strongroom.crypto import kem
 from strongroom.crypto.specs import check_encapsulation_algorithm, check_key_spec_supported
 from strongroom.domain.enums import EncapsulationAlgorithm
 from strongroom.domain.models import Key
@@ -10,7 +9,7 @@ from strongroom.domain.operations import Operation
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.access import check_dry_run, usable_key
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import key_pair
+from strongroom.services.material import current_version
 
 
 def _key(
@@ -44,7 +43,8 @@ def encapsulate(
     spec), DryRunOperationException.
     """
     key = _key(core, ctx, key_id, Operation.ENCAPSULATE, algorithm, dry_run)
-    ciphertext, secret = kem.encapsulate(key.key_spec, key_pair(core, key), algorithm)
+    store, version = core.keystores.for_key(key), current_version(core, key)
+    ciphertext, secret = store.encapsulate(key, version, algorithm)
     return key, ciphertext, secret
 
 
@@ -64,4 +64,5 @@ def decapsulate(
     another key, yields a pseudo-random secret (FIPS 203 implicit rejection; Decapsulate doc).
     """
     key = _key(core, ctx, key_id, Operation.DECAPSULATE, algorithm, dry_run)
-    return key, kem.decapsulate(key.key_spec, key_pair(core, key), ciphertext, algorithm)
+    store, version = core.keystores.for_key(key), current_version(core, key)
+    return key, store.decapsulate(key, version, ciphertext, algorithm)

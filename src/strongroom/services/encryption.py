@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from strongroom.authz.conditions import ContextValue
 from strongroom.authz.context_keys import flag
@@ -36,7 +37,7 @@ from strongroom.services.access import (
 )
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.loading import load_key
-from strongroom.services.material import current_version, symmetric_aead
+from strongroom.services.material import current_version
 from strongroom.services.resolve import find_key, resolve_key
 
 Context = Mapping[str, str] | None
@@ -93,8 +94,8 @@ def seal_under(core: Core, key: Key, plaintext: bytes, context: Context) -> Seal
     """A symmetric blob of ``plaintext`` under the current material of symmetric ``key``,
     with ``context`` as AAD (no checks: the caller made them)."""
     version = current_version(core, key)
-    aead = symmetric_aead(core, key, version)
-    blob = seal(aead, key.account, key.key_id, version, plaintext, encode_context(context))
+    encrypt = partial(core.keystores.for_key(key).encrypt, key, version)
+    blob = seal(encrypt, key.account, key.key_id, version, plaintext, encode_context(context))
     return Sealed(key, blob, version)
 
 
@@ -187,8 +188,9 @@ def decrypt(
     check_usage(Operation.DECRYPT, key)
     _check_algorithm(key, algorithm)
     check_dry_run(dry_run)
-    aead = symmetric_aead(core, key, blob.material_version)
-    return Opened(key, open_blob(aead, blob, encode_context(context)), blob.material_version)
+    version = blob.material_version
+    decrypt_with = partial(core.keystores.for_key(key).decrypt, key, version)
+    return Opened(key, open_blob(decrypt_with, blob, encode_context(context)), version)
 
 
 def _decrypt_asymmetric(

@@ -56,9 +56,10 @@ from strongroom.domain.errors import (
 from strongroom.domain.models import Key, MaterialVersion
 from strongroom.domain.operations import Operation, check_state
 from strongroom.domain.secrets import KeyBytes
+from strongroom.keystores.base import NewMaterial
 from strongroom.services.access import authorize_key
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import material_id_arn, store_material
+from strongroom.services.material import material_id_arn
 from strongroom.services.mrk_material import (
     PENDING,
     check_new_material,
@@ -227,7 +228,7 @@ def _check_symmetric_only(
 class Import:
     """What one ImportKeyMaterial request brings, unwrapped and checked."""
 
-    material: KeyBytes
+    material: NewMaterial  # made by the key's store from the unwrapped material
     material_id: str
     expiry: Expiry
     description: str | None
@@ -275,7 +276,8 @@ def import_key_material(
         raise IncorrectKeyMaterialException(
             f"The key material does not match key material {material_id} of {key.arn}."
         )
-    change = Import(material, computed, expiry, description)
+    store = core.keystores.for_key(key)
+    change = Import(store.new_material(key, material), computed, expiry, description)
     with core.store.transaction() as tx:
         current = tx.keys.get(key.arn, for_update=True)
         if current is None:
@@ -320,7 +322,7 @@ def _import_new(
         )
     version = max((v.version for v in versions), default=0) + 1
     first = not versions
-    store_material(core, tx, key.arn, version, change.material, now)
+    core.keystores.for_key(key).put_material(tx, key, version, change.material, now)
     info = MaterialVersion(
         key_arn=key.arn,
         version=version,
@@ -355,7 +357,8 @@ def _reimport(
             f"The key material is not key material previously imported into {key.arn}."
         )
     if target.import_state is not ImportState.IMPORTED:
-        store_material(core, tx, key.arn, target.version, change.material, now)
+        store = core.keystores.for_key(key)
+        store.put_material(tx, key, target.version, change.material, now)
     tx.material.update_version(
         target.evolve(
             import_state=ImportState.IMPORTED,
@@ -412,7 +415,7 @@ def delete_imported_material(
                 )
         if target is None or target.import_state is not ImportState.IMPORTED:
             return current, None if target is None else target.material_id
-        updated = settle(tx, erase(tx, current, target))
+        updated = settle(tx, erase(core, tx, current, target))
         tx.keys.update(updated)
         changed = record_changes(tx, updated, now)
     forget(core, changed)
@@ -420,16 +423,16 @@ def delete_imported_material(
     return updated, target.material_id
 
 
-def erase(tx: Transaction, key: Key, target: MaterialVersion) -> Key:
-    """Delete the wrapped copy of imported material. Material pending rotation was never
+def erase(core: Core, tx: Transaction, key: Key, target: MaterialVersion) -> Key:
+    """Erase imported material from the key's store. Material pending rotation was never
     associated with the key for good and goes entirely, from a multi-Region primary's
     replicas too (a replica keeps awaiting it: its primary still has it); permanently
     associated material becomes PENDING_IMPORT and takes the key with it (but a key pending
     deletion stays so, DeleteImportedKeyMaterial doc)."""
-    tx.material.delete(key.arn, target.version)
+    core.keystores.for_key(key).erase(tx, key, target.version)
     if target.state not in PERMANENT and not is_replica(key):
         tx.material.delete_version(key.arn, target.version)
-        drop_from_replicas(tx, key, target.version)
+        drop_from_replicas(core, tx, key, target.version)
         return key
     tx.material.update_version(
         target.evolve(import_state=ImportState.PENDING_IMPORT, expiration_model=None, valid_to=None)
@@ -459,7 +462,7 @@ def expire_due_materials(core: Core) -> int:
                 continue
             if fresh.valid_to is None or fresh.valid_to > now:
                 continue
-            updated = settle(tx, erase(tx, key, fresh))
+            updated = settle(tx, erase(core, tx, key, fresh))
             tx.keys.update(updated)
             changed = record_changes(tx, updated, now)
         forget(core, changed)

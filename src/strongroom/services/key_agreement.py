@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from strongroom.crypto.asymmetric import derive_shared_secret as ecdh
 from strongroom.crypto.specs import check_key_agreement_algorithm
 from strongroom.domain.enums import KeyAgreementAlgorithm
 from strongroom.domain.models import Key
@@ -10,7 +9,7 @@ from strongroom.domain.operations import Operation
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.access import check_dry_run, refuse_recipient, usable_key
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import key_pair
+from strongroom.services.material import current_version
 
 
 def derive_shared_secret(
@@ -36,4 +35,5 @@ def derive_shared_secret(
     check_key_agreement_algorithm(key.key_spec, algorithm)
     refuse_recipient(recipient)
     check_dry_run(dry_run)
-    return key, ecdh(key.key_spec, key_pair(core, key), public_key, algorithm)
+    store, version = core.keystores.for_key(key), current_version(core, key)
+    return key, store.derive_shared_secret(key, version, public_key, algorithm)

@@ -15,7 +15,7 @@ from strongroom.authz.policy import default_key_policy
 from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
 from strongroom.domain.ids import key_arn
 from strongroom.domain.models import Key, Tag
-from strongroom.domain.secrets import KeyBytes
+from strongroom.keystores.base import NewMaterial
 from strongroom.services.core import Core
 from strongroom.services.material import add_generated_version
 from strongroom.storage.ports import Transaction
@@ -71,10 +71,10 @@ def new_key_record(
 
 
 def insert_key(
-    core: Core, tx: Transaction, key: Key, material: KeyBytes | None, tags: Sequence[Tag]
+    core: Core, tx: Transaction, key: Key, material: NewMaterial | None, tags: Sequence[Tag]
 ) -> Key:
-    """Store a new key in ``tx``: its record, its ``material`` (None: imported later) as
-    version 1, wrapped under the root key, and its tags; returns the stored record. The
+    """Store a new key in ``tx``: its record, its ``material`` (made by the key's store;
+    None: imported later) as version 1, and its tags; returns the stored record. The
     caller has checked the policy and the tags."""
     tx.keys.insert(key)
     if material is not None:

@@ -30,7 +30,7 @@ from strongroom.services.access import (
 )
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.key_records import insert_key, new_key_record
-from strongroom.services.material import material_source, new_material
+from strongroom.services.material import material_source
 from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
@@ -83,9 +83,6 @@ def create_key(
             core, ctx.caller, policy, arn, bypass_lockout=bool(bypass_policy_lockout_safety_check)
         )
     check_tags(tags)
-    external = origin is Origin.EXTERNAL
-    # Outside the transaction: an RSA key takes up to a second.
-    material = None if external else new_material(key_spec)
     key = new_key_record(
         ctx.account,
         ctx.region,
@@ -98,6 +95,9 @@ def create_key(
         origin=origin,
         multi_region=multi_region,
     )
+    # Outside the transaction: an RSA key takes up to a second.
+    external = origin is Origin.EXTERNAL
+    material = None if external else core.keystores.for_key(key).new_material(key)
     with core.store.transaction() as tx:
         key = insert_key(core, tx, key, material, tags)
     ctx.resources.append(key.arn)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from strongroom.authz.conditions import ContextValue
-from strongroom.crypto import hmac
 from strongroom.crypto.specs import check_mac_algorithm
 from strongroom.domain.enums import MacAlgorithm
 from strongroom.domain.errors import KMSInvalidMacException
@@ -11,7 +10,7 @@ from strongroom.domain.models import Key
 from strongroom.domain.operations import Operation
 from strongroom.services.access import check_dry_run, usable_key
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import hmac_secret
+from strongroom.services.material import current_version
 
 
 def _context(algorithm: MacAlgorithm) -> dict[str, ContextValue]:
@@ -37,7 +36,8 @@ def generate_mac(
     key = usable_key(core, ctx, key_id, Operation.GENERATE_MAC, extra=_context(algorithm))
     check_mac_algorithm(key.key_spec, algorithm)
     check_dry_run(dry_run)
-    return key, hmac.generate_mac(key.key_spec, hmac_secret(core, key), message, algorithm)
+    store, version = core.keystores.for_key(key), current_version(core, key)
+    return key, store.generate_mac(key, version, message, algorithm)
 
 
 def verify_mac(
@@ -58,6 +58,7 @@ def verify_mac(
     key = usable_key(core, ctx, key_id, Operation.VERIFY_MAC, extra=_context(algorithm))
     check_mac_algorithm(key.key_spec, algorithm)
     check_dry_run(dry_run)
-    if not hmac.verify_mac(key.key_spec, hmac_secret(core, key), message, algorithm, mac):
+    store, version = core.keystores.for_key(key), current_version(core, key)
+    if not store.verify_mac(key, version, message, algorithm, mac):
         raise KMSInvalidMacException()
     return key

@@ -27,7 +27,6 @@ from strongroom.domain.managed import (
 from strongroom.domain.models import Alias, Key
 from strongroom.services.core import Core
 from strongroom.services.key_records import insert_key, new_key_record
-from strongroom.services.material import new_material
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,7 @@ def managed_key_id(core: Core, account: str, region: str, name: str) -> str | No
     now = core.clock()
     key = _new_key(service, account, region, now)
     alias = Alias(alias_arn(region, account, name), name, account, region, key.key_id, now, now)
-    material = new_material(KeySpec.SYMMETRIC_DEFAULT)
+    material = core.keystores.for_key(key).new_material(key)
     try:
         with core.store.transaction() as tx:
             made = tx.aliases.get(account, region, name)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from strongroom.domain.enums import ImportState, KeyMaterialState, MultiRegionKeyType, Origin
 from strongroom.domain.errors import UnsupportedOperationException
 from strongroom.domain.models import Key, MaterialVersion
+from strongroom.services.core import Core
 from strongroom.storage.ports import Transaction
 
 PENDING = frozenset(
@@ -76,12 +77,12 @@ def mirror_new_material(tx: Transaction, primary: Key, info: MaterialVersion) ->
             tx.material.insert_version(_not_imported(info, replica.arn))
 
 
-def drop_from_replicas(tx: Transaction, primary: Key, version: int) -> None:
+def drop_from_replicas(core: Core, tx: Transaction, primary: Key, version: int) -> None:
     """Pending material erased from a primary key leaves its replicas too
     (DeleteImportedKeyMaterial doc, "Considerations for multi-Region symmetric encryption
-    keys"): their wrapped copies and records."""
+    keys"): their copies (erased from their store) and records."""
     for replica in replicas_of(tx, primary):
-        tx.material.delete(replica.arn, version)
+        core.keystores.for_key(replica).erase(tx, replica, version)
         tx.material.delete_version(replica.arn, version)
 
 

@@ -6,10 +6,11 @@ account (AWS KMS Developer Guide, "Multi-Region keys in AWS KMS"). Every key of 
 stores the Region of the current primary (``Key.primary_region``). Shared properties (key
 spec, usage, origin, automatic rotation, generated material) come from the primary: a
 replica of generated material has no material rows of its own and reads every version
-through its primary (``services.material.material_source``), so a version the primary gains
-later is at once usable in every Region. Imported material is each key's own
-(``services.mrk_material``): a replica of such a primary starts without it. Description,
-policy, tags, aliases and key state belong to each key.
+through its primary (``services.material.material_source``; its key store reads the
+primary's rows), so a version the primary gains later is at once usable in every Region.
+Imported material is each key's own (``services.mrk_material``): a replica of such a
+primary starts without it. Description, policy, tags, aliases and key state belong to each
+key.
 
 ReplicateKey answers with the replica in the ``Creating`` state, as AWS does; the scheduled
 ``complete_replication`` job makes it ``Enabled`` (``PendingImport`` for imported material)
@@ -40,7 +41,7 @@ from strongroom.services.access import authorize_account, authorize_key, authori
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.key_records import default_policy
 from strongroom.services.loading import load_key
-from strongroom.services.material import copy_material, copy_versions
+from strongroom.services.material import copy_versions
 from strongroom.services.mrk_material import mirror_versions, sync_set
 from strongroom.services.policies import validate_key_policy
 from strongroom.services.resolve import resolve_key
@@ -184,7 +185,7 @@ def update_primary_region(
             # history; the old one keeps its rows, so a process that still reads through it
             # finds every version too.
             versions = range(1, old.current_version + 1)
-            copy_material(core, tx, old.arn, new.arn, versions, now)
+            core.keystores.for_key(old).copy_material(tx, old, new, versions, now)
             copy_versions(tx, old.arn, new.arn)
         _record_changes(tx, related, now)
     _forget(core, related)

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from strongroom.crypto.wrap import WRAP_V2, key_id
+from strongroom.crypto.wrap import WRAP_V2, key_id, material_aad
 from strongroom.domain.errors import KeyStoreError
 from strongroom.keystores.base import RootKey
 from strongroom.keystores.ring import RootKeyRing
 from strongroom.services.identities import secret_aad
 from strongroom.services.imports import token_aad
-from strongroom.services.material import material_aad
 from strongroom.storage.ports import RootKeyEntry, Store, WrappedKind, WrappedRow, WrappedSample
 
 

@@ -40,7 +40,7 @@ from strongroom.services.access import authorize_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.imports import forget, record_changes, settle
 from strongroom.services.keys import change_key
-from strongroom.services.material import add_generated_version, material_source, new_material
+from strongroom.services.material import add_generated_version, material_source
 from strongroom.services.mrk_material import replicas_of
 from strongroom.services.paging import decode_marker, encode_marker, next_page
 from strongroom.services.resolve import resolve_key
@@ -164,7 +164,7 @@ def rotate_on_demand(core: Core, ctx: RequestContext, key_id: str) -> Key:
         raise UnsupportedOperationException()
     check_rotatable(key, automatic=False)
     generated = key.origin is Origin.AWS_KMS
-    material = new_material(key.key_spec) if generated else None
+    material = core.keystores.for_key(key).new_material(key) if generated else None
     now = core.clock()
     with core.store.transaction() as tx:
         current = tx.keys.get(key.arn, for_update=True)
@@ -249,7 +249,7 @@ def rotate_due_keys(core: Core) -> int:
         due = tx.keys.due_for_rotation(now)
     rotated = 0
     for key in due:
-        material = new_material(key.key_spec)
+        material = core.keystores.for_key(key).new_material(key)
         with core.store.transaction() as tx:
             current = tx.keys.get(key.arn, for_update=True)
             # Another process may have rotated it first, or the key changed meanwhile.

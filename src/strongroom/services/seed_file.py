@@ -42,11 +42,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 
 from strongroom.authz.policy import PolicyKind, parse_policy
-from strongroom.crypto.asymmetric_keys import private_key_material
+from strongroom.crypto.asymmetric_keys import pem_private_key_material
 from strongroom.crypto.specs import check_key_spec_usage
 from strongroom.domain.enums import KeySpec, KeyUsage, SpecFamily
 from strongroom.domain.errors import KmsError, UnsupportedOperationException
@@ -342,17 +340,7 @@ def _material(spec: KeySpec, value: Any) -> KeyBytes:
 
 def _pem_private_key(spec: KeySpec, text: str) -> KeyBytes:
     try:
-        key = serialization.load_pem_private_key(text.encode(), password=None)
-    except TypeError:
-        raise _Invalid(
-            "material", "the PEM private key is encrypted; give it unencrypted"
-        ) from None
-    except (ValueError, UnsupportedAlgorithm):
-        raise _Invalid(
-            "material", f"is not a PEM private key (key spec {spec} takes one)"
-        ) from None
-    try:
-        return private_key_material(spec, key)
+        return pem_private_key_material(spec, text.encode())
     except KmsError as exc:
         raise _Invalid("material", exc.message) from None
 

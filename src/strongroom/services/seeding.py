@@ -28,25 +28,22 @@ import.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from strongroom.crypto.asymmetric import public_key_der
-from strongroom.crypto.specs import SYMMETRIC_KEY_BYTES
-from strongroom.domain.enums import KeySpec, KeyState
+from strongroom.domain.enums import KeyState
 from strongroom.domain.errors import KmsError
 from strongroom.domain.ids import account_root_arn, alias_arn
 from strongroom.domain.models import Alias, Caller, Key, Principal, Tag
 from strongroom.domain.operations import Operation, check_state
 from strongroom.domain.secrets import KeyBytes
+from strongroom.keystores.base import NewMaterial
 from strongroom.services.aliases import MAX_ALIASES_PER_KEY
 from strongroom.services.core import Core
 from strongroom.services.key_records import insert_key, new_key_record
-from strongroom.services.material import new_material, stored_material
 from strongroom.services.policies import validate_key_policy
 from strongroom.services.rotation import check_rotatable, with_rotation_period
 from strongroom.services.seed_file import Rotation, SeedError, SeedFile, SeedKey
@@ -78,7 +75,7 @@ class _Run:
     core: Core
     tx: Transaction
     now: datetime
-    generated: dict[str, KeyBytes]
+    generated: dict[str, NewMaterial]
     changed: list[str] = field(default_factory=list)  # key and alias ARNs, for the caches
 
 
@@ -91,7 +88,7 @@ def apply_seed(core: Core, seed: SeedFile) -> SeedOutcome:
         missing = [k for k in seed.keys if k.material is None and tx.keys.get(k.arn) is None]
     # Made outside the transaction that writes (an RSA key takes up to a second); a key
     # created meanwhile by another node keeps its own material.
-    generated = {k.arn: new_material(k.key_spec) for k in missing}
+    generated = {k.arn: _new_material(core, _record(k, core.clock())) for k in missing}
     outcome = SeedOutcome()
     with core.store.transaction() as tx:
         run = _Run(core, tx, core.clock(), generated)
@@ -139,10 +136,8 @@ def _apply_key(run: _Run, entry: SeedKey, outcome: SeedOutcome) -> None:
         outcome.unchanged.append(entry.arn)
 
 
-def _create(run: _Run, entry: SeedKey) -> Key:
-    if entry.policy is not None:
-        _check_policy(run, entry, entry.policy)
-    key = new_key_record(
+def _record(entry: SeedKey, now: datetime) -> Key:
+    return new_key_record(
         entry.account,
         entry.region,
         entry.key_id,
@@ -150,14 +145,25 @@ def _create(run: _Run, entry: SeedKey) -> Key:
         key_usage=entry.key_usage,
         description=entry.description or "",
         policy=entry.policy,
-        created=run.now,
+        created=now,
         enabled=entry.enabled is not False,
         multi_region=entry.key_id.startswith("mrk-"),  # a primary; replicas come by API
     )
-    material = entry.material
-    if material is None:
+
+
+def _new_material(core: Core, key: Key, given: KeyBytes | None = None) -> NewMaterial:
+    return core.keystores.for_key(key).new_material(key, given)
+
+
+def _create(run: _Run, entry: SeedKey) -> Key:
+    if entry.policy is not None:
+        _check_policy(run, entry, entry.policy)
+    key = _record(entry, run.now)
+    if entry.material is not None:
+        material = _new_material(run.core, key, entry.material)
+    else:
         # Made before the transaction, unless the key vanished since (deleted meanwhile).
-        material = run.generated.get(entry.arn) or new_material(entry.key_spec)
+        material = run.generated.get(entry.arn) or _new_material(run.core, key)
     key = insert_key(run.core, run.tx, key, material, entry.tags or ())
     if entry.aliases is not None:
         _apply_aliases(run, entry, key, entry.aliases)
@@ -190,20 +196,13 @@ def _check_same_key(run: _Run, entry: SeedKey, key: Key) -> None:
     if entry.material is None:
         return
     # Version 1 is the key's first material, the one a seed gives.
-    stored = stored_material(run.core, run.tx, key.arn, 1)
-    if stored is None or not _same_material(key.key_spec, stored, entry.material):
+    store = run.core.keystores.for_key(key)
+    if not store.same_material(run.tx, key, 1, entry.material):
         raise SeedError(
             f"{entry.where}: material: the key exists with other key material, which is "
             "never replaced (ciphertext and signatures made under it depend on it): give "
             "the key's own material, or leave material out to keep it"
         )
-
-
-def _same_material(spec: KeySpec, stored: KeyBytes, given: KeyBytes) -> bool:
-    if spec in SYMMETRIC_KEY_BYTES:
-        return hmac.compare_digest(stored.value, given.value)
-    # The same private key can be encoded more than one way; its public key cannot.
-    return public_key_der(spec, stored) == public_key_der(spec, given)
 
 
 def _update_record(run: _Run, entry: SeedKey, current: Key) -> list[str]:

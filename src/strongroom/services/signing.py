@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from strongroom.authz.conditions import ContextValue
-from strongroom.crypto import asymmetric
 from strongroom.crypto.specs import check_signing_message
 from strongroom.domain.enums import MessageType, SigningAlgorithm
 from strongroom.domain.errors import KMSInvalidSignatureException
@@ -11,7 +10,7 @@ from strongroom.domain.models import Key
 from strongroom.domain.operations import Operation
 from strongroom.services.access import check_dry_run, usable_key
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import key_pair
+from strongroom.services.material import current_version
 
 
 def _context(algorithm: SigningAlgorithm, message_type: MessageType) -> dict[str, ContextValue]:
@@ -39,8 +38,8 @@ def sign(
     key = usable_key(core, ctx, key_id, Operation.SIGN, extra=_context(algorithm, message_type))
     check_signing_message(key.key_spec, algorithm, message_type, message)
     check_dry_run(dry_run)
-    pair = key_pair(core, key)
-    return key, asymmetric.sign(key.key_spec, pair, message, message_type, algorithm)
+    store, version = core.keystores.for_key(key), current_version(core, key)
+    return key, store.sign(key, version, message, message_type, algorithm)
 
 
 def verify(
@@ -62,7 +61,7 @@ def verify(
     key = usable_key(core, ctx, key_id, Operation.VERIFY, extra=_context(algorithm, message_type))
     check_signing_message(key.key_spec, algorithm, message_type, message)
     check_dry_run(dry_run)
-    pair = key_pair(core, key)
-    if not asymmetric.verify(key.key_spec, pair, message, message_type, algorithm, signature):
+    store, version = core.keystores.for_key(key), current_version(core, key)
+    if not store.verify(key, version, message, message_type, algorithm, signature):
         raise KMSInvalidSignatureException()
     return key

@@ -18,13 +18,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto import wrap as wrap_module
 from strongroom.crypto.asymmetric_keys import load_key_pair
-from strongroom.crypto.wrap import WRAP_V1, unwrap, wrap
+from strongroom.crypto.wrap import WRAP_V1, material_aad, unwrap, wrap
 from strongroom.domain.enums import KeySpec
 from strongroom.domain.errors import KeyStoreError
 from strongroom.domain.secrets import KeyBytes
 from strongroom.keystores.filekey import FileRootKey
 from strongroom.services.identities import secret_aad
-from strongroom.services.material import material_aad
 
 pytestmark = pytest.mark.unit
 

@@ -1,5 +1,6 @@
-"""The key cache never keeps a record or material read before an invalidation that came in
-while it was being read (another process's change announced meanwhile)."""
+"""The key cache never keeps a record read before an invalidation that came in while it was
+being read (another process's change announced meanwhile), and passes every invalidation on
+to its listeners (the key stores' material caches)."""
 
 from __future__ import annotations
 
@@ -16,25 +17,29 @@ KEY = symmetric_key()
 
 def test_a_read_that_raced_an_invalidation_is_not_kept() -> None:
     cache = KeyCache()
-    generation = cache.generation  # a request starts reading the key and its material
+    generation = cache.generation  # a request starts reading the key
     cache.invalidate(ARN)  # meanwhile the change feed announces a change of it
     cache.put_key(KEY, generation)
-    cache.put_material(ARN, 1, b"old", generation)
-    assert cache.key(ARN) is None and cache.material(ARN, 1) is None
+    assert cache.key(ARN) is None
     generation = cache.generation  # read again after the invalidation: kept
     cache.put_key(KEY, generation)
-    cache.put_material(ARN, 1, b"new", generation)
-    assert cache.key(ARN) == KEY and cache.material(ARN, 1) == b"new"
+    assert cache.key(ARN) == KEY
 
 
-def test_a_multi_region_key_change_drops_the_material_its_replicas_cached() -> None:
-    cache = KeyCache()
-    key_id = "mrk-1234abcd12ab34cd56ef1234567890ab"
-    primary = f"arn:aws:kms:us-east-1:111122223333:key/{key_id}"
-    replica = f"arn:aws:kms:eu-west-1:111122223333:key/{key_id}"
-    other = f"arn:aws:kms:eu-west-1:444455556666:key/{key_id}"  # another account
-    for arn in (primary, replica, other):
-        cache.put_material(arn, 1, b"m", cache.generation)
-    cache.invalidate(primary)  # e.g. DeleteImportedKeyMaterial on the primary
-    assert cache.material(primary, 1) is None and cache.material(replica, 1) is None
-    assert cache.material(other, 1) == b"m"
+class Listener:
+    def __init__(self) -> None:
+        self.forgotten: list[str] = []
+
+    def forget(self, arn: str) -> None:
+        self.forgotten.append(arn)
+
+    def forget_all(self) -> None:
+        self.forgotten.append("*")
+
+
+def test_invalidations_reach_the_listeners() -> None:
+    cache, listener = KeyCache(), Listener()
+    cache.add_listener(listener)
+    cache.invalidate(ARN)
+    cache.clear()
+    assert listener.forgotten == [ARN, "*"]

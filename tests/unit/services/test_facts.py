@@ -14,6 +14,8 @@ from strongroom.domain.enums import (
     EncryptionAlgorithm,
 )
 from strongroom.domain.models import Alias, Key, Tag
+from strongroom.keystores.base import KeyStores
+from strongroom.keystores.software import SoftwareKeyStore
 from strongroom.services.access import bypass_context
 from strongroom.services.cache import KeyCache
 from strongroom.services.core import Core
@@ -92,7 +94,8 @@ def _alias(name: str, key: Key) -> Alias:
 
 def _core() -> tuple[Core, FakeStore]:
     store = FakeStore()
-    return Core(store=store, root_key=None, cache=KeyCache()), store  # type: ignore[arg-type]
+    keystores = KeyStores(SoftwareKeyStore(store, None))  # type: ignore[arg-type]
+    return Core(store=store, root_key=None, cache=KeyCache(), keystores=keystores), store  # type: ignore[arg-type]
 
 
 def test_tags_are_read_once_and_again_after_the_key_changes() -> None:

@@ -14,6 +14,8 @@ from strongroom.domain.enums import KeyManager
 from strongroom.domain.errors import StorageError
 from strongroom.domain.managed import MANAGED_SERVICES
 from strongroom.domain.models import Alias, Key, MaterialVersion
+from strongroom.keystores.base import KeyStores
+from strongroom.keystores.software import SoftwareKeyStore
 from strongroom.services.cache import KeyCache
 from strongroom.services.core import Core
 from strongroom.services.managed import PredefinedAlias, managed_key_id, with_predefined
@@ -99,7 +101,14 @@ class Store:
 
 
 def _core(store: Store) -> Core:
-    return Core(store=store, root_key=RootKey(), cache=KeyCache(), clock=lambda: NOW)  # type: ignore[arg-type]
+    keystores = KeyStores(SoftwareKeyStore(store, RootKey()))  # type: ignore[arg-type]
+    return Core(
+        store=store,  # type: ignore[arg-type]
+        root_key=RootKey(),  # type: ignore[arg-type]
+        cache=KeyCache(),
+        keystores=keystores,
+        clock=lambda: NOW,
+    )
 
 
 def test_first_use_creates_key_and_alias_together() -> None:

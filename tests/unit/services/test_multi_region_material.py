@@ -6,25 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from strongroom.domain.enums import KeySpec, KeyUsage
+from strongroom.crypto.wrap import material_aad
+from strongroom.domain.enums import KeySpec, KeyUsage, MacAlgorithm
 from strongroom.domain.models import Key
+from strongroom.keystores.software import SoftwareKeyStore
 from strongroom.services.cache import KeyCache
 from strongroom.services.core import Core
-from strongroom.services.material import (
-    copy_material,
-    current_version,
-    hmac_secret,
-    material_aad,
-    material_id_of,
-    new_material,
-    store_material,
-    symmetric_aead,
-)
+from strongroom.services.material import current_version, material_id_of
 
 from .._keys import symmetric_key
-from .test_material import FakeRootKey, FakeStore
+from .._material_store import FakeStore, software_core
 
 pytestmark = pytest.mark.unit
 
@@ -49,37 +41,39 @@ def _mrk(region: str, spec: KeySpec = KeySpec.SYMMETRIC_DEFAULT, version: int = 
     )
 
 
-def _core() -> tuple[Core, FakeStore]:
-    store = FakeStore()
-    core = Core(store=store, root_key=FakeRootKey(), cache=KeyCache())  # type: ignore[arg-type]
-    return core, store
+def _core() -> tuple[Core, FakeStore, SoftwareKeyStore]:
+    return software_core()
+
+
+def _put(software: SoftwareKeyStore, store: FakeStore, key: Key, version: int = 1) -> None:
+    software.put_material(store, key, version, software.new_material(key), NOW)  # type: ignore[arg-type]
 
 
 def test_replica_reads_the_primary_material_rows() -> None:
-    core, store = _core()
+    core, store, software = _core()
     primary, replica = _mrk("us-east-1", KeySpec.HMAC_256), _mrk("eu-west-1", KeySpec.HMAC_256)
-    secret = new_material(KeySpec.HMAC_256)
-    store_material(core, store, primary.arn, 1, secret, NOW)  # type: ignore[arg-type]
-    core.cache.put_key(primary, core.cache.generation)
-    assert hmac_secret(core, replica) == secret
+    _put(software, store, primary)
+    alg = MacAlgorithm.HMAC_SHA_256
+    mac = software.generate_mac(primary, 1, b"m", alg)
+    assert core.keystores.for_key(replica).generate_mac(replica, 1, b"m", alg) == mac
     assert set(store.rows) == {(primary.arn, 1)}
 
 
 def test_replica_uses_the_current_version_of_its_primary() -> None:
-    core, store = _core()
+    core, store, software = _core()
     primary = _mrk("us-east-1", version=2)
     for version in (1, 2):
-        material = new_material(KeySpec.SYMMETRIC_DEFAULT)
-        store_material(core, store, primary.arn, version, material, NOW)  # type: ignore[arg-type]
+        _put(software, store, primary, version)
     core.cache.put_key(primary, core.cache.generation)
     replica = _mrk("eu-west-1", version=1)  # its own row lags: rotation changed the primary
     assert current_version(core, replica) == 2
     assert current_version(core, primary) == 2
-    assert isinstance(symmetric_aead(core, replica, 2), AESGCM)
+    sealed = software.encrypt(primary, 2, bytes(12), b"p", b"")
+    assert software.decrypt(replica, 2, bytes(12), sealed, b"") == b"p"
 
 
 def test_related_keys_show_the_same_material_ids() -> None:
-    core, _ = _core()
+    core, _, _ = _core()
     us, eu = _mrk("us-east-1", version=2), _mrk("eu-west-1", version=2)
     core.cache.put_key(us, core.cache.generation)
     assert material_id_of(core, us, 1) == material_id_of(core, eu, 1)
@@ -98,18 +92,19 @@ def test_related_keys_show_the_same_material_ids() -> None:
 
 
 def test_copy_material_rewraps_missing_versions_under_the_target() -> None:
-    core, store = _core()
-    source, target = _mrk("us-east-1").arn, _mrk("eu-west-1").arn
-    made = {v: new_material(KeySpec.SYMMETRIC_DEFAULT) for v in (1, 2)}
-    for version, material in made.items():
-        store_material(core, store, source, version, material, NOW)  # type: ignore[arg-type]
-    store_material(core, store, target, 1, made[1], NOW)  # type: ignore[arg-type]
-    before = store.rows[(target, 1)]
-    copy_material(core, store, source, target, range(1, 4), NOW)  # type: ignore[arg-type]
-    assert store.rows[(target, 1)] is before
-    assert (target, 3) not in store.rows
-    unwrapped = core.root_key.unwrap(store.rows[(target, 2)], material_aad(target, 2))
-    assert unwrapped == made[2].value
+    core, store, software = _core()
+    source, target = _mrk("us-east-1"), _mrk("eu-west-1")
+    for version in (1, 2):
+        _put(software, store, source, version)
+    _put(software, store, target, 1)
+    before = store.rows[(target.arn, 1)]
+    software.copy_material(store, source, target, range(1, 4), NOW)  # type: ignore[arg-type]
+    assert store.rows[(target.arn, 1)] is before
+    assert (target.arn, 3) not in store.rows
+    unwrapped = core.root_key.unwrap(store.rows[(target.arn, 2)], material_aad(target.arn, 2))
+    assert unwrapped == core.root_key.unwrap(
+        store.rows[(source.arn, 2)], material_aad(source.arn, 2)
+    )
 
 
 def test_invalidating_a_key_forgets_its_replica_regions() -> None:

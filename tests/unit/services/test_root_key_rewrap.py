@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from strongroom.crypto.wrap import WRAP_V2, key_id
+from strongroom.crypto.wrap import WRAP_V2, key_id, material_aad
 from strongroom.domain.errors import KeyStoreError
 from strongroom.keystores.filekey import FileRootKey
 from strongroom.keystores.ring import RootKeyRing
 from strongroom.services.identities import secret_aad
 from strongroom.services.imports import token_aad
-from strongroom.services.material import material_aad
 from strongroom.services.root_key import remaining, rewrap
 from strongroom.storage.sql import SqlStore
 
