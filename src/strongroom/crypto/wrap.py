@@ -10,7 +10,7 @@ Layout of a wrapped value::
 
 A root key held in a PKCS#11 token (``keystores/pkcs11_root.py``) wraps in the same way
 inside the token, and names itself in the value, so that a server holding several root keys
-(during a migration or a rotation: ``services/root_key.RootKeyRing``) knows which one
+(during a migration or a rotation: ``keystores/ring.RootKeyRing``) knows which one
 unwraps it::
 
     offset  size  field
