@@ -36,6 +36,9 @@ class Settings:
     grants_per_key: int = 50_000  # AWS KMS resource quota "Grants per KMS key"
     grants_per_grantee_per_key: int = 500  # grants for one grantee principal on one key
     seed: Path | None = None  # YAML seed file applied on every start (README "Seeding")
+    # Unwrapped key material kept per process, in keys (keystores.software.MaterialCache);
+    # 0 turns the cache off: every operation unwraps its key's material under the root key.
+    material_cache_keys: int = 100_000
     access_log: bool = False  # a line per API request on strongroom.access (server/access_log.py)
     # Where the root key is (README "Root key in an HSM"): "file" (DATA_DIR/root.key),
     # "pkcs11" (a key in a PKCS#11 token: the pkcs11_* settings) or "softhsm" (a SoftHSM2
@@ -218,6 +221,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "usage_flush_seconds": _at_least(0, exclusive=True),
     "on_demand_rotation_limit": _at_least(0),
     "grants_per_key": _at_least(1),
+    "material_cache_keys": _at_least(0),
     "grants_per_grantee_per_key": _at_least(1),
     "root_key": _root_key_provider,
     "pkcs11_token_label": _label,

@@ -120,7 +120,7 @@ def _core(settings: Settings, store: Store, root_key: RootKey, clock: Clock) -> 
         store=store,
         root_key=root_key,
         cache=KeyCache(),
-        keystores=build_keystores(store, root_key),
+        keystores=build_keystores(store, root_key, settings.material_cache_keys),
         clock=clock,
         grants_per_key=settings.grants_per_key,
         grants_per_grantee_per_key=settings.grants_per_grantee_per_key,
@@ -128,9 +128,12 @@ def _core(settings: Settings, store: Store, root_key: RootKey, clock: Clock) -> 
     )
 
 
-def build_keystores(store: Store, root_key: RootKey) -> KeyStores:
-    """The key stores: today the software store, its material wrapped under ``root_key``."""
-    return KeyStores(software=SoftwareKeyStore(store, root_key))
+def build_keystores(
+    store: Store, root_key: RootKey, material_cache_keys: int = 100_000
+) -> KeyStores:
+    """The key stores: today the software store, its material wrapped under ``root_key``
+    and cached for at most ``material_cache_keys`` keys."""
+    return KeyStores(software=SoftwareKeyStore(store, root_key, material_cache_keys))
 
 
 def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
