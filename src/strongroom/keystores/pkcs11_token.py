@@ -69,9 +69,12 @@ class _Module:
         return time.monotonic() - self._reinitialized >= REINITIALIZE_SECONDS
 
     def reinitialize(self) -> None:
-        self.lib.reinitialize()
+        """C_Finalize and C_Initialize. Every session is void from here on, even when
+        C_Initialize fails (SoftHSM2 fails it while its token directory is gone); the next
+        call initialises again (python-pkcs11 skips C_Finalize when it is not initialised)."""
         self.generation += 1
         self._reinitialized = time.monotonic()
+        self.lib.reinitialize()
 
 
 _MODULES: dict[Path, _Module] = {}
@@ -95,22 +98,10 @@ def load_module(path: Path) -> _Module:
     return module
 
 
-# Errors that say the session, the token or the module has gone, rather than that the
-# operation's input was wrong. GeneralError is both (SoftHSM also uses it for a GCM tag that
-# does not verify), hence the liveness check in ``Token.run``.
-_GONE = (
-    p11e.SessionHandleInvalid,
-    p11e.SessionClosed,
-    p11e.ObjectHandleInvalid,
-    p11e.TokenNotPresent,
-    p11e.TokenNotRecognised,
-    p11e.DeviceRemoved,
-    p11e.DeviceError,
-    p11e.DeviceMemory,
-    p11e.GeneralError,
-    p11e.NoSuchToken,
-    p11e.SlotIDInvalid,
-)
+# A PKCS#11 error may say that the session, the token or the module has gone, or that the
+# operation's input was wrong; SoftHSM2 says GeneralError for both (and for a GCM tag that
+# does not verify), and "not initialized" once a re-initialisation found no token directory.
+# ``Token.run`` tells them apart by asking the module for the token after every error.
 
 
 class Token:
@@ -142,7 +133,10 @@ class Token:
                 return fn(self._open(module))
             except TokenUnavailable as e:
                 first: BaseException = e
-            except _GONE as e:
+            except p11e.PKCS11Error as e:
+                # Any PKCS#11 error may mean the token went (SoftHSM2 says GeneralError, or
+                # "not initialized" once a re-initialisation found no token directory):
+                # when the module still finds the token, it is the operation's error.
                 self._objects.clear()
                 if self._present(module):
                     raise
@@ -152,12 +146,19 @@ class Token:
             # of every token of the module).
             if not module.may_reinitialize():
                 raise TokenUnavailable(self._gone_message(first)) from None
-            module.reinitialize()
+            self._session = None
+            try:
+                module.reinitialize()
+            except p11e.PKCS11Error:
+                raise TokenUnavailable(self._gone_message(first)) from None
             try:
                 return fn(self._open(module))
             except TokenUnavailable:
                 raise
-            except _GONE:
+            except p11e.PKCS11Error:
+                self._objects.clear()
+                if self._present(module):
+                    raise
                 raise TokenUnavailable(self._gone_message(first)) from None
 
     def _gone_message(self, error: BaseException) -> str:

@@ -68,7 +68,10 @@ def material_arn(key: Key) -> str:
 
 
 class MaterialCache:
-    """Unwrapped material by key ARN and version, bounded (cleared when full).
+    """Unwrapped material by key ARN and version, bounded: at most ``max_entries`` keys
+    (setting ``material_cache_keys``, 100,000 by default; every version of a key counts as
+    one), cleared as a whole when full; 0 keeps nothing, so every operation reads its
+    key's wrapped row and unwraps it under the root key (in the token, for a PKCS#11 root).
 
     Reads take no lock. A load notes ``generation`` before it reads rows and ``put`` keeps
     the result only if no ``forget`` came in meanwhile: the rows may have changed since
@@ -90,7 +93,7 @@ class MaterialCache:
 
     def put(self, arn: str, version: int, material: Material, generation: int) -> None:
         with self._lock:
-            if generation != self._generation:
+            if generation != self._generation or not self._max:
                 return
             if len(self._materials) >= self._max:
                 self._materials.clear()

@@ -69,6 +69,11 @@ class Jobs:
             asyncio.create_task(self._every(s.change_poll_seconds, self.complete_replication)),
             asyncio.create_task(self._flush_usage_every(s.usage_flush_seconds)),
         ]
+        if self.rt.root_keys is not None:
+            # A migration or rotation of the root key: as often as changes.
+            self._tasks.append(
+                asyncio.create_task(self._every(s.change_poll_seconds, self.follow_root_keys))
+            )
 
     async def stop(self) -> None:
         """Cancel the schedules, wait until none runs, then write the key uses noted since
@@ -119,6 +124,11 @@ class Jobs:
             self.rt.core.store_tokens.invalidate(arn)  # a custom key store's connection
             if arn.startswith("arn:aws:iam::"):  # a principal's identity policies changed
                 self.rt.credentials.forget_principal(arn)
+
+    def follow_root_keys(self) -> None:
+        """Open the root keys a migration or rotation registered, drop the retired ones."""
+        if self.rt.root_keys is not None:
+            self.rt.root_keys.refresh()
 
     def complete_replication(self) -> None:
         """Finish the multi-Region replicas still being created."""

@@ -36,7 +36,21 @@ class Settings:
     grants_per_key: int = 50_000  # AWS KMS resource quota "Grants per KMS key"
     grants_per_grantee_per_key: int = 500  # grants for one grantee principal on one key
     seed: Path | None = None  # YAML seed file applied on every start (README "Seeding")
+    # Unwrapped key material kept per process, in keys (keystores.software.MaterialCache);
+    # 0 turns the cache off: every operation unwraps its key's material under the root key.
+    material_cache_keys: int = 100_000
     access_log: bool = False  # a line per API request on strongroom.access (server/access_log.py)
+    # Where the root key is (README "Root key in an HSM"): "file" (DATA_DIR/root.key),
+    # "pkcs11" (a key in a PKCS#11 token: the pkcs11_* settings) or "softhsm" (a SoftHSM2
+    # token that the first start makes under DATA_DIR/softhsm).
+    root_key: str = "file"
+    pkcs11_module: Path | None = None  # the PKCS#11 library (.so) of the HSM
+    pkcs11_token_label: str | None = None
+    pkcs11_key_label: str = "strongroom-root"
+    # The user PIN: the name of an environment variable that holds it, or a file that does
+    # (mode 0600). Never the PIN itself: a setting may be on a command line or in a file.
+    pkcs11_pin_env: str | None = None
+    pkcs11_pin_file: Path | None = None
 
     @property
     def db_url(self) -> str:
@@ -53,6 +67,11 @@ class Settings:
     @property
     def root_key_path(self) -> Path:
         return self.data_dir / "root.key"
+
+    @property
+    def softhsm_pin_path(self) -> Path:
+        """The PIN of the SoftHSM2 token of ``root_key = "softhsm"`` (mode 0600)."""
+        return self.data_dir / "softhsm" / "root.pin"
 
     @property
     def credentials_path(self) -> Path:
@@ -74,6 +93,8 @@ _FALSE = frozenset({"false", "0", "no", "off"})
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 ACCOUNT_ID = re.compile(r"[0-9]{12}")  # fullmatch; \d would take any Unicode digit
 LOG_LEVELS = ("debug", "info", "warning", "error")
+ROOT_KEY_PROVIDERS = ("file", "pkcs11", "softhsm")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # More worker processes than this is a typo rather than a plan: each holds its own caches
 # and database connections (PostgreSQL allows 100 connections unless configured otherwise).
 MAX_WORKERS = 64
@@ -170,6 +191,24 @@ def _not_empty(value: str) -> None:
         raise _Refused("is empty")
 
 
+def _root_key_provider(value: str) -> None:
+    if value not in ROOT_KEY_PROVIDERS:
+        raise _Refused(f"is not a root key provider: use one of {', '.join(ROOT_KEY_PROVIDERS)}")
+
+
+def _label(value: str) -> None:
+    if not value or len(value.encode()) > 32:
+        raise _Refused("is not a PKCS#11 label: 1 to 32 bytes")
+
+
+def _env_name(value: str) -> None:
+    if not ENV_NAME.fullmatch(value):
+        raise _Refused(
+            "is not an environment variable name (letters, digits, _): give the NAME of the "
+            "variable that holds the PIN, never the PIN"
+        )
+
+
 # What each setting must be beyond its type.
 _CHECKS: dict[str, Callable[[Any], None]] = {
     "host": _not_empty,
@@ -182,7 +221,18 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "usage_flush_seconds": _at_least(0, exclusive=True),
     "on_demand_rotation_limit": _at_least(0),
     "grants_per_key": _at_least(1),
+    "material_cache_keys": _at_least(0),
     "grants_per_grantee_per_key": _at_least(1),
+    "root_key": _root_key_provider,
+    "pkcs11_token_label": _label,
+    "pkcs11_key_label": _label,
+    "pkcs11_pin_env": _env_name,
+}
+
+# Settings that would put a PIN where it does not belong.
+_REFUSED_NAMES = {
+    "pkcs11_pin": "a PIN is never a setting: give pkcs11_pin_env (the name of an environment "
+    "variable that holds it) or pkcs11_pin_file",
 }
 
 
@@ -232,6 +282,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if config_file is not None:
         for key, value in _read_config(config_file, source).items():
             name = key.replace("-", "_")
+            if name in _REFUSED_NAMES:
+                refused = _REFUSED_NAMES[name]
+                raise ValueError(f"config file {config_file}: setting '{key}': {refused}")
             if name not in names:
                 raise ValueError(
                     f"config file {config_file}: unknown setting '{key}'; the settings are "
@@ -245,6 +298,28 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     for name, value in overrides.items():
         if value is not None:
             values[name] = (value, "--" + name.replace("_", "-"))
-    return dataclasses.replace(
+    settings = dataclasses.replace(
         Settings(), **{name: _read(name, value, src) for name, (value, src) in values.items()}
     )
+    check_root_key(settings, {name: src for name, (_, src) in values.items()})
+    return settings
+
+
+def check_root_key(settings: Settings, sources: dict[str, str] | None = None) -> None:
+    """ValueError unless the pkcs11_* settings that ``root_key`` needs are there
+    (``sources``: where each setting came from, for the message)."""
+    if settings.root_key != "pkcs11":
+        return
+    source = (sources or {}).get("root_key", "--to")
+    said = f"setting 'root_key' ({source}) is 'pkcs11'"
+    for name in ("pkcs11_module", "pkcs11_token_label"):
+        if getattr(settings, name) is None:
+            raise ValueError(
+                f"{said} but setting '{name}' is not given: give --{name.replace('_', '-')} "
+                f"or {ENV_PREFIX}{name.upper()}"
+            )
+    if (settings.pkcs11_pin_env is None) == (settings.pkcs11_pin_file is None):
+        raise ValueError(
+            f"{said}: give exactly one of the settings 'pkcs11_pin_env' (the name of an "
+            "environment variable that holds the PIN) and 'pkcs11_pin_file'"
+        )

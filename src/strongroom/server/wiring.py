@@ -14,10 +14,21 @@ from strongroom.domain.errors import KeyStoreError
 from strongroom.keystores.base import KeyStores, RootKey
 from strongroom.keystores.cloudhsm import CloudHsmKeyStore, StoreConnections
 from strongroom.keystores.filekey import FileRootKey
+from strongroom.keystores.pkcs11_root import KeyNotFound, Pkcs11RootKey
 from strongroom.keystores.pkcs11_token import Token
+from strongroom.keystores.ring import RootKeyRing
 from strongroom.keystores.software import SoftwareKeyStore
 from strongroom.server.authn import Authenticator
 from strongroom.server.client_config import PROFILE, credentials_profile, write_config
+from strongroom.server.root_keys import (
+    RootKeyFollower,
+    create_softhsm_root,
+    entry_for,
+    open_token,
+    open_token_key,
+    ring_from_registry,
+    token_config,
+)
 from strongroom.server.settings import Settings, load_settings
 from strongroom.server.startup import (
     StartError,
@@ -37,7 +48,13 @@ from strongroom.services.identities import (
     ensure_account,
     put_identity_policy,
 )
-from strongroom.services.root_key import bind_root_key, database_binding
+from strongroom.services.root_key import (
+    ACTIVE,
+    bind_root_key,
+    database_binding,
+    register_first,
+    registry,
+)
 from strongroom.services.seed_file import SeedError, SeedFile, parse_seed
 from strongroom.services.seeding import apply_seed
 from strongroom.services.store_tokens import connected_token
@@ -64,6 +81,8 @@ class Runtime:
     credentials: CredentialResolver
     authenticator: Authenticator
     audit: AuditLog
+    # Follows the root key registry (a migration or rotation while serving).
+    root_keys: RootKeyFollower | None = None
 
 
 def open_store(settings: Settings) -> Store:
@@ -79,7 +98,24 @@ def open_store(settings: Settings) -> Store:
 
 def build_core(settings: Settings, clock: Clock = system_clock) -> Core:
     """The core over the configured database and root key; ``prepare`` has run before."""
-    return _core(settings, open_store(settings), FileRootKey(settings.root_key_path), clock)
+    store = open_store(settings)
+    return _core(settings, store, open_root_key(settings, store), clock)
+
+
+def open_root_key(settings: Settings, store: Store) -> RootKeyRing:
+    """The root key ring the services use; ``prepare`` checked it: the registry's keys once
+    a migration or rotation (or a first start on a token) made one, else the configured
+    file root key."""
+    entries = registry(store)
+    if entries:
+        return ring_from_registry(entries, settings)
+    if settings.root_key == "file":
+        key: RootKey = FileRootKey(settings.root_key_path)
+        return RootKeyRing(key, file_key=key)
+    try:
+        return RootKeyRing(open_token_key(token_config(settings)))
+    except KeyStoreError as exc:  # a KeyNotFound here: the key went after prepare
+        raise StartError(str(exc)) from None
 
 
 def _core(settings: Settings, store: Store, root_key: RootKey, clock: Clock) -> Core:
@@ -88,7 +124,7 @@ def _core(settings: Settings, store: Store, root_key: RootKey, clock: Clock) -> 
         store=store,
         root_key=root_key,
         cache=KeyCache(),
-        keystores=build_keystores(store, root_key, connections),
+        keystores=build_keystores(store, root_key, connections, settings.material_cache_keys),
         clock=clock,
         grants_per_key=settings.grants_per_key,
         grants_per_grantee_per_key=settings.grants_per_grantee_per_key,
@@ -118,11 +154,18 @@ class _StoreConnections:
         self._core().store_tokens.forget(store_id)
 
 
-def build_keystores(store: Store, root_key: RootKey, connections: StoreConnections) -> KeyStores:
-    """The key stores: the software store, its material wrapped under ``root_key``, and the
-    store of keys in custom key stores, in their tokens through ``connections``."""
+def build_keystores(
+    store: Store,
+    root_key: RootKey,
+    connections: StoreConnections,
+    material_cache_keys: int = 100_000,
+) -> KeyStores:
+    """The key stores: the software store, its material wrapped under ``root_key`` and
+    cached for at most ``material_cache_keys`` keys, and the store of keys in custom key
+    stores, in their tokens through ``connections``."""
     return KeyStores(
-        software=SoftwareKeyStore(store, root_key), custom=CloudHsmKeyStore(connections)
+        software=SoftwareKeyStore(store, root_key, material_cache_keys),
+        custom=CloudHsmKeyStore(connections),
     )
 
 
@@ -133,7 +176,12 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
         credentials, dev_account=settings.account if settings.dev else None
     )
     audit = AuditLog(settings.audit_path, fsync=settings.audit_fsync)
-    return Runtime(settings, core, credentials, authenticator, audit)
+    follower = (
+        RootKeyFollower(settings, core.store, core.root_key)
+        if isinstance(core.root_key, RootKeyRing)
+        else None
+    )
+    return Runtime(settings, core, credentials, authenticator, audit, follower)
 
 
 def config_path(settings: Settings) -> Path:
@@ -170,9 +218,20 @@ def prepare(settings: Settings, *, seed: bool = False, endpoint: str | None = No
                 settings.sqlite_path.with_name(settings.sqlite_path.name + suffix)
                 for suffix in ("", "-wal", "-shm", "-journal")
             ]
+        # A token root key is opened (module, token, PIN) before the database is written.
+        token_key = _token_root_key(settings)
         store = open_store(settings)
         try:
-            root_key = _bound_root_key(settings, store, made)
+            with opening_database(settings.db_url):
+                store.migrate()
+                entries = registry(store)
+            if entries:
+                root_key: RootKey = ring_from_registry(entries, settings)
+                made.clear()
+            elif settings.root_key == "file":
+                root_key = _bound_root_key(settings, store, made)
+            else:
+                root_key = _bound_token_key(settings, store, token_key, made)
         except BaseException:
             store.close()
             raise
@@ -219,6 +278,85 @@ def _bound_root_key(settings: Settings, store: Store, made: list[Path]) -> RootK
         raise StartError(_mismatch(url, key_path, root_key, recorded))
     made.clear()  # the database is bound to this root key now: it stays
     return root_key
+
+
+def _token_root_key(settings: Settings) -> RootKey | None:
+    """The token root key of ``root_key = "pkcs11"`` or ``"softhsm"``, opened and checked,
+    or None when it does not exist yet (no SoftHSM2 token made under DATA_DIR, or no key of
+    the label in the token): ``_bound_token_key`` then makes it for a database not in use.
+    StartError for a missing module or token, a wrong PIN."""
+    if settings.root_key == "file":
+        return None
+    if settings.root_key == "softhsm" and not settings.softhsm_pin_path.exists():
+        return None
+    try:
+        return open_token_key(token_config(settings))
+    except KeyNotFound:
+        return None
+
+
+def _bound_token_key(
+    settings: Settings, store: Store, key: RootKey | None, made: list[Path]
+) -> RootKey:
+    """Like ``_bound_root_key`` for a key in a token: a database in use must be wrapped
+    under it; a database not in use gets a new key in the token (for softhsm: a new token
+    under DATA_DIR) when there is none."""
+    url = settings.db_url
+    with opening_database(url):
+        store.migrate()
+        binding = database_binding(store)
+    if key is None:
+        what = _token_key_named(settings)
+        if binding.in_use:
+            raise StartError(
+                f"the database at {shown_url(url)} is in use, but {what} does not exist: "
+                + _token_hint(settings)
+            )
+        try:
+            if settings.root_key == "softhsm":
+                key = create_softhsm_root(settings)
+            else:
+                config = token_config(settings)
+                key = Pkcs11RootKey.generate(open_token(config), config.key_label)
+        except KeyStoreError as exc:
+            raise StartError(f"cannot make {what}: {exc}") from None
+    with opening_database(url):
+        recorded = bind_root_key(store, key, system_clock())
+        if recorded is None:
+            # The registry names the token key from now on: a rotation starts from it, and
+            # every server opens what it names.
+            register_first(store, entry_for(key, settings.root_key, token_config(settings), ACTIVE))
+    if recorded is not None:
+        mine = key.check_value().hex()[:_KCV_SHOWN]
+        said = (
+            f"is wrapped under root key {recorded.hex()[:_KCV_SHOWN]}"
+            if recorded
+            else "holds secrets that do not unwrap under it"
+        )
+        raise StartError(
+            f"the database at {shown_url(url)} {said}, but {_token_key_named(settings)} is "
+            f"root key {mine}: {_token_hint(settings)}"
+        )
+    made.clear()
+    return key
+
+
+def _token_hint(settings: Settings) -> str:
+    if settings.root_key_path.exists():
+        return (
+            f"it is wrapped under the file root key {settings.root_key_path}; strongroom admin "
+            "root-key migrate moves it onto a token (README 'Root key in an HSM')"
+        )
+    return "configure the token and key the database is wrapped under"
+
+
+def _token_key_named(settings: Settings) -> str:
+    if settings.root_key == "softhsm":
+        return f"the SoftHSM2 root key under {settings.data_dir / 'softhsm'}"
+    return (
+        f"key {settings.pkcs11_key_label!r} in PKCS#11 token {settings.pkcs11_token_label!r} "
+        f"of {settings.pkcs11_module}"
+    )
 
 
 def _mismatch(url: str, key_path: Path, root_key: RootKey, recorded: bytes) -> str:

@@ -135,7 +135,7 @@ def get_parameters_for_import(
         key_arn=key.arn,
         wrapping_algorithm=algorithm,
         wrapping_key_spec=wrapping_spec,
-        wrapped_private_key=core.root_key.wrap(private.value, _token_aad(digest, key.arn)),
+        wrapped_private_key=core.root_key.wrap(private.value, token_aad(digest, key.arn)),
         valid_to=valid_to,
         created=now,
     )
@@ -144,7 +144,7 @@ def get_parameters_for_import(
     return ImportParameters(key, token, public, valid_to)
 
 
-def _token_aad(digest: str, key_arn: str) -> bytes:
+def token_aad(digest: str, key_arn: str) -> bytes:
     return encode_context({"importToken": digest, "keyArn": key_arn})
 
 
@@ -265,7 +265,7 @@ def import_key_material(
         check_new_material(key)
     record = _token_parameters(core, key, import_token, now)
     wrapping_key = KeyBytes(
-        core.root_key.unwrap(record.wrapped_private_key, _token_aad(record.token_digest, key.arn))
+        core.root_key.unwrap(record.wrapped_private_key, token_aad(record.token_digest, key.arn))
     )
     unwrapped = unwrap_material(
         record.wrapping_algorithm, record.wrapping_key_spec, wrapping_key, encrypted_material

@@ -8,14 +8,18 @@ caught, not recorded."""
 from __future__ import annotations
 
 import hmac
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from strongroom.crypto.wrap import material_aad
+from strongroom.crypto.wrap import WRAP_V2, key_id, material_aad
 from strongroom.domain.errors import KeyStoreError
 from strongroom.keystores.base import RootKey
+from strongroom.keystores.ring import RootKeyRing
 from strongroom.services.identities import secret_aad
-from strongroom.storage.ports import Store, WrappedSample
+from strongroom.services.imports import token_aad
+from strongroom.storage.ports import RootKeyEntry, Store, WrappedKind, WrappedRow, WrappedSample
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +65,119 @@ def _unwraps(root_key: RootKey, sample: WrappedSample) -> bool:
     except KeyStoreError:
         return False
     return True
+
+
+# -- the root key registry, and re-wrapping under another root key --------------------------
+
+NEXT, ACTIVE, RETIRING, RETIRED = "next", "active", "retiring", "retired"
+KINDS: tuple[WrappedKind, ...] = ("material", "access_key", "session", "import_token")
+KIND_NAMES = {
+    "material": "key material versions",
+    "access_key": "access key secrets",
+    "session": "role session secrets",
+    "import_token": "import token private keys",
+}
+
+
+def row_aad(row: WrappedRow) -> bytes:
+    """The AAD a row's secret is wrapped with (as the service that wrote it made it)."""
+    if row.kind == "material":
+        return material_aad(str(row.names[0]), int(row.names[1]))
+    if row.kind in ("access_key", "session"):
+        return secret_aad(str(row.names[0]))
+    return token_aad(str(row.names[0]), str(row.names[1]))
+
+
+def wrapped_prefix(root_key: RootKey) -> bytes:
+    """How every value wrapped under a token root key begins (format 0x02 and its id)."""
+    return bytes((WRAP_V2,)) + key_id(root_key.check_value())
+
+
+def register_first(store: Store, entry: RootKeyEntry) -> None:
+    """Register ``entry`` as the database's root key unless the registry has keys."""
+    with store.transaction() as tx:
+        if not tx.root_key.registry():
+            tx.root_key.register(entry, datetime.now(UTC))
+
+
+def registry(store: Store) -> list[RootKeyEntry]:
+    with store.transaction() as tx:
+        return tx.root_key.registry()
+
+
+def remaining(store: Store, target: RootKey) -> dict[WrappedKind, int]:
+    """How many rows of each kind are not wrapped under ``target`` yet."""
+    prefix = wrapped_prefix(target)
+    with store.transaction() as tx:
+        return {kind: tx.root_key.count_not_under(kind, prefix) for kind in KINDS}
+
+
+Progress = Callable[[WrappedKind, int, int], None]
+
+
+def rewrap(
+    store: Store,
+    ring: RootKeyRing,
+    progress: Progress,
+    *,
+    batch: int = 100,
+    passes: int = 20,
+    pause: float = 0.2,
+) -> int:
+    """Re-wrap every wrapped secret of the database that is not under the ring's active key
+    under it, ``batch`` rows per transaction; returns how many it re-wrapped.
+
+    Each row is replaced compare-and-set: a row a server wrote meanwhile (a new session, a
+    rotation) keeps the server's value, and a later pass takes it if it is not under the
+    active key. It can be stopped at any point and run again: a row is either under the
+    old key or under the new one, and both unwrap. Passes repeat until a pass finds nothing
+    left (at most ``passes``); KeyStoreError names a row that does not unwrap."""
+    target = ring.active
+    prefix = wrapped_prefix(target)
+    total = 0
+    for _ in range(passes):
+        left = remaining(store, target)
+        if not any(left.values()):
+            return total
+        for kind in KINDS:
+            if left[kind]:
+                total += _rewrap_kind(store, ring, kind, left[kind], prefix, batch, progress)
+        time.sleep(pause)
+    left = remaining(store, target)
+    if any(left.values()):
+        raise KeyStoreError(
+            f"{sum(left.values())} rows are still not under the new root key after {passes} "
+            "passes (servers keep writing under the old one?): run the command again"
+        )
+    return total
+
+
+def _rewrap_kind(
+    store: Store,
+    ring: RootKeyRing,
+    kind: WrappedKind,
+    count: int,
+    prefix: bytes,
+    batch: int,
+    progress: Progress,
+) -> int:
+    target = ring.active
+    after: tuple[str | int, ...] | None = None
+    done = 0
+    while True:
+        with store.transaction() as tx:
+            rows = tx.root_key.wrapped_batch(kind, after, prefix, batch)
+        if not rows:
+            return done
+        replaced: list[tuple[WrappedRow, bytes]] = []
+        for row in rows:
+            aad = row_aad(row)
+            try:
+                secret = ring.unwrap(row.wrapped, aad)
+            except KeyStoreError as exc:
+                raise KeyStoreError(f"{kind} {row.names}: {exc}") from None
+            replaced.append((row, target.wrap(secret, aad)))
+        with store.transaction() as tx:
+            done += sum(tx.root_key.replace_wrapped(row, new) for row, new in replaced)
+        after = rows[-1].names
+        progress(kind, done, count)

@@ -60,6 +60,36 @@ class SessionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RootKeyEntry:
+    """A root key of the registry: its id (the first 8 bytes of its check value, hex), its
+    check value, where it is (``provider`` "file", "softhsm" or "pkcs11"; for a token its
+    module path and token and key labels, never the PIN) and its state ("next", "active",
+    "retiring" or "retired")."""
+
+    key_id: str
+    check_value: bytes
+    provider: str
+    module: str | None
+    token_label: str | None
+    key_label: str | None
+    state: str
+
+
+WrappedKind = Literal["material", "access_key", "session", "import_token"]
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedRow:
+    """A row that holds a wrapped secret: ``names`` are what its AAD is made of (material:
+    key ARN and version; access key and session: the access key id; import token: its
+    digest and key ARN), the first ``pk`` of them its primary key."""
+
+    kind: WrappedKind
+    names: tuple[str | int, ...]
+    wrapped: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class WrappedSample:
     """One secret the database holds wrapped under its root key, to test a root key on:
     an access key's secret (``name`` the access key id) or a version of key material
@@ -337,6 +367,36 @@ class RootKeyRepository(Protocol):
     def sample(self) -> WrappedSample | None:
         """One wrapped secret of the database (an access key's, else key material's), or
         None when it holds none."""
+        ...
+
+    def set_check_value(self, check_value: bytes, now: datetime) -> None:
+        """Record ``check_value`` as the database's root key (a migration switched keys)."""
+        ...
+
+    def registry(self) -> list[RootKeyEntry]:
+        """The root key registry, oldest first; empty when never migrated or rotated."""
+        ...
+
+    def register(self, entry: RootKeyEntry, now: datetime) -> None: ...
+
+    def set_state(self, key_id: str, state: str) -> None: ...
+
+    def wrapped_batch(
+        self,
+        kind: WrappedKind,
+        after: tuple[str | int, ...] | None,
+        not_prefix: bytes,
+        limit: int,
+    ) -> list[WrappedRow]:
+        """Up to ``limit`` rows of ``kind`` whose wrapped value does not start with
+        ``not_prefix``, in primary key order after ``after``."""
+        ...
+
+    def count_not_under(self, kind: WrappedKind, not_prefix: bytes) -> int: ...
+
+    def replace_wrapped(self, row: WrappedRow, new: bytes) -> bool:
+        """Compare-and-set: store ``new`` for ``row`` if it still holds ``row.wrapped``;
+        False when it changed or went (another process wrote it meanwhile)."""
         ...
 
 

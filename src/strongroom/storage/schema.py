@@ -226,6 +226,25 @@ root_key_check = sa.Table(
     sa.Column("recorded", sa.Float, nullable=False),
 )
 
+# The root key registry (services/root_key.py): every root key the database has been wrapped
+# under since a migration or rotation, by id (the first 8 bytes of its check value, hex),
+# with where it is (never a PIN: each server has its own PIN source) and its state:
+# "next" (opened by every server, not yet wrapping), "active" (wraps), "retiring" (being
+# re-wrapped away from; still unwraps), "retired" (nothing is wrapped under it). Empty for a
+# database that was never migrated or rotated and started on a file root key.
+root_keys = sa.Table(
+    "root_keys",
+    metadata,
+    sa.Column("key_id", sa.String(16), primary_key=True),
+    sa.Column("check_value", sa.LargeBinary, nullable=False),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("module", sa.String(1024), nullable=True),
+    sa.Column("token_label", sa.String(64), nullable=True),
+    sa.Column("key_label", sa.String(64), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
 # The last successful cryptographic use of each key (GetKeyLastUsage), written by each
 # process's flush job: a row is only ever replaced by a newer use.
 key_last_usage = sa.Table(

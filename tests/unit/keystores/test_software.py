@@ -215,3 +215,15 @@ def test_the_key_cache_forgets_through_the_stores() -> None:
     core.cache.clear()
     store_for_key.generate_mac(mac, 1, b"m", MacAlgorithm.HMAC_SHA_256)
     assert store.reads == 3
+
+
+def test_a_cache_of_zero_keys_unwraps_for_every_operation() -> None:
+    key = _key(KeySpec.SYMMETRIC_DEFAULT, KeyUsage.ENCRYPT_DECRYPT, "nocache")
+    for cache_keys, reads in ((100, 1), (0, 3)):
+        store, root_key = FakeStore(), FakeRootKey()
+        software = SoftwareKeyStore(store, root_key, cache_keys)  # type: ignore[arg-type]
+        software.put_material(store, key, 1, software.new_material(key), NOW)  # type: ignore[arg-type]
+        before = store.reads
+        for _ in range(3):
+            software.encrypt(key, 1, b"\0" * 12, b"plaintext", b"aad")
+        assert store.reads - before == reads

@@ -186,3 +186,75 @@ def test_config_file_problems_are_one_line(clean_env: pytest.MonkeyPatch, tmp_pa
     bad.write_text("[unclosed\n")
     with pytest.raises(ValueError, match=r"bad.toml \(--config\): not valid TOML: .*line 1"):
         load_settings(bad)
+
+
+# -- the root key ---------------------------------------------------------------------------
+
+
+def test_root_key_settings_from_toml_environment_and_options(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text(
+        'root-key = "pkcs11"\npkcs11-module = "/opt/hsm/lib.so"\n'
+        'pkcs11-token-label = "prod"\npkcs11-pin-env = "HSM_PIN"\n'
+    )
+    s = load_settings(config)
+    assert (s.root_key, s.pkcs11_module, s.pkcs11_token_label, s.pkcs11_key_label) == (
+        "pkcs11",
+        Path("/opt/hsm/lib.so"),
+        "prod",
+        "strongroom-root",
+    )
+    assert s.pkcs11_pin_env == "HSM_PIN" and s.pkcs11_pin_file is None
+    clean_env.setenv("STRONGROOM_PKCS11_KEY_LABEL", "root-2")
+    assert load_settings(config, pkcs11_token_label="other").pkcs11_key_label == "root-2"
+    assert load_settings(config, pkcs11_token_label="other").pkcs11_token_label == "other"
+    assert load_settings(root_key="softhsm").root_key == "softhsm"
+    assert load_settings().root_key == "file"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        ({"root_key": "hsm"}, "setting 'root_key' (--root-key): 'hsm' is not a root key provider"),
+        (
+            {"root_key": "pkcs11", "pkcs11_token_label": "t", "pkcs11_pin_env": "P"},
+            "setting 'pkcs11_module' is not given",
+        ),
+        (
+            {"root_key": "pkcs11", "pkcs11_module": "/m.so", "pkcs11_pin_env": "P"},
+            "setting 'pkcs11_token_label' is not given",
+        ),
+        (
+            {"root_key": "pkcs11", "pkcs11_module": "/m.so", "pkcs11_token_label": "t"},
+            "give exactly one of the settings 'pkcs11_pin_env'",
+        ),
+        (
+            {
+                "root_key": "pkcs11",
+                "pkcs11_module": "/m.so",
+                "pkcs11_token_label": "t",
+                "pkcs11_pin_env": "P",
+                "pkcs11_pin_file": "/pin",
+            },
+            "give exactly one of the settings 'pkcs11_pin_env'",
+        ),
+        ({"pkcs11_pin_env": "12 34"}, "is not an environment variable name"),
+        ({"pkcs11_token_label": "x" * 33}, "is not a PKCS#11 label: 1 to 32 bytes"),
+    ],
+)
+def test_root_key_settings_are_checked(
+    clean_env: pytest.MonkeyPatch, overrides: dict[str, str], said: str
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        load_settings(**overrides)
+    assert said in str(raised.value)
+
+
+def test_a_pin_is_never_a_setting(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text('pkcs11_pin = "1234"\n')
+    with pytest.raises(ValueError, match="a PIN is never a setting") as raised:
+        load_settings(config)
+    assert "1234" not in str(raised.value)

@@ -8,10 +8,26 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from strongroom.storage.ports import WrappedSample
-from strongroom.storage.schema import access_keys, key_materials, root_key_check
+from strongroom.storage.ports import RootKeyEntry, WrappedKind, WrappedRow, WrappedSample
+from strongroom.storage.schema import (
+    access_keys,
+    import_tokens,
+    key_materials,
+    role_sessions,
+    root_key_check,
+    root_keys,
+)
 
 _ROW = 1  # the table's only row
+
+# Each wrapped column: its table, the columns of its AAD (the primary key first), how many
+# of them are the primary key, and the column.
+_WRAPPED: dict[str, tuple[sa.Table, tuple[str, ...], int, str]] = {
+    "material": (key_materials, ("key_arn", "version"), 2, "wrapped"),
+    "access_key": (access_keys, ("access_key_id",), 1, "wrapped_secret"),
+    "session": (role_sessions, ("access_key_id",), 1, "wrapped_secret"),
+    "import_token": (import_tokens, ("token_digest", "key_arn"), 1, "wrapped_private_key"),
+}
 
 
 class SqlRootKey:
@@ -58,3 +74,85 @@ class SqlRootKey:
                 "material", material.key_arn, material.version, bytes(material.wrapped)
             )
         return None
+
+    def set_check_value(self, check_value: bytes, now: datetime) -> None:
+        updated = self._c.execute(
+            sa.update(root_key_check)
+            .where(root_key_check.c.id == _ROW)
+            .values(check_value=check_value, recorded=now.timestamp())
+        )
+        if updated.rowcount == 0:
+            self.record(check_value, now)
+
+    def registry(self) -> list[RootKeyEntry]:
+        rows = self._c.execute(
+            sa.select(root_keys).order_by(root_keys.c.created, root_keys.c.key_id)
+        ).all()
+        return [
+            RootKeyEntry(
+                r.key_id,
+                bytes(r.check_value),
+                r.provider,
+                r.module,
+                r.token_label,
+                r.key_label,
+                r.state,
+            )
+            for r in rows
+        ]
+
+    def register(self, entry: RootKeyEntry, now: datetime) -> None:
+        self._c.execute(
+            sa.insert(root_keys).values(
+                key_id=entry.key_id,
+                check_value=entry.check_value,
+                provider=entry.provider,
+                module=entry.module,
+                token_label=entry.token_label,
+                key_label=entry.key_label,
+                state=entry.state,
+                created=now.timestamp(),
+            )
+        )
+
+    def set_state(self, key_id: str, state: str) -> None:
+        self._c.execute(
+            sa.update(root_keys).where(root_keys.c.key_id == key_id).values(state=state)
+        )
+
+    def wrapped_batch(
+        self,
+        kind: WrappedKind,
+        after: tuple[str | int, ...] | None,
+        not_prefix: bytes,
+        limit: int,
+    ) -> list[WrappedRow]:
+        table, names, pk, column = _WRAPPED[kind]
+        cols = [table.c[n] for n in names]
+        wrapped = table.c[column]
+        q = sa.select(*cols, wrapped).where(_not_under(wrapped, not_prefix))
+        if after is not None:
+            q = q.where(sa.tuple_(*cols[:pk]) > sa.tuple_(*after[:pk]))
+        q = q.order_by(*cols[:pk]).limit(limit)
+        return [
+            WrappedRow(kind, tuple(row[: len(names)]), bytes(row[len(names)]))
+            for row in self._c.execute(q)
+        ]
+
+    def count_not_under(self, kind: WrappedKind, not_prefix: bytes) -> int:
+        table, _, _, column = _WRAPPED[kind]
+        q = sa.select(sa.func.count()).where(_not_under(table.c[column], not_prefix))
+        return int(self._c.execute(q).scalar() or 0)
+
+    def replace_wrapped(self, row: WrappedRow, new: bytes) -> bool:
+        table, names, pk, column = _WRAPPED[row.kind]
+        q = sa.update(table).values({column: new}).where(table.c[column] == row.wrapped)
+        for name, value in zip(names[:pk], row.names[:pk], strict=True):
+            q = q.where(table.c[name] == value)
+        return self._c.execute(q).rowcount == 1
+
+
+def _not_under(column: sa.ColumnElement[bytes], prefix: bytes) -> sa.ColumnElement[bool]:
+    """The column's value does not start with ``prefix`` (SQLite and PostgreSQL both take
+    substr of a blob/bytea)."""
+    return sa.func.substr(column, 1, len(prefix)) != sa.literal(prefix, sa.LargeBinary)

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Encrypt at 64 connections through each place key material can live, beside moto.
+
+One run, one machine, the same SigV4-signed Encrypt request replayed by ``wrk`` (the
+machinery of ``kms_bench.py``), against:
+
+* ``file``           Strongroom, root key in a file (the default)
+* ``pkcs11``         Strongroom, root key in a SoftHSM2 token (``--root-key softhsm``), the
+                     unwrapped-material cache on (the default): steady state never calls the
+                     token
+* ``pkcs11-nocache`` the same with ``STRONGROOM_MATERIAL_CACHE_KEYS=0``: every Encrypt reads
+                     its key's wrapped material row and unwraps it inside the token
+* ``cks``            Strongroom (file root), the key in a custom key store on a SoftHSM2
+                     token (``admin hsm-cluster add --softhsm``): every Encrypt runs AES-GCM
+                     inside the token, behind the one per-process token lock
+* ``moto``           moto's server
+
+Prints req/s, p50, p99 and each configuration's ratio to moto and to ``file``.
+
+    python3 bench/keystore_bench.py                        # ~1.5 min
+    python3 bench/keystore_bench.py --workers 2 --duration 10 --json /tmp/keystores.json
+    python3 bench/keystore_bench.py --configs file,cks --connections 1,64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import kms_bench as kb
+
+CONFIGS = ("file", "pkcs11", "pkcs11-nocache", "cks", "moto")
+
+
+def start_strongroom(workdir: Path, name: str, workers: int, env: dict[str, str]) -> kb.Target:
+    data = workdir / name
+    port = kb.free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "strongroom.cli.main",
+        "serve",
+        "--host",
+        kb.HOST,
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
+    server = kb.start(name, argv, port, workdir, env=env)
+    kb.wait_ready(server, "/health")
+    creds = data / "credentials"
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(creds)
+    section = parser["strongroom"]
+    return kb.Target(name, server, section["aws_access_key_id"], section["aws_secret_access_key"])
+
+
+def custom_key_store_key(target: kb.Target, data: Path) -> str:
+    """A SoftHSM2 cluster under ``data``, a connected custom key store on it, a key in it."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "strongroom.cli.main",
+            "admin",
+            "hsm-cluster",
+            "add",
+            "--softhsm",
+            "--data-dir",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cluster = json.loads(done.stdout)
+    kms = target.client()
+    store = kms.create_custom_key_store(
+        CustomKeyStoreName="bench",
+        CloudHsmClusterId=cluster["ClusterId"],
+        TrustAnchorCertificate=Path(cluster["TrustAnchorCertificate"]).read_text(),
+        KeyStorePassword=cluster["KeyStorePassword"],
+    )["CustomKeyStoreId"]
+    kms.connect_custom_key_store(CustomKeyStoreId=store)
+    deadline = time.monotonic() + 60
+    while True:
+        found = kms.describe_custom_key_stores(CustomKeyStoreId=store)["CustomKeyStores"][0]
+        if found["ConnectionState"] == "CONNECTED":
+            break
+        if found["ConnectionState"] == "FAILED" or time.monotonic() > deadline:
+            raise RuntimeError(f"custom key store did not connect: {found}")
+        time.sleep(0.2)
+    meta = kms.create_key(CustomKeyStoreId=store, Origin="AWS_CLOUDHSM")["KeyMetadata"]
+    return meta["KeyId"]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--configs", default=",".join(CONFIGS), help="comma-separated, of " + ", ".join(CONFIGS)
+    )
+    p.add_argument("--workers", type=int, default=2, help="Strongroom worker processes (2)")
+    p.add_argument("--duration", type=float, default=10, help="seconds per wrk run (10)")
+    p.add_argument("--connections", default="64", help="comma-separated (64)")
+    p.add_argument("--wrk-threads", type=int, default=1)
+    p.add_argument("--plaintext-bytes", type=int, default=256)
+    p.add_argument("--json", type=Path, help="write the results to this file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk not found: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    configs = [c for c in args.configs.split(",") if c]
+    for c in configs:
+        if c not in CONFIGS:
+            print(f"unknown configuration {c}", file=sys.stderr)
+            return 2
+    connections = [int(c) for c in args.connections.split(",") if c]
+    plaintext = os.urandom(args.plaintext_bytes)
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    workdir = Path(tempfile.mkdtemp(prefix="keystore_bench-"))
+    runs: list[kb.Run] = []
+    results: dict[str, Any] = {"machine": kb.machine(), "settings": vars(args) | {"json": None}}
+    try:
+        targets: dict[str, kb.Target] = {}
+        for name in configs:
+            if name == "moto":
+                targets[name] = kb.Target("moto", kb.start_moto(workdir), "testing", "testing")
+                targets[name].key_id = targets[name].client().create_key()["KeyMetadata"]["KeyId"]
+                continue
+            env = {}
+            if name.startswith("pkcs11"):
+                env["STRONGROOM_ROOT_KEY"] = "softhsm"
+            if name == "pkcs11-nocache":
+                env["STRONGROOM_MATERIAL_CACHE_KEYS"] = "0"
+            target = start_strongroom(workdir, name, args.workers, env)
+            kms = target.client()
+            if name == "cks":
+                target.key_id = custom_key_store_key(target, workdir / name)
+            else:
+                target.key_id = kms.create_key(Description="keystore_bench")["KeyMetadata"]["KeyId"]
+            targets[name] = target
+            print(f"{name:<15} pid {target.server.proc.pid}, port {target.server.port}", flush=True)
+        for t in targets.values():  # warm up: caches, sessions, connections
+            kb.run_wrk(t, "Encrypt", max(connections), 2, plaintext, workdir, args.wrk_threads)
+        for conns in connections:
+            for name, t in targets.items():
+                r = kb.run_wrk(
+                    t, "Encrypt", conns, args.duration, plaintext, workdir, args.wrk_threads
+                )
+                r.server = name
+                runs.append(r)
+                status = "ok" if r.ok else f"PROBLEM: {r.problem or r.errors}"
+                print(
+                    f"  {name:<15} Encrypt c={conns:<3} {r.rps:>9,.0f} req/s"
+                    f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
+                    f"  server cpu {r.server_cpu:.2f}  other {r.other_cpu:.2f}  {status}",
+                    flush=True,
+                )
+        print()
+        print(
+            f"Encrypt, {args.workers} Strongroom workers, wrk -t{args.wrk_threads}, "
+            f"{args.duration:g} s per run, {os.cpu_count()} cores"
+        )
+        head = f"{'configuration':<16}{'conns':>6}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+        head += f"{'cpu':>6}{'/moto':>7}{'/file':>7}"
+        print(head)
+        print("-" * len(head))
+        by = {(r.server, r.connections): r for r in runs}
+        for conns in connections:
+            for name in targets:
+                r = by[(name, conns)]
+                moto = by.get(("moto", conns))
+                file = by.get(("file", conns))
+                vs_moto = f"{r.rps / moto.rps:6.1f}x" if moto and moto.rps else "      -"
+                vs_file = f"{r.rps / file.rps:6.2f}x" if file and file.rps else "      -"
+                print(
+                    f"{name:<16}{conns:>6}{r.rps:>10,.0f}{r.p50_ms:>8.2f}{r.p99_ms:>8.2f}"
+                    f"{r.server_cpu:>6.2f} {vs_moto} {vs_file}" + ("" if r.ok else "   <-- FAILED")
+                )
+        noisy = [r for r in runs if r.other_cpu > kb.NOISY]
+        if noisy:
+            print(
+                f"WARNING: other processes used up to {max(r.other_cpu for r in noisy):.2f} "
+                "cores during some runs: numbers are low and noisy."
+            )
+        results["runs"] = [{**asdict(r), "ok": r.ok} for r in runs]
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2, default=str))
+            print(f"\nresults written to {args.json}")
+        return 0 if all(r.ok for r in runs) else 1
+    except BaseException:
+        for server in list(kb.STARTED):
+            tail = server.tail(15)
+            if tail:
+                print(f"--- last lines of {server.name}'s log ---\n{tail}", file=sys.stderr)
+        raise
+    finally:
+        kb.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
