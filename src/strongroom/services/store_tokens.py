@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from strongroom.crypto.context import encode_context
 from strongroom.domain.enums import ConnectionState
 from strongroom.domain.errors import KeyStoreError, KMSInvalidStateException
-from strongroom.domain.models import CustomKeyStore, HsmCluster
+from strongroom.domain.models import HsmCluster
 from strongroom.keystores import softhsm
 from strongroom.keystores.pkcs11_token import Token, TokenError, TokenUnavailable
 
@@ -172,6 +172,3 @@ def run_in_store(
         core.store_tokens.forget(store_id)
         raise _unavailable(store_id, key_arn) from None
 
-
-def is_connected(store: CustomKeyStore) -> bool:
-    return store.connection_state == ConnectionState.CONNECTED
