@@ -19,6 +19,7 @@ from strongroom.keystores.base import RootKey
 from strongroom.keystores.ring import RootKeyRing
 from strongroom.services.identities import secret_aad
 from strongroom.services.imports import token_aad
+from strongroom.services.store_tokens import password_aad
 from strongroom.storage.ports import RootKeyEntry, Store, WrappedKind, WrappedRow, WrappedSample
 
 
@@ -70,12 +71,19 @@ def _unwraps(root_key: RootKey, sample: WrappedSample) -> bool:
 # -- the root key registry, and re-wrapping under another root key --------------------------
 
 NEXT, ACTIVE, RETIRING, RETIRED = "next", "active", "retiring", "retired"
-KINDS: tuple[WrappedKind, ...] = ("material", "access_key", "session", "import_token")
+KINDS: tuple[WrappedKind, ...] = (
+    "material",
+    "access_key",
+    "session",
+    "import_token",
+    "store_password",
+)
 KIND_NAMES = {
     "material": "key material versions",
     "access_key": "access key secrets",
     "session": "role session secrets",
     "import_token": "import token private keys",
+    "store_password": "custom key store passwords",
 }
 
 
@@ -85,6 +93,8 @@ def row_aad(row: WrappedRow) -> bytes:
         return material_aad(str(row.names[0]), int(row.names[1]))
     if row.kind in ("access_key", "session"):
         return secret_aad(str(row.names[0]))
+    if row.kind == "store_password":
+        return password_aad(str(row.names[0]))
     return token_aad(str(row.names[0]), str(row.names[1]))
 
 

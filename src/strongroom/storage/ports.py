@@ -75,14 +75,15 @@ class RootKeyEntry:
     state: str
 
 
-WrappedKind = Literal["material", "access_key", "session", "import_token"]
+WrappedKind = Literal["material", "access_key", "session", "import_token", "store_password"]
 
 
 @dataclass(frozen=True, slots=True)
 class WrappedRow:
     """A row that holds a wrapped secret: ``names`` are what its AAD is made of (material:
     key ARN and version; access key and session: the access key id; import token: its
-    digest and key ARN), the first ``pk`` of them its primary key."""
+    digest and key ARN; a custom key store's kmsuser password: the store id), the first
+    ``pk`` of them its primary key."""
 
     kind: WrappedKind
     names: tuple[str | int, ...]

@@ -19,6 +19,7 @@ from strongroom.keystores.ring import RootKeyRing
 from strongroom.services.identities import secret_aad
 from strongroom.services.imports import token_aad
 from strongroom.services.root_key import remaining, rewrap
+from strongroom.services.store_tokens import password_aad
 from strongroom.storage.sql import SqlStore
 
 pytestmark = pytest.mark.unit
@@ -97,6 +98,15 @@ def _fill(path: Path, old: FileRootKey, materials: int) -> dict[tuple[str, objec
             " VALUES (?, ?, 'a', 's', ?, 0, 0)",
             (digest, arn, old.wrap(secret, token_aad(digest, arn))),
         )
+        store_id = "cks-0123456789abcdef0"
+        secrets["custom_key_stores", store_id] = secret = b"kmsuser-password"
+        conn.execute(
+            "INSERT INTO custom_key_stores (store_id, account_id, region, name, store_type,"
+            " cluster_id, trust_anchor, wrapped_password, connection_state, creation_date)"
+            " VALUES (?, '111122223333', 'us-east-1', 'n', 'AWS_CLOUDHSM', 'cluster-x', 'pem',"
+            " ?, 'DISCONNECTED', 0)",
+            (store_id, old.wrap(secret, password_aad(store_id))),
+        )
     conn.close()
     return secrets
 
@@ -116,6 +126,10 @@ def _stored(path: Path) -> dict[tuple[str, object], tuple[bytes, bytes]]:
         "SELECT token_digest, key_arn, wrapped_private_key FROM import_tokens"
     ):
         rows["import_tokens", digest] = (wrapped, token_aad(digest, arn))
+    for store_id, wrapped in conn.execute(
+        "SELECT store_id, wrapped_password FROM custom_key_stores"
+    ):
+        rows["custom_key_stores", store_id] = (wrapped, password_aad(store_id))
     conn.close()
     return rows
 
@@ -132,7 +146,7 @@ def test_every_kind_of_row_moves_in_batches(db: tuple[SqlStore, Path], tmp_path:
         batch=4,
         pause=0,
     )
-    assert done == 25 + 3 + 3 + 1
+    assert done == 25 + 3 + 3 + 1 + 1
     assert not any(remaining(store, new).values())
     stored = _stored(path)
     assert stored.keys() == secrets.keys()
@@ -169,7 +183,7 @@ def test_a_row_written_meanwhile_keeps_the_writers_value(
 
     racing = Racing(tmp_path / "root.key")
     done = rewrap(store, RootKeyRing(new, [racing], file_key=racing), lambda *a: None, pause=0)
-    assert done == 3 + 3 + 3 + 1 - 1  # the raced row was not replaced
+    assert done == 3 + 3 + 3 + 1 + 1 - 1  # the raced row was not replaced
     assert _stored(path)["material", (arn, 1)][0] == theirs
     assert not any(remaining(store, new).values())
 

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from strongroom.storage.ports import RootKeyEntry, WrappedKind, WrappedRow, WrappedSample
 from strongroom.storage.schema import (
     access_keys,
+    custom_key_stores,
     import_tokens,
     key_materials,
     role_sessions,
@@ -27,6 +28,7 @@ _WRAPPED: dict[str, tuple[sa.Table, tuple[str, ...], int, str]] = {
     "access_key": (access_keys, ("access_key_id",), 1, "wrapped_secret"),
     "session": (role_sessions, ("access_key_id",), 1, "wrapped_secret"),
     "import_token": (import_tokens, ("token_digest", "key_arn"), 1, "wrapped_private_key"),
+    "store_password": (custom_key_stores, ("store_id",), 1, "wrapped_password"),
 }
 
 
