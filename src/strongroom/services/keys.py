@@ -56,15 +56,19 @@ def create_key(
     bypass_policy_lockout_safety_check: bool | None = None,
 ) -> Key:
     """Create a customer managed key of any key spec with fresh material, or, with origin
-    EXTERNAL, without material: PendingImport until ImportKeyMaterial.
+    EXTERNAL, without material: PendingImport until ImportKeyMaterial, or, with origin
+    AWS_CLOUDHSM and ``custom_key_store_id``, a symmetric key whose material the store's
+    token generates (``services.custom_key_store_keys``).
     ``bypass_policy_lockout_safety_check`` is None when the request leaves it out.
 
     Tags need kms:TagResource too, from the caller's identity policies.
 
     Raises AccessDeniedException, ValidationException (usage missing or incompatible with
-    spec, in AWS's words), UnsupportedOperationException (specs, origins and key stores this
-    build cannot serve), MalformedPolicyDocumentException, LimitExceededException,
-    TagException.
+    spec, in AWS's words; Origin and CustomKeyStoreId apart), UnsupportedOperationException
+    (specs, origins and key stores this build cannot serve; other than symmetric or
+    multi-Region keys in a custom key store), CustomKeyStoreNotFoundException,
+    CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException,
+    MalformedPolicyDocumentException, LimitExceededException, TagException.
     """
     extra = _create_key_context(key_spec, key_usage, origin, multi_region, tags)
     extra.update(bypass_context(bypass_policy_lockout_safety_check))
