@@ -47,7 +47,12 @@ from strongroom.domain.keystate import UNAVAILABLE
 from strongroom.domain.models import Key
 from strongroom.domain.secrets import KeyBytes
 from strongroom.keystores.base import NewMaterial
-from strongroom.keystores.pkcs11_token import Token, TokenError, TokenUnavailable
+from strongroom.keystores.pkcs11_token import (
+    AES_KEY_TEMPLATE,
+    Token,
+    TokenError,
+    TokenUnavailable,
+)
 from strongroom.storage.ports import Transaction
 
 log = logging.getLogger(__name__)
@@ -176,19 +181,7 @@ class CloudHsmKeyStore:
             label=key.arn,
             store=True,
             capabilities=MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT,
-            template={
-                Attribute.TOKEN: True,
-                Attribute.PRIVATE: True,
-                Attribute.SENSITIVE: True,
-                Attribute.EXTRACTABLE: False,
-                Attribute.ENCRYPT: True,
-                Attribute.DECRYPT: True,
-                Attribute.WRAP: False,
-                Attribute.UNWRAP: False,
-                Attribute.SIGN: False,
-                Attribute.VERIFY: False,
-                Attribute.DERIVE: False,
-            },
+            template=dict(AES_KEY_TEMPLATE),
         )
 
     def put_material(

@@ -29,32 +29,18 @@ import os
 from typing import Any
 
 import pkcs11
-from pkcs11 import Attribute, KeyType, Mechanism
+from pkcs11 import KeyType, Mechanism
 from pkcs11 import exceptions as p11e
 from pkcs11.mechanisms import GCMParams
 
 from strongroom.crypto.wrap import KEY_ID_SIZE, NONCE_SIZE, TAG_SIZE, WRAP_V2, key_id
 from strongroom.domain.errors import KeyStoreError
-from strongroom.keystores.pkcs11_token import Token, TokenError
+from strongroom.keystores.pkcs11_token import AES_KEY_TEMPLATE, Token, TokenError
 
 _CHECK_NONCE = b"strongroomKC"
 _CHECK_AAD = b"strongroom root key check"
 _CHECK_PREFIX = b"strongroom pkcs11 root key check value v1"
 
-# The template of a root key: it never leaves the token, and does one thing.
-_TEMPLATE: dict[Attribute, Any] = {
-    Attribute.TOKEN: True,
-    Attribute.PRIVATE: True,
-    Attribute.SENSITIVE: True,
-    Attribute.EXTRACTABLE: False,
-    Attribute.ENCRYPT: True,
-    Attribute.DECRYPT: True,
-    Attribute.WRAP: False,
-    Attribute.UNWRAP: False,
-    Attribute.SIGN: False,
-    Attribute.VERIFY: False,
-    Attribute.DERIVE: False,
-}
 
 
 class KeyNotFound(TokenError):
@@ -84,7 +70,7 @@ class Pkcs11RootKey:
                     f"PKCS#11 token {token.label!r} already has a key labelled {key_label!r}"
                 )
             session.generate_key(
-                KeyType.AES, 256, label=key_label, store=True, template=dict(_TEMPLATE)
+                KeyType.AES, 256, label=key_label, store=True, template=dict(AES_KEY_TEMPLATE)
             )
 
         token.run(make)

@@ -24,11 +24,12 @@ import ctypes
 import hmac
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pkcs11
+from pkcs11 import Attribute
 from pkcs11 import exceptions as p11e
 
 from strongroom.domain.errors import KeyStoreError
@@ -40,6 +41,24 @@ REINITIALIZE_SECONDS = 0.25
 
 TOKEN_LOCK = threading.RLock()
 """Held for every call into a PKCS#11 module of this process."""
+
+
+AES_KEY_TEMPLATE: Mapping[Attribute, Any] = {
+    Attribute.TOKEN: True,
+    Attribute.PRIVATE: True,
+    Attribute.SENSITIVE: True,
+    Attribute.EXTRACTABLE: False,
+    Attribute.ENCRYPT: True,
+    Attribute.DECRYPT: True,
+    Attribute.WRAP: False,
+    Attribute.UNWRAP: False,
+    Attribute.SIGN: False,
+    Attribute.VERIFY: False,
+    Attribute.DERIVE: False,
+}
+"""The template of every AES key Strongroom generates in a token (the root key, a custom key
+store's keys): kept in the token, never readable or extractable, and good for encryption and
+decryption only."""
 
 
 class TokenError(KeyStoreError):
