@@ -116,10 +116,10 @@ class KeyStore(Protocol):
 
     def discard(self, key: Key) -> None:
         """Destroy what the store keeps of ``key`` outside the database (a token's objects),
-        once the transaction that deleted ``key`` has committed, so that material never goes
-        while its key still exists. Best effort: what cannot be destroyed now is logged and
-        left (AWS: deletion "makes a best effort to delete the key material from the
-        associated cluster")."""
+        once the transaction that deleted ``key`` has committed (so that material never goes
+        while its key still exists), or once the one that was to create it has failed. Best
+        effort: what cannot be destroyed now is logged and left (AWS: deletion "makes a best
+        effort to delete the key material from the associated cluster")."""
         ...
 
     def forget(self, arn: str) -> None:

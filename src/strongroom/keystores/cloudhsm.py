@@ -222,7 +222,8 @@ class CloudHsmKeyStore:
             gone = self._run(key, lambda token, session: self._destroy(token, session, key))
         except (KMSInvalidStateException, KeyStoreError, p11e.PKCS11Error) as e:
             log.warning(
-                "%s is deleted, but its key material stays in the token of custom key store "
+                "%s does not exist (deleted, or its creation failed), but its key material "
+                "stays in the token of custom key store "
                 "%s (%s): delete the object labelled %r there",
                 key.arn,
                 key.custom_key_store_id,

@@ -107,11 +107,24 @@ def create_key(
         origin=origin,
         multi_region=multi_region,
     ).evolve(custom_key_store_id=custom_key_store_id)
-    material = _new_material(core, key)
-    with core.store.transaction() as tx:
-        key = insert_key(core, tx, key, material, tags)
+    key = store_new_key(core, key, _new_material(core, key), tags)
     ctx.resources.append(key.arn)
     return key
+
+
+def store_new_key(
+    core: Core, key: Key, material: NewMaterial | None, tags: Sequence[Tag]
+) -> Key:
+    """Write a new key with its first ``material`` in one transaction. When that fails,
+    nothing of the key stays behind: what its store made outside the database (a token
+    object generated for it) is discarded again, and the error propagates."""
+    try:
+        with core.store.transaction() as tx:
+            return insert_key(core, tx, key, material, tags)
+    except BaseException:
+        if material is not None:
+            core.keystores.for_key(key).discard(key)
+        raise
 
 
 def _new_material(core: Core, key: Key) -> NewMaterial | None:
