@@ -1,4 +1,4 @@
-"""The ``strongroom`` command: serve, admin, audit."""
+"""The ``strongroom`` command: serve, admin, audit, env, xks-proxy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from strongroom.cli import admin, audit, env, serve
+from strongroom.cli import admin, audit, env, serve, xks_proxy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.register(commands)
     audit.register(commands)
     env.register(commands)
+    xks_proxy.register(commands)
     return parser
 
 

@@ -1,0 +1,179 @@
+"""The token side of the proxy: the external keys are AES-256 keys in one PKCS#11 token,
+found by label (the externalKeyId); their usage is the key's own CKA_ENCRYPT and
+CKA_DECRYPT, so the token enforces it too. AES-GCM runs in the token with the spec's AAD
+(the lengths of additionalAuthenticatedData and ciphertextMetadata included); the key never
+leaves it. Every call goes through ``Token.run`` (the process-wide PKCS#11 lock); the
+blocking calls are made from one worker thread of the app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from pkcs11 import Attribute, KeyType, Mechanism
+from pkcs11 import exceptions as p11e
+from pkcs11.mechanisms import GCMParams
+
+from strongroom.domain.errors import KeyStoreError
+from strongroom.keystores.pkcs11_token import AES_KEY_TEMPLATE, Token, TokenUnavailable
+from strongroom.xks_proxy.errors import (
+    InternalException,
+    InvalidCiphertextException,
+    InvalidKeyUsageException,
+    KeyNotFoundException,
+)
+from strongroom.xks_proxy.requests import TAG_LENGTH
+
+IV_BYTES = 12
+ENCRYPT = "ENCRYPT"
+DECRYPT = "DECRYPT"
+
+
+def gcm_aad(aad: bytes | None, ciphertext_metadata: bytes | None) -> bytes:
+    """The AAD given to AES-GCM: 2-byte big-endian length of additionalAuthenticatedData,
+    the AAD, 1-byte length of ciphertextMetadata, the metadata (absent fields are empty),
+    so that metadata passed as AAD, or the reverse, never decrypts."""
+    aad = aad or b""
+    metadata = ciphertext_metadata or b""
+    return struct.pack(">H", len(aad)) + aad + struct.pack(">B", len(metadata)) + metadata
+
+
+def integrity_value(
+    aad: bytes | None, ciphertext_metadata: bytes | None, iv: bytes, ciphertext: bytes, tag: bytes
+) -> bytes:
+    """The ciphertextDataIntegrityValue (SHA_256): SHA-256 of AAD || ciphertextMetadata ||
+    IV || ciphertext || tag, absent fields empty."""
+    return hashlib.sha256(
+        (aad or b"") + (ciphertext_metadata or b"") + iv + ciphertext + tag
+    ).digest()
+
+
+@dataclass(frozen=True)
+class Sealed:
+    ciphertext: bytes
+    iv: bytes
+    tag: bytes
+
+
+@dataclass(frozen=True)
+class Health:
+    vendor: str
+    model: str
+    serial: str
+    status: str  # ACTIVE or UNAVAILABLE
+
+
+class TokenKeys:
+    """The external keys of one token."""
+
+    def __init__(self, token: Token) -> None:
+        self.token = token
+
+    def _key(self, session: Any, key_id: str) -> Any:
+        try:
+            return self.token.find_key(session, key_id, KeyType.AES)
+        except (p11e.NoSuchKey, p11e.MultipleObjectsReturned):
+            raise KeyNotFoundException(f"no external key with keyId {key_id!r}") from None
+
+    def _run(self, fn: Any) -> Any:
+        try:
+            return self.token.run(fn)
+        except (TokenUnavailable, KeyStoreError) as e:
+            raise InternalException(f"the key manager is not available: {e}") from None
+
+    def usage(self, key_id: str) -> list[str]:
+        """The key's usage (ENCRYPT, DECRYPT, both or neither); KeyNotFoundException."""
+
+        def read(session: Any) -> list[str]:
+            key = self._key(session, key_id)
+            found = []
+            if key[Attribute.ENCRYPT]:
+                found.append(ENCRYPT)
+            if key[Attribute.DECRYPT]:
+                found.append(DECRYPT)
+            return found
+
+        result: list[str] = self._run(read)
+        return result
+
+    def encrypt(self, key_id: str, plaintext: bytes, aad: bytes) -> Sealed:
+        """AES-GCM in the token with a fresh random 96-bit IV."""
+        iv = secrets.token_bytes(IV_BYTES)
+
+        def seal(session: Any) -> bytes:
+            key = self._key(session, key_id)
+            if not key[Attribute.ENCRYPT]:
+                raise InvalidKeyUsageException(f"external key {key_id!r} cannot encrypt")
+            out: bytes = key.encrypt(
+                plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(iv, aad, 128)
+            )
+            return out
+
+        sealed: bytes = self._run(seal)
+        return Sealed(sealed[:-TAG_LENGTH], iv, sealed[-TAG_LENGTH:])
+
+    def decrypt(self, key_id: str, sealed: Sealed, aad: bytes) -> bytes:
+        """AES-GCM decryption in the token; InvalidCiphertextException when the tag does not
+        verify (wrong AAD, IV, ciphertext or tag)."""
+
+        def open_(session: Any) -> bytes:
+            key = self._key(session, key_id)
+            if not key[Attribute.DECRYPT]:
+                raise InvalidKeyUsageException(f"external key {key_id!r} cannot decrypt")
+            out: bytes = key.decrypt(
+                sealed.ciphertext + sealed.tag,
+                mechanism=Mechanism.AES_GCM,
+                mechanism_param=GCMParams(sealed.iv, aad, 128),
+            )
+            return out
+
+        try:
+            plaintext: bytes = self._run(open_)
+        except p11e.PKCS11Error:
+            raise InvalidCiphertextException(
+                "the ciphertext, initialization vector, additional authenticated data or "
+                "authentication tag is invalid"
+            ) from None
+        return plaintext
+
+    def health(self) -> Health:
+        """The token's vendor, model, serial and whether it answers now."""
+
+        def read(session: Any) -> Health:
+            token = session.token
+            return Health(
+                vendor=str(token.manufacturer_id).strip() or "unknown",
+                model=str(token.model).strip() or "unknown",
+                serial=str(
+                    token.serial.decode() if isinstance(token.serial, bytes) else token.serial
+                ).strip()
+                or self.token.label,
+                status="ACTIVE",
+            )
+
+        try:
+            result: Health = self.token.run(read)
+        except (KeyStoreError, p11e.PKCS11Error):
+            return Health("unknown", "unknown", self.token.label, "UNAVAILABLE")
+        return result
+
+    def create(self, key_id: str, usage: list[str]) -> None:
+        """Generate an AES-256 key labelled ``key_id`` with ``usage`` in the token (nothing
+        when one exists)."""
+
+        def make(session: Any) -> None:
+            try:
+                session.get_key(label=key_id, key_type=KeyType.AES)
+                return
+            except p11e.NoSuchKey:
+                pass
+            template = dict(AES_KEY_TEMPLATE)
+            template[Attribute.ENCRYPT] = ENCRYPT in usage
+            template[Attribute.DECRYPT] = DECRYPT in usage
+            session.generate_key(KeyType.AES, 256, label=key_id, template=template)
+
+        self.token.run(make)
