@@ -278,6 +278,9 @@ def test_key_usage_is_honoured(proxy: Proxy) -> None:
     _error(
         proxy.call("keys/decrypt-only/encrypt", _encrypt_body()), 400, "InvalidKeyUsageException"
     )
+    # an integrity value promises that the ciphertext decrypts: not with an encrypt-only key
+    with_cdiv = _encrypt_body(ciphertextDataIntegrityValueAlgorithm="SHA_256")
+    _error(proxy.call("keys/encrypt-only/encrypt", with_cdiv), 400, "InvalidKeyUsageException")
     _error(proxy.call("keys/impotent/encrypt", _encrypt_body()), 400, "InvalidKeyUsageException")
     _error(
         proxy.call("keys/impotent/decrypt", _decrypt_body(sealed.json())),

@@ -229,7 +229,11 @@ class XksProxyApp:
             encrypt = rq.parse_encrypt(body)
             _note(entry, encrypt.metadata)
             aad = gcm_aad(encrypt.aad, None)
-            sealed = await self._blocking(lambda: keys.encrypt(key_id, encrypt.plaintext, aad))
+            sealed = await self._blocking(
+                lambda: keys.encrypt(
+                    key_id, encrypt.plaintext, aad, decryptable=encrypt.cdiv_algorithm is not None
+                )
+            )
             answer = {
                 "ciphertext": _b64(sealed.ciphertext),
                 "initializationVector": _b64(sealed.iv),

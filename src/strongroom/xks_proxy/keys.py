@@ -100,14 +100,23 @@ class TokenKeys:
         result: list[str] = self._run(read)
         return result
 
-    def encrypt(self, key_id: str, plaintext: bytes, aad: bytes) -> Sealed:
-        """AES-GCM in the token with a fresh random 96-bit IV."""
+    def encrypt(
+        self, key_id: str, plaintext: bytes, aad: bytes, *, decryptable: bool = False
+    ) -> Sealed:
+        """AES-GCM in the token with a fresh random 96-bit IV. With ``decryptable`` (the
+        caller asked for a ciphertextDataIntegrityValue, the proxy's promise that the
+        ciphertext will decrypt), a key that cannot decrypt is InvalidKeyUsageException too."""
         iv = secrets.token_bytes(IV_BYTES)
 
         def seal(session: Any) -> bytes:
             key = self._key(session, key_id)
             if not key[Attribute.ENCRYPT]:
                 raise InvalidKeyUsageException(f"external key {key_id!r} cannot encrypt")
+            if decryptable and not key[Attribute.DECRYPT]:
+                raise InvalidKeyUsageException(
+                    f"external key {key_id!r} cannot decrypt, so a ciphertextDataIntegrityValue "
+                    "(a promise that the ciphertext decrypts) cannot be given"
+                )
             out: bytes = key.encrypt(
                 plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(iv, aad, 128)
             )
