@@ -392,3 +392,162 @@ def test_restart_keeps_keys_and_credentials(tmp_path: Path) -> None:
         assert base64.b64decode(response.json()["plaintext"]) == PLAINTEXT
     finally:
         second.stop()
+
+
+# --- the TOML configuration ------------------------------------------------------------
+
+_SETUP = """
+import sys
+from pathlib import Path
+from strongroom.keystores import softhsm
+from strongroom.keystores.pkcs11_token import Token
+from strongroom.xks_proxy.keys import TokenKeys
+data, pin = Path(sys.argv[1]), sys.stdin.read().strip()
+module = softhsm.create_token(data, "xks-toml", pin)
+TokenKeys(Token(module, "xks-toml", pin)).create("unlisted", ["ENCRYPT", "DECRYPT"])
+print(module)
+"""
+
+ALICE = ("ALICEACCESSKEYID0000001", base64.b64encode(b"a" * 32).decode())
+ALICE_NEXT = ("ALICEACCESSKEYID0000002", base64.b64encode(b"b" * 32).decode())
+BOB = ("BOBACCESSKEYID000000001", base64.b64encode(b"c" * 32).decode())
+
+
+class FileProxy(Proxy):
+    """``strongroom xks-proxy --config FILE`` on a SoftHSM2 token made for the test."""
+
+    def __init__(self, tmp_path: Path, pin: str = "1234-pin-xks") -> None:
+        super().__init__(tmp_path / "data")
+        self.tmp_path = tmp_path
+        env = dict(os.environ, PYTHONPATH=str(SRC))
+        env.pop("SOFTHSM2_CONF", None)
+        module = subprocess.run(
+            [sys.executable, "-c", _SETUP, str(self.data_dir)],
+            input="1234-pin-xks",
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        self.env = dict(
+            env,
+            SOFTHSM2_CONF=str(self.data_dir / "softhsm" / "softhsm2.conf"),
+            XKS_TEST_PIN=pin,
+            XKS_ALICE_NEXT=ALICE_NEXT[1],
+        )
+        (tmp_path / "bob.secret").write_text(BOB[1] + "\n")
+        self.file = tmp_path / "xks.toml"
+        self.file.write_text(
+            f'''region = "eu-west-1"
+request_log = "{tmp_path / "requests.log"}"
+
+[token]
+module = "{module}"
+label = "xks-toml"
+pin_env = "XKS_TEST_PIN"
+
+[[uri_prefixes]]
+prefix = "/alice"
+[[uri_prefixes.credentials]]
+access_key_id = "{ALICE[0]}"
+secret_access_key = "{ALICE[1]}"
+[[uri_prefixes.credentials]]
+access_key_id = "{ALICE_NEXT[0]}"
+secret_access_key_env = "XKS_ALICE_NEXT"
+
+[[uri_prefixes]]
+prefix = ""
+[[uri_prefixes.credentials]]
+access_key_id = "{BOB[0]}"
+secret_access_key_file = "{tmp_path / "bob.secret"}"
+
+[keys]
+k1 = ["ENCRYPT", "DECRYPT"]
+k2 = ["ENCRYPT"]
+
+[options]
+create_missing_keys = true
+'''
+        )
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "strongroom.cli.main",
+                "xks-proxy",
+                "--config",
+                str(self.file),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise StartFailed(self.process.stderr.read().decode())  # type: ignore[union-attr]
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("xks-proxy did not start")
+        self.config = {
+            "uri_prefix": "/alice",
+            "access_key_id": ALICE[0],
+            "secret_access_key": ALICE[1],
+            "region": "eu-west-1",
+        }
+
+
+class StartFailed(Exception):
+    pass
+
+
+def test_toml_configuration(tmp_path: Path) -> None:
+    proxy = FileProxy(tmp_path)
+    proxy.start()
+    try:
+        metadata = {"requestMetadata": _metadata("CreateKey")}
+        assert proxy.call("keys/k1/metadata", metadata).json()["keyUsage"] == ["ENCRYPT", "DECRYPT"]
+        assert proxy.call("keys/k2/metadata", metadata).json()["keyUsage"] == ["ENCRYPT"]
+        # a token object that is not listed is no external key
+        _error(proxy.call("keys/unlisted/metadata", metadata), 404, "KeyNotFoundException")
+        sealed = proxy.call("keys/k1/encrypt", _encrypt_body()).json()
+        # the prefix's second credential (secret from the environment) works too
+        second = proxy.call(
+            "keys/k1/decrypt",
+            _decrypt_body(sealed),
+            access_key_id=ALICE_NEXT[0],
+            secret=ALICE_NEXT[1],
+        )
+        assert base64.b64decode(second.json()["plaintext"]) == PLAINTEXT
+        # credentials belong to their prefix: Bob's work on "" and nowhere else
+        bob = {"access_key_id": BOB[0], "secret": BOB[1]}
+        _error(
+            proxy.call("keys/k1/metadata", metadata, **bob), 401, "AuthenticationFailedException"
+        )
+        assert proxy.call("keys/k1/metadata", metadata, prefix="", **bob).status_code == 200
+        _error(
+            proxy.call("keys/k1/metadata", metadata, prefix=""),
+            401,
+            "AuthenticationFailedException",
+        )
+        log = (tmp_path / "requests.log").read_text()
+        assert "CreateKey" in log and _b64(PLAINTEXT) not in log
+    finally:
+        proxy.stop()
+
+
+def test_toml_wrong_pin_fails_the_start(tmp_path: Path) -> None:
+    proxy = FileProxy(tmp_path, pin="not-the-pin")
+    with pytest.raises(StartFailed) as failed:
+        proxy.start()
+    assert "PIN" in str(failed.value) and "not-the-pin" not in str(failed.value)

@@ -23,7 +23,14 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--dev",
         action="store_true",
-        help="trial mode: SoftHSM2 token, keys and credentials under --data-dir",
+        help="trial mode: SoftHSM2 token, keys and credentials under --data-dir "
+        "(instead of --config)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="the proxy's TOML configuration file (token, URI prefixes, credentials, keys)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443)")
@@ -45,15 +52,16 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Bind the port first (a busy port fails before anything is written), prepare the data
     directory, then serve."""
-    if not args.dev:
-        raise ValueError(
-            "xks-proxy: only --dev is implemented so far (a TOML configuration file is to come)"
-        )
+    config_file: Path | None = getattr(args, "config", None)
+    if args.dev == (config_file is not None):
+        raise ValueError("xks-proxy: give either --dev or --config FILE")
     import uvicorn
 
     from strongroom.cli.main import version
+    from strongroom.domain.errors import KeyStoreError
+    from strongroom.xks_proxy import config as file_config
+    from strongroom.xks_proxy import dev
     from strongroom.xks_proxy.app import XksProxyApp
-    from strongroom.xks_proxy.dev import CONFIG_NAME, build
 
     logging.basicConfig(level=args.log_level.upper())
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
@@ -64,14 +72,22 @@ def run(args: argparse.Namespace) -> int:
         sock.close()
         raise ValueError(f"xks-proxy: cannot listen on {args.host}:{args.port}: {e}") from None
     try:
-        config = build(args.data_dir, version=version())
+        if args.dev:
+            config = dev.build(args.data_dir, version=version())
+        else:
+            assert config_file is not None
+            config = file_config.build(file_config.load(config_file), version=version())
+    except KeyStoreError as e:  # module, token or PIN: one line, exit 2
+        sock.close()
+        raise ValueError(f"xks-proxy: {e}") from None
     except BaseException:
         sock.close()
         raise
     port = sock.getsockname()[1]
+    where = args.data_dir / dev.CONFIG_NAME if args.dev else config_file
     print(
-        f"strongroom xks-proxy (dev) on http://{args.host}:{port}; URI prefixes, credentials "
-        f"and keys in {args.data_dir / CONFIG_NAME}",
+        f"strongroom xks-proxy on http://{args.host}:{port}; URI prefixes, credentials and "
+        f"keys in {where}",
         file=sys.stderr,
         flush=True,
     )

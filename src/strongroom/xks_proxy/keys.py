@@ -70,10 +70,14 @@ class Health:
 class TokenKeys:
     """The external keys of one token."""
 
-    def __init__(self, token: Token) -> None:
+    def __init__(self, token: Token, allowed: frozenset[str] | None = None) -> None:
+        """``allowed``: the only key ids served (None: every AES key of the token)."""
         self.token = token
+        self.allowed = allowed
 
     def _key(self, session: Any, key_id: str) -> Any:
+        if self.allowed is not None and key_id not in self.allowed:
+            raise KeyNotFoundException(f"no external key with keyId {key_id!r}")
         try:
             return self.token.find_key(session, key_id, KeyType.AES)
         except (p11e.NoSuchKey, p11e.MultipleObjectsReturned):
