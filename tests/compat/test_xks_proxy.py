@@ -551,3 +551,111 @@ def test_toml_wrong_pin_fails_the_start(tmp_path: Path) -> None:
     with pytest.raises(StartFailed) as failed:
         proxy.start()
     assert "PIN" in str(failed.value) and "not-the-pin" not in str(failed.value)
+
+
+def _certificates(directory: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all from that CA,
+    as PEM files; plus a client certificate from another CA."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    def issue(
+        subject: str, key: Any, issuer: str, issuer_key: Any, *, ca: bool, san: bool = False
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if san:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    files: dict[str, Path] = {}
+
+    def write(label: str, cert: x509.Certificate, key: Any) -> None:
+        files[label] = directory / f"{label}.pem"
+        files[label].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        files[label + "-key"] = directory / f"{label}.key"
+        files[label + "-key"].write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
+    ca_key, other_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    write("ca", issue("test ca", ca_key, "test ca", ca_key, ca=True), ca_key)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    write(
+        "server", issue("127.0.0.1", server_key, "test ca", ca_key, ca=False, san=True), server_key
+    )
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    write("client", issue("kms", client_key, "test ca", ca_key, ca=False), client_key)
+    stranger_key = ec.generate_private_key(ec.SECP256R1())
+    write(
+        "stranger", issue("stranger", stranger_key, "other ca", other_key, ca=False), stranger_key
+    )
+    return files
+
+
+def test_toml_mutual_tls(tmp_path: Path) -> None:
+    proxy = FileProxy(tmp_path)
+    certs = _certificates(tmp_path)
+    with proxy.file.open("a") as out:
+        out.write(
+            f'\n[tls]\ncert_file = "{certs["server"]}"\nkey_file = "{certs["server-key"]}"\n'
+            f'client_ca_file = "{certs["ca"]}"\n'
+        )
+    proxy.start()
+    try:
+        request = AWSRequest(
+            "POST",
+            f"https://127.0.0.1:{proxy.port}/alice/kms/xks/v1/health",
+            data=json.dumps(
+                {"requestMetadata": {"kmsRequestId": "t", "kmsOperation": "KmsHealthCheck"}}
+            ).encode(),
+            headers={"content-type": "application/json"},
+        )
+        SigV4Auth(Credentials(*ALICE), "kms-xks-proxy", "eu-west-1").add_auth(request)
+        prepared = request.prepare()
+
+        def post(cert: tuple[str, str] | None) -> requests.Response:
+            return requests.post(
+                prepared.url,
+                data=prepared.body,
+                headers=dict(prepared.headers),
+                verify=str(certs["ca"]),
+                cert=cert,
+                timeout=10,
+            )
+
+        assert post((str(certs["client"]), str(certs["client-key"]))).status_code == 200
+        for refused in (None, (str(certs["stranger"]), str(certs["stranger-key"]))):
+            with pytest.raises(requests.exceptions.RequestException):
+                post(refused)
+        with pytest.raises(requests.exceptions.RequestException):
+            requests.post(prepared.url.replace("https", "http"), data=prepared.body, timeout=10)
+    finally:
+        proxy.stop()

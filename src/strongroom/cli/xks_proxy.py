@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import socket
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,11 +73,21 @@ def run(args: argparse.Namespace) -> int:
         sock.close()
         raise ValueError(f"xks-proxy: cannot listen on {args.host}:{args.port}: {e}") from None
     try:
+        tls: dict[str, Any] = {}
         if args.dev:
             config = dev.build(args.data_dir, version=version())
         else:
             assert config_file is not None
-            config = file_config.build(file_config.load(config_file), version=version())
+            loaded = file_config.load(config_file)
+            config = file_config.build(loaded, version=version())
+            if loaded.tls is not None:
+                tls = dict(
+                    ssl_certfile=str(loaded.tls.cert_file), ssl_keyfile=str(loaded.tls.key_file)
+                )
+                if loaded.tls.client_ca_file is not None:
+                    tls.update(
+                        ssl_ca_certs=str(loaded.tls.client_ca_file), ssl_cert_reqs=ssl.CERT_REQUIRED
+                    )
     except KeyStoreError as e:  # module, token or PIN: one line, exit 2
         sock.close()
         raise ValueError(f"xks-proxy: {e}") from None
@@ -86,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     where = args.data_dir / dev.CONFIG_NAME if args.dev else config_file
     print(
-        f"strongroom xks-proxy on http://{args.host}:{port}; URI prefixes, credentials and "
-        f"keys in {where}",
+        f"strongroom xks-proxy on {'https' if tls else 'http'}://{args.host}:{port}; "
+        f"URI prefixes, credentials and keys in {where}",
         file=sys.stderr,
         flush=True,
     )
@@ -98,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             access_log=False,
             proxy_headers=False,
             timeout_graceful_shutdown=5,
+            **tls,
         )
     )
     server.run(sockets=[sock])

@@ -23,6 +23,11 @@ Example::
     [options]
     create_missing_keys = false           # generate listed keys absent from the token
 
+    [tls]                                 # optional: HTTPS, and with client_ca_file mTLS
+    cert_file = "/etc/strongroom-xks/server.pem"
+    key_file = "/etc/strongroom-xks/server.key"
+    client_ca_file = "/etc/strongroom-xks/client-ca.pem"
+
 A key's usage is its token object's CKA_ENCRYPT/CKA_DECRYPT; a listed key is served with
 the token's usage, and ``[keys]`` limits which token objects are external keys at all. Every
 error is a ValueError naming the field and the rule; no secret or PIN is ever in one.
@@ -59,6 +64,16 @@ class TokenConfig:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """The server's certificate and key (PEM), and with ``client_ca`` mutual TLS: only
+    clients with a certificate that CA issued may connect."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None
+
+
+@dataclass(frozen=True)
 class FileConfig:
     region: str
     token: TokenConfig
@@ -66,6 +81,7 @@ class FileConfig:
     keys: dict[str, list[str]]
     create_missing_keys: bool
     request_log: Path | None
+    tls: TlsConfig | None = None
 
 
 def _table(parent: dict[str, Any], name: str, where: str) -> dict[str, Any]:
@@ -163,7 +179,24 @@ def parse(data: dict[str, Any]) -> FileConfig:
     log = data.get("request_log")
     if log is not None and (not isinstance(log, str) or not log):
         raise ValueError("request_log must be a path")
-    return FileConfig(region, token_config, prefixes, keys, create, Path(log) if log else None)
+    return FileConfig(
+        region, token_config, prefixes, keys, create, Path(log) if log else None, _tls(data)
+    )
+
+
+def _tls(data: dict[str, Any]) -> TlsConfig | None:
+    if "tls" not in data:
+        return None
+    tls = _table(data, "tls", "")
+    files = {}
+    for name in ("cert_file", "key_file", "client_ca_file"):
+        if name == "client_ca_file" and name not in tls:
+            continue
+        path = Path(_str(tls, name, "tls."))
+        if not path.is_file():
+            raise ValueError(f"tls.{name}: {path} does not exist")
+        files[name] = path
+    return TlsConfig(files["cert_file"], files["key_file"], files.get("client_ca_file"))
 
 
 def load(path: Path) -> FileConfig:

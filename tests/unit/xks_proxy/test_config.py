@@ -97,3 +97,16 @@ def test_secret_file_and_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     (tmp_path / "bad.toml").write_text("region = ")
     with pytest.raises(ValueError, match="not valid TOML"):
         load(tmp_path / "bad.toml")
+
+
+def test_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XKS_UNIT_SECRET", "T" * 43)
+    (tmp_path / "c.pem").write_text("x")
+    (tmp_path / "k.pem").write_text("x")
+    tls = {"cert_file": str(tmp_path / "c.pem"), "key_file": str(tmp_path / "k.pem")}
+    config = parse(_with("tls", tls))
+    assert config.tls is not None and config.tls.client_ca_file is None
+    with pytest.raises(ValueError, match=r"tls\.client_ca_file: .* does not exist"):
+        parse(_with("tls", {**tls, "client_ca_file": str(tmp_path / "none.pem")}))
+    with pytest.raises(ValueError, match=r"tls\.key_file must be"):
+        parse(_with("tls", {"cert_file": tls["cert_file"]}))
