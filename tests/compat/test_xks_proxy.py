@@ -302,6 +302,11 @@ def test_unknown_key(proxy: Proxy) -> None:
         "KeyNotFoundException",
     )
     _error(proxy.call("keys/no-such-key/encrypt", _encrypt_body()), 404, "KeyNotFoundException")
+    # the health check's probe key is no external key
+    probe = proxy.call(
+        "keys/strongroom-xks-health-probe/metadata", {"requestMetadata": _metadata()}
+    )
+    _error(probe, 404, "KeyNotFoundException")
 
 
 def test_invalid_requests(proxy: Proxy) -> None:
@@ -657,5 +662,29 @@ def test_toml_mutual_tls(tmp_path: Path) -> None:
                 post(refused)
         with pytest.raises(requests.exceptions.RequestException):
             requests.post(prepared.url.replace("https", "http"), data=prepared.body, timeout=10)
+    finally:
+        proxy.stop()
+
+
+def test_health_and_errors_when_the_token_is_gone(tmp_path: Path) -> None:
+    import shutil
+
+    proxy = Proxy(tmp_path / "data")
+    proxy.start()
+    try:
+        health = {"requestMetadata": {"kmsRequestId": "h", "kmsOperation": "KmsHealthCheck"}}
+        assert proxy.call("health", health).json()["ekmFleetDetails"][0]["healthStatus"] == "ACTIVE"
+        tokens = proxy.data_dir / "softhsm" / "tokens"
+        shutil.move(tokens, tmp_path / "tokens-away")
+        time.sleep(0.3)  # at most one module re-initialisation per 0.25 s
+        response = proxy.call("health", health)
+        assert response.status_code == 200, response.text
+        assert response.json()["ekmFleetDetails"][0]["healthStatus"] == "UNAVAILABLE"
+        time.sleep(0.3)
+        _error(proxy.call("keys/foo/encrypt", _encrypt_body()), 500, "InternalException")
+        shutil.move(tmp_path / "tokens-away", tokens)
+        time.sleep(0.3)
+        assert proxy.call("health", health).json()["ekmFleetDetails"][0]["healthStatus"] == "ACTIVE"
+        assert proxy.call("keys/foo/encrypt", _encrypt_body()).status_code == 200
     finally:
         proxy.stop()

@@ -218,6 +218,7 @@ def build(config: FileConfig, version: str = "unknown") -> ProxyConfig:
     token = Token(config.token.module, config.token.label, config.token.pin)
     token.check()
     keys = TokenKeys(token, frozenset(config.keys))
+    keys.prepare_probe()
     if config.create_missing_keys:
         for key_id, usage in config.keys.items():
             keys.create(key_id, usage)

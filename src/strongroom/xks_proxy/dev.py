@@ -70,6 +70,7 @@ def prepare(data_dir: Path) -> dict[str, Any]:
     keys = TokenKeys(Token(module, TOKEN_LABEL, pin))
     for key_id, usage in DEV_KEYS.items():
         keys.create(key_id, usage)
+    keys.prepare_probe()
     config_path = data_dir / CONFIG_NAME
     if config_path.is_file():
         config: dict[str, Any] = json.loads(config_path.read_text())

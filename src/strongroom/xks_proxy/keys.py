@@ -31,6 +31,9 @@ from strongroom.xks_proxy.requests import TAG_LENGTH
 IV_BYTES = 12
 ENCRYPT = "ENCRYPT"
 DECRYPT = "DECRYPT"
+HEALTH_PROBE_LABEL = "strongroom-xks-health-probe"
+"""The token key a health check encrypts with (made at start, encrypt-only, never served as
+an external key), as the spec advises: never a KMS key's."""
 
 
 def gcm_aad(aad: bytes | None, ciphertext_metadata: bytes | None) -> bytes:
@@ -76,7 +79,9 @@ class TokenKeys:
         self.allowed = allowed
 
     def _key(self, session: Any, key_id: str) -> Any:
-        if self.allowed is not None and key_id not in self.allowed:
+        if key_id == HEALTH_PROBE_LABEL or (
+            self.allowed is not None and key_id not in self.allowed
+        ):
             raise KeyNotFoundException(f"no external key with keyId {key_id!r}")
         try:
             return self.token.find_key(session, key_id, KeyType.AES)
@@ -153,10 +158,22 @@ class TokenKeys:
             ) from None
         return plaintext
 
+    def prepare_probe(self) -> None:
+        """Make the health check's probe key when the token has none."""
+        self.create(HEALTH_PROBE_LABEL, [ENCRYPT])
+
     def health(self) -> Health:
         """The token's vendor, model, serial and whether it answers now."""
 
         def read(session: Any) -> Health:
+            # An encryption with the probe key reaches the token (its information may be
+            # cached by the module): a token that went away fails here. Never a KMS key's.
+            probe = self.token.find_key(session, HEALTH_PROBE_LABEL, KeyType.AES)
+            probe.encrypt(
+                bytes(16),
+                mechanism=Mechanism.AES_GCM,
+                mechanism_param=GCMParams(secrets.token_bytes(IV_BYTES), b"", 128),
+            )
             token = session.token
             return Health(
                 vendor=str(token.manufacturer_id).strip() or "unknown",
