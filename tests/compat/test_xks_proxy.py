@@ -388,13 +388,24 @@ def test_restart_keeps_keys_and_credentials(tmp_path: Path) -> None:
         sealed = first.call("keys/foo/encrypt", _encrypt_body()).json()
     finally:
         first.stop()
-    config = first.config
+    config = {**first.config, "disabled_keys": ["encrypt-only"]}
+    (tmp_path / "data" / "xks-proxy.json").write_text(json.dumps(config))
     second = Proxy(tmp_path / "data")
     second.start()
     try:
         assert second.config == config
         response = second.call("keys/foo/decrypt", _decrypt_body(sealed))
         assert base64.b64decode(response.json()["plaintext"]) == PLAINTEXT
+        # a key disabled in xks-proxy.json is DISABLED after the restart
+        status = second.call("keys/encrypt-only/metadata", {"requestMetadata": _metadata()})
+        assert status.json()["keyStatus"] == "DISABLED"
+        _error(
+            second.call("keys/encrypt-only/encrypt", _encrypt_body()), 400, "InvalidStateException"
+        )
+        assert (
+            second.call("keys/foo/metadata", {"requestMetadata": _metadata()}).json()["keyStatus"]
+            == "ENABLED"
+        )
     finally:
         second.stop()
 
@@ -469,9 +480,11 @@ secret_access_key_file = "{tmp_path / "bob.secret"}"
 [keys]
 k1 = ["ENCRYPT", "DECRYPT"]
 k2 = ["ENCRYPT"]
+k3 = ["ENCRYPT", "DECRYPT"]
 
 [options]
 create_missing_keys = true
+disabled_keys = ["k3"]
 '''
         )
 
@@ -523,6 +536,9 @@ def test_toml_configuration(tmp_path: Path) -> None:
         metadata = {"requestMetadata": _metadata("CreateKey")}
         assert proxy.call("keys/k1/metadata", metadata).json()["keyUsage"] == ["ENCRYPT", "DECRYPT"]
         assert proxy.call("keys/k2/metadata", metadata).json()["keyUsage"] == ["ENCRYPT"]
+        # a disabled key says so and refuses to work
+        assert proxy.call("keys/k3/metadata", metadata).json()["keyStatus"] == "DISABLED"
+        _error(proxy.call("keys/k3/encrypt", _encrypt_body()), 400, "InvalidStateException")
         # a token object that is not listed is no external key
         _error(proxy.call("keys/unlisted/metadata", metadata), 404, "KeyNotFoundException")
         sealed = proxy.call("keys/k1/encrypt", _encrypt_body()).json()

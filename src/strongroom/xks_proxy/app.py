@@ -224,7 +224,7 @@ class XksProxyApp:
             metadata = rq.parse_metadata(body)
             _note(entry, metadata)
             usage = await self._blocking(lambda: keys.usage(key_id))
-            return {"keySpec": "AES_256", "keyUsage": usage, "keyStatus": "ENABLED"}
+            return {"keySpec": "AES_256", "keyUsage": usage, "keyStatus": keys.status(key_id)}
         if found.operation == "Encrypt":
             encrypt = rq.parse_encrypt(body)
             _note(entry, encrypt.metadata)

@@ -22,6 +22,7 @@ Example::
 
     [options]
     create_missing_keys = false           # generate listed keys absent from the token
+    disabled_keys = ["archive"]           # keyStatus DISABLED: encrypt/decrypt refused
 
     [tls]                                 # optional: HTTPS, and with client_ca_file mTLS
     cert_file = "/etc/strongroom-xks/server.pem"
@@ -82,6 +83,7 @@ class FileConfig:
     create_missing_keys: bool
     request_log: Path | None
     tls: TlsConfig | None = None
+    disabled_keys: tuple[str, ...] = ()
 
 
 def _table(parent: dict[str, Any], name: str, where: str) -> dict[str, Any]:
@@ -176,11 +178,21 @@ def parse(data: dict[str, Any]) -> FileConfig:
     create = options.get("create_missing_keys", False)
     if not isinstance(create, bool):
         raise ValueError("options.create_missing_keys must be true or false")
+    disabled = options.get("disabled_keys", [])
+    if not isinstance(disabled, list) or not set(disabled) <= set(keys):
+        raise ValueError("options.disabled_keys must be an array of key ids listed in [keys]")
     log = data.get("request_log")
     if log is not None and (not isinstance(log, str) or not log):
         raise ValueError("request_log must be a path")
     return FileConfig(
-        region, token_config, prefixes, keys, create, Path(log) if log else None, _tls(data)
+        region,
+        token_config,
+        prefixes,
+        keys,
+        create,
+        Path(log) if log else None,
+        _tls(data),
+        tuple(disabled),
     )
 
 
@@ -217,7 +229,7 @@ def build(config: FileConfig, version: str = "unknown") -> ProxyConfig:
 
     token = Token(config.token.module, config.token.label, config.token.pin)
     token.check()
-    keys = TokenKeys(token, frozenset(config.keys))
+    keys = TokenKeys(token, frozenset(config.keys), frozenset(config.disabled_keys))
     keys.prepare_probe()
     if config.create_missing_keys:
         for key_id, usage in config.keys.items():

@@ -5,7 +5,8 @@ On first start: a SoftHSM2 token ``xks-proxy`` under D (its random user PIN in
 ``D/xks-proxy.pin``, mode 0600), the keys ``foo`` (ENCRYPT and DECRYPT), ``encrypt-only``,
 ``decrypt-only`` and ``impotent`` (neither) where absent, and two random credential sets (the
 second shows rotation), written with the URI prefix and region to ``D/xks-proxy.json``,
-mode 0600. Later starts reuse all of it. Requests are logged to ``D/xks-proxy-requests.log``.
+mode 0600. Later starts reuse all of it; a list ``"disabled_keys"`` added to that file
+disables those keys from the next start. Requests are logged to ``D/xks-proxy-requests.log``.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def build(data_dir: Path, version: str = "unknown") -> ProxyConfig:
     token = Token(softhsm.module_path(), config.get("token_label", TOKEN_LABEL), pin)
     return ProxyConfig(
         prefixes={config["uri_prefix"]: Authenticator(config["region"], credentials)},
-        keys=TokenKeys(token),
+        keys=TokenKeys(token, disabled=frozenset(config.get("disabled_keys", []))),
         log=RequestLog.to_file(Path(data_dir) / LOG_NAME),
         version=version,
     )

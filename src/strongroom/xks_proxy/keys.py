@@ -24,6 +24,7 @@ from strongroom.xks_proxy.errors import (
     InternalException,
     InvalidCiphertextException,
     InvalidKeyUsageException,
+    InvalidStateException,
     KeyNotFoundException,
 )
 from strongroom.xks_proxy.requests import TAG_LENGTH
@@ -73,10 +74,25 @@ class Health:
 class TokenKeys:
     """The external keys of one token."""
 
-    def __init__(self, token: Token, allowed: frozenset[str] | None = None) -> None:
-        """``allowed``: the only key ids served (None: every AES key of the token)."""
+    def __init__(
+        self,
+        token: Token,
+        allowed: frozenset[str] | None = None,
+        disabled: frozenset[str] = frozenset(),
+    ) -> None:
+        """``allowed``: the only key ids served (None: every AES key of the token);
+        ``disabled``: keys whose status is DISABLED (metadata says so, encrypt and decrypt
+        are InvalidStateException)."""
         self.token = token
         self.allowed = allowed
+        self.disabled = disabled
+
+    def status(self, key_id: str) -> str:
+        return "DISABLED" if key_id in self.disabled else "ENABLED"
+
+    def _enabled(self, key_id: str) -> None:
+        if key_id in self.disabled:
+            raise InvalidStateException(f"external key {key_id!r} is disabled")
 
     def _key(self, session: Any, key_id: str) -> Any:
         if key_id == HEALTH_PROBE_LABEL or (
@@ -119,6 +135,7 @@ class TokenKeys:
 
         def seal(session: Any) -> bytes:
             key = self._key(session, key_id)
+            self._enabled(key_id)
             if not key[Attribute.ENCRYPT]:
                 raise InvalidKeyUsageException(f"external key {key_id!r} cannot encrypt")
             if decryptable and not key[Attribute.DECRYPT]:
@@ -140,6 +157,7 @@ class TokenKeys:
 
         def open_(session: Any) -> bytes:
             key = self._key(session, key_id)
+            self._enabled(key_id)
             if not key[Attribute.DECRYPT]:
                 raise InvalidKeyUsageException(f"external key {key_id!r} cannot decrypt")
             out: bytes = key.decrypt(

@@ -47,6 +47,7 @@ def test_good(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [c.secret_access_key for c in config.prefixes["/a/b"]] == [SECRET, "T" * 43]
     assert config.keys == {"foo": ["ENCRYPT", "DECRYPT"], "none": []}
     assert not config.create_missing_keys and config.request_log is None
+    assert parse(_with("options", {"disabled_keys": ["foo"]})).disabled_keys == ("foo",)
     assert "1234" not in repr(config.token)
 
 
@@ -66,6 +67,7 @@ def test_good(monkeypatch: pytest.MonkeyPatch) -> None:
         ("keys.bad key", ["ENCRYPT"], "a key id is"),
         ("keys.foo", ["SIGN"], "ENCRYPT and DECRYPT"),
         ("options", {"create_missing_keys": "yes"}, "true or false"),
+        ("options", {"disabled_keys": ["not-listed"]}, "listed in"),
     ],
 )
 def test_errors_name_the_field(
