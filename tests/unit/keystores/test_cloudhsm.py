@@ -3,9 +3,6 @@ reads its configuration once per process), and KeyStores' routing of keys to it.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,8 +10,9 @@ import pytest
 
 from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
 from strongroom.domain.models import Key
-from strongroom.keystores import softhsm
 from strongroom.keystores.base import KeyStores
+
+from ._softhsm import needs_softhsm, run_scenario
 
 _PRELUDE = """
 import logging
@@ -69,17 +67,8 @@ def expect(error, fn, *args):
 
 
 def _run(tmp_path: Path, body: str) -> str:
-    code = _PRELUDE.format(data=str(tmp_path)) + textwrap.dedent(body)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_scenario(_PRELUDE, tmp_path, body)
 
-
-needs_softhsm = pytest.mark.skipif(
-    not any(p.is_file() for p in softhsm.MODULE_PATHS), reason="SoftHSM2 is not installed"
-)
 
 
 @needs_softhsm

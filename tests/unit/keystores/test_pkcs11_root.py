@@ -3,18 +3,11 @@ own process (SoftHSM2 reads its configuration once per process) with its own tok
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-import pytest
+from ._softhsm import needs_softhsm, run_scenario
 
-from strongroom.keystores import softhsm
-
-pytestmark = pytest.mark.skipif(
-    not any(p.is_file() for p in softhsm.MODULE_PATHS), reason="SoftHSM2 is not installed"
-)
+pytestmark = needs_softhsm
 
 _PRELUDE = """
 import hashlib, os, shutil
@@ -34,12 +27,7 @@ token = Token(module, "t1", "pin-one-1")
 
 
 def _run(tmp_path: Path, body: str) -> str:
-    code = _PRELUDE.format(data=str(tmp_path)) + textwrap.dedent(body)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_scenario(_PRELUDE, tmp_path, body)
 
 
 def test_the_key_is_generated_sensitive_and_not_extractable(tmp_path: Path) -> None:

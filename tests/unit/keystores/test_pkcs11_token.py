@@ -3,18 +3,11 @@ process (SoftHSM2 reads its configuration once per process) with its own token d
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-import pytest
+from ._softhsm import needs_softhsm, run_scenario
 
-from strongroom.keystores import softhsm
-
-pytestmark = pytest.mark.skipif(
-    not any(p.is_file() for p in softhsm.MODULE_PATHS), reason="SoftHSM2 is not installed"
-)
+pytestmark = needs_softhsm
 
 _PRELUDE = """
 import os, shutil, threading
@@ -39,12 +32,7 @@ def ungcm(token, data, aad=b"aad", nonce=b"\\0" * 12):
 
 
 def _run(tmp_path: Path, body: str) -> str:
-    code = _PRELUDE.format(data=str(tmp_path)) + textwrap.dedent(body)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_scenario(_PRELUDE, tmp_path, body)
 
 
 def test_login_and_wrong_pin_and_missing_token_and_module(tmp_path: Path) -> None:
