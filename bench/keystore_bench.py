@@ -44,33 +44,8 @@ CONFIGS = ("file", "pkcs11", "pkcs11-nocache", "cks", "moto")
 
 
 def start_strongroom(workdir: Path, name: str, workers: int, env: dict[str, str]) -> kb.Target:
-    data = workdir / name
-    port = kb.free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "strongroom.cli.main",
-        "serve",
-        "--host",
-        kb.HOST,
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
-    server = kb.start(name, argv, port, workdir, env=env)
-    kb.wait_ready(server, "/health")
-    creds = data / "credentials"
-    import configparser
-
-    parser = configparser.ConfigParser()
-    parser.read(creds)
-    section = parser["strongroom"]
-    return kb.Target(name, server, section["aws_access_key_id"], section["aws_secret_access_key"])
+    server = kb.start_strongroom(workdir, workers, name=name, env=env)
+    return kb.Target(name, server, *kb.strongroom_credentials(workdir, name))
 
 
 def custom_key_store_key(target: kb.Target, data: Path) -> str:
@@ -159,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             target = start_strongroom(workdir, name, args.workers, env)
             kms = target.client()
             if name == "cks":
-                target.key_id = custom_key_store_key(target, workdir / name)
+                target.key_id = custom_key_store_key(target, workdir / f"{name}-data")
             else:
                 target.key_id = kms.create_key(Description="keystore_bench")["KeyMetadata"]["KeyId"]
             targets[name] = target

@@ -214,8 +214,17 @@ def stop_all() -> None:
         stop(server)
 
 
-def start_strongroom(workdir: Path, workers: int, audit_fsync: str | None = None) -> Server:
-    data = workdir / "strongroom-data"
+def start_strongroom(
+    workdir: Path,
+    workers: int,
+    audit_fsync: str | None = None,
+    *,
+    name: str = "strongroom",
+    env: dict[str, str] | None = None,
+) -> Server:
+    """Strongroom on its own data directory ``workdir/<name>-data``; ``env`` is added to the
+    environment (settings such as STRONGROOM_ROOT_KEY)."""
+    data = workdir / f"{name}-data"
     port = free_port()
     argv = [
         sys.executable,
@@ -234,10 +243,10 @@ def start_strongroom(workdir: Path, workers: int, audit_fsync: str | None = None
         "warning",
     ]
     # The environment passes through (start()); --audit-fsync overrides STRONGROOM_AUDIT_FSYNC.
-    env = {}
+    env = dict(env or {})
     if audit_fsync is not None:
         env["STRONGROOM_AUDIT_FSYNC"] = "true" if audit_fsync == "on" else "false"
-    server = start("strongroom", argv, port, workdir, env=env)
+    server = start(name, argv, port, workdir, env=env)
     wait_ready(server, "/health")
     return server
 
@@ -274,9 +283,9 @@ def start_instant(workdir: Path, body: bytes) -> Server:
     return server
 
 
-def strongroom_credentials(workdir: Path) -> tuple[str, str]:
+def strongroom_credentials(workdir: Path, name: str = "strongroom") -> tuple[str, str]:
     creds = configparser.ConfigParser()
-    creds.read(workdir / "strongroom-data" / "credentials")
+    creds.read(workdir / f"{name}-data" / "credentials")
     section = creds["strongroom"]
     return section["aws_access_key_id"], section["aws_secret_access_key"]
 
