@@ -22,8 +22,11 @@ def certificate_der(pem: str) -> bytes | None:
     return cert.public_bytes(Encoding.DER)
 
 
-def same_trust_anchor(a: str, b: str) -> bool:
-    """Whether two PEM texts hold the same certificate (unparseable text matches nothing)."""
+def same_trust_anchor(a: str | None, b: str | None) -> bool:
+    """Whether two PEM texts hold the same certificate (unparseable or absent text matches
+    nothing: an external key store has no trust anchor)."""
+    if a is None or b is None:
+        return False
     der_a, der_b = certificate_der(a), certificate_der(b)
     return der_a is not None and der_a == der_b
 

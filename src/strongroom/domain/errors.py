@@ -219,6 +219,53 @@ class UnsupportedOperationException(KmsError):
 class ValidationException(KmsError):
     """AWS error code ValidationException."""
 
+class XksKeyAlreadyInUseException(KmsError):
+    """AWS error code XksKeyAlreadyInUseException."""
+
+
+class XksKeyInvalidConfigurationException(KmsError):
+    """AWS error code XksKeyInvalidConfigurationException."""
+
+
+class XksKeyNotFoundException(KmsError):
+    """AWS error code XksKeyNotFoundException."""
+
+
+class XksProxyIncorrectAuthenticationCredentialException(KmsError):
+    """AWS error code XksProxyIncorrectAuthenticationCredentialException."""
+
+
+class XksProxyInvalidConfigurationException(KmsError):
+    """AWS error code XksProxyInvalidConfigurationException."""
+
+
+class XksProxyInvalidResponseException(KmsError):
+    """AWS error code XksProxyInvalidResponseException."""
+
+
+class XksProxyUriEndpointInUseException(KmsError):
+    """AWS error code XksProxyUriEndpointInUseException."""
+
+
+class XksProxyUriInUseException(KmsError):
+    """AWS error code XksProxyUriInUseException."""
+
+
+class XksProxyUriUnreachableException(KmsError):
+    """AWS error code XksProxyUriUnreachableException."""
+
+
+class XksProxyVpcEndpointServiceInUseException(KmsError):
+    """AWS error code XksProxyVpcEndpointServiceInUseException."""
+
+
+class XksProxyVpcEndpointServiceInvalidConfigurationException(KmsError):
+    """AWS error code XksProxyVpcEndpointServiceInvalidConfigurationException."""
+
+
+class XksProxyVpcEndpointServiceNotFoundException(KmsError):
+    """AWS error code XksProxyVpcEndpointServiceNotFoundException."""
+
 
 class InternalError(Exception):
     """A failure inside Strongroom; its text goes to the log, never to the caller."""

@@ -20,6 +20,7 @@ from strongroom.domain.enums import (
     MultiRegionKeyType,
     Origin,
     RotationType,
+    XksProxyConnectivity,
 )
 
 
@@ -69,6 +70,9 @@ class Key:
     # The custom key store (``cks-...``) whose token holds the key's material; None for
     # the keys whose material is wrapped under the root key.
     custom_key_store_id: str | None = None
+    # The external key (XksKeyId) of a key in an external key store (origin
+    # EXTERNAL_KEY_STORE): the proxy's id of the key that wraps this key's own material.
+    xks_key_id: str | None = None
 
     def evolve(self, **changes: object) -> Key:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -208,20 +212,34 @@ class HsmCluster:
 
 
 @dataclass(frozen=True, slots=True)
+class XksProxySettings:
+    """How the KMS reaches an external key store's proxy (``XksProxyConfigurationType``,
+    without the secret access key, which is kept apart, wrapped under the root key)."""
+
+    uri_endpoint: str  # scheme and host (and port): "https://xks.example.com"
+    uri_path: str  # "[/<prefix>]/kms/xks/v1"
+    connectivity: XksProxyConnectivity
+    access_key_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class CustomKeyStore:
-    """A custom key store of type AWS_CLOUDHSM (``CustomKeyStoresListEntry``); the kmsuser
-    password is kept apart, wrapped under the root key."""
+    """A custom key store (``CustomKeyStoresListEntry``): of type AWS_CLOUDHSM, with its
+    cluster and trust anchor (the kmsuser password kept apart, wrapped under the root key),
+    or of type EXTERNAL_KEY_STORE, with its proxy settings (``xks``; the proxy's secret
+    access key kept apart, wrapped under the root key, in the same place)."""
 
     store_id: str
     account: str
     region: str
     name: str
     store_type: CustomKeyStoreType
-    cluster_id: str
-    trust_anchor: str
+    cluster_id: str | None
+    trust_anchor: str | None
     connection_state: ConnectionState
     connection_error_code: ConnectionErrorCode | None
     creation_date: datetime
+    xks: XksProxySettings | None = None
 
     def evolve(self, **changes: object) -> CustomKeyStore:
         return replace(self, **changes)  # type: ignore[arg-type]

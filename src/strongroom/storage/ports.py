@@ -421,7 +421,10 @@ class HsmClusterRepository(Protocol):
 
     def insert(self, cluster: HsmCluster) -> None: ...
 
-    def get(self, cluster_id: str) -> HsmCluster | None: ...
+    def get(self, cluster_id: str | None) -> HsmCluster | None:
+        """The cluster ``cluster_id``; None when there is none (or for None: an external key
+        store has no cluster)."""
+        ...
 
     def delete(self, cluster_id: str) -> bool:
         """Forget a cluster; False when there was none of that id."""

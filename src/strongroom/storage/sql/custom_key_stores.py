@@ -70,7 +70,9 @@ class SqlHsmClusters:
             )
         )
 
-    def get(self, cluster_id: str) -> HsmCluster | None:
+    def get(self, cluster_id: str | None) -> HsmCluster | None:
+        if cluster_id is None:
+            return None
         q = sa.select(hsm_clusters).where(hsm_clusters.c.cluster_id == cluster_id)
         row = self._c.execute(q).first()
         return None if row is None else _cluster(row)
