@@ -4,8 +4,10 @@ store: this module knows the format, not the key).
 Layout (integers unsigned big-endian)::
 
     offset  size  field
-    0       1     format: 0x01 (material in the software store) or 0x02 (material in
+    0       1     format: 0x01 (material in the software store), 0x02 (material in
                   a custom key store's token; the same layout, the key's token runs GCM)
+                  or 0x03 (a key of an external key store: the same header, and what
+                  follows it is the key's store's own, ``keystores.external``)
     1       12    account id of the key, ASCII digits
     13      1     key id length n (1..64)
     14      n     key id, ASCII (a UUID or ``mrk-`` + 32 hex digits)
@@ -40,7 +42,11 @@ from strongroom.domain.errors import InvalidCiphertextException
 FORMAT_V1 = 1
 FORMAT_TOKEN = 2
 """A blob whose key's material is in a custom key store's token (AWS_CLOUDHSM)."""
-_FORMATS = frozenset({FORMAT_V1, FORMAT_TOKEN})
+FORMAT_EXTERNAL = 3
+"""A blob of a key in an external key store: after the header, the GCM ciphertext and tag
+made under the key's own material, encrypted again by the external key through the
+store's proxy (double encryption); its layout is ``keystores.external``'s."""
+_FORMATS = frozenset({FORMAT_V1, FORMAT_TOKEN, FORMAT_EXTERNAL})
 NONCE_SIZE = 12
 TAG_SIZE = 16
 _VERSION = struct.Struct(">I")
@@ -95,7 +101,7 @@ class SymmetricBlob:
     material_version: int
     header: bytes  # bytes 0 .. 30+n, the AAD prefix
     nonce: bytes
-    sealed: bytes  # ciphertext followed by the tag
+    sealed: bytes  # ciphertext followed by the tag (format 0x03: the external store's layout)
 
 
 def parse_blob(blob: bytes) -> SymmetricBlob:

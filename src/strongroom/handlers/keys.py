@@ -26,6 +26,7 @@ def create_key(core: Core, ctx: RequestContext, req: Request) -> Response:
         tags=tags_from(req.get("Tags")),
         multi_region=req.get("MultiRegion", False),
         custom_key_store_id=req.get("CustomKeyStoreId"),
+        xks_key_id=req.get("XksKeyId"),
         bypass_policy_lockout_safety_check=req.get("BypassPolicyLockoutSafetyCheck"),
     )
     cluster_id = custom_key_store_keys.cluster_id_of(core, key)

@@ -73,6 +73,8 @@ def key_metadata(
         meta["CustomKeyStoreId"] = key.custom_key_store_id
         if cluster_id is not None:
             meta["CloudHsmClusterId"] = cluster_id
+    if key.xks_key_id is not None:
+        meta["XksKeyConfiguration"] = {"Id": key.xks_key_id}
     # "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin" (KeyMetadata doc)
     if (
         key.current_material_id is not None

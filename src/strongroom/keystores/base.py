@@ -9,7 +9,10 @@ object, an external key's id) and whatever it caches in the process.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -19,12 +22,46 @@ from strongroom.domain.enums import (
     KeyAgreementAlgorithm,
     MacAlgorithm,
     MessageType,
+    Origin,
     SigningAlgorithm,
 )
-from strongroom.domain.errors import KeyStoreError
-from strongroom.domain.models import Key
+from strongroom.domain.errors import KeyStoreError, UnsupportedOperationException
+from strongroom.domain.models import Caller, Key
 from strongroom.domain.secrets import KeyBytes
 from strongroom.storage.ports import Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class CallOrigin:
+    """The API request a key store works for: what a store that calls out (an external key
+    store's proxy) tells the other side (the XKS ``requestMetadata``: the KMS request id and
+    operation, the caller's ARN)."""
+
+    request_id: str
+    operation: str
+    caller: Caller
+
+
+CURRENT_CALL: ContextVar[CallOrigin | None] = ContextVar("strongroom_current_call", default=None)
+"""The request being served in this context: set by the request pipeline around each
+handler, None outside a request (jobs, admin commands)."""
+
+
+class MustLeaveLoop(Exception):
+    """Raised by a key store asked, on the event loop, for an operation that waits on the
+    network (an external key store's proxy): the request pipeline runs the handler again
+    in its thread pool. Raised before anything is written or sent, so running the handler
+    again from the start is safe."""
+
+
+def leave_loop() -> None:
+    """MustLeaveLoop when called on a thread that runs an asyncio event loop (a handler the
+    pipeline runs on the loop); nothing on any other thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise MustLeaveLoop
 
 
 class RootKey(Protocol):
@@ -219,9 +256,81 @@ class KeyStore(Protocol):
         ...
 
 
+class SymmetricOnly:
+    """The asymmetric, HMAC and key agreement operations of a store that holds symmetric
+    encryption keys only (the keys of custom key stores): UnsupportedOperationException,
+    naming ``where`` the key is."""
+
+    where = "this key store"
+
+    def _unsupported(self, key: Key) -> UnsupportedOperationException:
+        return UnsupportedOperationException(
+            f"{key.arn} is in {self.where}: only symmetric encryption is supported there."
+        )
+
+    def public_key(self, key: Key, version: int) -> bytes:
+        raise self._unsupported(key)
+
+    def sign(
+        self,
+        key: Key,
+        version: int,
+        message: bytes,
+        message_type: MessageType,
+        algorithm: SigningAlgorithm,
+    ) -> bytes:
+        raise self._unsupported(key)
+
+    def verify(
+        self,
+        key: Key,
+        version: int,
+        message: bytes,
+        message_type: MessageType,
+        algorithm: SigningAlgorithm,
+        signature: bytes,
+    ) -> bool:
+        raise self._unsupported(key)
+
+    def rsa_encrypt(
+        self, key: Key, version: int, plaintext: bytes, algorithm: EncryptionAlgorithm
+    ) -> bytes:
+        raise self._unsupported(key)
+
+    def rsa_decrypt(
+        self, key: Key, version: int, ciphertext: bytes, algorithm: EncryptionAlgorithm
+    ) -> bytes:
+        raise self._unsupported(key)
+
+    def generate_mac(
+        self, key: Key, version: int, message: bytes, algorithm: MacAlgorithm
+    ) -> bytes:
+        raise self._unsupported(key)
+
+    def verify_mac(
+        self, key: Key, version: int, message: bytes, algorithm: MacAlgorithm, mac: bytes
+    ) -> bool:
+        raise self._unsupported(key)
+
+    def derive_shared_secret(
+        self, key: Key, version: int, public_key: bytes, algorithm: KeyAgreementAlgorithm
+    ) -> KeyBytes:
+        raise self._unsupported(key)
+
+    def encapsulate(
+        self, key: Key, version: int, algorithm: EncapsulationAlgorithm
+    ) -> tuple[bytes, KeyBytes]:
+        raise self._unsupported(key)
+
+    def decapsulate(
+        self, key: Key, version: int, ciphertext: bytes, algorithm: EncapsulationAlgorithm
+    ) -> KeyBytes:
+        raise self._unsupported(key)
+
+
 class ConnectedKeyStore(KeyStore, Protocol):
     """The key store of the keys of custom key stores, whose availability each custom key
-    store's connection decides (``keystores.cloudhsm``)."""
+    store's connection decides (``keystores.cloudhsm``, ``keystores.external``)."""
 
     def available(self, key: Key, *, probe: bool = False) -> bool:
         """Whether ``key``'s custom key store is connected and, with ``probe``, its token
@@ -232,30 +341,36 @@ class ConnectedKeyStore(KeyStore, Protocol):
 class KeyStores:
     """The key stores of a runtime, and the one place that says which store holds a key.
 
-    A key whose record names a custom key store (``Key.custom_key_store_id``) is in the
-    custom key store's token (``custom``); every other key is in the software store.
-    ``for_key`` is on the hot path: a field read and a dict look-up."""
+    A key of a custom key store (``Key.custom_key_store_id``) is in its store: with origin
+    AWS_CLOUDHSM in the store's token (``custom``), with origin EXTERNAL_KEY_STORE behind
+    the store's proxy (``external``, which keeps the key's own material in the software
+    store and wraps what it encrypts with the external key). Every other key is in the
+    software store. ``for_key`` is on the hot path: a field read and a dict look-up."""
 
-    __slots__ = ("_all", "_by_kind", "_custom", "_software")
+    __slots__ = ("_all", "_by_origin", "_software")
 
-    def __init__(self, software: KeyStore, custom: ConnectedKeyStore | None = None) -> None:
+    def __init__(
+        self,
+        software: KeyStore,
+        custom: ConnectedKeyStore | None = None,
+        external: ConnectedKeyStore | None = None,
+    ) -> None:
         self._software = software
-        self._custom = custom
-        stores: list[KeyStore] = [software] if custom is None else [software, custom]
-        self._all: tuple[KeyStore, ...] = tuple(stores)
-        # Keyed by "is in a custom key store"; without a custom store such a key has none.
-        self._by_kind: dict[bool, KeyStore] = {False: software}
+        self._by_origin: dict[Origin, ConnectedKeyStore] = {}
         if custom is not None:
-            self._by_kind[True] = custom
+            self._by_origin[Origin.AWS_CLOUDHSM] = custom
+        if external is not None:
+            self._by_origin[Origin.EXTERNAL_KEY_STORE] = external
+        self._all: tuple[KeyStore, ...] = (software, *self._by_origin.values())
 
     def for_key(self, key: Key) -> KeyStore:
         """The store that holds ``key``'s material (on the hot path: keep it a field read)."""
-        try:
-            return self._by_kind[key.custom_key_store_id is not None]
-        except KeyError:
-            raise KeyStoreError(
-                f"{key.arn} is in a custom key store, and none is configured"
-            ) from None
+        store = self._by_origin.get(key.origin)
+        if store is not None:
+            return store
+        if key.custom_key_store_id is not None:
+            raise KeyStoreError(f"{key.arn} is in a custom key store, and none is configured")
+        return self._software
 
     def available(self, key: Key, *, probe: bool = False) -> bool:
         """Whether ``key`` can be used now: always for a key of the software store; for a key
@@ -263,7 +378,8 @@ class KeyStores:
         answers). The services show an unavailable key as KeyState Unavailable."""
         if key.custom_key_store_id is None:
             return True
-        return self._custom is not None and self._custom.available(key, probe=probe)
+        store = self._by_origin.get(key.origin)
+        return store is not None and store.available(key, probe=probe)
 
     def forget(self, arn: str) -> None:
         """Drop what every store cached of the key ``arn`` (``KeyStore.forget``)."""

@@ -29,14 +29,6 @@ from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11e
 from pkcs11.mechanisms import GCMParams
 
-from strongroom.domain.enums import (
-    EncapsulationAlgorithm,
-    EncryptionAlgorithm,
-    KeyAgreementAlgorithm,
-    MacAlgorithm,
-    MessageType,
-    SigningAlgorithm,
-)
 from strongroom.domain.errors import (
     InvalidCiphertextException,
     KeyStoreError,
@@ -46,7 +38,7 @@ from strongroom.domain.errors import (
 from strongroom.domain.keystate import UNAVAILABLE
 from strongroom.domain.models import Key
 from strongroom.domain.secrets import KeyBytes
-from strongroom.keystores.base import NewMaterial
+from strongroom.keystores.base import NewMaterial, SymmetricOnly
 from strongroom.keystores.pkcs11_token import (
     AES_KEY_TEMPLATE,
     Token,
@@ -110,8 +102,10 @@ def _version_id(version: int) -> bytes:
     return version.to_bytes(4, "big")
 
 
-class CloudHsmKeyStore:
+class CloudHsmKeyStore(SymmetricOnly):
     """Keys of custom key stores of type AWS_CLOUDHSM, each in its store's PKCS#11 token."""
+
+    where = "a custom key store"
 
     def __init__(self, connections: StoreConnections) -> None:
         self._connections = connections
@@ -278,69 +272,3 @@ class CloudHsmKeyStore:
             return self._run(key, run)
         except _NOT_OURS:
             raise InvalidCiphertextException() from None
-
-    # --- what a key in a custom key store cannot do ----------------------------------------------
-
-    def _unsupported(self, key: Key) -> UnsupportedOperationException:
-        return UnsupportedOperationException(
-            f"{key.arn} is in a custom key store: only symmetric encryption is supported there."
-        )
-
-    def public_key(self, key: Key, version: int) -> bytes:
-        raise self._unsupported(key)
-
-    def sign(
-        self,
-        key: Key,
-        version: int,
-        message: bytes,
-        message_type: MessageType,
-        algorithm: SigningAlgorithm,
-    ) -> bytes:
-        raise self._unsupported(key)
-
-    def verify(
-        self,
-        key: Key,
-        version: int,
-        message: bytes,
-        message_type: MessageType,
-        algorithm: SigningAlgorithm,
-        signature: bytes,
-    ) -> bool:
-        raise self._unsupported(key)
-
-    def rsa_encrypt(
-        self, key: Key, version: int, plaintext: bytes, algorithm: EncryptionAlgorithm
-    ) -> bytes:
-        raise self._unsupported(key)
-
-    def rsa_decrypt(
-        self, key: Key, version: int, ciphertext: bytes, algorithm: EncryptionAlgorithm
-    ) -> bytes:
-        raise self._unsupported(key)
-
-    def generate_mac(
-        self, key: Key, version: int, message: bytes, algorithm: MacAlgorithm
-    ) -> bytes:
-        raise self._unsupported(key)
-
-    def verify_mac(
-        self, key: Key, version: int, message: bytes, algorithm: MacAlgorithm, mac: bytes
-    ) -> bool:
-        raise self._unsupported(key)
-
-    def derive_shared_secret(
-        self, key: Key, version: int, public_key: bytes, algorithm: KeyAgreementAlgorithm
-    ) -> KeyBytes:
-        raise self._unsupported(key)
-
-    def encapsulate(
-        self, key: Key, version: int, algorithm: EncapsulationAlgorithm
-    ) -> tuple[bytes, KeyBytes]:
-        raise self._unsupported(key)
-
-    def decapsulate(
-        self, key: Key, version: int, ciphertext: bytes, algorithm: EncapsulationAlgorithm
-    ) -> KeyBytes:
-        raise self._unsupported(key)

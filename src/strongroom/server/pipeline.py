@@ -15,11 +15,12 @@ from strongroom.auth.sigv4 import HttpRequest
 from strongroom.domain.errors import KmsError, KMSInternalException
 from strongroom.domain.models import Caller
 from strongroom.domain.requestids import new_id
+from strongroom.keystores.base import CURRENT_CALL, CallOrigin, MustLeaveLoop
 from strongroom.server.access_log import enable_access_log, log_request
 from strongroom.server.asgi import Receive, Scope, Send, read_body, reply
-from strongroom.server.protocols import WireProtocol
+from strongroom.server.protocols import Handler, WireProtocol
 from strongroom.server.wiring import Runtime
-from strongroom.services.core import RequestContext
+from strongroom.services.core import Core, RequestContext
 from strongroom.services.key_usage import note_use
 
 log = logging.getLogger("strongroom.server")
@@ -83,13 +84,17 @@ class Pipeline:
                     operation = wire.body_operation(body)
                 route, params = wire.decode(operation, fields, body)
                 ctx = RequestContext(caller, request_id, grant_tokens=_grant_tokens(params))
-                if route.on_loop:
-                    result = route.handler(self.rt.core, ctx, params)
+                call = CallOrigin(request_id, operation, caller)
+                if not route.on_loop:
+                    result = await self._in_pool(call, route.handler, ctx, params)
                 else:
-                    loop = asyncio.get_running_loop()
-                    result = await loop.run_in_executor(
-                        self._pool, route.handler, self.rt.core, ctx, params
-                    )
+                    try:
+                        result = _serve(call, route.handler, self.rt.core, ctx, params)
+                    except MustLeaveLoop:
+                        # The key's store waits on the network: run it all again in the
+                        # pool, with a fresh context (nothing was written or sent).
+                        ctx = RequestContext(caller, request_id, grant_tokens=ctx.grant_tokens)
+                        result = await self._in_pool(call, route.handler, ctx, params)
                 payload = route.encode(result, request_id)
                 status = 200
             except KmsError as exc:
@@ -142,6 +147,14 @@ class Pipeline:
                 if not self._active:
                     self._idle_since = time.monotonic()
 
+    async def _in_pool(
+        self, call: CallOrigin, handler: Handler, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run ``handler`` in the thread pool (``_serve``)."""
+        loop = asyncio.get_running_loop()
+        core = self.rt.core
+        return await loop.run_in_executor(self._pool, _serve, call, handler, core, ctx, params)
+
     async def _still_alone(self) -> bool:
         """Whether the one request in flight is still alone after a turn of the loop.
 
@@ -156,6 +169,18 @@ class Pipeline:
         """
         await asyncio.sleep(0)
         return self._active == 1
+
+
+def _serve(
+    call: CallOrigin, handler: Handler, core: Core, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
+    """Run ``handler`` with ``call`` as the request its key stores work for
+    (``keystores.base.CURRENT_CALL``), on whichever thread runs it."""
+    token = CURRENT_CALL.set(call)
+    try:
+        return handler(core, ctx, params)
+    finally:
+        CURRENT_CALL.reset(token)
 
 
 def _internal(request_id: str) -> KMSInternalException:

@@ -13,11 +13,13 @@ from strongroom.audit.log import AuditLog
 from strongroom.domain.errors import KeyStoreError
 from strongroom.keystores.base import KeyStores, RootKey
 from strongroom.keystores.cloudhsm import CloudHsmKeyStore, StoreConnections
+from strongroom.keystores.external import ExternalKeyStore, XksConnections
 from strongroom.keystores.filekey import FileRootKey
 from strongroom.keystores.pkcs11_root import KeyNotFound, Pkcs11RootKey
 from strongroom.keystores.pkcs11_token import Token
 from strongroom.keystores.ring import RootKeyRing
 from strongroom.keystores.software import SoftwareKeyStore
+from strongroom.keystores.xks_client import XksClient
 from strongroom.server.authn import Authenticator
 from strongroom.server.client_config import PROFILE, credentials_profile, write_config
 from strongroom.server.root_keys import (
@@ -58,6 +60,7 @@ from strongroom.services.root_key import (
 from strongroom.services.seed_file import SeedError, SeedFile, parse_seed
 from strongroom.services.seeding import apply_seed
 from strongroom.services.store_tokens import connected_token
+from strongroom.services.xks_connections import connected_client
 from strongroom.storage.ports import Store
 from strongroom.storage.sql import SqlStore
 
@@ -124,7 +127,9 @@ def _core(settings: Settings, store: Store, root_key: RootKey, clock: Clock) -> 
         store=store,
         root_key=root_key,
         cache=KeyCache(),
-        keystores=build_keystores(store, root_key, connections, settings.material_cache_keys),
+        keystores=build_keystores(
+            store, root_key, connections, connections, settings.material_cache_keys
+        ),
         clock=clock,
         grants_per_key=settings.grants_per_key,
         grants_per_grantee_per_key=settings.grants_per_grantee_per_key,
@@ -136,8 +141,9 @@ def _core(settings: Settings, store: Store, root_key: RootKey, clock: Clock) -> 
 
 
 class _StoreConnections:
-    """The connected custom key stores' tokens of a core (``services.store_tokens``), as
-    the key store of custom key stores asks for them (``keystores.cloudhsm``)."""
+    """The connected custom key stores of a core, as the key stores of their keys ask for
+    them: tokens (``services.store_tokens``, for ``keystores.cloudhsm``) and proxies
+    (``services.xks_connections``, for ``keystores.external``)."""
 
     def __init__(self) -> None:
         self.core: Core | None = None
@@ -153,19 +159,27 @@ class _StoreConnections:
     def lost(self, store_id: str) -> None:
         self._core().store_tokens.forget(store_id)
 
+    def client(self, store_id: str, key_arn: str) -> XksClient:
+        return connected_client(self._core(), store_id, key_arn=key_arn)
+
 
 def build_keystores(
     store: Store,
     root_key: RootKey,
     connections: StoreConnections,
+    proxies: XksConnections,
     material_cache_keys: int = 100_000,
 ) -> KeyStores:
     """The key stores: the software store, its material wrapped under ``root_key`` and
-    cached for at most ``material_cache_keys`` keys, and the store of keys in custom key
-    stores, in their tokens through ``connections``."""
+    cached for at most ``material_cache_keys`` keys; the store of keys in custom key
+    stores of type AWS_CLOUDHSM, in their tokens through ``connections``; and the store
+    of keys in external key stores, their own material in the software store, wrapped
+    again through their store's proxy (``proxies``)."""
+    software = SoftwareKeyStore(store, root_key, material_cache_keys)
     return KeyStores(
-        software=SoftwareKeyStore(store, root_key, material_cache_keys),
+        software=software,
         custom=CloudHsmKeyStore(connections),
+        external=ExternalKeyStore(software, proxies),
     )
 
 

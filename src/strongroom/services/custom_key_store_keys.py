@@ -32,25 +32,39 @@ from strongroom.services.core import Core, RequestContext
 from strongroom.services.custom_key_stores import store_for_new_key, store_of
 from strongroom.services.store_tokens import run_in_store
 
+_STORE_ORIGINS = {
+    Origin.AWS_CLOUDHSM: CustomKeyStoreType.AWS_CLOUDHSM,
+    Origin.EXTERNAL_KEY_STORE: CustomKeyStoreType.EXTERNAL_KEY_STORE,
+}
+"""The origin of the keys of each type of custom key store."""
 
-def check_origin(origin: Origin, custom_key_store_id: str | None) -> None:
-    """CreateKey's Origin and CustomKeyStoreId go together: AWS_CLOUDHSM needs a store, a
-    store needs AWS_CLOUDHSM (CreateKey documentation, Origin: "To create a KMS key in an
-    CloudHSM key store ... set this value to AWS_CLOUDHSM. You must also use the
-    CustomKeyStoreId parameter"). Raises ValidationException, UnsupportedOperationException
-    (EXTERNAL_KEY_STORE, not served yet)."""
-    if origin is Origin.EXTERNAL_KEY_STORE:
-        raise UnsupportedOperationException(
-            "Origin EXTERNAL_KEY_STORE is not supported by this server yet."
-        )
-    if origin is Origin.AWS_CLOUDHSM and custom_key_store_id is None:
+
+def check_origin(origin: Origin, custom_key_store_id: str | None, xks_key_id: str | None) -> None:
+    """CreateKey's Origin, CustomKeyStoreId and XksKeyId go together: AWS_CLOUDHSM needs a
+    store, EXTERNAL_KEY_STORE a store and an external key, a store needs one of them
+    (CreateKey documentation, Origin: "To create a KMS key in an CloudHSM key store ... set
+    this value to AWS_CLOUDHSM. You must also use the CustomKeyStoreId parameter"; "To
+    create a KMS key in an external key store, set this value to EXTERNAL_KEY_STORE. You
+    must also use the CustomKeyStoreId parameter ... and the XksKeyId parameter").
+    Raises ValidationException."""
+    if origin in _STORE_ORIGINS and custom_key_store_id is None:
         raise ValidationException(
-            "CustomKeyStoreId is required when Origin is AWS_CLOUDHSM: it names the AWS "
-            "CloudHSM key store whose cluster generates the key material."
+            f"CustomKeyStoreId is required when Origin is {origin}: it names the custom key "
+            "store the key is created in."
         )
-    if custom_key_store_id is not None and origin is not Origin.AWS_CLOUDHSM:
+    if custom_key_store_id is not None and origin not in _STORE_ORIGINS:
         raise ValidationException(
-            f"Origin must be AWS_CLOUDHSM when CustomKeyStoreId is specified (it is {origin})."
+            "Origin must be AWS_CLOUDHSM or EXTERNAL_KEY_STORE when CustomKeyStoreId is "
+            f"specified (it is {origin})."
+        )
+    if origin is Origin.EXTERNAL_KEY_STORE and xks_key_id is None:
+        raise ValidationException(
+            "XksKeyId is required when Origin is EXTERNAL_KEY_STORE: it names the external "
+            "key, in the store's external key manager, that the KMS key is associated with."
+        )
+    if xks_key_id is not None and origin is not Origin.EXTERNAL_KEY_STORE:
+        raise ValidationException(
+            f"XksKeyId is valid only when Origin is EXTERNAL_KEY_STORE (it is {origin})."
         )
 
 
@@ -59,6 +73,7 @@ def check_new_key(
     ctx: RequestContext,
     store_id: str,
     *,
+    origin: Origin,
     key_spec: KeySpec,
     key_usage: KeyUsage,
     multi_region: bool,
@@ -66,10 +81,11 @@ def check_new_key(
     """What CreateKey with a CustomKeyStoreId needs besides the origin: a symmetric
     encryption key ("This parameter is valid only for symmetric encryption KMS keys in a
     single Region", CreateKey's CustomKeyStoreId documentation) in a store of the caller's
-    account and Region that is CONNECTED, whose cluster has two HSMs
-    (``custom_key_stores.store_for_new_key``). Raises
+    account and Region that is CONNECTED, of the type ``origin`` names, and (AWS_CLOUDHSM)
+    whose cluster has two HSMs (``custom_key_stores.store_for_new_key``). Raises
     UnsupportedOperationException, CustomKeyStoreNotFoundException,
-    CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException."""
+    CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException,
+    ValidationException (a store of the other type)."""
     if key_spec is not KeySpec.SYMMETRIC_DEFAULT or key_usage is not KeyUsage.ENCRYPT_DECRYPT:
         raise UnsupportedOperationException(
             f"KeySpec {key_spec} with KeyUsage {key_usage} is not valid in a custom key store: "
@@ -80,7 +96,13 @@ def check_new_key(
         raise UnsupportedOperationException(
             "MultiRegion keys cannot be created in a custom key store."
         )
-    store_for_new_key(core, ctx, store_id)
+    store = store_for_new_key(core, ctx, store_id)
+    if store.store_type is not _STORE_ORIGINS[origin]:
+        wanted = next(o for o, t in _STORE_ORIGINS.items() if t is store.store_type)
+        raise ValidationException(
+            f"Custom key store {store_id} is of type {store.store_type}: a key created in it "
+            f"has Origin {wanted} (it is {origin})."
+        )
 
 
 def not_connected(
@@ -95,9 +117,10 @@ def not_connected(
 
 
 def cluster_id_of(core: Core, key: Key) -> str | None:
-    """The CloudHsmClusterId DescribeKey shows for a key in a custom key store: its store's
-    cluster now (UpdateCustomKeyStore may move a store to a related cluster)."""
-    if key.custom_key_store_id is None:
+    """The CloudHsmClusterId DescribeKey shows for a key in a custom key store of type
+    AWS_CLOUDHSM: its store's cluster now (UpdateCustomKeyStore may move a store to a
+    related cluster)."""
+    if key.custom_key_store_id is None or key.origin is not Origin.AWS_CLOUDHSM:
         return None
     store = store_of(core, key.custom_key_store_id)
     return None if store is None else store.cluster_id

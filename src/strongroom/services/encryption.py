@@ -14,6 +14,7 @@ from functools import partial
 from strongroom.authz.conditions import ContextValue
 from strongroom.authz.context_keys import flag
 from strongroom.crypto.blob import (
+    FORMAT_EXTERNAL,
     FORMAT_TOKEN,
     FORMAT_V1,
     check_format,
@@ -22,7 +23,7 @@ from strongroom.crypto.blob import (
     seal,
 )
 from strongroom.crypto.context import encode_context
-from strongroom.domain.enums import DataKeySpec, EncryptionAlgorithm, SpecFamily
+from strongroom.domain.enums import DataKeySpec, EncryptionAlgorithm, Origin, SpecFamily
 from strongroom.domain.errors import (
     IncorrectKeyException,
     InvalidCiphertextException,
@@ -109,7 +110,9 @@ def seal_under(core: Core, key: Key, plaintext: bytes, context: Context) -> Seal
 
 def blob_format(key: Key) -> int:
     """The format byte of ``key``'s blobs: which kind of store runs its AES-GCM."""
-    return FORMAT_V1 if key.custom_key_store_id is None else FORMAT_TOKEN
+    if key.custom_key_store_id is None:
+        return FORMAT_V1
+    return FORMAT_EXTERNAL if key.origin is Origin.EXTERNAL_KEY_STORE else FORMAT_TOKEN
 
 
 def encrypt(

@@ -32,6 +32,7 @@ from strongroom.services.custom_key_store_keys import (
     check_origin,
     not_connected,
 )
+from strongroom.services.external_keys import check_external_key
 from strongroom.services.key_records import insert_key, new_key_record
 from strongroom.services.loading import with_availability
 from strongroom.services.material import material_source
@@ -53,12 +54,15 @@ def create_key(
     tags: Sequence[Tag] = (),
     multi_region: bool = False,
     custom_key_store_id: str | None = None,
+    xks_key_id: str | None = None,
     bypass_policy_lockout_safety_check: bool | None = None,
 ) -> Key:
     """Create a customer managed key of any key spec with fresh material, or, with origin
     EXTERNAL, without material: PendingImport until ImportKeyMaterial, or, with origin
     AWS_CLOUDHSM and ``custom_key_store_id``, a symmetric key whose material the store's
-    token generates (``services.custom_key_store_keys``).
+    token generates (``services.custom_key_store_keys``), or, with origin
+    EXTERNAL_KEY_STORE, ``custom_key_store_id`` and ``xks_key_id``, a symmetric key whose
+    blobs its external key wraps again (``services.external_keys``).
     ``bypass_policy_lockout_safety_check`` is None when the request leaves it out.
 
     Tags need kms:TagResource too, from the caller's identity policies.
@@ -68,6 +72,8 @@ def create_key(
     (specs, origins and key stores this build cannot serve; other than symmetric or
     multi-Region keys in a custom key store), CustomKeyStoreNotFoundException,
     CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException,
+    XksKeyNotFoundException, XksKeyInvalidConfigurationException,
+    XksKeyAlreadyInUseException, DependencyTimeoutException,
     MalformedPolicyDocumentException, LimitExceededException, TagException.
     """
     extra = _create_key_context(key_spec, key_usage, origin, multi_region, tags)
@@ -77,12 +83,13 @@ def create_key(
     arn = key_arn(ctx.region, ctx.account, key_id)
     authorize_new_key_tags(core, ctx.caller, arn, tags)
     usage = check_key_spec_usage(key_spec, key_usage)
-    check_origin(origin, custom_key_store_id)
+    check_origin(origin, custom_key_store_id, xks_key_id)
     if custom_key_store_id is not None:
         check_new_key(
             core,
             ctx,
             custom_key_store_id,
+            origin=origin,
             key_spec=key_spec,
             key_usage=usage,
             multi_region=multi_region,
@@ -95,6 +102,9 @@ def create_key(
             core, ctx.caller, policy, arn, bypass_lockout=bool(bypass_policy_lockout_safety_check)
         )
     check_tags(tags)
+    if custom_key_store_id is not None and xks_key_id is not None:
+        # Last of the checks: it asks the store's proxy.
+        check_external_key(core, ctx, custom_key_store_id, xks_key_id)
     key = new_key_record(
         ctx.account,
         ctx.region,
@@ -106,7 +116,7 @@ def create_key(
         created=core.clock(),
         origin=origin,
         multi_region=multi_region,
-    ).evolve(custom_key_store_id=custom_key_store_id)
+    ).evolve(custom_key_store_id=custom_key_store_id, xks_key_id=xks_key_id)
     key = store_new_key(core, key, _new_material(core, key), tags)
     ctx.resources.append(key.arn)
     return key
