@@ -436,7 +436,8 @@ class HsmClusterRepository(Protocol):
 
 
 class CustomKeyStoreRepository(Protocol):
-    """Custom key stores, their wrapped kmsuser passwords and which keys live in them."""
+    """Custom key stores, their wrapped secrets (kmsuser passwords, proxy secret access keys)
+    and which keys live in them."""
 
     def insert(self, store: CustomKeyStore, wrapped_password: bytes) -> None: ...
 
@@ -445,10 +446,14 @@ class CustomKeyStoreRepository(Protocol):
     def get_by_name(self, account: str, region: str, name: str) -> CustomKeyStore | None: ...
 
     def update(self, store: CustomKeyStore) -> None:
-        """Write a store's name, cluster, trust anchor and connection state."""
+        """Write a store's name, cluster, trust anchor, proxy settings (``xks``) and
+        connection state."""
         ...
 
-    def wrapped_password(self, store_id: str) -> bytes | None: ...
+    def wrapped_password(self, store_id: str) -> bytes | None:
+        """The store's wrapped secret: the kmsuser password (AWS_CLOUDHSM) or the proxy's
+        secret access key (EXTERNAL_KEY_STORE), wrapped under the root key."""
+        ...
 
     def set_wrapped_password(self, store_id: str, wrapped: bytes) -> None: ...
 
@@ -468,6 +473,11 @@ class CustomKeyStoreRepository(Protocol):
 
     def key_count(self, store_id: str) -> int:
         """How many KMS keys (in any state) live in the store (``keys.custom_key_store_id``)."""
+        ...
+
+    def key_using(self, store_id: str, xks_key_id: str) -> str | None:
+        """The ARN of the KMS key (in any state) of the external key store ``store_id`` that
+        uses the external key ``xks_key_id``; None when no key does."""
         ...
 
     def list(

@@ -75,6 +75,10 @@ keys = sa.Table(
     # The custom key store the key's material lives in (None: the root-key-wrapped store).
     sa.Column("custom_key_store_id", sa.String(24), nullable=True),
     sa.Index("ix_keys_custom_key_store_id", "custom_key_store_id"),
+    # The external key (XksKeyId) of a key in an external key store; one KMS key per
+    # external key in a store.
+    sa.Column("xks_key_id", sa.String(128), nullable=True),
+    sa.Index("uq_keys_store_xks_key_id", "custom_key_store_id", "xks_key_id", unique=True),
 )
 
 key_materials = sa.Table(
@@ -281,8 +285,9 @@ hsm_clusters = sa.Table(
     sa.Index("ix_hsm_clusters_account", "account_id", "cluster_id"),
 )
 
-# Custom key stores (AWS_CLOUDHSM): the kmsuser password wrapped under the root key (AAD
-# names the store id), the connection state every process and node reads.
+# Custom key stores: AWS_CLOUDHSM (cluster, trust anchor) or EXTERNAL_KEY_STORE (the xks_*
+# proxy settings); the kmsuser password or the proxy's secret access key wrapped under the
+# root key (AAD names the store id); the connection state every process and node reads.
 custom_key_stores = sa.Table(
     "custom_key_stores",
     metadata,
@@ -292,10 +297,14 @@ custom_key_stores = sa.Table(
     sa.Column("name", sa.String(256), nullable=False),
     sa.Column("store_type", sa.String(32), nullable=False),
     sa.Column(
-        "cluster_id", sa.String(24), sa.ForeignKey("hsm_clusters.cluster_id"), nullable=False
+        "cluster_id", sa.String(24), sa.ForeignKey("hsm_clusters.cluster_id"), nullable=True
     ),
-    sa.Column("trust_anchor", sa.Text, nullable=False),
+    sa.Column("trust_anchor", sa.Text, nullable=True),
     sa.Column("wrapped_password", sa.LargeBinary, nullable=False),
+    sa.Column("xks_uri_endpoint", sa.String(128), nullable=True),
+    sa.Column("xks_uri_path", sa.String(128), nullable=True),
+    sa.Column("xks_connectivity", sa.String(32), nullable=True),
+    sa.Column("xks_access_key_id", sa.String(30), nullable=True),
     sa.Column("connection_state", sa.String(16), nullable=False),
     sa.Column("connection_error_code", sa.String(48), nullable=True),
     sa.Column("creation_date", sa.Float, nullable=False),

@@ -8,8 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from strongroom.domain.enums import ConnectionErrorCode, ConnectionState, CustomKeyStoreType
-from strongroom.domain.models import CustomKeyStore, HsmCluster
+from strongroom.domain.enums import (
+    ConnectionErrorCode,
+    ConnectionState,
+    CustomKeyStoreType,
+    XksProxyConnectivity,
+)
+from strongroom.domain.models import CustomKeyStore, HsmCluster, XksProxySettings
 from strongroom.storage.schema import custom_key_stores, hsm_clusters, keys
 from strongroom.storage.sql._rows import after_position, dt, enum, value
 
@@ -43,7 +48,29 @@ def _store(row: sa.Row[Any]) -> CustomKeyStore:
         connection_state=ConnectionState(row.connection_state),
         connection_error_code=enum(ConnectionErrorCode, row.connection_error_code),
         creation_date=created,
+        xks=_xks(row),
     )
+
+
+def _xks(row: sa.Row[Any]) -> XksProxySettings | None:
+    if row.xks_uri_endpoint is None:
+        return None
+    return XksProxySettings(
+        uri_endpoint=row.xks_uri_endpoint,
+        uri_path=row.xks_uri_path,
+        connectivity=XksProxyConnectivity(row.xks_connectivity),
+        access_key_id=row.xks_access_key_id,
+    )
+
+
+def _xks_values(store: CustomKeyStore) -> dict[str, Any]:
+    xks = store.xks
+    return {
+        "xks_uri_endpoint": None if xks is None else xks.uri_endpoint,
+        "xks_uri_path": None if xks is None else xks.uri_path,
+        "xks_connectivity": None if xks is None else xks.connectivity.value,
+        "xks_access_key_id": None if xks is None else xks.access_key_id,
+    }
 
 
 # Every column but the wrapped password, which only ``wrapped_password`` reads.
@@ -108,6 +135,7 @@ class SqlCustomKeyStores:
                 connection_state=store.connection_state.value,
                 connection_error_code=value(store.connection_error_code),
                 creation_date=store.creation_date.timestamp(),
+                **_xks_values(store),
             )
         )
 
@@ -137,6 +165,7 @@ class SqlCustomKeyStores:
                 trust_anchor=store.trust_anchor,
                 connection_state=store.connection_state.value,
                 connection_error_code=value(store.connection_error_code),
+                **_xks_values(store),
             )
         )
 
@@ -182,6 +211,13 @@ class SqlCustomKeyStores:
     def key_count(self, store_id: str) -> int:
         q = sa.select(sa.func.count()).where(keys.c.custom_key_store_id == store_id)
         return int(self._c.execute(q).scalar_one())
+
+    def key_using(self, store_id: str, xks_key_id: str) -> str | None:
+        q = sa.select(keys.c.arn).where(
+            keys.c.custom_key_store_id == store_id, keys.c.xks_key_id == xks_key_id
+        )
+        found = self._c.execute(q).scalar_one_or_none()
+        return None if found is None else str(found)
 
     def list(
         self, account: str, region: str, *, after: tuple[datetime, str] | None, limit: int

@@ -54,6 +54,7 @@ def _key(row: sa.Row[Any]) -> Key:
         expiration_model=enum(ExpirationModel, row.expiration_model),
         valid_to=dt(row.valid_to),
         custom_key_store_id=row.custom_key_store_id,
+        xks_key_id=row.xks_key_id,
     )
 
 
@@ -82,6 +83,7 @@ def _key_values(key: Key) -> dict[str, Any]:
         "expiration_model": value(key.expiration_model),
         "valid_to": ts(key.valid_to),
         "custom_key_store_id": key.custom_key_store_id,
+        "xks_key_id": key.xks_key_id,
     }
 
 
