@@ -13,6 +13,12 @@ machinery of ``kms_bench.py``), against:
 * ``cks``            Strongroom (file root), the key in a custom key store on a SoftHSM2
                      token (``admin hsm-cluster add --softhsm``): every Encrypt runs AES-GCM
                      inside the token, behind the one per-process token lock
+* ``xks``            Strongroom (file root), the key in an external key store whose proxy is
+                     the bundled ``strongroom xks-proxy --dev`` (SoftHSM2) on this machine:
+                     every Encrypt seals under the key's own material, then has the proxy
+                     encrypt that again, over a keep-alive connection (double encryption)
+* ``xks-proxy``      that proxy alone: its own req/s for the signed XKS Encrypt request
+                     (key ``foo``, 256 + 16 bytes, the size Strongroom sends) replayed by wrk
 * ``moto``           moto's server
 
 Prints req/s, p50, p99 and each configuration's ratio to moto and to ``file``.
@@ -25,6 +31,7 @@ Prints req/s, p50, p99 and each configuration's ratio to moto and to ``file``.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -32,7 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import kms_bench as kb
 
-CONFIGS = ("file", "pkcs11", "pkcs11-nocache", "cks", "moto")
+CONFIGS = ("file", "pkcs11", "pkcs11-nocache", "cks", "xks", "xks-proxy", "moto")
 
 
 def start_strongroom(workdir: Path, name: str, workers: int, env: dict[str, str]) -> kb.Target:
@@ -87,6 +96,75 @@ def custom_key_store_key(target: kb.Target, data: Path) -> str:
     return meta["KeyId"]
 
 
+class XksProxy:
+    """The bundled XKS proxy (``strongroom xks-proxy --dev``), started once for ``xks`` and
+    ``xks-proxy``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = kb.free_port()
+        data = workdir / "xks-proxy-data"
+        argv = [sys.executable, "-m", "strongroom.cli.main", "xks-proxy", "--dev"]
+        argv += ["--host", kb.HOST, "--port", str(self.port), "--data-dir", str(data)]
+        env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
+        self.server = kb.start("xks-proxy", argv, self.port, workdir, env=env)
+        kb.wait_ready(self.server, "/")
+        self.config: dict[str, Any] = json.loads((data / "xks-proxy.json").read_text())
+        self.uri_path = f"{self.config['uri_prefix']}/kms/xks/v1"
+
+    def signed_encrypt(self, plaintext: bytes) -> tuple[str, dict[str, str], bytes]:
+        """A SigV4-signed XKS Encrypt of ``plaintext`` under ``foo``, as Strongroom sends it
+        (valid for the proxy's 5 minutes of clock skew): (path, headers, body)."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        path = f"{self.uri_path}/keys/foo/encrypt"
+        body = json.dumps(
+            {
+                "requestMetadata": {
+                    "awsPrincipalArn": "arn:aws:iam::111122223333:user/bench",
+                    "kmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/bench",
+                    "kmsOperation": "Encrypt",
+                    "kmsRequestId": "bench",
+                },
+                "plaintext": base64.b64encode(plaintext + bytes(16)).decode(),
+                "additionalAuthenticatedData": base64.b64encode(bytes(64)).decode(),
+                "encryptionAlgorithm": "AES_GCM",
+                "ciphertextDataIntegrityValueAlgorithm": "SHA_256",
+            },
+            separators=(",", ":"),
+        ).encode()
+        request = AWSRequest(
+            method="POST",
+            url=f"http://{kb.HOST}:{self.port}{path}",
+            data=body,
+            headers={"Host": f"{kb.HOST}:{self.port}", "Content-Type": "application/json"},
+        )
+        credentials = Credentials(self.config["access_key_id"], self.config["secret_access_key"])
+        SigV4Auth(credentials, "kms-xks-proxy", self.config["region"]).add_auth(request)
+        return path, dict(request.headers.items()), body
+
+
+def external_key_store_key(target: kb.Target, proxy: XksProxy) -> str:
+    """A connected external key store on ``proxy`` and a key in it backed by ``foo``."""
+    kms = target.client()
+    store = kms.create_custom_key_store(
+        CustomKeyStoreName="bench-xks",
+        CustomKeyStoreType="EXTERNAL_KEY_STORE",
+        XksProxyUriEndpoint=f"http://{kb.HOST}:{proxy.port}",
+        XksProxyUriPath=proxy.uri_path,
+        XksProxyAuthenticationCredential={
+            "AccessKeyId": proxy.config["access_key_id"],
+            "RawSecretAccessKey": proxy.config["secret_access_key"],
+        },
+        XksProxyConnectivity="PUBLIC_ENDPOINT",
+    )["CustomKeyStoreId"]
+    kms.connect_custom_key_store(CustomKeyStoreId=store)
+    meta = kms.create_key(Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=store, XksKeyId="foo")
+    key_id: str = meta["KeyMetadata"]["KeyId"]
+    return key_id
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -121,7 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": kb.machine(), "settings": vars(args) | {"json": None}}
     try:
         targets: dict[str, kb.Target] = {}
+        proxy = XksProxy(workdir) if {"xks", "xks-proxy"} & set(configs) else None
+        requests: dict[str, Callable[[], tuple[str, dict[str, str], bytes]]] = {}
         for name in configs:
+            if name == "xks-proxy":
+                assert proxy is not None
+                targets[name] = kb.Target(name, proxy.server, "", "")
+                requests[name] = partial(proxy.signed_encrypt, plaintext)
+                continue
             if name == "moto":
                 targets[name] = kb.Target("moto", kb.start_moto(workdir), "testing", "testing")
                 targets[name].key_id = targets[name].client().create_key()["KeyMetadata"]["KeyId"]
@@ -135,16 +220,35 @@ def main(argv: list[str] | None = None) -> int:
             kms = target.client()
             if name == "cks":
                 target.key_id = custom_key_store_key(target, workdir / f"{name}-data")
+            elif name == "xks":
+                assert proxy is not None
+                target.key_id = external_key_store_key(target, proxy)
             else:
                 target.key_id = kms.create_key(Description="keystore_bench")["KeyMetadata"]["KeyId"]
             targets[name] = target
             print(f"{name:<15} pid {target.server.proc.pid}, port {target.server.port}", flush=True)
-        for t in targets.values():  # warm up: caches, sessions, connections
-            kb.run_wrk(t, "Encrypt", max(connections), 2, plaintext, workdir, args.wrk_threads)
+        for name, t in targets.items():  # warm up: caches, sessions, connections
+            kb.run_wrk(
+                t,
+                "Encrypt",
+                max(connections),
+                2,
+                plaintext,
+                workdir,
+                args.wrk_threads,
+                request=requests.get(name),
+            )
         for conns in connections:
             for name, t in targets.items():
                 r = kb.run_wrk(
-                    t, "Encrypt", conns, args.duration, plaintext, workdir, args.wrk_threads
+                    t,
+                    "Encrypt",
+                    conns,
+                    args.duration,
+                    plaintext,
+                    workdir,
+                    args.wrk_threads,
+                    request=requests.get(name),
                 )
                 r.server = name
                 runs.append(r)
@@ -161,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.duration:g} s per run, {os.cpu_count()} cores"
         )
         head = f"{'configuration':<16}{'conns':>6}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
-        head += f"{'cpu':>6}{'/moto':>7}{'/file':>7}"
+        head += f"{'cpu':>6}{'/moto':>7}{'/file':>7}{'p50/file':>9}"
         print(head)
         print("-" * len(head))
         by = {(r.server, r.connections): r for r in runs}
@@ -172,9 +276,11 @@ def main(argv: list[str] | None = None) -> int:
                 file = by.get(("file", conns))
                 vs_moto = f"{r.rps / moto.rps:6.1f}x" if moto and moto.rps else "      -"
                 vs_file = f"{r.rps / file.rps:6.2f}x" if file and file.rps else "      -"
+                p50_file = f"{r.p50_ms / file.p50_ms:8.2f}x" if file and file.p50_ms else "       -"
                 print(
                     f"{name:<16}{conns:>6}{r.rps:>10,.0f}{r.p50_ms:>8.2f}{r.p99_ms:>8.2f}"
-                    f"{r.server_cpu:>6.2f} {vs_moto} {vs_file}" + ("" if r.ok else "   <-- FAILED")
+                    f"{r.server_cpu:>6.2f} {vs_moto} {vs_file} {p50_file}"
+                    + ("" if r.ok else "   <-- FAILED")
                 )
         noisy = [r for r in runs if r.other_cpu > kb.NOISY]
         if noisy:

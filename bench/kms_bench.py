@@ -42,6 +42,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -387,13 +388,15 @@ def signed_headers(target: Target, operation: str, body: bytes) -> dict[str, str
     return headers
 
 
-def check_once(target: Target, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+def check_once(
+    target: Target, headers: dict[str, str], body: bytes, path: str = "/"
+) -> tuple[int, bytes]:
     """Send the pre-signed request once, as wrk will, and return (status, body)."""
     import http.client
 
     conn = http.client.HTTPConnection(HOST, target.server.port, timeout=10)
     try:
-        conn.putrequest("POST", "/", skip_host=True, skip_accept_encoding=True)
+        conn.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
         for name, value in headers.items():
             conn.putheader(name, value)
         conn.putheader("Content-Length", str(len(body)))
@@ -472,11 +475,18 @@ def run_wrk(
     workdir: Path,
     threads: int,
     profile: Path | None = None,
+    request: Callable[[], tuple[str, dict[str, str], bytes]] | None = None,
 ) -> Run:
-    body = request_body(target, operation, plaintext)
-    headers = signed_headers(target, operation, body)  # fresh signature for every run
+    """wrk replaying one signed request: ``operation``'s KMS request, or what ``request``
+    makes, (path, signed headers, body), for a server that is not a KMS."""
+    if request is None:
+        path = "/"
+        body = request_body(target, operation, plaintext)
+        headers = signed_headers(target, operation, body)  # fresh signature for every run
+    else:
+        path, headers, body = request()
     result = Run(target.name, operation, connections, duration)
-    status, reply = check_once(target, headers, body)
+    status, reply = check_once(target, headers, body, path)
     if status != 200:
         result.problem = f"pre-check answered {status}: {reply[:300].decode(errors='replace')}"
         return result
@@ -496,7 +506,7 @@ def run_wrk(
         "10s",
         "-s",
         str(script),
-        target.server.url + "/",
+        target.server.url + path,
     ]
     spy = None
     if profile is not None:
@@ -561,7 +571,11 @@ def run_wrk(
     result.p99_ms, result.max_ms = data["p99_us"] / 1000, data["max_us"] / 1000
     result.errors = {k[4:]: v for k, v in data.items() if k.startswith("err_") and v}
     if result.non_2xx:
-        _, sample = check_once(target, signed_headers(target, operation, body), body)
+        if request is None:
+            again = (path, signed_headers(target, operation, body), body)
+        else:
+            again = request()
+        _, sample = check_once(target, again[1], again[2], again[0])
         result.problem = (
             f"{result.non_2xx} non-2xx replies; a fresh request now gets: {sample[:200]!r}"
         )

@@ -24,96 +24,10 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+from ._xks import SRC, Proxy
+
 PLAINTEXT = b"attack at dawn, bring the secret plaintext"
 AAD = b"project=nile,department=marketing"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Proxy:
-    """A running ``strongroom xks-proxy --dev`` and its xks-proxy.json."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.config: dict[str, Any] = {}
-
-    def start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=str(SRC))
-        env.pop("SOFTHSM2_CONF", None)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "strongroom.cli.main",
-                "xks-proxy",
-                "--dev",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.process.stderr.read().decode()  # type: ignore[union-attr]
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("xks-proxy did not start")
-        self.config = json.loads((self.data_dir / "xks-proxy.json").read_text())
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def url(self, path: str, prefix: str | None = None) -> str:
-        prefix = self.config["uri_prefix"] if prefix is None else prefix
-        return f"http://127.0.0.1:{self.port}{prefix}/kms/xks/v1/{path}"
-
-    def call(
-        self,
-        path: str,
-        body: dict[str, Any],
-        *,
-        access_key_id: str | None = None,
-        secret: str | None = None,
-        service: str = "kms-xks-proxy",
-        region: str | None = None,
-        prefix: str | None = None,
-    ) -> requests.Response:
-        request = AWSRequest(
-            "POST",
-            self.url(path, prefix),
-            data=json.dumps(body).encode(),
-            headers={"content-type": "application/json"},
-        )
-        credentials = Credentials(
-            access_key_id or self.config["access_key_id"],
-            secret or self.config["secret_access_key"],
-        )
-        SigV4Auth(credentials, service, region or self.config["region"]).add_auth(request)
-        prepared = request.prepare()
-        return requests.post(
-            prepared.url, data=prepared.body, headers=dict(prepared.headers), timeout=10
-        )
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,13 @@ sealed text with the external key; Decrypt undoes both in reverse. Neither layer
 opens a blob: the KMS can never use the key without the proxy's consent, and the proxy
 never sees a plaintext.
 
-The external layer's AAD is the SHA-256 digest of the inner layer's AAD (the blob header
-and the encryption context), so the proxy's AES-GCM is bound to the key, the material
-version, the nonce and the context, in 32 bytes whatever the context's size. The proxy's
-answer is checked with the ciphertextDataIntegrityValue (``keystores.xks_client``).
+The external layer's AAD (``proxy_aad``) is the key's ARN, the material version and the
+blob's nonce, so the proxy's AES-GCM is bound to the one blob it was made for. The
+encryption context is the inner layer's alone: a wrong one fails there, with
+InvalidCiphertextException as for every symmetric key, after the proxy's consent; a
+ciphertext changed under the external key fails at the proxy (KMSInvalidStateException,
+the XKS specification's error for Decrypt). The proxy's answer is checked with the
+ciphertextDataIntegrityValue (``keystores.xks_client``).
 
 What follows a blob's header (format byte ``FORMAT_EXTERNAL``) is ``Wrapped.to_bytes``:
 the proxy's IV (12 or 16 bytes) and ciphertextMetadata (up to 20), each after its 1-byte
@@ -27,7 +30,6 @@ cause, DependencyTimeoutException when the proxy did not answer in time).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
@@ -66,9 +68,10 @@ def _store_id(key: Key) -> str:
     return key.custom_key_store_id
 
 
-def proxy_aad(aad: bytes) -> bytes:
-    """The AAD the proxy's AES-GCM gets: the SHA-256 digest of the inner layer's."""
-    return hashlib.sha256(aad).digest()
+def proxy_aad(key: Key, version: int, nonce: bytes) -> bytes:
+    """The AAD the proxy's AES-GCM gets: ``key``'s ARN, the material version (4 bytes,
+    big-endian) and the blob's 12-byte nonce."""
+    return key.arn.encode() + version.to_bytes(4, "big") + nonce
 
 
 def _call(key: Key) -> XksCall:
@@ -159,7 +162,9 @@ class ExternalKeyStore(SymmetricOnly):
         inner = self._inner.encrypt(key, version, nonce, plaintext, aad)
         assert key.xks_key_id is not None  # _client checked it
         try:
-            wrapped = client.encrypt(key.xks_key_id, inner, proxy_aad(aad), _call(key))
+            wrapped = client.encrypt(
+                key.xks_key_id, inner, proxy_aad(key, version, nonce), _call(key)
+            )
         except XksError as e:
             raise for_crypto(e, key.arn) from None
         return wrapped.to_bytes()
@@ -170,7 +175,9 @@ class ExternalKeyStore(SymmetricOnly):
         client = self._client(key)
         assert key.xks_key_id is not None
         try:
-            inner = client.decrypt(key.xks_key_id, wrapped, proxy_aad(aad), _call(key))
+            inner = client.decrypt(
+                key.xks_key_id, wrapped, proxy_aad(key, version, nonce), _call(key)
+            )
         except XksError as e:
             raise for_crypto(e, key.arn) from None
         return self._inner.decrypt(key, version, nonce, inner, aad)

@@ -1,0 +1,180 @@
+"""The bundled XKS proxy for the tests: ``strongroom xks-proxy --dev`` run for real on an
+ephemeral port, its SoftHSM2 token under a data directory, and external key stores of a
+Strongroom server connected to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from conftest import free_port
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+_TOKEN_KEY = """
+import sys
+from pathlib import Path
+from pkcs11 import Attribute
+from strongroom.keystores import softhsm
+from strongroom.keystores.pkcs11_token import Token
+from strongroom.xks_proxy.dev import PIN_NAME, TOKEN_LABEL
+from strongroom.xks_proxy.keys import TokenKeys
+data, action, key_id = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+softhsm.use_data_dir(data)
+token = Token(softhsm.module_path(), TOKEN_LABEL, (data / PIN_NAME).read_text().strip())
+if action == "create":
+    TokenKeys(token).create(key_id, ["ENCRYPT", "DECRYPT"])
+else:
+    token.run(lambda s: [o.destroy() for o in s.get_objects({Attribute.LABEL: key_id})])
+"""
+
+
+class Proxy:
+    """A running ``strongroom xks-proxy --dev`` and its xks-proxy.json."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.config: dict[str, Any] = {}
+        self.env = dict(os.environ, PYTHONPATH=str(SRC))
+        self.env.pop("SOFTHSM2_CONF", None)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "strongroom.cli.main",
+                "xks-proxy",
+                "--dev",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.stderr.read().decode()  # type: ignore[union-attr]
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("xks-proxy did not start")
+        self.config = json.loads((self.data_dir / "xks-proxy.json").read_text())
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self, **config_changes: Any) -> None:
+        """Stop, change xks-proxy.json (``disabled_keys``, ``credentials``...), start again."""
+        self.stop()
+        if config_changes:
+            path = self.data_dir / "xks-proxy.json"
+            path.write_text(json.dumps({**json.loads(path.read_text()), **config_changes}))
+        self.start()
+
+    def token_key(self, action: str, key_id: str) -> None:
+        """Create (``"create"``, ENCRYPT and DECRYPT) or destroy (``"destroy"``) a key in the
+        proxy's token, from a process of its own (the proxy should be stopped)."""
+        subprocess.run(
+            [sys.executable, "-c", _TOKEN_KEY, str(self.data_dir), action, key_id],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def uri_path(self) -> str:
+        return f"{self.config['uri_prefix']}/kms/xks/v1"
+
+    def credential(self, which: int = 0) -> dict[str, str]:
+        """A credential set as XksProxyAuthenticationCredential takes it."""
+        found = self.config["credentials"][which]
+        return {
+            "AccessKeyId": found["access_key_id"],
+            "RawSecretAccessKey": found["secret_access_key"],
+        }
+
+    def requests_logged(self) -> list[dict[str, Any]]:
+        """The proxy's own request log, one JSON object a line."""
+        log = Path(self.config["request_log"])
+        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+    def url(self, path: str, prefix: str | None = None) -> str:
+        prefix = self.config["uri_prefix"] if prefix is None else prefix
+        return f"http://127.0.0.1:{self.port}{prefix}/kms/xks/v1/{path}"
+
+    def call(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        access_key_id: str | None = None,
+        secret: str | None = None,
+        service: str = "kms-xks-proxy",
+        region: str | None = None,
+        prefix: str | None = None,
+    ) -> requests.Response:
+        request = AWSRequest(
+            "POST",
+            self.url(path, prefix),
+            data=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+        )
+        credentials = Credentials(
+            access_key_id or self.config["access_key_id"],
+            secret or self.config["secret_access_key"],
+        )
+        SigV4Auth(credentials, service, region or self.config["region"]).add_auth(request)
+        prepared = request.prepare()
+        return requests.post(
+            prepared.url, data=prepared.body, headers=dict(prepared.headers), timeout=10
+        )
+
+
+def create_external_store(kms: Any, proxy: Proxy, name: str, *, which: int = 0) -> str:
+    """An external key store of ``kms``'s account on ``proxy`` (DISCONNECTED): its id."""
+    reply = kms.create_custom_key_store(
+        CustomKeyStoreName=name,
+        CustomKeyStoreType="EXTERNAL_KEY_STORE",
+        XksProxyUriEndpoint=proxy.endpoint,
+        XksProxyUriPath=proxy.uri_path,
+        XksProxyAuthenticationCredential=proxy.credential(which),
+        XksProxyConnectivity="PUBLIC_ENDPOINT",
+    )
+    store_id: str = reply["CustomKeyStoreId"]
+    return store_id
+
+
+def connection_state(kms: Any, store_id: str) -> dict[str, Any]:
+    entry: dict[str, Any] = kms.describe_custom_key_stores(CustomKeyStoreId=store_id)[
+        "CustomKeyStores"
+    ][0]
+    return entry
