@@ -177,15 +177,20 @@ class _Store:
         self.forgotten.append("*")
 
 
-def test_key_stores_route_by_the_custom_key_store_id() -> None:
-    software, custom = _Store(), _Store(up=False)
-    stores = KeyStores(software, custom)  # type: ignore[arg-type]
+def test_key_stores_route_by_origin() -> None:
+    software, custom, external = _Store(), _Store(up=False), _Store()
+    stores = KeyStores(software, custom, external)  # type: ignore[arg-type]
+    in_cloudhsm = _key("cks-1234567890abcdef0")
+    in_xks = in_cloudhsm.evolve(origin=Origin.EXTERNAL_KEY_STORE, xks_key_id="foo")
     assert stores.for_key(_key(None)) is software
-    assert stores.for_key(_key("cks-1234567890abcdef0")) is custom
+    assert stores.for_key(_key(None).evolve(origin=Origin.EXTERNAL)) is software
+    assert stores.for_key(in_cloudhsm) is custom
+    assert stores.for_key(in_xks) is external
     assert stores.available(_key(None)) is True
-    assert stores.available(_key("cks-1234567890abcdef0")) is False
+    assert stores.available(in_cloudhsm) is False
+    assert stores.available(in_xks) is True
     stores.forget("arn")
-    assert software.forgotten == custom.forgotten == ["arn"]
+    assert software.forgotten == custom.forgotten == external.forgotten == ["arn"]
 
 
 def test_without_a_custom_store_a_key_in_one_is_an_internal_error() -> None:
