@@ -199,7 +199,7 @@ def test_connections_are_kept_alive(proxy: Proxy) -> None:
     with XksClient(endpoint(proxy), timeout=2.0) as fresh:
         for _ in range(20):
             fresh.encrypt("foo", PLAINTEXT, AAD, ENCRYPT)
-        assert fresh._pool.num_connections == 1
+        assert fresh._pool.opened == 1
 
 
 def test_many_threads_share_one_client(client: XksClient) -> None:
@@ -271,6 +271,7 @@ class CannedServer:
 
     def __init__(self, reply: bytes = b"") -> None:
         self.reply = reply
+        self.close_after = False  # end the connection after each answer
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -315,6 +316,8 @@ class CannedServer:
                         rest += chunk
                     buffer = rest[length:]
                     conn.sendall(self.reply)
+                    if self.close_after:
+                        return
             except OSError:
                 return
 
@@ -361,6 +364,30 @@ def test_canned_good_answers_pass(canned: tuple[CannedServer, XksClient]) -> Non
     wrapped = client.encrypt("foo", PLAINTEXT, AAD, ENCRYPT)
     assert wrapped.metadata == b"key_version=1"
     assert Wrapped.from_bytes(wrapped.to_bytes()) == wrapped
+
+
+def test_any_http_framing_of_an_answer_is_read(canned: tuple[CannedServer, XksClient]) -> None:
+    server, client = canned
+    health = json.dumps(health_answer("ACTIVE")).encode()
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (health[:10], health[10:]))
+    server.reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked + b"0\r\n\r\n"
+    assert client.health(HEALTH).statuses == ("ACTIVE",)
+    assert client.health(HEALTH).statuses == ("ACTIVE",)
+    assert client._pool.opened == 1  # kept alive
+    server.reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + health
+    server.close_after = True  # a body that ends with the connection
+    assert client.health(HEALTH).statuses == ("ACTIVE",)  # on the kept connection, ending it
+    assert client.health(HEALTH).statuses == ("ACTIVE",)
+    assert client._pool.opened == 2
+
+
+def test_an_answer_too_long_is_malformed(canned: tuple[CannedServer, XksClient]) -> None:
+    server, client = canned
+    server.reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n{}"
+    assert failure_of(client.health, HEALTH) is Failure.MALFORMED
+    server.reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b" " * 1_100_000
+    server.close_after = True
+    assert failure_of(client.health, HEALTH) is Failure.MALFORMED
 
 
 def test_the_specs_integrity_value_example_passes(
