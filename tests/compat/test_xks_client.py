@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -239,13 +240,15 @@ def test_unknown_host_is_unreachable(proxy: Proxy) -> None:
 def test_a_proxy_slower_than_the_timeout_times_out(proxy: Proxy) -> None:
     with (
         SlowRelay(proxy.port, 0.0) as relay,
-        XksClient(endpoint(proxy, port=relay.port), timeout=0.25) as slow,
+        XksClient(endpoint(proxy, port=relay.port)) as slow,  # the default: 250 ms
     ):
         slow.health(HEALTH)  # warm: the relay adds nothing yet
-        relay.delay = 0.5
+        relay.delay = 0.6
+        began = time.monotonic()
         with pytest.raises(XksError) as raised:
             slow.encrypt("foo", PLAINTEXT, AAD, ENCRYPT)
         assert raised.value.failure is Failure.TIMED_OUT
+        assert 0.2 < time.monotonic() - began < 0.55
         relay.delay = 0.0
         # a timed-out connection is not reused; the next call works
         assert slow.health(HEALTH).statuses == ("ACTIVE",)
