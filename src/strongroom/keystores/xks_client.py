@@ -267,7 +267,9 @@ class _Target:
 class XksClient:
     """A client of one proxy: thread-safe, one keep-alive connection pool, SigV4 service
     ``kms-xks-proxy``, at most ``timeout`` seconds per call (AWS KMS's XKS timeout is
-    250 ms) for connecting, sending and reading the answer."""
+    250 ms) for connecting, the TLS handshake, sending and the answer: each step gets what
+    is left of the call's deadline (a server that trickles its answer a few bytes at a time
+    could stretch that, one socket read at a time; a proxy that is merely slow times out)."""
 
     _MAX_TARGETS = 4096
 
