@@ -141,6 +141,25 @@ def test_decrypt_with_other_aad_or_tampered_parts_is_invalid_ciphertext(
         )
 
 
+def test_request_metadata_reaches_the_proxy(proxy: Proxy, client: XksClient) -> None:
+    call = XksCall("meta-77", "GenerateDataKey", "arn:aws:iam::111122223333:role/R", KEY_ARN)
+    client.encrypt("foo", PLAINTEXT, AAD, call)
+    client.key_metadata("foo", XksCall("meta-78", "CreateKey", call.aws_principal_arn))
+    client.health(XksCall("meta-79", "KmsHealthCheck", call.aws_principal_arn, KEY_ARN))
+    log = (proxy.data_dir / "xks-proxy-requests.log").read_text()
+    entries = {e.get("kmsRequestId"): e for e in map(json.loads, log.splitlines())}
+    assert entries["meta-77"]["kmsOperation"] == "GenerateDataKey"
+    assert entries["meta-77"]["awsPrincipalArn"] == call.aws_principal_arn
+    assert entries["meta-77"]["kmsKeyArn"] == KEY_ARN
+    assert entries["meta-77"]["caller"] == proxy.config["access_key_id"]
+    assert entries["meta-78"]["operation"] == "GetKeyMetadata"
+    assert entries["meta-78"]["kmsKeyArn"] is None
+    # the health check carries only the request id and the operation, as the spec says
+    assert entries["meta-79"]["awsPrincipalArn"] is None
+    assert entries["meta-79"]["kmsOperation"] == "KmsHealthCheck"
+    assert base64.b64encode(PLAINTEXT).decode() not in log
+
+
 def test_unknown_key_is_key_not_found(client: XksClient) -> None:
     assert failure_of(client.key_metadata, "no-such-key", CREATE_KEY) is Failure.KEY_NOT_FOUND
     assert failure_of(client.encrypt, "no-such-key", b"x", AAD, ENCRYPT) is (Failure.KEY_NOT_FOUND)
