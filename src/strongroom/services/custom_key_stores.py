@@ -1,4 +1,5 @@
-"""Custom key stores of type AWS_CLOUDHSM on PKCS#11 tokens, and the clusters they use.
+"""Custom key stores: AWS_CLOUDHSM on PKCS#11 tokens and the clusters they use, and
+EXTERNAL_KEY_STORE reached through an XKS proxy.
 
 A "cluster" is a PKCS#11 token an operator registered for an account (``strongroom admin
 hsm-cluster``); a custom key store is an account's and Region's association of one
@@ -8,11 +9,18 @@ process and node reads (``services.store_tokens``). The rules follow the AWS API
 reference of each operation and its errors (botocore's KMS model documentation); AWS
 does not publish the message texts of these errors, so the messages name the store,
 the cluster and the rule.
+
+An external key store is an account's and Region's association of an XKS proxy (its URI
+endpoint and path, ``services.xks_settings`` has their rules) with the credential the KMS
+signs the proxy's requests with; the secret access key is kept wrapped under the root key
+where a CloudHSM store keeps its kmsuser password. Creating it, changing how the proxy is
+reached and connecting it ask the proxy for its health first
+(``services.xks_connections``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from strongroom.crypto.trust_anchor import certificate_der, same_trust_anchor
 from strongroom.domain.enums import ConnectionErrorCode, ConnectionState, CustomKeyStoreType
@@ -31,14 +39,24 @@ from strongroom.domain.errors import (
     LimitExceededException,
     UnsupportedOperationException,
     ValidationException,
+    XksProxyUriInUseException,
 )
 from strongroom.domain.ids import is_custom_key_store_id, new_custom_key_store_id
-from strongroom.domain.models import CustomKeyStore, HsmCluster
+from strongroom.domain.models import CustomKeyStore, HsmCluster, XksProxySettings
 from strongroom.keystores.pkcs11_token import PinIncorrect, Token, TokenUnavailable
+from strongroom.keystores.xks_client import XksCall
 from strongroom.services.access import authorize_account
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
 from strongroom.services.store_tokens import open_token, password_aad, store_change_name
+from strongroom.services.xks_connections import check_connection, check_proxy, endpoint_of
+from strongroom.services.xks_settings import (
+    XksRequest,
+    new_settings,
+    refuse_members,
+    refuse_vpc,
+    updated_settings,
+)
 from strongroom.storage.ports import Transaction
 
 MIN_HSMS = 2
@@ -54,7 +72,20 @@ class CloudHsmSettings:
 
     cluster_id: str | None
     trust_anchor: str | None
-    password: str | None
+    password: str | None = field(repr=False)
+
+    def given(self) -> list[str]:
+        """The AWS names of the members the request has."""
+        members = {
+            "CloudHsmClusterId": self.cluster_id,
+            "TrustAnchorCertificate": self.trust_anchor,
+            "KeyStorePassword": self.password,
+        }
+        return [name for name, value in members.items() if value is not None]
+
+
+NO_CLOUDHSM = CloudHsmSettings(None, None, None)
+NO_XKS = XksRequest()
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -131,6 +162,32 @@ def _record_change(tx: Transaction, core: Core, store_id: str) -> None:
     tx.changes.record(store_change_name(store_id), core.clock())
 
 
+def _check_quota(tx: Transaction, core: Core, ctx: RequestContext) -> None:
+    limit = core.custom_key_stores_per_account
+    if tx.custom_key_stores.count(ctx.account, ctx.region) >= limit:
+        raise LimitExceededException(
+            f"The account already has {limit} custom key stores in this Region, the "
+            "most it can have."
+        )
+
+
+def _check_uri_free(
+    tx: Transaction, ctx: RequestContext, xks: XksProxySettings, *, except_store: str | None
+) -> None:
+    """No other external key store of the account and Region uses the proxy's URI endpoint
+    and path. Raises XksProxyUriInUseException."""
+    for other in tx.custom_key_stores.in_account(ctx.account):
+        if other.store_id == except_store or other.region != ctx.region or other.xks is None:
+            continue
+        if (other.xks.uri_endpoint, other.xks.uri_path) == (xks.uri_endpoint, xks.uri_path):
+            raise XksProxyUriInUseException(
+                f"The external key store proxy URI {xks.uri_endpoint}{xks.uri_path} is already "
+                f"associated with the custom key store {other.store_id}: each external key "
+                "store in an account and Region needs its own XksProxyUriEndpoint and "
+                "XksProxyUriPath."
+            )
+
+
 # -- the operations -----------------------------------------------------------------------
 
 
@@ -140,26 +197,27 @@ def create_custom_key_store(
     name: str,
     store_type: CustomKeyStoreType,
     cloudhsm: CloudHsmSettings,
+    xks: XksRequest = NO_XKS,
 ) -> CustomKeyStore:
-    """CreateCustomKeyStore. Raises UnsupportedOperationException (EXTERNAL_KEY_STORE),
-    ValidationException, LimitExceededException, CustomKeyStoreNameInUseException,
-    CloudHsmClusterNotFoundException, CloudHsmClusterNotActiveException,
-    CloudHsmClusterInvalidConfigurationException, IncorrectTrustAnchorException,
-    CloudHsmClusterInUseException."""
+    """CreateCustomKeyStore of either type (``xks``: an EXTERNAL_KEY_STORE's members). Raises
+    ValidationException (a member missing, or one of the other type), LimitExceededException,
+    CustomKeyStoreNameInUseException; for AWS_CLOUDHSM: CloudHsmClusterNotFoundException,
+    CloudHsmClusterNotActiveException, CloudHsmClusterInvalidConfigurationException,
+    IncorrectTrustAnchorException, CloudHsmClusterInUseException; for EXTERNAL_KEY_STORE
+    (``create_external_key_store``): UnsupportedOperationException (VPC_ENDPOINT_SERVICE),
+    XksProxyUriInUseException and the proxy check's errors."""
     authorize_account(core, ctx, "CreateCustomKeyStore")
-    if store_type != CustomKeyStoreType.AWS_CLOUDHSM:
-        raise UnsupportedOperationException(
-            "Custom key stores of type EXTERNAL_KEY_STORE are not supported by this server "
-            "yet; create one of type AWS_CLOUDHSM."
-        )
-    for field, given in (
+    if store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
+        return create_external_key_store(core, ctx, name, cloudhsm, xks)
+    refuse_members(xks.given(), CustomKeyStoreType.AWS_CLOUDHSM.value)
+    for member, given in (
         ("CloudHsmClusterId", cloudhsm.cluster_id),
         ("TrustAnchorCertificate", cloudhsm.trust_anchor),
         ("KeyStorePassword", cloudhsm.password),
     ):
         if given is None:
             raise ValidationException(
-                f"{field} is required for a custom key store of type AWS_CLOUDHSM."
+                f"{member} is required for a custom key store of type AWS_CLOUDHSM."
             )
     assert cloudhsm.cluster_id and cloudhsm.trust_anchor and cloudhsm.password
     store = CustomKeyStore(
@@ -176,12 +234,7 @@ def create_custom_key_store(
     )
     wrapped = core.root_key.wrap(cloudhsm.password.encode(), password_aad(store.store_id))
     with core.store.transaction() as tx:
-        limit = core.custom_key_stores_per_account
-        if tx.custom_key_stores.count(ctx.account, ctx.region) >= limit:
-            raise LimitExceededException(
-                f"The account already has {limit} custom key stores in this Region, the "
-                "most it can have."
-            )
+        _check_quota(tx, core, ctx)
         _check_name_free(tx, ctx.account, ctx.region, name)
         cluster = _cluster(tx, ctx.account, cloudhsm.cluster_id)
         _check_cluster_fit(cluster)
@@ -195,6 +248,57 @@ def create_custom_key_store(
         _check_cluster_free(tx, ctx.account, cluster)
         tx.custom_key_stores.insert(store, wrapped)
     return store
+
+
+def create_external_key_store(
+    core: Core, ctx: RequestContext, name: str, cloudhsm: CloudHsmSettings, xks: XksRequest
+) -> CustomKeyStore:
+    """CreateCustomKeyStore of type EXTERNAL_KEY_STORE: checks the members, the quota, the
+    name and that no other store of the account and Region uses the proxy's URI, then asks
+    the proxy for its health with the store's credential, and only then makes the store,
+    DISCONNECTED. Raises ValidationException, UnsupportedOperationException
+    (VPC_ENDPOINT_SERVICE), LimitExceededException, CustomKeyStoreNameInUseException,
+    XksProxyUriInUseException, XksProxyUriUnreachableException,
+    XksProxyIncorrectAuthenticationCredentialException,
+    XksProxyInvalidConfigurationException, XksProxyInvalidResponseException."""
+    refuse_members(cloudhsm.given(), CustomKeyStoreType.EXTERNAL_KEY_STORE.value)
+    settings, secret = new_settings(xks)
+    store = CustomKeyStore(
+        store_id=new_custom_key_store_id(),
+        account=ctx.account,
+        region=ctx.region,
+        name=name,
+        store_type=CustomKeyStoreType.EXTERNAL_KEY_STORE,
+        cluster_id=None,
+        trust_anchor=None,
+        connection_state=ConnectionState.DISCONNECTED,
+        connection_error_code=None,
+        creation_date=core.clock(),
+        xks=settings,
+    )
+    with core.store.transaction() as tx:
+        _check_new_external(tx, core, ctx, store)
+    # The proxy is asked outside any transaction: it may take seconds to answer.
+    failure = check_proxy(
+        endpoint_of(core, store, b"", secret),
+        XksCall(kms_request_id=ctx.request_id, kms_operation="CreateCustomKeyStore"),
+    )
+    if failure is not None:
+        raise failure
+    wrapped = core.root_key.wrap(secret.encode(), password_aad(store.store_id))
+    with core.store.transaction() as tx:
+        _check_new_external(tx, core, ctx, store)  # again: another request may have won
+        tx.custom_key_stores.insert(store, wrapped)
+    return store
+
+
+def _check_new_external(
+    tx: Transaction, core: Core, ctx: RequestContext, store: CustomKeyStore
+) -> None:
+    assert store.xks is not None
+    _check_quota(tx, core, ctx)
+    _check_name_free(tx, ctx.account, ctx.region, store.name)
+    _check_uri_free(tx, ctx, store.xks, except_store=None)
 
 
 def describe_custom_key_stores(
@@ -236,11 +340,13 @@ def describe_custom_key_stores(
 
 
 def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> CustomKeyStore:
-    """ConnectCustomKeyStore: CONNECTING, then a login to the cluster's token with the
-    kmsuser password: CONNECTED, or FAILED with a ConnectionErrorCode (INVALID_CREDENTIALS,
-    CLUSTER_NOT_FOUND, NETWORK_ERRORS). A store CONNECTED or CONNECTING already stays so.
-    Raises CustomKeyStoreNotFoundException, CustomKeyStoreInvalidStateException
-    (DISCONNECTING, FAILED), CloudHsmClusterNotActiveException."""
+    """ConnectCustomKeyStore: CONNECTING, then, for an AWS_CLOUDHSM store, a login to the
+    cluster's token with the kmsuser password, for an EXTERNAL_KEY_STORE, a health check of
+    its proxy: CONNECTED, or FAILED with a ConnectionErrorCode (INVALID_CREDENTIALS,
+    CLUSTER_NOT_FOUND, NETWORK_ERRORS; XKS_PROXY_NOT_REACHABLE, XKS_PROXY_TIMED_OUT, ...).
+    A store CONNECTED or CONNECTING already stays so. Raises
+    CustomKeyStoreNotFoundException, CustomKeyStoreInvalidStateException (DISCONNECTING,
+    FAILED), CloudHsmClusterNotActiveException."""
     authorize_account(core, ctx, "ConnectCustomKeyStore")
     with core.store.transaction() as tx:
         store = _get_store(tx, ctx, store_id, for_update=True)
@@ -261,12 +367,17 @@ def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> 
         store = store.evolve(connection_state=ConnectionState.CONNECTING)
         tx.custom_key_stores.update(store)
         _record_change(tx, core, store_id)
-    # This process may still hold a session of the store from before a disconnection
-    # another process made: close it first, so the new login is the token's only one.
-    with core.store_tokens.opening:
-        core.store_tokens.forget(store_id)
-        generation = core.store_tokens.generation
-        error, token = _log_in(core, store, cluster, wrapped)
+    token = None
+    if store.store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
+        core.xks_clients.forget(store_id)
+        error = _check_proxy_connection(core, ctx, store, wrapped)
+    else:
+        # This process may still hold a session of the store from before a disconnection
+        # another process made: close it first, so the new login is the token's only one.
+        with core.store_tokens.opening:
+            core.store_tokens.forget(store_id)
+            generation = core.store_tokens.generation
+            error, token = _log_in(core, store, cluster, wrapped)
     with core.store.transaction() as tx:
         current = _get_store(tx, ctx, store_id, for_update=True)
         if current.connection_state == ConnectionState.CONNECTING:
@@ -284,6 +395,18 @@ def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> 
         else:
             token.close()
     return current
+
+
+def _check_proxy_connection(
+    core: Core, ctx: RequestContext, store: CustomKeyStore, wrapped: bytes | None
+) -> ConnectionErrorCode | None:
+    """Why the external key store's proxy cannot be connected to now, or None."""
+    if wrapped is None or store.xks is None:
+        return ConnectionErrorCode.INTERNAL_ERROR
+    return check_connection(
+        endpoint_of(core, store, wrapped),
+        XksCall(kms_request_id=ctx.request_id, kms_operation="ConnectCustomKeyStore"),
+    )
 
 
 def _log_in(
@@ -324,6 +447,7 @@ def disconnect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) 
         )
         _record_change(tx, core, store_id)
     core.store_tokens.forget(store_id)
+    core.xks_clients.forget(store_id)
 
 
 def update_custom_key_store(
@@ -334,14 +458,25 @@ def update_custom_key_store(
     new_name: str | None,
     password: str | None,
     cluster_id: str | None,
+    xks: XksRequest = NO_XKS,
 ) -> None:
-    """UpdateCustomKeyStore: a new name (CONNECTED or DISCONNECTED), a new kmsuser password
-    or a related cluster (same trust anchor; DISCONNECTED only). Raises
+    """UpdateCustomKeyStore: for an AWS_CLOUDHSM store, a new name (CONNECTED or
+    DISCONNECTED), a new kmsuser password or a related cluster (same trust anchor;
+    DISCONNECTED only); for an EXTERNAL_KEY_STORE, ``update_external_key_store``. Raises
     CustomKeyStoreNotFoundException, CustomKeyStoreInvalidStateException,
-    CustomKeyStoreNameInUseException, CloudHsmClusterNotFoundException,
-    CloudHsmClusterNotRelatedException, CloudHsmClusterNotActiveException,
-    CloudHsmClusterInvalidConfigurationException, CloudHsmClusterInUseException."""
+    CustomKeyStoreNameInUseException, ValidationException (a member of the other type),
+    CloudHsmClusterNotFoundException, CloudHsmClusterNotRelatedException,
+    CloudHsmClusterNotActiveException, CloudHsmClusterInvalidConfigurationException,
+    CloudHsmClusterInUseException, and the errors of ``update_external_key_store``."""
     authorize_account(core, ctx, "UpdateCustomKeyStore")
+    with core.store.transaction() as tx:
+        found = _get_store(tx, ctx, store_id)
+    if found.store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
+        cloudhsm = CloudHsmSettings(cluster_id=cluster_id, trust_anchor=None, password=password)
+        refuse_members(cloudhsm.given(), CustomKeyStoreType.EXTERNAL_KEY_STORE.value)
+        update_external_key_store(core, ctx, found, new_name=new_name, xks=xks)
+        return
+    refuse_members(xks.given(), CustomKeyStoreType.AWS_CLOUDHSM.value)
     with core.store.transaction() as tx:
         store = _get_store(tx, ctx, store_id, for_update=True)
         _check_update_state(store, name_only=password is None and cluster_id is None)
@@ -364,6 +499,84 @@ def update_custom_key_store(
             wrapped = core.root_key.wrap(password.encode(), password_aad(store_id))
             tx.custom_key_stores.set_wrapped_password(store_id, wrapped)
         _record_change(tx, core, store_id)
+
+
+def update_external_key_store(
+    core: Core, ctx: RequestContext, store: CustomKeyStore, *, new_name: str | None, xks: XksRequest
+) -> None:
+    """UpdateCustomKeyStore of an EXTERNAL_KEY_STORE: a new name and a new
+    XksProxyAuthenticationCredential while CONNECTED or DISCONNECTED, a new
+    XksProxyUriEndpoint, XksProxyUriPath or XksProxyConnectivity only while DISCONNECTED.
+    When the proxy settings change, the proxy is asked for its health with the new ones
+    first, and nothing changes unless it answers. Every process drops its client of the
+    store. Raises CustomKeyStoreInvalidStateException, CustomKeyStoreNameInUseException,
+    ValidationException, UnsupportedOperationException (VPC_ENDPOINT_SERVICE),
+    XksProxyUriInUseException, XksProxyUriUnreachableException,
+    XksProxyIncorrectAuthenticationCredentialException,
+    XksProxyInvalidConfigurationException, XksProxyInvalidResponseException."""
+    assert store.xks is not None
+    refuse_vpc(xks)
+    _check_external_update_state(store, xks)
+    settings = updated_settings(store.xks, xks)
+    secret = xks.secret_access_key
+    moved = (settings.uri_endpoint, settings.uri_path) != (
+        store.xks.uri_endpoint,
+        store.xks.uri_path,
+    )
+    if xks.given():
+        with core.store.transaction() as tx:
+            if moved:
+                _check_uri_free(tx, ctx, settings, except_store=store.store_id)
+            wrapped = tx.custom_key_stores.wrapped_password(store.store_id) or b""
+        # The proxy is asked with the new settings, outside any transaction.
+        failure = check_proxy(
+            endpoint_of(core, store.evolve(xks=settings), wrapped, secret),
+            XksCall(kms_request_id=ctx.request_id, kms_operation="UpdateCustomKeyStore"),
+        )
+        if failure is not None:
+            raise failure
+    with core.store.transaction() as tx:
+        current = _get_store(tx, ctx, store.store_id, for_update=True)
+        _check_external_update_state(current, xks)
+        if current.xks != store.xks:
+            raise CustomKeyStoreInvalidStateException(
+                f"The proxy settings of custom key store {store.store_id} changed while this "
+                "request checked the new ones: try the request again."
+            )
+        if new_name is not None and new_name != current.name:
+            _check_name_free(tx, ctx.account, ctx.region, new_name)
+            current = current.evolve(name=new_name)
+        if moved:
+            _check_uri_free(tx, ctx, settings, except_store=store.store_id)
+        tx.custom_key_stores.update(current.evolve(xks=settings))
+        if secret is not None:
+            wrapped = core.root_key.wrap(secret.encode(), password_aad(store.store_id))
+            tx.custom_key_stores.set_wrapped_password(store.store_id, wrapped)
+        _record_change(tx, core, store.store_id)
+    core.xks_clients.forget(store.store_id)
+
+
+# What UpdateCustomKeyStore of an external key store may change while it is CONNECTED.
+_WHILE_CONNECTED = frozenset({"XksProxyAuthenticationCredential"})
+
+
+def _check_external_update_state(store: CustomKeyStore, xks: XksRequest) -> None:
+    state = store.connection_state
+    if state == ConnectionState.DISCONNECTED:
+        return
+    if state == ConnectionState.CONNECTED:
+        refused = [member for member in xks.given() if member not in _WHILE_CONNECTED]
+        if not refused:
+            return
+        raise CustomKeyStoreInvalidStateException(
+            f"Custom key store {store.store_id} is CONNECTED: UpdateCustomKeyStore may change "
+            f"{', '.join(refused)} only while the store is DISCONNECTED; disconnect it "
+            "(DisconnectCustomKeyStore) first."
+        )
+    raise CustomKeyStoreInvalidStateException(
+        f"Custom key store {store.store_id} is {state.value}: UpdateCustomKeyStore may change "
+        "nothing in that state; disconnect it (DisconnectCustomKeyStore) first."
+    )
 
 
 def _check_update_state(store: CustomKeyStore, *, name_only: bool) -> None:
@@ -400,6 +613,7 @@ def delete_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> N
         tx.custom_key_stores.delete(store_id)
         _record_change(tx, core, store_id)
     core.store_tokens.forget(store_id)
+    core.xks_clients.forget(store_id)
 
 
 # -- for the data plane (keys in custom key stores) ----------------------------------------
@@ -412,13 +626,25 @@ def store_of(core: Core, store_id: str) -> CustomKeyStore | None:
         return tx.custom_key_stores.get(store_id)
 
 
-def store_for_new_key(core: Core, ctx: RequestContext, store_id: str) -> CustomKeyStore:
-    """The caller's store in which CreateKey makes a key: it must be CONNECTED and its
-    cluster must have two HSMs. Raises CustomKeyStoreNotFoundException,
+def store_for_new_key(
+    core: Core,
+    ctx: RequestContext,
+    store_id: str,
+    store_type: CustomKeyStoreType = CustomKeyStoreType.AWS_CLOUDHSM,
+) -> CustomKeyStore:
+    """The caller's store in which CreateKey makes a key: of ``store_type`` (the key's
+    Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE), CONNECTED, and for AWS_CLOUDHSM with a
+    cluster of two HSMs. Raises CustomKeyStoreNotFoundException,
+    UnsupportedOperationException (a store of the other type),
     CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException."""
     with core.store.transaction() as tx:
         store = _get_store(tx, ctx, store_id)
         cluster = tx.hsm_clusters.get(store.cluster_id)
+    if store.store_type is not store_type:
+        raise UnsupportedOperationException(
+            f"Custom key store {store_id} is of type {store.store_type.value}: a KMS key with "
+            f"Origin {store_type.value} needs a custom key store of type {store_type.value}."
+        )
     if store.connection_state != ConnectionState.CONNECTED:
         raise CustomKeyStoreInvalidStateException(
             f"Custom key store {store_id} is {store.connection_state.value}: CreateKey is "
