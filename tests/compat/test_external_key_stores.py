@@ -341,32 +341,29 @@ def test_create_refuses_invalid_members(
     assert raw_kms.describe_custom_key_stores()["CustomKeyStores"] == []
 
 
-def test_xks_members_are_refused_for_a_cloudhsm_store(
-    srv: Server, raw_kms: Any, proxy: Proxy, tmp_path: Path
-) -> None:
+def _cloudhsm_store_params(srv: Server, tmp_path: Path) -> dict[str, str]:
+    """CreateCustomKeyStore parameters of an AWS_CLOUDHSM store on a newly registered
+    cluster (no token behind it: the store is never connected here)."""
     pem = self_signed_trust_anchor("xks test anchor", datetime.now(UTC))
-    anchor = tmp_path / "anchor.pem"
-    anchor.write_text(pem)
     cluster_id = "cluster-" + uuid.uuid4().hex[:12].translate(str.maketrans("0189", "abcd"))
+    anchor = tmp_path / f"{cluster_id}.pem"
+    anchor.write_text(pem)
     srv.admin(
-        "hsm-cluster",
-        "add",
-        cluster_id,
-        "--module",
-        str(softhsm.module_path()),
-        "--token-label",
-        "no-such-token",
-        "--trust-anchor",
-        str(anchor),
-        "--hsm-count",
-        "2",
-    )
-    hsm = {
+        "hsm-cluster", "add", cluster_id, "--module", str(softhsm.module_path()),
+        "--token-label", "no-such-token", "--trust-anchor", str(anchor), "--hsm-count", "2",
+    )  # fmt: skip
+    return {
         "CustomKeyStoreName": f"hsm-{uuid.uuid4().hex[:8]}",
         "CloudHsmClusterId": cluster_id,
         "TrustAnchorCertificate": pem,
         "KeyStorePassword": "kmsuser-password",
     }
+
+
+def test_xks_members_are_refused_for_a_cloudhsm_store(
+    srv: Server, raw_kms: Any, proxy: Proxy, tmp_path: Path
+) -> None:
+    hsm = _cloudhsm_store_params(srv, tmp_path)
     error = assert_kms_error(
         "ValidationException",
         raw_kms.create_custom_key_store,
@@ -407,6 +404,19 @@ def test_vpc_endpoint_service_is_unsupported(
         **_params(proxy, **changes),
     )["Error"]
     assert "VPC_ENDPOINT_SERVICE" in error["Message"] and "PUBLIC_ENDPOINT" in error["Message"]
+
+
+def test_quota_counts_stores_of_both_types(srv: Server, proxy: Proxy, tmp_path: Path) -> None:
+    kms = srv.client(region="ap-south-1")
+    made = [
+        kms.create_custom_key_store(**_cloudhsm_store_params(srv, tmp_path))["CustomKeyStoreId"]
+        for _ in range(10)
+    ]
+    try:
+        assert_kms_error("LimitExceededException", kms.create_custom_key_store, **_params(proxy))
+    finally:
+        for store_id in made:
+            kms.delete_custom_key_store(CustomKeyStoreId=store_id)
 
 
 # -- the proxy check of CreateCustomKeyStore ----------------------------------------------

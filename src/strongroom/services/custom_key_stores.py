@@ -10,12 +10,8 @@ reference of each operation and its errors (botocore's KMS model documentation);
 does not publish the message texts of these errors, so the messages name the store,
 the cluster and the rule.
 
-An external key store is an account's and Region's association of an XKS proxy (its URI
-endpoint and path, ``services.xks_settings`` has their rules) with the credential the KMS
-signs the proxy's requests with; the secret access key is kept wrapped under the root key
-where a CloudHSM store keeps its kmsuser password. Creating it, changing how the proxy is
-reached and connecting it ask the proxy for its health first
-(``services.xks_connections``).
+What is an external key store's own (its proxy, the health checks) is in
+``services.external_key_stores``; this module has the operations of both types.
 """
 
 from __future__ import annotations
@@ -32,31 +28,31 @@ from strongroom.domain.errors import (
     CloudHsmClusterNotRelatedException,
     CustomKeyStoreHasCMKsException,
     CustomKeyStoreInvalidStateException,
-    CustomKeyStoreNameInUseException,
     CustomKeyStoreNotFoundException,
     IncorrectTrustAnchorException,
     KeyStoreError,
-    LimitExceededException,
     UnsupportedOperationException,
     ValidationException,
-    XksProxyUriInUseException,
 )
 from strongroom.domain.ids import is_custom_key_store_id, new_custom_key_store_id
-from strongroom.domain.models import CustomKeyStore, HsmCluster, XksProxySettings
+from strongroom.domain.models import CustomKeyStore, HsmCluster
 from strongroom.keystores.pkcs11_token import PinIncorrect, Token, TokenUnavailable
-from strongroom.keystores.xks_client import XksCall
 from strongroom.services.access import authorize_account
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
-from strongroom.services.store_tokens import open_token, password_aad, store_change_name
-from strongroom.services.xks_connections import check_connection, check_proxy, endpoint_of
-from strongroom.services.xks_settings import (
-    XksRequest,
-    new_settings,
-    refuse_members,
-    refuse_vpc,
-    updated_settings,
+from strongroom.services.external_key_stores import (
+    check_proxy_connection,
+    create_external_key_store,
+    update_external_key_store,
 )
+from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
+from strongroom.services.store_records import (
+    check_name_free,
+    check_quota,
+    get_store,
+    record_change,
+)
+from strongroom.services.store_tokens import open_token, password_aad
+from strongroom.services.xks_settings import XksRequest, refuse_members
 from strongroom.storage.ports import Transaction
 
 MIN_HSMS = 2
@@ -89,22 +85,6 @@ NO_XKS = XksRequest()
 
 
 # -- reading ------------------------------------------------------------------------------
-
-
-def _not_found(store_id: str) -> CustomKeyStoreNotFoundException:
-    return CustomKeyStoreNotFoundException(
-        f"Custom key store {store_id} does not exist in this account and Region."
-    )
-
-
-def _get_store(
-    tx: Transaction, ctx: RequestContext, store_id: str, *, for_update: bool = False
-) -> CustomKeyStore:
-    """The caller's account's and Region's store ``store_id``, or CustomKeyStoreNotFound."""
-    store = tx.custom_key_stores.get(store_id, for_update=for_update)
-    if store is None or store.account != ctx.account or store.region != ctx.region:
-        raise _not_found(store_id)
-    return store
 
 
 def _cluster(tx: Transaction, account: str, cluster_id: str) -> HsmCluster:
@@ -151,43 +131,6 @@ def _check_cluster_free(
             )
 
 
-def _check_name_free(tx: Transaction, account: str, region: str, name: str) -> None:
-    if tx.custom_key_stores.get_by_name(account, region, name) is not None:
-        raise CustomKeyStoreNameInUseException(
-            f"The custom key store name {name} is already in use in this account and Region."
-        )
-
-
-def _record_change(tx: Transaction, core: Core, store_id: str) -> None:
-    tx.changes.record(store_change_name(store_id), core.clock())
-
-
-def _check_quota(tx: Transaction, core: Core, ctx: RequestContext) -> None:
-    limit = core.custom_key_stores_per_account
-    if tx.custom_key_stores.count(ctx.account, ctx.region) >= limit:
-        raise LimitExceededException(
-            f"The account already has {limit} custom key stores in this Region, the "
-            "most it can have."
-        )
-
-
-def _check_uri_free(
-    tx: Transaction, ctx: RequestContext, xks: XksProxySettings, *, except_store: str | None
-) -> None:
-    """No other external key store of the account and Region uses the proxy's URI endpoint
-    and path. Raises XksProxyUriInUseException."""
-    for other in tx.custom_key_stores.in_account(ctx.account):
-        if other.store_id == except_store or other.region != ctx.region or other.xks is None:
-            continue
-        if (other.xks.uri_endpoint, other.xks.uri_path) == (xks.uri_endpoint, xks.uri_path):
-            raise XksProxyUriInUseException(
-                f"The external key store proxy URI {xks.uri_endpoint}{xks.uri_path} is already "
-                f"associated with the custom key store {other.store_id}: each external key "
-                "store in an account and Region needs its own XksProxyUriEndpoint and "
-                "XksProxyUriPath."
-            )
-
-
 # -- the operations -----------------------------------------------------------------------
 
 
@@ -208,7 +151,8 @@ def create_custom_key_store(
     XksProxyUriInUseException and the proxy check's errors."""
     authorize_account(core, ctx, "CreateCustomKeyStore")
     if store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
-        return create_external_key_store(core, ctx, name, cloudhsm, xks)
+        refuse_members(cloudhsm.given(), CustomKeyStoreType.EXTERNAL_KEY_STORE.value)
+        return create_external_key_store(core, ctx, name, xks)
     refuse_members(xks.given(), CustomKeyStoreType.AWS_CLOUDHSM.value)
     for member, given in (
         ("CloudHsmClusterId", cloudhsm.cluster_id),
@@ -234,8 +178,8 @@ def create_custom_key_store(
     )
     wrapped = core.root_key.wrap(cloudhsm.password.encode(), password_aad(store.store_id))
     with core.store.transaction() as tx:
-        _check_quota(tx, core, ctx)
-        _check_name_free(tx, ctx.account, ctx.region, name)
+        check_quota(tx, core, ctx)
+        check_name_free(tx, ctx.account, ctx.region, name)
         cluster = _cluster(tx, ctx.account, cloudhsm.cluster_id)
         _check_cluster_fit(cluster)
         if certificate_der(cloudhsm.trust_anchor) is None or not same_trust_anchor(
@@ -248,57 +192,6 @@ def create_custom_key_store(
         _check_cluster_free(tx, ctx.account, cluster)
         tx.custom_key_stores.insert(store, wrapped)
     return store
-
-
-def create_external_key_store(
-    core: Core, ctx: RequestContext, name: str, cloudhsm: CloudHsmSettings, xks: XksRequest
-) -> CustomKeyStore:
-    """CreateCustomKeyStore of type EXTERNAL_KEY_STORE: checks the members, the quota, the
-    name and that no other store of the account and Region uses the proxy's URI, then asks
-    the proxy for its health with the store's credential, and only then makes the store,
-    DISCONNECTED. Raises ValidationException, UnsupportedOperationException
-    (VPC_ENDPOINT_SERVICE), LimitExceededException, CustomKeyStoreNameInUseException,
-    XksProxyUriInUseException, XksProxyUriUnreachableException,
-    XksProxyIncorrectAuthenticationCredentialException,
-    XksProxyInvalidConfigurationException, XksProxyInvalidResponseException."""
-    refuse_members(cloudhsm.given(), CustomKeyStoreType.EXTERNAL_KEY_STORE.value)
-    settings, secret = new_settings(xks)
-    store = CustomKeyStore(
-        store_id=new_custom_key_store_id(),
-        account=ctx.account,
-        region=ctx.region,
-        name=name,
-        store_type=CustomKeyStoreType.EXTERNAL_KEY_STORE,
-        cluster_id=None,
-        trust_anchor=None,
-        connection_state=ConnectionState.DISCONNECTED,
-        connection_error_code=None,
-        creation_date=core.clock(),
-        xks=settings,
-    )
-    with core.store.transaction() as tx:
-        _check_new_external(tx, core, ctx, store)
-    # The proxy is asked outside any transaction: it may take seconds to answer.
-    failure = check_proxy(
-        endpoint_of(core, store, b"", secret),
-        XksCall(kms_request_id=ctx.request_id, kms_operation="CreateCustomKeyStore"),
-    )
-    if failure is not None:
-        raise failure
-    wrapped = core.root_key.wrap(secret.encode(), password_aad(store.store_id))
-    with core.store.transaction() as tx:
-        _check_new_external(tx, core, ctx, store)  # again: another request may have won
-        tx.custom_key_stores.insert(store, wrapped)
-    return store
-
-
-def _check_new_external(
-    tx: Transaction, core: Core, ctx: RequestContext, store: CustomKeyStore
-) -> None:
-    assert store.xks is not None
-    _check_quota(tx, core, ctx)
-    _check_name_free(tx, ctx.account, ctx.region, store.name)
-    _check_uri_free(tx, ctx, store.xks, except_store=None)
 
 
 def describe_custom_key_stores(
@@ -323,7 +216,7 @@ def describe_custom_key_stores(
         after = decode_moment_marker(marker, _MARKER_KIND, is_custom_key_store_id)
     with core.store.transaction() as tx:
         if store_id is not None:
-            return [_get_store(tx, ctx, store_id)], None
+            return [get_store(tx, ctx, store_id)], None
         if name is not None:
             found = tx.custom_key_stores.get_by_name(ctx.account, ctx.region, name)
             if found is None:
@@ -349,7 +242,7 @@ def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> 
     FAILED), CloudHsmClusterNotActiveException."""
     authorize_account(core, ctx, "ConnectCustomKeyStore")
     with core.store.transaction() as tx:
-        store = _get_store(tx, ctx, store_id, for_update=True)
+        store = get_store(tx, ctx, store_id, for_update=True)
         state = store.connection_state
         if state in (ConnectionState.DISCONNECTING, ConnectionState.FAILED):
             raise CustomKeyStoreInvalidStateException(
@@ -366,11 +259,11 @@ def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> 
         wrapped = tx.custom_key_stores.wrapped_password(store_id)
         store = store.evolve(connection_state=ConnectionState.CONNECTING)
         tx.custom_key_stores.update(store)
-        _record_change(tx, core, store_id)
+        record_change(tx, core, store_id)
     token = None
     if store.store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
         core.xks_clients.forget(store_id)
-        error = _check_proxy_connection(core, ctx, store, wrapped)
+        error = check_proxy_connection(core, ctx, store, wrapped)
     else:
         # This process may still hold a session of the store from before a disconnection
         # another process made: close it first, so the new login is the token's only one.
@@ -379,14 +272,14 @@ def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> 
             generation = core.store_tokens.generation
             error, token = _log_in(core, store, cluster, wrapped)
     with core.store.transaction() as tx:
-        current = _get_store(tx, ctx, store_id, for_update=True)
+        current = get_store(tx, ctx, store_id, for_update=True)
         if current.connection_state == ConnectionState.CONNECTING:
             current = current.evolve(
                 connection_state=ConnectionState.FAILED if error else ConnectionState.CONNECTED,
                 connection_error_code=error,
             )
             tx.custom_key_stores.update(current)
-            _record_change(tx, core, store_id)
+            record_change(tx, core, store_id)
         # else: disconnected (or deleted) meanwhile, which wins
     if token is not None:
         if current.connection_state == ConnectionState.CONNECTED:
@@ -395,18 +288,6 @@ def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> 
         else:
             token.close()
     return current
-
-
-def _check_proxy_connection(
-    core: Core, ctx: RequestContext, store: CustomKeyStore, wrapped: bytes | None
-) -> ConnectionErrorCode | None:
-    """Why the external key store's proxy cannot be connected to now, or None."""
-    if wrapped is None or store.xks is None:
-        return ConnectionErrorCode.INTERNAL_ERROR
-    return check_connection(
-        endpoint_of(core, store, wrapped),
-        XksCall(kms_request_id=ctx.request_id, kms_operation="ConnectCustomKeyStore"),
-    )
 
 
 def _log_in(
@@ -435,7 +316,7 @@ def disconnect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) 
     CustomKeyStoreInvalidStateException (DISCONNECTED, DISCONNECTING)."""
     authorize_account(core, ctx, "DisconnectCustomKeyStore")
     with core.store.transaction() as tx:
-        store = _get_store(tx, ctx, store_id, for_update=True)
+        store = get_store(tx, ctx, store_id, for_update=True)
         state = store.connection_state
         if state in (ConnectionState.DISCONNECTED, ConnectionState.DISCONNECTING):
             raise CustomKeyStoreInvalidStateException(
@@ -445,7 +326,7 @@ def disconnect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) 
         tx.custom_key_stores.update(
             store.evolve(connection_state=ConnectionState.DISCONNECTED, connection_error_code=None)
         )
-        _record_change(tx, core, store_id)
+        record_change(tx, core, store_id)
     core.store_tokens.forget(store_id)
     core.xks_clients.forget(store_id)
 
@@ -470,7 +351,7 @@ def update_custom_key_store(
     CloudHsmClusterInUseException, and the errors of ``update_external_key_store``."""
     authorize_account(core, ctx, "UpdateCustomKeyStore")
     with core.store.transaction() as tx:
-        found = _get_store(tx, ctx, store_id)
+        found = get_store(tx, ctx, store_id)
     if found.store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
         cloudhsm = CloudHsmSettings(cluster_id=cluster_id, trust_anchor=None, password=password)
         refuse_members(cloudhsm.given(), CustomKeyStoreType.EXTERNAL_KEY_STORE.value)
@@ -478,10 +359,10 @@ def update_custom_key_store(
         return
     refuse_members(xks.given(), CustomKeyStoreType.AWS_CLOUDHSM.value)
     with core.store.transaction() as tx:
-        store = _get_store(tx, ctx, store_id, for_update=True)
+        store = get_store(tx, ctx, store_id, for_update=True)
         _check_update_state(store, name_only=password is None and cluster_id is None)
         if new_name is not None and new_name != store.name:
-            _check_name_free(tx, ctx.account, ctx.region, new_name)
+            check_name_free(tx, ctx.account, ctx.region, new_name)
             store = store.evolve(name=new_name)
         if cluster_id is not None and cluster_id != store.cluster_id:
             cluster = _cluster(tx, ctx.account, cluster_id)
@@ -498,85 +379,7 @@ def update_custom_key_store(
         if password is not None:
             wrapped = core.root_key.wrap(password.encode(), password_aad(store_id))
             tx.custom_key_stores.set_wrapped_password(store_id, wrapped)
-        _record_change(tx, core, store_id)
-
-
-def update_external_key_store(
-    core: Core, ctx: RequestContext, store: CustomKeyStore, *, new_name: str | None, xks: XksRequest
-) -> None:
-    """UpdateCustomKeyStore of an EXTERNAL_KEY_STORE: a new name and a new
-    XksProxyAuthenticationCredential while CONNECTED or DISCONNECTED, a new
-    XksProxyUriEndpoint, XksProxyUriPath or XksProxyConnectivity only while DISCONNECTED.
-    When the proxy settings change, the proxy is asked for its health with the new ones
-    first, and nothing changes unless it answers. Every process drops its client of the
-    store. Raises CustomKeyStoreInvalidStateException, CustomKeyStoreNameInUseException,
-    ValidationException, UnsupportedOperationException (VPC_ENDPOINT_SERVICE),
-    XksProxyUriInUseException, XksProxyUriUnreachableException,
-    XksProxyIncorrectAuthenticationCredentialException,
-    XksProxyInvalidConfigurationException, XksProxyInvalidResponseException."""
-    assert store.xks is not None
-    refuse_vpc(xks)
-    _check_external_update_state(store, xks)
-    settings = updated_settings(store.xks, xks)
-    secret = xks.secret_access_key
-    moved = (settings.uri_endpoint, settings.uri_path) != (
-        store.xks.uri_endpoint,
-        store.xks.uri_path,
-    )
-    if xks.given():
-        with core.store.transaction() as tx:
-            if moved:
-                _check_uri_free(tx, ctx, settings, except_store=store.store_id)
-            wrapped = tx.custom_key_stores.wrapped_password(store.store_id) or b""
-        # The proxy is asked with the new settings, outside any transaction.
-        failure = check_proxy(
-            endpoint_of(core, store.evolve(xks=settings), wrapped, secret),
-            XksCall(kms_request_id=ctx.request_id, kms_operation="UpdateCustomKeyStore"),
-        )
-        if failure is not None:
-            raise failure
-    with core.store.transaction() as tx:
-        current = _get_store(tx, ctx, store.store_id, for_update=True)
-        _check_external_update_state(current, xks)
-        if current.xks != store.xks:
-            raise CustomKeyStoreInvalidStateException(
-                f"The proxy settings of custom key store {store.store_id} changed while this "
-                "request checked the new ones: try the request again."
-            )
-        if new_name is not None and new_name != current.name:
-            _check_name_free(tx, ctx.account, ctx.region, new_name)
-            current = current.evolve(name=new_name)
-        if moved:
-            _check_uri_free(tx, ctx, settings, except_store=store.store_id)
-        tx.custom_key_stores.update(current.evolve(xks=settings))
-        if secret is not None:
-            wrapped = core.root_key.wrap(secret.encode(), password_aad(store.store_id))
-            tx.custom_key_stores.set_wrapped_password(store.store_id, wrapped)
-        _record_change(tx, core, store.store_id)
-    core.xks_clients.forget(store.store_id)
-
-
-# What UpdateCustomKeyStore of an external key store may change while it is CONNECTED.
-_WHILE_CONNECTED = frozenset({"XksProxyAuthenticationCredential"})
-
-
-def _check_external_update_state(store: CustomKeyStore, xks: XksRequest) -> None:
-    state = store.connection_state
-    if state == ConnectionState.DISCONNECTED:
-        return
-    if state == ConnectionState.CONNECTED:
-        refused = [member for member in xks.given() if member not in _WHILE_CONNECTED]
-        if not refused:
-            return
-        raise CustomKeyStoreInvalidStateException(
-            f"Custom key store {store.store_id} is CONNECTED: UpdateCustomKeyStore may change "
-            f"{', '.join(refused)} only while the store is DISCONNECTED; disconnect it "
-            "(DisconnectCustomKeyStore) first."
-        )
-    raise CustomKeyStoreInvalidStateException(
-        f"Custom key store {store.store_id} is {state.value}: UpdateCustomKeyStore may change "
-        "nothing in that state; disconnect it (DisconnectCustomKeyStore) first."
-    )
+        record_change(tx, core, store_id)
 
 
 def _check_update_state(store: CustomKeyStore, *, name_only: bool) -> None:
@@ -598,7 +401,7 @@ def delete_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> N
     CustomKeyStoreHasCMKsException."""
     authorize_account(core, ctx, "DeleteCustomKeyStore")
     with core.store.transaction() as tx:
-        store = _get_store(tx, ctx, store_id, for_update=True)
+        store = get_store(tx, ctx, store_id, for_update=True)
         if store.connection_state != ConnectionState.DISCONNECTED:
             raise CustomKeyStoreInvalidStateException(
                 f"Custom key store {store_id} is {store.connection_state.value}: "
@@ -611,7 +414,7 @@ def delete_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> N
                 "deletion (ScheduleKeyDeletion) and delete the store when they are deleted."
             )
         tx.custom_key_stores.delete(store_id)
-        _record_change(tx, core, store_id)
+        record_change(tx, core, store_id)
     core.store_tokens.forget(store_id)
     core.xks_clients.forget(store_id)
 
@@ -638,7 +441,7 @@ def store_for_new_key(
     UnsupportedOperationException (a store of the other type),
     CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException."""
     with core.store.transaction() as tx:
-        store = _get_store(tx, ctx, store_id)
+        store = get_store(tx, ctx, store_id)
         cluster = tx.hsm_clusters.get(store.cluster_id)
     if store.store_type is not store_type:
         raise UnsupportedOperationException(
