@@ -256,6 +256,11 @@ _SECRET = "A" * 43
         ),
         ({"XksProxyConnectivity": None}, "XksProxyConnectivity is required"),
         (
+            {"XksProxyAuthenticationCredential": {"AccessKeyId": _KEY_ID}},
+            "Value null at 'xksProxyAuthenticationCredential.rawSecretAccessKey' failed to "
+            "satisfy constraint: Member must not be null",
+        ),
+        (
             {
                 "XksProxyAuthenticationCredential": {
                     "AccessKeyId": "A" * 19,
