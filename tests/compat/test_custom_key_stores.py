@@ -280,9 +280,12 @@ def test_create_errors(srv: Server, kms: Any, tmp_path: Path) -> None:
     # A cluster of the same backup history (the same trust anchor) is in use too.
     related, _ = register_cluster(srv, tmp_path, pem=cluster["pem"])
     _create_fails("CloudHsmClusterInUseException", kms, {**cluster, "ClusterId": related})
+    # An external key store needs its proxy's members (test_external_key_stores.py).
     assert_kms_error(
-        "UnsupportedOperationException",
+        "ValidationException",
         kms.create_custom_key_store,
+        message="XksProxyUriEndpoint is required for a custom key store of type "
+        "EXTERNAL_KEY_STORE.",
         CustomKeyStoreName=_name(),
         CustomKeyStoreType="EXTERNAL_KEY_STORE",
     )

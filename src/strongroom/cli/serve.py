@@ -55,6 +55,13 @@ def register(commands: Any) -> None:
         help="log a line per request: client, operation, status, error, time, request id "
         "(on at --log-level debug; STRONGROOM_ACCESS_LOG)",
     )
+    p.add_argument(
+        "--xks-ca-bundle",
+        type=Path,
+        metavar="PEM",
+        help="PEM file of the certificate authorities to trust for external key store "
+        "proxies at https:// endpoints (default: the system's; STRONGROOM_XKS_CA_BUNDLE)",
+    )
     add_storage_options(p)
     p.set_defaults(run=run)
 
@@ -79,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         seed=args.seed,
         access_log=args.access_log,
+        xks_ca_bundle=args.xks_ca_bundle,
     )
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     sock = _listen(settings.host, settings.port, settings.workers)

@@ -48,8 +48,23 @@ class ServiceModel:
         return codec
 
 
+# Constraints of the model this server does not apply here, by shape: the service applies
+# its own rule to those members instead. XksProxyUriEndpointType's pattern
+# ^https://[a-zA-Z0-9.-]+$ admits no port and no http; services.custom_key_stores admits
+# a port, and http for a loopback proxy (its length, 10 to 128, is still checked here).
+WIDENED: Mapping[str, tuple[str, ...]] = {"XksProxyUriEndpointType": ("pattern",)}
+
+
+def _widened(document: Mapping[str, Any]) -> dict[str, Any]:
+    shapes = dict(document["shapes"])
+    for name, dropped in WIDENED.items():
+        shapes[name] = {k: v for k, v in shapes[name].items() if k not in dropped}
+    return {**document, "shapes": shapes}
+
+
 @functools.cache
 def load_model() -> ServiceModel:
-    """The KMS service model (botocore ``kms`` ``service-2``), loaded once per process."""
+    """The KMS service model (botocore ``kms`` ``service-2``, less ``WIDENED``), loaded once
+    per process."""
     document = create_loader().load_service_model("kms", "service-2")
-    return ServiceModel(document)
+    return ServiceModel(_widened(document))

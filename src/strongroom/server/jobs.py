@@ -122,6 +122,7 @@ class Jobs:
         for arn in arns:
             self.rt.core.cache.invalidate(arn)
             self.rt.core.store_tokens.invalidate(arn)  # a custom key store's connection
+            self.rt.core.xks_clients.invalidate(arn)  # an external key store's proxy client
             if arn.startswith("arn:aws:iam::"):  # a principal's identity policies changed
                 self.rt.credentials.forget_principal(arn)
 

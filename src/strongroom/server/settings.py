@@ -51,6 +51,9 @@ class Settings:
     # (mode 0600). Never the PIN itself: a setting may be on a command line or in a file.
     pkcs11_pin_env: str | None = None
     pkcs11_pin_file: Path | None = None
+    # A PEM file of the certificate authorities to trust for external key store proxies at
+    # https:// URI endpoints (None: the system's trust store). Checked at start.
+    xks_ca_bundle: Path | None = None
 
     @property
     def db_url(self) -> str:
@@ -209,6 +212,15 @@ def _env_name(value: str) -> None:
         )
 
 
+def _pem_file(value: Path) -> None:
+    try:
+        text = value.read_bytes()
+    except OSError as exc:
+        raise _Refused(f"cannot be read: {exc.strerror or exc}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in text:
+        raise _Refused("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+
+
 # What each setting must be beyond its type.
 _CHECKS: dict[str, Callable[[Any], None]] = {
     "host": _not_empty,
@@ -227,6 +239,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "pkcs11_token_label": _label,
     "pkcs11_key_label": _label,
     "pkcs11_pin_env": _env_name,
+    "xks_ca_bundle": _pem_file,
 }
 
 # Settings that would put a PIN where it does not belong.

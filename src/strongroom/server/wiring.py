@@ -135,6 +135,7 @@ def _core(settings: Settings, store: Store, root_key: RootKey, clock: Clock) -> 
         grants_per_grantee_per_key=settings.grants_per_grantee_per_key,
         on_demand_rotation_limit=settings.on_demand_rotation_limit,
         softhsm_data_dir=settings.data_dir,
+        xks_ca_bundle=settings.xks_ca_bundle,
     )
     connections.core = core
     return core

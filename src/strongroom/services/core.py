@@ -15,6 +15,7 @@ from strongroom.keystores.base import KeyStores, RootKey
 from strongroom.services.cache import KeyCache
 from strongroom.services.store_tokens import StoreTokens
 from strongroom.services.usage_tracker import UsageTracker
+from strongroom.services.xks_connections import XksClients
 from strongroom.storage.ports import Store
 
 Clock = Callable[[], datetime]
@@ -71,6 +72,8 @@ class Core:
     # The data directory whose own SoftHSM2 holds the tokens of clusters registered with
     # ``hsm-cluster add --softhsm`` (None: no such clusters are reachable).
     softhsm_data_dir: Path | None = None
+    # A PEM file of the CAs to trust for https XKS proxies (None: the system's).
+    xks_ca_bundle: Path | None = None
     # The authorization decisions and what they keep (parsed policies, principals, contexts),
     # on this core's clock; only services.access uses it.
     authz: Authorizer = field(init=False)
@@ -78,10 +81,13 @@ class Core:
     key_usage: UsageTracker = field(init=False)
     # The logged-in tokens of the connected custom key stores this process has used.
     store_tokens: StoreTokens = field(init=False)
+    # The XKS proxy clients of the connected external key stores this process has used.
+    xks_clients: XksClients = field(init=False)
 
     def __post_init__(self) -> None:
         self.authz = Authorizer(None if self.clock is system_clock else self.clock)
         self.key_usage = UsageTracker()
         self.store_tokens = StoreTokens()
+        self.xks_clients = XksClients()
         # What a key store cached of a key goes when the key cache forgets the key.
         self.cache.add_listener(self.keystores)

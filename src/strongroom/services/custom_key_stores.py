@@ -1,4 +1,5 @@
-"""Custom key stores of type AWS_CLOUDHSM on PKCS#11 tokens, and the clusters they use.
+"""Custom key stores: AWS_CLOUDHSM on PKCS#11 tokens and the clusters they use, and
+EXTERNAL_KEY_STORE reached through an XKS proxy.
 
 A "cluster" is a PKCS#11 token an operator registered for an account (``strongroom admin
 hsm-cluster``); a custom key store is an account's and Region's association of one
@@ -8,11 +9,14 @@ process and node reads (``services.store_tokens``). The rules follow the AWS API
 reference of each operation and its errors (botocore's KMS model documentation); AWS
 does not publish the message texts of these errors, so the messages name the store,
 the cluster and the rule.
+
+What is an external key store's own (its proxy, the health checks) is in
+``services.external_key_stores``; this module has the operations of both types.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from strongroom.crypto.trust_anchor import certificate_der, same_trust_anchor
 from strongroom.domain.enums import ConnectionErrorCode, ConnectionState, CustomKeyStoreType
@@ -24,11 +28,9 @@ from strongroom.domain.errors import (
     CloudHsmClusterNotRelatedException,
     CustomKeyStoreHasCMKsException,
     CustomKeyStoreInvalidStateException,
-    CustomKeyStoreNameInUseException,
     CustomKeyStoreNotFoundException,
     IncorrectTrustAnchorException,
     KeyStoreError,
-    LimitExceededException,
     UnsupportedOperationException,
     ValidationException,
 )
@@ -37,8 +39,20 @@ from strongroom.domain.models import CustomKeyStore, HsmCluster
 from strongroom.keystores.pkcs11_token import PinIncorrect, Token, TokenUnavailable
 from strongroom.services.access import authorize_account
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.external_key_stores import (
+    check_proxy_connection,
+    create_external_key_store,
+    update_external_key_store,
+)
 from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
-from strongroom.services.store_tokens import open_token, password_aad, store_change_name
+from strongroom.services.store_records import (
+    check_name_free,
+    check_quota,
+    get_store,
+    record_change,
+)
+from strongroom.services.store_tokens import open_token, password_aad
+from strongroom.services.xks_settings import XksRequest, refuse_members
 from strongroom.storage.ports import Transaction
 
 MIN_HSMS = 2
@@ -54,26 +68,23 @@ class CloudHsmSettings:
 
     cluster_id: str | None
     trust_anchor: str | None
-    password: str | None
+    password: str | None = field(repr=False)
+
+    def given(self) -> list[str]:
+        """The AWS names of the members the request has."""
+        members = {
+            "CloudHsmClusterId": self.cluster_id,
+            "TrustAnchorCertificate": self.trust_anchor,
+            "KeyStorePassword": self.password,
+        }
+        return [name for name, value in members.items() if value is not None]
+
+
+NO_CLOUDHSM = CloudHsmSettings(None, None, None)
+NO_XKS = XksRequest()
 
 
 # -- reading ------------------------------------------------------------------------------
-
-
-def _not_found(store_id: str) -> CustomKeyStoreNotFoundException:
-    return CustomKeyStoreNotFoundException(
-        f"Custom key store {store_id} does not exist in this account and Region."
-    )
-
-
-def _get_store(
-    tx: Transaction, ctx: RequestContext, store_id: str, *, for_update: bool = False
-) -> CustomKeyStore:
-    """The caller's account's and Region's store ``store_id``, or CustomKeyStoreNotFound."""
-    store = tx.custom_key_stores.get(store_id, for_update=for_update)
-    if store is None or store.account != ctx.account or store.region != ctx.region:
-        raise _not_found(store_id)
-    return store
 
 
 def _cluster(tx: Transaction, account: str, cluster_id: str) -> HsmCluster:
@@ -120,17 +131,6 @@ def _check_cluster_free(
             )
 
 
-def _check_name_free(tx: Transaction, account: str, region: str, name: str) -> None:
-    if tx.custom_key_stores.get_by_name(account, region, name) is not None:
-        raise CustomKeyStoreNameInUseException(
-            f"The custom key store name {name} is already in use in this account and Region."
-        )
-
-
-def _record_change(tx: Transaction, core: Core, store_id: str) -> None:
-    tx.changes.record(store_change_name(store_id), core.clock())
-
-
 # -- the operations -----------------------------------------------------------------------
 
 
@@ -140,26 +140,28 @@ def create_custom_key_store(
     name: str,
     store_type: CustomKeyStoreType,
     cloudhsm: CloudHsmSettings,
+    xks: XksRequest = NO_XKS,
 ) -> CustomKeyStore:
-    """CreateCustomKeyStore. Raises UnsupportedOperationException (EXTERNAL_KEY_STORE),
-    ValidationException, LimitExceededException, CustomKeyStoreNameInUseException,
-    CloudHsmClusterNotFoundException, CloudHsmClusterNotActiveException,
-    CloudHsmClusterInvalidConfigurationException, IncorrectTrustAnchorException,
-    CloudHsmClusterInUseException."""
+    """CreateCustomKeyStore of either type (``xks``: an EXTERNAL_KEY_STORE's members). Raises
+    ValidationException (a member missing, or one of the other type), LimitExceededException,
+    CustomKeyStoreNameInUseException; for AWS_CLOUDHSM: CloudHsmClusterNotFoundException,
+    CloudHsmClusterNotActiveException, CloudHsmClusterInvalidConfigurationException,
+    IncorrectTrustAnchorException, CloudHsmClusterInUseException; for EXTERNAL_KEY_STORE
+    (``create_external_key_store``): UnsupportedOperationException (VPC_ENDPOINT_SERVICE),
+    XksProxyUriInUseException and the proxy check's errors."""
     authorize_account(core, ctx, "CreateCustomKeyStore")
-    if store_type != CustomKeyStoreType.AWS_CLOUDHSM:
-        raise UnsupportedOperationException(
-            "Custom key stores of type EXTERNAL_KEY_STORE are not supported by this server "
-            "yet; create one of type AWS_CLOUDHSM."
-        )
-    for field, given in (
+    if store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
+        refuse_members(cloudhsm.given(), CustomKeyStoreType.EXTERNAL_KEY_STORE.value)
+        return create_external_key_store(core, ctx, name, xks)
+    refuse_members(xks.given(), CustomKeyStoreType.AWS_CLOUDHSM.value)
+    for member, given in (
         ("CloudHsmClusterId", cloudhsm.cluster_id),
         ("TrustAnchorCertificate", cloudhsm.trust_anchor),
         ("KeyStorePassword", cloudhsm.password),
     ):
         if given is None:
             raise ValidationException(
-                f"{field} is required for a custom key store of type AWS_CLOUDHSM."
+                f"{member} is required for a custom key store of type AWS_CLOUDHSM."
             )
     assert cloudhsm.cluster_id and cloudhsm.trust_anchor and cloudhsm.password
     store = CustomKeyStore(
@@ -176,13 +178,8 @@ def create_custom_key_store(
     )
     wrapped = core.root_key.wrap(cloudhsm.password.encode(), password_aad(store.store_id))
     with core.store.transaction() as tx:
-        limit = core.custom_key_stores_per_account
-        if tx.custom_key_stores.count(ctx.account, ctx.region) >= limit:
-            raise LimitExceededException(
-                f"The account already has {limit} custom key stores in this Region, the "
-                "most it can have."
-            )
-        _check_name_free(tx, ctx.account, ctx.region, name)
+        check_quota(tx, core, ctx)
+        check_name_free(tx, ctx.account, ctx.region, name)
         cluster = _cluster(tx, ctx.account, cloudhsm.cluster_id)
         _check_cluster_fit(cluster)
         if certificate_der(cloudhsm.trust_anchor) is None or not same_trust_anchor(
@@ -219,7 +216,7 @@ def describe_custom_key_stores(
         after = decode_moment_marker(marker, _MARKER_KIND, is_custom_key_store_id)
     with core.store.transaction() as tx:
         if store_id is not None:
-            return [_get_store(tx, ctx, store_id)], None
+            return [get_store(tx, ctx, store_id)], None
         if name is not None:
             found = tx.custom_key_stores.get_by_name(ctx.account, ctx.region, name)
             if found is None:
@@ -236,14 +233,16 @@ def describe_custom_key_stores(
 
 
 def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> CustomKeyStore:
-    """ConnectCustomKeyStore: CONNECTING, then a login to the cluster's token with the
-    kmsuser password: CONNECTED, or FAILED with a ConnectionErrorCode (INVALID_CREDENTIALS,
-    CLUSTER_NOT_FOUND, NETWORK_ERRORS). A store CONNECTED or CONNECTING already stays so.
-    Raises CustomKeyStoreNotFoundException, CustomKeyStoreInvalidStateException
-    (DISCONNECTING, FAILED), CloudHsmClusterNotActiveException."""
+    """ConnectCustomKeyStore: CONNECTING, then, for an AWS_CLOUDHSM store, a login to the
+    cluster's token with the kmsuser password, for an EXTERNAL_KEY_STORE, a health check of
+    its proxy: CONNECTED, or FAILED with a ConnectionErrorCode (INVALID_CREDENTIALS,
+    CLUSTER_NOT_FOUND, NETWORK_ERRORS; XKS_PROXY_NOT_REACHABLE, XKS_PROXY_TIMED_OUT, ...).
+    A store CONNECTED or CONNECTING already stays so. Raises
+    CustomKeyStoreNotFoundException, CustomKeyStoreInvalidStateException (DISCONNECTING,
+    FAILED), CloudHsmClusterNotActiveException."""
     authorize_account(core, ctx, "ConnectCustomKeyStore")
     with core.store.transaction() as tx:
-        store = _get_store(tx, ctx, store_id, for_update=True)
+        store = get_store(tx, ctx, store_id, for_update=True)
         state = store.connection_state
         if state in (ConnectionState.DISCONNECTING, ConnectionState.FAILED):
             raise CustomKeyStoreInvalidStateException(
@@ -260,22 +259,27 @@ def connect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> 
         wrapped = tx.custom_key_stores.wrapped_password(store_id)
         store = store.evolve(connection_state=ConnectionState.CONNECTING)
         tx.custom_key_stores.update(store)
-        _record_change(tx, core, store_id)
-    # This process may still hold a session of the store from before a disconnection
-    # another process made: close it first, so the new login is the token's only one.
-    with core.store_tokens.opening:
-        core.store_tokens.forget(store_id)
-        generation = core.store_tokens.generation
-        error, token = _log_in(core, store, cluster, wrapped)
+        record_change(tx, core, store_id)
+    token = None
+    if store.store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
+        core.xks_clients.forget(store_id)
+        error = check_proxy_connection(core, ctx, store, wrapped)
+    else:
+        # This process may still hold a session of the store from before a disconnection
+        # another process made: close it first, so the new login is the token's only one.
+        with core.store_tokens.opening:
+            core.store_tokens.forget(store_id)
+            generation = core.store_tokens.generation
+            error, token = _log_in(core, store, cluster, wrapped)
     with core.store.transaction() as tx:
-        current = _get_store(tx, ctx, store_id, for_update=True)
+        current = get_store(tx, ctx, store_id, for_update=True)
         if current.connection_state == ConnectionState.CONNECTING:
             current = current.evolve(
                 connection_state=ConnectionState.FAILED if error else ConnectionState.CONNECTED,
                 connection_error_code=error,
             )
             tx.custom_key_stores.update(current)
-            _record_change(tx, core, store_id)
+            record_change(tx, core, store_id)
         # else: disconnected (or deleted) meanwhile, which wins
     if token is not None:
         if current.connection_state == ConnectionState.CONNECTED:
@@ -312,7 +316,7 @@ def disconnect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) 
     CustomKeyStoreInvalidStateException (DISCONNECTED, DISCONNECTING)."""
     authorize_account(core, ctx, "DisconnectCustomKeyStore")
     with core.store.transaction() as tx:
-        store = _get_store(tx, ctx, store_id, for_update=True)
+        store = get_store(tx, ctx, store_id, for_update=True)
         state = store.connection_state
         if state in (ConnectionState.DISCONNECTED, ConnectionState.DISCONNECTING):
             raise CustomKeyStoreInvalidStateException(
@@ -322,8 +326,9 @@ def disconnect_custom_key_store(core: Core, ctx: RequestContext, store_id: str) 
         tx.custom_key_stores.update(
             store.evolve(connection_state=ConnectionState.DISCONNECTED, connection_error_code=None)
         )
-        _record_change(tx, core, store_id)
+        record_change(tx, core, store_id)
     core.store_tokens.forget(store_id)
+    core.xks_clients.forget(store_id)
 
 
 def update_custom_key_store(
@@ -334,19 +339,30 @@ def update_custom_key_store(
     new_name: str | None,
     password: str | None,
     cluster_id: str | None,
+    xks: XksRequest = NO_XKS,
 ) -> None:
-    """UpdateCustomKeyStore: a new name (CONNECTED or DISCONNECTED), a new kmsuser password
-    or a related cluster (same trust anchor; DISCONNECTED only). Raises
+    """UpdateCustomKeyStore: for an AWS_CLOUDHSM store, a new name (CONNECTED or
+    DISCONNECTED), a new kmsuser password or a related cluster (same trust anchor;
+    DISCONNECTED only); for an EXTERNAL_KEY_STORE, ``update_external_key_store``. Raises
     CustomKeyStoreNotFoundException, CustomKeyStoreInvalidStateException,
-    CustomKeyStoreNameInUseException, CloudHsmClusterNotFoundException,
-    CloudHsmClusterNotRelatedException, CloudHsmClusterNotActiveException,
-    CloudHsmClusterInvalidConfigurationException, CloudHsmClusterInUseException."""
+    CustomKeyStoreNameInUseException, ValidationException (a member of the other type),
+    CloudHsmClusterNotFoundException, CloudHsmClusterNotRelatedException,
+    CloudHsmClusterNotActiveException, CloudHsmClusterInvalidConfigurationException,
+    CloudHsmClusterInUseException, and the errors of ``update_external_key_store``."""
     authorize_account(core, ctx, "UpdateCustomKeyStore")
     with core.store.transaction() as tx:
-        store = _get_store(tx, ctx, store_id, for_update=True)
+        found = get_store(tx, ctx, store_id)
+    if found.store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
+        cloudhsm = CloudHsmSettings(cluster_id=cluster_id, trust_anchor=None, password=password)
+        refuse_members(cloudhsm.given(), CustomKeyStoreType.EXTERNAL_KEY_STORE.value)
+        update_external_key_store(core, ctx, found, new_name=new_name, xks=xks)
+        return
+    refuse_members(xks.given(), CustomKeyStoreType.AWS_CLOUDHSM.value)
+    with core.store.transaction() as tx:
+        store = get_store(tx, ctx, store_id, for_update=True)
         _check_update_state(store, name_only=password is None and cluster_id is None)
         if new_name is not None and new_name != store.name:
-            _check_name_free(tx, ctx.account, ctx.region, new_name)
+            check_name_free(tx, ctx.account, ctx.region, new_name)
             store = store.evolve(name=new_name)
         if cluster_id is not None and cluster_id != store.cluster_id:
             cluster = _cluster(tx, ctx.account, cluster_id)
@@ -363,7 +379,7 @@ def update_custom_key_store(
         if password is not None:
             wrapped = core.root_key.wrap(password.encode(), password_aad(store_id))
             tx.custom_key_stores.set_wrapped_password(store_id, wrapped)
-        _record_change(tx, core, store_id)
+        record_change(tx, core, store_id)
 
 
 def _check_update_state(store: CustomKeyStore, *, name_only: bool) -> None:
@@ -385,7 +401,7 @@ def delete_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> N
     CustomKeyStoreHasCMKsException."""
     authorize_account(core, ctx, "DeleteCustomKeyStore")
     with core.store.transaction() as tx:
-        store = _get_store(tx, ctx, store_id, for_update=True)
+        store = get_store(tx, ctx, store_id, for_update=True)
         if store.connection_state != ConnectionState.DISCONNECTED:
             raise CustomKeyStoreInvalidStateException(
                 f"Custom key store {store_id} is {store.connection_state.value}: "
@@ -398,8 +414,9 @@ def delete_custom_key_store(core: Core, ctx: RequestContext, store_id: str) -> N
                 "deletion (ScheduleKeyDeletion) and delete the store when they are deleted."
             )
         tx.custom_key_stores.delete(store_id)
-        _record_change(tx, core, store_id)
+        record_change(tx, core, store_id)
     core.store_tokens.forget(store_id)
+    core.xks_clients.forget(store_id)
 
 
 # -- for the data plane (keys in custom key stores) ----------------------------------------
@@ -412,13 +429,25 @@ def store_of(core: Core, store_id: str) -> CustomKeyStore | None:
         return tx.custom_key_stores.get(store_id)
 
 
-def store_for_new_key(core: Core, ctx: RequestContext, store_id: str) -> CustomKeyStore:
-    """The caller's store in which CreateKey makes a key: it must be CONNECTED and its
-    cluster must have two HSMs. Raises CustomKeyStoreNotFoundException,
+def store_for_new_key(
+    core: Core,
+    ctx: RequestContext,
+    store_id: str,
+    store_type: CustomKeyStoreType = CustomKeyStoreType.AWS_CLOUDHSM,
+) -> CustomKeyStore:
+    """The caller's store in which CreateKey makes a key: of ``store_type`` (the key's
+    Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE), CONNECTED, and for AWS_CLOUDHSM with a
+    cluster of two HSMs. Raises CustomKeyStoreNotFoundException,
+    UnsupportedOperationException (a store of the other type),
     CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException."""
     with core.store.transaction() as tx:
-        store = _get_store(tx, ctx, store_id)
+        store = get_store(tx, ctx, store_id)
         cluster = tx.hsm_clusters.get(store.cluster_id)
+    if store.store_type is not store_type:
+        raise UnsupportedOperationException(
+            f"Custom key store {store_id} is of type {store.store_type.value}: a KMS key with "
+            f"Origin {store_type.value} needs a custom key store of type {store_type.value}."
+        )
     if store.connection_state != ConnectionState.CONNECTED:
         raise CustomKeyStoreInvalidStateException(
             f"Custom key store {store_id} is {store.connection_state.value}: CreateKey is "

@@ -83,7 +83,7 @@ KIND_NAMES = {
     "access_key": "access key secrets",
     "session": "role session secrets",
     "import_token": "import token private keys",
-    "store_password": "custom key store passwords",
+    "store_password": "custom key store passwords and XKS proxy secrets",
 }
 
 

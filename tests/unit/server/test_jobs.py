@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from strongroom.keystores.xks_client import XksClient, XksEndpoint
 from strongroom.server.jobs import PERIODIC, Job, Jobs
 from strongroom.server.settings import load_settings
 from strongroom.server.wiring import Runtime, build_runtime, prepare
 from strongroom.services.core import Core
+from strongroom.services.store_tokens import store_change_name
 
 pytestmark = pytest.mark.unit
 
@@ -67,3 +70,17 @@ def test_every_job_runs_on_a_fresh_runtime(runtime: Runtime) -> None:
         "prune_sessions",
         "prune_changes",
     ]
+
+
+def test_the_change_poll_drops_the_xks_client_of_a_changed_store(runtime: Runtime) -> None:
+    clients = runtime.core.xks_clients
+    endpoint = XksEndpoint("http://127.0.0.1:9", "/kms/xks/v1", "us-east-1", "A" * 20, "s" * 43)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        jobs = Jobs(runtime, pool)
+        jobs.poll_changes()  # what changed before
+        kept = XksClient(endpoint)
+        clients.put("cks-1234567890abcdef0", kept, clients.generation)
+        with runtime.core.store.transaction() as tx:
+            tx.changes.record(store_change_name("cks-1234567890abcdef0"), datetime.now(UTC))
+        jobs.poll_changes()
+    assert clients.get("cks-1234567890abcdef0") is None

@@ -258,3 +258,22 @@ def test_a_pin_is_never_a_setting(clean_env: pytest.MonkeyPatch, tmp_path: Path)
     with pytest.raises(ValueError, match="a PIN is never a setting") as raised:
         load_settings(config)
     assert "1234" not in str(raised.value)
+
+
+def test_xks_ca_bundle_must_be_a_readable_pem_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(ValueError) as info:
+        load_settings(xks_ca_bundle=missing)
+    assert str(info.value).startswith(f"setting 'xks_ca_bundle' (--xks-ca-bundle): {missing}")
+    assert "cannot be read" in str(info.value) and "\n" not in str(info.value)
+    empty = tmp_path / "empty.pem"
+    empty.write_text("not a certificate\n")
+    monkeypatch.setenv("STRONGROOM_XKS_CA_BUNDLE", str(empty))
+    with pytest.raises(ValueError, match=r"STRONGROOM_XKS_CA_BUNDLE.*holds no PEM certificate"):
+        load_settings()
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    monkeypatch.setenv("STRONGROOM_XKS_CA_BUNDLE", str(bundle))
+    assert load_settings().xks_ca_bundle == bundle
