@@ -30,13 +30,14 @@ from strongroom.keystores import softhsm
 from strongroom.keystores.pkcs11_token import Token
 from strongroom.xks_proxy.dev import PIN_NAME, TOKEN_LABEL
 from strongroom.xks_proxy.keys import TokenKeys
-data, action, key_id = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+data, action, key_ids = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
 softhsm.use_data_dir(data)
 token = Token(softhsm.module_path(), TOKEN_LABEL, (data / PIN_NAME).read_text().strip())
-if action == "create":
-    TokenKeys(token).create(key_id, ["ENCRYPT", "DECRYPT"])
-else:
-    token.run(lambda s: [o.destroy() for o in s.get_objects({Attribute.LABEL: key_id})])
+for key_id in key_ids:
+    if action == "create":
+        TokenKeys(token).create(key_id, ["ENCRYPT", "DECRYPT"])
+    else:
+        token.run(lambda s: [o.destroy() for o in s.get_objects({Attribute.LABEL: key_id})])
 """
 
 
@@ -96,11 +97,11 @@ class Proxy:
             path.write_text(json.dumps({**json.loads(path.read_text()), **config_changes}))
         self.start()
 
-    def token_key(self, action: str, key_id: str) -> None:
-        """Create (``"create"``, ENCRYPT and DECRYPT) or destroy (``"destroy"``) a key in the
+    def token_keys(self, action: str, *key_ids: str) -> None:
+        """Create (``"create"``, ENCRYPT and DECRYPT) or destroy (``"destroy"``) keys in the
         proxy's token, from a process of its own (the proxy should be stopped)."""
         subprocess.run(
-            [sys.executable, "-c", _TOKEN_KEY, str(self.data_dir), action, key_id],
+            [sys.executable, "-c", _TOKEN_KEY, str(self.data_dir), action, *key_ids],
             env=self.env,
             check=True,
             capture_output=True,

@@ -83,9 +83,9 @@ def check_new_key(
     single Region", CreateKey's CustomKeyStoreId documentation) in a store of the caller's
     account and Region that is CONNECTED, of the type ``origin`` names, and (AWS_CLOUDHSM)
     whose cluster has two HSMs (``custom_key_stores.store_for_new_key``). Raises
-    UnsupportedOperationException, CustomKeyStoreNotFoundException,
-    CustomKeyStoreInvalidStateException, CloudHsmClusterInvalidConfigurationException,
-    ValidationException (a store of the other type)."""
+    UnsupportedOperationException (also for a store of the other type),
+    CustomKeyStoreNotFoundException, CustomKeyStoreInvalidStateException,
+    CloudHsmClusterInvalidConfigurationException."""
     if key_spec is not KeySpec.SYMMETRIC_DEFAULT or key_usage is not KeyUsage.ENCRYPT_DECRYPT:
         raise UnsupportedOperationException(
             f"KeySpec {key_spec} with KeyUsage {key_usage} is not valid in a custom key store: "
@@ -96,13 +96,7 @@ def check_new_key(
         raise UnsupportedOperationException(
             "MultiRegion keys cannot be created in a custom key store."
         )
-    store = store_for_new_key(core, ctx, store_id)
-    if store.store_type is not _STORE_ORIGINS[origin]:
-        wanted = next(o for o, t in _STORE_ORIGINS.items() if t is store.store_type)
-        raise ValidationException(
-            f"Custom key store {store_id} is of type {store.store_type}: a key created in it "
-            f"has Origin {wanted} (it is {origin})."
-        )
+    store_for_new_key(core, ctx, store_id, _STORE_ORIGINS[origin])
 
 
 def not_connected(
