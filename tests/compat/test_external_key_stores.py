@@ -22,6 +22,7 @@ from conftest import (
     _drop_postgres_database,
     _fresh_postgres_database,
     aws_cli,
+    free_port,
     start_server,
     stop_server,
 )
@@ -29,7 +30,7 @@ from strongroom.crypto.trust_anchor import self_signed_trust_anchor
 from strongroom.keystores import softhsm
 
 from ._support import assert_kms_error, eventually, make_client
-from .test_xks_proxy import Proxy, _free_port
+from ._xks import Proxy
 
 pytestmark = [
     pytest.mark.compat,
@@ -428,7 +429,7 @@ def test_quota_counts_stores_of_both_types(srv: Server, proxy: Proxy, tmp_path: 
 
 
 def test_create_with_the_proxy_unreachable(kms: Any, proxy: Proxy) -> None:
-    closed = f"http://127.0.0.1:{_free_port()}"
+    closed = f"http://127.0.0.1:{free_port()}"
     assert_kms_error(
         "XksProxyUriUnreachableException",
         kms.create_custom_key_store,
@@ -438,7 +439,7 @@ def test_create_with_the_proxy_unreachable(kms: Any, proxy: Proxy) -> None:
     assert_kms_error(
         "XksProxyUriUnreachableException",
         kms.create_custom_key_store,
-        **_params(proxy, XksProxyUriEndpoint=f"https://127.0.0.1:{_free_port()}"),
+        **_params(proxy, XksProxyUriEndpoint=f"https://127.0.0.1:{free_port()}"),
     )
     assert kms.describe_custom_key_stores()["CustomKeyStores"] == []
 
@@ -551,7 +552,7 @@ def test_update_while_disconnected_checks_the_new_settings(
         ("XksProxyInvalidConfigurationException", {"XksProxyUriPath": "/elsewhere/kms/xks/v1"}),
         (
             "XksProxyUriUnreachableException",
-            {"XksProxyUriEndpoint": f"http://127.0.0.1:{_free_port()}"},
+            {"XksProxyUriEndpoint": f"http://127.0.0.1:{free_port()}"},
         ),
         (
             "XksProxyIncorrectAuthenticationCredentialException",

@@ -121,17 +121,16 @@ def test_unknown_target_fails_with_unknown_operation(server: Any, target: str) -
     assert_error(call(server, target), "UnknownOperationException")
 
 
-def test_external_key_store_not_built_yet_fails_with_unsupported_operation_naming_it(
+def test_external_key_store_without_its_proxy_fails_with_validation_naming_the_member(
     server: Any,
 ) -> None:
-    # Every operation of the model has a handler now; what is not built yet says so.
     reply = call(
         server,
         "TrentService.CreateCustomKeyStore",
         {"CustomKeyStoreName": "xks", "CustomKeyStoreType": "EXTERNAL_KEY_STORE"},
     )
-    message = assert_error(reply, "UnsupportedOperationException")
-    assert "EXTERNAL_KEY_STORE" in message
+    message = assert_error(reply, "ValidationException")
+    assert "is required for a custom key store of type EXTERNAL_KEY_STORE" in message
 
 
 def test_validation_error_uses_aws_wording(server: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from conftest import free_port
 from strongroom.keystores import softhsm
 from strongroom.keystores.xks_client import (
     Failure,
@@ -30,7 +31,7 @@ from strongroom.keystores.xks_client import (
 )
 
 from ._slow_relay import SlowRelay
-from .test_xks_proxy import ALICE, FileProxy, Proxy, _certificates, _free_port
+from ._xks import ALICE, FileProxy, Proxy, certificates
 
 pytestmark = [
     pytest.mark.compat,
@@ -245,7 +246,7 @@ def test_many_threads_share_one_client(client: XksClient) -> None:
 
 
 def test_nothing_listening_is_unreachable(proxy: Proxy) -> None:
-    with XksClient(endpoint(proxy, port=_free_port())) as nowhere:
+    with XksClient(endpoint(proxy, port=free_port())) as nowhere:
         assert failure_of(nowhere.health, HEALTH) is Failure.UNREACHABLE
         assert failure_of(nowhere.encrypt, "foo", PLAINTEXT, AAD, ENCRYPT) is (Failure.UNREACHABLE)
 
@@ -577,7 +578,7 @@ def tls_proxy(
 ) -> Iterator[tuple[FileProxy, dict[str, Path]]]:
     tmp_path = tmp_path_factory.mktemp("xks-client-tls")
     running = FileProxy(tmp_path)
-    certs = _certificates(tmp_path)
+    certs = certificates(tmp_path)
     with running.file.open("a") as out:
         out.write(f'\n[tls]\ncert_file = "{certs["server"]}"\nkey_file = "{certs["server-key"]}"\n')
     running.start()

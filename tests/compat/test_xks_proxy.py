@@ -8,9 +8,6 @@ import base64
 import hashlib
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,7 +21,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from ._xks import SRC, Proxy
+from ._xks import ALICE, ALICE_NEXT, BOB, FileProxy, Proxy, StartFailed, certificates
 
 PLAINTEXT = b"attack at dawn, bring the secret plaintext"
 AAD = b"project=nile,department=marketing"
@@ -326,123 +323,6 @@ def test_restart_keeps_keys_and_credentials(tmp_path: Path) -> None:
 
 # --- the TOML configuration ------------------------------------------------------------
 
-_SETUP = """
-import sys
-from pathlib import Path
-from strongroom.keystores import softhsm
-from strongroom.keystores.pkcs11_token import Token
-from strongroom.xks_proxy.keys import TokenKeys
-data, pin = Path(sys.argv[1]), sys.stdin.read().strip()
-module = softhsm.create_token(data, "xks-toml", pin)
-TokenKeys(Token(module, "xks-toml", pin)).create("unlisted", ["ENCRYPT", "DECRYPT"])
-print(module)
-"""
-
-ALICE = ("ALICEACCESSKEYID0000001", base64.b64encode(b"a" * 32).decode())
-ALICE_NEXT = ("ALICEACCESSKEYID0000002", base64.b64encode(b"b" * 32).decode())
-BOB = ("BOBACCESSKEYID000000001", base64.b64encode(b"c" * 32).decode())
-
-
-class FileProxy(Proxy):
-    """``strongroom xks-proxy --config FILE`` on a SoftHSM2 token made for the test."""
-
-    def __init__(self, tmp_path: Path, pin: str = "1234-pin-xks") -> None:
-        super().__init__(tmp_path / "data")
-        self.tmp_path = tmp_path
-        env = dict(os.environ, PYTHONPATH=str(SRC))
-        env.pop("SOFTHSM2_CONF", None)
-        module = subprocess.run(
-            [sys.executable, "-c", _SETUP, str(self.data_dir)],
-            input="1234-pin-xks",
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        self.env = dict(
-            env,
-            SOFTHSM2_CONF=str(self.data_dir / "softhsm" / "softhsm2.conf"),
-            XKS_TEST_PIN=pin,
-            XKS_ALICE_NEXT=ALICE_NEXT[1],
-        )
-        (tmp_path / "bob.secret").write_text(BOB[1] + "\n")
-        self.file = tmp_path / "xks.toml"
-        self.file.write_text(
-            f'''region = "eu-west-1"
-request_log = "{tmp_path / "requests.log"}"
-
-[token]
-module = "{module}"
-label = "xks-toml"
-pin_env = "XKS_TEST_PIN"
-
-[[uri_prefixes]]
-prefix = "/alice"
-[[uri_prefixes.credentials]]
-access_key_id = "{ALICE[0]}"
-secret_access_key = "{ALICE[1]}"
-[[uri_prefixes.credentials]]
-access_key_id = "{ALICE_NEXT[0]}"
-secret_access_key_env = "XKS_ALICE_NEXT"
-
-[[uri_prefixes]]
-prefix = ""
-[[uri_prefixes.credentials]]
-access_key_id = "{BOB[0]}"
-secret_access_key_file = "{tmp_path / "bob.secret"}"
-
-[keys]
-k1 = ["ENCRYPT", "DECRYPT"]
-k2 = ["ENCRYPT"]
-k3 = ["ENCRYPT", "DECRYPT"]
-
-[options]
-create_missing_keys = true
-disabled_keys = ["k3"]
-'''
-        )
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "strongroom.cli.main",
-                "xks-proxy",
-                "--config",
-                str(self.file),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise StartFailed(self.process.stderr.read().decode())  # type: ignore[union-attr]
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("xks-proxy did not start")
-        self.config = {
-            "uri_prefix": "/alice",
-            "access_key_id": ALICE[0],
-            "secret_access_key": ALICE[1],
-            "region": "eu-west-1",
-        }
-
-
-class StartFailed(Exception):
-    pass
-
-
 def test_toml_configuration(tmp_path: Path) -> None:
     proxy = FileProxy(tmp_path)
     proxy.start()
@@ -488,76 +368,9 @@ def test_toml_wrong_pin_fails_the_start(tmp_path: Path) -> None:
     assert "PIN" in str(failed.value) and "not-the-pin" not in str(failed.value)
 
 
-def _certificates(directory: Path) -> dict[str, Path]:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, all from that CA,
-    as PEM files; plus a client certificate from another CA."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.now(UTC)
-
-    def name(text: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
-
-    def issue(
-        subject: str, key: Any, issuer: str, issuer_key: Any, *, ca: bool, san: bool = False
-    ) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name(subject))
-            .issuer_name(name(issuer))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if san:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-        return builder.sign(issuer_key, hashes.SHA256())
-
-    files: dict[str, Path] = {}
-
-    def write(label: str, cert: x509.Certificate, key: Any) -> None:
-        files[label] = directory / f"{label}.pem"
-        files[label].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        files[label + "-key"] = directory / f"{label}.key"
-        files[label + "-key"].write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-
-    ca_key, other_key = (
-        ec.generate_private_key(ec.SECP256R1()),
-        ec.generate_private_key(ec.SECP256R1()),
-    )
-    write("ca", issue("test ca", ca_key, "test ca", ca_key, ca=True), ca_key)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    write(
-        "server", issue("127.0.0.1", server_key, "test ca", ca_key, ca=False, san=True), server_key
-    )
-    client_key = ec.generate_private_key(ec.SECP256R1())
-    write("client", issue("kms", client_key, "test ca", ca_key, ca=False), client_key)
-    stranger_key = ec.generate_private_key(ec.SECP256R1())
-    write(
-        "stranger", issue("stranger", stranger_key, "other ca", other_key, ca=False), stranger_key
-    )
-    return files
-
-
 def test_toml_mutual_tls(tmp_path: Path) -> None:
     proxy = FileProxy(tmp_path)
-    certs = _certificates(tmp_path)
+    certs = certificates(tmp_path)
     with proxy.file.open("a") as out:
         out.write(
             f'\n[tls]\ncert_file = "{certs["server"]}"\nkey_file = "{certs["server-key"]}"\n'

@@ -104,7 +104,7 @@ def test_two_encryptions_differ() -> None:
         b"",
         b"\x01",
         b"\x00" + b"0" * 100,
-        b"\x03" + b"0" * 100,
+        b"\x04" + b"0" * 100,
         b"\x01" + b"1" * 12 + b"\x00" + b"0" * 40,
     ],
 )
