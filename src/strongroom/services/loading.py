@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from strongroom.domain.enums import KeyState
+from strongroom.domain.enums import KeyState, Origin
 from strongroom.domain.errors import NotFoundException
 from strongroom.domain.models import Key
+from strongroom.keystores.base import leave_loop
 from strongroom.services.core import Core
 
 
@@ -19,6 +20,10 @@ def load_key(core: Core, arn: str) -> Key:
             raise NotFoundException(f"Key '{arn}' does not exist")
         core.cache.put_key(key, generation)
     if key.custom_key_store_id is not None:
+        if key.origin is Origin.EXTERNAL_KEY_STORE:
+            # Its operations wait on the store's proxy: off the event loop from the start,
+            # before any work that would be done twice (``keystores.base.MustLeaveLoop``).
+            leave_loop()
         # Unavailable while its custom key store is not connected: read each time, never
         # cached in the record (the store's connection changes apart from the key).
         return with_availability(core, key)
