@@ -116,6 +116,10 @@ def test_double_encryption_through_every_symmetric_operation(
     assert opened["Plaintext"] == data_key["Plaintext"]
     bare = kms.generate_data_key_without_plaintext(KeyId=key, NumberOfBytes=64)
     assert len(kms.decrypt(CiphertextBlob=bare["CiphertextBlob"])["Plaintext"]) == 64
+    pair = kms.generate_data_key_pair(KeyId=key, KeyPairSpec="ECC_NIST_P256")
+    assert pair["PrivateKeyCiphertextBlob"][0] == 3
+    opened = kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])
+    assert opened["Plaintext"] == pair["PrivateKeyPlaintext"]
     # ReEncrypt to a software key and back.
     software = kms.create_key()["KeyMetadata"]["Arn"]
     moved = kms.re_encrypt(
@@ -202,7 +206,9 @@ def test_create_key_errors(kms: Any, store: str) -> None:
     assert _xks_key(kms, store, "k5")["XksKeyConfiguration"] == {"Id": "k5"}
 
 
-def test_keys_in_external_key_stores_do_not_rotate_nor_import(kms: Any, store: str) -> None:
+def test_keys_in_external_key_stores_do_not_rotate_nor_import_and_are_deleted(
+    kms: Any, store: str
+) -> None:
     key = _xks_key(kms, store, "k6")["KeyId"]
     assert_kms_error("UnsupportedOperationException", kms.enable_key_rotation, KeyId=key)
     assert_kms_error("UnsupportedOperationException", kms.rotate_key_on_demand, KeyId=key)
@@ -213,6 +219,10 @@ def test_keys_in_external_key_stores_do_not_rotate_nor_import(kms: Any, store: s
         WrappingAlgorithm="RSAES_OAEP_SHA_256",
         WrappingKeySpec="RSA_2048",
     )
+    deleting = kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    assert deleting["KeyState"] == "PendingDeletion"
+    assert_kms_error("KMSInvalidStateException", kms.encrypt, KeyId=key, Plaintext=b"x")
+    kms.cancel_key_deletion(KeyId=key)
 
 
 # --- failures, each on a proxy and store of its own --------------------------------------
