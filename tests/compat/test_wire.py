@@ -121,17 +121,21 @@ def test_unknown_target_fails_with_unknown_operation(server: Any, target: str) -
     assert_error(call(server, target), "UnknownOperationException")
 
 
-def test_external_key_store_not_built_yet_fails_with_unsupported_operation_naming_it(
+def test_vpc_endpoint_service_connectivity_fails_with_unsupported_operation_naming_it(
     server: Any,
 ) -> None:
-    # Every operation of the model has a handler now; what is not built yet says so.
+    # What this server cannot do says so: it has no Amazon VPC to reach a proxy through.
     reply = call(
         server,
         "TrentService.CreateCustomKeyStore",
-        {"CustomKeyStoreName": "xks", "CustomKeyStoreType": "EXTERNAL_KEY_STORE"},
+        {
+            "CustomKeyStoreName": "xks",
+            "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+            "XksProxyConnectivity": "VPC_ENDPOINT_SERVICE",
+        },
     )
     message = assert_error(reply, "UnsupportedOperationException")
-    assert "EXTERNAL_KEY_STORE" in message
+    assert "VPC_ENDPOINT_SERVICE" in message and "PUBLIC_ENDPOINT" in message
 
 
 def test_validation_error_uses_aws_wording(server: Any) -> None:
