@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,25 @@ def test_decrypt_with_other_aad_or_tampered_parts_is_invalid_ciphertext(
         )
 
 
+def test_request_metadata_reaches_the_proxy(proxy: Proxy, client: XksClient) -> None:
+    call = XksCall("meta-77", "GenerateDataKey", "arn:aws:iam::111122223333:role/R", KEY_ARN)
+    client.encrypt("foo", PLAINTEXT, AAD, call)
+    client.key_metadata("foo", XksCall("meta-78", "CreateKey", call.aws_principal_arn))
+    client.health(XksCall("meta-79", "KmsHealthCheck", call.aws_principal_arn, KEY_ARN))
+    log = (proxy.data_dir / "xks-proxy-requests.log").read_text()
+    entries = {e.get("kmsRequestId"): e for e in map(json.loads, log.splitlines())}
+    assert entries["meta-77"]["kmsOperation"] == "GenerateDataKey"
+    assert entries["meta-77"]["awsPrincipalArn"] == call.aws_principal_arn
+    assert entries["meta-77"]["kmsKeyArn"] == KEY_ARN
+    assert entries["meta-77"]["caller"] == proxy.config["access_key_id"]
+    assert entries["meta-78"]["operation"] == "GetKeyMetadata"
+    assert entries["meta-78"]["kmsKeyArn"] is None
+    # the health check carries only the request id and the operation, as the spec says
+    assert entries["meta-79"]["awsPrincipalArn"] is None
+    assert entries["meta-79"]["kmsOperation"] == "KmsHealthCheck"
+    assert base64.b64encode(PLAINTEXT).decode() not in log
+
+
 def test_unknown_key_is_key_not_found(client: XksClient) -> None:
     assert failure_of(client.key_metadata, "no-such-key", CREATE_KEY) is Failure.KEY_NOT_FOUND
     assert failure_of(client.encrypt, "no-such-key", b"x", AAD, ENCRYPT) is (Failure.KEY_NOT_FOUND)
@@ -199,7 +219,7 @@ def test_connections_are_kept_alive(proxy: Proxy) -> None:
     with XksClient(endpoint(proxy), timeout=2.0) as fresh:
         for _ in range(20):
             fresh.encrypt("foo", PLAINTEXT, AAD, ENCRYPT)
-        assert fresh._pool.num_connections == 1
+        assert fresh._pool.opened == 1
 
 
 def test_many_threads_share_one_client(client: XksClient) -> None:
@@ -239,13 +259,15 @@ def test_unknown_host_is_unreachable(proxy: Proxy) -> None:
 def test_a_proxy_slower_than_the_timeout_times_out(proxy: Proxy) -> None:
     with (
         SlowRelay(proxy.port, 0.0) as relay,
-        XksClient(endpoint(proxy, port=relay.port), timeout=0.25) as slow,
+        XksClient(endpoint(proxy, port=relay.port)) as slow,  # the default: 250 ms
     ):
         slow.health(HEALTH)  # warm: the relay adds nothing yet
-        relay.delay = 0.5
+        relay.delay = 0.6
+        began = time.monotonic()
         with pytest.raises(XksError) as raised:
             slow.encrypt("foo", PLAINTEXT, AAD, ENCRYPT)
         assert raised.value.failure is Failure.TIMED_OUT
+        assert 0.2 < time.monotonic() - began < 0.55
         relay.delay = 0.0
         # a timed-out connection is not reused; the next call works
         assert slow.health(HEALTH).statuses == ("ACTIVE",)
@@ -271,6 +293,7 @@ class CannedServer:
 
     def __init__(self, reply: bytes = b"") -> None:
         self.reply = reply
+        self.close_after = False  # end the connection after each answer
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -315,6 +338,8 @@ class CannedServer:
                         rest += chunk
                     buffer = rest[length:]
                     conn.sendall(self.reply)
+                    if self.close_after:
+                        return
             except OSError:
                 return
 
@@ -361,6 +386,30 @@ def test_canned_good_answers_pass(canned: tuple[CannedServer, XksClient]) -> Non
     wrapped = client.encrypt("foo", PLAINTEXT, AAD, ENCRYPT)
     assert wrapped.metadata == b"key_version=1"
     assert Wrapped.from_bytes(wrapped.to_bytes()) == wrapped
+
+
+def test_any_http_framing_of_an_answer_is_read(canned: tuple[CannedServer, XksClient]) -> None:
+    server, client = canned
+    health = json.dumps(health_answer("ACTIVE")).encode()
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (health[:10], health[10:]))
+    server.reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked + b"0\r\n\r\n"
+    assert client.health(HEALTH).statuses == ("ACTIVE",)
+    assert client.health(HEALTH).statuses == ("ACTIVE",)
+    assert client._pool.opened == 1  # kept alive
+    server.reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + health
+    server.close_after = True  # a body that ends with the connection
+    assert client.health(HEALTH).statuses == ("ACTIVE",)  # on the kept connection, ending it
+    assert client.health(HEALTH).statuses == ("ACTIVE",)
+    assert client._pool.opened == 2
+
+
+def test_an_answer_too_long_is_malformed(canned: tuple[CannedServer, XksClient]) -> None:
+    server, client = canned
+    server.reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n{}"
+    assert failure_of(client.health, HEALTH) is Failure.MALFORMED
+    server.reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b" " * 1_100_000
+    server.close_after = True
+    assert failure_of(client.health, HEALTH) is Failure.MALFORMED
 
 
 def test_the_specs_integrity_value_example_passes(

@@ -6,8 +6,9 @@ shape of the answer, or the proxy's own ``errorName``); keystores.xks_errors tur
 the AWS exception each KMS operation returns. Details are for the log: they never hold a
 secret, a plaintext or a ciphertext.
 
-The hot path is Encrypt (every Encrypt, GenerateDataKey and ReEncrypt of a key in an
-external key store makes one call), so the constant parts of each request are built once:
+The transport is keystores.xks_transport (http.client connections kept alive). The hot path
+is Encrypt (every Encrypt, GenerateDataKey and ReEncrypt of a key in an external key store
+makes one call), so the constant parts of each request are built once:
 the URL and canonical URI per key id and operation, the credential scope and signing key per
 UTC day, the ``x-amz-date`` per second. A call hashes its body once and runs one HMAC.
 """
@@ -28,11 +29,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import orjson
-import urllib3
-from urllib3 import exceptions as u3
 
 from strongroom.auth import sigv4
 from strongroom.domain.errors import InvalidCiphertextException
+from strongroom.keystores.xks_transport import HttpPool, PoolClosed
 
 __all__ = [
     "CDIV_ALGORITHM",
@@ -267,7 +267,9 @@ class _Target:
 class XksClient:
     """A client of one proxy: thread-safe, one keep-alive connection pool, SigV4 service
     ``kms-xks-proxy``, at most ``timeout`` seconds per call (AWS KMS's XKS timeout is
-    250 ms) for connecting, sending and reading the answer."""
+    250 ms) for connecting, the TLS handshake, sending and the answer: each step gets what
+    is left of the call's deadline (a server that trickles its answer a few bytes at a time
+    could stretch that, one socket read at a time; a proxy that is merely slow times out)."""
 
     _MAX_TARGETS = 4096
 
@@ -288,6 +290,11 @@ class XksClient:
             raise ValueError("uri_endpoint must be http(s)://host[:port]")
         if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
             raise ValueError("uri_endpoint must be http(s)://host[:port] and nothing more")
+        for name in ("uri_path", "region", "access_key_id"):
+            value = getattr(endpoint, name)
+            if not (value.isascii() and value.isprintable()) or " " in value:
+                # they go into the request line and headers as they are
+                raise ValueError(f"{name} must be printable ASCII without spaces")
         self._endpoint = endpoint
         self._timeout = timeout
         self._clock = clock
@@ -297,31 +304,16 @@ class XksClient:
         # The Host header as http.client would send it (the signature covers it).
         shown = f"[{host}]" if ":" in host else host
         self._host = shown if port == default_port else f"{shown}:{port}"
-        pool_timeout = urllib3.Timeout(total=timeout)
-        self._pool_timeout = pool_timeout
-        self._pool: urllib3.HTTPConnectionPool
+        context = None
         if parts.scheme == "https":
-            if endpoint.ca_bundle is not None:
-                try:  # fail now, not on every connection
-                    ssl.create_default_context(cafile=endpoint.ca_bundle)
-                except (OSError, ssl.SSLError) as e:
-                    raise XksError(
-                        Failure.TLS, f"the CA bundle {endpoint.ca_bundle!r} cannot be loaded: {e}"
-                    ) from None
-            self._pool = urllib3.HTTPSConnectionPool(
-                host,
-                port,
-                timeout=pool_timeout,
-                maxsize=pool_size,
-                block=False,
-                retries=False,
-                cert_reqs="CERT_REQUIRED",
-                ca_certs=endpoint.ca_bundle,
-            )
-        else:
-            self._pool = urllib3.HTTPConnectionPool(
-                host, port, timeout=pool_timeout, maxsize=pool_size, block=False, retries=False
-            )
+            try:  # fail now, not on every connection
+                context = ssl.create_default_context(cafile=endpoint.ca_bundle)
+            except (OSError, ssl.SSLError) as e:
+                raise XksError(
+                    Failure.TLS, f"the CA bundle {endpoint.ca_bundle!r} cannot be loaded: {e}"
+                ) from None
+            context.minimum_version = ssl.TLSVersion.TLSv1_2  # the spec's floor
+        self._pool = HttpPool(host, port, max_idle=pool_size, ssl_context=context)
         self._base = endpoint.uri_path.rstrip("/")
         self._targets: dict[tuple[str, str], _Target] = {}
         self._lock = threading.Lock()
@@ -503,8 +495,8 @@ class XksClient:
             self._day = day
         return amz_date, day[1], day[2], day[3]
 
-    def _headers(self, target: _Target, body: bytes) -> dict[str, str]:
-        """The request's headers, signed (SigV4, spec Appendix A): content-type, host and
+    def _request(self, target: _Target, body: bytes) -> bytes:
+        """The whole signed request (SigV4, spec Appendix A): content-type, host and
         x-amz-date are signed; the body is covered by its hash in the canonical request."""
         amz_date, scope, key, credential = self._amz_date()
         canonical = (
@@ -517,83 +509,46 @@ class XksClient:
             f"{hashlib.sha256(canonical.encode()).hexdigest()}"
         )
         signature = hmac.digest(key, to_sign.encode(), "sha256").hex()
-        return {
-            "Host": self._host,
-            "X-Amz-Date": amz_date,
-            "Content-Type": "application/json",
-            "Authorization": (
-                f"{credential}{scope}, SignedHeaders={_SIGNED_HEADERS}, Signature={signature}"
-            ),
-        }
+        head = (
+            f"POST {target.url} HTTP/1.1\r\nHost: {self._host}\r\n"
+            f"User-Agent: {_USER_AGENT}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nX-Amz-Date: {amz_date}\r\n"
+            f"Authorization: {credential}{scope}, SignedHeaders={_SIGNED_HEADERS}, "
+            f"Signature={signature}\r\n\r\n"
+        )
+        return head.encode("ascii") + body
 
     def _call(self, operation: str, key_id: str, request: dict[str, Any]) -> dict[str, Any]:
         """POST ``request`` to the operation's URL and return the JSON object of a 200
         answer; XksError for anything else."""
         target = self._target(operation, key_id)
         body = orjson.dumps(request)
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            headers = self._headers(target, body)
-            timeout = self._pool_timeout
-            if attempt:
-                left = self._timeout - (time.monotonic() - started)
-                if left <= 0:
-                    raise XksError(Failure.TIMED_OUT, f"{operation}: no answer in time")
-                timeout = urllib3.Timeout(total=left)
-            try:
-                response = self._pool.urlopen(
-                    "POST",
-                    target.url,
-                    body=body,
-                    headers=headers,
-                    retries=False,
-                    redirect=False,
-                    assert_same_host=False,
-                    timeout=timeout,
-                    preload_content=True,
-                    decode_content=False,
-                )
-                break
-            except u3.ProtocolError as e:
-                cause = e.args[1] if len(e.args) > 1 else None
-                if isinstance(cause, ConnectionError) and not attempt:
-                    # A kept-alive connection the proxy closed as it was being reused: the
-                    # four operations have no side effect, so one more try on a new one.
-                    attempt += 1
-                    continue
-                raise _transport_error(operation, e) from None
-            except u3.ClosedPoolError:
-                raise XksError(Failure.UNREACHABLE, f"{operation}: the client is closed") from None
-            except (u3.HTTPError, OSError, http.client.HTTPException) as e:
-                raise _transport_error(operation, e) from None
-        return _answer(operation, response.status, response.data)
+        deadline = time.monotonic() + self._timeout
+        try:
+            status, data = self._pool.post(self._request(target, body), deadline)
+        except PoolClosed:
+            raise XksError(Failure.UNREACHABLE, f"{operation}: the client is closed") from None
+        except (OSError, http.client.HTTPException) as e:
+            raise _transport_error(operation, e) from None
+        return _answer(operation, status, data)
 
 
 _SIGNED_HEADERS = "content-type;host;x-amz-date"
+_USER_AGENT = "strongroom-xks-client"
 
 
 def _transport_error(operation: str, e: Exception) -> XksError:
     """The Failure of an exception from the connection, TLS or the HTTP exchange."""
     name = type(e).__name__
-    if isinstance(e, u3.SSLError | ssl.SSLError | ssl.CertificateError):
+    if isinstance(e, ssl.SSLError | ssl.CertificateError):  # handshake, certificate, alert
         return XksError(Failure.TLS, f"{operation}: TLS failed ({name}: {e})")
-    if isinstance(e, u3.NewConnectionError):  # refused, unroutable, no such name
-        return XksError(Failure.UNREACHABLE, f"{operation}: cannot connect ({name})")
-    if isinstance(e, u3.TimeoutError | TimeoutError):  # connect or read
-        return XksError(Failure.TIMED_OUT, f"{operation}: no answer in time ({name})")
-    if isinstance(e, u3.ProtocolError):
-        cause = e.args[1] if len(e.args) > 1 else None
-        if isinstance(cause, http.client.HTTPException) and not isinstance(
-            cause, ConnectionError
-        ):  # not HTTP at all: a bad status line, a header line too long, a short body
-            return XksError(
-                Failure.MALFORMED, f"{operation}: the answer is not HTTP ({type(cause).__name__})"
-            )
-        return XksError(Failure.UNREACHABLE, f"{operation}: the connection failed ({name})")
-    if isinstance(e, u3.DecodeError | u3.ResponseError | u3.HeaderParsingError):
-        return XksError(Failure.MALFORMED, f"{operation}: the answer is not readable ({name})")
-    return XksError(Failure.UNREACHABLE, f"{operation}: the connection failed ({name})")
+    if isinstance(e, TimeoutError):  # connecting, sending or waiting for the answer
+        return XksError(Failure.TIMED_OUT, f"{operation}: no answer in time")
+    if isinstance(e, http.client.HTTPException) and not isinstance(e, ConnectionError):
+        # not HTTP: a bad status line, a line too long, a body cut short
+        return XksError(Failure.MALFORMED, f"{operation}: the answer is not HTTP ({name})")
+    # refused, reset, unreachable, no such name (socket.gaierror), closed without an answer
+    return XksError(Failure.UNREACHABLE, f"{operation}: cannot exchange with the proxy ({name})")
 
 
 def _answer(operation: str, status: int, data: bytes) -> dict[str, Any]:

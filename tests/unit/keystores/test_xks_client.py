@@ -74,11 +74,17 @@ def test_malformed_wrapped_is_invalid_ciphertext(data: bytes) -> None:
 def signed_request(
     client: XksClient, operation: str, key_id: str, body: bytes
 ) -> sigv4.HttpRequest:
-    target = client._target(operation, key_id)
-    headers = client._headers(target, body)
-    return sigv4.HttpRequest(
-        "POST", target.url, "", [(k.lower(), v) for k, v in headers.items()], body
-    )
+    """The request the client sends, as the proxy's server would hand it over."""
+    raw = client._request(client._target(operation, key_id), body)
+    head, _, sent_body = raw.partition(b"\r\n\r\n")
+    request_line, *lines = head.decode("ascii").split("\r\n")
+    method, path, version = request_line.split(" ")
+    assert (method, version) == ("POST", "HTTP/1.1")
+    headers = [
+        (name.lower(), value.strip()) for name, _, value in (h.partition(":") for h in lines)
+    ]
+    assert dict(headers)["content-length"] == str(len(body)) and sent_body == body
+    return sigv4.HttpRequest(method, path, "", headers, sent_body)
 
 
 def test_requests_are_signed_as_the_proxy_verifies() -> None:
