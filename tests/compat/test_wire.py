@@ -121,16 +121,21 @@ def test_unknown_target_fails_with_unknown_operation(server: Any, target: str) -
     assert_error(call(server, target), "UnknownOperationException")
 
 
-def test_external_key_store_without_its_proxy_fails_with_validation_naming_the_member(
+def test_vpc_endpoint_service_connectivity_fails_with_unsupported_operation_naming_it(
     server: Any,
 ) -> None:
+    # What this server cannot do says so: it has no Amazon VPC to reach a proxy through.
     reply = call(
         server,
         "TrentService.CreateCustomKeyStore",
-        {"CustomKeyStoreName": "xks", "CustomKeyStoreType": "EXTERNAL_KEY_STORE"},
+        {
+            "CustomKeyStoreName": "xks",
+            "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+            "XksProxyConnectivity": "VPC_ENDPOINT_SERVICE",
+        },
     )
-    message = assert_error(reply, "ValidationException")
-    assert "is required for a custom key store of type EXTERNAL_KEY_STORE" in message
+    message = assert_error(reply, "UnsupportedOperationException")
+    assert "VPC_ENDPOINT_SERVICE" in message and "PUBLIC_ENDPOINT" in message
 
 
 def test_validation_error_uses_aws_wording(server: Any) -> None:

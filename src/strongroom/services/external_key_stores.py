@@ -139,8 +139,12 @@ def update_external_key_store(
         store.xks.uri_endpoint,
         store.xks.uri_path,
     )
+    renamed = new_name is not None and new_name != store.name
     if xks.given():
         with core.store.transaction() as tx:
+            if renamed:
+                assert new_name is not None
+                check_name_free(tx, ctx.account, ctx.region, new_name)
             if moved:
                 check_uri_free(tx, ctx, settings, except_store=store.store_id)
             wrapped = tx.custom_key_stores.wrapped_password(store.store_id) or b""
