@@ -13,7 +13,7 @@ status, errorName and duration. It never holds plaintext, ciphertext, AAD or sec
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import logging
 import os
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+
+import orjson
 
 from strongroom.auth.sigv4 import HttpRequest
 from strongroom.xks_proxy import requests as rq
@@ -68,10 +70,13 @@ def route(path: str) -> Route:
 
 
 class RequestLog:
-    """One JSON line per request to ``stream`` (a file the proxy owns, or stderr)."""
+    """One JSON line per request to ``stream`` (a file the proxy owns, or stderr), written
+    before the request is answered: to a file with one ``write`` of the line (O_APPEND, no
+    buffer to lose), to another stream with a write and a flush."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, fd: int | None = None) -> None:
         self._stream = stream
+        self._fd = fd
         self._lock = threading.Lock()
 
     @classmethod
@@ -79,12 +84,21 @@ class RequestLog:
         """Append to ``path`` (created mode 0600: it names callers and keys)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        return cls(os.fdopen(fd, "a", encoding="utf-8", buffering=1))
+        return cls(os.fdopen(fd, "a", encoding="utf-8", buffering=1), fd)
 
     def write(self, entry: Mapping[str, Any]) -> None:
-        line = json.dumps(entry, separators=(",", ":"))
+        try:
+            line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # a lone surrogate from a request (orjson writes only UTF-8)
+            line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+        if self._fd is not None:
+            with self._lock:
+                view = memoryview(line)
+                while view:  # a regular file takes it whole; a pipe may not
+                    view = view[os.write(self._fd, view) :]
+            return
         with self._lock:
-            self._stream.write(line + "\n")
+            self._stream.write(line.decode())
             self._stream.flush()
 
 
@@ -100,7 +114,7 @@ class ProxyConfig:
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 class XksProxyApp:
@@ -108,6 +122,17 @@ class XksProxyApp:
 
     def __init__(self, config: ProxyConfig) -> None:
         self.config = config
+        self._second = (0, "")  # the last second _now formatted, and its text
+
+    def _now(self) -> str:
+        """The time as ``datetime.now(UTC).isoformat(timespec="milliseconds")`` gives it,
+        the part up to the second formatted once a second."""
+        now = time.time()
+        second = int(now)
+        if self._second[0] != second:
+            stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (second, stamp)
+        return f"{self._second[1]}.{int((now - second) * 1000):03d}+00:00"
 
     async def __call__(
         self,
@@ -127,7 +152,7 @@ class XksProxyApp:
             return
         started = time.monotonic()
         entry: dict[str, Any] = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "time": self._now(),
             "method": scope["method"],
             "source": (scope.get("client") or [None])[0],
         }
@@ -138,7 +163,7 @@ class XksProxyApp:
             self.config.log.write(entry)
         except OSError:
             _log.exception("xks-proxy: the request log could not be written")
-        payload = json.dumps(body).encode()
+        payload = orjson.dumps(body)
         await send(
             {
                 "type": "http.response.start",
