@@ -61,16 +61,17 @@ def _free_port() -> int:
         return port
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """utime+stime of ``pids`` (every thread), plus their reaped children."""
-    total = 0.0
+def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """(user, system) seconds of ``pids`` (every thread), plus their reaped children."""
+    user = system = 0.0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK
-    return total
+        user += (int(fields[11]) + int(fields[13])) / TICK
+        system += (int(fields[12]) + int(fields[14])) / TICK
+    return user, system
 
 
 def _children(pid: int) -> list[int]:
@@ -176,7 +177,8 @@ def run(
         text=True,
         check=True,
     )
-    wall, cpu = time.monotonic() - wall0, _cpu_seconds(pids) - cpu0
+    wall, cpu1 = time.monotonic() - wall0, _cpu_seconds(pids)
+    cpu = sum(cpu1) - sum(cpu0)
     match = re.search(r"KMS_BENCH_JSON (\{.*\})", done.stdout)
     if not match:
         raise SystemExit(f"wrk: {done.stdout}\n{done.stderr}")
@@ -191,6 +193,7 @@ def run(
         "p50_ms": data["p50_us"] / 1000,
         "p99_ms": data["p99_us"] / 1000,
         "proxy_cpu_us_per_request": round(cpu / requests * 1e6, 1),
+        "proxy_system_us_per_request": round((cpu1[1] - cpu0[1]) / requests * 1e6, 1),
         "proxy_cores": round(cpu / wall, 2),
         "errors": int(non_2xx.group(1)) if non_2xx else 0,
     }
@@ -242,6 +245,7 @@ def main() -> None:
                         f"{operation:8} c={n:3}  {row['rps']:6} req/s  p50 {row['p50_ms']:7.3f} ms"
                         f"  p99 {row['p99_ms']:7.3f} ms  proxy CPU "
                         f"{row['proxy_cpu_us_per_request']:6.1f} µs/req "
+                        f"(system {row['proxy_system_us_per_request']:5.1f}) "
                         f"({row['proxy_cores']:.2f} cores)  non-2xx {row['errors']}",
                         flush=True,
                     )
