@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from strongroom.xks_proxy import config as file_config
     from strongroom.xks_proxy import dev
     from strongroom.xks_proxy.app import XksProxyApp
+    from strongroom.xks_proxy.http import JoinedWritesProtocol
 
     logging.basicConfig(level=args.log_level.upper())
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
@@ -106,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         uvicorn.Config(
             XksProxyApp(config),
             log_level=args.log_level,
+            loop="uvloop",
+            http=JoinedWritesProtocol,
             access_log=False,
             proxy_headers=False,
             timeout_graceful_shutdown=5,

@@ -133,6 +133,7 @@ class Token:
         self._session: Any = None
         self._generation = -1
         self._objects: dict[tuple[str, object], Any] = {}
+        self._module: _Module | None = None  # load_module's, once found (never unloaded)
 
     def __repr__(self) -> str:  # never the PIN
         return f"Token(module={str(self.module_path)!r}, label={self.label!r})"
@@ -147,7 +148,9 @@ class Token:
         gives TokenUnavailable (after one re-initialisation and retry, so a token that came
         back is used again); other errors of ``fn`` propagate."""
         with TOKEN_LOCK:
-            module = load_module(self.module_path)
+            module = self._module
+            if module is None:
+                module = self._module = load_module(self.module_path)
             try:
                 return fn(self._open(module))
             except TokenUnavailable as e:

@@ -37,6 +37,7 @@ class Authenticator:
         self.region = region
         self.credentials = tuple(credentials)
         self._cache = sigv4.SigningKeyCache()
+        self._heads = sigv4.HeaderCache()
 
     def _secret(self, access_key_id: str) -> str | None:
         found = None
@@ -50,7 +51,7 @@ class Authenticator:
         signature is missing, malformed, for another service or region, made with an unknown
         access key or a wrong secret, or more than 5 minutes off."""
         try:
-            auth = sigv4.parse_authorization(request, service=SERVICE)
+            auth = sigv4.parse_authorization(request, service=SERVICE, heads=self._heads)
         except KmsError as e:
             raise AuthenticationFailedException(f"invalid SigV4 signature: {e}") from None
         if auth.region != self.region:

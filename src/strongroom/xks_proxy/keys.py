@@ -2,8 +2,14 @@
 found by label (the externalKeyId); their usage is the key's own CKA_ENCRYPT and
 CKA_DECRYPT, so the token enforces it too. AES-GCM runs in the token with the spec's AAD
 (the lengths of additionalAuthenticatedData and ciphertextMetadata included); the key never
-leaves it. Every call goes through ``Token.run`` (the process-wide PKCS#11 lock); the
-blocking calls are made from one worker thread of the app.
+leaves it. Every call goes through ``Token.run`` (the process-wide PKCS#11 lock), made on
+the app's event loop.
+
+A key's usage attributes are read from the token at most every ``USAGE_SECONDS`` per key
+(and again whenever the token gives a new key object: after an error or a new session),
+since each attribute read costs SoftHSM2 two rounds of opening, locking and reading its
+files. The token itself still refuses an operation its key's attributes forbid (a refusal
+voids the cached key object, so the next request reads the attributes anew).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import struct
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +42,8 @@ DECRYPT = "DECRYPT"
 HEALTH_PROBE_LABEL = "strongroom-xks-health-probe"
 """The token key a health check encrypts with (made at start, encrypt-only, never served as
 an external key), as the spec advises: never a KMS key's."""
+USAGE_SECONDS = 1.0
+"""How long a key's CKA_ENCRYPT and CKA_DECRYPT, once read, are used without reading again."""
 
 
 def gcm_aad(aad: bytes | None, ciphertext_metadata: bytes | None) -> bytes:
@@ -86,6 +95,8 @@ class TokenKeys:
         self.token = token
         self.allowed = allowed
         self.disabled = disabled
+        # key id -> (the key object read, can encrypt, can decrypt, read again after)
+        self._usages: dict[str, tuple[Any, bool, bool, float]] = {}
 
     def status(self, key_id: str) -> str:
         return "DISABLED" if key_id in self.disabled else "ENABLED"
@@ -104,6 +115,18 @@ class TokenKeys:
         except (p11e.NoSuchKey, p11e.MultipleObjectsReturned):
             raise KeyNotFoundException(f"no external key with keyId {key_id!r}") from None
 
+    def _usage(self, key_id: str, key: Any) -> tuple[bool, bool]:
+        """(CKA_ENCRYPT, CKA_DECRYPT) of ``key`` (call inside ``Token.run``)."""
+        now = time.monotonic()
+        cached = self._usages.get(key_id)
+        if cached is not None and cached[0] is key and now < cached[3]:
+            return cached[1], cached[2]
+        can_encrypt, can_decrypt = bool(key[Attribute.ENCRYPT]), bool(key[Attribute.DECRYPT])
+        if len(self._usages) >= 4096:
+            self._usages.clear()
+        self._usages[key_id] = (key, can_encrypt, can_decrypt, now + USAGE_SECONDS)
+        return can_encrypt, can_decrypt
+
     def _run(self, fn: Any) -> Any:
         try:
             return self.token.run(fn)
@@ -114,11 +137,11 @@ class TokenKeys:
         """The key's usage (ENCRYPT, DECRYPT, both or neither); KeyNotFoundException."""
 
         def read(session: Any) -> list[str]:
-            key = self._key(session, key_id)
+            can_encrypt, can_decrypt = self._usage(key_id, self._key(session, key_id))
             found = []
-            if key[Attribute.ENCRYPT]:
+            if can_encrypt:
                 found.append(ENCRYPT)
-            if key[Attribute.DECRYPT]:
+            if can_decrypt:
                 found.append(DECRYPT)
             return found
 
@@ -136,9 +159,10 @@ class TokenKeys:
         def seal(session: Any) -> bytes:
             key = self._key(session, key_id)
             self._enabled(key_id)
-            if not key[Attribute.ENCRYPT]:
+            can_encrypt, can_decrypt = self._usage(key_id, key)
+            if not can_encrypt:
                 raise InvalidKeyUsageException(f"external key {key_id!r} cannot encrypt")
-            if decryptable and not key[Attribute.DECRYPT]:
+            if decryptable and not can_decrypt:
                 raise InvalidKeyUsageException(
                     f"external key {key_id!r} cannot decrypt, so a ciphertextDataIntegrityValue "
                     "(a promise that the ciphertext decrypts) cannot be given"
@@ -158,7 +182,7 @@ class TokenKeys:
         def open_(session: Any) -> bytes:
             key = self._key(session, key_id)
             self._enabled(key_id)
-            if not key[Attribute.DECRYPT]:
+            if not self._usage(key_id, key)[1]:
                 raise InvalidKeyUsageException(f"external key {key_id!r} cannot decrypt")
             out: bytes = key.decrypt(
                 sealed.ciphertext + sealed.tag,

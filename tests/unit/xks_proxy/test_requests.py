@@ -190,3 +190,16 @@ def test_integrity_value_matches_the_spec_example() -> None:
         base64.b64decode("vBxN2ncH1oEkR8WVXpmyYQ=="),
     )
     assert base64.b64encode(value).decode() == "qHA/ImC9h5HsLRXqCyPmWgYx7tzyoTplzILbP0fPXsc="
+
+
+def test_what_the_standard_json_parser_takes_is_taken() -> None:
+    # orjson refuses NaN, a lone surrogate and UTF-16; the standard parser (and so the proxy,
+    # for fields it ignores or checks itself) takes them.
+    nan = _encrypt()[:-1] + b', "extra": NaN}'
+    assert rq.parse_encrypt(nan).plaintext == b"hi"
+    surrogate = _encrypt(requestMetadata={**META, "kmsRequestId": "r-\ud800"})
+    assert rq.parse_encrypt(surrogate).metadata.kms_request_id == "r-\ud800"
+    utf16 = _encrypt().decode().encode("utf-16")
+    assert rq.parse_encrypt(utf16).plaintext == b"hi"
+    with pytest.raises(ValidationException, match="not valid JSON"):
+        rq.parse_encrypt(b'{"plaintext": "\xff"}')
