@@ -30,12 +30,14 @@ cause, DependencyTimeoutException when the proxy did not answer in time).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
 from strongroom.domain.errors import (
     KeyStoreError,
+    KmsError,
     KMSInvalidStateException,
     UnsupportedOperationException,
 )
@@ -51,6 +53,8 @@ from strongroom.keystores.base import (
 from strongroom.keystores.xks_client import Wrapped, XksCall, XksClient, XksError
 from strongroom.keystores.xks_errors import for_crypto
 from strongroom.storage.ports import Transaction
+
+log = logging.getLogger(__name__)
 
 
 class XksConnections(Protocol):
@@ -85,6 +89,13 @@ def _call(key: Key) -> XksCall:
         aws_principal_arn=current.caller.principal.arn,
         kms_key_arn=key.arn,
     )
+
+
+def _failed(e: XksError, key: Key) -> KmsError:
+    """AWS's error for a failed proxy call, whose detail goes to the log (the caller's
+    message names the cause, never the proxy's own words)."""
+    log.warning("external key store %s, key %s: %s", key.custom_key_store_id, key.arn, e.detail)
+    return for_crypto(e, key.arn)
 
 
 class ExternalKeyStore(SymmetricOnly):
@@ -166,7 +177,7 @@ class ExternalKeyStore(SymmetricOnly):
                 key.xks_key_id, inner, proxy_aad(key, version, nonce), _call(key)
             )
         except XksError as e:
-            raise for_crypto(e, key.arn) from None
+            raise _failed(e, key) from None
         return wrapped.to_bytes()
 
     def decrypt(self, key: Key, version: int, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
@@ -179,5 +190,5 @@ class ExternalKeyStore(SymmetricOnly):
                 key.xks_key_id, wrapped, proxy_aad(key, version, nonce), _call(key)
             )
         except XksError as e:
-            raise for_crypto(e, key.arn) from None
+            raise _failed(e, key) from None
         return self._inner.decrypt(key, version, nonce, inner, aad)
