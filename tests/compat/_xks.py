@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,28 +55,25 @@ class Proxy:
         self.env = dict(os.environ, PYTHONPATH=str(SRC))
         self.env.pop("SOFTHSM2_CONF", None)
 
+    def arguments(self) -> list[str]:
+        """What ``strongroom xks-proxy`` is given besides its host and port."""
+        return ["--dev", "--data-dir", str(self.data_dir)]
+
+    def started_config(self) -> dict[str, Any]:
+        """What the tests read of the proxy's configuration once it runs."""
+        config: dict[str, Any] = json.loads((self.data_dir / "xks-proxy.json").read_text())
+        return config
+
     def start(self) -> None:
+        command = [sys.executable, "-m", "strongroom.cli.main", "xks-proxy", *self.arguments()]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "strongroom.cli.main",
-                "xks-proxy",
-                "--dev",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.process.stderr.read().decode()  # type: ignore[union-attr]
+            if self.process.poll() is not None:
+                raise StartFailed(self.process.stderr.read().decode())  # type: ignore[union-attr]
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     break
@@ -83,7 +81,7 @@ class Proxy:
                 time.sleep(0.1)
         else:
             raise AssertionError("xks-proxy did not start")
-        self.config = json.loads((self.data_dir / "xks-proxy.json").read_text())
+        self.config = self.started_config()
 
     def stop(self) -> None:
         if self.process is not None:
@@ -160,6 +158,16 @@ class Proxy:
         return requests.post(
             prepared.url, data=prepared.body, headers=dict(prepared.headers), timeout=10
         )
+
+
+def running_proxy(tmp_path_factory: Any, name: str) -> Iterator[Proxy]:
+    """A module's dev proxy (for a module-scoped fixture: ``yield from``)."""
+    running = Proxy(tmp_path_factory.mktemp(name) / "data")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def create_external_store(kms: Any, proxy: Proxy, name: str, *, which: int = 0) -> str:
@@ -259,36 +267,11 @@ disabled_keys = ["k3"]
 '''
         )
 
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "strongroom.cli.main",
-                "xks-proxy",
-                "--config",
-                str(self.file),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise StartFailed(self.process.stderr.read().decode())  # type: ignore[union-attr]
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("xks-proxy did not start")
-        self.config = {
+    def arguments(self) -> list[str]:
+        return ["--config", str(self.file)]
+
+    def started_config(self) -> dict[str, Any]:
+        return {
             "uri_prefix": "/alice",
             "access_key_id": ALICE[0],
             "secret_access_key": ALICE[1],
@@ -296,8 +279,8 @@ disabled_keys = ["k3"]
         }
 
 
-class StartFailed(Exception):
-    pass
+class StartFailed(AssertionError):
+    """The proxy process ended instead of listening (its stderr is the message)."""
 
 
 def certificates(directory: Path) -> dict[str, Path]:

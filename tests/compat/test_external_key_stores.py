@@ -30,7 +30,7 @@ from strongroom.crypto.trust_anchor import self_signed_trust_anchor
 from strongroom.keystores import softhsm
 
 from ._support import assert_kms_error, eventually, make_client
-from ._xks import Proxy
+from ._xks import Proxy, running_proxy
 
 pytestmark = [
     pytest.mark.compat,
@@ -45,10 +45,7 @@ WRONG_SECRET = "V3JvbmdTZWNyZXRXcm9uZ1NlY3JldFdyb25nU2VjcmV0V3Jvbmc="  # 52 char
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     """One dev proxy for the whole module (both backends)."""
-    running = Proxy(tmp_path_factory.mktemp("xks") / "data")
-    running.start()
-    yield running
-    running.stop()
+    yield from running_proxy(tmp_path_factory, "xks")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -31,7 +31,7 @@ from strongroom.keystores.xks_client import (
 )
 
 from ._slow_relay import SlowRelay
-from ._xks import ALICE, FileProxy, Proxy, certificates
+from ._xks import ALICE, FileProxy, Proxy, certificates, running_proxy
 
 pytestmark = [
     pytest.mark.compat,
@@ -51,10 +51,7 @@ AAD = b"\x01 the blob header and the encryption context"
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    running = Proxy(tmp_path_factory.mktemp("xks-client") / "data")
-    running.start()
-    yield running
-    running.stop()
+    yield from running_proxy(tmp_path_factory, "xks-client")
 
 
 def endpoint(proxy: Proxy, *, port: int | None = None, **changes: Any) -> XksEndpoint:

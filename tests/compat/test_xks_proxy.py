@@ -21,7 +21,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from ._xks import ALICE, ALICE_NEXT, BOB, FileProxy, Proxy, StartFailed, certificates
+from ._xks import ALICE, ALICE_NEXT, BOB, FileProxy, Proxy, StartFailed, certificates, running_proxy
 
 PLAINTEXT = b"attack at dawn, bring the secret plaintext"
 AAD = b"project=nile,department=marketing"
@@ -29,10 +29,7 @@ AAD = b"project=nile,department=marketing"
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    running = Proxy(tmp_path_factory.mktemp("xks") / "data")
-    running.start()
-    yield running
-    running.stop()
+    yield from running_proxy(tmp_path_factory, "xks")
 
 
 def _b64(data: bytes) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from strongroom.domain.enums import ConnectionErrorCode, ConnectionState, CustomKeyStoreType
 from strongroom.domain.errors import KmsError, KMSInvalidStateException
 from strongroom.domain.models import CustomKeyStore
-from strongroom.keystores.xks_client import XksCall, XksClient, XksEndpoint, XksError
+from strongroom.keystores.xks_client import Health, XksCall, XksClient, XksEndpoint, XksError
 from strongroom.keystores.xks_errors import (
     connection_error_code,
     for_store_check,
@@ -160,20 +160,28 @@ def connected_client(core: Core, store_id: str, *, key_arn: str | None = None) -
 _ATTEMPTS = 3
 
 
+def _ask_health(endpoint: XksEndpoint, call: XksCall) -> Health | XksError:
+    """The proxy's health at ``endpoint``, or why it could not be had (a management call:
+    ``CHECK_TIMEOUT``, a connection of its own)."""
+    client = XksClient(endpoint, timeout=CHECK_TIMEOUT, pool_size=1)
+    try:
+        return client.health(call)
+    except XksError as e:
+        return e
+    finally:
+        client.close()
+
+
 def check_proxy(endpoint: XksEndpoint, call: XksCall) -> KmsError | None:
     """Ask the proxy at ``endpoint`` for its health, as Create and UpdateCustomKeyStore do:
     None when it answered and not every key manager is UNAVAILABLE, else the error to raise
     (``keystores.xks_errors.for_store_check`` / ``health_failure``:
     XksProxyUriUnreachableException, XksProxyIncorrectAuthenticationCredentialException,
     XksProxyInvalidConfigurationException, XksProxyInvalidResponseException)."""
-    client = XksClient(endpoint, timeout=CHECK_TIMEOUT, pool_size=1)
-    try:
-        health = client.health(call)
-    except XksError as e:
-        return for_store_check(e)
-    finally:
-        client.close()
-    return health_failure(health)
+    answer = _ask_health(endpoint, call)
+    if isinstance(answer, XksError):
+        return for_store_check(answer)
+    return health_failure(answer)
 
 
 def check_connection(endpoint: XksEndpoint, call: XksCall) -> ConnectionErrorCode | None:
@@ -181,11 +189,7 @@ def check_connection(endpoint: XksEndpoint, call: XksCall) -> ConnectionErrorCod
     when it answered and not every key manager is UNAVAILABLE, else the ConnectionErrorCode
     of a FAILED store (``keystores.xks_errors.connection_error_code``;
     XKS_PROXY_NOT_REACHABLE when every key manager is UNAVAILABLE)."""
-    client = XksClient(endpoint, timeout=CHECK_TIMEOUT, pool_size=1)
-    try:
-        health = client.health(call)
-    except XksError as e:
-        return connection_error_code(e)
-    finally:
-        client.close()
-    return ConnectionErrorCode.XKS_PROXY_NOT_REACHABLE if health.all_unavailable else None
+    answer = _ask_health(endpoint, call)
+    if isinstance(answer, XksError):
+        return connection_error_code(answer)
+    return ConnectionErrorCode.XKS_PROXY_NOT_REACHABLE if answer.all_unavailable else None
