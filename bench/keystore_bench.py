@@ -21,7 +21,10 @@ machinery of ``kms_bench.py``), against:
                      (key ``foo``, 256 + 16 bytes, the size Strongroom sends) replayed by wrk
 * ``moto``           moto's server
 
-Prints req/s, p50, p99 and each configuration's ratio to moto and to ``file``.
+Prints req/s, p50, p99 and each configuration's ratio to moto and to ``file``. With
+``--paced R``, each configuration also runs at R requests a second in all (each connection
+waits 1000 * connections / R ms before each request): the latency of a request that does
+not queue behind others, where the saturated p50 is only connections / req/s.
 
     python3 bench/keystore_bench.py                        # ~1.5 min
     python3 bench/keystore_bench.py --workers 2 --duration 10 --json /tmp/keystores.json
@@ -177,6 +180,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", default="64", help="comma-separated (64)")
     p.add_argument("--wrk-threads", type=int, default=1)
     p.add_argument("--plaintext-bytes", type=int, default=256)
+    p.add_argument(
+        "--paced", type=float, help="also run at this many req/s in all (latency, not queueing)"
+    )
     p.add_argument("--json", type=Path, help="write the results to this file")
     return p.parse_args(argv)
 
@@ -259,6 +265,30 @@ def main(argv: list[str] | None = None) -> int:
                     f"  server cpu {r.server_cpu:.2f}  other {r.other_cpu:.2f}  {status}",
                     flush=True,
                 )
+        paced: list[kb.Run] = []
+        if args.paced:
+            for conns in connections:
+                delay = 1000 * conns / args.paced
+                for name, t in targets.items():
+                    r = kb.run_wrk(
+                        t,
+                        "Encrypt",
+                        conns,
+                        args.duration,
+                        plaintext,
+                        workdir,
+                        args.wrk_threads,
+                        request=requests.get(name),
+                        delay_ms=delay,
+                    )
+                    r.server = name
+                    paced.append(r)
+                    print(
+                        f"  {name:<15} Encrypt c={conns:<3} paced {r.rps:>7,.0f} req/s"
+                        f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
+                        f"  {'ok' if r.ok else f'PROBLEM: {r.problem or r.errors}'}",
+                        flush=True,
+                    )
         print()
         print(
             f"Encrypt, {args.workers} Strongroom workers, wrk -t{args.wrk_threads}, "
@@ -282,6 +312,19 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r.server_cpu:>6.2f} {vs_moto} {vs_file} {p50_file}"
                     + ("" if r.ok else "   <-- FAILED")
                 )
+        if paced:
+            print(f"\npaced at {args.paced:g} req/s in all")
+            head = f"{'configuration':<16}{'conns':>6}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+            print(head + f"{'p50/file':>9}")
+            by_paced = {(r.server, r.connections): r for r in paced}
+            for r in paced:
+                file = by_paced.get(("file", r.connections))
+                ratio = f"{r.p50_ms / file.p50_ms:8.2f}x" if file and file.p50_ms else "       -"
+                print(
+                    f"{r.server:<16}{r.connections:>6}{r.rps:>10,.0f}{r.p50_ms:>8.2f}"
+                    f"{r.p99_ms:>8.2f} {ratio}" + ("" if r.ok else "   <-- FAILED")
+                )
+            results["paced"] = [{**asdict(r), "ok": r.ok} for r in paced]
         noisy = [r for r in runs if r.other_cpu > kb.NOISY]
         if noisy:
             print(
@@ -292,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps(results, indent=2, default=str))
             print(f"\nresults written to {args.json}")
-        return 0 if all(r.ok for r in runs) else 1
+        return 0 if all(r.ok for r in runs + paced) else 1
     except BaseException:
         for server in list(kb.STARTED):
             tail = server.tail(15)

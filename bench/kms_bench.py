@@ -430,10 +430,14 @@ end
 """
 
 
-def wrk_script(headers: dict[str, str], body: bytes) -> str:
+def wrk_script(headers: dict[str, str], body: bytes, delay_ms: float | None = None) -> str:
+    """The Lua script that makes wrk replay one request; with ``delay_ms``, each connection
+    waits that long before each request (a paced load: latency without queueing)."""
     lines = ['wrk.method = "POST"', f"wrk.body = {_lua_string(body.decode())}"]
     for name, value in headers.items():
         lines.append(f"wrk.headers[ {_lua_string(name)} ] = {_lua_string(value)}")
+    if delay_ms is not None:
+        lines.append(f"delay = function() return {round(delay_ms)} end")
     return "\n".join(lines) + "\n" + LUA_DONE
 
 
@@ -476,6 +480,7 @@ def run_wrk(
     threads: int,
     profile: Path | None = None,
     request: Callable[[], tuple[str, dict[str, str], bytes]] | None = None,
+    delay_ms: float | None = None,
 ) -> Run:
     """wrk replaying one signed request: ``operation``'s KMS request, or what ``request``
     makes, (path, signed headers, body), for a server that is not a KMS."""
@@ -491,7 +496,7 @@ def run_wrk(
         result.problem = f"pre-check answered {status}: {reply[:300].decode(errors='replace')}"
         return result
     script = workdir / f"{target.name}-{operation}.lua"
-    script.write_text(wrk_script(headers, body))
+    script.write_text(wrk_script(headers, body, delay_ms))
     threads = max(1, min(threads, connections))
     argv = [
         "wrk",
