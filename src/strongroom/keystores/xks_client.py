@@ -6,7 +6,7 @@ shape of the answer, or the proxy's own ``errorName``); keystores.xks_errors tur
 the AWS exception each KMS operation returns. Details are for the log: they never hold a
 secret, a plaintext or a ciphertext.
 
-The transport is keystores.xks_transport (http.client connections kept alive). The hot path
+The transport is keystores.xks_transport (connections kept alive, llhttp parsing). The hot path
 is Encrypt (every Encrypt, GenerateDataKey and ReEncrypt of a key in an external key store
 makes one call), so the constant parts of each request are built once:
 the URL and canonical URI per key id and operation, the credential scope and signing key per
