@@ -231,6 +231,9 @@ def _send(connection: _Connection, request: bytes, deadline: float) -> None:
         except _WANT_WRITE:
             connection.wait(deadline, select.POLLOUT)
             continue
+        except ssl.SSLWantReadError:  # a TLS 1.2 renegotiation
+            connection.wait(deadline)
+            continue
         data = data[sent:]
 
 
@@ -246,6 +249,9 @@ def _receive(connection: _Connection, deadline: float) -> tuple[_Answer, bool]:
         try:
             data = sock.recv(READ_BYTES)
         except _WANT_READ:  # part of a TLS record, or a wake-up without data
+            continue
+        except ssl.SSLWantWriteError:  # a TLS 1.2 renegotiation
+            connection.wait(deadline, select.POLLOUT)
             continue
         if not data:  # the server ended the connection
             if answer.started and not answer.framed:  # a body that ends with the connection
