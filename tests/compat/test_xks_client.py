@@ -335,8 +335,11 @@ class CannedServer:
                             return
                         rest += chunk
                     buffer = rest[length:]
-                    conn.sendall(self.reply)
-                    if self.close_after:
+                    # Both read before answering: the client may change them as soon as it
+                    # has the answer.
+                    reply, close_after = self.reply, self.close_after
+                    conn.sendall(reply)
+                    if close_after:
                         return
             except OSError:
                 return
@@ -399,6 +402,28 @@ def test_any_http_framing_of_an_answer_is_read(canned: tuple[CannedServer, XksCl
     assert client.health(HEALTH).statuses == ("ACTIVE",)  # on the kept connection, ending it
     assert client.health(HEALTH).statuses == ("ACTIVE",)
     assert client._pool.opened == 2
+
+
+def test_an_interim_100_continue_is_skipped(canned: tuple[CannedServer, XksClient]) -> None:
+    server, client = canned
+    health = json.dumps(health_answer("ACTIVE")).encode()
+    server.reply = b"HTTP/1.1 100 Continue\r\n\r\n" + http(200, health)
+    assert client.health(HEALTH).statuses == ("ACTIVE",)
+    assert client.health(HEALTH).statuses == ("ACTIVE",)
+    assert client._pool.opened == 1
+
+
+def test_an_answer_cut_short_is_malformed_and_no_answer_unreachable(
+    canned: tuple[CannedServer, XksClient],
+) -> None:
+    server, client = canned
+    server.close_after = True
+    server.reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}"
+    assert failure_of(client.health, HEALTH) is Failure.MALFORMED
+    server.reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{}"
+    assert failure_of(client.health, HEALTH) is Failure.MALFORMED
+    server.reply = b""  # the connection ends without an answer
+    assert failure_of(client.health, HEALTH) is Failure.UNREACHABLE
 
 
 def test_an_answer_too_long_is_malformed(canned: tuple[CannedServer, XksClient]) -> None:

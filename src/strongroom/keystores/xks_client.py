@@ -6,7 +6,7 @@ shape of the answer, or the proxy's own ``errorName``); keystores.xks_errors tur
 the AWS exception each KMS operation returns. Details are for the log: they never hold a
 secret, a plaintext or a ciphertext.
 
-The transport is keystores.xks_transport (http.client connections kept alive). The hot path
+The transport is keystores.xks_transport (connections kept alive, llhttp parsing). The hot path
 is Encrypt (every Encrypt, GenerateDataKey and ReEncrypt of a key in an external key store
 makes one call), so the constant parts of each request are built once:
 the URL and canonical URI per key id and operation, the credential scope and signing key per
@@ -317,7 +317,8 @@ class XksClient:
         self._base = endpoint.uri_path.rstrip("/")
         self._targets: dict[tuple[str, str], _Target] = {}
         self._lock = threading.Lock()
-        self._day: tuple[str, str, bytes, str] = ("", "", b"", "")  # date, scope, key, credential
+        # date, scope, HMAC keyed with the day's signing key (copied per call), credential
+        self._day: tuple[str, str, hmac.HMAC, str] = ("", "", hmac.new(b"", None, "sha256"), "")
         self._second: tuple[int, str] = (-1, "")
 
     @property
@@ -474,8 +475,9 @@ class XksClient:
                 self._targets[operation, key_id] = target
         return target
 
-    def _amz_date(self) -> tuple[str, str, bytes, str]:
-        """``x-amz-date`` now, and the day's credential scope, signing key and the
+    def _amz_date(self) -> tuple[str, str, hmac.HMAC, str]:
+        """``x-amz-date`` now, and the day's credential scope, an HMAC-SHA256 keyed with its
+        signing key (to copy: ~1 µs less than ``hmac.digest`` with the key) and the
         Authorization header's credential part."""
         now = self._clock()
         second = int(now)
@@ -491,14 +493,15 @@ class XksClient:
             key = sigv4.derive_signing_key(
                 endpoint.secret_access_key, date, endpoint.region, SERVICE
             )
-            day = (date, scope, key, f"{sigv4.ALGORITHM} Credential={endpoint.access_key_id}/")
+            mac = hmac.new(key, digestmod=hashlib.sha256)
+            day = (date, scope, mac, f"{sigv4.ALGORITHM} Credential={endpoint.access_key_id}/")
             self._day = day
         return amz_date, day[1], day[2], day[3]
 
     def _request(self, target: _Target, body: bytes) -> bytes:
         """The whole signed request (SigV4, spec Appendix A): content-type, host and
         x-amz-date are signed; the body is covered by its hash in the canonical request."""
-        amz_date, scope, key, credential = self._amz_date()
+        amz_date, scope, day_mac, credential = self._amz_date()
         canonical = (
             f"POST\n{target.canonical_uri}\n\n"
             f"content-type:application/json\nhost:{self._host}\nx-amz-date:{amz_date}\n\n"
@@ -508,7 +511,9 @@ class XksClient:
             f"{sigv4.ALGORITHM}\n{amz_date}\n{scope}\n"
             f"{hashlib.sha256(canonical.encode()).hexdigest()}"
         )
-        signature = hmac.digest(key, to_sign.encode(), "sha256").hex()
+        mac = day_mac.copy()
+        mac.update(to_sign.encode())
+        signature = mac.hexdigest()
         head = (
             f"POST {target.url} HTTP/1.1\r\nHost: {self._host}\r\n"
             f"User-Agent: {_USER_AGENT}\r\nContent-Type: application/json\r\n"

@@ -1,33 +1,42 @@
 """Keep-alive HTTP/1.1 connections to one origin, shared by many threads, with one deadline
 per exchange (the XKS client's transport; no XKS knowledge here).
 
-An exchange writes the whole request (head and body) in one ``sendall`` and reads the
-answer with the standard library's parser (``http.client.HTTPResponse``: status line,
-headers, Content-Length or chunked body, whether the server ends the connection). That is
-what http.client's own connection does, minus its per-header checks and its second write,
-which cost about half of the client's CPU per call here (bench/xks_client_bench.py;
-urllib3's pool costs twice as much again). TLS is the ``ssl`` module's default client
-context: certificate chain and host name checked, TLS 1.2 or later.
+An exchange writes the whole request (head and body) with one ``send`` and reads the answer
+with llhttp's parser (``httptools.HttpResponseParser``, which uvicorn uses too: status line,
+headers, Content-Length, chunked or close-delimited body, whether the connection stays
+open). A connection's socket is non-blocking from the end of its handshake on, and an
+exchange waits with ``poll`` only until the deadline: an answer that has arrived costs one
+``poll`` and one ``recv`` of up to ``READ_BYTES``. (The standard library's parser,
+``http.client.HTTPResponse``, took about 25 µs of CPU per answer in its header parsing alone,
+and a socket with a timeout adds an ``ioctl`` per ``settimeout`` and a ``poll`` before every
+send and receive: bench/README.md, "the XKS client's CPU".) TLS is the ``ssl`` module's
+default client context: certificate chain and host name checked, TLS 1.2 or later.
 
 Errors are those of the libraries, for the caller to classify: ``OSError`` (refused, reset,
 unreachable, no such name: ``socket.gaierror``), ``TimeoutError`` (the deadline passed while
 connecting, sending or waiting), ``ssl.SSLError`` (the handshake or the certificate),
-``http.client.HTTPException`` (an answer that is not HTTP, or one longer than
-``MAX_ANSWER_BYTES``), and PoolClosed.
+``http.client.HTTPException`` (an answer that is not HTTP, one cut short, or one longer than
+``MAX_ANSWER_BYTES``; ``http.client.RemoteDisconnected``, a ConnectionResetError, when the
+server closes without answering), and PoolClosed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import math
+import select
 import socket
 import ssl
 import threading
 import time
 
-__all__ = ["MAX_ANSWER_BYTES", "AnswerTooLong", "HttpPool", "PoolClosed"]
+import httptools
+
+__all__ = ["MAX_ANSWER_BYTES", "READ_BYTES", "AnswerTooLong", "HttpPool", "PoolClosed"]
 
 MAX_ANSWER_BYTES = 1 << 20  # an XKS answer is a few hundred bytes; never buffer a flood
+READ_BYTES = 16384  # one recv: a whole XKS answer, or one TLS record
 
 
 class PoolClosed(Exception):
@@ -38,10 +47,88 @@ class AnswerTooLong(http.client.HTTPException):
     """The answer's body is longer than MAX_ANSWER_BYTES."""
 
 
+class NotHttp(http.client.HTTPException):
+    """The answer is not HTTP/1.x as llhttp reads it."""
+
+
 # What a kept-alive connection that the server closed meanwhile raises when it is reused
 # (http.client.RemoteDisconnected is a ConnectionResetError): the request never reached a
 # live server, so it is sent once more on a new connection.
 _STALE = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+_WANT_READ = (BlockingIOError, ssl.SSLWantReadError)
+_WANT_WRITE = (BlockingIOError, ssl.SSLWantWriteError)
+_CONTINUE = 100
+
+
+class _Connection:
+    """A non-blocking socket and the poll object that waits on it."""
+
+    __slots__ = ("poll", "sock", "tls")
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.tls = sock if isinstance(sock, ssl.SSLSocket) else None
+        self.poll = select.poll()
+        self.poll.register(sock, select.POLLIN)
+
+    def wait(self, deadline: float, events: int = select.POLLIN) -> None:
+        """Until the socket is ready for ``events``; TimeoutError at ``deadline``."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the deadline passed")
+        if events != select.POLLIN:
+            self.poll.modify(self.sock, events)
+        try:
+            ready = self.poll.poll(math.ceil(left * 1000))
+        finally:
+            if events != select.POLLIN:
+                self.poll.modify(self.sock, select.POLLIN)
+        if not ready:
+            raise TimeoutError("the deadline passed")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class _Answer:
+    """httptools' callbacks: the status, body and framing of one answer."""
+
+    __slots__ = ("body", "complete", "framed", "keep_alive", "length", "parser", "size", "started")
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.body: list[bytes] = []
+        self.size = 0
+        self.length = -1  # Content-Length, -1 when absent
+        self.framed = False  # a Content-Length or Transfer-Encoding: the body's end is known
+        self.started = False  # headers complete
+        self.complete = False
+        self.keep_alive = False  # read when complete (llhttp resets it for the next message)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) == 14 and name.lower() == b"content-length":
+            self.framed = True
+            with contextlib.suppress(ValueError):
+                self.length = int(value)
+        elif len(name) == 17 and name.lower() == b"transfer-encoding":
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        self.started = True
+
+    def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size <= MAX_ANSWER_BYTES:
+            self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.parser.get_status_code() == _CONTINUE:  # an interim answer: the next one counts
+            self.body, self.size, self.length, self.framed, self.started = [], 0, -1, False, False
+            return
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()
 
 
 class HttpPool:
@@ -58,12 +145,12 @@ class HttpPool:
         self._address = (host, port)
         self._max_idle = max_idle
         self._context = ssl_context
-        self._idle: list[socket.socket] = []
+        self._idle: list[_Connection] = []
         self._lock = threading.Lock()
         self._closed = False
         self.opened = 0  # connections opened so far (for tests and benchmarks)
 
-    def _connect(self, timeout: float) -> socket.socket:
+    def _connect(self, timeout: float) -> _Connection:
         with self._lock:
             self.opened += 1
         sock = socket.create_connection(self._address, timeout)
@@ -71,74 +158,58 @@ class HttpPool:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._context is not None:  # the handshake runs within the same timeout
                 sock = self._context.wrap_socket(sock, server_hostname=self._address[0])
+            return _Connection(sock)
         except BaseException:
             sock.close()
             raise
-        return sock
 
-    def _take(self) -> socket.socket | None:
+    def _take(self) -> _Connection | None:
         with self._lock:
             if self._closed:
                 raise PoolClosed()
             return self._idle.pop() if self._idle else None
 
-    def _give_back(self, sock: socket.socket) -> None:
+    def _give_back(self, connection: _Connection) -> None:
         with self._lock:
             if not self._closed and len(self._idle) < self._max_idle:
-                self._idle.append(sock)
+                self._idle.append(connection)
                 return
-        sock.close()
+        connection.close()
 
     def post(self, request: bytes, deadline: float) -> tuple[int, bytes]:
         """Send ``request`` (a whole HTTP/1.1 request: head and body) and return the
         answer's status and body, all before ``deadline`` (``time.monotonic()``). A reused
         connection that turns out to be closed by the server is replaced once by a new
         one."""
-        sock = self._take()
-        if sock is not None:
+        connection = self._take()
+        if connection is not None:
             try:
-                return self._exchange(sock, request, deadline)
+                return self._exchange(connection, request, deadline)
             except _STALE:
                 pass
         return self._exchange(None, request, deadline)
 
     def _exchange(
-        self, sock: socket.socket | None, request: bytes, deadline: float
+        self, connection: _Connection | None, request: bytes, deadline: float
     ) -> tuple[int, bytes]:
         left = deadline - time.monotonic()
         if left <= 0:
-            if sock is not None:
-                self._give_back(sock)
+            if connection is not None:
+                self._give_back(connection)
             raise TimeoutError("the deadline passed")
-        if sock is None:
-            sock = self._connect(left)
-        response: http.client.HTTPResponse | None = None
+        if connection is None:
+            connection = self._connect(left)
         try:
-            sock.settimeout(left)
-            sock.sendall(request)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("the deadline passed")
-            sock.settimeout(left)
-            response = http.client.HTTPResponse(sock, method="POST")
-            response.begin()
-            if response.length is not None and response.length > MAX_ANSWER_BYTES:
-                raise AnswerTooLong(f"the answer's body is {response.length} bytes")
-            data = response.read(MAX_ANSWER_BYTES + 1)
-            # A body without a length ends with the connection: one more read sees the end.
-            if len(data) > MAX_ANSWER_BYTES or (not response.isclosed() and response.read(1)):
-                raise AnswerTooLong(f"the answer's body is over {MAX_ANSWER_BYTES} bytes")
+            _send(connection, request, deadline)
+            answer, reusable = _receive(connection, deadline)
         except BaseException:
-            if response is not None:
-                response.close()
-            with contextlib.suppress(OSError):
-                sock.close()
+            connection.close()
             raise
-        if response.will_close:
-            sock.close()
+        if reusable:
+            self._give_back(connection)
         else:
-            self._give_back(sock)
-        return response.status, data
+            connection.close()
+        return answer.parser.get_status_code(), b"".join(answer.body)
 
     def close(self) -> None:
         """Close the idle connections; those in use close when their exchange ends, and
@@ -146,5 +217,59 @@ class HttpPool:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-        for sock in idle:
-            sock.close()
+        for connection in idle:
+            connection.close()
+
+
+def _send(connection: _Connection, request: bytes, deadline: float) -> None:
+    """All of ``request``: one ``send`` unless the socket's buffer is full."""
+    sock = connection.sock
+    data = memoryview(request)
+    while data:
+        try:
+            sent = sock.send(data)
+        except _WANT_WRITE:
+            connection.wait(deadline, select.POLLOUT)
+            continue
+        except ssl.SSLWantReadError:  # a TLS 1.2 renegotiation
+            connection.wait(deadline)
+            continue
+        data = data[sent:]
+
+
+def _receive(connection: _Connection, deadline: float) -> tuple[_Answer, bool]:
+    """The answer, and whether the connection can carry another exchange."""
+    sock = connection.sock
+    answer = _Answer()
+    parser = answer.parser
+    received = False
+    while not answer.complete:
+        if connection.tls is None or not connection.tls.pending():  # TLS may hold a record
+            connection.wait(deadline)
+        try:
+            data = sock.recv(READ_BYTES)
+        except _WANT_READ:  # part of a TLS record, or a wake-up without data
+            continue
+        except ssl.SSLWantWriteError:  # a TLS 1.2 renegotiation
+            connection.wait(deadline, select.POLLOUT)
+            continue
+        if not data:  # the server ended the connection
+            if answer.started and not answer.framed:  # a body that ends with the connection
+                return answer, False
+            if not received:
+                raise http.client.RemoteDisconnected(
+                    "Remote end closed connection without response"
+                )
+            raise http.client.IncompleteRead(b"".join(answer.body))
+        received = True
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserError as e:
+            if answer.complete:  # bytes after the answer: the connection is not reused
+                return answer, False
+            raise NotHttp(f"the answer is not HTTP ({e})") from None
+        if answer.length > MAX_ANSWER_BYTES:
+            raise AnswerTooLong(f"the answer's body is {answer.length} bytes")
+        if answer.size > MAX_ANSWER_BYTES:
+            raise AnswerTooLong(f"the answer's body is over {MAX_ANSWER_BYTES} bytes")
+    return answer, answer.keep_alive

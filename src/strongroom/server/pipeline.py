@@ -25,6 +25,7 @@ from strongroom.services.key_usage import note_use
 
 log = logging.getLogger("strongroom.server")
 
+LEFT_LOOP_HINTS = 4096  # (operation, KeyId) pairs remembered as leaving the loop
 IDLE_GAP = 100e-6  # seconds idle before a request that counts as finding the process idle
 
 
@@ -41,6 +42,11 @@ class Pipeline:
         self._active = 0  # requests in flight that count for idleness
         self._idle_since = 0.0  # time.monotonic() when the last of them finished
         self._access_log = enable_access_log(runtime.settings)
+        # (operation, KeyId) pairs whose handler left the loop (MustLeaveLoop): the next
+        # such request goes to the pool at once instead of running up to the key store on
+        # the loop first (~20-30 µs of CPU wasted per XKS request). Only a hint: a pair
+        # whose key no longer needs the network is served correctly in the pool too.
+        self._left: set[tuple[str, str]] = set()
 
     async def __call__(
         self, wire: WireProtocol, scope: Scope, receive: Receive, send: Send
@@ -85,7 +91,10 @@ class Pipeline:
                 route, params = wire.decode(operation, fields, body)
                 ctx = RequestContext(caller, request_id, grant_tokens=_grant_tokens(params))
                 call = CallOrigin(request_id, operation, caller)
-                if not route.on_loop:
+                key_id = params.get("KeyId")
+                if not route.on_loop or (
+                    isinstance(key_id, str) and (operation, key_id) in self._left
+                ):
                     result = await self._in_pool(call, route.handler, ctx, params)
                 else:
                     try:
@@ -93,6 +102,7 @@ class Pipeline:
                     except MustLeaveLoop:
                         # The key's store waits on the network: run it all again in the
                         # pool, with a fresh context (nothing was written or sent).
+                        self._note_left(operation, key_id)
                         ctx = RequestContext(caller, request_id, grant_tokens=ctx.grant_tokens)
                         result = await self._in_pool(call, route.handler, ctx, params)
                 payload = route.encode(result, request_id)
@@ -146,6 +156,13 @@ class Pipeline:
                 self._active -= 1
                 if not self._active:
                     self._idle_since = time.monotonic()
+
+    def _note_left(self, operation: str, key_id: object) -> None:
+        if not isinstance(key_id, str):  # no KeyId (Decrypt without one): nothing to key on
+            return
+        if len(self._left) >= LEFT_LOOP_HINTS:
+            self._left.clear()
+        self._left.add((operation, key_id))
 
     async def _in_pool(
         self, call: CallOrigin, handler: Handler, ctx: RequestContext, params: dict[str, Any]

@@ -16,7 +16,9 @@ import pytest
 
 from strongroom.audit.log import read_segment, segments
 from strongroom.auth.sigv4 import HttpRequest, sign
+from strongroom.domain.errors import NotFoundException
 from strongroom.handlers import registry
+from strongroom.keystores.base import leave_loop
 from strongroom.server.app import KmsApp
 from strongroom.server.settings import load_settings
 from strongroom.server.wiring import build_runtime, prepare
@@ -172,3 +174,53 @@ def test_an_audit_failure_turns_the_reply_into_an_internal_error(
     assert status == 500
     assert code in reply
     assert reply_headers["x-amzn-requestid"].encode() in reply
+
+
+def test_a_key_that_left_the_loop_goes_to_the_pool_at_once(
+    app: KmsApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hot-path request whose key store asked to leave the loop (an external key store)
+    runs up to the key store on the loop, then again in the pool; the next request for the
+    same operation and KeyId goes to the pool at once, another KeyId tries the loop again."""
+    runs: list[tuple[str, bool]] = []
+
+    def handler(core: Any, ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            asyncio.get_running_loop()
+            on_loop = True
+        except RuntimeError:
+            on_loop = False
+        runs.append((params["KeyId"], on_loop))
+        leave_loop()
+        raise NotFoundException(f"Key '{params['KeyId']}' does not exist")
+
+    monkeypatch.setitem(registry.HANDLERS, "Encrypt", handler)
+    statuses: list[int] = []
+
+    async def run() -> None:
+        app.startup()
+        try:
+            for key_id in ("k1", "k1", "k2", "k1"):
+                body = json.dumps({"KeyId": key_id, "Plaintext": "aGk="}).encode()
+                headers = {"x-amz-target": "TrentService.Encrypt", "content-type": JSON_11}
+                replies: list[dict[str, Any]] = []
+
+                async def receive(body: bytes = body) -> dict[str, Any]:
+                    return {"type": "http.request", "body": body, "more_body": False}
+
+                async def send(message: dict[str, Any], replies: list[Any] = replies) -> None:
+                    replies.append(message)
+
+                await app(_scope(_signed(app, headers, body, "kms")), receive, send)
+                statuses.append(replies[0]["status"])
+        finally:
+            await app.shutdown()
+
+    asyncio.run(run())
+    assert statuses == [400, 400, 400, 400]
+    assert runs == [
+        ("k1", True), ("k1", False),  # tried on the loop, then in the pool
+        ("k1", False),  # straight to the pool
+        ("k2", True), ("k2", False),
+        ("k1", False),
+    ]
