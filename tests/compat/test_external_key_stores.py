@@ -635,8 +635,10 @@ def test_the_secret_is_in_no_audit_event_nor_log(srv: Server, kms: Any, proxy: P
     def written() -> None:
         blobs = [p.read_bytes() for p in audit.rglob("*") if p.is_file()]
         assert any(b"UpdateCustomKeyStore" in blob for blob in blobs)
+        # Every file of the data directory (the SQLite database among them) and the log.
+        files = [p.read_bytes() for p in srv.data_dir.rglob("*") if p.is_file()]
         for secret in _secrets(proxy):
-            for blob in [*blobs, srv.log_path.read_bytes()]:
+            for blob in [*files, srv.log_path.read_bytes()]:
                 assert secret.encode() not in blob
 
     eventually(written)
