@@ -233,30 +233,29 @@ def main(argv: list[str] | None = None) -> int:
                 target.key_id = kms.create_key(Description="keystore_bench")["KeyMetadata"]["KeyId"]
             targets[name] = target
             print(f"{name:<15} pid {target.server.proc.pid}, port {target.server.port}", flush=True)
-        for name, t in targets.items():  # warm up: caches, sessions, connections
-            kb.run_wrk(
-                t,
+
+        def measure(
+            name: str, conns: int, seconds: float, delay_ms: float | None = None
+        ) -> kb.Run:
+            r = kb.run_wrk(
+                targets[name],
                 "Encrypt",
-                max(connections),
-                2,
+                conns,
+                seconds,
                 plaintext,
                 workdir,
                 args.wrk_threads,
                 request=requests.get(name),
+                delay_ms=delay_ms,
             )
+            r.server = name
+            return r
+
+        for name in targets:  # warm up: caches, sessions, connections
+            measure(name, max(connections), 2)
         for conns in connections:
-            for name, t in targets.items():
-                r = kb.run_wrk(
-                    t,
-                    "Encrypt",
-                    conns,
-                    args.duration,
-                    plaintext,
-                    workdir,
-                    args.wrk_threads,
-                    request=requests.get(name),
-                )
-                r.server = name
+            for name in targets:
+                r = measure(name, conns, args.duration)
                 runs.append(r)
                 status = "ok" if r.ok else f"PROBLEM: {r.problem or r.errors}"
                 print(
@@ -269,19 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.paced:
             for conns in connections:
                 delay = 1000 * conns / args.paced
-                for name, t in targets.items():
-                    r = kb.run_wrk(
-                        t,
-                        "Encrypt",
-                        conns,
-                        args.duration,
-                        plaintext,
-                        workdir,
-                        args.wrk_threads,
-                        request=requests.get(name),
-                        delay_ms=delay,
-                    )
-                    r.server = name
+                for name in targets:
+                    r = measure(name, conns, args.duration, delay)
                     paced.append(r)
                     print(
                         f"  {name:<15} Encrypt c={conns:<3} paced {r.rps:>7,.0f} req/s"

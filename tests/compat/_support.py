@@ -233,3 +233,21 @@ class KeyMaker:
                 KeySpec=spec, KeyUsage=usage, Description=f"shared {spec} {usage}"
             )["KeyMetadata"]
         return self._made[(spec, usage)]
+
+
+def describe_store(kms: Any, store_id: str) -> dict[str, Any]:
+    """The DescribeCustomKeyStores entry of one custom key store."""
+    stores = kms.describe_custom_key_stores(CustomKeyStoreId=store_id)["CustomKeyStores"]
+    assert len(stores) == 1
+    return stores[0]  # type: ignore[no-any-return]
+
+
+def store_state_is(kms: Any, store_id: str, state: str) -> dict[str, Any]:
+    """The store's entry once its ConnectionState is ``state`` (``eventually``)."""
+
+    def check() -> dict[str, Any]:
+        entry = describe_store(kms, store_id)
+        assert entry["ConnectionState"] == state, entry
+        return entry
+
+    return eventually(check)  # type: ignore[no-any-return]

@@ -184,13 +184,6 @@ def create_external_store(kms: Any, proxy: Proxy, name: str, *, which: int = 0) 
     return store_id
 
 
-def connection_state(kms: Any, store_id: str) -> dict[str, Any]:
-    entry: dict[str, Any] = kms.describe_custom_key_stores(CustomKeyStoreId=store_id)[
-        "CustomKeyStores"
-    ][0]
-    return entry
-
-
 _SETUP = """
 import sys
 from pathlib import Path

@@ -31,7 +31,13 @@ from conftest import (
 from strongroom.crypto.trust_anchor import self_signed_trust_anchor
 from strongroom.keystores import softhsm
 
-from ._support import ALL_KMS, assert_kms_error, eventually, new_principal
+from ._support import (
+    ALL_KMS,
+    assert_kms_error,
+    describe_store,
+    new_principal,
+    store_state_is,
+)
 
 pytestmark = [
     pytest.mark.compat,
@@ -117,21 +123,6 @@ def _name(prefix: str = "store") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def _describe(kms: Any, store_id: str) -> dict[str, Any]:
-    stores = kms.describe_custom_key_stores(CustomKeyStoreId=store_id)["CustomKeyStores"]
-    assert len(stores) == 1
-    return stores[0]  # type: ignore[no-any-return]
-
-
-def _state_is(kms: Any, store_id: str, state: str) -> dict[str, Any]:
-    def check() -> dict[str, Any]:
-        entry = _describe(kms, store_id)
-        assert entry["ConnectionState"] == state, entry
-        return entry
-
-    return eventually(check)  # type: ignore[no-any-return]
-
-
 def _create(kms: Any, cluster: dict[str, str], name: str | None = None, **extra: Any) -> str:
     params = {
         "CustomKeyStoreName": name or _name(),
@@ -155,7 +146,7 @@ def test_create_describe_connect_disconnect_delete(srv: Server, kms: Any) -> Non
     name = _name()
     store_id = _create(kms, cluster, name)
     assert store_id.startswith("cks-") and len(store_id) == 21
-    entry = _describe(kms, store_id)
+    entry = describe_store(kms, store_id)
     assert entry["CustomKeyStoreName"] == name
     assert entry["CloudHsmClusterId"] == cluster["ClusterId"]
     assert entry["TrustAnchorCertificate"] == cluster["pem"]
@@ -167,11 +158,11 @@ def test_create_describe_connect_disconnect_delete(srv: Server, kms: Any) -> Non
     assert [s["CustomKeyStoreId"] for s in by_name] == [store_id]
 
     assert kms.connect_custom_key_store(CustomKeyStoreId=store_id)["ResponseMetadata"]
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)  # connected already: fine
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
     kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "DISCONNECTED")
+    store_state_is(kms, store_id, "DISCONNECTED")
     assert_kms_error(
         "CustomKeyStoreInvalidStateException",
         kms.disconnect_custom_key_store,
@@ -193,7 +184,7 @@ def test_connect_with_wrong_password_fails_with_invalid_credentials(srv: Server,
     cluster = softhsm_cluster(srv)
     store_id = _create(kms, cluster, KeyStorePassword="wrong-password")
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    entry = _state_is(kms, store_id, "FAILED")
+    entry = store_state_is(kms, store_id, "FAILED")
     assert entry["ConnectionErrorCode"] == "INVALID_CREDENTIALS"
     # A FAILED store must be disconnected before it connects again.
     assert_kms_error(
@@ -208,13 +199,13 @@ def test_connect_with_wrong_password_fails_with_invalid_credentials(srv: Server,
         KeyStorePassword=cluster["KeyStorePassword"],
     )
     kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
-    entry = _state_is(kms, store_id, "DISCONNECTED")
+    entry = store_state_is(kms, store_id, "DISCONNECTED")
     assert "ConnectionErrorCode" not in entry
     kms.update_custom_key_store(
         CustomKeyStoreId=store_id, KeyStorePassword=cluster["KeyStorePassword"]
     )
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
     kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
 
 
@@ -225,7 +216,7 @@ def test_connect_to_an_unloadable_module_fails_with_network_errors(
     cluster = {"ClusterId": cluster_id, "pem": pem, "KeyStorePassword": "password-1"}
     store_id = _create(kms, cluster)
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    assert _state_is(kms, store_id, "FAILED")["ConnectionErrorCode"] == "NETWORK_ERRORS"
+    assert store_state_is(kms, store_id, "FAILED")["ConnectionErrorCode"] == "NETWORK_ERRORS"
 
 
 def test_token_gone_fails_with_cluster_not_found_and_connects_when_back(tmp_path: Path) -> None:
@@ -239,13 +230,13 @@ def test_token_gone_fails_with_cluster_not_found_and_connects_when_back(tmp_path
         shutil.move(tokens, away)
         tokens.mkdir()
         kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-        assert _state_is(kms, store_id, "FAILED")["ConnectionErrorCode"] == "CLUSTER_NOT_FOUND"
+        assert store_state_is(kms, store_id, "FAILED")["ConnectionErrorCode"] == "CLUSTER_NOT_FOUND"
         tokens.rmdir()
         shutil.move(away, tokens)
         time.sleep(0.3)  # a module looks for tokens anew at most every 0.25 s
         kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
         kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-        _state_is(kms, store_id, "CONNECTED")
+        store_state_is(kms, store_id, "CONNECTED")
     finally:
         _stop(server, db)
 
@@ -355,11 +346,11 @@ def test_update_rules(srv: Server, kms: Any, tmp_path: Path) -> None:
     cluster = softhsm_cluster(srv)
     store_id = _create(kms, cluster)
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
     # While connected only the name may change.
     renamed = _name("renamed")
     kms.update_custom_key_store(CustomKeyStoreId=store_id, NewCustomKeyStoreName=renamed)
-    assert _describe(kms, store_id)["CustomKeyStoreName"] == renamed
+    assert describe_store(kms, store_id)["CustomKeyStoreName"] == renamed
     related, _ = register_cluster(srv, tmp_path, pem=cluster["pem"], label=cluster["ClusterId"])
     for params in ({"KeyStorePassword": "another-1"}, {"CloudHsmClusterId": related}):
         assert_kms_error(
@@ -369,7 +360,7 @@ def test_update_rules(srv: Server, kms: Any, tmp_path: Path) -> None:
             **params,
         )
     kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "DISCONNECTED")
+    store_state_is(kms, store_id, "DISCONNECTED")
     unrelated, _ = register_cluster(srv, tmp_path)
     assert_kms_error(
         "CloudHsmClusterNotRelatedException",
@@ -393,9 +384,9 @@ def test_update_rules(srv: Server, kms: Any, tmp_path: Path) -> None:
     )
     # A related cluster (same trust anchor; here the same token) replaces the cluster.
     kms.update_custom_key_store(CustomKeyStoreId=store_id, CloudHsmClusterId=related)
-    assert _describe(kms, store_id)["CloudHsmClusterId"] == related
+    assert describe_store(kms, store_id)["CloudHsmClusterId"] == related
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
     kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
 
 
@@ -420,7 +411,7 @@ def test_delete_rules_and_cluster_removal(srv: Server, kms: Any) -> None:
     cluster = softhsm_cluster(srv)
     store_id = _create(kms, cluster)
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
     assert_kms_error(
         "CustomKeyStoreInvalidStateException",
         kms.delete_custom_key_store,
@@ -493,7 +484,7 @@ def test_operations_need_their_iam_permission_and_stay_in_their_account(
             ],
         },
     )["client"]
-    assert _describe(reader, store_id)["CustomKeyStoreId"] == store_id
+    assert describe_store(reader, store_id)["CustomKeyStoreId"] == store_id
     for call, params in (
         (reader.connect_custom_key_store, {"CustomKeyStoreId": store_id}),
         (reader.disconnect_custom_key_store, {"CustomKeyStoreId": store_id}),
@@ -527,7 +518,7 @@ def test_password_is_not_in_the_audit_trail_logs_or_database(srv: Server, kms: A
     store_id = _create(kms, cluster)
     kms.update_custom_key_store(CustomKeyStoreId=store_id, KeyStorePassword=password)
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
     kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
     secret = password.encode()
     checked = 0

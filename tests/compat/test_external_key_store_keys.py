@@ -21,8 +21,8 @@ from conftest import REGION, Server, start_server, stop_server
 from strongroom.keystores import softhsm
 
 from ._slow_relay import SlowRelay
-from ._support import assert_kms_error
-from ._xks import Proxy, connection_state, create_external_store
+from ._support import assert_kms_error, describe_store
+from ._xks import Proxy, create_external_store
 
 pytestmark = [
     pytest.mark.compat,
@@ -69,7 +69,7 @@ def kms(srv: Server) -> Any:
 def store(kms: Any, proxy: Proxy) -> str:
     store_id = create_external_store(kms, proxy, "xks-" + uuid.uuid4().hex[:8])
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    assert connection_state(kms, store_id)["ConnectionState"] == "CONNECTED"
+    assert describe_store(kms, store_id)["ConnectionState"] == "CONNECTED"
     return store_id
 
 
@@ -250,7 +250,7 @@ def own(
         yield kms, proxy, store_id, key
     finally:
         proxy.stop()
-        if connection_state(kms, store_id)["ConnectionState"] != "DISCONNECTED":
+        if describe_store(kms, store_id)["ConnectionState"] != "DISCONNECTED":
             kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
 
 
@@ -345,7 +345,7 @@ def test_a_wrong_credential_then_a_rotation_with_update_custom_key_store(
     kms.update_custom_key_store(
         CustomKeyStoreId=store_id, XksProxyAuthenticationCredential=proxy.credential(0)
     )
-    assert connection_state(kms, store_id)["XksProxyConfiguration"]["AccessKeyId"] == (
+    assert describe_store(kms, store_id)["XksProxyConfiguration"]["AccessKeyId"] == (
         second["access_key_id"]
     )
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"rotate"

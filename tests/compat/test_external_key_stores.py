@@ -29,7 +29,7 @@ from conftest import (
 from strongroom.crypto.trust_anchor import self_signed_trust_anchor
 from strongroom.keystores import softhsm
 
-from ._support import assert_kms_error, eventually, make_client
+from ._support import assert_kms_error, describe_store, eventually, make_client, store_state_is
 from ._xks import Proxy, running_proxy
 
 pytestmark = [
@@ -124,21 +124,6 @@ def _create(kms: Any, proxy: Proxy, **changes: Any) -> str:
     return kms.create_custom_key_store(**_params(proxy, **changes))["CustomKeyStoreId"]  # type: ignore[no-any-return]
 
 
-def _describe(kms: Any, store_id: str) -> dict[str, Any]:
-    stores = kms.describe_custom_key_stores(CustomKeyStoreId=store_id)["CustomKeyStores"]
-    assert len(stores) == 1
-    return stores[0]  # type: ignore[no-any-return]
-
-
-def _state_is(kms: Any, store_id: str, state: str) -> dict[str, Any]:
-    def check() -> dict[str, Any]:
-        entry = _describe(kms, store_id)
-        assert entry["ConnectionState"] == state, entry
-        return entry
-
-    return eventually(check)  # type: ignore[no-any-return]
-
-
 def _secrets(proxy: Proxy) -> list[str]:
     return [c["secret_access_key"] for c in proxy.config["credentials"]] + [WRONG_SECRET]
 
@@ -163,7 +148,7 @@ def test_create_describe_connect_disconnect_delete(kms: Any, proxy: Proxy) -> No
     created = kms.create_custom_key_store(**params)
     store_id = created["CustomKeyStoreId"]
     assert store_id.startswith("cks-") and len(store_id) == 21
-    entry = _describe(kms, store_id)
+    entry = describe_store(kms, store_id)
     assert entry["CustomKeyStoreName"] == params["CustomKeyStoreName"]
     assert entry["CustomKeyStoreType"] == "EXTERNAL_KEY_STORE"
     assert entry["ConnectionState"] == "DISCONNECTED"
@@ -181,7 +166,7 @@ def test_create_describe_connect_disconnect_delete(kms: Any, proxy: Proxy) -> No
     assert not any(secret in repr(listed) for secret in _secrets(proxy))
 
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)  # connected already: fine
     assert_kms_error(
         "CustomKeyStoreInvalidStateException",
@@ -189,7 +174,7 @@ def test_create_describe_connect_disconnect_delete(kms: Any, proxy: Proxy) -> No
         CustomKeyStoreId=store_id,
     )
     kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "DISCONNECTED")
+    store_state_is(kms, store_id, "DISCONNECTED")
     assert_kms_error(
         "CustomKeyStoreInvalidStateException",
         kms.disconnect_custom_key_store,
@@ -480,12 +465,12 @@ def test_proxy_uri_in_use(kms: Any, proxy: Proxy) -> None:
     )
     kms.delete_custom_key_store(CustomKeyStoreId=first)
     kms.update_custom_key_store(CustomKeyStoreId=second, XksProxyUriEndpoint=_endpoint(proxy))
-    assert _describe(kms, second)["XksProxyConfiguration"]["UriEndpoint"] == _endpoint(proxy)
+    assert describe_store(kms, second)["XksProxyConfiguration"]["UriEndpoint"] == _endpoint(proxy)
 
 
 def test_name_in_use(kms: Any, proxy: Proxy) -> None:
     store_id = _create(kms, proxy)
-    name = _describe(kms, store_id)["CustomKeyStoreName"]
+    name = describe_store(kms, store_id)["CustomKeyStoreName"]
     assert_kms_error(
         "CustomKeyStoreNameInUseException",
         kms.create_custom_key_store,
@@ -501,7 +486,7 @@ def test_name_in_use(kms: Any, proxy: Proxy) -> None:
 def test_update_while_connected(kms: Any, proxy: Proxy) -> None:
     store_id = _create(kms, proxy)
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
     for member, value in (
         ("XksProxyUriEndpoint", _endpoint(proxy, "localhost")),
         ("XksProxyUriPath", "/other/kms/xks/v1"),
@@ -518,7 +503,7 @@ def test_update_while_connected(kms: Any, proxy: Proxy) -> None:
     # Rotation: the proxy accepts its second credential set too.
     second = _credential(proxy, 1)
     kms.update_custom_key_store(CustomKeyStoreId=store_id, XksProxyAuthenticationCredential=second)
-    entry = _state_is(kms, store_id, "CONNECTED")
+    entry = store_state_is(kms, store_id, "CONNECTED")
     assert entry["CustomKeyStoreName"] == "renamed-xks"
     assert entry["XksProxyConfiguration"]["AccessKeyId"] == second["AccessKeyId"]
     # A credential the proxy refuses changes nothing.
@@ -529,7 +514,7 @@ def test_update_while_connected(kms: Any, proxy: Proxy) -> None:
         XksProxyAuthenticationCredential={**second, "RawSecretAccessKey": WRONG_SECRET},
         NewCustomKeyStoreName="not-taken",
     )
-    entry = _describe(kms, store_id)
+    entry = describe_store(kms, store_id)
     assert entry["CustomKeyStoreName"] == "renamed-xks"
     assert entry["XksProxyConfiguration"]["AccessKeyId"] == second["AccessKeyId"]
     assert_kms_error(
@@ -544,7 +529,7 @@ def test_update_while_disconnected_checks_the_new_settings(
     kms: Any, raw_kms: Any, proxy: Proxy
 ) -> None:
     store_id = _create(kms, proxy)
-    before = _describe(kms, store_id)
+    before = describe_store(kms, store_id)
     for code, changes in (
         ("XksProxyInvalidConfigurationException", {"XksProxyUriPath": "/elsewhere/kms/xks/v1"}),
         (
@@ -562,7 +547,7 @@ def test_update_while_disconnected_checks_the_new_settings(
         ),
     ):
         assert_kms_error(code, kms.update_custom_key_store, CustomKeyStoreId=store_id, **changes)
-        assert _describe(kms, store_id) == before
+        assert describe_store(kms, store_id) == before
     assert_kms_error(
         "ValidationException",
         raw_kms.update_custom_key_store,
@@ -580,11 +565,11 @@ def test_update_while_disconnected_checks_the_new_settings(
         XksProxyUriEndpoint=_endpoint(proxy, "localhost"),
         XksProxyAuthenticationCredential=_credential(proxy, 1),
     )
-    config = _describe(kms, store_id)["XksProxyConfiguration"]
+    config = describe_store(kms, store_id)["XksProxyConfiguration"]
     assert config["UriEndpoint"] == _endpoint(proxy, "localhost")
     assert config["AccessKeyId"] == _credential(proxy, 1)["AccessKeyId"]
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
 
 
 # -- ConnectCustomKeyStore failing --------------------------------------------------------
@@ -597,7 +582,7 @@ def test_connect_fails_when_the_proxy_is_down_or_refuses_the_credential(
     proxy.stop()
     try:
         kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-        entry = _state_is(kms, store_id, "FAILED")
+        entry = store_state_is(kms, store_id, "FAILED")
         assert entry["ConnectionErrorCode"] == "XKS_PROXY_NOT_REACHABLE"
         assert_kms_error(
             "CustomKeyStoreInvalidStateException",
@@ -605,19 +590,19 @@ def test_connect_fails_when_the_proxy_is_down_or_refuses_the_credential(
             CustomKeyStoreId=store_id,
         )
         kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
-        assert "ConnectionErrorCode" not in _state_is(kms, store_id, "DISCONNECTED")
+        assert "ConnectionErrorCode" not in store_state_is(kms, store_id, "DISCONNECTED")
         # The proxy comes back accepting only its first credential set.
         first = proxy.config["credentials"][0]
         _restart_proxy(proxy, [first])
         kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-        entry = _state_is(kms, store_id, "FAILED")
+        entry = store_state_is(kms, store_id, "FAILED")
         assert entry["ConnectionErrorCode"] == "INVALID_CREDENTIALS"
         kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
         kms.update_custom_key_store(
             CustomKeyStoreId=store_id, XksProxyAuthenticationCredential=_credential(proxy, 0)
         )
         kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-        _state_is(kms, store_id, "CONNECTED")
+        store_state_is(kms, store_id, "CONNECTED")
     finally:
         _restart_proxy(proxy)
 
