@@ -7,7 +7,7 @@ needs a store's proxy (``connected_client``) reads the store once, unwraps the p
 secret access key and keeps one ``XksClient`` (its keep-alive connection pool) for the
 store; in steady state no database round trip is needed. Connect, Disconnect, Update and
 Delete record the store in the change feed (``store_change_name``): every process then
-drops and closes the client it kept (``XksClients.invalidate``, called by the server's
+drops the client it kept (``XksClients.invalidate``, called by the server's
 change poll) and reads the store anew on next use, so a disconnection or a rotated
 credential reaches every process within one poll interval.
 """
@@ -67,12 +67,14 @@ class XksClients:
         return kept
 
     def forget(self, store_id: str) -> None:
-        """Drop and close a store's client."""
+        """Drop a store's client: the next call reads the store and makes a new one. The
+        dropped client is not closed: a request may have taken it just before (the change
+        poll may report a Connect after this process made a client for the connected store)
+        and must finish with it; its connections close when the last such request lets go
+        of it (CPython frees it then)."""
         with self._lock:
             self._generation += 1
-            client = self._clients.pop(store_id, None)
-        if client is not None:
-            client.close()
+            self._clients.pop(store_id, None)
 
     def invalidate(self, name: str) -> None:
         """A change-feed entry arrived: forget the client of the store it names, if any."""
@@ -81,8 +83,11 @@ class XksClients:
             self.forget(name[len(prefix) :])
 
     def close(self) -> None:
-        for store_id in list(self._clients):
-            self.forget(store_id)
+        """Close every client (the process stops)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
 
 
 def not_connected(store_id: str) -> KMSInvalidStateException:
