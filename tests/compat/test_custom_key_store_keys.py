@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from conftest import POSTGRES_ENV, Server, _fresh_postgres_database, start_server
 from strongroom.keystores import softhsm
 
-from ._support import assert_kms_error, eventually, new_principal, unique_alias
-from .test_custom_key_stores import _create, _start, _state_is, _stop, softhsm_cluster
+from ._support import assert_kms_error, eventually, new_principal, store_state_is, unique_alias
+from .test_custom_key_stores import _create, _start, _stop, softhsm_cluster
 
 pytestmark = [
     pytest.mark.compat,
@@ -57,7 +57,7 @@ def connected_store(server: Server, kms: Any) -> tuple[str, dict[str, str]]:
     cluster = softhsm_cluster(server)
     store_id = _create(kms, cluster)
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
     return store_id, cluster
 
 
@@ -355,7 +355,7 @@ def test_disconnected_store_makes_its_keys_unavailable_until_connected(
     doomed = create_key(kms, store_id)
     blob = kms.encrypt(KeyId=arn, Plaintext=b"before")["CiphertextBlob"]
     kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "DISCONNECTED")
+    store_state_is(kms, store_id, "DISCONNECTED")
 
     assert _state(kms, arn) == "Unavailable"
     meta = kms.describe_key(KeyId=arn)["KeyMetadata"]
@@ -377,7 +377,7 @@ def test_disconnected_store_makes_its_keys_unavailable_until_connected(
     )
 
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    _state_is(kms, store_id, "CONNECTED")
+    store_state_is(kms, store_id, "CONNECTED")
     assert _state(kms, arn) == "Disabled"
     assert_kms_error("DisabledException", kms.decrypt, CiphertextBlob=blob)
     kms.enable_key(KeyId=arn)
@@ -510,7 +510,7 @@ def test_deletion_destroys_the_token_object_or_leaves_it_when_disconnected(
         # names it.
         kms.schedule_key_deletion(KeyId=orphan["KeyId"], PendingWindowInDays=7)
         kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
-        _state_is(kms, store_id, "DISCONNECTED")
+        store_state_is(kms, store_id, "DISCONNECTED")
         assert _state(kms, orphan["KeyId"]) == "PendingDeletion"
         _run_deletion_now(server, orphan["Arn"])
         _gone(kms, orphan["KeyId"])
@@ -559,7 +559,7 @@ def test_two_workers_each_use_the_token_and_hear_of_a_disconnection(
 
         eventually(all_unavailable)
         kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-        _state_is(kms, store_id, "CONNECTED")
+        store_state_is(kms, store_id, "CONNECTED")
 
         def all_back() -> None:
             for c in [server.client() for _ in range(8)]:
@@ -677,7 +677,7 @@ def test_no_material_of_a_key_in_a_store_is_in_the_database_or_the_data_director
         kms.generate_data_key(KeyId=arn, KeySpec="AES_256")
         kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
         kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-        _state_is(kms, store_id, "CONNECTED")
+        store_state_is(kms, store_id, "CONNECTED")
         finds = {a: _key_finder(blobs[a], known) for a in blobs}
         root_key = FileRootKey(server.data_dir / "root.key")
         rows = _database_values(server)
