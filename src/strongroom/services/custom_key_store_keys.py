@@ -100,13 +100,16 @@ def check_new_key(
 
 
 def not_connected(
-    store_id: str, state: ConnectionState | None = None
+    store_id: str,
+    state: ConnectionState | None = None,
+    rule: str = "CreateKey is valid only in a",
 ) -> CustomKeyStoreInvalidStateException:
-    """CreateKey in a store that is not connected (or whose token is gone)."""
+    """An operation (CreateKey unless ``rule`` says another) in a store that is not
+    connected (or whose token or proxy cannot be reached)."""
     said = "" if state is None else f" (its ConnectionState is {state.value})"
     return CustomKeyStoreInvalidStateException(
-        f"Custom key store {store_id} is not connected{said}: CreateKey is valid only in a "
-        "custom key store whose ConnectionState is CONNECTED."
+        f"Custom key store {store_id} is not connected{said}: {rule} custom key store whose "
+        "ConnectionState is CONNECTED."
     )
 
 
@@ -135,21 +138,14 @@ def random_in_store(core: Core, ctx: RequestContext, store_id: str, number_of_by
             "GenerateRandom does not take the ID of an external key store."
         )
     if store.connection_state is not ConnectionState.CONNECTED:
-        raise _random_not_connected(store_id, store.connection_state)
+        raise not_connected(store_id, store.connection_state, _RANDOM_RULE)
     try:
         random: bytes = run_in_store(
             core, store_id, lambda s: s.generate_random(number_of_bytes * 8)
         )
     except KMSInvalidStateException:
-        raise _random_not_connected(store_id) from None
+        raise not_connected(store_id, rule=_RANDOM_RULE) from None
     return random
 
 
-def _random_not_connected(
-    store_id: str, state: ConnectionState | None = None
-) -> CustomKeyStoreInvalidStateException:
-    said = "" if state is None else f" (its ConnectionState is {state.value})"
-    return CustomKeyStoreInvalidStateException(
-        f"Custom key store {store_id} is not connected{said}: GenerateRandom can use only a "
-        "custom key store whose ConnectionState is CONNECTED."
-    )
+_RANDOM_RULE = "GenerateRandom can use only a"

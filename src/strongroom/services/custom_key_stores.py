@@ -52,7 +52,7 @@ from strongroom.services.store_records import (
     record_change,
 )
 from strongroom.services.store_tokens import open_token, password_aad
-from strongroom.services.xks_settings import XksRequest, refuse_members
+from strongroom.services.xks_settings import XksRequest, refuse_members, require_members
 from strongroom.storage.ports import Transaction
 
 MIN_HSMS = 2
@@ -154,15 +154,14 @@ def create_custom_key_store(
         refuse_members(cloudhsm.given(), CustomKeyStoreType.EXTERNAL_KEY_STORE.value)
         return create_external_key_store(core, ctx, name, xks)
     refuse_members(xks.given(), CustomKeyStoreType.AWS_CLOUDHSM.value)
-    for member, given in (
-        ("CloudHsmClusterId", cloudhsm.cluster_id),
-        ("TrustAnchorCertificate", cloudhsm.trust_anchor),
-        ("KeyStorePassword", cloudhsm.password),
-    ):
-        if given is None:
-            raise ValidationException(
-                f"{member} is required for a custom key store of type AWS_CLOUDHSM."
-            )
+    require_members(
+        [
+            ("CloudHsmClusterId", cloudhsm.cluster_id),
+            ("TrustAnchorCertificate", cloudhsm.trust_anchor),
+            ("KeyStorePassword", cloudhsm.password),
+        ],
+        CustomKeyStoreType.AWS_CLOUDHSM.value,
+    )
     assert cloudhsm.cluster_id and cloudhsm.trust_anchor and cloudhsm.password
     store = CustomKeyStore(
         store_id=new_custom_key_store_id(),

@@ -16,7 +16,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from strongroom.domain.enums import XksProxyConnectivity
+from strongroom.domain.enums import CustomKeyStoreType, XksProxyConnectivity
 from strongroom.domain.errors import UnsupportedOperationException, ValidationException
 from strongroom.domain.models import XksProxySettings
 
@@ -62,6 +62,16 @@ def refuse_members(members: list[str], store_type: str) -> None:
             f"{', '.join(members)} {'is' if len(members) == 1 else 'are'} not valid for a "
             f"custom key store of type {store_type}."
         )
+
+
+def require_members(given: list[tuple[str, object]], store_type: str) -> None:
+    """ValidationException naming the first of ``given`` (name, value) whose value is None:
+    the members a custom key store of ``store_type`` needs."""
+    for member, value in given:
+        if value is None:
+            raise ValidationException(
+                f"{member} is required for a custom key store of type {store_type}."
+            )
 
 
 def refuse_vpc(xks: XksRequest) -> None:
@@ -112,16 +122,15 @@ def new_settings(xks: XksRequest) -> tuple[XksProxySettings, str]:
     ValidationException (a member missing, the endpoint's rule) and
     UnsupportedOperationException (VPC_ENDPOINT_SERVICE)."""
     refuse_vpc(xks)
-    for name, value in (
-        ("XksProxyUriEndpoint", xks.uri_endpoint),
-        ("XksProxyUriPath", xks.uri_path),
-        ("XksProxyAuthenticationCredential", xks.access_key_id),
-        ("XksProxyConnectivity", xks.connectivity),
-    ):
-        if value is None:
-            raise ValidationException(
-                f"{name} is required for a custom key store of type EXTERNAL_KEY_STORE."
-            )
+    require_members(
+        [
+            ("XksProxyUriEndpoint", xks.uri_endpoint),
+            ("XksProxyUriPath", xks.uri_path),
+            ("XksProxyAuthenticationCredential", xks.access_key_id),
+            ("XksProxyConnectivity", xks.connectivity),
+        ],
+        CustomKeyStoreType.EXTERNAL_KEY_STORE.value,
+    )
     assert xks.uri_endpoint and xks.uri_path and xks.access_key_id and xks.connectivity
     assert xks.secret_access_key is not None  # the protocol requires both credential parts
     check_endpoint(xks.uri_endpoint)
