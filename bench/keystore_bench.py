@@ -104,14 +104,8 @@ class XksProxy:
     ``xks-proxy``."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = kb.free_port()
-        data = workdir / "xks-proxy-data"
-        argv = [sys.executable, "-m", "strongroom.cli.main", "xks-proxy", "--dev"]
-        argv += ["--host", kb.HOST, "--port", str(self.port), "--data-dir", str(data)]
-        env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
-        self.server = kb.start("xks-proxy", argv, self.port, workdir, env=env)
-        kb.wait_ready(self.server, "/")
-        self.config: dict[str, Any] = json.loads((data / "xks-proxy.json").read_text())
+        self.server, self.config = kb.start_xks_proxy(workdir)
+        self.port = self.server.port
         self.uri_path = f"{self.config['uri_prefix']}/kms/xks/v1"
 
     def signed_encrypt(self, plaintext: bytes) -> tuple[str, dict[str, str], bytes]:

@@ -260,6 +260,20 @@ def start_moto(workdir: Path) -> Server:
     return server
 
 
+def start_xks_proxy(workdir: Path, *extra: str) -> tuple[Server, dict[str, Any]]:
+    """The bundled XKS proxy in trial mode (``strongroom xks-proxy --dev``, its SoftHSM2
+    token under ``workdir``), ready: its server and its ``xks-proxy.json``."""
+    port = free_port()
+    data = workdir / "xks-proxy-data"
+    argv = [sys.executable, "-m", "strongroom.cli.main", "xks-proxy", "--dev", *extra]
+    argv += ["--host", HOST, "--port", str(port), "--data-dir", str(data)]
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    server = start("xks-proxy", argv, port, workdir, env=env)
+    wait_ready(server, "/")
+    config: dict[str, Any] = json.loads((data / "xks-proxy.json").read_text())
+    return server, config
+
+
 def start_instant(workdir: Path, body: bytes) -> Server:
     port = free_port()
     argv = [

@@ -28,6 +28,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from kms_bench import free_port, start_xks_proxy, stop_all  # noqa: E402
 
 from strongroom.keystores.xks_client import XksCall, XksClient, XksEndpoint  # noqa: E402
 
@@ -62,13 +65,6 @@ async def main():
         await server.serve_forever()
 asyncio.run(main())
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -160,26 +156,13 @@ def main() -> None:
     args = parser.parse_args()
     threads = [int(n) for n in args.threads.split(",")]
     results: dict[str, list[dict[str, Any]]] = {}
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    env.pop("SOFTHSM2_CONF", None)
     with tempfile.TemporaryDirectory() as tmp:
         peers: list[tuple[str, XksEndpoint]] = []
         processes: list[subprocess.Popen[bytes]] = []
         try:
             if args.only != "instant":
-                port = _free_port()
-                proxy = subprocess.Popen(
-                    [
-                        *(sys.executable, "-m", "strongroom.cli.main", "xks-proxy", "--dev"),
-                        *("--host", "127.0.0.1", "--port", str(port), "--data-dir", f"{tmp}/d"),
-                    ],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                processes.append(proxy)
-                _wait(port, proxy)
-                config = json.loads(Path(f"{tmp}/d/xks-proxy.json").read_text())
+                proxy, config = start_xks_proxy(Path(tmp))
+                port = proxy.port
                 peers.append(
                     (
                         "bundled proxy",
@@ -193,7 +176,7 @@ def main() -> None:
                     )
                 )
             if args.only != "proxy":
-                port = _free_port()
+                port = free_port()
                 instant = subprocess.Popen(
                     [sys.executable, "-c", _INSTANT, str(port)],
                     stdin=subprocess.PIPE,
@@ -234,6 +217,7 @@ def main() -> None:
             for process in processes:
                 process.terminate()
                 process.wait(timeout=10)
+            stop_all()
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

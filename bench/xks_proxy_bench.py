@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from kms_bench import wrk_script  # noqa: E402
+from kms_bench import start_xks_proxy, stop, wrk_script  # noqa: E402
 
 from strongroom.auth import sigv4  # noqa: E402
 
@@ -52,13 +51,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
@@ -207,32 +199,11 @@ def main() -> None:
     parser.add_argument("--proxy-arg", action="append", default=[], help="extra proxy argument")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    env.pop("SOFTHSM2_CONF", None)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
-        proxy = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "strongroom.cli.main", "xks-proxy", "--dev"),
-                *("--host", HOST, "--port", str(port), "--data-dir", f"{tmp}/d"),
-                *("--log-level", "warning", *args.proxy_arg),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server, config = start_xks_proxy(Path(tmp), "--log-level", "warning", *args.proxy_arg)
+        port, proxy = server.port, server.proc
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proxy.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the proxy did not start")
-                try:
-                    with socket.create_connection((HOST, port), timeout=0.2):
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            config = json.loads(Path(f"{tmp}/d/xks-proxy.json").read_text())
             bodies = _bodies(port, config)
             for operation in args.ops.split(","):
                 path, body = bodies[operation]
@@ -249,10 +220,9 @@ def main() -> None:
                         f"({row['proxy_cores']:.2f} cores)  non-2xx {row['errors']}",
                         flush=True,
                     )
-            log = Path(f"{tmp}/d/xks-proxy-requests.log")
+            log = Path(config["request_log"])
         finally:
-            proxy.terminate()
-            proxy.wait(timeout=15)
+            stop(server)
         lines = log.read_text().count("\n") if log.exists() else 0
         print(f"request log: {lines} lines", flush=True)
     if args.json:
