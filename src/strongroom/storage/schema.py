@@ -312,3 +312,29 @@ custom_key_stores = sa.Table(
     sa.Index("ix_custom_key_stores_account_region", "account_id", "region", "creation_date"),
     sa.Index("ix_custom_key_stores_cluster", "cluster_id"),
 )
+
+# Quota values set by the operator (``strongroom admin quota set``), by AWS's Service Quotas
+# name; account_id "*" is the value for every account without one of its own. A quota
+# without a row has AWS's default.
+quota_values = sa.Table(
+    "quota_values",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("quota_name", sa.String(128), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+
+# Faults injected for users' CI (``strongroom admin fault set``): the requests of an account
+# ("*": every account) to an operation ("*": every operation) fail with error_code at the
+# given rate (0 to 1), after latency_ms.
+faults = sa.Table(
+    "faults",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("operation", sa.String(64), primary_key=True),
+    sa.Column("error_code", sa.String(64), nullable=False),
+    sa.Column("rate", sa.Float, nullable=False),
+    sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
