@@ -4,6 +4,7 @@ test-side servers for what a good proxy never does (slow, garbage, a wrong integ
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 
 from conftest import free_port
 from strongroom.keystores import softhsm
+from strongroom.keystores.loop_bridge import run_bridged
 from strongroom.keystores.xks_client import (
     Failure,
     Health,
@@ -72,6 +75,42 @@ def client(proxy: Proxy) -> Iterator[XksClient]:
     made = XksClient(endpoint(proxy), timeout=2.0)  # generous: CI machines are slow
     yield made
     made.close()
+
+
+@pytest.fixture(scope="module")
+def loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop (uvloop, as the server's) running in a thread of its own."""
+    loop = uvloop.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    loop.close()
+
+
+@pytest.fixture(autouse=True, params=["blocking", "on the loop"])
+def where(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Every test twice: the client's calls made from a plain thread (blocking on HttpPool)
+    and from a handler the pipeline runs on the loop's bridge (awaiting AsyncHttpPool), as
+    the server makes them."""
+    if request.param == "on the loop":
+        loop = request.getfixturevalue("loop_thread")
+        blocking = XksClient._call
+
+        def on_the_loop(self: XksClient, *args: Any) -> dict[str, Any]:
+            bridged = run_bridged(blocking, self, *args)
+            return asyncio.run_coroutine_threadsafe(bridged, loop).result()
+
+        monkeypatch.setattr(XksClient, "_call", on_the_loop)
+    return str(request.param)
+
+
+def opened(client: XksClient) -> int:
+    """The connections ``client`` opened, wherever its calls were made."""
+    return client._pool.opened + client._loop_pool.opened
 
 
 def failure_of(call: Any, *args: Any) -> Failure:
@@ -217,7 +256,7 @@ def test_connections_are_kept_alive(proxy: Proxy) -> None:
     with XksClient(endpoint(proxy), timeout=2.0) as fresh:
         for _ in range(20):
             fresh.encrypt("foo", PLAINTEXT, AAD, ENCRYPT)
-        assert fresh._pool.opened == 1
+        assert opened(fresh) == 1
 
 
 def test_many_threads_share_one_client(client: XksClient) -> None:
@@ -396,12 +435,12 @@ def test_any_http_framing_of_an_answer_is_read(canned: tuple[CannedServer, XksCl
     server.reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked + b"0\r\n\r\n"
     assert client.health(HEALTH).statuses == ("ACTIVE",)
     assert client.health(HEALTH).statuses == ("ACTIVE",)
-    assert client._pool.opened == 1  # kept alive
+    assert opened(client) == 1  # kept alive
     server.reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + health
     server.close_after = True  # a body that ends with the connection
     assert client.health(HEALTH).statuses == ("ACTIVE",)  # on the kept connection, ending it
     assert client.health(HEALTH).statuses == ("ACTIVE",)
-    assert client._pool.opened == 2
+    assert opened(client) == 2
 
 
 def test_an_interim_100_continue_is_skipped(canned: tuple[CannedServer, XksClient]) -> None:
@@ -410,7 +449,7 @@ def test_an_interim_100_continue_is_skipped(canned: tuple[CannedServer, XksClien
     server.reply = b"HTTP/1.1 100 Continue\r\n\r\n" + http(200, health)
     assert client.health(HEALTH).statuses == ("ACTIVE",)
     assert client.health(HEALTH).statuses == ("ACTIVE",)
-    assert client._pool.opened == 1
+    assert opened(client) == 1
 
 
 def test_an_answer_cut_short_is_malformed_and_no_answer_unreachable(

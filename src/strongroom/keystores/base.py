@@ -28,6 +28,7 @@ from strongroom.domain.enums import (
 from strongroom.domain.errors import KeyStoreError, UnsupportedOperationException
 from strongroom.domain.models import Caller, Key
 from strongroom.domain.secrets import KeyBytes
+from strongroom.keystores.loop_bridge import on_bridge
 from strongroom.storage.ports import Transaction
 
 
@@ -50,13 +51,16 @@ handler, None outside a request (jobs, admin commands)."""
 class MustLeaveLoop(Exception):
     """Raised by a key store asked, on the event loop, for an operation that waits on the
     network (an external key store's proxy): the request pipeline runs the handler again
-    in its thread pool. Raised before anything is written or sent, so running the handler
-    again from the start is safe."""
+    where it may wait (``keystores.loop_bridge.run_bridged``). Raised before anything is
+    written or sent, so running the handler again from the start is safe."""
 
 
 def leave_loop() -> None:
-    """MustLeaveLoop when called on a thread that runs an asyncio event loop (a handler the
-    pipeline runs on the loop); nothing on any other thread."""
+    """MustLeaveLoop when called straight on a thread that runs an asyncio event loop (a
+    handler the pipeline runs on the loop, where waiting would block it); nothing on the
+    loop's bridge (``keystores.loop_bridge``) or on any other thread."""
+    if on_bridge():
+        return
     try:
         asyncio.get_running_loop()
     except RuntimeError:

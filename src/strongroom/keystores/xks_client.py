@@ -6,7 +6,11 @@ shape of the answer, or the proxy's own ``errorName``); keystores.xks_errors tur
 the AWS exception each KMS operation returns. Details are for the log: they never hold a
 secret, a plaintext or a ciphertext.
 
-The transport is keystores.xks_transport (connections kept alive, llhttp parsing). The hot path
+The transport is keystores.xks_transport (connections kept alive, llhttp parsing): a call
+made on the event loop (a handler the request pipeline runs through
+``keystores.loop_bridge``) waits for its answer there, on the loop's own connections
+(``AsyncHttpPool``), and the loop serves other requests meanwhile; a call made on any other
+thread blocks on ``HttpPool``'s. The hot path
 is Encrypt (every Encrypt, GenerateDataKey and ReEncrypt of a key in an external key store
 makes one call), so the constant parts of each request are built once:
 the URL and canonical URI per key id and operation, the credential scope and signing key per
@@ -32,7 +36,8 @@ import orjson
 
 from strongroom.auth import sigv4
 from strongroom.domain.errors import InvalidCiphertextException
-from strongroom.keystores.xks_transport import HttpPool, PoolClosed
+from strongroom.keystores.loop_bridge import on_bridge, wait_for
+from strongroom.keystores.xks_transport import AsyncHttpPool, HttpPool, PoolClosed
 
 __all__ = [
     "CDIV_ALGORITHM",
@@ -314,6 +319,7 @@ class XksClient:
                 ) from None
             context.minimum_version = ssl.TLSVersion.TLSv1_2  # the spec's floor
         self._pool = HttpPool(host, port, max_idle=pool_size, ssl_context=context)
+        self._loop_pool = AsyncHttpPool(host, port, max_idle=pool_size, ssl_context=context)
         self._base = endpoint.uri_path.rstrip("/")
         self._targets: dict[tuple[str, str], _Target] = {}
         self._lock = threading.Lock()
@@ -333,6 +339,7 @@ class XksClient:
         flight finish. A client no longer referenced needs no close: its sockets close with
         it."""
         self._pool.close()
+        self._loop_pool.close()
 
     def __enter__(self) -> XksClient:
         return self
@@ -529,8 +536,12 @@ class XksClient:
         target = self._target(operation, key_id)
         body = orjson.dumps(request)
         deadline = time.monotonic() + self._timeout
+        message = self._request(target, body)
         try:
-            status, data = self._pool.post(self._request(target, body), deadline)
+            if on_bridge():  # on the event loop: wait there, without blocking it
+                status, data = wait_for(self._loop_pool.post(message, deadline))
+            else:
+                status, data = self._pool.post(message, deadline)
         except PoolClosed:
             raise XksError(Failure.UNREACHABLE, f"{operation}: the client is closed") from None
         except (OSError, http.client.HTTPException) as e:

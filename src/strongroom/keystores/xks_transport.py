@@ -22,6 +22,7 @@ server closes without answering), and PoolClosed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import math
@@ -30,10 +31,18 @@ import socket
 import ssl
 import threading
 import time
+from typing import cast
 
 import httptools
 
-__all__ = ["MAX_ANSWER_BYTES", "READ_BYTES", "AnswerTooLong", "HttpPool", "PoolClosed"]
+__all__ = [
+    "MAX_ANSWER_BYTES",
+    "READ_BYTES",
+    "AnswerTooLong",
+    "AsyncHttpPool",
+    "HttpPool",
+    "PoolClosed",
+]
 
 MAX_ANSWER_BYTES = 1 << 20  # an XKS answer is a few hundred bytes; never buffer a flood
 READ_BYTES = 16384  # one recv: a whole XKS answer, or one TLS record
@@ -273,3 +282,191 @@ def _receive(connection: _Connection, deadline: float) -> tuple[_Answer, bool]:
         if answer.size > MAX_ANSWER_BYTES:
             raise AnswerTooLong(f"the answer's body is over {MAX_ANSWER_BYTES} bytes")
     return answer, answer.keep_alive
+
+
+# --- the same on the event loop ------------------------------------------------------------
+
+
+class _LoopConnection(asyncio.Protocol):
+    """One connection of an AsyncHttpPool: the answer it reads, and the future its
+    exchange waits on (True: the connection can carry another exchange)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._answer: _Answer | None = None
+        self._received = False
+        self._waiter: asyncio.Future[bool] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def exchange(self, request: bytes, waiter: asyncio.Future[bool]) -> _Answer:
+        """Send ``request``; ``waiter`` gets the outcome of its answer."""
+        assert self.transport is not None
+        self._answer = answer = _Answer()
+        self._received = False
+        self._waiter = waiter
+        self.transport.write(request)
+        return answer
+
+    def data_received(self, data: bytes) -> None:
+        answer = self._answer
+        if answer is None or answer.complete:  # nothing asked: the connection is not reused
+            self.close()
+            return
+        self._received = True
+        try:
+            answer.parser.feed_data(data)
+        except httptools.HttpParserError as e:
+            if answer.complete:  # bytes after the answer
+                self._settle(False)
+            else:
+                self._fail(NotHttp(f"the answer is not HTTP ({e})"))
+            return
+        if answer.length > MAX_ANSWER_BYTES:
+            self._fail(AnswerTooLong(f"the answer's body is {answer.length} bytes"))
+        elif answer.size > MAX_ANSWER_BYTES:
+            self._fail(AnswerTooLong(f"the answer's body is over {MAX_ANSWER_BYTES} bytes"))
+        elif answer.complete:
+            self._settle(answer.keep_alive)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        answer = self._answer
+        if answer is None or answer.complete:
+            return
+        if answer.started and not answer.framed:  # a body that ends with the connection
+            self._settle(False)
+        elif not self._received:
+            self._fail(
+                http.client.RemoteDisconnected("Remote end closed connection without response")
+            )
+        else:
+            self._fail(http.client.IncompleteRead(b"".join(answer.body)))
+
+    def _settle(self, reusable: bool) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(reusable)
+
+    def _fail(self, error: Exception) -> None:
+        self.close()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(error)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class AsyncHttpPool:
+    """HttpPool's twin for the event loop: the same exchange, deadline, framing, limits
+    and errors, with the connections' sockets in the loop (uvloop's transports) instead of
+    ``poll``. Used from the one loop that first used it; its connections are that loop's
+    (another loop finds none kept and opens its own)."""
+
+    def __init__(
+        self, host: str, port: int, *, max_idle: int, ssl_context: ssl.SSLContext | None
+    ) -> None:
+        if max_idle < 1:
+            raise ValueError(f"max_idle must be at least 1, got {max_idle}")
+        self._host, self._port = host, port
+        self._max_idle = max_idle
+        self._context = ssl_context
+        self._idle: list[_LoopConnection] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self.opened = 0
+
+    async def post(self, request: bytes, deadline: float) -> tuple[int, bytes]:
+        """As HttpPool.post, awaited on the running loop."""
+        if self._closed:
+            raise PoolClosed()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # another loop's connections are of no use (nor to
+            self._idle, self._loop = [], loop  # be closed from here): left to that loop
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.closed:
+                continue
+            try:
+                return await self._exchange(loop, connection, request, deadline)
+            except _STALE:
+                break
+        return await self._exchange(loop, None, request, deadline)
+
+    async def _exchange(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        connection: _LoopConnection | None,
+        request: bytes,
+        deadline: float,
+    ) -> tuple[int, bytes]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            if connection is not None:
+                self._give_back(connection)
+            raise TimeoutError("the deadline passed")
+        waiter: asyncio.Future[bool] = loop.create_future()
+        timer = loop.call_later(left, _time_out, waiter)
+        try:
+            if connection is None:
+                connection = await self._connect(loop, waiter)
+            answer = connection.exchange(request, waiter)
+            reusable = await waiter
+        except BaseException:
+            if connection is not None:
+                connection.close()
+            raise
+        finally:
+            timer.cancel()
+            if waiter.done() and not waiter.cancelled():
+                waiter.exception()  # retrieved: raised above or not needed
+        if reusable and not connection.closed:
+            self._give_back(connection)
+        else:
+            connection.close()
+        return answer.parser.get_status_code(), b"".join(answer.body)
+
+    async def _connect(
+        self, loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[bool]
+    ) -> _LoopConnection:
+        """A new connection, or TimeoutError when ``waiter`` times out first."""
+        self.opened += 1
+        connecting = asyncio.ensure_future(
+            loop.create_connection(
+                _LoopConnection,
+                self._host,
+                self._port,
+                ssl=self._context,
+                server_hostname=self._host if self._context is not None else None,
+            )
+        )
+        await asyncio.wait((connecting, waiter), return_when=asyncio.FIRST_COMPLETED)
+        if not connecting.done():  # the deadline passed
+            connecting.cancel()
+            raise TimeoutError("the deadline passed")
+        _, connection = connecting.result()
+        return connection
+
+    def _give_back(self, connection: _LoopConnection) -> None:
+        if not self._closed and len(self._idle) < self._max_idle:
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        """Close the idle connections (on their loop's thread); exchanges started
+        afterwards raise PoolClosed."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        if not idle or self._loop is None or self._loop.is_closed():
+            return
+        for connection in idle:
+            self._loop.call_soon_threadsafe(connection.close)
+
+
+def _time_out(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("the deadline passed"))

@@ -16,6 +16,7 @@ from strongroom.domain.errors import KmsError, KMSInternalException
 from strongroom.domain.models import Caller
 from strongroom.domain.requestids import new_id
 from strongroom.keystores.base import CURRENT_CALL, CallOrigin, MustLeaveLoop
+from strongroom.keystores.loop_bridge import run_bridged
 from strongroom.server.access_log import enable_access_log, log_request
 from strongroom.server.asgi import Receive, Scope, Send, read_body, reply
 from strongroom.server.protocols import Handler, WireProtocol
@@ -34,7 +35,9 @@ class Pipeline:
     audit event, committed before its reply, failed requests included; an audit failure
     turns the reply into KMSInternalException. Routes marked ``on_loop`` run their handler
     on the event loop, the others in the thread pool. With the access log on, each request
-    is logged once replied to."""
+    is logged once replied to. A handler on the loop whose key store must wait on the
+    network (MustLeaveLoop) runs again on the loop's bridge (``keystores.loop_bridge``),
+    which awaits the network without blocking the loop."""
 
     def __init__(self, runtime: Runtime, pool: ThreadPoolExecutor) -> None:
         self.rt = runtime
@@ -42,10 +45,10 @@ class Pipeline:
         self._active = 0  # requests in flight that count for idleness
         self._idle_since = 0.0  # time.monotonic() when the last of them finished
         self._access_log = enable_access_log(runtime.settings)
-        # (operation, KeyId) pairs whose handler left the loop (MustLeaveLoop): the next
-        # such request goes to the pool at once instead of running up to the key store on
-        # the loop first (~20-30 µs of CPU wasted per XKS request). Only a hint: a pair
-        # whose key no longer needs the network is served correctly in the pool too.
+        # (operation, KeyId) pairs whose handler had to wait (MustLeaveLoop): the next
+        # such request goes onto the loop's bridge at once instead of running up to the key
+        # store first (~20-30 µs of CPU wasted per XKS request). Only a hint: a pair whose
+        # key no longer needs the network is served correctly on the bridge too.
         self._left: set[tuple[str, str]] = set()
 
     async def __call__(
@@ -92,19 +95,22 @@ class Pipeline:
                 ctx = RequestContext(caller, request_id, grant_tokens=_grant_tokens(params))
                 call = CallOrigin(request_id, operation, caller)
                 key_id = params.get("KeyId")
-                if not route.on_loop or (
-                    isinstance(key_id, str) and (operation, key_id) in self._left
-                ):
+                core = self.rt.core
+                if not route.on_loop:
                     result = await self._in_pool(call, route.handler, ctx, params)
+                elif isinstance(key_id, str) and (operation, key_id) in self._left:
+                    result = await run_bridged(_serve, call, route.handler, core, ctx, params)
                 else:
                     try:
-                        result = _serve(call, route.handler, self.rt.core, ctx, params)
+                        result = _serve(call, route.handler, core, ctx, params)
                     except MustLeaveLoop:
-                        # The key's store waits on the network: run it all again in the
-                        # pool, with a fresh context (nothing was written or sent).
+                        # The key's store waits on the network: run it all again where it
+                        # may wait, with a fresh context (nothing was written or sent).
                         self._note_left(operation, key_id)
                         ctx = RequestContext(caller, request_id, grant_tokens=ctx.grant_tokens)
-                        result = await self._in_pool(call, route.handler, ctx, params)
+                        result = await run_bridged(
+                            _serve, call, route.handler, core, ctx, params
+                        )
                 payload = route.encode(result, request_id)
                 status = 200
             except KmsError as exc:

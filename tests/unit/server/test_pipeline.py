@@ -19,6 +19,7 @@ from strongroom.auth.sigv4 import HttpRequest, sign
 from strongroom.domain.errors import NotFoundException
 from strongroom.handlers import registry
 from strongroom.keystores.base import leave_loop
+from strongroom.keystores.loop_bridge import on_bridge, wait_for
 from strongroom.server.app import KmsApp
 from strongroom.server.settings import load_settings
 from strongroom.server.wiring import build_runtime, prepare
@@ -176,13 +177,14 @@ def test_an_audit_failure_turns_the_reply_into_an_internal_error(
     assert reply_headers["x-amzn-requestid"].encode() in reply
 
 
-def test_a_key_that_left_the_loop_goes_to_the_pool_at_once(
+def test_a_key_that_must_wait_goes_onto_the_bridge_at_once(
     app: KmsApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A hot-path request whose key store asked to leave the loop (an external key store)
-    runs up to the key store on the loop, then again in the pool; the next request for the
-    same operation and KeyId goes to the pool at once, another KeyId tries the loop again."""
-    runs: list[tuple[str, bool]] = []
+    """A hot-path request whose key store must wait on the network (an external key store)
+    runs up to the key store straight on the loop, then again on the loop's bridge, where it
+    may wait; the next request for the same operation and KeyId goes onto the bridge at
+    once, another KeyId tries the plain loop again. All of it on the loop's thread."""
+    runs: list[tuple[str, bool, bool]] = []
 
     def handler(core: Any, ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -190,8 +192,10 @@ def test_a_key_that_left_the_loop_goes_to_the_pool_at_once(
             on_loop = True
         except RuntimeError:
             on_loop = False
-        runs.append((params["KeyId"], on_loop))
+        runs.append((params["KeyId"], on_loop, on_bridge()))
         leave_loop()
+        # what an XKS call does on the bridge: wait on the loop without blocking it
+        wait_for(asyncio.sleep(0))
         raise NotFoundException(f"Key '{params['KeyId']}' does not exist")
 
     monkeypatch.setitem(registry.HANDLERS, "Encrypt", handler)
@@ -219,8 +223,8 @@ def test_a_key_that_left_the_loop_goes_to_the_pool_at_once(
     asyncio.run(run())
     assert statuses == [400, 400, 400, 400]
     assert runs == [
-        ("k1", True), ("k1", False),  # tried on the loop, then in the pool
-        ("k1", False),  # straight to the pool
-        ("k2", True), ("k2", False),
-        ("k1", False),
+        ("k1", True, False), ("k1", True, True),  # tried on the loop, then on the bridge
+        ("k1", True, True),  # straight onto the bridge
+        ("k2", True, False), ("k2", True, True),
+        ("k1", True, True),
     ]
