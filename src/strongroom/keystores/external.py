@@ -24,7 +24,8 @@ length, its 16-byte tag, then its ciphertext, as long as the inner sealed text.
 
 Every call to a proxy waits on the network, so it never runs straight on the event loop
 (``leave_loop``): the request pipeline runs such a handler on the loop's bridge
-(``keystores.loop_bridge``), where the call awaits the proxy's answer without blocking. A proxy's failure becomes AWS's error for cryptographic operations
+(``keystores.loop_bridge``), where the call awaits the proxy's answer without blocking.
+A proxy's failure becomes AWS's error for cryptographic operations
 (``keystores.xks_errors.for_crypto``: KMSInvalidStateException with a message naming the
 cause, DependencyTimeoutException when the proxy did not answer in time).
 """

@@ -456,6 +456,12 @@ class AsyncHttpPool:
         else:
             connection.close()
 
+    def __del__(self) -> None:
+        # The loop holds its connections' transports: a pool no longer referenced (its
+        # client dropped) closes them instead of leaving them to the proxy's idle timeout.
+        if getattr(self, "_idle", None):  # (not when __init__ refused its arguments)
+            self.close()
+
     def close(self) -> None:
         """Close the idle connections (on their loop's thread); exchanges started
         afterwards raise PoolClosed."""

@@ -81,8 +81,11 @@ class KmsApp:
         self._jobs.start()
 
     async def shutdown(self) -> None:
-        """Stop the jobs, then write out the audit log and close the pool and the store."""
+        """Stop the jobs, then write out the audit log and close the pool, the connections
+        to custom key stores (tokens, XKS proxies) and the store."""
         await self._jobs.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.rt.audit.stop)
         self._pool.shutdown(wait=True)
+        self.rt.core.xks_clients.close()
+        self.rt.core.store_tokens.close()
         self.rt.core.store.close()
