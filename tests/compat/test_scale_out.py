@@ -32,7 +32,7 @@ from conftest import (
     stop_server,
 )
 
-from ._support import make_client, unique_alias
+from ._support import ACCOUNT, make_client, new_principal, unique_alias
 
 pytestmark = pytest.mark.compat
 
@@ -280,3 +280,171 @@ def test_workers_stop_cleanly_on_sigterm_and_sigint(tmp_path: Path, sig: int) ->
     log = server.log_path.read_text()
     assert log.count("Application shutdown complete") == 2, log
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()], "a worker outlived it"
+
+
+# --- propagation between nodes: LISTEN/NOTIFY ------------------------------------------
+
+PROPAGATION_BOUND = 0.100  # seconds: issue 16's bound for nodes on one PostgreSQL database
+
+
+@pytest.fixture
+def three_nodes(tmp_path: Path) -> Iterator[list[Any]]:
+    """Three servers on one PostgreSQL database that poll the change feed only every 60 s:
+    what reaches another node sooner came by notification."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
+    url, name = _fresh_postgres_database(base)
+    config = tmp_path / "slow-poll.toml"
+    config.write_text("change_poll_seconds = 60\n")
+    nodes = [start_server(tmp_path / "n0", url, "--config", str(config))]
+    try:
+        for i in (1, 2):
+            data = tmp_path / f"n{i}"
+            data.mkdir()
+            for shared in ("root.key", "credentials"):
+                shutil.copy2(nodes[0].data_dir / shared, data / shared)
+                os.chmod(data / shared, 0o600)
+            nodes.append(start_server(data, url, "--config", str(config)))
+        yield nodes
+    finally:
+        for node in reversed(nodes):
+            stop_server(node)
+        _drop_postgres_database(base, name)
+
+
+def _refused_after(check: Callable[[], str], old: str) -> float:
+    """Seconds until ``check`` stops answering ``old`` (asked back to back), failing after
+    BOUND_SECONDS."""
+    started = time.monotonic()
+    while (outcome := check()) == old:
+        if time.monotonic() - started > BOUND_SECONDS:
+            raise AssertionError(f"still {old!r} {BOUND_SECONDS}s after the change")
+    assert outcome != old
+    return time.monotonic() - started
+
+
+def test_changes_reach_the_other_nodes_within_100_ms(three_nodes: list[Any]) -> None:
+    """After a change returns on one node, the other two refuse what depends on the old
+    state within PROPAGATION_BOUND, though they poll only every 60 s. Measured for
+    DisableKey, PutKeyPolicy, RevokeGrant, DeleteAccessKey and ScheduleKeyDeletion."""
+    first = three_nodes[0]
+    writer = first.client()
+    waits: dict[str, float] = {}
+
+    def measure(
+        name: str, change: Callable[[], Any], clients: list[Any], check: Callable[[Any], str]
+    ) -> None:
+        outcomes = {check(client) for client in clients}  # warms the other nodes' caches
+        assert len(outcomes) == 1 and not outcomes & ERRORS, outcomes
+        old = outcomes.pop()
+        change()
+        waits[name] = max(_refused_after(lambda c=c: check(c), old) for c in clients)
+
+    others = [node.client() for node in three_nodes[1:]]
+    arn = writer.create_key()["KeyMetadata"]["Arn"]
+
+    def encrypt(client: Any) -> str:
+        return _outcome(lambda: client.encrypt(KeyId=arn, Plaintext=b"x"))
+
+    measure("DisableKey", lambda: writer.disable_key(KeyId=arn), others, encrypt)
+    writer.enable_key(KeyId=arn)
+    for client in others:
+        _converges(lambda c=client: encrypt(c) == arn)
+
+    deny_encrypt = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {"Effect": "Deny", "Principal": "*", "Action": "kms:Encrypt", "Resource": "*"},
+        ],
+    }
+    measure(
+        "PutKeyPolicy",
+        lambda: writer.put_key_policy(
+            KeyId=arn, PolicyName="default", Policy=json.dumps(deny_encrypt)
+        ),
+        others,
+        encrypt,
+    )
+
+    def grantee_clients() -> tuple[dict[str, Any], str, list[Any]]:
+        """A user whom only a grant lets DescribeKey, the grant, and its clients of the
+        other nodes."""
+        user = new_principal(first, "grantee")
+        grant = writer.create_grant(
+            KeyId=arn, GranteePrincipal=user["arn"], Operations=["DescribeKey"]
+        )["GrantId"]
+        clients = [
+            make_client(node.endpoint, user["AccessKeyId"], user["SecretAccessKey"])
+            for node in three_nodes[1:]
+        ]
+        for client in clients:
+            _converges(lambda c=client: describe(c) == "ok")
+        return user, grant, clients
+
+    def describe(client: Any) -> str:
+        return _outcome(lambda: client.describe_key(KeyId=arn))
+
+    _, grant, clients = grantee_clients()
+    measure("RevokeGrant", lambda: writer.revoke_grant(KeyId=arn, GrantId=grant), clients, describe)
+    user, _, clients = grantee_clients()
+    measure(
+        "DeleteAccessKey",
+        lambda: first.admin("delete-access-key", user["AccessKeyId"]),
+        clients,
+        describe,
+    )
+
+    doomed = writer.create_key()["KeyMetadata"]["Arn"]
+    measure(
+        "ScheduleKeyDeletion",
+        lambda: writer.schedule_key_deletion(KeyId=doomed, PendingWindowInDays=7),
+        others,
+        lambda c: _outcome(lambda: c.encrypt(KeyId=doomed, Plaintext=b"x")),
+    )
+    print(
+        "propagation to the slower of two other nodes, ms:",
+        {name: round(1000 * seconds, 1) for name, seconds in waits.items()},
+    )
+    assert all(seconds <= PROPAGATION_BOUND for seconds in waits.values()), waits
+
+
+ERRORS = {
+    "AccessDeniedException",
+    "DisabledException",
+    "KMSInvalidStateException",
+    "NotFoundException",
+    "UnrecognizedClientException",
+}
+
+
+def test_strict_consistency_refuses_the_old_state_at_once(tmp_path: Path) -> None:
+    """With strict_consistency, every request reads the change feed after it arrives: the
+    first request after DisableKey returns, on any worker process, is refused, though the
+    processes poll only every 60 s and SQLite sends no notifications."""
+    config = tmp_path / "strict.toml"
+    config.write_text("change_poll_seconds = 60\nstrict_consistency = true\n")
+    server = start_server(tmp_path / "data", None, "--workers", "2", "--config", str(config))
+    try:
+        clients = _clients(server, 8)
+        key = clients[0].create_key()["KeyMetadata"]
+        for _ in range(10):  # warm both processes' caches
+            for client in clients:
+                assert client.encrypt(KeyId=key["Arn"], Plaintext=b"x")["KeyId"] == key["Arn"]
+            if _chains_that_served(server, key["Arn"]) >= 2:
+                break
+            clients += _clients(server, 8)
+        assert _chains_that_served(server, key["Arn"]) == 2, "both workers served the key"
+        clients[0].disable_key(KeyId=key["KeyId"])
+        outcomes = {
+            _outcome(lambda c=c: c.encrypt(KeyId=key["Arn"], Plaintext=b"x")) for c in clients
+        }
+        assert outcomes == {"DisabledException"}
+    finally:
+        stop_server(server)

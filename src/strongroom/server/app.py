@@ -32,8 +32,9 @@ class KmsApp:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kms")
         self._kms = AwsJson(load_model())
         self._sts = AwsQuery()
-        self._pipeline = Pipeline(runtime, self._pool)
         self._jobs = Jobs(runtime, self._pool)
+        catch_up = self._jobs.catch_up if runtime.settings.strict_consistency else None
+        self._pipeline = Pipeline(runtime, self._pool, catch_up=catch_up)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -8,7 +8,9 @@ fails is logged and does not stop the others."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,7 @@ from strongroom.services.key_usage import write_uses
 from strongroom.services.multiregion import complete_replication
 from strongroom.services.rotation import rotate_due_keys
 from strongroom.services.sessions import prune_sessions
+from strongroom.storage.ports import ChangeListening
 
 log = logging.getLogger("strongroom.server")
 
@@ -57,13 +60,28 @@ class Jobs:
         self._periodic = periodic
         self._tasks: list[asyncio.Task[None]] = []
         self._change_seq = 0
+        self._changed = asyncio.Event()  # a change was notified (PostgreSQL)
+        self._listening: ChangeListening | None = None
+        self._next_read: asyncio.Future[None] | None = None  # catch_up's waiting read
+        self._reading = False
+        self._poll_lock = threading.Lock()
 
     def start(self) -> None:
-        """Start the schedules on the running loop; changes made before now are not news."""
+        """Start the schedules on the running loop; changes made before now are not news.
+        On PostgreSQL the change feed is also read as soon as another process notifies a
+        change (``storage.sql.notify``), and the poll is the fallback."""
         self._change_seq = self.rt.core.store.latest_change()
         s = self.rt.settings
+        loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        changed = self._changed
+
+        def notified() -> None:  # on the listener's thread
+            loop.call_soon_threadsafe(changed.set)
+
+        self._listening = self.rt.core.store.listen_for_changes(notified)
         self._tasks = [
-            asyncio.create_task(self._every(s.change_poll_seconds, self.poll_changes)),
+            asyncio.create_task(self._follow_changes(s.change_poll_seconds)),
             asyncio.create_task(self._every(s.job_interval_seconds, self.run_periodic)),
             # AWS replicates a multi-Region key "after a few seconds": as often as changes.
             asyncio.create_task(self._every(s.change_poll_seconds, self.complete_replication)),
@@ -78,6 +96,8 @@ class Jobs:
     async def stop(self) -> None:
         """Cancel the schedules, wait until none runs, then write the key uses noted since
         the last flush."""
+        if self._listening is not None:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._listening.stop)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -105,6 +125,49 @@ class Jobs:
             except Exception:
                 log.exception("scheduled job flush_usage failed")
 
+    async def catch_up(self) -> None:
+        """Return once the change feed has been read after this call began (strict
+        consistency: before every request). Calls that arrive while a read runs share the
+        next one, so there is at most one read in flight and one waiting, whatever the
+        load."""
+        loop = asyncio.get_running_loop()
+        if self._next_read is None:
+            self._next_read = loop.create_future()
+        waiting = self._next_read
+        if not self._reading:
+            self._start_read(loop)
+        await asyncio.shield(waiting)
+
+    def _start_read(self, loop: asyncio.AbstractEventLoop) -> None:
+        done, self._next_read = self._next_read, None
+        assert done is not None
+        self._reading = True
+
+        def finished(read: asyncio.Future[None]) -> None:
+            self._reading = False
+            error = read.exception()
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+            if self._next_read is not None:
+                self._start_read(loop)
+
+        loop.run_in_executor(self._pool, self.poll_changes).add_done_callback(finished)
+
+    async def _follow_changes(self, seconds: float) -> None:
+        """Read the change feed every ``seconds``, and at once when notified of a change
+        (notifications that arrive while it is read are served by one more read)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), seconds)
+            self._changed.clear()
+            try:
+                await loop.run_in_executor(self._pool, self.poll_changes)
+            except Exception:
+                log.exception("scheduled job poll_changes failed")
+
     async def _every(self, seconds: float, job: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -117,8 +180,9 @@ class Jobs:
     def poll_changes(self) -> None:
         """Evict what changed since the last poll from the key cache and, for a principal
         whose identity policies changed, from the credential cache."""
-        seq, arns = self.rt.core.store.changes_since(self._change_seq)
-        self._change_seq = seq
+        with self._poll_lock:  # the schedule's read and catch_up's may overlap
+            seq, arns = self.rt.core.store.changes_since(self._change_seq)
+            self._change_seq = max(seq, self._change_seq)
         for arn in arns:
             self.rt.core.cache.invalidate(arn)
             self.rt.core.store_tokens.invalidate(arn)  # a custom key store's connection
@@ -132,14 +196,20 @@ class Jobs:
             self.rt.root_keys.refresh()
 
     def complete_replication(self) -> None:
-        """Finish the multi-Region replicas still being created."""
-        complete_replication(self.rt.core)
+        """Finish the multi-Region replicas still being created (one process at a time)."""
+        with self.rt.core.store.exclusive("replication") as mine:
+            if mine:
+                complete_replication(self.rt.core)
 
     def run_periodic(self) -> None:
-        """Run every periodic job once, in order; a job that fails is logged and the next
-        one runs all the same."""
-        for job in self._periodic:
-            try:
-                job(self.rt.core)
-            except Exception:
-                log.exception("scheduled job %s failed", job.__name__)
+        """Run every periodic job once, in order, unless another process sharing the
+        database runs them now (the jobs are idempotent: the next round does what this one
+        skipped); a job that fails is logged and the next one runs all the same."""
+        with self.rt.core.store.exclusive("periodic") as mine:
+            if not mine:
+                return
+            for job in self._periodic:
+                try:
+                    job(self.rt.core)
+                except Exception:
+                    log.exception("scheduled job %s failed", job.__name__)

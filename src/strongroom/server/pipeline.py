@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -39,9 +40,18 @@ class Pipeline:
     network (MustLeaveLoop) runs again on the loop's bridge (``keystores.loop_bridge``),
     which awaits the network without blocking the loop."""
 
-    def __init__(self, runtime: Runtime, pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        pool: ThreadPoolExecutor,
+        *,
+        catch_up: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """``catch_up`` (strict consistency) is awaited before each request is read: the
+        change feed is read after the request arrived (``Jobs.catch_up``)."""
         self.rt = runtime
         self._pool = pool
+        self._catch_up = catch_up
         self._active = 0  # requests in flight that count for idleness
         self._idle_since = 0.0  # time.monotonic() when the last of them finished
         self._access_log = enable_access_log(runtime.settings)
@@ -78,6 +88,8 @@ class Pipeline:
             result: dict[str, Any] | None = None
             error: KmsError | None = None
             try:
+                if self._catch_up is not None:
+                    await self._catch_up()
                 body = await read_body(receive)
                 raw_path = scope.get("raw_path") or b"/"
                 query = scope.get("query_string", b"").decode("latin-1")

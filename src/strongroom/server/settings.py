@@ -27,6 +27,9 @@ class Settings:
     workers: int = 1
     log_level: str = "info"
     change_poll_seconds: float = 0.5  # how often a process looks for changes by others
+    # Read the change feed before every request (one query per round of requests), so no
+    # request sees a state older than its arrival: see README "Many nodes" for the cost.
+    strict_consistency: bool = False
     job_interval_seconds: float = 60.0  # scheduled jobs: deletion, rotation, import expiry
     # How often a process writes the key uses it noted (GetKeyLastUsage's delay; AWS: 1 h)
     usage_flush_seconds: float = 60.0

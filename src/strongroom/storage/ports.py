@@ -3,7 +3,7 @@ per concept, the transaction that holds them, and the store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -553,4 +553,20 @@ class Store(Protocol):
         """The newest change seq and the ARNs changed after ``seq``."""
         ...
 
+    def listen_for_changes(self, on_change: Callable[[], None]) -> ChangeListening | None:
+        """Call ``on_change`` (from a thread of the store's) soon after any process commits
+        a change, until stopped; None when the database cannot notify (processes poll)."""
+        ...
+
+    def exclusive(self, name: str) -> AbstractContextManager[bool]:
+        """Whether this process holds job ``name`` for the block: at most one process of
+        all that share the database holds it at a time; the others get False at once."""
+        ...
+
     def close(self) -> None: ...
+
+
+class ChangeListening(Protocol):
+    """A running ``listen_for_changes``."""
+
+    def stop(self) -> None: ...

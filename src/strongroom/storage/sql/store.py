@@ -3,7 +3,9 @@ transaction that gathers the repositories by concept."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fcntl
+import hashlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,6 +23,7 @@ from strongroom.storage.sql.identities import SqlIdentities
 from strongroom.storage.sql.key_usage import SqlKeyUsage
 from strongroom.storage.sql.keys import SqlKeys
 from strongroom.storage.sql.material import SqlMaterial
+from strongroom.storage.sql.notify import ChangeListener
 from strongroom.storage.sql.root_key import SqlRootKey
 from strongroom.storage.sql.sessions import SqlSessions
 from strongroom.storage.sql.tags import SqlTags
@@ -83,9 +86,54 @@ class SqlStore:
             return seq, set()
         return max(r.seq for r in rows), {r.key_arn for r in rows}
 
+    def listen_for_changes(self, on_change: Callable[[], None]) -> ChangeListener | None:
+        if self.engine.dialect.name != "postgresql":
+            return None
+        listener = ChangeListener(self.engine.url, on_change)
+        listener.start()
+        return listener
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """PostgreSQL: a session-level advisory lock on a connection held for the block.
+        SQLite: an exclusive ``flock`` on ``<database>.<name>.lock`` beside the database
+        file (the processes that share a SQLite database share its host)."""
+        if self.engine.dialect.name == "postgresql":
+            key = int.from_bytes(
+                hashlib.sha256(f"strongroom:{name}".encode()).digest()[:8], "big", signed=True
+            )
+            with database_errors(), self.engine.connect() as conn:
+                held = bool(conn.execute(_TRY_LOCK, {"key": key}).scalar_one())
+                conn.commit()
+                try:
+                    yield held
+                finally:
+                    if held:
+                        conn.execute(_UNLOCK, {"key": key})
+                        conn.commit()
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:":  # one process: nobody to share with
+            yield True
+            return
+        with open(f"{database}.{name}.lock", "a+b") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def close(self) -> None:
         with database_errors():
             self.engine.dispose()
+
+
+_TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(:key)")
+_UNLOCK = sa.text("SELECT pg_advisory_unlock(:key)")
 
 
 def _make_engine(url: str) -> sa.Engine:
