@@ -4,6 +4,7 @@ and nothing a request or reply carries."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -97,3 +98,28 @@ def test_no_access_log_by_default(server: Any) -> None:
     rid = server.client().list_keys()["ResponseMetadata"]["RequestId"]
     assert "strongroom.access" not in Path(server.log_path).read_text()
     assert rid not in Path(server.log_path).read_text()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_json_log_lines_carry_the_request_id(tmp_path: Path, workers: str) -> None:
+    """--log-format json: every line the server logs is one JSON object, uvicorn's own lines
+    included; a request's access line names its request id apart from the message."""
+    server = start_server(
+        tmp_path / "data", None, "--log-format", "json", "--access-log", "--workers", workers
+    )
+    try:
+        expected = _requests(server)
+    finally:
+        stop_server(server)
+    lines = Path(server.log_path).read_text().splitlines()
+    # the command's own notices to the operator (credentials, listening on) stay text
+    assert all(line.startswith("strongroom: ") for line in lines if not line.startswith("{"))
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
+    assert any(entry["logger"].startswith("uvicorn") for entry in entries)
+    access = {e["request_id"]: e for e in entries if e["logger"] == "strongroom.access"}
+    for name in ("kms:Encrypt", "kms:DescribeKey", "sts:GetCallerIdentity"):
+        request_id, status, error = expected[name]
+        assert f"status={status} error={error}" in access[request_id]["message"]
+    text = Path(server.log_path).read_text()
+    assert not any(secret in text for secret in expected["never"])

@@ -47,7 +47,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -92,6 +92,8 @@ class AuditLog:
         self._size = 0  # the file's size: [_end, _size) are zeros written ahead
         self._prefill_asked = False
         self._thread: threading.Thread | None = None
+        # Told the seconds each write (and sync) of events took: the metrics' audit flush.
+        self.on_flush: Callable[[float], None] | None = None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -117,10 +119,13 @@ class AuditLog:
         future when the write or the sync fails."""
         entry = b"%.6f " % time.time() + orjson.dumps(event)
         if alone and not self._pending:
+            started = time.perf_counter()
             with self._lock:
                 self._append([entry])
             if self.fsync:
                 os.fdatasync(self._fd)
+            if self.on_flush is not None:
+                self.on_flush(time.perf_counter() - started)
             return None
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
@@ -202,6 +207,7 @@ class AuditLog:
     def _write(self, group: Group) -> None:
         """One group commit of the writer thread, then wake the group's requests."""
         error: OSError | None = None
+        started = time.perf_counter()
         try:
             with self._lock:
                 self._append([entry for entry, _ in group])
@@ -209,6 +215,8 @@ class AuditLog:
         except OSError as exc:
             log.exception("audit write failed; failing %d requests", len(group))
             error = exc
+        if self.on_flush is not None:
+            self.on_flush(time.perf_counter() - started)
         _wake([future for _, future in group], error)
 
     def _append(self, entries: list[bytes]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import logging
 import os
 import socket
 import sys
@@ -49,6 +48,12 @@ def register(commands: Any) -> None:
         help="log level (default info)",
     )
     p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="log lines as text (default) or one JSON object a line, with the request id of "
+        "the request being served (STRONGROOM_LOG_FORMAT)",
+    )
+    p.add_argument(
         "--access-log",
         action="store_true",
         default=None,
@@ -74,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
 
     from strongroom.server.app import KmsApp
     from strongroom.server.client_config import endpoint_url
+    from strongroom.server.logs import configure_logging
     from strongroom.server.wiring import build_runtime, config_path, prepare
-    from strongroom.server.workers import LOG_FORMAT, server_class, supervise
+    from strongroom.server.workers import server_class, supervise
 
     settings = settings_from(
         args,
@@ -84,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         dev=args.dev,
         log_level=args.log_level,
+        log_format=args.log_format,
         seed=args.seed,
         access_log=args.access_log,
         xks_ca_bundle=args.xks_ca_bundle,
     )
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    configure_logging(settings.log_level, settings.log_format)
     sock = _listen(settings.host, settings.port, settings.workers)
     try:
         port = sock.getsockname()[1]
@@ -117,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
+    if settings.log_format == "json":  # uvicorn's records go to the root logger's handler
+        options["log_config"] = None
     if settings.workers > 1:
         sock.close()  # it only held the port: each worker binds its own socket
         os.environ.update(settings.to_env())  # the workers' settings

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
-from strongroom.domain.errors import UnknownOperationException
+from strongroom.domain.errors import StorageError, UnknownOperationException
 from strongroom.domain.requestids import new_id
 from strongroom.protocol.model import load_model
 from strongroom.protocol.query import is_query_request
 from strongroom.server.asgi import Receive, Scope, Send, reply
 from strongroom.server.jobs import Jobs
+from strongroom.server.metrics import CONTENT_TYPE, DatabaseCounts, Metrics, run_directory
 from strongroom.server.pipeline import Pipeline
 from strongroom.server.protocols import AwsJson, AwsQuery
 from strongroom.server.wiring import Runtime
+from strongroom.services.core import Core
+
+log = logging.getLogger("strongroom.server")
 
 
 def _has_target(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -32,9 +40,12 @@ class KmsApp:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kms")
         self._kms = AwsJson(load_model())
         self._sts = AwsQuery()
-        self._jobs = Jobs(runtime, self._pool)
-        catch_up = self._jobs.catch_up if runtime.settings.strict_consistency else None
-        self._pipeline = Pipeline(runtime, self._pool, catch_up=catch_up)
+        settings = runtime.settings
+        self.metrics = Metrics(run_directory(settings.data_dir, settings.workers))
+        runtime.audit.on_flush = self.metrics.observe_audit_flush
+        self._jobs = Jobs(runtime, self._pool, metrics=self.metrics)
+        catch_up = self._jobs.catch_up if settings.strict_consistency else None
+        self._pipeline = Pipeline(runtime, self._pool, metrics=self.metrics, catch_up=catch_up)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -49,6 +60,10 @@ class KmsApp:
                 await self._pipeline(wire, scope, receive, send)
             elif scope["method"] == "GET" and scope["path"] == "/health":
                 await reply(send, 200, b'{"status":"ok"}', b"application/json", [])
+            elif scope["method"] == "GET" and scope["path"] == "/ready":
+                await self._ready(send)
+            elif scope["method"] == "GET" and scope["path"] == "/metrics":
+                await self._metrics(send)
             else:
                 request_id = new_id()
                 error = UnknownOperationException(
@@ -59,6 +74,30 @@ class KmsApp:
                 await reply(send, 404, body, self._kms.content_type, extra)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _ready(self, send: Send) -> None:
+        """200 when the database and the root key answer (a query, and a wrap and unwrap
+        under the root key: in its token, for an HSM), 503 naming what did not."""
+        loop = asyncio.get_running_loop()
+        failed = await loop.run_in_executor(self._pool, _not_ready, self.rt.core)
+        if failed is None:
+            await reply(send, 200, b'{"status":"ready"}', b"application/json", [])
+        else:
+            body = json.dumps({"status": "not ready", "failed": failed}).encode()
+            await reply(send, 503, body, b"application/json", [])
+
+    async def _metrics(self, send: Send) -> None:
+        """The Prometheus text format of every worker's counts and the database's."""
+        loop = asyncio.get_running_loop()
+        core = self.rt.core
+        try:
+            counts = await loop.run_in_executor(self._pool, core.store.counts, datetime.now(UTC))
+            database: DatabaseCounts | None = DatabaseCounts(*counts)
+        except StorageError:  # the rest is still worth scraping
+            database = None
+        self.metrics.note_cache(core.cache.hits, core.cache.misses)
+        body = await loop.run_in_executor(self._pool, self.metrics.exposition, database)
+        await reply(send, 200, body, CONTENT_TYPE, [])
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -90,3 +129,19 @@ class KmsApp:
         self.rt.core.xks_clients.close()
         self.rt.core.store_tokens.close()
         self.rt.core.store.close()
+
+
+def _not_ready(core: Core) -> str | None:
+    """What does not answer: "database", "root key", or None."""
+    try:
+        core.store.latest_change()
+    except StorageError:
+        return "database"
+    probe = os.urandom(16)
+    try:
+        if core.root_key.unwrap(core.root_key.wrap(probe, b"ready"), b"ready") != probe:
+            return "root key"
+    except Exception:  # any failure of the token or key is "not ready"
+        log.warning("readiness: the root key does not answer", exc_info=True)
+        return "root key"
+    return None

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+from strongroom.server.metrics import Metrics
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import Core
 from strongroom.services.deletion import delete_due_keys
@@ -53,10 +54,16 @@ class Jobs:
     """Runs the background work of one process from ``start`` to ``stop``."""
 
     def __init__(
-        self, runtime: Runtime, pool: ThreadPoolExecutor, periodic: Sequence[Job] = PERIODIC
+        self,
+        runtime: Runtime,
+        pool: ThreadPoolExecutor,
+        periodic: Sequence[Job] = PERIODIC,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self.rt = runtime
         self._pool = pool
+        self._metrics = metrics
         self._periodic = periodic
         self._tasks: list[asyncio.Task[None]] = []
         self._change_seq = 0
@@ -87,6 +94,8 @@ class Jobs:
             asyncio.create_task(self._every(s.change_poll_seconds, self.complete_replication)),
             asyncio.create_task(self._flush_usage_every(s.usage_flush_seconds)),
         ]
+        if self._metrics is not None and s.workers > 1:  # for the worker that is scraped
+            self._tasks.append(asyncio.create_task(self._every(1.0, self.write_metrics)))
         if self.rt.root_keys is not None:
             # A migration or rotation of the root key: as often as changes.
             self._tasks.append(
@@ -189,6 +198,12 @@ class Jobs:
             self.rt.core.xks_clients.invalidate(arn)  # an external key store's proxy client
             if arn.startswith("arn:aws:iam::"):  # a principal's identity policies changed
                 self.rt.credentials.forget_principal(arn)
+
+    def write_metrics(self) -> None:
+        """Write this worker's counts for the one that answers the next scrape."""
+        if self._metrics is not None:
+            self._metrics.note_cache(self.rt.core.cache.hits, self.rt.core.cache.misses)
+            self._metrics.write()
 
     def follow_root_keys(self) -> None:
         """Open the root keys a migration or rotation registered, drop the retired ones."""

@@ -20,6 +20,8 @@ from strongroom.keystores.base import CURRENT_CALL, CallOrigin, MustLeaveLoop
 from strongroom.keystores.loop_bridge import run_bridged
 from strongroom.server.access_log import enable_access_log, log_request
 from strongroom.server.asgi import Receive, Scope, Send, read_body, reply
+from strongroom.server.logs import REQUEST_ID
+from strongroom.server.metrics import Metrics
 from strongroom.server.protocols import Handler, WireProtocol
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import Core, RequestContext
@@ -45,12 +47,15 @@ class Pipeline:
         runtime: Runtime,
         pool: ThreadPoolExecutor,
         *,
+        metrics: Metrics,
         catch_up: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """``catch_up`` (strict consistency) is awaited before each request is read: the
-        change feed is read after the request arrived (``Jobs.catch_up``)."""
+        """Every request is counted in ``metrics``. ``catch_up`` (strict consistency) is
+        awaited before each request is read: the change feed is read after the request
+        arrived (``Jobs.catch_up``)."""
         self.rt = runtime
         self._pool = pool
+        self._metrics = metrics
         self._catch_up = catch_up
         self._active = 0  # requests in flight that count for idleness
         self._idle_since = 0.0  # time.monotonic() when the last of them finished
@@ -65,7 +70,7 @@ class Pipeline:
         self, wire: WireProtocol, scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Answer one POST request of protocol ``wire``."""
-        started = time.perf_counter() if self._access_log else 0.0
+        started = time.perf_counter()
         counted = wire.counts_for_idle
         found_idle = False
         if counted:
@@ -73,6 +78,7 @@ class Pipeline:
             found_idle = self._active == 1 and time.monotonic() - self._idle_since > IDLE_GAP
         try:
             request_id = new_id()
+            REQUEST_ID.set(request_id)  # this request's task: its log lines name it
             headers = [
                 (k.decode("latin-1").lower(), v.decode("utf-8", "replace"))
                 for k, v in scope["headers"]
@@ -165,8 +171,9 @@ class Pipeline:
             if error is None and ctx is not None:  # the key's last use (GetKeyLastUsage)
                 note_use(self.rt.core, ctx, operation, now)
             await reply(send, status, payload, wire.content_type, extra)
+            code = wire.error_code(error) if error else None
+            self._metrics.observe(operation or "Unknown", code, time.perf_counter() - started)
             if self._access_log:
-                code = wire.error_code(error) if error else None
                 client = scope.get("client")
                 log_request(client, wire.signing_name, operation, status, code, started, request_id)
         finally:
@@ -212,9 +219,11 @@ def _serve(
     """Run ``handler`` with ``call`` as the request its key stores work for
     (``keystores.base.CURRENT_CALL``), on whichever thread runs it."""
     token = CURRENT_CALL.set(call)
+    logged = REQUEST_ID.set(call.request_id)  # a pool thread's context is not the task's
     try:
         return handler(core, ctx, params)
     finally:
+        REQUEST_ID.reset(logged)
         CURRENT_CALL.reset(token)
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from strongroom.server.logs import LOG_FORMATS
+
 ENV_PREFIX = "STRONGROOM_"
 
 
@@ -26,6 +28,7 @@ class Settings:
     dev: bool = False
     workers: int = 1
     log_level: str = "info"
+    log_format: str = "text"  # or "json": one JSON object a line, with request ids
     change_poll_seconds: float = 0.5  # how often a process looks for changes by others
     # Read the change feed before every request (one query per round of requests), so no
     # request sees a state older than its arrival: see README "Many nodes" for the cost.
@@ -192,6 +195,11 @@ def _log_level(value: str) -> None:
         raise _Refused(f"is not a log level: use one of {', '.join(LOG_LEVELS)}")
 
 
+def _log_format(value: str) -> None:
+    if value not in LOG_FORMATS:
+        raise _Refused(f"is not a log format: use one of {', '.join(LOG_FORMATS)}")
+
+
 def _not_empty(value: str) -> None:
     if not value:
         raise _Refused("is empty")
@@ -231,6 +239,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "workers": _between(1, MAX_WORKERS),
     "account": _account,
     "log_level": _log_level,
+    "log_format": _log_format,
     "change_poll_seconds": _at_least(0, exclusive=True),
     "job_interval_seconds": _at_least(0, exclusive=True),
     "usage_flush_seconds": _at_least(0, exclusive=True),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -31,6 +32,9 @@ from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from strongroom.server.logs import configure_logging
+from strongroom.server.settings import ENV_PREFIX
+
 log = logging.getLogger(__name__)
 
 APP_FACTORY = "strongroom.server.wiring:create_app"
@@ -38,7 +42,6 @@ _BACKLOG = 2048  # uvicorn's default
 _STOP_TIMEOUT = 15.0  # seconds a worker has to finish in-flight requests on stop
 _WATCH_INTERVAL = 0.5  # seconds between checks that every worker is alive
 _FAILED_START = 5.0  # a worker that exits with an error this soon after its start failed to start
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # the supervisor's and workers'
 
 
 def server_class() -> type[Any]:
@@ -101,7 +104,7 @@ def run_worker(sock: socket.socket, options: dict[str, Any]) -> None:
 
     # A spawned process starts with logging unset: without this, its records below WARNING
     # (the access log's among them) would go nowhere.
-    logging.basicConfig(level=options["log_level"].upper(), format=LOG_FORMAT)
+    configure_logging(options["log_level"], os.environ.get(f"{ENV_PREFIX}LOG_FORMAT", "text"))
     config = uvicorn.Config(APP_FACTORY, factory=True, **options)
     server = server_class()(config)
     server.run(sockets=[sock])

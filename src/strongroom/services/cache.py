@@ -43,13 +43,20 @@ class KeyCache:
         self._max = max_entries
         self._lock = threading.Lock()
         self._listeners: list[CacheListener] = []
+        self.hits = 0  # key lookups answered here
+        self.misses = 0  # key lookups that found nothing (the caller reads the database)
 
     def add_listener(self, listener: CacheListener) -> None:
         """Call ``listener`` on every ``invalidate`` and ``clear``, after this cache's own."""
         self._listeners.append(listener)
 
     def key(self, arn: str) -> Key | None:
-        return self._keys.get(arn)
+        key = self._keys.get(arn)
+        if key is None:  # counted for the metrics, without a lock: a lost count is harmless
+            self.misses += 1
+        else:
+            self.hits += 1
+        return key
 
     def put_key(self, key: Key, generation: int) -> None:
         """Keep a key record read at ``generation``, unless an invalidation came in meanwhile

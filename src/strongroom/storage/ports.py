@@ -553,6 +553,11 @@ class Store(Protocol):
         """The newest change seq and the ARNs changed after ``seq``."""
         ...
 
+    def counts(self, now: datetime) -> tuple[dict[str, int], int, int]:
+        """What the database holds, for the metrics: keys by state, grants, and role
+        sessions not expired at ``now`` (read outside any write transaction)."""
+        ...
+
     def listen_for_changes(self, on_change: Callable[[], None]) -> ChangeListening | None:
         """Call ``on_change`` (from a thread of the store's) soon after any process commits
         a change, until stopped; None when the database cannot notify (processes poll)."""

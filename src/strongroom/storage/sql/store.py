@@ -7,13 +7,14 @@ import fcntl
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from strongroom.domain.enums import KeyState
 from strongroom.storage import migrate
-from strongroom.storage.schema import changes, keys
+from strongroom.storage.schema import changes, grants, keys, role_sessions
 from strongroom.storage.sql.aliases import SqlAliases
 from strongroom.storage.sql.changes import SqlChanges
 from strongroom.storage.sql.custom_key_stores import SqlCustomKeyStores, SqlHsmClusters
@@ -85,6 +86,17 @@ class SqlStore:
         if not rows:
             return seq, set()
         return max(r.seq for r in rows), {r.key_arn for r in rows}
+
+    def counts(self, now: datetime) -> tuple[dict[str, int], int, int]:
+        by_state = sa.select(keys.c.state, sa.func.count()).group_by(keys.c.state)
+        live = sa.select(sa.func.count()).where(role_sessions.c.expiration > now.timestamp())
+        with database_errors(), self.engine.connect() as conn:
+            states = {str(state): int(n) for state, n in conn.execute(by_state)}
+            grant_count = int(
+                conn.execute(sa.select(sa.func.count()).select_from(grants)).scalar_one()
+            )
+            sessions = int(conn.execute(live).scalar_one())
+        return states, grant_count, sessions
 
     def listen_for_changes(self, on_change: Callable[[], None]) -> ChangeListener | None:
         if self.engine.dialect.name != "postgresql":
