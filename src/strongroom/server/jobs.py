@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import Core
 from strongroom.services.deletion import delete_due_keys
+from strongroom.services.faults import FAULTS_CHANGE
 from strongroom.services.imports import expire_due_materials
 from strongroom.services.key_usage import write_uses
 from strongroom.services.multiregion import complete_replication
@@ -61,6 +62,7 @@ class Jobs:
     def start(self) -> None:
         """Start the schedules on the running loop; changes made before now are not news."""
         self._change_seq = self.rt.core.store.latest_change()
+        self.rt.faults.load(self.rt.core.store)  # after the seq: a later change reloads them
         s = self.rt.settings
         self._tasks = [
             asyncio.create_task(self._every(s.change_poll_seconds, self.poll_changes)),
@@ -116,9 +118,12 @@ class Jobs:
 
     def poll_changes(self) -> None:
         """Evict what changed since the last poll from the key cache and, for a principal
-        whose identity policies changed, from the credential cache."""
+        whose identity policies changed, from the credential cache; reload the injected
+        faults when they changed."""
         seq, arns = self.rt.core.store.changes_since(self._change_seq)
         self._change_seq = seq
+        if FAULTS_CHANGE in arns:
+            self.rt.faults.load(self.rt.core.store)
         for arn in arns:
             self.rt.core.cache.invalidate(arn)
             self.rt.core.store_tokens.invalidate(arn)  # a custom key store's connection
