@@ -6,6 +6,8 @@ the failures that were injected."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -127,24 +129,29 @@ def test_a_fault_of_an_account_fails_that_caller_account_only(
     other["client"].list_keys()
     other["client"].create_key()
     encrypt(kms, key_id)
+    # Nothing of a failed operation ran: the CreateKey that failed made no key.
+    fault(srv, "clear", "--account", mine["account"])
+    assert eventually(lambda: mine["client"].list_keys()["Keys"], CHANGE_SECONDS) == []
 
 
 def test_the_most_specific_fault_applies(srv: Server, key_id: str) -> None:
     caller = fresh_account(srv)
     client, account = caller["client"], caller["account"]
-    mine = client.create_key()["KeyMetadata"]["KeyId"]
-    fault(srv, "set", "--error", "KMSInternalException", "--rate", "1")  # every request
-    fault(srv, "set", "--operation", "Decrypt", "--error", "ThrottlingException", "--rate", "1")
-    fault(srv, "set", "--account", account, "--error", "DependencyTimeoutException", "--rate", "1")
+    # A fault the test before cleared may still be in place for a moment: wait it out.
+    mine = eventually(lambda: client.create_key())["KeyMetadata"]["KeyId"]
     fault(
         srv, "set", "--account", account, "--operation", "Encrypt",
         "--error", "ThrottlingException", "--rate", "0",
     )  # fmt: skip
-    eventually(lambda: encrypt(client, mine), CHANGE_SECONDS)  # account and operation
-    fails_with("DependencyTimeoutException", client.decrypt, CiphertextBlob=b"x" * 64)  # account
+    fault(srv, "set", "--account", account, "--error", "DependencyTimeoutException", "--rate", "1")
+    fault(srv, "set", "--operation", "Decrypt", "--error", "ThrottlingException", "--rate", "1")
+    fault(srv, "set", "--error", "KMSInternalException", "--rate", "1")  # every request
     admin = srv.client()
+    # The server reloads every fault at once: with the last one set in place, all are.
+    eventually(lambda: fails_with("KMSInternalException", admin.describe_key, KeyId=key_id))
+    encrypt(client, mine)  # account and operation
+    fails_with("DependencyTimeoutException", client.decrypt, CiphertextBlob=b"x" * 64)  # account
     fails_with("ThrottlingException", admin.decrypt, CiphertextBlob=b"x" * 64)  # operation
-    fails_with("KMSInternalException", admin.describe_key, KeyId=key_id)  # every request
     assert len(fault(srv, "list")["Faults"]) == 4
     assert fault(srv, "clear", "--account", "*")["Cleared"] == 2
     assert fault(srv, "clear", "--account", account, "--operation", "*")["Cleared"] == 1
@@ -206,6 +213,36 @@ def injected_throttling(server: Server) -> list[dict[str, Any]]:
     return [e for e in events if e["errorCode"] == "ThrottlingException"]
 
 
+def test_the_aws_cli_retries_injected_throttling(srv: Server, key_id: str) -> None:
+    fault(srv, "set", "--operation", "Encrypt", "--error", "ThrottlingException", "--rate", "1")
+    eventually(lambda: fails_with("ThrottlingException", encrypt, srv.client(), key_id))
+    env = {**srv.cli_env(), "AWS_MAX_ATTEMPTS": "2", "AWS_RETRY_MODE": "standard"}
+    done = subprocess.run(
+        [
+            shutil.which("aws") or "aws",
+            "kms",
+            "encrypt",
+            "--key-id",
+            key_id,
+            "--plaintext",
+            "aGk=",
+            "--endpoint-url",
+            srv.endpoint,
+            "--region",
+            "us-east-1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 255
+    assert (
+        "An error occurred (ThrottlingException) when calling the Encrypt operation "
+        f"(reached max retries: 1): {THROTTLING}" in done.stderr
+    )
+
+
 def test_clear_brings_requests_back_to_normal(srv: Server, kms: Any, key_id: str) -> None:
     fault(srv, "set", "--error", "DependencyTimeoutException", "--rate", "1")
     eventually(lambda: fails_with("DependencyTimeoutException", encrypt, kms, key_id))
@@ -219,8 +256,9 @@ def test_clear_brings_requests_back_to_normal(srv: Server, kms: Any, key_id: str
 def test_the_audit_trail_marks_injected_failures_and_not_real_ones(
     srv: Server, kms: Any, key_id: str
 ) -> None:
+    # A fault the test before cleared may still be in place for a moment: wait it out.
+    fine = eventually(lambda: encrypt(kms, key_id))
     real = fails_with("NotFoundException", kms.encrypt, KeyId=str(uuid.uuid4()), Plaintext=b"x")
-    fine = encrypt(kms, key_id)
     fault(srv, "set", "--operation", "Encrypt", "--error", "KMSInternalException", "--rate", "1")
     injected = eventually(lambda: fails_with("KMSInternalException", encrypt, kms, key_id))
     ids = {
