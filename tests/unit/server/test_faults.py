@@ -5,12 +5,14 @@ reloads the table (a real runtime on SQLite)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,3 +206,56 @@ def test_the_change_feed_reloads_the_faults(runtime: Runtime) -> None:
         assert clear_faults(core, None, None) == 1
         jobs.poll_changes()
         assert not runtime.faults.faults
+
+
+# -- through the pipeline (the app in process, as tests/unit/server/test_pipeline.py) ----
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Any]:
+    from strongroom.server.app import KmsApp
+
+    settings = load_settings(data_dir=tmp_path / "data", log_level="warning")
+    prepare(settings)
+    yield KmsApp(build_runtime(settings))
+
+
+def test_an_injected_failure_runs_nothing_of_the_operation_and_is_marked(app: Any) -> None:
+    from .test_pipeline import JSON_11, _call, _events, _signed
+
+    spec = check_fault(
+        account=None, operation="CreateKey", error="KMSInternalException", rate="1", latency_ms=None
+    )
+    set_fault(app.rt.core, spec)  # the app's startup loads it
+    create = {"x-amz-target": "TrentService.CreateKey", "content-type": JSON_11}
+    status, headers, body = _call(app, _signed(app, create, b"{}", "kms"), b"{}")
+    assert status == 500
+    assert headers["x-amzn-errortype"] == "KMSInternalException"
+    assert json.loads(body) == {
+        "__type": "KMSInternalException",
+        "message": "The request was rejected because an internal exception occurred. "
+        "The request can be retried.",
+    }
+    with app.rt.core.store.transaction() as tx:  # no key was made
+        assert tx.keys.list("111122223333", "us-east-1", after=None, limit=10) == []
+    (event,) = _events(app)
+    assert event["additionalEventData"] == {"faultInjected": True}
+    assert event["errorCode"] == "KMSInternalException"
+
+
+def test_sts_requests_are_never_injected(app: Any) -> None:
+    from .test_pipeline import FORM, _call, _events, _signed
+
+    everything = check_fault(
+        account=None, operation=None, error="KMSInternalException", rate="1", latency_ms=None
+    )
+    set_fault(app.rt.core, everything)
+    body = (
+        b"Action=AssumeRole&Version=2011-06-15&RoleSessionName=s"
+        b"&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fnone"
+    )
+    _, _, reply = _call(app, _signed(app, {"content-type": FORM}, body, "sts"), body)
+    assert b"InternalFailure" not in reply, reply
+    (event,) = _events(app)
+    assert event["eventName"] == "AssumeRole"
+    assert "additionalEventData" not in event
