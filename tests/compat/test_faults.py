@@ -339,3 +339,38 @@ def test_a_fault_of_a_fresh_account_on_each_backend(server: Server) -> None:
     finally:
         assert fault(server, "clear", *scope) == {"Cleared": 1}
     eventually(lambda: encrypt(client, key_id), 2)
+
+
+def test_every_worker_applies_a_fault_within_a_second(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    server = start_server(
+        tmp_path_factory.mktemp("faults-workers") / "data", None, "--workers", "2"
+    )
+    session = boto3.Session()  # its clients share one loaded model: quick to make
+
+    def new_client() -> Any:
+        """A new connection, which either worker may take (SO_REUSEPORT)."""
+        return session.client(
+            "kms",
+            endpoint_url=server.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=server.access_key_id,
+            aws_secret_access_key=server.secret_access_key,
+            config=Config(retries={"max_attempts": 0}),
+        )
+
+    try:
+        key_id = new_client().create_key()["KeyMetadata"]["KeyId"]
+        fault(
+            server, "set", "--operation", "Encrypt", "--error", "ThrottlingException", "--rate", "1"
+        )
+        time.sleep(CHANGE_SECONDS)
+        for _ in range(12):
+            fails_with("ThrottlingException", encrypt, new_client(), key_id)
+        fault(server, "clear")
+        time.sleep(CHANGE_SECONDS)
+        for _ in range(12):
+            encrypt(new_client(), key_id)
+    finally:
+        stop_server(server)
