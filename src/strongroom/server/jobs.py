@@ -121,9 +121,9 @@ class Jobs:
         whose identity policies changed, from the credential cache; reload the injected
         faults when they changed."""
         seq, arns = self.rt.core.store.changes_since(self._change_seq)
-        self._change_seq = seq
-        if FAULTS_CHANGE in arns:
+        if FAULTS_CHANGE in arns:  # before the seq moves on: a failed reload is tried again
             self.rt.faults.load(self.rt.core.store)
+        self._change_seq = seq
         for arn in arns:
             self.rt.core.cache.invalidate(arn)
             self.rt.core.store_tokens.invalidate(arn)  # a custom key store's connection

@@ -259,3 +259,27 @@ def test_sts_requests_are_never_injected(app: Any) -> None:
     (event,) = _events(app)
     assert event["eventName"] == "AssumeRole"
     assert "additionalEventData" not in event
+
+
+def test_a_failed_reload_is_tried_again_with_the_next_poll(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    core = runtime.core
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        jobs = Jobs(runtime, pool)
+        jobs._change_seq = core.store.latest_change()
+        spec = check_fault(
+            account=None, operation=None, error="ThrottlingException", rate="1", latency_ms=None
+        )
+        set_fault(core, spec)
+        load = runtime.faults.load
+
+        def failing(store: Any) -> None:
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr(runtime.faults, "load", failing)
+        with pytest.raises(RuntimeError):
+            jobs.poll_changes()
+        monkeypatch.setattr(runtime.faults, "load", load)
+        jobs.poll_changes()
+        assert set(runtime.faults.faults) == {("*", "*")}
