@@ -168,9 +168,11 @@ def build_event(
     error_message: str | None,
     event_source: str = EVENT_SOURCE,
     event_id: str | None = None,
+    fault_injected: bool = False,
 ) -> dict[str, Any]:
     """The CloudTrail event of one request; ``event_id`` is its eventID when the request
-    already has one (a new id otherwise)."""
+    already has one (a new id otherwise). ``fault_injected``: the error is one that fault
+    injection made (``strongroom admin fault``), which ``additionalEventData`` says."""
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": user_identity,
@@ -193,6 +195,8 @@ def build_event(
     if error_code is not None:
         event["errorCode"] = error_code
         event["errorMessage"] = error_message or ""
+    if fault_injected:
+        event["additionalEventData"] = {"faultInjected": True}
     return event
 
 

@@ -52,6 +52,13 @@ def register(commands: Any) -> None:
     )
     q.add_argument("--event-name", help="operation, e.g. Encrypt")
     q.add_argument("--principal", help="principal ARN")
+    q.add_argument(
+        "--fault-injected",
+        dest="fault_injected",
+        action="store_true",
+        help="only the failures that fault injection made (strongroom admin fault), "
+        'marked "additionalEventData": {"faultInjected": true}',
+    )
     many = q.add_mutually_exclusive_group()
     many.add_argument(
         "--limit",
@@ -128,6 +135,7 @@ class _Filter:
     event_name: str | None
     principal: str | None
     key: Callable[[str], bool] | None  # whether a resource ARN names the key asked for
+    fault_injected: bool = False
 
     @classmethod
     def of(cls, args: argparse.Namespace, settings: Settings) -> _Filter:
@@ -137,6 +145,7 @@ class _Filter:
             event_name=args.event_name,
             principal=args.principal,
             key=None if args.key is None else _key_matcher(args.key, args.region, settings),
+            fault_injected=args.fault_injected,
         )
 
     def select(self, records: list[Record]) -> list[dict[str, Any]]:
@@ -152,7 +161,13 @@ class _Filter:
             and (self.event_name is None or event["eventName"] == self.event_name)
             and (self.principal is None or identity.get("arn") == self.principal)
             and (key is None or any(key(r["ARN"]) for r in event.get("resources", [])))
+            and (not self.fault_injected or _injected(event))
         )
+
+
+def _injected(event: dict[str, Any]) -> bool:
+    """Whether ``event`` is of a failure that fault injection made."""
+    return bool((event.get("additionalEventData") or {}).get("faultInjected"))
 
 
 def _aware(when: datetime) -> datetime:

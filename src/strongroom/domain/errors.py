@@ -12,6 +12,9 @@ class KmsError(Exception):
     """An error the API returns to the caller: ``code`` is the AWS error code."""
 
     status: int = 400
+    # Made by fault injection (``strongroom admin fault``), not by the operation: the audit
+    # event says so.
+    injected: bool = False
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message)

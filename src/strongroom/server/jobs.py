@@ -19,6 +19,7 @@ from strongroom.server.metrics import Metrics
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import Core
 from strongroom.services.deletion import delete_due_keys
+from strongroom.services.faults import FAULTS_CHANGE
 from strongroom.services.imports import expire_due_materials
 from strongroom.services.key_usage import write_uses
 from strongroom.services.multiregion import complete_replication
@@ -78,6 +79,7 @@ class Jobs:
         On PostgreSQL the change feed is also read as soon as another process notifies a
         change (``storage.sql.notify``), and the poll is the fallback."""
         self._change_seq = self.rt.core.store.latest_change()
+        self.rt.faults.load(self.rt.core.store)  # after the seq: a later change reloads them
         s = self.rt.settings
         loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
@@ -188,9 +190,12 @@ class Jobs:
 
     def poll_changes(self) -> None:
         """Evict what changed since the last poll from the key cache and, for a principal
-        whose identity policies changed, from the credential cache."""
+        whose identity policies changed, from the credential cache; reload the injected
+        faults when they changed."""
         with self._poll_lock:  # the schedule's read and catch_up's may overlap
             seq, arns = self.rt.core.store.changes_since(self._change_seq)
+            if FAULTS_CHANGE in arns:  # before the seq moves on: a failed reload is retried
+                self.rt.faults.load(self.rt.core.store)
             self._change_seq = max(seq, self._change_seq)
         for arn in arns:
             self.rt.core.cache.invalidate(arn)

@@ -110,6 +110,10 @@ class Pipeline:
                 if not operation:
                     operation = wire.body_operation(body)
                 route, params = wire.decode(operation, fields, body)
+                if self.rt.faults.faults:  # strongroom admin fault (server/faults.py)
+                    await self.rt.faults.inject(
+                        wire.signing_name, caller.principal.account, operation
+                    )
                 ctx = RequestContext(caller, request_id, grant_tokens=_grant_tokens(params))
                 call = CallOrigin(request_id, operation, caller)
                 key_id = params.get("KeyId")
@@ -157,6 +161,7 @@ class Pipeline:
                 error_message=error.message if error else None,
                 event_source=wire.event_source,
                 event_id=ctx.event_id if ctx else None,
+                fault_injected=error is not None and error.injected,
             )
             try:
                 alone = found_idle and self._active == 1 and await self._still_alone()

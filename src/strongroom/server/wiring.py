@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from strongroom.audit.log import AuditLog
@@ -22,6 +22,7 @@ from strongroom.keystores.software import SoftwareKeyStore
 from strongroom.keystores.xks_client import XksClient
 from strongroom.server.authn import Authenticator
 from strongroom.server.client_config import PROFILE, credentials_profile, write_config
+from strongroom.server.faults import FaultTable
 from strongroom.server.root_keys import (
     RootKeyFollower,
     create_softhsm_root,
@@ -86,6 +87,8 @@ class Runtime:
     audit: AuditLog
     # Follows the root key registry (a migration or rotation while serving).
     root_keys: RootKeyFollower | None = None
+    # The faults injected into requests (strongroom admin fault), reloaded by the jobs.
+    faults: FaultTable = field(default_factory=FaultTable)
 
 
 def open_store(settings: Settings) -> Store:

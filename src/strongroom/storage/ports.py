@@ -32,6 +32,20 @@ class AccessKeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """A fault injected for users' CI (``strongroom admin fault``): the requests of
+    ``account_id`` ("*": every account) to ``operation`` ("*": every KMS operation) wait
+    ``latency_ms`` and fail with ``error_code`` at ``rate`` (0 to 1)."""
+
+    account_id: str
+    operation: str
+    error_code: str
+    rate: float
+    latency_ms: int
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ImportTokenRecord:
     """The parameters GetParametersForImport issued: the wrapping private key (wrapped under
     the root key) behind one import token, which only the token's digest names."""
@@ -416,6 +430,23 @@ class KeyUsageRepository(Protocol):
         ...
 
 
+class FaultRepository(Protocol):
+    """The injected faults, one per (account, operation); "*" stands for every one."""
+
+    def put(self, fault: FaultRecord) -> None:
+        """Add ``fault``, or replace the one of its account and operation."""
+        ...
+
+    def delete(self, account_id: str | None, operation: str | None) -> int:
+        """Delete the faults of ``account_id`` and ``operation`` (None: any; "*" is only
+        the fault of every account, or of every operation); how many went."""
+        ...
+
+    def list(self) -> list[FaultRecord]:
+        """Every fault, by account then operation."""
+        ...
+
+
 class HsmClusterRepository(Protocol):
     """PKCS#11 tokens registered as CloudHSM clusters, by cluster id."""
 
@@ -527,6 +558,9 @@ class Transaction(Protocol):
 
     @property
     def custom_key_stores(self) -> CustomKeyStoreRepository: ...
+
+    @property
+    def faults(self) -> FaultRepository: ...
 
 
 class Store(Protocol):

@@ -19,6 +19,7 @@ from strongroom.storage.sql.aliases import SqlAliases
 from strongroom.storage.sql.changes import SqlChanges
 from strongroom.storage.sql.custom_key_stores import SqlCustomKeyStores, SqlHsmClusters
 from strongroom.storage.sql.errors import database_errors
+from strongroom.storage.sql.faults import SqlFaults
 from strongroom.storage.sql.grants import SqlGrants
 from strongroom.storage.sql.identities import SqlIdentities
 from strongroom.storage.sql.key_usage import SqlKeyUsage
@@ -46,6 +47,7 @@ class SqlTransaction:
         self.key_usage = SqlKeyUsage(conn)
         self.hsm_clusters = SqlHsmClusters(conn)
         self.custom_key_stores = SqlCustomKeyStores(conn)
+        self.faults = SqlFaults(conn)
 
 
 class SqlStore:
