@@ -180,13 +180,10 @@ def _run(args: argparse.Namespace, action: str) -> int:
             f"strongroom {action} needs the client extra: pip install 'strongroom[client]' ({exc})"
         ) from exc
     context = parse_context(args.context)
-    # The SDK logs each KMS failure with its traceback; this command says it in one line.
-    sdk_log = logging.getLogger("aws_encryption_sdk")
-    sdk_log.addHandler(logging.NullHandler())
-    sdk_log.propagate = False
     client = _client(args)
     try:
         with (
+            _quiet_sdk_log(),
             _source(args.input) as (source, size),
             _destination(args.output) as destination,
             _progress(size) as progress,
@@ -201,6 +198,22 @@ def _run(args: argparse.Namespace, action: str) -> int:
         return 1
     _report_retries(client, action)
     return 0
+
+
+@contextlib.contextmanager
+def _quiet_sdk_log() -> Iterator[None]:
+    """The SDK logs each KMS failure with its traceback; this command says it in one line.
+    (Restored afterwards: ``main`` may run inside another program.)"""
+    log = logging.getLogger("aws_encryption_sdk")
+    handler = logging.NullHandler()
+    propagate = log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
 
 
 def _report_retries(client: Any, action: str) -> None:
