@@ -413,6 +413,43 @@ def test_cli_cache_options_reuse_a_data_key_within_one_run(
     assert "cache max age must be greater than 0" in bad.stderr
 
 
+# -- the README, as written ---------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+HEADING = "## Client: strongroom encrypt/decrypt"
+
+
+def _readme_block(index: int) -> str:
+    text = README.read_text().split(HEADING, 1)[1]
+    return text.split("```")[1 + 2 * index].split("\n", 1)[1]
+
+
+def test_readme_client_blocks_run_as_written(server: Server, tmp_path: Path) -> None:
+    """The README's shell block, then its Python block, in a directory whose
+    ``strongroom-data`` is this server's, with no AWS_* variable but what ``strongroom env``
+    sets (the ``aws`` and ``strongroom`` commands on PATH, as installed)."""
+    (tmp_path / "strongroom-data").symlink_to(server.data_dir)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "strongroom").write_text(
+        f'#!/bin/sh\nexec {sys.executable} -m strongroom.cli.main "$@"\n'
+    )
+    (tmp_path / "bin" / "strongroom").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_EC2_METADATA_DISABLED="true",
+        PATH=f"{tmp_path / 'bin'}:{env['PATH']}",
+        CODE=_readme_block(1),
+    )
+    script = _readme_block(0) + f'\nexec {sys.executable} -c "$CODE"\n'
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "piped{'GenerateDataKey': 2, 'DescribeKey': 1, 'Decrypt': 2}\n"
+    assert (tmp_path / "restored.tar").read_bytes() == (tmp_path / "backup.tar").read_bytes()
+
+
 # -- throttling ----------------------------------------------------------------------------
 
 
