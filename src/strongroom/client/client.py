@@ -120,17 +120,17 @@ class Client:
         bytes written. ``size`` (the plaintext length, when known) lets the data key cache
         serve the message and a progress bar show a total."""
         manager = self._encryption_manager()
-        with (
-            self._errors("GenerateDataKey"),
-            self._sdk.stream(
+        with self._errors("GenerateDataKey"):
+            encryptor = self._sdk.stream(
                 mode="e",
                 source=_Counting(source, progress),
                 encryption_context=dict(context or {}),
                 source_length=size,
                 **manager,
-            ) as encryptor,
-        ):
-            return _copy(encryptor, destination)
+            )
+            written = _copy(encryptor, destination)
+            encryptor.close()
+            return written
 
     def decrypt_stream(
         self,
@@ -144,10 +144,11 @@ class Client:
         encryption context. Each pair of ``context`` must be in it: checked when the header
         is read, before any plaintext is written."""
         manager = self._decryption_manager()
-        with (
-            self._errors("Decrypt"),
-            self._sdk.stream(mode="d", source=_Counting(source, progress), **manager) as decryptor,
-        ):
+        # Not a ``with`` block: the stream's __exit__ logs a traceback when it is left early
+        # (an error, a context mismatch); closed here on success only, where close()
+        # checks that the footer was read.
+        with self._errors("Decrypt"):
+            decryptor = self._sdk.stream(mode="d", source=_Counting(source, progress), **manager)
             found: dict[str, str] = dict(decryptor.header.encryption_context)
             missing = {k: v for k, v in (context or {}).items() if found.get(k) != v}
             if missing:
@@ -156,6 +157,7 @@ class Client:
                     f"the message's encryption context does not contain {pairs}"
                 )
             _copy(decryptor, destination)
+            decryptor.close()
             return found
 
     # -- materials --------------------------------------------------------------------
@@ -231,8 +233,10 @@ class Client:
             if operation == "GenerateDataKey":
                 raise ClientError(f"{type(exc).__name__}: {exc}") from exc
             # Serialization and parsing errors of a message that is not one (or is cut).
+            detail = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
             raise MalformedMessageError(
-                f"not a valid AWS Encryption SDK message: {exc or type(exc).__name__}"
+                "not a valid AWS Encryption SDK message, or one cut short: "
+                + (detail or type(exc).__name__)
             ) from exc
 
 
