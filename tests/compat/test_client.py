@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -465,6 +466,7 @@ def throttled(tmp_path: Path) -> Iterator[Server]:
     try:
         srv.admin("fault", "set", "--error", "ThrottlingException", "--rate", "0.5",
                   "--operation", "GenerateDataKey")  # fmt: skip
+        time.sleep(1.2)  # a running server applies a change within a second (issue 15 §2)
         yield srv
     finally:
         stop_server(srv)
