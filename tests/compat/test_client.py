@@ -6,12 +6,17 @@ job against a server that throttles."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import os
+import pty
 import re
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,8 +129,9 @@ def test_file_round_trip_under_an_alias(
 ) -> None:
     plain, message, back = tmp_path / "plain", tmp_path / "plain.enc", tmp_path / "back"
     plain.write_bytes(os.urandom(100_000))
-    strongroom("encrypt", "--key-id", aliased["alias"], *CONTEXT_ARGS,
-               "--input", str(plain), "--output", str(message))  # fmt: skip
+    strongroom("encrypt", "--key-id", aliased["alias"], *CONTEXT_ARGS, "--input", str(plain),
+               "--output", str(message), "--retry-mode", "adaptive",
+               "--max-attempts", "3")  # fmt: skip
     assert message.read_bytes()[:1] == b"\x02"  # message format version 2 (key commitment)
     strongroom("decrypt", *CONTEXT_ARGS, "--input", str(message), "--output", str(back))
     assert back.read_bytes() == plain.read_bytes()
@@ -142,6 +148,31 @@ def test_stdin_to_stdout_round_trip_under_a_key_arn(
     decrypted = piped(env, ["decrypt", "--key-id", aliased["alias"]], encrypted.stdout)
     assert decrypted.returncode == 0, decrypted.stderr
     assert decrypted.stdout == data
+
+
+def test_progress_bar_on_a_terminal(
+    env: dict[str, str], aliased: dict[str, str], tmp_path: Path
+) -> None:
+    """stderr a terminal (a pseudo-terminal of 100 columns) and the input a file: a bar
+    with the total; the other tests show none when stderr is not a terminal."""
+    plain = tmp_path / "plain"
+    plain.write_bytes(os.urandom(3 * 1024 * 1024))
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    with subprocess.Popen(
+        [sys.executable, "-m", "strongroom.cli.main", "encrypt", "--key-id", aliased["arn"],
+         "--input", str(plain), "--output", str(tmp_path / "m")],
+        stderr=terminal, stdout=subprocess.DEVNULL, env=env,
+    ) as process:  # fmt: skip
+        os.close(terminal)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+        assert process.wait(timeout=120) == 0, shown
+    os.close(controller)
+    assert b"/3.00M [" in shown, shown  # tqdm: done/total in binary megabytes
+    assert b"100%" in shown or b"3.00M/3.00M" in shown, shown
 
 
 def test_multi_megabyte_file_round_trip(
