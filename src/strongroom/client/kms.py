@@ -89,14 +89,14 @@ class CallStats:
             if error:
                 self.last_error = (model.name, error.get("Code", ""), error.get("Message", ""))
 
-    def note_failed_call(self, exception: Exception, **_: Any) -> None:
-        """after-call-error (a call that ended without a response: its connection failed)."""
+    def note_failed_call(self, **_: Any) -> None:
+        """after-call-error (a call that ended without a response: its connection failed;
+        botocore raises that error to the caller)."""
         failed: list[str] = getattr(self._attempts, "codes", [])
         self._attempts.codes = []
         with self._lock:
             self.retries += max(len(failed) - 1, 0)
             self.retried_errors.update(failed[:-1])
-            self.last_error = ("connect", type(exception).__name__, str(exception))
 
 
 class KmsClients:
