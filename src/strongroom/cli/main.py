@@ -1,4 +1,4 @@
-"""The ``strongroom`` command: serve, admin, audit, env, xks-proxy."""
+"""The ``strongroom`` command: serve, admin, audit, env, xks-proxy, encrypt, decrypt."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from strongroom.cli import admin, audit, env, serve, xks_proxy
+from strongroom.cli import admin, audit, env, envelope, serve, xks_proxy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.register(commands)
     env.register(commands)
     xks_proxy.register(commands)
+    envelope.register(commands)
     return parser
 
 
