@@ -81,6 +81,9 @@ def register(commands: Any) -> None:
     from strongroom.cli import hsm_cluster
 
     hsm_cluster.register(sub, _with_core)
+    from strongroom.cli import quotas
+
+    quotas.register(sub, _with_core)
     root_key.register(sub)
 
 

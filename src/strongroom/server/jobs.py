@@ -19,6 +19,7 @@ from strongroom.services.deletion import delete_due_keys
 from strongroom.services.imports import expire_due_materials
 from strongroom.services.key_usage import write_uses
 from strongroom.services.multiregion import complete_replication
+from strongroom.services.quotas import CHANGE_NAME as QUOTAS_CHANGED
 from strongroom.services.rotation import rotate_due_keys
 from strongroom.services.sessions import prune_sessions
 
@@ -119,6 +120,8 @@ class Jobs:
         whose identity policies changed, from the credential cache."""
         seq, arns = self.rt.core.store.changes_since(self._change_seq)
         self._change_seq = seq
+        if QUOTAS_CHANGED in arns:  # strongroom admin quota set/reset: the new values
+            self.rt.core.quota_values.reload(self.rt.core.store)
         for arn in arns:
             self.rt.core.cache.invalidate(arn)
             self.rt.core.store_tokens.invalidate(arn)  # a custom key store's connection

@@ -90,6 +90,9 @@ class Pipeline:
                     operation = wire.body_operation(body)
                 route, params = wire.decode(operation, fields, body)
                 ctx = RequestContext(caller, request_id, grant_tokens=_grant_tokens(params))
+                quotas = self.rt.quotas  # request quotas: ThrottlingException over a rate
+                if quotas and (waiting := quotas.admit(caller, operation, params)) is not None:
+                    await waiting
                 call = CallOrigin(request_id, operation, caller)
                 key_id = params.get("KeyId")
                 if not route.on_loop or (

@@ -22,6 +22,7 @@ from strongroom.keystores.software import SoftwareKeyStore
 from strongroom.keystores.xks_client import XksClient
 from strongroom.server.authn import Authenticator
 from strongroom.server.client_config import PROFILE, credentials_profile, write_config
+from strongroom.server.quotas import RequestQuotas
 from strongroom.server.root_keys import (
     RootKeyFollower,
     create_softhsm_root,
@@ -86,6 +87,8 @@ class Runtime:
     audit: AuditLog
     # Follows the root key registry (a migration or rotation while serving).
     root_keys: RootKeyFollower | None = None
+    # The request quotas' buckets (ThrottlingException); off unless built by build_runtime.
+    quotas: RequestQuotas | None = None
 
 
 def open_store(settings: Settings) -> Store:
@@ -196,7 +199,14 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
         if isinstance(core.root_key, RootKeyRing)
         else None
     )
-    return Runtime(settings, core, credentials, authenticator, audit, follower)
+    quotas = RequestQuotas(
+        core,
+        enabled=settings.request_quotas,
+        mode=settings.quota_sharing,
+        workers=settings.workers,
+        sqlite=settings.database_url is None,
+    )
+    return Runtime(settings, core, credentials, authenticator, audit, follower, quotas)
 
 
 def config_path(settings: Settings) -> Path:

@@ -21,6 +21,7 @@ from strongroom.storage.sql.identities import SqlIdentities
 from strongroom.storage.sql.key_usage import SqlKeyUsage
 from strongroom.storage.sql.keys import SqlKeys
 from strongroom.storage.sql.material import SqlMaterial
+from strongroom.storage.sql.quotas import SqlQuotas
 from strongroom.storage.sql.root_key import SqlRootKey
 from strongroom.storage.sql.sessions import SqlSessions
 from strongroom.storage.sql.tags import SqlTags
@@ -42,6 +43,7 @@ class SqlTransaction:
         self.key_usage = SqlKeyUsage(conn)
         self.hsm_clusters = SqlHsmClusters(conn)
         self.custom_key_stores = SqlCustomKeyStores(conn)
+        self.quotas = SqlQuotas(conn)
 
 
 class SqlStore:
