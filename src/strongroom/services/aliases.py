@@ -77,7 +77,7 @@ def create_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     with core.store.transaction() as tx:
         if tx.aliases.get(ctx.account, ctx.region, name) is not None:
             raise AlreadyExistsException(f"An alias with the name {arn} already exists")
-        most = limit(core, ctx.account, ctx.region, ALIASES_PER_KEY)
+        most = limit(tx, ctx.account, ctx.region, ALIASES_PER_KEY)
         if tx.aliases.count(ctx.account, ctx.region, key.key_id) >= most:
             raise LimitExceededException(
                 f"Key {key.arn} already has {most} aliases, the most a key can have."

@@ -146,7 +146,7 @@ def _insert(core: Core, key: Key, wanted: Grant) -> Grant:
             for grant in tx.grants.list(key.arn, name=wanted.name):
                 if _same_parameters(grant, wanted):
                     return grant
-        most = limit(core, key.account, key.region, GRANTS_PER_KEY, core.grants_per_key)
+        most = limit(tx, key.account, key.region, GRANTS_PER_KEY, core.grants_per_key)
         if tx.grants.count(key.arn) >= most:
             raise LimitExceededException(
                 f"The grant limit for {key.arn} has been reached: a KMS key can have at most "

@@ -79,7 +79,7 @@ def insert_key(
     caller has checked the policy and the tags. Raises LimitExceededException when a
     customer managed key would exceed its account's quota of keys in the Region."""
     if key.key_manager is KeyManager.CUSTOMER:
-        check_key_count(core, tx, key)
+        check_key_count(tx, key)
     tx.keys.insert(key)
     if material is not None:
         key = add_generated_version(core, tx, key, material, key.creation_date)

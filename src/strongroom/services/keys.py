@@ -40,7 +40,7 @@ from strongroom.services.material import material_source
 from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
 from strongroom.services.quotas import limit
 from strongroom.services.resolve import resolve_key
-from strongroom.services.validation import check_tags
+from strongroom.services.validation import MAX_TAGS_PER_KEY, check_tags
 from strongroom.storage.ports import Transaction
 
 
@@ -103,7 +103,11 @@ def create_key(
         validate_key_policy(
             core, ctx.caller, policy, arn, bypass_lockout=bool(bypass_policy_lockout_safety_check)
         )
-    check_tags(tags, most=limit(core, ctx.account, ctx.region, TAGS_PER_KEY))
+    most = MAX_TAGS_PER_KEY
+    if tags:  # the operator may have set another quota of tags
+        with core.store.transaction() as tx:
+            most = limit(tx, ctx.account, ctx.region, TAGS_PER_KEY)
+    check_tags(tags, most=most)
     if custom_key_store_id is not None and xks_key_id is not None:
         # Last of the checks: it asks the store's proxy.
         check_external_key(core, ctx, custom_key_store_id, xks_key_id)

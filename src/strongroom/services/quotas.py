@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from strongroom.domain import quotas as catalog
 from strongroom.domain.errors import LimitExceededException
@@ -16,9 +16,6 @@ from strongroom.domain.ids import is_key_id, key_arn
 from strongroom.domain.models import Key
 from strongroom.domain.quotas import Quota
 from strongroom.storage.ports import Store, Transaction
-
-if TYPE_CHECKING:
-    from strongroom.services.core import Core
 
 EVERY_ACCOUNT = "*"
 """The account of a value that holds for every account without one of its own."""
@@ -38,13 +35,13 @@ class QuotaSetting:
 
 
 class QuotaValues:
-    """The operator's values as this process last read them. ``reload`` reads them (off the
-    event loop: the change feed's poll, a start); ``get`` never touches the database once
-    they have been read."""
+    """The operator's values as this process last read them, for the request quotas:
+    ``reload`` reads them (at start, and off the event loop on the change feed's poll);
+    ``value`` never touches the database. Resource quotas read theirs in their transaction
+    (``limit``)."""
 
     def __init__(self) -> None:
         self._values: Mapping[tuple[str, str], float] = MappingProxyType({})
-        self._loaded = False
         self._lock = threading.Lock()
         self.version = 0  # counts reloads, so request buckets know to look again
 
@@ -53,12 +50,7 @@ class QuotaValues:
             rows = tx.quotas.values()
         with self._lock:
             self._values = MappingProxyType({(a, n): v for a, n, v in rows})
-            self._loaded = True
             self.version += 1
-
-    def ensure_loaded(self, store: Store) -> None:
-        if not self._loaded:
-            self.reload(store)
 
     def value(self, account: str, region: str, quota: Quota) -> float:
         """The quota's value for ``account`` in ``region``: the account's own, else the
@@ -78,16 +70,16 @@ class QuotaValues:
 
 
 def limit(
-    core: Core, account: str, region: str, quota: Quota, configured: int | None = None
+    tx: Transaction, account: str, region: str, quota: Quota, configured: int | None = None
 ) -> int:
-    """A resource quota's value for an account in a Region: the operator's (``admin quota
-    set``), else ``configured`` (a server setting, such as ``grants_per_key``), else AWS's
-    default. The operator's values are read first if this process never read them."""
-    core.quota_values.ensure_loaded(core.store)
-    value, source = core.quota_values.setting(account, region, quota)
-    if source == "default" and configured is not None:
-        return configured
-    return int(value)
+    """A resource quota's value for an account in a Region, read in ``tx`` (exact at once,
+    and in the transaction that counts the resources): the operator's (``admin quota set``;
+    the account's own, else the one for every account), else ``configured`` (a server
+    setting, such as ``grants_per_key``), else AWS's default."""
+    value = tx.quotas.value_for(account, quota.name)
+    if value is not None:
+        return int(value)
+    return configured if configured is not None else int(quota.default_in(region))
 
 
 def find_quota(name: str) -> Quota:
@@ -145,10 +137,10 @@ def _record(tx: Transaction, now: float) -> None:
     tx.changes.record(CHANGE_NAME, datetime.fromtimestamp(now, UTC))
 
 
-def check_key_count(core: Core, tx: Transaction, key: Key) -> None:
+def check_key_count(tx: Transaction, key: Key) -> None:
     """LimitExceededException when ``key``'s account has as many customer managed keys in
     its Region as it may have (AWS managed keys do not count)."""
-    most = limit(core, key.account, key.region, catalog.KMS_KEYS)
+    most = limit(tx, key.account, key.region, catalog.KMS_KEYS)
     if tx.quotas.customer_managed_keys(key.account, key.region) >= most:
         raise LimitExceededException(
             f"The request was rejected because a quota was exceeded: account {key.account} "

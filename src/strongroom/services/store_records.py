@@ -53,7 +53,7 @@ def check_quota(tx: Transaction, core: Core, ctx: RequestContext) -> None:
     """Raises LimitExceededException when the account has as many custom key stores (of
     either type) in the Region as it may have."""
     most = limit(
-        core, ctx.account, ctx.region, CUSTOM_KEY_STORES, core.custom_key_stores_per_account
+        tx, ctx.account, ctx.region, CUSTOM_KEY_STORES, core.custom_key_stores_per_account
     )
     if tx.custom_key_stores.count(ctx.account, ctx.region) >= most:
         raise LimitExceededException(

@@ -25,7 +25,7 @@ def tag_resource(core: Core, ctx: RequestContext, key_id: str, new: Sequence[Tag
     check_state(Operation.TAG_RESOURCE, key)
     with core.store.transaction() as tx:
         existing = {t.key for t in tx.tags.list(key.arn)}
-        most = limit(core, key.account, key.region, TAGS_PER_KEY)
+        most = limit(tx, key.account, key.region, TAGS_PER_KEY)
         check_tags(new, existing=len(existing - {t.key for t in new}), most=most)
         tx.tags.put(key.arn, new)
         tx.changes.record(key.arn, core.clock())

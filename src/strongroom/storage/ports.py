@@ -496,6 +496,11 @@ class QuotaRepository(Protocol):
         """Every (account, quota name, value) the operator set."""
         ...
 
+    def value_for(self, account: str, name: str) -> float | None:
+        """The account's own value of quota ``name``, else the one for every account, else
+        None (AWS's default)."""
+        ...
+
     def put_value(self, account: str, name: str, value: float, now: float) -> None: ...
 
     def delete_value(self, account: str, name: str) -> bool:

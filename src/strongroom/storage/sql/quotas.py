@@ -24,6 +24,16 @@ class SqlQuotas:
         ).all()
         return [(r.account_id, r.quota_name, float(r.value)) for r in rows]
 
+    def value_for(self, account: str, name: str) -> float | None:
+        """The account's own value of quota ``name``, else the one for every account ("*")."""
+        rows = self._c.execute(
+            sa.select(quota_values.c.account_id, quota_values.c.value).where(
+                quota_values.c.quota_name == name, quota_values.c.account_id.in_((account, "*"))
+            )
+        ).all()
+        found = {r.account_id: float(r.value) for r in rows}
+        return found.get(account, found.get("*"))
+
     def put_value(self, account: str, name: str, value: float, now: float) -> None:
         where = (quota_values.c.account_id == account) & (quota_values.c.quota_name == name)
         done = self._c.execute(
