@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Request quotas: their cost, and how exactly they hold across worker processes.
+
+Part 1, cost: Encrypt at 64 connections (the signed request of ``kms_bench.py`` replayed by
+wrk) against Strongroom with request quotas off and on, at AWS's default symmetric rate
+(100,000 a second in us-east-1: more than this machine serves, so nothing is throttled).
+Off and on alternate, ``--rounds`` times each; the medians' ratio is printed (target: on
+within 5% of off).
+
+Part 2, accuracy (``--accuracy``): the symmetric quota of the account set to ``--rate``
+(``strongroom admin quota set``), Encrypt replayed by wrk for ``--duration`` seconds at 64
+connections and at 1 (one connection: one worker gets all the load); the requests admitted
+(2xx) per second against the rate, for each way of sharing a quota between the workers
+(``--quota-sharing``: lease, split; local for one worker).
+
+    python3 bench/quota_bench.py                          # cost, 2 workers, ~1 min
+    python3 bench/quota_bench.py --workers 1
+    python3 bench/quota_bench.py --accuracy --rate 500    # accuracy, ~1 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import kms_bench as kb
+
+SYMMETRIC = "Cryptographic operations (symmetric) request rate"
+
+
+def start(workdir: Path, name: str, workers: int, quotas: bool, sharing: str = "auto") -> Any:
+    env = {"STRONGROOM_REQUEST_QUOTAS": "true" if quotas else "false"}
+    env["STRONGROOM_QUOTA_SHARING"] = sharing
+    server = kb.start_strongroom(workdir, workers, name=name, env=env)
+    target = kb.Target(name, server, *kb.strongroom_credentials(workdir, name))
+    return target
+
+
+def set_quota(workdir: Path, name: str, value: float) -> None:
+    data = ["--data-dir", str(workdir / f"{name}-data")]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "strongroom.cli.main",
+            "admin",
+            "quota",
+            "set",
+            SYMMETRIC,
+            f"{value:g}",
+            *data,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    time.sleep(1.0)  # the servers' change polls
+
+
+def cost(args: argparse.Namespace, workdir: Path, plaintext: bytes) -> dict[str, Any]:
+    targets = {
+        "off": start(workdir, "off", args.workers, quotas=False),
+        "on": start(workdir, "on", args.workers, quotas=True),
+    }
+    for t in targets.values():
+        t.setup(plaintext)
+        kb.run_wrk(t, "Encrypt", args.connections, 2, plaintext, workdir, args.wrk_threads)
+    rps: dict[str, list[float]] = {"off": [], "on": []}
+    for i in range(args.rounds):
+        for name in ("off", "on") if i % 2 == 0 else ("on", "off"):
+            run = kb.run_wrk(
+                targets[name],
+                "Encrypt",
+                args.connections,
+                args.duration,
+                plaintext,
+                workdir,
+                args.wrk_threads,
+            )
+            if not run.ok:
+                raise SystemExit(f"{name}: {run.problem or run.errors}")
+            rps[name].append(run.rps)
+            print(
+                f"round {i + 1} quotas {name:<3}: {run.rps:>8,.0f} req/s  p50 {run.p50_ms:.2f} ms"
+                f"  p99 {run.p99_ms:.2f} ms  other cpu {run.other_cpu:.2f}",
+                flush=True,
+            )
+    off, on = statistics.median(rps["off"]), statistics.median(rps["on"])
+    print(f"median off {off:,.0f}  on {on:,.0f}  on/off {on / off:.3f}", flush=True)
+    for t in targets.values():
+        kb.stop(t.server)
+    return {"off": rps["off"], "on": rps["on"], "ratio": on / off}
+
+
+def accuracy(args: argparse.Namespace, workdir: Path, plaintext: bytes) -> list[dict[str, Any]]:
+    modes = ["local"] if args.workers == 1 else ["lease", "split"]
+    out = []
+    for mode in modes:
+        name = f"acc-{mode}"
+        target = start(workdir, name, args.workers, quotas=True, sharing=mode)
+        target.setup(plaintext)
+        set_quota(workdir, name, args.rate)
+        for conns in (args.connections, 1):
+            time.sleep(1.5)  # the shared bucket full again: one second's burst
+            run = kb.run_wrk(
+                target, "Encrypt", conns, args.duration, plaintext, workdir, args.wrk_threads
+            )
+            admitted = run.requests - run.non_2xx
+            # wrk's duration includes the first second's burst: the most a bucket allows is
+            # rate x duration + rate.
+            most = args.rate * args.duration + args.rate
+            row = {
+                "mode": mode,
+                "workers": args.workers,
+                "connections": conns,
+                "rate": args.rate,
+                "duration": args.duration,
+                "requests": run.requests,
+                "admitted": admitted,
+                "admitted_per_s": admitted / args.duration,
+                "of_most": admitted / most,
+            }
+            out.append(row)
+            print(
+                f"{mode:<6} workers {args.workers} conns {conns:>3}: {run.requests:>7} requests, "
+                f"{admitted:>6} admitted = {admitted / args.duration:>7.1f}/s for a rate of "
+                f"{args.rate:g}/s ({admitted / most:.1%} of rate x {args.duration:g} s + "
+                "one second's burst)",
+                flush=True,
+            )
+        kb.stop(target.server)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--duration", type=float, default=10)
+    p.add_argument("--rounds", type=int, default=3, help="runs of each, alternating (cost)")
+    p.add_argument("--wrk-threads", type=int, default=1)
+    p.add_argument("--accuracy", action="store_true", help="part 2 instead of part 1")
+    p.add_argument("--rate", type=float, default=500, help="the quota for --accuracy")
+    p.add_argument("--json", type=Path, help="write the results here")
+    args = p.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk not found: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    workdir = Path(tempfile.mkdtemp(prefix="quota_bench-"))
+    plaintext = os.urandom(256)
+    results: dict[str, Any] = {"machine": kb.machine(), "settings": vars(args) | {"json": None}}
+    try:
+        if args.accuracy:
+            results["accuracy"] = accuracy(args, workdir, plaintext)
+        else:
+            results["cost"] = cost(args, workdir, plaintext)
+    finally:
+        kb.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
