@@ -53,12 +53,13 @@ LEASE_SECONDS = 0.05
 """A lease holds this many seconds of a quota's rate (at least one token)."""
 
 MODES = ("auto", "local", "lease", "split")
+CHARGE_CACHE = 4096  # (operation, key spec, store, ...) -> the buckets a request takes from
 
 # The parameter that names the key whose class a cryptographic request counts against.
 _KEY_PARAM = {"ReEncrypt": "DestinationKeyId"}
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Charge:
     """One bucket a request takes ``cost`` tokens from."""
 
@@ -78,7 +79,7 @@ class _Bucket:
         self.tokens = 0.0
         self.stamp = time.monotonic()
         self.version = -1  # the operator values' version the rate was read at
-        self.leasing: asyncio.Future[None] | None = None
+        self.leasing: asyncio.Future[int] | None = None
         self.empty_until = 0.0  # lease mode: the shared bucket was empty; ask again then
 
 
@@ -94,6 +95,7 @@ class RequestQuotas:
         self._share = 1.0 / workers if mode == "split" else 1.0
         self._buckets: dict[tuple[str, str, str], _Bucket] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._charge_cache: dict[tuple[object, ...], tuple[_Charge, ...]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -125,8 +127,8 @@ class RequestQuotas:
                 key = peek_key(self.core.cache, account, region, key_id)
                 if key is None:
                     return self._admit_after_loading(caller, operation, params, key_id)
-                return self._take(account, region, _charges(operation, params, key))
-        return self._take(account, region, _charges(operation, params, None))
+                return self._take(account, region, self._charges(operation, params, key))
+        return self._take(account, region, self._charges(operation, params, None))
 
     async def _admit_after_loading(
         self, caller: Caller, operation: str, params: dict[str, Any], key_id: str
@@ -136,9 +138,28 @@ class RequestQuotas:
         loop = asyncio.get_running_loop()
         key = await loop.run_in_executor(self._pool, _find, self.core, caller, key_id)
         account, region = caller.principal.account, caller.region
-        pending = self._take(account, region, _charges(operation, params, key))
+        pending = self._take(account, region, self._charges(operation, params, key))
         if pending is not None:
             await pending
+
+    def _charges(
+        self, operation: str, params: dict[str, Any], key: Key | None
+    ) -> Sequence[_Charge]:
+        """``_charges``, remembered by what decides them."""
+        spec = params.get("KeyPairSpec")
+        store = params.get("CustomKeyStoreId")
+        what = (
+            operation,
+            None if key is None else (key.key_spec, key.custom_key_store_id, key.origin),
+            spec if isinstance(spec, str) else None,
+            store if isinstance(store, str) else None,
+        )
+        found = self._charge_cache.get(what)
+        if found is None:
+            if len(self._charge_cache) >= CHARGE_CACHE:
+                self._charge_cache.clear()
+            found = self._charge_cache[what] = tuple(_charges(operation, params, key))
+        return found
 
     def _take(
         self, account: str, region: str, charges: Sequence[_Charge]
@@ -194,26 +215,38 @@ class RequestQuotas:
         """Take the next lease in the background when this process is down to half of one."""
         low = bucket.tokens < _lease_size(bucket) / 2
         if low and bucket.leasing is None and time.monotonic() >= bucket.empty_until:
-            task = asyncio.ensure_future(self._lease(account, region, charge, bucket))
-            task.add_done_callback(_log_failure)
+            self._start_lease(account, region, charge, bucket)
 
     async def _lease(self, account: str, region: str, charge: _Charge, bucket: _Bucket) -> None:
-        """Take a lease from the shared bucket into ``bucket``; one at a time per bucket."""
-        if bucket.leasing is not None:
-            await asyncio.shield(bucket.leasing)
-            return
+        """Wait for a lease into ``bucket``: the one under way, or a new one."""
+        leasing = bucket.leasing or self._start_lease(account, region, charge, bucket)
+        await asyncio.shield(leasing)
+
+    def _start_lease(
+        self, account: str, region: str, charge: _Charge, bucket: _Bucket
+    ) -> asyncio.Future[int]:
+        """Take a lease from the shared bucket into ``bucket`` in a thread; one at a time per
+        bucket (``bucket.leasing`` is set at once, before the loop runs the thread's task)."""
         loop = asyncio.get_running_loop()
-        bucket.leasing = loop.create_future()
-        try:
-            got = await loop.run_in_executor(
-                self._pool, self._take_shared, account, region, charge.bucket, bucket
-            )
+        leasing = bucket.leasing = loop.run_in_executor(
+            self._pool, self._take_shared, account, region, charge.bucket, bucket
+        )
+
+        def done(future: asyncio.Future[int]) -> None:
+            bucket.leasing = None
+            if future.cancelled() or future.exception() is not None:
+                if not future.cancelled():
+                    log.error(
+                        "taking a lease of a request quota failed", exc_info=future.exception()
+                    )
+                return
+            got = future.result()
             bucket.tokens += got
             if got == 0:  # the shared bucket holds less than a token: not before one refills
                 bucket.empty_until = time.monotonic() + 1.0 / max(bucket.rate, 1e-9) / 2
-        finally:
-            bucket.leasing.set_result(None)
-            bucket.leasing = None
+
+        leasing.add_done_callback(done)
+        return leasing
 
     def _take_shared(self, account: str, region: str, name: str, bucket: _Bucket) -> int:
         with self.core.store.transaction() as tx:
@@ -230,11 +263,6 @@ class RequestQuotas:
 
 def _lease_size(bucket: _Bucket) -> int:
     return max(1, min(int(bucket.capacity), math.ceil(bucket.rate * LEASE_SECONDS)))
-
-
-def _log_failure(task: asyncio.Future[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("taking a lease of a request quota failed", exc_info=task.exception())
 
 
 def _find(core: Core, caller: Caller, key_id: str) -> Key | None:
