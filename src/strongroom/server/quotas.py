@@ -204,6 +204,8 @@ class RequestQuotas:
             bucket.capacity = max(rate, float(charge.cost))  # one second's burst
             if self.mode != "lease":  # a new exact bucket starts full, as AWS's do
                 bucket.tokens = bucket.capacity if fresh else min(bucket.tokens, bucket.capacity)
+            else:  # tokens leased at an older rate: no more than a lease at the new one
+                bucket.tokens = min(bucket.tokens, float(_lease_size(bucket)))
         if self.mode != "lease":  # an exact bucket refills by itself
             bucket.tokens = min(bucket.capacity, bucket.tokens + (now - bucket.stamp) * bucket.rate)
             bucket.stamp = now

@@ -143,3 +143,17 @@ def test_cryptographic_requests_count_against_their_keys_class(core: Core) -> No
         assert asyncio.run(_admitted(q, 5, "GenerateRandom")) == 5  # symmetric: apart
     finally:
         q.stop()
+
+
+def test_a_lowered_quota_is_not_outrun_by_tokens_leased_before(core: Core) -> None:
+    set_quota(core.store, "*", "CreateKey request rate", 1000, time.time())
+    core.quota_values.reload(core.store)
+    q = _quotas(core, "lease", 2)
+    try:
+        assert asyncio.run(_admitted(q, 1)) == 1  # this process holds a lease of 50 now
+        set_quota(core.store, "*", "CreateKey request rate", 2, time.time())
+        core.quota_values.reload(core.store)
+        # At most a lease at the new rate (1) and the shared bucket's new capacity (2).
+        assert asyncio.run(_admitted(q, 20)) <= 3
+    finally:
+        q.stop()
