@@ -23,7 +23,16 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import REGION, Server, run_in_process, start_server, stop_server
+from conftest import (
+    POSTGRES_ENV,
+    REGION,
+    Server,
+    _drop_postgres_database,
+    _fresh_postgres_database,
+    run_in_process,
+    start_server,
+    stop_server,
+)
 
 from ._support import ALL_KMS, assert_kms_error, eventually, new_principal
 
@@ -270,38 +279,68 @@ def test_cross_account_requests_count_against_the_callers_account(
         other.encrypt(KeyId=key["Arn"], Plaintext=b"x")
 
 
+def _admitted_over(servers: list[Server], key_id: str, window: float, threads: int = 8) -> int:
+    """DescribeKey calls that succeed over ``window`` seconds from ``threads`` clients, each
+    request on a new connection to one of ``servers`` in turn (so every worker and node
+    gets some); every failure must be ThrottlingException."""
+    counts: list[int] = []
+
+    def hammer(i: int) -> None:
+        ok = 0
+        end = time.monotonic() + window
+        while time.monotonic() < end:
+            i += 1
+            client = servers[i % len(servers)].client()  # a new connection
+            try:
+                client.describe_key(KeyId=key_id)
+                ok += 1
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "ThrottlingException"
+        counts.append(ok)
+
+    workers = [threading.Thread(target=hammer, args=(i,)) for i in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return sum(counts)
+
+
 def test_two_workers_share_one_limit(tmp_path: Path) -> None:
     srv = start_server(tmp_path / "data", None, "--request-quotas", "on", "--workers", "2")
     try:
         srv.admin("quota", "set", "DescribeKey request rate", "10")
-        kms = srv.client()
-        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        key_id = srv.client().create_key()["KeyMetadata"]["KeyId"]
         time.sleep(1.0)  # both workers' change polls have seen the value
-        window, threads = 2.0, 8
-        counts: list[int] = []
-
-        def hammer() -> None:
-            ok = 0
-            end = time.monotonic() + window
-            while time.monotonic() < end:
-                client = srv.client()  # a new connection: either worker may take it
-                try:
-                    client.describe_key(KeyId=key_id)
-                    ok += 1
-                except ClientError as exc:
-                    assert exc.response["Error"]["Code"] == "ThrottlingException"
-            counts.append(ok)
-
-        workers = [threading.Thread(target=hammer) for _ in range(threads)]
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join()
         # At most the rate over the window plus one second's burst (10): each worker with
         # a bucket of its own would have let through twice as many.
-        assert 10 <= sum(counts) <= 10 * window + 10 + 3, counts
+        admitted = _admitted_over([srv], key_id, 2.0)
+        assert 10 <= admitted <= 10 * 2.0 + 10 + 3
     finally:
         stop_server(srv)
+
+
+def test_two_nodes_on_postgresql_share_one_limit(tmp_path: Path) -> None:
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
+    url, name = _fresh_postgres_database(base)
+    servers: list[Server] = []
+    try:
+        servers.append(start_server(tmp_path / "a", url, "--request-quotas", "on"))
+        (tmp_path / "b").mkdir(mode=0o700)
+        for shared in ("root.key", "credentials"):  # one root key; the admin's access key
+            shutil.copy2(tmp_path / "a" / shared, tmp_path / "b" / shared)
+        servers.append(start_server(tmp_path / "b", url, "--request-quotas", "on"))
+        servers[0].admin("quota", "set", "DescribeKey request rate", "10")
+        key_id = servers[0].client().create_key()["KeyMetadata"]["KeyId"]
+        time.sleep(1.0)
+        admitted = _admitted_over(servers, key_id, 2.0)
+        assert 10 <= admitted <= 10 * 2.0 + 10 + 3
+    finally:
+        for srv in servers:
+            stop_server(srv)
+        _drop_postgres_database(base, name)
 
 
 # -- resource quotas ---------------------------------------------------------------------

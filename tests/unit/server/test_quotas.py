@@ -157,3 +157,34 @@ def test_a_lowered_quota_is_not_outrun_by_tokens_leased_before(core: Core) -> No
         assert asyncio.run(_admitted(q, 20)) <= 3
     finally:
         q.stop()
+
+
+def test_a_custom_key_stores_keys_also_count_against_their_stores_quota(core: Core) -> None:
+    from strongroom.domain.enums import Origin
+    from strongroom.services.core import RequestContext
+    from strongroom.services.keys import create_key
+
+    key = create_key(core, RequestContext(CALLER, "r"))
+    in_store = key.evolve(custom_key_store_id="cks-1234567890abcdef0", origin=Origin.AWS_CLOUDHSM)
+    core.cache.put_key(in_store, core.cache.generation)  # as if the store held it
+    q = _quotas(core, "local")
+    # 1,800 a second per store (not adjustable); GenerateDataKey uses three of them.
+    admitted = asyncio.run(_admitted_with(q, "GenerateDataKey", {"KeyId": key.key_id}, 700))
+    assert 600 <= admitted <= 610  # and what refilled during the loop
+    # Each store's quota is its own: the key moved to another store is not throttled.
+    other = key.evolve(custom_key_store_id="cks-0000000000abcdef0", origin=Origin.AWS_CLOUDHSM)
+    core.cache.put_key(other, core.cache.generation)
+    assert asyncio.run(_admitted_with(q, "Encrypt", {"KeyId": key.key_id}, 3)) == 3
+
+
+async def _admitted_with(q: RequestQuotas, operation: str, params: dict[str, Any], n: int) -> int:
+    ok = 0
+    for _ in range(n):
+        try:
+            waiting = q.admit(CALLER, operation, params)
+            if waiting is not None:
+                await waiting
+            ok += 1
+        except ThrottlingException:
+            pass
+    return ok
