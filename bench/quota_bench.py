@@ -81,6 +81,7 @@ def cost(args: argparse.Namespace, workdir: Path, plaintext: bytes) -> dict[str,
         t.setup(plaintext)
         kb.run_wrk(t, "Encrypt", args.connections, 2, plaintext, workdir, args.wrk_threads)
     rps: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}  # server CPU per request, us
     for i in range(args.rounds):
         for name in ("off", "on") if i % 2 == 0 else ("on", "off"):
             run = kb.run_wrk(
@@ -96,6 +97,7 @@ def cost(args: argparse.Namespace, workdir: Path, plaintext: bytes) -> dict[str,
                 raise SystemExit(f"{name}: {run.problem or run.errors}")
             rps[name].append(run.rps)
             cpu_us = run.server_cpu / run.rps * 1e6
+            cpu[name].append(cpu_us)
             print(
                 f"round {i + 1} quotas {name:<3}: {run.rps:>8,.0f} req/s  p50 {run.p50_ms:.2f} ms"
                 f"  p99 {run.p99_ms:.2f} ms  server cpu/request {cpu_us:.0f} us"
@@ -103,10 +105,16 @@ def cost(args: argparse.Namespace, workdir: Path, plaintext: bytes) -> dict[str,
                 flush=True,
             )
     off, on = statistics.median(rps["off"]), statistics.median(rps["on"])
-    print(f"median off {off:,.0f}  on {on:,.0f}  on/off {on / off:.3f}", flush=True)
+    print(f"median req/s off {off:,.0f}  on {on:,.0f}  on/off {on / off:.3f}", flush=True)
+    c_off, c_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    print(
+        f"median server CPU per request off {c_off:.0f} us  on {c_on:.0f} us  "
+        f"on/off {c_on / c_off:.3f} (steadier than req/s on a busy machine)",
+        flush=True,
+    )
     for t in targets.values():
         kb.stop(t.server)
-    return {"off": rps["off"], "on": rps["on"], "ratio": on / off}
+    return {"off": rps["off"], "on": rps["on"], "ratio": on / off, "cpu_us": cpu}
 
 
 def accuracy(args: argparse.Namespace, workdir: Path, plaintext: bytes) -> list[dict[str, Any]]:

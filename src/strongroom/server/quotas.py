@@ -53,6 +53,7 @@ LEASE_SECONDS = 0.05
 """A lease holds this many seconds of a quota's rate (at least one token)."""
 
 MODES = ("auto", "local", "lease", "split")
+MAX_BUCKETS = 100_000  # (account, Region, quota) buckets a process keeps
 CHARGE_CACHE = 4096  # (operation, key spec, store, ...) -> the buckets a request takes from
 
 # The parameter that names the key whose class a cryptographic request counts against.
@@ -196,6 +197,8 @@ class RequestQuotas:
         bucket = self._buckets.get(key)
         fresh = bucket is None
         if bucket is None:
+            if len(self._buckets) >= MAX_BUCKETS:  # forgotten buckets start anew
+                self._buckets.clear()
             bucket = self._buckets[key] = _Bucket()
         values = self.core.quota_values
         if bucket.version != values.version:
