@@ -17,6 +17,7 @@ connections and at 1 (one connection: one worker gets all the load); the request
     python3 bench/quota_bench.py --workers 1
     python3 bench/quota_bench.py --accuracy --rate 500    # accuracy, ~1 min
     python3 bench/quota_bench.py --micro                  # admit's CPU alone, seconds
+    python3 bench/quota_bench.py --pipeline --rounds 8    # CPU per Encrypt, in process
 
 Every run starts with ``--micro``: the CPU that ``admit`` takes per Encrypt in process,
 which a busy machine does not blur as it blurs req/s.
@@ -200,6 +201,115 @@ def micro(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     return out
 
 
+def pipeline(args: argparse.Namespace, workdir: Path) -> dict[str, list[float]]:
+    """Microseconds of CPU per Encrypt through the whole pipeline (SigV4, decode, quotas,
+    the handler, the audit event) in process, no HTTP: request quotas off and on, in
+    alternating batches. The machine's other load blurs this far less than req/s."""
+    import asyncio
+    import configparser
+    from datetime import UTC, datetime
+
+    from strongroom.auth.sigv4 import HttpRequest, sign
+    from strongroom.domain.models import Caller, Principal
+    from strongroom.server.app import KmsApp
+    from strongroom.server.settings import load_settings
+    from strongroom.server.wiring import build_runtime, prepare
+    from strongroom.services.core import RequestContext
+    from strongroom.services.keys import create_key
+
+    apps = {}
+    for name, on in (("off", False), ("on", True)):
+        settings = load_settings(
+            data_dir=workdir / f"pipeline-{name}",
+            log_level="warning",
+            request_quotas=on,
+            audit_fsync=False,
+        )
+        prepare(settings)
+        apps[name] = KmsApp(build_runtime(settings))
+
+    def request(app: KmsApp) -> tuple[dict[str, Any], bytes]:
+        """A signed Encrypt request of the admin user under a new key of ``app``'s."""
+        creds = configparser.ConfigParser()
+        creds.read(app.rt.settings.credentials_path)
+        access_key = creds["strongroom"]["aws_access_key_id"]
+        secret = creds["strongroom"]["aws_secret_access_key"]
+        account = app.rt.settings.account
+        root = Principal(f"arn:aws:iam::{account}:root", account, "root", account)
+        caller = Caller(root, access_key, kb.REGION, "127.0.0.1", "quota_bench")
+        target = kb.Target("pipeline", None, access_key, secret)  # type: ignore[arg-type]
+        target.key_id = create_key(app.rt.core, RequestContext(caller, "bench")).key_id
+        body = kb.request_body(target, "Encrypt", b"x" * 256)
+        amz_date = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        headers = {
+            "content-type": "application/x-amz-json-1.1",
+            "x-amz-target": "TrentService.Encrypt",
+            "host": "localhost",
+            "x-amz-date": amz_date,
+        }
+        headers["authorization"] = sign(
+            HttpRequest("POST", "/", "", list(headers.items()), body),
+            access_key_id=access_key,
+            secret_access_key=secret,
+            region=kb.REGION,
+            service="kms",
+            amz_date=amz_date,
+        )
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/",
+            "raw_path": b"/",
+            "query_string": b"",
+            "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+            "client": ("127.0.0.1", 5000),
+        }
+        return scope, body
+
+    async def batch(app: KmsApp, scope: dict[str, Any], body: bytes, n: int) -> float:
+        statuses = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        t0 = time.process_time()
+        for _ in range(n):
+            await app(scope, receive, send)
+        spent = (time.process_time() - t0) / n * 1e6
+        assert set(statuses) == {200}, set(statuses)
+        return spent
+
+    async def run() -> dict[str, list[float]]:
+        made = {name: request(app) for name, app in apps.items()}
+        for app in apps.values():
+            app.startup()
+        out: dict[str, list[float]] = {"off": [], "on": []}
+        try:
+            for name, app in apps.items():
+                await batch(app, *made[name], 500)  # warm
+            for i in range(args.rounds * 2):
+                for name in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                    out[name].append(await batch(apps[name], *made[name], 2000))
+        finally:
+            for app in apps.values():
+                await app.shutdown()
+        return out
+
+    out = asyncio.run(run())
+    off, on = statistics.median(out["off"]), statistics.median(out["on"])
+    print(
+        f"pipeline CPU per Encrypt (in process, no HTTP): off {off:.1f} us, on {on:.1f} us, "
+        f"on/off {on / off:.3f}  (batches off {[round(x) for x in out['off']]}, "
+        f"on {[round(x) for x in out['on']]})",
+        flush=True,
+    )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=2)
@@ -211,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=500, help="the quota for --accuracy")
     p.add_argument("--micro", action="store_true", help="only the in-process cost of admit")
     p.add_argument("--micro-calls", type=int, default=100_000)
+    p.add_argument(
+        "--pipeline", action="store_true", help="only the CPU per Encrypt through the pipeline"
+    )
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -227,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": kb.machine(), "settings": vars(args) | {"json": None}}
     try:
         results["admit_us"] = micro(args, workdir)
-        if args.accuracy:
+        if args.pipeline:
+            results["pipeline_us"] = pipeline(args, workdir)
+        elif args.accuracy:
             results["accuracy"] = accuracy(args, workdir, plaintext)
         elif not args.micro:
             results["cost"] = cost(args, workdir, plaintext)
