@@ -28,7 +28,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +53,7 @@ LEASE_SECONDS = 0.05
 """A lease holds this many seconds of a quota's rate (at least one token)."""
 
 MODES = ("auto", "local", "lease", "split")
-MAX_BUCKETS = 100_000  # (account, Region, quota) buckets a process keeps
-CHARGE_CACHE = 4096  # (operation, key spec, store, ...) -> the buckets a request takes from
+MAX_BUCKETS = 100_000  # (account, Region, quota) buckets and routes a process keeps
 
 # The parameter that names the key whose class a cryptographic request counts against.
 _KEY_PARAM = {"ReEncrypt": "DestinationKeyId"}
@@ -84,6 +83,27 @@ class _Bucket:
         self.empty_until = 0.0  # lease mode: the shared bucket was empty; ask again then
 
 
+_Route = tuple[tuple[_Bucket, _Charge], ...]
+_NO_ROUTE = object()  # a request whose buckets are found anew each time
+
+
+def _selector(operation: str, params: dict[str, Any], crypto: bool) -> object:
+    """What, beside the caller and the operation, decides which buckets a request takes
+    from: a cryptographic request's key id or key ARN (its spec and store never change; an
+    alias may be moved to another key, so a request by alias has no route), the
+    KeyPairSpec, GenerateRandom's CustomKeyStoreId; None for everything else."""
+    if crypto:
+        key_id = params.get(_KEY_PARAM.get(operation, "KeyId"))
+        if key_id is None or (isinstance(key_id, str) and "alias/" not in key_id):
+            store = params.get("CustomKeyStoreId") if operation == "GenerateRandom" else None
+            return key_id if store is None else (key_id, store)
+        return _NO_ROUTE
+    if operation.startswith("GenerateDataKeyPair"):
+        spec = params.get("KeyPairSpec")
+        return spec if isinstance(spec, str) else _NO_ROUTE
+    return None
+
+
 class RequestQuotas:
     """The request buckets of one process: ``admit`` before dispatching each request."""
 
@@ -96,7 +116,8 @@ class RequestQuotas:
         self._share = 1.0 / workers if mode == "split" else 1.0
         self._buckets: dict[tuple[str, str, str], _Bucket] = {}
         self._pool: ThreadPoolExecutor | None = None
-        self._charge_cache: dict[tuple[object, ...], tuple[_Charge, ...]] = {}
+        # (account, Region, operation, what else decides the buckets) -> the buckets
+        self._routes: dict[tuple[str, str, str, object], _Route] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -122,14 +143,25 @@ class RequestQuotas:
         if not self.enabled:
             return None
         account, region = caller.principal.account, caller.region
-        if operation in catalog.CRYPTO_OPERATIONS:
+        crypto = operation in catalog.CRYPTO_OPERATIONS
+        selector = _selector(operation, params, crypto)
+        if selector is not _NO_ROUTE:  # the buckets of requests like this one, found before
+            route = self._routes.get((account, region, operation, selector))
+            if route is not None:
+                return self._take(account, region, route)
+        key = None
+        if crypto:
             key_id = params.get(_KEY_PARAM.get(operation, "KeyId"))
             if isinstance(key_id, str):
                 key = peek_key(self.core.cache, account, region, key_id)
                 if key is None:
                     return self._admit_after_loading(caller, operation, params, key_id)
-                return self._take(account, region, self._charges(operation, params, key))
-        return self._take(account, region, self._charges(operation, params, None))
+        route = self._route(account, region, operation, params, key)
+        if selector is not _NO_ROUTE:
+            if len(self._routes) >= MAX_BUCKETS:
+                self._routes.clear()
+            self._routes[(account, region, operation, selector)] = route
+        return self._take(account, region, route)
 
     async def _admit_after_loading(
         self, caller: Caller, operation: str, params: dict[str, Any], key_id: str
@@ -139,80 +171,76 @@ class RequestQuotas:
         loop = asyncio.get_running_loop()
         key = await loop.run_in_executor(self._pool, _find, self.core, caller, key_id)
         account, region = caller.principal.account, caller.region
-        pending = self._take(account, region, self._charges(operation, params, key))
+        route = self._route(account, region, operation, params, key)
+        pending = self._take(account, region, route)
         if pending is not None:
             await pending
 
-    def _charges(
-        self, operation: str, params: dict[str, Any], key: Key | None
-    ) -> Sequence[_Charge]:
-        """``_charges``, remembered by what decides them."""
-        spec = params.get("KeyPairSpec")
-        store = params.get("CustomKeyStoreId")
-        what = (
-            operation,
-            None if key is None else (key.key_spec, key.custom_key_store_id, key.origin),
-            spec if isinstance(spec, str) else None,
-            store if isinstance(store, str) else None,
-        )
-        found = self._charge_cache.get(what)
-        if found is None:
-            if len(self._charge_cache) >= CHARGE_CACHE:
-                self._charge_cache.clear()
-            found = self._charge_cache[what] = tuple(_charges(operation, params, key))
-        return found
+    def _route(
+        self, account: str, region: str, operation: str, params: dict[str, Any], key: Key | None
+    ) -> _Route:
+        """The buckets (and what each request takes of them) of a request of ``operation``
+        on ``key`` by ``account`` in ``region``."""
+        if len(self._buckets) >= MAX_BUCKETS:  # forgotten buckets start anew
+            self._buckets.clear()
+            self._routes.clear()
+        route = []
+        for charge in _charges(operation, params, key):
+            name = (account, region, charge.bucket)
+            bucket = self._buckets.get(name)
+            if bucket is None:
+                bucket = self._buckets[name] = _Bucket()
+                self._refresh(bucket, account, region, charge, fresh=True)
+            route.append((bucket, charge))
+        return tuple(route)
 
-    def _take(
-        self, account: str, region: str, charges: Sequence[_Charge]
-    ) -> Awaitable[None] | None:
-        if not charges:
-            return None
-        now = time.monotonic()
-        buckets = [self._bucket(account, region, c, now) for c in charges]
-        if all(b.tokens >= c.cost for b, c in zip(buckets, charges, strict=True)):
-            for b, c in zip(buckets, charges, strict=True):
-                b.tokens -= c.cost
-                if self.mode == "lease":
-                    self._prefetch(account, region, c, b)
-            return None
-        if self.mode != "lease":
-            raise ThrottlingException(THROTTLED)
-        return self._take_after_lease(account, region, charges, buckets)
-
-    async def _take_after_lease(
-        self, account: str, region: str, charges: Sequence[_Charge], buckets: list[_Bucket]
+    def _refresh(
+        self, bucket: _Bucket, account: str, region: str, charge: _Charge, *, fresh: bool = False
     ) -> None:
-        for b, c in zip(buckets, charges, strict=True):
-            if b.tokens < c.cost:
-                if time.monotonic() < b.empty_until:
-                    raise ThrottlingException(THROTTLED)
-                await self._lease(account, region, c, b)
-        if not all(b.tokens >= c.cost for b, c in zip(buckets, charges, strict=True)):
-            raise ThrottlingException(THROTTLED)
-        for b, c in zip(buckets, charges, strict=True):
-            b.tokens -= c.cost
-
-    def _bucket(self, account: str, region: str, charge: _Charge, now: float) -> _Bucket:
-        key = (account, region, charge.bucket)
-        bucket = self._buckets.get(key)
-        fresh = bucket is None
-        if bucket is None:
-            if len(self._buckets) >= MAX_BUCKETS:  # forgotten buckets start anew
-                self._buckets.clear()
-            bucket = self._buckets[key] = _Bucket()
+        """Give ``bucket`` its quota's current value (the operator's values changed)."""
         values = self.core.quota_values
-        if bucket.version != values.version:
-            rate = values.value(account, region, charge.quota) * self._share
-            bucket.rate, bucket.version = rate, values.version
-            bucket.capacity = max(rate, float(charge.cost))  # one second's burst
-            if self.mode != "lease":  # a new exact bucket starts full, as AWS's do
-                bucket.tokens = bucket.capacity if fresh else min(bucket.tokens, bucket.capacity)
-            else:  # tokens leased at an older rate: no more than a lease at the new one
-                bucket.tokens = min(bucket.tokens, float(_lease_size(bucket)))
-        if self.mode != "lease":  # an exact bucket refills by itself
-            bucket.tokens = min(bucket.capacity, bucket.tokens + (now - bucket.stamp) * bucket.rate)
-            bucket.stamp = now
-        return bucket
+        rate = values.value(account, region, charge.quota) * self._share
+        bucket.rate, bucket.version = rate, values.version
+        bucket.capacity = max(rate, float(charge.cost))  # one second's burst
+        if self.mode != "lease":  # a new exact bucket starts full, as AWS's do
+            bucket.tokens = bucket.capacity if fresh else min(bucket.tokens, bucket.capacity)
+        else:  # tokens leased at an older rate: no more than a lease at the new one
+            bucket.tokens = min(bucket.tokens, float(_lease_size(bucket)))
+
+    def _take(self, account: str, region: str, route: _Route) -> Awaitable[None] | None:
+        version = self.core.quota_values.version
+        exact = self.mode != "lease"
+        now = time.monotonic()
+        enough = True
+        for bucket, charge in route:
+            if bucket.version != version:
+                self._refresh(bucket, account, region, charge)
+            if exact:  # an exact bucket refills by itself
+                tokens = bucket.tokens + (now - bucket.stamp) * bucket.rate
+                bucket.tokens = tokens if tokens < bucket.capacity else bucket.capacity
+                bucket.stamp = now
+            if bucket.tokens < charge.cost:
+                enough = False
+        if enough:
+            for bucket, charge in route:
+                bucket.tokens -= charge.cost
+                if not exact:
+                    self._prefetch(account, region, charge, bucket)
+            return None
+        if exact:
+            raise ThrottlingException(THROTTLED)
+        return self._take_after_lease(account, region, route)
+
+    async def _take_after_lease(self, account: str, region: str, route: _Route) -> None:
+        for bucket, charge in route:
+            if bucket.tokens < charge.cost:
+                if time.monotonic() < bucket.empty_until:
+                    raise ThrottlingException(THROTTLED)
+                await self._lease(account, region, charge, bucket)
+        if any(bucket.tokens < charge.cost for bucket, charge in route):
+            raise ThrottlingException(THROTTLED)
+        for bucket, charge in route:
+            bucket.tokens -= charge.cost
 
     # -- leases (lease mode) ------------------------------------------------------------
 
