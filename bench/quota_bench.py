@@ -76,7 +76,7 @@ def set_quota(workdir: Path, name: str, value: float) -> None:
 def cost(args: argparse.Namespace, workdir: Path, plaintext: bytes) -> dict[str, Any]:
     targets = {
         "off": start(workdir, "off", args.workers, quotas=False),
-        "on": start(workdir, "on", args.workers, quotas=True),
+        "on": start(workdir, "on", args.workers, quotas=True, sharing=args.sharing),
     }
     for t in targets.values():
         t.setup(plaintext)
@@ -318,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="runs of each, alternating (cost)")
     p.add_argument("--wrk-threads", type=int, default=1)
     p.add_argument("--accuracy", action="store_true", help="part 2 instead of part 1")
+    p.add_argument(
+        "--sharing", default="auto", help="quota_sharing of the server with quotas on (cost)"
+    )
     p.add_argument("--rate", type=float, default=500, help="the quota for --accuracy")
     p.add_argument("--micro", action="store_true", help="only the in-process cost of admit")
     p.add_argument("--micro-calls", type=int, default=100_000)
