@@ -199,8 +199,11 @@ class RequestQuotas:
     ) -> None:
         """Give ``bucket`` its quota's current value (the operator's values changed)."""
         values = self.core.quota_values
+        # The version first: ``reload`` (in a thread) replaces the values before it counts
+        # the version up, so these values are at least as new as the version kept.
+        version = values.version
         rate = values.value(account, region, charge.quota) * self._share
-        bucket.rate, bucket.version = rate, values.version
+        bucket.rate, bucket.version = rate, version
         bucket.capacity = max(rate, float(charge.cost))  # one second's burst
         if self.mode != "lease":  # a new exact bucket starts full, as AWS's do
             bucket.tokens = bucket.capacity if fresh else min(bucket.tokens, bucket.capacity)
