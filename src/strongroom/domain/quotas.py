@@ -218,6 +218,10 @@ _OPERATION_RATES: Mapping[str, float] = {
     "ListKeyRotations": 100,  # unverified
     "GetKeyLastUsage": 100,  # unverified
 }
+REQUEST_COST: Mapping[str, int] = MappingProxyType({"UpdatePrimaryRegion": 2})
+"""Requests that count more than once against their quota: UpdatePrimaryRegion twice (AWS).
+ReplicateKey counts once, and twice against CreateKey in the replica's Region."""
+
 OPERATION: Mapping[str, Quota] = MappingProxyType(
     {op: _request(f"{op} request rate", rate, op) for op, rate in _OPERATION_RATES.items()}
 )

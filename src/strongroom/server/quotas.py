@@ -66,6 +66,7 @@ class _Charge:
     bucket: str  # the quota's name, with "/<store id>" for a custom key store's
     quota: Quota
     cost: int
+    region: str | None = None  # another Region's bucket (ReplicateKey's CreateKey)
 
 
 class _Bucket:
@@ -101,6 +102,9 @@ def _selector(operation: str, params: dict[str, Any], crypto: bool) -> object:
     if operation.startswith("GenerateDataKeyPair"):
         spec = params.get("KeyPairSpec")
         return spec if isinstance(spec, str) else _NO_ROUTE
+    if operation == "ReplicateKey":
+        there = params.get("ReplicaRegion")
+        return there if isinstance(there, str) else _NO_ROUTE
     return None
 
 
@@ -186,7 +190,7 @@ class RequestQuotas:
             self._routes.clear()
         route = []
         for charge in _charges(operation, params, key):
-            name = (account, region, charge.bucket)
+            name = (account, charge.region or region, charge.bucket)
             bucket = self._buckets.get(name)
             if bucket is None:
                 bucket = self._buckets[name] = _Bucket()
@@ -198,6 +202,7 @@ class RequestQuotas:
         self, bucket: _Bucket, account: str, region: str, charge: _Charge, *, fresh: bool = False
     ) -> None:
         """Give ``bucket`` its quota's current value (the operator's values changed)."""
+        region = charge.region or region
         values = self.core.quota_values
         # The version first: ``reload`` (in a thread) replaces the values before it counts
         # the version up, so these values are at least as new as the version kept.
@@ -265,7 +270,12 @@ class RequestQuotas:
         bucket (``bucket.leasing`` is set at once, before the loop runs the thread's task)."""
         loop = asyncio.get_running_loop()
         leasing = bucket.leasing = loop.run_in_executor(
-            self._pool, self._take_shared, account, region, charge.bucket, bucket
+            self._pool,
+            self._take_shared,
+            account,
+            charge.region or region,
+            charge.bucket,
+            bucket,
         )
 
         def done(future: asyncio.Future[int]) -> None:
@@ -313,12 +323,17 @@ def _charges(operation: str, params: dict[str, Any], key: Key | None) -> list[_C
     quotas, and for a key in a custom key store (or GenerateRandom in one) that store's."""
     family = None if key is None else key.key_spec.family
     spec = params.get("KeyPairSpec")
+    cost = catalog.REQUEST_COST.get(operation, 1)
     out = [
-        _Charge(q.name, q, 1)
+        _Charge(q.name, q, cost)
         for q in catalog.request_quotas_of(
             operation, family, spec if isinstance(spec, str) else None
         )
     ]
+    there = params.get("ReplicaRegion") if operation == "ReplicateKey" else None
+    if isinstance(there, str):  # and two CreateKey requests in the replica's Region
+        create = catalog.OPERATION["CreateKey"]
+        out.append(_Charge(create.name, create, 2, there))
     store = _store_quota(operation, params, key)
     if store is not None:
         quota, store_id = store

@@ -188,3 +188,13 @@ async def _admitted_with(q: RequestQuotas, operation: str, params: dict[str, Any
         except ThrottlingException:
             pass
     return ok
+
+
+def test_replicate_key_counts_twice_against_create_key_in_the_replicas_region(
+    core: Core,
+) -> None:
+    q = _quotas(core, "local")  # CreateKey: 3 a second (the fixture's)
+    replicate = {"KeyId": "mrk-1234abcd12ab34cd56ef1234567890ab", "ReplicaRegion": "us-west-2"}
+    assert asyncio.run(_admitted_with(q, "ReplicateKey", replicate, 3)) == 1  # 2 of 3, then 1
+    assert asyncio.run(_admitted(q, 3)) == 3  # CreateKey in the caller's Region: its own
+    assert asyncio.run(_admitted_with(q, "UpdatePrimaryRegion", {}, 5)) == 2  # 2 each of 5
