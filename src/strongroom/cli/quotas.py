@@ -38,7 +38,10 @@ def register(sub: Any, with_core: Callable[[argparse.Namespace, Runner], int]) -
 
     def action(name: str, help_text: str, run: Runner) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = actions.add_parser(name, help=help_text, description=help_text)
-        add_storage_options(p)  # its --account names the quota's account here
+        add_storage_options(p)
+        for option in p._actions:  # --account names the quota's account here
+            if option.dest == "account":
+                option.help = "the account whose value this is (default: every account)"
 
         def start(args: argparse.Namespace) -> int:
             _check(args)  # before the data directory is opened (or made)
