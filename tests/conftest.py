@@ -38,6 +38,9 @@ os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 POSTGRES_ENV = "STRONGROOM_TEST_POSTGRES_URL"
+# Request quotas are off for every server the tests start (CreateKey is 5 a second in AWS):
+# tests of quotas turn them on with --request-quotas on (tests/compat/test_quotas.py).
+os.environ.setdefault("STRONGROOM_REQUEST_QUOTAS", "false")
 REGION = "us-east-1"
 
 

@@ -84,6 +84,9 @@ def register(commands: Any) -> None:
     from strongroom.cli import faults
 
     faults.register(sub, _with_core)
+    from strongroom.cli import quotas
+
+    quotas.register(sub, _with_core)
     root_key.register(sub)
 
 

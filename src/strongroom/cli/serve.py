@@ -67,6 +67,18 @@ def register(commands: Any) -> None:
         help="PEM file of the certificate authorities to trust for external key store "
         "proxies at https:// endpoints (default: the system's; STRONGROOM_XKS_CA_BUNDLE)",
     )
+    p.add_argument(
+        "--request-quotas",
+        metavar="on|off",
+        help="AWS KMS's request quotas: a request over a quota's rate gets "
+        "ThrottlingException (default on, as in AWS; STRONGROOM_REQUEST_QUOTAS; README 'Quotas')",
+    )
+    p.add_argument(
+        "--quota-sharing",
+        metavar="MODE",
+        help="how worker processes and nodes share a request quota: auto (the default), "
+        "local, lease or split (STRONGROOM_QUOTA_SHARING; bench/README 'Session 8')",
+    )
     add_storage_options(p)
     p.set_defaults(run=run)
 
@@ -94,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         access_log=args.access_log,
         xks_ca_bundle=args.xks_ca_bundle,
+        request_quotas=args.request_quotas,
+        quota_sharing=args.quota_sharing,
     )
     configure_logging(settings.log_level, settings.log_format)
     sock = _listen(settings.host, settings.port, settings.workers)

@@ -118,12 +118,16 @@ class KmsApp:
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
+        if self.rt.quotas is not None:
+            self.rt.quotas.start()
         self._jobs.start()
 
     async def shutdown(self) -> None:
         """Stop the jobs, then write out the audit log and close the pool, the connections
         to custom key stores (tokens, XKS proxies) and the store."""
         await self._jobs.stop()
+        if self.rt.quotas is not None:
+            self.rt.quotas.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.rt.audit.stop)
         self._pool.shutdown(wait=True)
         self.rt.core.xks_clients.close()

@@ -23,6 +23,7 @@ from strongroom.services.faults import FAULTS_CHANGE
 from strongroom.services.imports import expire_due_materials
 from strongroom.services.key_usage import write_uses
 from strongroom.services.multiregion import complete_replication
+from strongroom.services.quotas import CHANGE_NAME as QUOTAS_CHANGED
 from strongroom.services.rotation import rotate_due_keys
 from strongroom.services.sessions import prune_sessions
 from strongroom.storage.ports import ChangeListening
@@ -191,11 +192,13 @@ class Jobs:
     def poll_changes(self) -> None:
         """Evict what changed since the last poll from the key cache and, for a principal
         whose identity policies changed, from the credential cache; reload the injected
-        faults when they changed."""
+        faults and the quota values when they changed."""
         with self._poll_lock:  # the schedule's read and catch_up's may overlap
             seq, arns = self.rt.core.store.changes_since(self._change_seq)
             if FAULTS_CHANGE in arns:  # before the seq moves on: a failed reload is retried
                 self.rt.faults.load(self.rt.core.store)
+            if QUOTAS_CHANGED in arns:  # strongroom admin quota set/reset: the new values
+                self.rt.core.quota_values.reload(self.rt.core.store)
             self._change_seq = max(seq, self._change_seq)
         for arn in arns:
             self.rt.core.cache.invalidate(arn)

@@ -115,6 +115,9 @@ class Pipeline:
                         wire.signing_name, caller.principal.account, operation
                     )
                 ctx = RequestContext(caller, request_id, grant_tokens=_grant_tokens(params))
+                quotas = self.rt.quotas  # request quotas: ThrottlingException over a rate
+                if quotas and (waiting := quotas.admit(caller, operation, params)) is not None:
+                    await waiting
                 call = CallOrigin(request_id, operation, caller)
                 key_id = params.get("KeyId")
                 core = self.rt.core

@@ -60,6 +60,12 @@ class Settings:
     # A PEM file of the certificate authorities to trust for external key store proxies at
     # https:// URI endpoints (None: the system's trust store). Checked at start.
     xks_ca_bundle: Path | None = None
+    # AWS KMS's request quotas (ThrottlingException over a quota's rate; README "Quotas"):
+    # on, as in AWS. How processes and nodes share a quota: "auto" (one exact bucket for
+    # one worker on SQLite, else leases from a shared bucket in the database), "local",
+    # "lease" or "split" (rate / workers each; server/quotas.py).
+    request_quotas: bool = True
+    quota_sharing: str = "auto"
 
     @property
     def db_url(self) -> str:
@@ -103,6 +109,7 @@ _INT_RE = re.compile(r"[+-]?[0-9]+")
 ACCOUNT_ID = re.compile(r"[0-9]{12}")  # fullmatch; \d would take any Unicode digit
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ROOT_KEY_PROVIDERS = ("file", "pkcs11", "softhsm")
+QUOTA_SHARING = ("auto", "local", "lease", "split")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # More worker processes than this is a typo rather than a plan: each holds its own caches
 # and database connections (PostgreSQL allows 100 connections unless configured otherwise).
@@ -210,6 +217,11 @@ def _root_key_provider(value: str) -> None:
         raise _Refused(f"is not a root key provider: use one of {', '.join(ROOT_KEY_PROVIDERS)}")
 
 
+def _quota_sharing(value: str) -> None:
+    if value not in QUOTA_SHARING:
+        raise _Refused(f"is not a way to share quotas: use one of {', '.join(QUOTA_SHARING)}")
+
+
 def _label(value: str) -> None:
     if not value or len(value.encode()) > 32:
         raise _Refused("is not a PKCS#11 label: 1 to 32 bytes")
@@ -248,6 +260,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "material_cache_keys": _at_least(0),
     "grants_per_grantee_per_key": _at_least(1),
     "root_key": _root_key_provider,
+    "quota_sharing": _quota_sharing,
     "pkcs11_token_label": _label,
     "pkcs11_key_label": _label,
     "pkcs11_pin_env": _env_name,

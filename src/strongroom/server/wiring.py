@@ -23,6 +23,7 @@ from strongroom.keystores.xks_client import XksClient
 from strongroom.server.authn import Authenticator
 from strongroom.server.client_config import PROFILE, credentials_profile, write_config
 from strongroom.server.faults import FaultTable
+from strongroom.server.quotas import RequestQuotas
 from strongroom.server.root_keys import (
     RootKeyFollower,
     create_softhsm_root,
@@ -89,6 +90,8 @@ class Runtime:
     root_keys: RootKeyFollower | None = None
     # The faults injected into requests (strongroom admin fault), reloaded by the jobs.
     faults: FaultTable = field(default_factory=FaultTable)
+    # The request quotas' buckets (ThrottlingException); off unless built by build_runtime.
+    quotas: RequestQuotas | None = None
 
 
 def open_store(settings: Settings) -> Store:
@@ -199,7 +202,14 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
         if isinstance(core.root_key, RootKeyRing)
         else None
     )
-    return Runtime(settings, core, credentials, authenticator, audit, follower)
+    quotas = RequestQuotas(
+        core,
+        enabled=settings.request_quotas,
+        mode=settings.quota_sharing,
+        workers=settings.workers,
+        sqlite=settings.database_url is None,
+    )
+    return Runtime(settings, core, credentials, authenticator, audit, follower, quotas=quotas)
 
 
 def config_path(settings: Settings) -> Path:

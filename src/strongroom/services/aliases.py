@@ -14,10 +14,12 @@ from strongroom.domain.errors import (
 from strongroom.domain.ids import alias_arn
 from strongroom.domain.models import Alias, Key
 from strongroom.domain.operations import Operation, check_state
+from strongroom.domain.quotas import ALIASES_PER_KEY
 from strongroom.services.access import authorize_account, authorize_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.managed import PredefinedAlias, with_predefined
 from strongroom.services.paging import decode_marker, encode_marker, next_page
+from strongroom.services.quotas import limit
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import constraint_error
 
@@ -75,9 +77,10 @@ def create_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     with core.store.transaction() as tx:
         if tx.aliases.get(ctx.account, ctx.region, name) is not None:
             raise AlreadyExistsException(f"An alias with the name {arn} already exists")
-        if tx.aliases.count(ctx.account, ctx.region, key.key_id) >= MAX_ALIASES_PER_KEY:
+        most = limit(tx, ctx.account, ctx.region, ALIASES_PER_KEY)
+        if tx.aliases.count(ctx.account, ctx.region, key.key_id) >= most:
             raise LimitExceededException(
-                f"Key {key.arn} already has {MAX_ALIASES_PER_KEY} aliases, the most a key can have."
+                f"Key {key.arn} already has {most} aliases, the most a key can have."
             )
         tx.aliases.insert(alias)
         tx.changes.record(arn, now)

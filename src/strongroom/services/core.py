@@ -13,6 +13,7 @@ from strongroom.domain.models import Caller
 from strongroom.domain.requestids import new_id
 from strongroom.keystores.base import KeyStores, RootKey
 from strongroom.services.cache import KeyCache
+from strongroom.services.quotas import QuotaValues
 from strongroom.services.store_tokens import StoreTokens
 from strongroom.services.usage_tracker import UsageTracker
 from strongroom.services.xks_connections import XksClients
@@ -83,11 +84,14 @@ class Core:
     store_tokens: StoreTokens = field(init=False)
     # The XKS proxy clients of the connected external key stores this process has used.
     xks_clients: XksClients = field(init=False)
+    # The operator's quota values (``strongroom admin quota``), reloaded on their change.
+    quota_values: QuotaValues = field(init=False)
 
     def __post_init__(self) -> None:
         self.authz = Authorizer(None if self.clock is system_clock else self.clock)
         self.key_usage = UsageTracker()
         self.store_tokens = StoreTokens()
         self.xks_clients = XksClients()
+        self.quota_values = QuotaValues()
         # What a key store cached of a key goes when the key cache forgets the key.
         self.cache.add_listener(self.keystores)

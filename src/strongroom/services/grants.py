@@ -39,6 +39,7 @@ from strongroom.domain.ids import (
 )
 from strongroom.domain.models import Grant, Key
 from strongroom.domain.operations import Operation, check_state
+from strongroom.domain.quotas import GRANTS_PER_KEY
 from strongroom.services.access import (
     INVALID_GRANT_TOKEN,
     authorize_key,
@@ -49,6 +50,7 @@ from strongroom.services.access import (
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.loading import load_key
 from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
+from strongroom.services.quotas import limit
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import constraint_error
 
@@ -144,10 +146,11 @@ def _insert(core: Core, key: Key, wanted: Grant) -> Grant:
             for grant in tx.grants.list(key.arn, name=wanted.name):
                 if _same_parameters(grant, wanted):
                     return grant
-        if tx.grants.count(key.arn) >= core.grants_per_key:
+        most = limit(tx, key.account, key.region, GRANTS_PER_KEY, core.grants_per_key)
+        if tx.grants.count(key.arn) >= most:
             raise LimitExceededException(
                 f"The grant limit for {key.arn} has been reached: a KMS key can have at most "
-                f"{core.grants_per_key} grants."
+                f"{most} grants."
             )
         if tx.grants.count(key.arn, wanted.grantee_principal) >= core.grants_per_grantee_per_key:
             raise LimitExceededException(

@@ -18,6 +18,7 @@ from strongroom.domain.models import Key, Tag
 from strongroom.keystores.base import NewMaterial
 from strongroom.services.core import Core
 from strongroom.services.material import add_generated_version
+from strongroom.services.quotas import check_key_count
 from strongroom.storage.ports import Transaction
 
 
@@ -75,7 +76,10 @@ def insert_key(
 ) -> Key:
     """Store a new key in ``tx``: its record, its ``material`` (made by the key's store;
     None: imported later) as version 1, and its tags; returns the stored record. The
-    caller has checked the policy and the tags."""
+    caller has checked the policy and the tags. Raises LimitExceededException when a
+    customer managed key would exceed its account's quota of keys in the Region."""
+    if key.key_manager is KeyManager.CUSTOMER:
+        check_key_count(tx, key)
     tx.keys.insert(key)
     if material is not None:
         key = add_generated_version(core, tx, key, material, key.creation_date)

@@ -18,6 +18,7 @@ from strongroom.domain.errors import KMSInvalidStateException, NotFoundException
 from strongroom.domain.ids import is_key_id, key_arn, new_key_id
 from strongroom.domain.models import Key, Tag
 from strongroom.domain.operations import Operation, check_state
+from strongroom.domain.quotas import TAGS_PER_KEY
 from strongroom.keystores.base import NewMaterial
 from strongroom.services.access import (
     authorize_account,
@@ -37,8 +38,9 @@ from strongroom.services.key_records import insert_key, new_key_record
 from strongroom.services.loading import with_availability
 from strongroom.services.material import material_source
 from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
+from strongroom.services.quotas import limit
 from strongroom.services.resolve import resolve_key
-from strongroom.services.validation import check_tags
+from strongroom.services.validation import MAX_TAGS_PER_KEY, check_tags
 from strongroom.storage.ports import Transaction
 
 
@@ -101,7 +103,11 @@ def create_key(
         validate_key_policy(
             core, ctx.caller, policy, arn, bypass_lockout=bool(bypass_policy_lockout_safety_check)
         )
-    check_tags(tags)
+    most = MAX_TAGS_PER_KEY
+    if tags:  # the operator may have set another quota of tags
+        with core.store.transaction() as tx:
+            most = limit(tx, ctx.account, ctx.region, TAGS_PER_KEY)
+    check_tags(tags, most=most)
     if custom_key_store_id is not None and xks_key_id is not None:
         # Last of the checks: it asks the store's proxy.
         check_external_key(core, ctx, custom_key_store_id, xks_key_id)

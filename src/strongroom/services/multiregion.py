@@ -44,6 +44,7 @@ from strongroom.services.loading import load_key
 from strongroom.services.material import copy_versions
 from strongroom.services.mrk_material import mirror_versions, sync_set
 from strongroom.services.policies import validate_key_policy
+from strongroom.services.quotas import check_key_count
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
 from strongroom.storage.ports import Transaction
@@ -133,6 +134,7 @@ def replicate_key(
             expiration_model=None,  # imported material: the replica's own imports set it
             valid_to=None,
         )
+        check_key_count(tx, replica)  # the replica is a customer managed key too
         tx.keys.insert(replica)
         mirror_versions(tx, current, arn)
         sync_set(tx, current)

@@ -10,7 +10,9 @@ from strongroom.domain.errors import (
     LimitExceededException,
 )
 from strongroom.domain.models import CustomKeyStore
+from strongroom.domain.quotas import CUSTOM_KEY_STORES
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.quotas import limit
 from strongroom.services.store_tokens import store_change_name
 from strongroom.storage.ports import Transaction
 
@@ -50,9 +52,11 @@ def record_change(tx: Transaction, core: Core, store_id: str) -> None:
 def check_quota(tx: Transaction, core: Core, ctx: RequestContext) -> None:
     """Raises LimitExceededException when the account has as many custom key stores (of
     either type) in the Region as it may have."""
-    limit = core.custom_key_stores_per_account
-    if tx.custom_key_stores.count(ctx.account, ctx.region) >= limit:
+    most = limit(
+        tx, ctx.account, ctx.region, CUSTOM_KEY_STORES, core.custom_key_stores_per_account
+    )
+    if tx.custom_key_stores.count(ctx.account, ctx.region) >= most:
         raise LimitExceededException(
-            f"The account already has {limit} custom key stores in this Region, the "
+            f"The account already has {most} custom key stores in this Region, the "
             "most it can have."
         )

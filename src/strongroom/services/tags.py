@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from strongroom.authz.context_keys import request_tags
 from strongroom.domain.models import Tag
 from strongroom.domain.operations import Operation, check_state
+from strongroom.domain.quotas import TAGS_PER_KEY
 from strongroom.services.access import authorize_key
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.paging import decode_marker, encode_marker, next_page
+from strongroom.services.quotas import limit
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import check_tags
 
@@ -23,7 +25,8 @@ def tag_resource(core: Core, ctx: RequestContext, key_id: str, new: Sequence[Tag
     check_state(Operation.TAG_RESOURCE, key)
     with core.store.transaction() as tx:
         existing = {t.key for t in tx.tags.list(key.arn)}
-        check_tags(new, existing=len(existing - {t.key for t in new}))
+        most = limit(tx, key.account, key.region, TAGS_PER_KEY)
+        check_tags(new, existing=len(existing - {t.key for t in new}), most=most)
         tx.tags.put(key.arn, new)
         tx.changes.record(key.arn, core.clock())
     core.cache.invalidate(key.arn)

@@ -27,12 +27,13 @@ def check_range(field: str, value: int, low: int, high: int) -> None:
         raise constraint_error(field, value, f"Member must have value less than or equal to {high}")
 
 
-def check_tags(new: Sequence[Tag], existing: int = 0) -> None:
-    """AWS's tag rules: no ``aws:`` prefix, no duplicate keys, at most 50 a key."""
+def check_tags(new: Sequence[Tag], existing: int = 0, most: int = MAX_TAGS_PER_KEY) -> None:
+    """AWS's tag rules: no ``aws:`` prefix, no duplicate keys, at most ``most`` a key (the
+    quota "Tags per KMS key", 50 unless the operator set another)."""
     keys = [t.key for t in new]
     if any(k.lower().startswith("aws:") for k in keys):
         raise TagException("Tags beginning with aws: are reserved")
     if len(set(keys)) != len(keys):
         raise TagException("Duplicate tag keys")
-    if existing + len(new) > MAX_TAGS_PER_KEY:
+    if existing + len(new) > most:
         raise TagException("Too many tags")

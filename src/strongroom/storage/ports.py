@@ -519,6 +519,45 @@ class CustomKeyStoreRepository(Protocol):
         ...
 
 
+class QuotaRepository(Protocol):
+    """The operator's quota values (account "*": every account without its own) and the
+    shared token buckets of request quotas."""
+
+    def values(self) -> list[tuple[str, str, float]]:
+        """Every (account, quota name, value) the operator set."""
+        ...
+
+    def value_for(self, account: str, name: str) -> float | None:
+        """The account's own value of quota ``name``, else the one for every account, else
+        None (AWS's default)."""
+        ...
+
+    def put_value(self, account: str, name: str, value: float, now: float) -> None: ...
+
+    def delete_value(self, account: str, name: str) -> bool:
+        """Whether there was a value to delete."""
+        ...
+
+    def customer_managed_keys(self, account: str, region: str) -> int:
+        """How many customer managed keys (any state) an account has in a Region."""
+        ...
+
+    def take(
+        self,
+        account: str,
+        region: str,
+        bucket: str,
+        *,
+        rate: float,
+        capacity: float,
+        want: int,
+        now: float,
+    ) -> int:
+        """Up to ``want`` whole tokens taken from a shared bucket refilled at ``rate`` per
+        second up to ``capacity``, as of ``now`` (epoch seconds)."""
+        ...
+
+
 class Transaction(Protocol):
     """One database transaction, its repositories by concept: it commits when its block
     ends and rolls back on error. Failures of the database raise StorageError."""
@@ -561,6 +600,9 @@ class Transaction(Protocol):
 
     @property
     def faults(self) -> FaultRepository: ...
+
+    @property
+    def quotas(self) -> QuotaRepository: ...
 
 
 class Store(Protocol):

@@ -338,3 +338,16 @@ faults = sa.Table(
     sa.Column("latency_ms", sa.Integer, nullable=False),
     sa.Column("created", sa.Float, nullable=False),
 )
+
+# The shared token buckets of request quotas (``server/quotas.py``) when several processes
+# or nodes serve: each process takes its tokens from here in leases. ``tokens`` as of
+# ``updated`` (epoch seconds); the bucket refills at its quota's rate up to its capacity.
+quota_buckets = sa.Table(
+    "quota_buckets",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("bucket", sa.String(160), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)

@@ -36,11 +36,22 @@ class _Material(FakeMaterial):
         pass
 
 
+class _Quotas:
+    """No quota values set, no keys yet (the quota "AWS KMS keys" reads both)."""
+
+    def value_for(self, account: str, name: str) -> None:
+        return None
+
+    def customer_managed_keys(self, account: str, region: str) -> int:
+        return 0
+
+
 class _Store(FakeStore):
     def __init__(self, fail: bool) -> None:
         super().__init__()
         self.keys = _Keys(fail)
         self.material = _Material(self)
+        self.quotas = _Quotas()
 
 
 class _RecordingStore:

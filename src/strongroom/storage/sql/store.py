@@ -26,6 +26,7 @@ from strongroom.storage.sql.key_usage import SqlKeyUsage
 from strongroom.storage.sql.keys import SqlKeys
 from strongroom.storage.sql.material import SqlMaterial
 from strongroom.storage.sql.notify import ChangeListener
+from strongroom.storage.sql.quotas import SqlQuotas
 from strongroom.storage.sql.root_key import SqlRootKey
 from strongroom.storage.sql.sessions import SqlSessions
 from strongroom.storage.sql.tags import SqlTags
@@ -48,6 +49,7 @@ class SqlTransaction:
         self.hsm_clusters = SqlHsmClusters(conn)
         self.custom_key_stores = SqlCustomKeyStores(conn)
         self.faults = SqlFaults(conn)
+        self.quotas = SqlQuotas(conn)
 
 
 class SqlStore:
