@@ -54,6 +54,14 @@ class Settings:
     # A PEM file of the certificate authorities to trust for external key store proxies at
     # https:// URI endpoints (None: the system's trust store). Checked at start.
     xks_ca_bundle: Path | None = None
+    # HTTPS (README "TLS"): the certificate chain and private key (PEM) of the endpoint,
+    # checked at start. ``tls`` without them, in --dev only: a certificate generated in
+    # DATA_DIR/tls (server/tls.py). ``tls_ca_bundle``: the CA bundle the AWS config file the
+    # server writes names for clients (default: the generated CA; none: the system's).
+    tls: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca_bundle: Path | None = None
 
     @property
     def db_url(self) -> str:
@@ -240,6 +248,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "pkcs11_key_label": _label,
     "pkcs11_pin_env": _env_name,
     "xks_ca_bundle": _pem_file,
+    "tls_ca_bundle": _pem_file,
 }
 
 # Settings that would put a PIN where it does not belong.
