@@ -542,3 +542,91 @@ def test_a_backup_is_gzip_with_the_manifest_first(small_backup: Path) -> None:
     assert {"created", "strongroom", "database", "files", "audit", "root_key", "settings"} <= set(
         manifest
     )
+
+
+# -- root keys in a token -------------------------------------------------------------------
+
+
+def _softhsm_installed() -> bool:
+    from strongroom.keystores import softhsm
+
+    return any(p.is_file() for p in softhsm.MODULE_PATHS)
+
+
+needs_softhsm = pytest.mark.skipif(not _softhsm_installed(), reason="SoftHSM2 is not installed")
+
+
+def _some_ciphertexts(server: Server) -> list[tuple[bytes, bytes]]:
+    kms = server.client()
+    made = []
+    for _ in range(2):
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        plaintext = os.urandom(12)
+        made.append((kms.encrypt(KeyId=key, Plaintext=plaintext)["CiphertextBlob"], plaintext))
+    return made
+
+
+@needs_softhsm
+def test_a_softhsm_root_key_goes_with_the_data_directory(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", None, "--root-key", "softhsm")
+    try:
+        made = _some_ciphertexts(server)
+        _backup(server, tmp_path / "b.tgz")
+    finally:
+        stop_server(server)
+    manifest = json.loads(_members(tmp_path / "b.tgz")["manifest.json"])
+    assert manifest["root_key"]["provider"] == "softhsm"
+    assert "SoftHSM2 token" in manifest["root_key"]["keep"]
+    paths = {e["path"] for e in manifest["files"]}
+    assert "softhsm/root.pin" in paths and "root.key" not in paths
+    _restore(tmp_path / "b.tgz", tmp_path / "restored", None)
+    again = start_server(tmp_path / "restored", None, "--root-key", "softhsm")
+    try:
+        kms = again.client()
+        for blob, plaintext in made:
+            assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == plaintext
+    finally:
+        stop_server(again)
+
+
+@needs_softhsm
+def test_an_hsm_root_key_is_only_referenced_never_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strongroom.keystores import softhsm
+
+    from .test_hsm_root import PIN, PIN_ENV, make_token
+
+    conf = make_token(tmp_path / "hsm", "hsm-root")
+    monkeypatch.setenv(softhsm.CONF_ENV, str(conf))
+    monkeypatch.setenv(PIN_ENV, PIN)
+    options = ["--root-key", "pkcs11", "--pkcs11-module", str(softhsm.module_path())]
+    options += ["--pkcs11-token-label", "hsm-root", "--pkcs11-pin-env", PIN_ENV]
+    server = start_server(tmp_path / "data", None, *options)
+    try:
+        made = _some_ciphertexts(server)
+        done = run_in_process(
+            ["admin", "backup", str(tmp_path / "b.tgz"), *server.storage_args(), *options]
+        )
+    finally:
+        stop_server(server)
+    members = _members(tmp_path / "b.tgz")
+    assert PIN.encode() not in b"".join(members.values())
+    manifest = json.loads(members["manifest.json"])
+    root = manifest["root_key"]
+    assert root["provider"] == "pkcs11" and not root["file_in_backup"]
+    assert "'hsm-root'" in root["keep"] and PIN_ENV in root["keep"]
+    assert root["keep"] == json.loads(done.stdout)["RootKey"]
+    assert [e["token_label"] for e in root["registry"]] == ["hsm-root"]
+    assert {e["path"] for e in manifest["files"]} == {"credentials", "config"}
+    _restore(tmp_path / "b.tgz", tmp_path / "restored", None)
+    settings = (tmp_path / "restored" / "backup-settings.toml").read_text()
+    assert 'root_key = "pkcs11"' in settings and f'pkcs11_pin_env = "{PIN_ENV}"' in settings
+    config = ["--config", str(tmp_path / "restored" / "backup-settings.toml")]
+    again = start_server(tmp_path / "restored", None, *config)
+    try:
+        kms = again.client()
+        for blob, plaintext in made:
+            assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == plaintext
+    finally:
+        stop_server(again)
