@@ -630,3 +630,38 @@ def test_an_hsm_root_key_is_only_referenced_never_copied(
             assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == plaintext
     finally:
         stop_server(again)
+
+
+def test_without_root_key_the_key_file_stays_out_and_is_needed_to_serve(
+    small_backup: Path, tmp_path: Path
+) -> None:
+    data_dir = small_backup.parent / "data"
+    done = run_in_process(
+        [
+            "admin",
+            "backup",
+            str(tmp_path / "b.tgz"),
+            "--without-root-key",
+            "--data-dir",
+            str(data_dir),
+        ]
+    )
+    assert "--without-root-key" in json.loads(done.stdout)["RootKey"]
+    manifest = json.loads(_members(tmp_path / "b.tgz")["manifest.json"])
+    assert not manifest["root_key"]["file_in_backup"]
+    assert "root.key" not in {e["path"] for e in manifest["files"]}
+    _restore(tmp_path / "b.tgz", tmp_path / "restored", None)
+    from conftest import run_strongroom
+
+    refused = run_strongroom(
+        ["serve", "--port", "0", "--data-dir", str(tmp_path / "restored")], check=False
+    )
+    assert refused.returncode == 2 and "there is no root key" in refused.stderr
+    key = tmp_path / "restored" / "root.key"
+    key.write_bytes((data_dir / "root.key").read_bytes())
+    key.chmod(0o600)
+    again = start_server(tmp_path / "restored")
+    try:
+        assert len(again.client().list_keys()["Keys"]) == 1
+    finally:
+        stop_server(again)

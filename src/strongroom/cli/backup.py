@@ -26,6 +26,12 @@ def register(admin: Any) -> None:
         "when there is one). Give the same --config/--data-dir/--database-url as the server.",
     )
     b.add_argument("file", type=Path, metavar="FILE", help="the backup file to write (new)")
+    b.add_argument(
+        "--without-root-key",
+        action="store_true",
+        help="leave the root key file (DATA_DIR/root.key) out, to keep it apart from the "
+        "backups; copy it into the restored data directory before starting a server there",
+    )
     r = admin.add_parser(
         "restore",
         help="restore a backup into a new data directory and database",
@@ -46,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr, args.admin_command)
     try:
         if args.admin_command == "backup":
-            result = backup.take(settings, args.file, progress)
+            result = backup.take(
+                settings, args.file, progress, root_key_file=not args.without_root_key
+            )
         else:
             result = restore.restore(settings, args.file, progress)
     finally:

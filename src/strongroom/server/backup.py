@@ -67,9 +67,16 @@ class _Staged:
     registry: list[dict[str, Any]]
 
 
-def take(settings: Settings, out: Path, progress: Progress = lambda line: None) -> dict[str, Any]:
+def take(
+    settings: Settings,
+    out: Path,
+    progress: Progress = lambda line: None,
+    *,
+    root_key_file: bool = True,
+) -> dict[str, Any]:
     """Write the backup of ``settings``' data directory, database and audit directory to
     ``out`` (mode 0600; a new file: never over one that exists). Returns a summary.
+    Without ``root_key_file`` the root key file stays out (the operator keeps it apart).
     BackupError (one line) when the source is missing or the file cannot be written;
     nothing is left behind then."""
     _check(settings, out)
@@ -79,6 +86,8 @@ def take(settings: Settings, out: Path, progress: Progress = lambda line: None) 
         staged = _Staged([], [], [], [])
         backend, revision = _database(settings, staging, staged, progress)
         skip = {staging.resolve(), out.resolve(), out.with_name(out.name + ".partial").resolve()}
+        if not root_key_file:
+            skip.add(settings.root_key_path.resolve())
         _data_files(settings, staging, staged, skip, progress)
         _audit_files(settings.audit_path, staging, staged, progress)
         manifest = _manifest(settings, started, backend, revision, staged)
@@ -342,6 +351,12 @@ def _root_key(settings: Settings, staged: _Staged) -> dict[str, Any]:
         keep = (
             "the backup holds the root key file (root.key) every secret in it is wrapped "
             "under: keep the backup as safe as the data directory"
+        )
+    elif settings.root_key_path.exists():
+        keep = (
+            "the root key file is not in the backup (--without-root-key): keep root.key of "
+            f"{settings.data_dir} apart, and copy it to the restored data directory (mode "
+            "0600) before a server starts there"
         )
     else:
         keep = (
