@@ -665,3 +665,24 @@ def test_without_root_key_the_key_file_stays_out_and_is_needed_to_serve(
         assert len(again.client().list_keys()["Keys"]) == 1
     finally:
         stop_server(again)
+
+
+def test_a_segment_being_written_is_copied_up_to_its_last_complete_event(
+    small_backup: Path, tmp_path: Path
+) -> None:
+    # As a live writer leaves it: complete events, half an event, zeros written ahead.
+    import shutil
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(small_backup.parent / "data", data_dir)
+    [segment] = (data_dir / "audit").glob("*.log")
+    complete = segment.read_bytes()
+    with segment.open("ab") as f:
+        f.write(complete.splitlines(keepends=True)[-1][:50] + bytes(4096))
+    (data_dir / "audit" / "operator-notes.txt").write_text('{"other": "files go whole"}')
+    run_in_process(["admin", "backup", str(tmp_path / "b.tgz"), "--data-dir", str(data_dir)])
+    members = _members(tmp_path / "b.tgz")
+    assert members[f"audit/{segment.name}"] == complete
+    assert members["audit/operator-notes.txt"] == b'{"other": "files go whole"}'
+    _restore(tmp_path / "b.tgz", tmp_path / "restored", None)
+    assert "0 problems" in _verify_audit(tmp_path / "restored")

@@ -358,3 +358,12 @@ def test_tls_settings_come_from_the_environment_too(
     monkeypatch.setenv("STRONGROOM_TLS_CERT", str(cert))
     monkeypatch.setenv("STRONGROOM_TLS_KEY", str(other_key))
     _refused(tmp_path, expected="the private key is not the certificate's")
+
+
+def test_tls_settings_come_from_the_toml_file_too(
+    tmp_path: Path, two_certs: tuple[Path, Path]
+) -> None:
+    cert, other_key = two_certs
+    config = tmp_path / "strongroom.toml"
+    config.write_text(f'tls_cert = "{cert}"\ntls-key = "{other_key}"\n')
+    _refused(tmp_path, "--config", str(config), expected="the private key is not the certificate's")

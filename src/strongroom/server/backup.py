@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
+from strongroom.audit.log import SUFFIX as SEGMENT_SUFFIX
 from strongroom.server.backup_format import (
     AUDIT,
     DATA,
@@ -52,7 +53,6 @@ from strongroom.storage.snapshot import Snapshot, consistent_read
 
 Progress = Callable[[str], None]
 _CHUNK = 1 << 20
-_SEGMENT_SUFFIX = ".log"  # audit/log.py's: a segment, copied up to its last complete event
 # Settings a restore decides for itself (where it restores to), kept out of the manifest's.
 _WHERE = ("data_dir", "database_url", "audit_dir")
 
@@ -210,7 +210,7 @@ def _audit_files(directory: Path, staging: Path, staged: _Staged, progress: Prog
     root = directory.resolve()
     for path in _walk(root, set()):
         relative = path.relative_to(root).as_posix()
-        how = _complete_events if path.name.endswith(_SEGMENT_SUFFIX) else _whole
+        how = _complete_events if path.name.endswith(SEGMENT_SUFFIX) else _whole
         entry = _copy(path, staging / member_name(AUDIT, relative), relative, how)
         if entry is not None:
             staged.audit.append({**entry, "member": member_name(AUDIT, relative)})
@@ -219,14 +219,19 @@ def _audit_files(directory: Path, staging: Path, staged: _Staged, progress: Prog
 
 
 def _walk(root: Path, skip: set[Path]) -> Iterator[Path]:
-    """The regular files under ``root`` (not following links), sorted, leaving out the
-    paths (files or directories) in ``skip``."""
+    """The regular files under ``root``, sorted, leaving out the paths (files or
+    directories) in ``skip``. A link to a file counts as the file (a root key file linked
+    from elsewhere is copied); a link to a directory is not followed."""
     for entry in sorted(root.iterdir()):
         if entry in skip or entry.resolve() in skip:
             continue
         try:
             mode = entry.lstat().st_mode
-        except FileNotFoundError:
+            if stat.S_ISLNK(mode):
+                mode = entry.stat().st_mode
+                if stat.S_ISDIR(mode):
+                    continue
+        except FileNotFoundError:  # gone meanwhile, or a dangling link
             continue
         if stat.S_ISDIR(mode):
             yield from _walk(entry, skip)
