@@ -64,19 +64,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """One status line rewritten in place on a terminal (at most ten times a second);
+    """One status line rewritten in place on a terminal (at most once an ``interval``);
     nothing when stderr is not a terminal."""
 
-    def __init__(self, stream: TextIO, what: str) -> None:
+    def __init__(self, stream: TextIO, what: str, interval: float = 0.1) -> None:
         self._stream = stream
         self._what = what
+        self._interval = interval
         self._shown = False
         self._last = 0.0
         self._on = stream.isatty()
 
     def __call__(self, line: str) -> None:
         now = time.monotonic()
-        if not self._on or now - self._last < 0.1:
+        if not self._on or now - self._last < self._interval:
             return
         self._last = now
         self._stream.write(f"\r\033[Kstrongroom: {self._what}: {line}")
