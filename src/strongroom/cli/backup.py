@@ -72,12 +72,12 @@ class _Progress:
         self._what = what
         self._interval = interval
         self._shown = False
-        self._last = 0.0
+        self._last: float | None = None  # when the line was last shown
         self._on = stream.isatty()
 
     def __call__(self, line: str) -> None:
         now = time.monotonic()
-        if not self._on or now - self._last < self._interval:
+        if not self._on or (self._last is not None and now - self._last < self._interval):
             return
         self._last = now
         self._stream.write(f"\r\033[Kstrongroom: {self._what}: {line}")
