@@ -92,6 +92,11 @@ def take(
         _audit_files(settings.audit_path, staging, staged, progress)
         manifest = _manifest(settings, started, backend, revision, staged)
         size = _archive(out, staging, manifest, progress)
+    except OSError as exc:  # a full disk, a file that cannot be read
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise BackupError(
+            f"cannot write the backup {out}: {exc.strerror or exc}{where}; nothing was written"
+        ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {

@@ -109,8 +109,18 @@ def restore(
             raise BackupError(
                 f"cannot restore {archive}: the database refused it: {reason}; nothing was restored"
             ) from None
-        if isinstance(exc, ValueError) and not isinstance(exc, BackupError):
+        if isinstance(exc, ValueError):  # a row or member that does not match the manifest
             raise BackupError(f"cannot restore {archive}: {exc}; nothing was restored") from None
+        if isinstance(exc, OSError) and exc.filename is not None:
+            raise BackupError(
+                f"cannot restore {archive}: cannot write {exc.filename}: "
+                f"{exc.strerror or exc}; nothing was restored"
+            ) from None
+        if isinstance(exc, _DAMAGED):
+            raise BackupError(
+                f"cannot restore {archive}: it is not a readable backup ({exc}); nothing was "
+                "restored"
+            ) from None
         raise
     database = shown_url(settings.database_url) if settings.database_url else "sqlite"
     serve = f"strongroom serve --config {settings_file} --data-dir {settings.data_dir}"
