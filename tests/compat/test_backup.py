@@ -394,10 +394,14 @@ def _refused(args: list[str], *expected: str) -> str:
 
 def _damaged_copies(good: Path, tmp_path: Path) -> dict[str, Path]:
     data = good.read_bytes()
-    flipped = bytearray(data)
-    flipped[len(data) // 2] ^= 0xFF
-    copies = {
-        "flipped": bytes(flipped),
+    copies = {}
+    # A bit flipped anywhere: in a member, a tar header or its padding, the end-of-archive
+    # blocks, the gzip trailer (CRC-32 and length).
+    for at in [len(data) * i // 16 for i in range(1, 16)] + [len(data) - 8, len(data) - 1]:
+        flipped = bytearray(data)
+        flipped[at] ^= 0x01
+        copies[f"flipped at {at}"] = bytes(flipped)
+    copies |= {
         "truncated": data[: len(data) * 2 // 3],
         "not gzip": b"hello, this is not a backup\n" * 10,
         "empty": b"",

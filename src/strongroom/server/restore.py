@@ -12,6 +12,7 @@ restore made is removed again: the data directory's contents, the tables it crea
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -192,7 +193,7 @@ def _verified(archive: Path, progress: Progress) -> dict[str, Any]:
     """The manifest, once every member of ``archive`` matched it (sizes and SHA-256), with
     none missing and none more; BackupError naming what does not."""
     try:
-        with tarfile.open(archive, mode="r|gz") as tar:
+        with _opened(archive) as tar:
             first = tar.next()
             if first is None or first.name != MANIFEST or not first.isreg():
                 raise BackupError(f"{MANIFEST} is not its first member")
@@ -224,6 +225,18 @@ def _verified(archive: Path, progress: Progress) -> dict[str, Any]:
         ) from None
     progress(f"checked {len(expected)} members")
     return manifest
+
+
+@contextlib.contextmanager
+def _opened(archive: Path) -> Iterator[tarfile.TarFile]:
+    """The archive's tar stream, read through ``gzip``, which checks the CRC-32 and length
+    of the whole stream at its end (tarfile's own gzip reading does not): a flipped bit in
+    a part no member's checksum covers (tar headers' padding, the end-of-archive blocks)
+    is caught too. The rest of the stream is read when the block ends, for that check."""
+    with gzip.open(archive, "rb") as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        yield tar
+        while stream.read(_CHUNK):
+            pass
 
 
 def _read(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
@@ -266,7 +279,7 @@ def _extract(
         for t in manifest["database"]["tables"]
     }
     written = 0
-    with tarfile.open(archive, mode="r|gz") as tar:
+    with _opened(archive) as tar:
         for info in tar:
             if info.name == MANIFEST:
                 continue
