@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from strongroom.cli import root_key
+from strongroom.cli import backup, root_key
 from strongroom.cli.common import add_storage_options, settings_from
 from strongroom.domain.errors import KmsError
 from strongroom.server.client_config import credentials_profile
@@ -88,6 +88,7 @@ def register(commands: Any) -> None:
 
     quotas.register(sub, _with_core)
     root_key.register(sub)
+    backup.register(sub)
 
 
 def _register_delete_action(action: Callable[..., argparse.ArgumentParser], kind: str) -> None:

@@ -27,7 +27,7 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the lines; ValueError (one line, exit 2) when the data directory has no
     config or credentials file yet."""
-    from strongroom.server.client_config import env_lines, read_endpoint
+    from strongroom.server.client_config import env_lines, read_ca_bundle, read_endpoint
     from strongroom.server.settings import load_settings
     from strongroom.server.wiring import config_path
 
@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
             f"no AWS config and credentials in {settings.data_dir}: start strongroom serve "
             "with this data directory once first (or give --data-dir)"
         )
-    for line in env_lines(config, settings.credentials_path, endpoint):
+    ca_bundle = read_ca_bundle(config)
+    for line in env_lines(config, settings.credentials_path, endpoint, ca_bundle):
         print(line)
     return 0

@@ -8,9 +8,12 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strongroom.cli.common import add_storage_options, settings_from
+
+if TYPE_CHECKING:
+    from strongroom.server.tls import TlsFiles
 
 
 def register(commands: Any) -> None:
@@ -79,6 +82,35 @@ def register(commands: Any) -> None:
         help="how worker processes and nodes share a request quota: auto (the default), "
         "local, lease or split (STRONGROOM_QUOTA_SHARING; bench/README 'Session 8')",
     )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        default=None,
+        help="serve https; with --dev and no --tls-cert, on a certificate generated in "
+        "DATA_DIR/tls whose CA (DATA_DIR/tls/ca.pem) clients trust (STRONGROOM_TLS; "
+        "README 'TLS')",
+    )
+    p.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="serve https with this PEM certificate (the server's first, then the chain); "
+        "needs --tls-key (STRONGROOM_TLS_CERT)",
+    )
+    p.add_argument(
+        "--tls-key",
+        type=Path,
+        metavar="FILE",
+        help="the certificate's private key, PEM, unencrypted (STRONGROOM_TLS_KEY)",
+    )
+    p.add_argument(
+        "--tls-ca-bundle",
+        type=Path,
+        metavar="FILE",
+        help="the PEM CA bundle the AWS config file in the data directory tells clients to "
+        "trust (default: the generated CA with --dev; else the system's; "
+        "STRONGROOM_TLS_CA_BUNDLE)",
+    )
     add_storage_options(p)
     p.set_defaults(run=run)
 
@@ -89,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     database, root key; only then the files it makes), then serve."""
     import uvicorn
 
+    from strongroom.server import tls
     from strongroom.server.app import KmsApp
     from strongroom.server.client_config import endpoint_url
     from strongroom.server.logs import configure_logging
@@ -108,12 +141,20 @@ def run(args: argparse.Namespace) -> int:
         xks_ca_bundle=args.xks_ca_bundle,
         request_quotas=args.request_quotas,
         quota_sharing=args.quota_sharing,
+        tls=args.tls,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_ca_bundle=args.tls_ca_bundle,
     )
     configure_logging(settings.log_level, settings.log_format)
+    tls.check(settings)
     sock = _listen(settings.host, settings.port, settings.workers)
     try:
         port = sock.getsockname()[1]
-        prepare(settings, seed=True, endpoint=endpoint_url(settings.host, port))
+        https = tls.wanted(settings)
+        endpoint = endpoint_url(settings.host, port, "https" if https else "http")
+        prepare(settings, seed=True, endpoint=endpoint, ca_bundle=tls.ca_bundle(settings))
+        served = tls.files(settings)
     except BaseException:
         sock.close()
         raise
@@ -125,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     _say_where_credentials_are(settings.credentials_path, config_path(settings))
+    _say_how_clients_trust(endpoint, served)
     options: dict[str, Any] = dict(
         host=settings.host,
         port=port,
@@ -137,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         # event's sourceIPAddress to whatever that client claims.
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        **tls.uvicorn_options(served),
     )
     if settings.log_format == "json":  # uvicorn's records go to the root logger's handler
         options["log_config"] = None
@@ -144,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         sock.close()  # it only held the port: each worker binds its own socket
         os.environ.update(settings.to_env())  # the workers' settings
         del options["host"], options["port"]
-        return supervise(settings.host, port, settings.workers, options)
+        return supervise(settings.host, port, settings.workers, options, https=https)
     server = server_class()(uvicorn.Config(KmsApp(build_runtime(settings)), **options))
     server.run(sockets=[sock])
     return 0 if server.started else 1
@@ -185,3 +228,23 @@ def _say_where_credentials_are(credentials: Path, config: Path) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+def _say_how_clients_trust(endpoint: str, served: TlsFiles | None) -> None:
+    """Over https, where the CA bundle is and how each client is told to trust it."""
+    if served is None:
+        return
+    if served.ca_bundle is None:
+        print(
+            f"strongroom: serving {endpoint} with the certificate {served.cert}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    print(
+        f"strongroom: serving {endpoint}; clients trust the CA in {served.ca_bundle}: "
+        f"AWS_CA_BUNDLE={served.ca_bundle} (boto3, the AWS CLI), "
+        f"NODE_EXTRA_CA_CERTS={served.ca_bundle} (the JavaScript SDK)",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -3,7 +3,12 @@ and this server's endpoint, so AWS clients need nothing but three environment va
 
 botocore reads ``endpoint_url`` from a profile of the shared config file (the AWS SDKs and
 Tools Reference Guide, "Service-specific endpoints"); ``strongroom env`` prints the
-variables, with AWS_ENDPOINT_URL_KMS too for clients that read only that."""
+variables, with AWS_ENDPOINT_URL_KMS too for clients that read only that.
+
+Over https with a certificate clients do not trust already (the ``--dev`` one), the profile
+names the CA bundle too (``ca_bundle``, which botocore and the AWS CLI read from a profile),
+and ``strongroom env`` exports it as AWS_CA_BUNDLE, and as NODE_EXTRA_CA_CERTS for the AWS
+SDK for JavaScript v3, which reads neither."""
 
 from __future__ import annotations
 
@@ -32,27 +37,37 @@ def credentials_profile(
     return text
 
 
-def endpoint_url(host: str, port: int) -> str:
+def endpoint_url(host: str, port: int, scheme: str = "http") -> str:
     """The URL a client on this machine reaches the server at (a wildcard address as the
     loopback address)."""
     host = _ANY_ADDRESS.get(host, host)
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def write_config(path: Path, endpoint: str, region: str = DEFAULT_REGION) -> bool:
+def write_config(
+    path: Path, endpoint: str, region: str = DEFAULT_REGION, ca_bundle: Path | None = None
+) -> bool:
     """Write the config file (mode 0600) unless it exists; in one that exists, bring the
-    profile's ``endpoint_url`` up to date (a start on another port) and keep the rest.
-    True when the file was made."""
+    profile's ``endpoint_url`` and ``ca_bundle`` up to date (a start on another port, with
+    or without TLS) and keep the rest. True when the file was made."""
     config = configparser.ConfigParser(interpolation=None)
     made = not path.exists()
+    bundle = None if ca_bundle is None else str(ca_bundle.resolve())
     if not made:
         config.read(path, encoding="utf-8")
-        if config.get(_SECTION, "endpoint_url", fallback=None) == endpoint:
+        if (
+            config.get(_SECTION, "endpoint_url", fallback=None) == endpoint
+            and config.get(_SECTION, "ca_bundle", fallback=None) == bundle
+        ):
             return False
     if not config.has_section(_SECTION):
         config.add_section(_SECTION)
     config.set(_SECTION, "region", config.get(_SECTION, "region", fallback=region))
     config.set(_SECTION, "endpoint_url", endpoint)
+    if bundle is None:
+        config.remove_option(_SECTION, "ca_bundle")
+    else:
+        config.set(_SECTION, "ca_bundle", bundle)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         config.write(f)
@@ -66,7 +81,16 @@ def read_endpoint(path: Path) -> str | None:
     return config.get(_SECTION, "endpoint_url", fallback=None)
 
 
-def env_lines(config_path: Path, credentials_path: Path, endpoint: str) -> list[str]:
+def read_ca_bundle(path: Path) -> str | None:
+    """The profile's ``ca_bundle`` in the config file at ``path``; None when there is none."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(path, encoding="utf-8")
+    return config.get(_SECTION, "ca_bundle", fallback=None)
+
+
+def env_lines(
+    config_path: Path, credentials_path: Path, endpoint: str, ca_bundle: str | None = None
+) -> list[str]:
     """The ``export`` lines that point AWS clients at the server, for a POSIX shell."""
     values = {
         "AWS_CONFIG_FILE": str(config_path.resolve()),
@@ -74,4 +98,7 @@ def env_lines(config_path: Path, credentials_path: Path, endpoint: str) -> list[
         "AWS_PROFILE": PROFILE,
         "AWS_ENDPOINT_URL_KMS": endpoint,
     }
+    if ca_bundle is not None:
+        values["AWS_CA_BUNDLE"] = ca_bundle
+        values["NODE_EXTRA_CA_CERTS"] = ca_bundle
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]

@@ -66,6 +66,14 @@ class Settings:
     # "lease" or "split" (rate / workers each; server/quotas.py).
     request_quotas: bool = True
     quota_sharing: str = "auto"
+    # HTTPS (README "TLS"): the certificate chain and private key (PEM) of the endpoint,
+    # checked at start. ``tls`` without them, in --dev only: a certificate generated in
+    # DATA_DIR/tls (server/tls.py). ``tls_ca_bundle``: the CA bundle the AWS config file the
+    # server writes names for clients (default: the generated CA; none: the system's).
+    tls: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca_bundle: Path | None = None
 
     @property
     def db_url(self) -> str:
@@ -265,6 +273,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "pkcs11_key_label": _label,
     "pkcs11_pin_env": _env_name,
     "xks_ca_bundle": _pem_file,
+    "tls_ca_bundle": _pem_file,
 }
 
 # Settings that would put a PIN where it does not belong.

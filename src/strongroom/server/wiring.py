@@ -217,7 +217,13 @@ def config_path(settings: Settings) -> Path:
     return settings.data_dir / "config"
 
 
-def prepare(settings: Settings, *, seed: bool = False, endpoint: str | None = None) -> None:
+def prepare(
+    settings: Settings,
+    *,
+    seed: bool = False,
+    endpoint: str | None = None,
+    ca_bundle: Path | None = None,
+) -> None:
     """Run once before serving, and before each admin command:
 
     1. check the data directory, the database URL and the seed file (``seed``: ``serve``
@@ -228,7 +234,8 @@ def prepare(settings: Settings, *, seed: bool = False, endpoint: str | None = No
     3. only then make what is missing: the data directory, the root key (for a database
        not in use), the configured account, on first start an admin user whose access key
        goes to DATA_DIR/credentials (0600), and, given the server's ``endpoint``, the AWS
-       config file beside it (``client_config.write_config``); then apply the seed.
+       config file beside it (``client_config.write_config``, naming ``ca_bundle`` for
+       https with a certificate clients must be told to trust); then apply the seed.
 
     A check that fails raises StartError (a ValueError: the command prints its one line and
     exits 2) and leaves no data directory, root key or credentials behind. Once the
@@ -269,7 +276,7 @@ def prepare(settings: Settings, *, seed: bool = False, endpoint: str | None = No
         if not settings.credentials_path.exists() and not _admin_has_keys(core, settings):
             write_admin_credentials(core, settings.account, settings.credentials_path)
         if endpoint is not None:
-            write_config(config_path(settings), endpoint)
+            write_config(config_path(settings), endpoint, ca_bundle=ca_bundle)
         if seed_file is not None:
             with _naming(path):
                 apply_seed(core, seed_file)

@@ -111,8 +111,11 @@ def run_worker(sock: socket.socket, options: dict[str, Any]) -> None:
     sys.exit(0 if server.started else 1)
 
 
-def supervise(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
-    """Run ``workers`` worker processes on (host, port) until SIGTERM or SIGINT."""
+def supervise(
+    host: str, port: int, workers: int, options: dict[str, Any], *, https: bool = False
+) -> int:
+    """Run ``workers`` worker processes on (host, port) until SIGTERM or SIGINT; ``https``:
+    ``options`` carry uvicorn's ssl options."""
     sockets: list[socket.socket] = []
     try:
         port = check_free(host, port)
@@ -136,7 +139,8 @@ def supervise(host: str, port: int, workers: int, options: dict[str, Any]) -> in
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     processes = [start(sock) for sock in sockets]
     print(
-        f"strongroom: listening on http://{host}:{port} with {workers} worker processes",
+        f"strongroom: listening on {'https' if https else 'http'}://{host}:{port} with "
+        f"{workers} worker processes",
         file=sys.stderr,
         flush=True,
     )

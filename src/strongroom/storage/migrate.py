@@ -11,14 +11,15 @@ from alembic.config import Config
 _SCRIPTS = Path(__file__).with_name("migrations")
 
 
-def alembic_config(connection: sa.Connection) -> Config:
+def alembic_config(connection: sa.Connection | None) -> Config:
+    """Alembic's configuration over ``connection`` (None: to read the scripts only)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(_SCRIPTS))
     cfg.attributes["connection"] = connection
     return cfg
 
 
-def upgrade(engine: sa.Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision``, by default the newest (idempotent)."""
     with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "head")
+        command.upgrade(alembic_config(conn), revision)
