@@ -28,8 +28,8 @@ from typing import Any
 import orjson
 
 from strongroom.audit.digests import SegmentState
-from strongroom.audit.lifecycle import held, mark_exported
-from strongroom.audit.segments import GENESIS, SUFFIX, name_of, read_segment, segments
+from strongroom.audit.lifecycle import closed_segments, mark_exported
+from strongroom.audit.segments import GENESIS, name_of, read_segment, segments
 
 PERIOD = 300  # seconds of events per file, as CloudTrail delivers about every 5 minutes
 MAX_RECORDS = 10_000  # records per file at most
@@ -100,7 +100,9 @@ def export_cloudtrail(
     both included) as CloudTrail log files under ``output``; ``account``: the account of an
     event that names none. Raises OSError when a file cannot be written."""
     summary = ExportSummary()
-    for path in segments(directory):
+    paths = segments(directory)
+    closed = closed_segments(paths)
+    for path in paths:
         open_files: dict[tuple[str, str, int], _LogFile] = {}
         whole = True
         length, end_hash = 0, GENESIS
@@ -126,8 +128,7 @@ def export_cloudtrail(
         finally:
             for log_file in open_files.values():
                 summary.files.append(log_file.close())
-        closed = not path.name.endswith(SUFFIX) or not held(path)
-        if whole and closed:
+        if whole and name_of(path) in closed:
             mark_exported(directory, SegmentState(name_of(path), length, end_hash, True), output)
             summary.segments_marked += 1
     return summary

@@ -31,6 +31,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,7 +105,7 @@ class Housekeeper:
         next_pass = start + min(s.digest_seconds, _PASS_SECONDS)
         while True:
             now = time.monotonic()
-            due = min(next_digest, next_pass, self.audit._opened + s.segment_seconds)
+            due = min(next_digest, next_pass, self.audit.roll_deadline)
             self._wake.wait(max(0.0, due - now))
             self._wake.clear()
             if self._stopping:
@@ -114,8 +115,6 @@ class Housekeeper:
                 if self.audit.roll_due(now):
                     self.audit.roll()
                     next_pass = now  # compress the segment just closed
-                elif self.audit._opened + s.segment_seconds <= now:
-                    self.audit._opened = now  # an empty segment does not roll: look later
                 if now >= next_digest:
                     self.audit.write_digest()
                     next_digest = now + s.digest_seconds
@@ -125,23 +124,25 @@ class Housekeeper:
             except Exception:  # the thread must go on: the next round tries again
                 log.exception("audit: housekeeping failed")
 
-    def run_pass(self) -> None:
-        """Compress closed segments, then apply retention (one process at a time)."""
+    def run_pass(self) -> bool:
+        """Compress closed segments, then apply retention, unless another pass (of this
+        process or another) runs: then return False."""
         s = self.settings
         if not s.compress and s.retention_days <= 0:
-            return
+            return True
         with _directory_lock(self.audit.directory) as locked:
             if not locked:
-                return
+                return False
             current = self.audit.segment
             if s.compress:
-                compress_closed(self.audit.directory, current)
+                compress_closed(self.audit.directory, current, lambda: self._stopping)
             if s.retention_days > 0:
                 apply_retention(self.audit, current)
+            return True
 
 
 @contextlib.contextmanager
-def _directory_lock(directory: Path):  # type: ignore[no-untyped-def]
+def _directory_lock(directory: Path) -> Iterator[bool]:
     fd = os.open(directory / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
@@ -157,12 +158,17 @@ def _directory_lock(directory: Path):  # type: ignore[no-untyped-def]
 # -- compression --------------------------------------------------------------------------
 
 
-def compress_closed(directory: Path, current: str) -> int:
-    """Compress this host's closed ``.log`` segments other than ``current``; returns how
-    many. A segment another live process holds (its lock) is left alone."""
+def compress_closed(
+    directory: Path, current: str, stopping: Callable[[], bool] = lambda: False
+) -> int:
+    """Compress this host's closed ``.log`` segments other than ``current``, until
+    ``stopping`` says so; returns how many. A segment another live process holds (its lock)
+    is left alone."""
     host = socket.gethostname()
     done = 0
     for path in segments(directory):
+        if stopping():
+            break
         name = name_of(path)
         if not path.name.endswith(SUFFIX) or name == current:
             continue
@@ -261,10 +267,12 @@ def expired(directory: Path, current: str, settings: Lifecycle, now: float) -> l
     ``retention_unexported``)."""
     cutoff = now - settings.retention_days * _DAY
     found = []
-    for path in segments(directory):
+    paths = segments(directory)
+    closed = closed_segments(paths)
+    for path in paths:
         name = name_of(path)
         try:
-            if name == current or path.stat().st_mtime >= cutoff:
+            if name == current or name not in closed or path.stat().st_mtime >= cutoff:
                 continue
             if not settings.retention_unexported:
                 exported = exported_length(directory, name)
@@ -272,11 +280,30 @@ def expired(directory: Path, current: str, settings: Lifecycle, now: float) -> l
                     1 << 32
                 ):
                     continue
-            if path.name.endswith(SUFFIX) and held(path):
-                continue
         except OSError:
             continue
         found.append(path)
+    return found
+
+
+def closed_segments(paths: list[Path]) -> set[str]:
+    """The names of the segments of ``paths`` (one directory's) that nothing writes any
+    more: compressed, rolled over (a later segment of their writer exists), or not held by
+    a live process."""
+    last: dict[str, int] = {}
+    for path in paths:
+        parsed = SegmentName.parse(name_of(path))
+        if parsed.seq is not None:
+            last[parsed.writer] = max(last.get(parsed.writer, 0), parsed.seq)
+    found = set()
+    for path in paths:
+        parsed = SegmentName.parse(name_of(path))
+        if (
+            path.name.endswith(COMPRESSED)
+            or (parsed.seq is not None and parsed.seq < last[parsed.writer])
+            or not held(path)
+        ):
+            found.add(parsed.name)
     return found
 
 

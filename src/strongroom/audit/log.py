@@ -222,12 +222,23 @@ class AuditLog:
 
     # -- for the housekeeping thread ------------------------------------------------------
 
+    @property
+    def roll_deadline(self) -> float:
+        """When (time.monotonic()) the segment is ``segment_seconds`` old."""
+        return self._opened + self.lifecycle.segment_seconds
+
     def roll_due(self, now: float) -> bool:
         """Whether the segment should roll over: it reached ``segment_bytes``, or it holds
-        events and is ``segment_seconds`` old (``now``: time.monotonic())."""
+        events and is ``segment_seconds`` old (``now``: time.monotonic()). An empty segment
+        that is old enough gets another ``segment_seconds``."""
         if self._roll_asked:
             return True
-        return self._end > 0 and now - self._opened >= self.lifecycle.segment_seconds
+        if now < self.roll_deadline:
+            return False
+        if self._end > 0:
+            return True
+        self._opened = now
+        return False
 
     def roll(self) -> None:
         """Close the segment and go on in the next one. The next is created and prefilled
