@@ -94,3 +94,21 @@ def test_a_served_trail_rolls_over_compresses_signs_verifies_and_exports(tmp_pat
 
 def _check(condition: bool) -> None:
     assert condition
+
+
+def test_public_key_and_verify_say_what_is_missing_or_wrong(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "audit").mkdir(parents=True)  # a trail no server with digests has written
+    out = run_in_process(["audit", "public-key", "--data-dir", str(data)], check=False)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"strongroom: no audit signing key at {data / 'audit'}")
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("hello")
+    out = run_in_process(
+        ["audit", "verify", "--data-dir", str(data), "--public-key", str(not_pem)], check=False
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        f"strongroom: --public-key {not_pem}: no Ed25519 public key "
+        "(-----BEGIN PUBLIC KEY-----) in it"
+    )

@@ -5,9 +5,10 @@ CloudTrail delivers a trail's events to S3 as gzip-compressed JSON objects ``{"R
 ``<account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<unique string>.json.gz``, about one file per
 account, Region and five minutes. The events are already CloudTrail records
 (``audit/events.py``); the export adds ``recipientAccountId`` (the account of the key the
-event is about, else the caller's) as CloudTrail does. A tree written this way can be
-copied to a bucket, or read where CloudTrail's files are read (Athena, ``aws s3 sync`` into
-log tooling, CloudTrail Lake imports).
+event is about, else the caller's) as CloudTrail does, and gives an event of a request that
+failed before naming its Region (unauthenticated) the Region ``us-east-1``. A tree written
+this way can be copied to a bucket and read where CloudTrail's files are read (Athena, log
+tooling that reads a CloudTrail bucket).
 
 Each file is written beside its final name and renamed into place once whole. A segment
 exported whole (all its events in the time range, and closed: no process writes it any
@@ -33,6 +34,9 @@ from strongroom.audit.segments import GENESIS, name_of, read_segment, segments
 
 PERIOD = 300  # seconds of events per file, as CloudTrail delivers about every 5 minutes
 MAX_RECORDS = 10_000  # records per file at most
+# The Region of an event whose request never named one (it failed before authentication):
+# CloudTrail records every event in a Region, the endpoint's.
+DEFAULT_REGION = "us-east-1"
 _UNIQUE = string.ascii_letters + string.digits
 
 
@@ -116,7 +120,9 @@ def export_cloudtrail(
                 event = record.event()
                 recipient = _account_of(event, account)
                 event.setdefault("recipientAccountId", recipient)
-                bucket = (recipient, str(event.get("awsRegion", "")), int(when // PERIOD))
+                if not event.get("awsRegion"):  # a request that never named its Region
+                    event["awsRegion"] = DEFAULT_REGION
+                bucket = (recipient, str(event["awsRegion"]), int(when // PERIOD))
                 log_file = open_files.get(bucket)
                 if log_file is None:
                     relative = log_file_path(bucket[0], bucket[1], bucket[2] * PERIOD)

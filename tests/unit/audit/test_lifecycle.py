@@ -213,10 +213,11 @@ def test_export_writes_cloudtrail_log_files(tmp_path: Path) -> None:
     audit = _writer(directory)
     _commit(audit, range(3))
     _commit(audit, range(3, 5), region="eu-west-1")
+    _commit(audit, range(5, 6), region="")  # unauthenticated: no Region
     audit.stop()
     out = tmp_path / "out"
     summary = export_cloudtrail(directory, out, account=ACCOUNT)
-    assert summary.events == 5 and len(summary.files) == 2
+    assert summary.events == 6 and len(summary.files) == 2
     records: dict[str, list[dict[str, object]]] = {}
     for path in sorted(out.rglob("*.json.gz")):
         match = _PATH.fullmatch(str(path.relative_to(out)))
@@ -224,7 +225,7 @@ def test_export_writes_cloudtrail_log_files(tmp_path: Path) -> None:
         document = orjson.loads(gzip.decompress(path.read_bytes()))
         assert list(document) == ["Records"]
         records[match["region"]] = document["Records"]
-    assert [r["n"] for r in records["us-east-1"]] == [0, 1, 2]
+    assert [r["n"] for r in records["us-east-1"]] == [0, 1, 2, 5]
     assert [r["n"] for r in records["eu-west-1"]] == [3, 4]
     assert all(r["recipientAccountId"] == ACCOUNT for rs in records.values() for r in rs)
     assert not list(out.rglob(".*.tmp"))
