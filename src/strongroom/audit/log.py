@@ -278,7 +278,8 @@ class AuditLog:
             fcntl.flock(old_fd, fcntl.LOCK_UN)  # closed: compression may take it
         for old in to_close:
             os.close(old)
-        self._undigested.append(SegmentState(name, end, prev, closed=True))
+        if self._digests is not None:
+            self._undigested.append(SegmentState(name, end, prev, closed=True))
         log.info("audit: rolled over to segment %s", self.segment)
 
     def current(self) -> SegmentState:

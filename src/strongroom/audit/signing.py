@@ -157,10 +157,10 @@ def _key_file(fp: str, wrapped: bytes) -> bytes:
 
 def _write_public_key(directory: Path, public_key: Ed25519PublicKey) -> None:
     keys = directory / PUBLIC_KEYS
-    keys.mkdir(exist_ok=True, mode=0o755)
+    keys.mkdir(exist_ok=True, mode=0o700)  # as everything in the data directory
     path = keys / f"{fingerprint(public_key)}.pem"
     if not path.exists():
-        _write_atomically(path, public_pem(public_key), replace=True, mode=0o644)
+        _write_atomically(path, public_pem(public_key), replace=True)
 
 
 def _write_atomically(path: Path, data: bytes, *, replace: bool, mode: int = 0o600) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from strongroom.audit.segments import Record, name_of, read_segment, segments
+from strongroom.audit.segments import COMPRESSED, Record, name_of, read_segment, segments
 
 
 class TrailReader:
@@ -20,11 +20,14 @@ class TrailReader:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._reached: dict[str, tuple[int, int]] = {}  # segment name: (offset, next line)
+        self._finished: set[str] = set()  # compressed segments read to their end
 
     def read(self) -> list[Record]:
         records: list[Record] = []
         for path in segments(self.directory):
             name = name_of(path)
+            if name in self._finished:
+                continue  # closed: nothing more comes (and gzip cannot seek without reading)
             offset, line = self._reached.get(name, (0, 1))
             try:
                 for record in read_segment(path, offset=offset, line=line):
@@ -33,5 +36,7 @@ class TrailReader:
             except FileNotFoundError:  # removed since it was listed: nothing more to read
                 continue
             self._reached[name] = (offset, line)
+            if path.name.endswith(COMPRESSED):
+                self._finished.add(name)
         records.sort(key=lambda record: record.time)  # stable: each segment is in order
         return records
