@@ -111,6 +111,7 @@ class AuditLog:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self.writer = f"{stamp}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._seq = 1
+        self.signer = signer
         self._digests = None if signer is None else DigestChain(directory, self.writer, signer)
         self._segment_bytes = self.lifecycle.segment_bytes
         self._roll_asked = False

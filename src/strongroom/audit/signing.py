@@ -116,13 +116,32 @@ def _open(directory: Path, root_key: RootKey, stored: dict[str, str]) -> Signer 
     if signer.fingerprint != stored["fingerprint"]:
         return None
     _write_public_key(directory, signer.public_key)  # a copy lost or never written
-    try:
-        again = root_key.wrap(raw, aad)
-    except KeyStoreError:  # the ring refuses wraps right now: keep it as it is
-        return signer
-    if wrapped_key_id(again) != wrapped_key_id(wrapped):  # under a key no longer active
-        _write_atomically(directory / KEY_FILE, _key_file(signer.fingerprint, again), replace=True)
+    _wrap_again(directory, root_key, signer, wrapped)
     return signer
+
+
+def rewrap_signing_key(directory: Path, root_key: RootKey, signer: Signer) -> bool:
+    """Wrap the stored signing key again under the root key's active key if another key
+    wraps it (a root key migration or rotation made a new one active): the old key may be
+    retired before the next start. Returns whether it did; raises OSError or KeyStoreError
+    when it cannot."""
+    stored = orjson.loads((directory / KEY_FILE).read_bytes())
+    if stored["fingerprint"] != signer.fingerprint:
+        return False  # another key was made since (this one's root key retired): keep it
+    return _wrap_again(directory, root_key, signer, base64.b64decode(stored["wrapped"]))
+
+
+def _wrap_again(directory: Path, root_key: RootKey, signer: Signer, wrapped: bytes) -> bool:
+    raw = signer._key.private_bytes_raw()
+    try:
+        again = root_key.wrap(raw, _AAD + signer.fingerprint.encode())
+    except KeyStoreError:  # the ring refuses wraps right now: keep it as it is
+        return False
+    if wrapped_key_id(again) == wrapped_key_id(wrapped):
+        return False
+    _write_atomically(directory / KEY_FILE, _key_file(signer.fingerprint, again), replace=True)
+    log.info("audit: the signing key is wrapped under the active root key now")
+    return True
 
 
 def _create(directory: Path, root_key: RootKey) -> Signer | None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+from strongroom.audit.signing import rewrap_signing_key
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import Core
 from strongroom.services.deletion import delete_due_keys
@@ -57,6 +58,9 @@ class Jobs:
         self._periodic = periodic
         self._tasks: list[asyncio.Task[None]] = []
         self._change_seq = 0
+        # The root key the audit signing key was last wrapped under (at start: load_signer).
+        follower = runtime.root_keys
+        self._active_root_key = None if follower is None else follower.ring.active
 
     def start(self) -> None:
         """Start the schedules on the running loop; changes made before now are not news."""
@@ -127,9 +131,19 @@ class Jobs:
                 self.rt.credentials.forget_principal(arn)
 
     def follow_root_keys(self) -> None:
-        """Open the root keys a migration or rotation registered, drop the retired ones."""
-        if self.rt.root_keys is not None:
-            self.rt.root_keys.refresh()
+        """Open the root keys a migration or rotation registered, drop the retired ones;
+        when another key became active, wrap the audit signing key under it (before the
+        old key is retired and, in a token, destroyed)."""
+        follower = self.rt.root_keys
+        if follower is None:
+            return
+        follower.refresh()
+        active = follower.ring.active
+        if active is not self._active_root_key:
+            signer = self.rt.audit.signer
+            if signer is not None:
+                rewrap_signing_key(self.rt.settings.audit_path, follower.ring, signer)
+            self._active_root_key = active
 
     def complete_replication(self) -> None:
         """Finish the multi-Region replicas still being created."""
