@@ -59,6 +59,7 @@ EXPORTED = "exported"
 _LOCK_FILE = ".housekeeping"
 _DAY = 86400.0
 _PASS_SECONDS = 60.0  # compression and retention at least this often
+_RETRY_SECONDS = 1.0  # after a failed round
 _GZIP_LEVEL = 6
 _CHUNK = 1 << 20
 
@@ -123,6 +124,7 @@ class Housekeeper:
                     next_pass = now + min(s.digest_seconds, _PASS_SECONDS)
             except Exception:  # the thread must go on: the next round tries again
                 log.exception("audit: housekeeping failed")
+                self._wake.wait(_RETRY_SECONDS)  # not at once: a full disk stays full a while
 
     def run_pass(self) -> bool:
         """Compress closed segments, then apply retention, unless another pass (of this

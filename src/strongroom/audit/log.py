@@ -257,6 +257,7 @@ class AuditLog:
         with self._lock:
             if self._fd < 0:  # stopped meanwhile
                 os.close(fd)
+                (self.directory / (segment_name(self.writer, seq) + SUFFIX)).unlink()
                 return
             old_fd, end, old_size, prev, name = (
                 self._fd,
