@@ -5,6 +5,8 @@ past its last digest is fine."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -207,3 +209,53 @@ def test_a_root_key_that_does_not_unwrap_the_signing_key_gets_a_new_one(
     assert new.fingerprint != old
     assert {old, new.fingerprint} <= {p.stem for p in (stopped / PUBLIC_KEYS).glob("*.pem")}
     assert verify(stopped).problems == []  # old digests still verify with the old key
+
+
+_CRASHING_WRITER = """
+import asyncio, sys, time
+from pathlib import Path
+from strongroom.audit.digests import digest_files
+from strongroom.audit.lifecycle import Lifecycle
+from strongroom.audit.log import AuditLog
+from strongroom.audit.signing import load_signer
+from strongroom.keystores.filekey import FileRootKey
+
+directory = Path(sys.argv[1])
+signer = load_signer(directory, FileRootKey(Path(sys.argv[2])))
+audit = AuditLog(directory, fsync=True, lifecycle=Lifecycle(digest_seconds=0.05), signer=signer)
+audit.start()
+
+async def run() -> None:
+    for i in range(30):
+        assert audit.commit({"n": i}, alone=True) is None
+
+asyncio.run(run())
+while len(digest_files(directory)) < 2:
+    time.sleep(0.01)
+asyncio.run(run())  # past the last digest, then killed
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_writer_killed_without_a_final_digest_verifies_before_and_after_the_next_start(
+    tmp_path: Path, root: FileRootKey
+) -> None:
+    directory = tmp_path / "audit"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CRASHING_WRITER, str(directory), str(tmp_path / "root.key")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    finally:
+        child.kill()
+        child.wait()
+    assert not read_digest(digest_files(directory)[-1]).body["final"]
+    report = verify(directory)
+    assert (report.events, report.problems) == (60, [])
+    audit = _writer(directory, root)  # cuts the zeros the killed writer left
+    audit.stop()
+    report = verify(directory)
+    assert (report.events, report.problems) == (60, [])
