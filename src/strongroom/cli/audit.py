@@ -28,8 +28,8 @@ FOLLOW_INTERVAL = 0.2  # seconds between two reads of the trail with --follow
 def register(commands: Any) -> None:
     audit = commands.add_parser(
         "audit",
-        help="read or verify the audit trail",
-        description="Read or verify the audit trail of every request.",
+        help="read, verify or export the audit trail",
+        description="Read, verify or export the audit trail of every request.",
     )
     sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     q = sub.add_parser(
