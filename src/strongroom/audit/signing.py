@@ -154,11 +154,11 @@ def _create(directory: Path, root_key: RootKey) -> Signer | None:
         serialization.NoEncryption(),
     )
     wrapped = root_key.wrap(raw, _AAD + signer.fingerprint.encode())
-    _write_public_key(directory, signer.public_key)
     if not _write_atomically(
         directory / KEY_FILE, _key_file(signer.fingerprint, wrapped), replace=False
     ):
         return None
+    _write_public_key(directory, signer.public_key)  # (``_open`` writes it if this fails)
     log.info("audit: made the digest signing key %s", signer.fingerprint)
     return signer
 
