@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,7 +80,7 @@ class DigestChain:
         self.signer = signer
         self._seq = 0
         self._previous: tuple[str, str] | None = None  # file name, SHA-256 hex
-        self._since = 0.0
+        self._since = time.time()  # the first digest covers the writer's life from here
 
     def write(
         self,
@@ -97,7 +98,7 @@ class DigestChain:
             "digestVersion": VERSION,
             "writer": self.writer,
             "sequence": seq,
-            "digestStartTime": _iso(self._since or now),
+            "digestStartTime": _iso(self._since),
             "digestEndTime": _iso(now),
             "final": final,
             "previousDigestFile": None if self._previous is None else self._previous[0],
