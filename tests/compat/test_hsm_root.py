@@ -451,6 +451,7 @@ def test_rotate_while_serving_resumes_after_a_crash_and_destroys_the_old_key(
     try:
         kms = server.client()
         made = _use(kms, 60)
+        signing_key = _audit_signing_key(data)
         before = {w[1:9] for w in _wrapped_values(data / "strongroom.db")}
         with Load(kms, made) as load:
             _killed_while_rewrapping(data, "rotate")
@@ -490,6 +491,16 @@ def test_rotate_while_serving_resumes_after_a_crash_and_destroys_the_old_key(
         _all_decrypt(server.client(), made)
     finally:
         stop_server(server)
+    # The audit signing key was wrapped again under the new key while serving: the same
+    # key signs after the old root key was destroyed, and the trail verifies.
+    assert _audit_signing_key(data) == signing_key
+    verify = run_strongroom(["audit", "verify", "--data-dir", str(data)], check=False)
+    assert verify.returncode == 0, verify.stdout
+
+
+def _audit_signing_key(data: Path) -> str:
+    """The fingerprint of the audit signing key in ``data``."""
+    return str(json.loads((data / "audit" / "signing-key.json").read_text())["fingerprint"])
 
 
 def test_migrate_to_pkcs11_rewraps_every_kind_of_secret(tmp_path: Path, hsm: list[str]) -> None:

@@ -4,6 +4,7 @@ never holds key material or secrets in the clear."""
 from __future__ import annotations
 
 import base64
+import gzip
 import os
 import signal
 import sqlite3
@@ -23,6 +24,7 @@ from conftest import (
     start_server,
     stop_server,
 )
+from strongroom.audit.signing import load_signer
 from strongroom.crypto.wrap import material_aad
 from strongroom.keystores.filekey import FileRootKey
 from strongroom.storage.schema import key_materials
@@ -236,7 +238,12 @@ def _database_bytes(server: Any) -> bytes:
             parts.append(path.read_bytes())
     audit = sorted((server.data_dir / "audit").glob("*.log"))
     assert audit, "no audit segment found"
-    parts += [path.read_bytes() for path in audit]
+    # Everything of the trail: segments (compressed ones read as they are stored and
+    # decompressed), digests, the wrapped signing key, export markers.
+    for path in sorted((server.data_dir / "audit").rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            parts.append(gzip.decompress(data) if path.name.endswith(".gz") else data)
     return b"".join(parts)
 
 
@@ -278,6 +285,9 @@ def test_database_never_holds_key_material_or_secrets_in_the_clear(own: Any) -> 
     assert own.secret_access_key.encode() not in stored, (
         "the admin secret access key is in the database"
     )
+    signing = load_signer(own.data_dir / "audit", root)._key.private_bytes_raw()
+    for form in _forms(signing):
+        assert form not in stored, "the audit signing key is in the audit directory in plaintext"
 
 
 def test_data_directory_is_readable_by_its_owner_only(own: Any) -> None:
@@ -289,6 +299,8 @@ def test_data_directory_is_readable_by_its_owner_only(own: Any) -> None:
         own.data_dir / DB_NAME,
         own.data_dir / f"{DB_NAME}-wal",
         *(own.data_dir / "audit").glob("*.log"),
+        own.data_dir / "audit" / "signing-key.json",  # wrapped, and 0600 all the same
+        *(own.data_dir / "audit" / "public-keys").glob("*.pem"),
     ]
     for path in paths:
         assert path.exists(), path

@@ -1,14 +1,10 @@
-"""The audit trail: append-only, hash-chained segment files, written with group commit.
+"""The audit trail's writer: append-only, hash-chained segment files, written with group
+commit, rolled over by size and age, and vouched for by signed digests.
 
-Each server process writes its own segment, ``<audit dir>/<chain>.log`` (the chain is
-``<UTC start time>-<host name>-<pid>-<random>``), so processes and nodes never wait on each
-other's locks. A segment is a sequence of lines::
-
-    <hash> SP <prev_hash> SP <entry>  LF,   entry = <epoch seconds, 6 decimals> SP <event JSON>
-
-``hash = sha256(prev_hash || entry)`` in lower-case hex; the first line's
-``prev_hash`` is 64 zeros. Editing, inserting or removing a line breaks the chain,
-which ``verify_trail`` reports.
+Each server process writes its own segments, ``<audit dir>/<writer>.<sequence>.log`` (the
+writer is ``<UTC start time>-<host name>-<pid>-<random>``, the sequence counts from 000001;
+``audit/segments.py`` has the line format and the hash chain), so processes and nodes never
+wait on each other's locks.
 
 ``commit`` is called on the event loop. Under load, the events committed during one turn
 of the loop form a group. With ``fsync`` the group goes to one writer thread, which takes
@@ -29,9 +25,17 @@ than also committing the file system's journal (on ext4 that halves its cost). R
 at the first line that starts with a zero byte; ``stop`` cuts the zeros off. A segment
 left by a crash keeps its zero tail, in which ``verify_trail`` checks that nothing but zeros
 follows, until the next writer that starts on the same host cuts it off too. A writer holds
-an exclusive ``flock`` on its segment until it stops (the kernel drops it when the process
-dies, however it dies), so that one never cuts the zeros of a segment another live process
-still writes: several workers of one server start and write side by side.
+an exclusive ``flock`` on its segment until it stops or rolls over (the kernel drops it when
+the process dies, however it dies), so that one never cuts the zeros of a segment another
+live process still writes: several workers of one server start and write side by side.
+
+Everything else happens on a housekeeping thread (``audit/lifecycle.py``), never on the
+loop nor on the writer thread: rolling over to the next segment (when the segment reaches
+``segment_bytes``, which the append notices with one comparison, or ``segment_seconds``),
+the digest every ``digest_seconds`` (``audit/digests.py``; and a final one at ``stop``),
+compressing closed segments and retention. A roll opens and prefills the next segment
+first, swaps it in under the lock, then cuts and syncs the old one; the old descriptor stays
+open until the roll after, so that a sync that began on it before the swap still syncs it.
 """
 
 from __future__ import annotations
@@ -39,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 import queue
@@ -47,17 +50,40 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
-log = logging.getLogger(__name__)
+from strongroom.audit.digests import DigestChain, SegmentState
+from strongroom.audit.lifecycle import Housekeeper, Lifecycle
+from strongroom.audit.segments import (
+    GENESIS,
+    SUFFIX,
+    Record,
+    SegmentName,
+    chain_hash,
+    read_segment,
+    segment_name,
+    segments,
+)
+from strongroom.audit.signing import Signer, sync_directory
+from strongroom.audit.verify import verify_trail
 
-GENESIS = "0" * 64
-SUFFIX = ".log"
+__all__ = [
+    "GENESIS",
+    "PREFILL",
+    "AuditLog",
+    "Record",
+    "chain_hash",
+    "read_segment",
+    "segments",
+    "trim_abandoned_segments",
+    "verify_trail",
+]
+
+log = logging.getLogger(__name__)
 
 Group = list[tuple[bytes, asyncio.Future[None]]]  # entries and the requests waiting for them
 _MAX_GROUP = 4096
@@ -65,20 +91,34 @@ PREFILL = 1 << 20  # bytes of zeros the writer thread keeps written ahead of the
 _PREFILL = object()  # in the writer's queue: write the next zeros ahead
 
 
-def chain_hash(prev_hash: str, body: bytes) -> str:
-    return hashlib.sha256(prev_hash.encode() + body).hexdigest()
-
-
 class AuditLog:
-    """The writer of one process's segment. ``commit`` is called on one event loop at a
+    """The writer of one process's segments. ``commit`` is called on one event loop at a
     time; the event is on disk once it returns None or once the future it returns
-    completes."""
+    completes. ``signer``: the key that signs the digests (None: no digests are written,
+    as in tests of the writer alone)."""
 
-    def __init__(self, directory: Path, *, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        fsync: bool = True,
+        lifecycle: Lifecycle | None = None,
+        signer: Signer | None = None,
+    ) -> None:
         self.directory = directory
         self.fsync = fsync
+        self.lifecycle = lifecycle or Lifecycle()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        self.chain = f"{stamp}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.writer = f"{stamp}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._seq = 1
+        self.signer = signer
+        self._digests = None if signer is None else DigestChain(directory, self.writer, signer)
+        self._segment_bytes = self.lifecycle.segment_bytes
+        self._roll_asked = False
+        self._opened = 0.0  # time.monotonic() when the current segment was opened
+        self._retired: list[int] = []  # descriptors of rolled-over segments, closed late
+        self._undigested: list[SegmentState] = []  # closed since the last digest
+        self._housekeeper: Housekeeper | None = None
         self._pending: Group = []  # committed during this turn of the loop
         # A group, _PREFILL (write zeros ahead) or None (stop).
         self._groups: queue.SimpleQueue[Group | object | None] = queue.SimpleQueue()
@@ -95,21 +135,39 @@ class AuditLog:
         # Told the seconds each write (and sync) of events took: the metrics' audit flush.
         self.on_flush: Callable[[float], None] | None = None
 
+    @property
+    def segment(self) -> str:
+        """The name of the segment being written."""
+        return segment_name(self.writer, self._seq)
+
+    @property
+    def chain(self) -> str:
+        """The name of the segment being written (its hash chain's name)."""
+        return self.segment
+
     def start(self) -> None:
         if self._thread is not None:
             return
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.directory / (self.chain + SUFFIX)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)  # held until close: this segment is written
-        except OSError:  # a file system without locks: nobody can trim any segment there
-            log.warning("audit: could not lock %s; crashed segments keep their zeros", path)
+        self._fd = self._open_segment(self._seq)
+        self._opened = time.monotonic()
         trim_abandoned_segments(self.directory)
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         if self.fsync:
             self._ask_prefill()  # the first zeros, written by the thread: start-up does not wait
         self._thread.start()
+        self._housekeeper = Housekeeper(self)
+        self._housekeeper.start()
+
+    def _open_segment(self, seq: int) -> int:
+        """Create segment ``seq`` and lock it (held until it is closed or rolled over)."""
+        path = self.directory / (segment_name(self.writer, seq) + SUFFIX)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: nobody can trim any segment there
+            log.warning("audit: could not lock %s; crashed segments keep their zeros", path)
+        return fd
 
     def commit(self, event: Mapping[str, Any], *, alone: bool) -> asyncio.Future[None] | None:
         """Make ``event`` durable. When ``alone`` (no other request is in flight, so none
@@ -121,9 +179,9 @@ class AuditLog:
         if alone and not self._pending:
             started = time.perf_counter()
             with self._lock:
-                self._append([entry])
+                fd = self._append([entry])
             if self.fsync:
-                os.fdatasync(self._fd)
+                os.fdatasync(fd)
             if self.on_flush is not None:
                 self.on_flush(time.perf_counter() - started)
             return None
@@ -142,7 +200,11 @@ class AuditLog:
         return future
 
     def stop(self) -> None:
-        """Write and sync what is committed, then close the segment."""
+        """Write and sync what is committed, close the segment, then write the final
+        digest."""
+        if self._housekeeper is not None:
+            self._housekeeper.stop()
+            self._housekeeper = None
         with self._handoff:  # from here on, groups are written on the loop
             thread, self._thread = self._thread, None
             if thread is None:
@@ -153,11 +215,109 @@ class AuditLog:
             try:
                 if self._size > self._end:  # cut the zeros written ahead off
                     os.ftruncate(self._fd, self._end)
-                    os.fsync(self._fd)
+                os.fsync(self._fd)
             except OSError:  # readers stop at the zeros anyway
                 log.exception("audit: could not cut the zeros off the end of the segment")
+            last = SegmentState(self.segment, self._end, self._prev, closed=True)
             os.close(self._fd)
             self._fd = -1  # a later commit fails (EBADF) rather than writing nowhere
+            retired, self._retired = self._retired, []
+        for fd in retired:
+            os.close(fd)
+        self.write_digest([last], final=True)
+
+    # -- for the housekeeping thread ------------------------------------------------------
+
+    @property
+    def roll_deadline(self) -> float:
+        """When (time.monotonic()) the segment is ``segment_seconds`` old."""
+        return self._opened + self.lifecycle.segment_seconds
+
+    def roll_due(self, now: float) -> bool:
+        """Whether the segment should roll over: it reached ``segment_bytes``, or it holds
+        events and is ``segment_seconds`` old (``now``: time.monotonic()). An empty segment
+        that is old enough gets another ``segment_seconds``."""
+        if self._roll_asked:
+            return True
+        if now < self.roll_deadline:
+            return False
+        if self._end > 0:
+            return True
+        self._opened = now
+        return False
+
+    def roll(self) -> None:
+        """Close the segment and go on in the next one. The next is created and prefilled
+        before the swap, so that writers wait only for the swap itself."""
+        seq = self._seq + 1
+        fd = self._open_segment(seq)
+        size = 0
+        try:
+            if self.fsync:
+                size = _write_at(fd, bytes(PREFILL), 0)
+                os.fdatasync(fd)
+            sync_directory(self.directory)  # the new segment's name is durable
+        except OSError:
+            log.exception("audit: could not prepare the next segment; it fills as it goes")
+        with self._lock:
+            if self._fd < 0:  # stopped meanwhile
+                os.close(fd)
+                (self.directory / (segment_name(self.writer, seq) + SUFFIX)).unlink()
+                return
+            old_fd, end, old_size, prev, name = (
+                self._fd,
+                self._end,
+                self._size,
+                self._prev,
+                self.segment,
+            )
+            self._fd, self._end, self._size, self._prev, self._seq = fd, 0, size, GENESIS, seq
+            self._opened = time.monotonic()
+            self._roll_asked = False
+            to_close, self._retired = self._retired, [old_fd]
+        try:
+            if old_size > end:
+                os.ftruncate(old_fd, end)
+            os.fsync(old_fd)
+        except OSError:
+            log.exception("audit: could not cut and sync the segment %s it rolled over", name)
+        with contextlib.suppress(OSError):
+            fcntl.flock(old_fd, fcntl.LOCK_UN)  # closed: compression may take it
+        for old in to_close:
+            os.close(old)
+        if self._digests is not None:
+            self._undigested.append(SegmentState(name, end, prev, closed=True))
+        log.info("audit: rolled over to segment %s", self.segment)
+
+    def current(self) -> SegmentState:
+        """The segment being written, as far as it is durable now."""
+        with self._lock:
+            fd, state = self._fd, SegmentState(self.segment, self._end, self._prev)
+        if fd >= 0:
+            os.fdatasync(fd)  # a digest vouches only for what is on disk
+        return state
+
+    def write_digest(
+        self,
+        segments: list[SegmentState] | None = None,
+        removed: Sequence[SegmentState] = (),
+        *,
+        final: bool = False,
+    ) -> None:
+        """Sign and write the next digest: the segments closed since the last one and
+        ``segments`` (default: the one being written); ``removed``: the segments retention
+        removes right after. Failures are logged (the next digest covers the same)."""
+        if self._digests is None:
+            return
+        listed = [*self._undigested, *(segments if segments is not None else [self.current()])]
+        try:
+            self._digests.write(time.time(), listed, removed=removed, final=final)
+        except OSError:
+            log.exception("audit: could not write the digest")
+            if removed:
+                raise
+            return
+        self._undigested = []
 
     def _end_of_turn(self) -> None:
         """The group of this turn: to the writer thread (fsync), or appended here."""
@@ -169,9 +329,9 @@ class AuditLog:
         error: OSError | None = None
         try:
             with self._lock:
-                self._append([entry for entry, _ in group])
+                fd = self._append([entry for entry, _ in group])
             if self.fsync:  # stopping: no writer thread any more
-                os.fdatasync(self._fd)
+                os.fdatasync(fd)
         except OSError as exc:
             log.exception("audit write failed; failing %d requests", len(group))
             error = exc
@@ -210,8 +370,8 @@ class AuditLog:
         started = time.perf_counter()
         try:
             with self._lock:
-                self._append([entry for entry, _ in group])
-            os.fdatasync(self._fd)
+                fd = self._append([entry for entry, _ in group])
+            os.fdatasync(fd)
         except OSError as exc:
             log.exception("audit write failed; failing %d requests", len(group))
             error = exc
@@ -219,10 +379,11 @@ class AuditLog:
             self.on_flush(time.perf_counter() - started)
         _wake([future for _, future in group], error)
 
-    def _append(self, entries: list[bytes]) -> None:
+    def _append(self, entries: list[bytes]) -> int:
         """Chain and write entries at the end with one write; the caller holds ``_lock``.
-        On OSError the chain's end stays where it was (the next write goes over whatever
-        part of these entries reached the file)."""
+        Returns the descriptor written to, for the caller to sync (a roll may swap the
+        segment once the lock is let go). On OSError the chain's end stays where it was
+        (the next write goes over whatever part of these entries reached the file)."""
         lines = []
         prev = self._prev
         for entry in entries:
@@ -235,6 +396,11 @@ class AuditLog:
             self._size = end
         if self.fsync and self._size - end < PREFILL // 2:
             self._ask_prefill()
+        if end >= self._segment_bytes and not self._roll_asked:
+            self._roll_asked = True
+            if self._housekeeper is not None:
+                self._housekeeper.wake()
+        return self._fd
 
     def _ask_prefill(self) -> None:
         if not self._prefill_asked:
@@ -266,7 +432,9 @@ def trim_abandoned_segments(directory: Path) -> None:
     logged and leave the segment as it was: the zeros cost space, not correctness."""
     host = socket.gethostname()
     for path in segments(directory):
-        if _host_of(path.name[: -len(SUFFIX)]) != host:
+        if not path.name.endswith(SUFFIX):
+            continue  # compressed: closed long since
+        if SegmentName.parse(path.name[: -len(SUFFIX)]).host != host:
             continue
         try:
             fd = os.open(path, os.O_RDWR)
@@ -291,12 +459,6 @@ def trim_abandoned_segments(directory: Path) -> None:
             log.exception("audit: could not cut the zeros off the end of %s", path)
         finally:
             os.close(fd)  # and with it the lock
-
-
-def _host_of(chain: str) -> str:
-    """The host name in a chain name ``<time>-<host>-<pid>-<random>`` ("" if not one)."""
-    parts = chain.split("-", 1)[-1].rsplit("-", 2)
-    return parts[0] if len(parts) == 3 else ""
 
 
 def _end_of_data(fd: int, size: int) -> int:
@@ -342,75 +504,3 @@ def _complete(futures: list[asyncio.Future[None]], error: OSError | None) -> Non
             future.set_exception(error)
 
 
-# -- reading ------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Record:
-    chain: str
-    line: int
-    hash: str
-    prev_hash: str
-    body: bytes  # the entry: time and event JSON
-    end: int  # the offset in the segment just after this record's line
-
-    @property
-    def time(self) -> float:
-        return float(self.body.split(b" ", 1)[0])
-
-    def event(self) -> dict[str, Any]:
-        value = orjson.loads(self.body.split(b" ", 1)[1])
-        assert isinstance(value, dict)
-        return value
-
-
-def segments(directory: Path) -> list[Path]:
-    return sorted(directory.glob("*" + SUFFIX)) if directory.is_dir() else []
-
-
-def read_segment(
-    path: Path, *, strict: bool = False, offset: int = 0, line: int = 1
-) -> Iterator[Record]:
-    """The records of one segment, up to its end or to the zeros written ahead of it,
-    from the start of the file or from ``offset`` (a record's ``end``), whose line is
-    numbered ``line``. Not ``strict`` (reading a trail a server may be writing): a last
-    line still being written (no newline yet, or zeros where the rest will go) is not read.
-    ``strict`` (verifying): such a line is read as it is, and ValueError is raised if
-    anything but zeros follows the zeros."""
-    chain = path.name[: -len(SUFFIX)]
-    with path.open("rb") as f:
-        f.seek(offset)
-        for number, raw in enumerate(f, start=line):
-            if raw[:1] == b"\0":
-                if strict and (raw.strip(b"\0") or _more_than_zeros(f)):
-                    raise ValueError(f"data after the zeros that end the segment (line {number})")
-                return
-            if not strict and (raw[-1:] != b"\n" or b"\0" in raw):
-                return
-            offset += len(raw)
-            digest, prev, body = raw.rstrip(b"\n").split(b" ", 2)
-            yield Record(chain, number, digest.decode(), prev.decode(), body, offset)
-
-
-def _more_than_zeros(f: BinaryIO) -> bool:
-    return any(chunk.strip(b"\0") for chunk in iter(lambda: f.read(PREFILL), b""))
-
-
-def verify_trail(directory: Path) -> tuple[int, list[str]]:
-    """Walk every segment's chain; return the number of events and the problems found."""
-    problems: list[str] = []
-    count = 0
-    for path in segments(directory):
-        prev = GENESIS
-        try:
-            for record in read_segment(path, strict=True):
-                count += 1
-                where = f"{path.name} line {record.line}"
-                if record.prev_hash != prev:
-                    problems.append(
-                        f"{where}: chain broken (a line before it was changed or removed)"
-                    )
-                if chain_hash(record.prev_hash, record.body) != record.hash:
-                    problems.append(f"{where}: event does not match its hash")
-                prev = record.hash
-        except ValueError as exc:
-            problems.append(f"{path.name}: malformed line after {count} events ({exc})")
-    return count, problems

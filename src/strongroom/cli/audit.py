@@ -1,4 +1,5 @@
-"""``strongroom audit``: read and verify the audit trail."""
+"""``strongroom audit``: read, verify and export the audit trail, and print the public key
+that its digests are signed with."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from strongroom.domain.ids import is_key_id, key_arn, parse_arn
 from strongroom.server.settings import Settings
 
 if TYPE_CHECKING:
-    from strongroom.audit.log import Record
+    from strongroom.audit.segments import Record
 
 DEFAULT_LIMIT = 1000
 FOLLOW_INTERVAL = 0.2  # seconds between two reads of the trail with --follow
@@ -27,8 +28,8 @@ FOLLOW_INTERVAL = 0.2  # seconds between two reads of the trail with --follow
 def register(commands: Any) -> None:
     audit = commands.add_parser(
         "audit",
-        help="read or verify the audit trail",
-        description="Read or verify the audit trail of every request.",
+        help="read, verify or export the audit trail",
+        description="Read, verify or export the audit trail of every request.",
     )
     sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     q = sub.add_parser(
@@ -76,11 +77,46 @@ def register(commands: Any) -> None:
     q.set_defaults(run=_events)
     v = sub.add_parser(
         "verify",
-        help="check every hash chain of the trail",
-        description="Check every hash chain of the audit trail; exit 1 on a break.",
+        help="check the hash chains and signed digests of the trail",
+        description="Check every segment's hash chain and every signed digest of the audit "
+        "trail: a changed or removed line, a cut tail, a missing segment, a missing digest or "
+        "a bad signature is named, and the exit status is 1.",
     )
     add_storage_options(v)
+    v.add_argument(
+        "--public-key",
+        type=Path,
+        action="append",
+        metavar="PEM",
+        help="trust only the public key(s) in this PEM file (from `strongroom audit "
+        "public-key`, kept apart from the server); repeatable. Default: the keys in the "
+        "audit directory's public-keys/",
+    )
     v.set_defaults(run=_verify)
+    k = sub.add_parser(
+        "public-key",
+        help="print the public key the digests are signed with (PEM)",
+        description="Print the public key (PEM) that signs the audit digests now; keep a copy "
+        "apart from the server and give it to `audit verify --public-key`.",
+    )
+    add_storage_options(k)
+    k.add_argument(
+        "--all", action="store_true", help="every public key that ever signed digests here"
+    )
+    k.set_defaults(run=_public_key)
+    x = sub.add_parser(
+        "export",
+        help="write the trail as CloudTrail log files",
+        description="Write the events as CloudTrail log files: gzip JSON objects with a "
+        "Records array, at AWSLogs/<account>/CloudTrail/<region>/<YYYY>/<MM>/<DD>/ under "
+        "--output. Segments exported whole are marked so that retention may remove them.",
+    )
+    add_storage_options(x)
+    x.add_argument("--format", choices=["cloudtrail"], default="cloudtrail", help="cloudtrail")
+    x.add_argument("--output", type=Path, required=True, metavar="DIR", help="where to write")
+    x.add_argument("--since", type=datetime.fromisoformat, help="ISO time, included")
+    x.add_argument("--until", type=datetime.fromisoformat, help="ISO time, included")
+    x.set_defaults(run=_export)
 
 
 def _count(text: str) -> int:
@@ -254,10 +290,53 @@ def audit_directory(settings: Settings) -> Path:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from strongroom.audit.log import verify_trail
+    from strongroom.audit.signing import load_public_keys
+    from strongroom.audit.verify import verify
 
-    count, problems = verify_trail(audit_directory(settings_from(args)))
-    for problem in problems:
+    trusted = None
+    for path in args.public_key or ():
+        try:
+            trusted = {**(trusted or {}), **load_public_keys(path.read_bytes())}
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise ValueError(f"--public-key {path}: {reason}") from None
+    report = verify(audit_directory(settings_from(args)), trusted)
+    for problem in report.problems:
         print(problem)
-    print(f"{count} events checked, {len(problems)} problems")
-    return 1 if problems else 0
+    removed = f", {report.removed} removed by retention" if report.removed else ""
+    print(
+        f"{report.events} events checked in {report.segments} segments{removed}, "
+        f"{report.digests} digests, {len(report.problems)} problems"
+    )
+    return 1 if report.problems else 0
+
+
+def _public_key(args: argparse.Namespace) -> int:
+    from strongroom.audit.signing import current_public_key, public_keys, public_pem
+
+    directory = audit_directory(settings_from(args))
+    if args.all:
+        for key in public_keys(directory).values():
+            sys.stdout.write(public_pem(key).decode())
+        return 0
+    _, pem = current_public_key(directory)
+    sys.stdout.write(pem.decode())
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from strongroom.audit.export import export_cloudtrail
+
+    settings = settings_from(args)
+    summary = export_cloudtrail(
+        audit_directory(settings),
+        args.output,
+        account=settings.account,
+        since=None if args.since is None else _aware(args.since).timestamp(),
+        until=None if args.until is None else _aware(args.until).timestamp(),
+    )
+    print(
+        f"{summary.events} events in {len(summary.files)} CloudTrail log files under "
+        f"{args.output}; {summary.segments_marked} segments marked exported"
+    )
+    return 0

@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
-from strongroom.audit.log import SUFFIX as SEGMENT_SUFFIX
+from strongroom.audit.segments import SUFFIX as SEGMENT_SUFFIX
 from strongroom.server.backup_format import (
     AUDIT,
     DATA,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+from strongroom.audit.signing import rewrap_signing_key
 from strongroom.server.metrics import Metrics
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import Core
@@ -74,6 +75,9 @@ class Jobs:
         self._next_read: asyncio.Future[None] | None = None  # catch_up's waiting read
         self._reading = False
         self._poll_lock = threading.Lock()
+        # The root key the audit signing key was last wrapped under (at start: load_signer).
+        follower = runtime.root_keys
+        self._active_root_key = None if follower is None else follower.ring.active
 
     def start(self) -> None:
         """Start the schedules on the running loop; changes made before now are not news.
@@ -214,9 +218,19 @@ class Jobs:
             self._metrics.write()
 
     def follow_root_keys(self) -> None:
-        """Open the root keys a migration or rotation registered, drop the retired ones."""
-        if self.rt.root_keys is not None:
-            self.rt.root_keys.refresh()
+        """Open the root keys a migration or rotation registered, drop the retired ones;
+        when another key became active, wrap the audit signing key under it (before the
+        old key is retired and, in a token, destroyed)."""
+        follower = self.rt.root_keys
+        if follower is None:
+            return
+        follower.refresh()
+        active = follower.ring.active
+        if active is not self._active_root_key:
+            signer = self.rt.audit.signer
+            if signer is not None:
+                rewrap_signing_key(self.rt.settings.audit_path, follower.ring, signer)
+            self._active_root_key = active
 
     def complete_replication(self) -> None:
         """Finish the multi-Region replicas still being created (one process at a time)."""

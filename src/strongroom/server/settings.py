@@ -39,6 +39,16 @@ class Settings:
     on_demand_rotation_limit: int = 25  # RotateKeyOnDemand per key (AWS's quota: 25)
     audit_dir: Path | None = None  # default: data_dir/audit
     audit_fsync: bool = True  # fdatasync each group of audit events before replying
+    # The audit trail's life cycle (README "Audit trail"): a segment rolls over at this size
+    # or age, a signed digest is written this often (CloudTrail: hourly) and at each clean
+    # stop, closed segments are gzipped, and segments older than audit_retention_days (0:
+    # never) are removed once exported (``audit export``) or, if allowed, unexported.
+    audit_segment_bytes: int = 64 << 20
+    audit_segment_seconds: float = 86400.0
+    audit_digest_seconds: float = 3600.0
+    audit_compress: bool = True
+    audit_retention_days: float = 0.0
+    audit_retention_unexported: bool = False
     grants_per_key: int = 50_000  # AWS KMS resource quota "Grants per KMS key"
     grants_per_grantee_per_key: int = 500  # grants for one grantee principal on one key
     seed: Path | None = None  # YAML seed file applied on every start (README "Seeding")
@@ -263,6 +273,10 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "change_poll_seconds": _at_least(0, exclusive=True),
     "job_interval_seconds": _at_least(0, exclusive=True),
     "usage_flush_seconds": _at_least(0, exclusive=True),
+    "audit_segment_bytes": _at_least(4096),
+    "audit_segment_seconds": _at_least(0, exclusive=True),
+    "audit_digest_seconds": _at_least(0, exclusive=True),
+    "audit_retention_days": _at_least(0),
     "on_demand_rotation_limit": _at_least(0),
     "grants_per_key": _at_least(1),
     "material_cache_keys": _at_least(0),

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from strongroom.audit.lifecycle import Lifecycle
 from strongroom.audit.log import AuditLog
+from strongroom.audit.signing import load_signer
 from strongroom.domain.errors import KeyStoreError
 from strongroom.keystores.base import KeyStores, RootKey
 from strongroom.keystores.cloudhsm import CloudHsmKeyStore, StoreConnections
@@ -196,7 +198,12 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     authenticator = Authenticator(
         credentials, dev_account=settings.account if settings.dev else None
     )
-    audit = AuditLog(settings.audit_path, fsync=settings.audit_fsync)
+    audit = AuditLog(
+        settings.audit_path,
+        fsync=settings.audit_fsync,
+        lifecycle=audit_lifecycle(settings),
+        signer=load_signer(settings.audit_path, core.root_key),
+    )
     follower = (
         RootKeyFollower(settings, core.store, core.root_key)
         if isinstance(core.root_key, RootKeyRing)
@@ -210,6 +217,18 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
         sqlite=settings.database_url is None,
     )
     return Runtime(settings, core, credentials, authenticator, audit, follower, quotas=quotas)
+
+
+def audit_lifecycle(settings: Settings) -> Lifecycle:
+    """The audit segments' life cycle the settings ask for."""
+    return Lifecycle(
+        segment_bytes=settings.audit_segment_bytes,
+        segment_seconds=settings.audit_segment_seconds,
+        digest_seconds=settings.audit_digest_seconds,
+        compress=settings.audit_compress,
+        retention_days=settings.audit_retention_days,
+        retention_unexported=settings.audit_retention_unexported,
+    )
 
 
 def config_path(settings: Settings) -> Path:
