@@ -1,0 +1,231 @@
+"""PostgreSQL stopped under load (``pg_ctl stop -m immediate``), then started again, on a
+private cluster of this test's own (never the shared one other tests use): requests fail
+fast with KMSInternalException or DependencyTimeoutException, none hangs, and the same
+server serves again once PostgreSQL is back, without a restart."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from conftest import REGION, Server, free_port, run_in_process, start_server, stop_server
+
+pytestmark = [pytest.mark.compat, pytest.mark.postgres]
+
+FAIL_FAST_SECONDS = 5.0  # the longest a request may take to fail while PostgreSQL is down
+RECOVERY_SECONDS = 10.0  # from PostgreSQL accepting connections to writes succeeding again
+CLIENT_TIMEOUT = 15.0  # a request that takes longer than this hangs
+OUTAGE_CODES = {"KMSInternalException", "DependencyTimeoutException"}
+
+
+@dataclass
+class PrivateCluster:
+    """A PostgreSQL cluster in a temporary directory, run as the postgres user."""
+
+    bin: Path
+    directory: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/strongroom"
+
+    def ctl(self, *args: str) -> None:
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.directory / "pg"),
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+        self.ctl("-w", "-l", str(self.directory / "postgres.log"), "-o", options, "start")
+
+    def stop_immediately(self) -> None:
+        self.ctl("-m", "immediate", "stop")
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture
+def cluster() -> Iterator[PrivateCluster]:
+    bin_dir = _postgres_bin()
+    if bin_dir is None or shutil.which("runuser") is None or os.geteuid() != 0:
+        pytest.skip("needs root, runuser and the PostgreSQL server binaries (initdb, pg_ctl)")
+    try:
+        user = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("needs a postgres user to run a private cluster as")
+    directory = Path(tempfile.mkdtemp(prefix="strongroom-pg-"))
+    os.chown(directory, user.pw_uid, user.pw_gid)
+    cluster = PrivateCluster(bin_dir, directory, free_port())
+    try:
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(bin_dir / "initdb"),
+                "-D",
+                str(directory / "pg"),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        cluster.start()
+        import psycopg
+
+        with psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres", autocommit=True
+        ) as conn:
+            conn.execute("CREATE DATABASE strongroom")
+        yield cluster
+    finally:
+        with contextlib.suppress(subprocess.SubprocessError):
+            cluster.stop_immediately()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass
+class Outcome:
+    started: float
+    seconds: float
+    result: str  # "ok", an AWS error code, or "no reply: ..."
+
+
+def _client(server: Server) -> Any:
+    return boto3.client(
+        "kms",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=server.access_key_id,
+        aws_secret_access_key=server.secret_access_key,
+        config=Config(
+            retries={"max_attempts": 0},
+            connect_timeout=CLIENT_TIMEOUT,
+            read_timeout=CLIENT_TIMEOUT,
+        ),
+    )
+
+
+def _load(server: Server, key_id: str, stop: threading.Event, out: list[Outcome]) -> None:
+    """CreateKey, Encrypt, DescribeKey and ListAliases in turn until ``stop``."""
+    kms = _client(server)
+    calls = [
+        lambda: kms.create_key(Description="outage"),
+        lambda: kms.encrypt(KeyId=key_id, Plaintext=b"x"),
+        lambda: kms.describe_key(KeyId=key_id),
+        lambda: kms.list_aliases(),
+    ]
+    i = 0
+    while not stop.is_set():
+        call = calls[i % len(calls)]
+        i += 1
+        started = time.monotonic()
+        try:
+            call()
+            result = "ok"
+        except ClientError as exc:
+            result = str(exc.response["Error"]["Code"])
+        except BotoCoreError as exc:
+            result = f"no reply: {exc}"
+        out.append(Outcome(started, time.monotonic() - started, result))
+        time.sleep(0.01)
+
+
+def test_postgres_stopped_under_load_fails_fast_and_recovers_without_restart(
+    cluster: PrivateCluster, tmp_path: Path
+) -> None:
+    server = start_server(tmp_path / "data", cluster.url)
+    try:
+        kms = _client(server)
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=key_id, Plaintext=b"before")["CiphertextBlob"]
+        stop = threading.Event()
+        outcomes: list[list[Outcome]] = [[] for _ in range(4)]
+        threads = [
+            threading.Thread(target=_load, args=(server, key_id, stop, out), daemon=True)
+            for out in outcomes
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        down_at = time.monotonic()  # pg_ctl returns once PostgreSQL has gone
+        cluster.stop_immediately()
+        time.sleep(4.0)  # load against a stopped PostgreSQL
+        cluster.start()
+        up_at = time.monotonic()
+        recovered_at = None
+        while time.monotonic() - up_at < 60:
+            try:
+                kms.create_key(Description="after")
+                recovered_at = time.monotonic()
+                break
+            except ClientError:
+                time.sleep(0.05)
+        time.sleep(1.0)  # the load runs on the recovered database for a moment
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=CLIENT_TIMEOUT + 5)
+            assert not thread.is_alive(), "a request hangs"
+        every = sorted((o for out in outcomes for o in out), key=lambda o: o.started)
+        before = [o for o in every if o.started + o.seconds < down_at]
+        during = [o for o in every if o.started + o.seconds >= down_at and o.started < up_at]
+        assert before and all(o.result == "ok" for o in before), before[-5:]
+        failed = [o for o in during if o.result != "ok"]
+        assert failed, "no request failed while PostgreSQL was down"
+        assert {o.result for o in failed} <= OUTAGE_CODES, {o.result for o in failed}
+        slowest = max(o.seconds for o in during)
+        print(
+            f"PostgreSQL down {up_at - down_at:.1f}s: {len(during)} requests, {len(failed)}"
+            f" failed ({sorted({o.result for o in failed})}), slowest {slowest:.3f}s;"
+            f" writes again {recovered_at - up_at if recovered_at else None}s after the start"
+        )
+        assert slowest <= FAIL_FAST_SECONDS, f"a request took {slowest:.1f}s to fail"
+        assert recovered_at is not None, "the server did not recover within 60 s"
+        assert recovered_at - up_at <= RECOVERY_SECONDS, recovered_at - up_at
+        # Back to normal: every operation works on the same server process.
+        after = [o for o in every if o.started > recovered_at]
+        assert after and all(o.result == "ok" for o in after), after[:5]
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before"
+        assert server.process.poll() is None
+    finally:
+        stop_server(server)
+    verify = run_in_process(["audit", "verify", *server.storage_args()], check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
