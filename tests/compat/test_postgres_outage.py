@@ -124,6 +124,7 @@ def cluster() -> Iterator[PrivateCluster]:
 
 @dataclass
 class Outcome:
+    operation: str
     started: float
     seconds: float
     result: str  # "ok", an AWS error code, or "no reply: ..."
@@ -148,14 +149,14 @@ def _load(server: Server, key_id: str, stop: threading.Event, out: list[Outcome]
     """CreateKey, Encrypt, DescribeKey and ListAliases in turn until ``stop``."""
     kms = _client(server)
     calls = [
-        lambda: kms.create_key(Description="outage"),
-        lambda: kms.encrypt(KeyId=key_id, Plaintext=b"x"),
-        lambda: kms.describe_key(KeyId=key_id),
-        lambda: kms.list_aliases(),
+        ("CreateKey", lambda: kms.create_key(Description="outage")),
+        ("Encrypt", lambda: kms.encrypt(KeyId=key_id, Plaintext=b"x")),
+        ("DescribeKey", lambda: kms.describe_key(KeyId=key_id)),
+        ("ListAliases", lambda: kms.list_aliases()),
     ]
     i = 0
     while not stop.is_set():
-        call = calls[i % len(calls)]
+        operation, call = calls[i % len(calls)]
         i += 1
         started = time.monotonic()
         try:
@@ -165,7 +166,7 @@ def _load(server: Server, key_id: str, stop: threading.Event, out: list[Outcome]
             result = str(exc.response["Error"]["Code"])
         except BotoCoreError as exc:
             result = f"no reply: {exc}"
-        out.append(Outcome(started, time.monotonic() - started, result))
+        out.append(Outcome(operation, started, time.monotonic() - started, result))
         time.sleep(0.01)
 
 
@@ -215,7 +216,8 @@ def test_postgres_stopped_under_load_fails_fast_and_recovers_without_restart(
         print(
             f"PostgreSQL down {up_at - down_at:.1f}s: {len(during)} requests, {len(failed)}"
             f" failed ({sorted({o.result for o in failed})}), slowest {slowest:.3f}s;"
-            f" writes again {recovered_at - up_at if recovered_at else None}s after the start"
+            f" writes again {recovered_at - up_at if recovered_at else None}s after the start;"
+            f" failed while down: {sorted({o.operation for o in failed})}"
         )
         assert slowest <= FAIL_FAST_SECONDS, f"a request took {slowest:.1f}s to fail"
         assert recovered_at is not None, "the server did not recover within 60 s"
