@@ -167,8 +167,10 @@ def _integrity(server: Server) -> str:
 
 def test_a_full_disk_gives_clear_errors_and_no_corruption(tmp_path: Path) -> None:
     _root_or_skip()
-    with _small_filesystem(tmp_path / "fs", "24m") as fs:
-        server = start_server(fs / "data")
+    # The file system is the data directory itself: the server's log, beside it, stays on
+    # the roomy one and can say what went wrong.
+    with _small_filesystem(tmp_path / "data", "24m") as data:
+        server = start_server(data)
         try:
             kms = server.client()
             acked: dict[str, tuple[bytes, bytes]] = {}  # key id: (ciphertext, plaintext)
@@ -188,7 +190,7 @@ def test_a_full_disk_gives_clear_errors_and_no_corruption(tmp_path: Path) -> Non
                 return codes
 
             assert write_some(5) == []
-            _fill(fs / "filler")
+            _fill(data / "filler")
             # Writes fail, each with KMSInternalException, until the audit trail's room runs
             # out too; then every request fails the same way. Nothing hangs.
             codes = write_some(40)
@@ -210,7 +212,7 @@ def test_a_full_disk_gives_clear_errors_and_no_corruption(tmp_path: Path) -> Non
             log = server.log_path.read_text()
             assert "disk is full" in log or "No space left on device" in log, log[-3000:]
             # Space returns: the same server works again, no restart.
-            (fs / "filler").unlink()
+            (data / "filler").unlink()
             assert write_some(5) == []
             for blob, secret in acked.values():
                 assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == secret
@@ -220,7 +222,7 @@ def test_a_full_disk_gives_clear_errors_and_no_corruption(tmp_path: Path) -> Non
         result = _verify(server)
         assert result.returncode == 0, result.stdout + result.stderr
         # And after a restart, everything acknowledged is there.
-        server = start_server(fs / "data")
+        server = start_server(data)
         try:
             kms = server.client()
             for key_id, (blob, secret) in acked.items():
