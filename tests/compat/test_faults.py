@@ -271,3 +271,31 @@ def test_a_read_only_data_directory_stops_the_start_with_a_clear_error(
     finally:
         stop_server(server)
     assert _verify(server).returncode == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the pipeline commits a change before writing its audit event, so a change whose "
+    "event cannot be written is made (and unrecorded) though its caller is told it failed; "
+    "fix: record the request's intent in the trail before running it (issue 16 report)",
+)
+def test_a_change_whose_audit_event_cannot_be_written_is_not_made(tmp_path: Path) -> None:
+    _root_or_skip()
+    server = start_server(tmp_path / "data")
+    try:
+        kms = server.client()
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        with _immutable(_segment(server)):
+            for operation, params in {
+                "CreateKey": {"Description": "made while the trail failed"},
+                "DisableKey": {"KeyId": key_id},
+                "TagResource": {"KeyId": key_id, "Tags": [{"TagKey": "t", "TagValue": "v"}]},
+            }.items():
+                status, body = _raw(server, operation, params)
+                assert status == 500 and json.loads(body)["__type"] == INTERNAL, body
+        # Told that they failed, the callers must find nothing done.
+        assert [k["KeyId"] for k in kms.list_keys()["Keys"]] == [key_id]
+        assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+        assert kms.list_resource_tags(KeyId=key_id)["Tags"] == []
+    finally:
+        stop_server(server)
