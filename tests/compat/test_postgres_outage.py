@@ -232,14 +232,14 @@ def _outage(
         failed = [o for o in during if o.result != "ok"]
         assert failed, f"no request failed during the fault ({fault})"
         assert {o.result for o in failed} <= OUTAGE_CODES, {o.result for o in failed}
-        slowest = max(o.seconds for o in failed)
+        slowest = max(o.seconds for o in during)  # failed or not: none waits longer
         print(
             f"{fault} for {up_at - down_at:.1f}s: {len(during)} requests, {len(failed)}"
             f" failed ({sorted({o.result for o in failed})}: "
-            f"{sorted({o.operation for o in failed})}), slowest failure {slowest:.3f}s;"
+            f"{sorted({o.operation for o in failed})}), slowest {slowest:.3f}s;"
             f" writes again {recovered_at - up_at if recovered_at else None}s after the end"
         )
-        assert slowest <= fail_within, f"a request took {slowest:.1f}s to fail"
+        assert slowest <= fail_within, f"a request took {slowest:.1f}s"
         assert recovered_at is not None, "the server did not recover within 60 s"
         assert recovered_at - up_at <= RECOVERY_SECONDS, recovered_at - up_at
         # Back to normal: every operation works on the same server process.
