@@ -30,6 +30,9 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"  # or "json": one JSON object a line, with request ids
     change_poll_seconds: float = 0.5  # how often a process looks for changes by others
+    # PostgreSQL: how long a connection attempt, or data sent on a connection, may go
+    # unanswered before the request waiting for it fails (storage/sql/store.py).
+    database_timeout_seconds: float = 5.0
     # Read the change feed before every request (one query per round of requests), so no
     # request sees a state older than its arrival: see README "Many nodes" for the cost.
     strict_consistency: bool = False
@@ -271,6 +274,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "log_level": _log_level,
     "log_format": _log_format,
     "change_poll_seconds": _at_least(0, exclusive=True),
+    "database_timeout_seconds": _at_least(0, exclusive=True),
     "job_interval_seconds": _at_least(0, exclusive=True),
     "usage_flush_seconds": _at_least(0, exclusive=True),
     "audit_segment_bytes": _at_least(4096),

@@ -36,6 +36,11 @@ def check_data_dir(path: Path) -> None:
                 f"data directory {path} is not a directory: give --data-dir a directory "
                 "or a path that does not exist yet"
             )
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            raise StartError(
+                f"data directory {path} is on a read-only file system: mount it read-write "
+                "or choose another --data-dir"
+            )
         if not os.access(path, os.W_OK | os.X_OK):
             raise StartError(
                 f"data directory {path} is not writable: give this user write access to it "

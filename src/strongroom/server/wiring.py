@@ -104,7 +104,7 @@ def open_store(settings: Settings) -> Store:
         # Only the owner reads the database; SQLite gives its -wal and -shm files the
         # database file's mode.
         os.close(os.open(settings.sqlite_path, os.O_WRONLY | os.O_CREAT, 0o600))
-    return SqlStore(settings.db_url)
+    return SqlStore(settings.db_url, timeout=settings.database_timeout_seconds)
 
 
 def build_core(settings: Settings, clock: Clock = system_clock) -> Core:

@@ -125,6 +125,7 @@ def test_bad_value_names_setting_source_and_rule(clean_env: pytest.MonkeyPatch) 
         ("grants_per_key", [1], [0]),
         ("grants_per_grantee_per_key", [1], [0]),
         ("change_poll_seconds", [0.01, 2], [0, -1]),
+        ("database_timeout_seconds", [0.5, 30], [0, -1]),
         ("job_interval_seconds", [1], [0]),
         ("usage_flush_seconds", [0.1, 3600], [0, -1]),
     ],

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -30,8 +31,14 @@ class ChangeListener:
     """Listens on CHANNEL with a connection of its own and calls ``on_change`` (from its own
     thread) for every notification, from ``start`` to ``stop``."""
 
-    def __init__(self, url: sa.URL, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        url: sa.URL,
+        on_change: Callable[[], None],
+        connect_args: Mapping[str, Any] | None = None,
+    ) -> None:
         self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._connect_args = dict(connect_args or {})  # the store's timeouts (store.py)
         self._on_change = on_change
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="change-listener", daemon=True)
@@ -47,7 +54,7 @@ class ChangeListener:
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                with psycopg.connect(self._conninfo, autocommit=True, **self._connect_args) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     while not self._stopping.is_set():

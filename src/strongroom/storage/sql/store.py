@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -31,6 +32,10 @@ from strongroom.storage.sql.root_key import SqlRootKey
 from strongroom.storage.sql.sessions import SqlSessions
 from strongroom.storage.sql.tags import SqlTags
 
+DATABASE_TIMEOUT_SECONDS = 5.0
+"""How long PostgreSQL may leave this process without an answer (to a connection attempt,
+or to data sent on a connection) before the request that waits for it fails."""
+
 
 class SqlTransaction:
     """One database transaction; every repository runs its statements inside it."""
@@ -56,10 +61,11 @@ class SqlStore:
     """The database: SQLite (WAL, the default) or PostgreSQL (psycopg 3). Every entry
     point raises StorageError, never a SQLAlchemy error, when the database fails."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float = DATABASE_TIMEOUT_SECONDS) -> None:
         self.url = url
+        self.timeout = timeout
         with database_errors():
-            self.engine = _make_engine(url)
+            self.engine = _make_engine(url, timeout)
 
     def migrate(self) -> None:
         with database_errors():
@@ -105,7 +111,7 @@ class SqlStore:
     def listen_for_changes(self, on_change: Callable[[], None]) -> ChangeListener | None:
         if self.engine.dialect.name != "postgresql":
             return None
-        listener = ChangeListener(self.engine.url, on_change)
+        listener = ChangeListener(self.engine.url, on_change, postgres_timeouts(self.timeout))
         listener.start()
         return listener
 
@@ -152,9 +158,37 @@ _TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(:key)")
 _UNLOCK = sa.text("SELECT pg_advisory_unlock(:key)")
 
 
-def _make_engine(url: str) -> sa.Engine:
+def postgres_timeouts(seconds: float) -> dict[str, Any]:
+    """libpq connection parameters that bound every wait on PostgreSQL to about
+    ``seconds``: ``connect_timeout`` for a connection attempt (a host that does not answer
+    would otherwise take the kernel's SYN retries, about 2 minutes), ``tcp_user_timeout``
+    for data the server does not acknowledge on an open connection (otherwise TCP's
+    retransmissions, about 15 minutes), and TCP keepalives so that an idle connection (the
+    pool's, the change listener's) that the network cut is found dead too. A server that is
+    only slow still acknowledges what it is sent: long statements are not cut."""
+    whole = max(2, math.ceil(seconds))  # libpq takes whole seconds here, at least 2
+    return {
+        "connect_timeout": whole,
+        "keepalives": 1,
+        "keepalives_idle": whole,
+        "keepalives_interval": max(1, math.ceil(seconds / 3)),
+        "keepalives_count": 3,
+        "tcp_user_timeout": int(seconds * 1000),
+    }
+
+
+def _make_engine(url: str, timeout: float = DATABASE_TIMEOUT_SECONDS) -> sa.Engine:
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+        # A request that needs a connection while all of the pool's are busy waits at most
+        # ``timeout`` for one too.
+        return sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=8,
+            max_overflow=8,
+            pool_timeout=timeout,
+            connect_args=postgres_timeouts(timeout),
+        )
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @sa.event.listens_for(engine, "connect")
