@@ -275,3 +275,4 @@ def _progress(total: int | None) -> Iterator[Any]:
         total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False
     ) as bar:
         yield bar.update
+        bar.refresh()  # the last updates may fall within tqdm's redraw interval: show the end
