@@ -146,6 +146,19 @@ def start_server(data_dir: Path, database_url: str | None = None, *extra: str) -
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
     _wait_healthy(endpoint, process, log_path)
+    return started_server(endpoint, data_dir, database_url, process, log_path, extra)
+
+
+def started_server(
+    endpoint: str,
+    data_dir: Path,
+    database_url: str | None,
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    extra: tuple[str, ...] | list[str] = (),
+) -> Server:
+    """The Server of a process that answers at ``endpoint``, with the admin credentials
+    its first start wrote to ``data_dir``."""
     creds = configparser.ConfigParser()
     creds.read(data_dir / "credentials")
     return Server(
@@ -204,6 +217,21 @@ def _drop_postgres_database(base_url: str, name: str) -> None:
     conninfo = base_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL two data directories can share: a SQLite file outside both, or a
+    fresh PostgreSQL database dropped after the test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
+    url, name = _fresh_postgres_database(base)
+    yield url
+    _drop_postgres_database(base, name)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

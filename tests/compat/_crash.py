@@ -10,7 +10,6 @@ rounds) and ``tools/crash_rounds.py`` (many rounds, figures for the README)."""
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import copy
 import json
@@ -31,7 +30,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from conftest import REGION, Server, _wait_healthy, free_port, run_in_process
+from conftest import REGION, Server, _wait_healthy, free_port, run_in_process, started_server
 
 ACCOUNT = "111122223333"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
@@ -59,18 +58,7 @@ def start_detached(data_dir: Path, database_url: str | None, *extra: str) -> Ser
     except RuntimeError:
         kill_group(process)
         raise
-    creds = configparser.ConfigParser()
-    creds.read(data_dir / "credentials")
-    return Server(
-        endpoint=endpoint,
-        data_dir=data_dir,
-        database_url=database_url,
-        access_key_id=creds["strongroom"]["aws_access_key_id"],
-        secret_access_key=creds["strongroom"]["aws_secret_access_key"],
-        process=process,
-        log_path=log_path,
-        extra_args=list(extra),
-    )
+    return started_server(endpoint, data_dir, database_url, process, log_path, extra)
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from conftest import REGION, Server, free_port, run_in_process, start_server, stop_server
+from conftest import Server, free_port, run_in_process, start_server, stop_server
+
+from ._crash import client as kms_client
 
 pytestmark = [pytest.mark.compat, pytest.mark.postgres]
 
@@ -134,26 +133,11 @@ class Outcome:
     result: str  # "ok", an AWS error code, or "no reply: ..."
 
 
-def _client(server: Server, timeout: float = CLIENT_TIMEOUT) -> Any:
-    return boto3.client(
-        "kms",
-        endpoint_url=server.endpoint,
-        region_name=REGION,
-        aws_access_key_id=server.access_key_id,
-        aws_secret_access_key=server.secret_access_key,
-        config=Config(
-            retries={"max_attempts": 0},
-            connect_timeout=timeout,
-            read_timeout=timeout,
-        ),
-    )
-
-
 def _load(
     server: Server, key_id: str, stop: threading.Event, out: list[Outcome], timeout: float
 ) -> None:
     """CreateKey, Encrypt, DescribeKey and ListAliases in turn until ``stop``."""
-    kms = _client(server, timeout)
+    kms = kms_client(server, timeout)
     calls = [
         ("CreateKey", lambda: kms.create_key(Description="outage")),
         ("Encrypt", lambda: kms.encrypt(KeyId=key_id, Plaintext=b"x")),
@@ -193,7 +177,7 @@ def _outage(
     of the end."""
     server = start_server(tmp_path / "data", cluster.url)
     try:
-        kms = _client(server, client_timeout)
+        kms = kms_client(server, client_timeout)
         key_id = kms.create_key()["KeyMetadata"]["KeyId"]
         blob = kms.encrypt(KeyId=key_id, Plaintext=b"before")["CiphertextBlob"]
         stop = threading.Event()

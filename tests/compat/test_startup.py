@@ -17,8 +17,6 @@ import pytest
 from conftest import (
     POSTGRES_ENV,
     REGION,
-    _drop_postgres_database,
-    _fresh_postgres_database,
     run_strongroom,
     start_server,
     stop_server,
@@ -26,21 +24,6 @@ from conftest import (
 from strongroom.keystores.filekey import check_value
 
 pytestmark = pytest.mark.compat
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database URL two data directories can share: a SQLite file outside both, or a
-    fresh PostgreSQL database dropped after the test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
-        return
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
-    url, name = _fresh_postgres_database(base)
-    yield url
-    _drop_postgres_database(base, name)
 
 
 def _refused(args: list[str], *expected: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REGION, Server, free_port, run_strongroom, stop_server
+from conftest import REGION, Server, free_port, run_strongroom, started_server, stop_server
 
 pytestmark = pytest.mark.compat
 
@@ -58,18 +58,7 @@ def start_tls_server(data_dir: Path, *extra: str, ca: Path | None = None) -> Ser
                     f"server did not become healthy: {log_path.read_text()}"
                 ) from None
             time.sleep(0.05)
-    creds = configparser.ConfigParser()
-    creds.read(data_dir / "credentials")
-    return Server(
-        endpoint=endpoint,
-        data_dir=data_dir,
-        database_url=None,
-        access_key_id=creds["strongroom"]["aws_access_key_id"],
-        secret_access_key=creds["strongroom"]["aws_secret_access_key"],
-        process=process,
-        log_path=log_path,
-        extra_args=list(extra),
-    )
+    return started_server(endpoint, data_dir, None, process, log_path, extra)
 
 
 @pytest.fixture(scope="module")

@@ -3,33 +3,14 @@ a job at a time) and, on PostgreSQL, ``Store.listen_for_changes`` (LISTEN/NOTIFY
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
-
-from conftest import POSTGRES_ENV, _drop_postgres_database, _fresh_postgres_database
 from strongroom.storage.sql.store import SqlStore
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
-        return
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
-    made, name = _fresh_postgres_database(base)
-    yield made
-    _drop_postgres_database(base, name)
-
-
-def test_one_process_at_a_time_holds_a_job(url: str) -> None:
-    first, second = SqlStore(url), SqlStore(url)  # as two processes, each its own engine
+def test_one_process_at_a_time_holds_a_job(shared_url: str) -> None:
+    first, second = SqlStore(shared_url), SqlStore(shared_url)  # two processes: two engines
     try:
         first.migrate()
         with first.exclusive("periodic") as mine:
@@ -45,13 +26,13 @@ def test_one_process_at_a_time_holds_a_job(url: str) -> None:
         second.close()
 
 
-def test_a_committed_change_is_notified_to_listeners(url: str) -> None:
-    if url.startswith("sqlite"):
-        store = SqlStore(url)
+def test_a_committed_change_is_notified_to_listeners(shared_url: str) -> None:
+    if shared_url.startswith("sqlite"):
+        store = SqlStore(shared_url)
         assert store.listen_for_changes(lambda: None) is None  # SQLite: processes poll
         store.close()
         return
-    writer, reader = SqlStore(url), SqlStore(url)
+    writer, reader = SqlStore(shared_url), SqlStore(shared_url)
     writer.migrate()
     notified = threading.Event()
     listening = reader.listen_for_changes(notified.set)
