@@ -32,6 +32,7 @@ from conftest import (
     stop_server,
 )
 
+from ._byok import import_material
 from ._support import ACCOUNT, make_client, new_principal, unique_alias
 
 pytestmark = pytest.mark.compat
@@ -327,7 +328,8 @@ def _refused_after(check: Callable[[], str], old: str) -> float:
 def test_changes_reach_the_other_nodes_within_100_ms(three_nodes: list[Any]) -> None:
     """After a change returns on one node, the other two refuse what depends on the old
     state within PROPAGATION_BOUND, though they poll only every 60 s. Measured for
-    DisableKey, PutKeyPolicy, RevokeGrant, DeleteAccessKey and ScheduleKeyDeletion."""
+    DisableKey, PutKeyPolicy, RevokeGrant, DeleteAccessKey, DeleteImportedKeyMaterial and
+    ScheduleKeyDeletion."""
     first = three_nodes[0]
     writer = first.client()
     waits: dict[str, float] = {}
@@ -399,6 +401,15 @@ def test_changes_reach_the_other_nodes_within_100_ms(three_nodes: list[Any]) -> 
         lambda: first.admin("delete-access-key", user["AccessKeyId"]),
         clients,
         describe,
+    )
+
+    imported = writer.create_key(Origin="EXTERNAL")["KeyMetadata"]["Arn"]
+    import_material(writer, imported, os.urandom(32))
+    measure(
+        "DeleteImportedKeyMaterial",
+        lambda: writer.delete_imported_key_material(KeyId=imported),
+        others,
+        lambda c: _outcome(lambda: c.encrypt(KeyId=imported, Plaintext=b"x")),
     )
 
     doomed = writer.create_key()["KeyMetadata"]["Arn"]
