@@ -192,11 +192,13 @@ def _data_files(
     settings: Settings, staging: Path, staged: _Staged, skip: set[Path], progress: Progress
 ) -> None:
     """Every regular file of the data directory but the SQLite database (its rows are in
-    the backup), the audit directory (copied apart) and the backup being written."""
+    the backup) and the locks beside it (``Store.exclusive``: a running server's), the
+    audit directory (copied apart) and the backup being written."""
     data_dir = settings.data_dir.resolve()
     if settings.database_url is None:
         db = settings.sqlite_path.resolve()
         skip |= {db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")}
+        skip |= {lock.resolve() for lock in db.parent.glob(db.name + ".*.lock")}
     skip.add(settings.audit_path.resolve())
     for path in _walk(data_dir, skip):
         relative = path.relative_to(data_dir).as_posix()
