@@ -220,6 +220,21 @@ def _drop_postgres_database(base_url: str, name: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (SQLite in the data directory), then a fresh PostgreSQL database dropped after
+    the test."""
+    if request.param == "sqlite":
+        yield None
+        return
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
+    url, name = _fresh_postgres_database(base)
+    yield url
+    _drop_postgres_database(base, name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
 def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database URL two data directories can share: a SQLite file outside both, or a
     fresh PostgreSQL database dropped after the test."""

@@ -5,33 +5,16 @@ many more)."""
 
 from __future__ import annotations
 
-import os
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from conftest import POSTGRES_ENV, _drop_postgres_database, _fresh_postgres_database
 
 from ._crash import crash_rounds
 
 pytestmark = pytest.mark.compat
 
 THREADS = 6
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    if request.param == "sqlite":
-        yield None
-        return
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
-    url, name = _fresh_postgres_database(base)
-    yield url
-    _drop_postgres_database(base, name)
 
 
 def test_kill_9_under_mixed_writes_loses_nothing_acknowledged(

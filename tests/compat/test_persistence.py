@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import os
 import signal
 import sqlite3
 import struct
@@ -18,9 +17,6 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from conftest import (
-    POSTGRES_ENV,
-    _drop_postgres_database,
-    _fresh_postgres_database,
     start_server,
     stop_server,
 )
@@ -71,19 +67,6 @@ def _stop_with_sigterm(server: Any) -> int:
     log = server.log_path.read_text()
     assert "Application shutdown complete" in log, log
     return int(code)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    if request.param == "sqlite":
-        yield None
-        return
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
-    url, name = _fresh_postgres_database(base)
-    yield url
-    _drop_postgres_database(base, name)
 
 
 def test_keys_aliases_tags_and_ciphertext_survive_a_restart(

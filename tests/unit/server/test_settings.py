@@ -166,6 +166,8 @@ def test_account_must_be_12_ascii_digits(clean_env: pytest.MonkeyPatch, account:
         ("host = 1\n", "1 is not text"),
         ("change_poll_seconds = nan\n", "nan is not a finite number"),
         ('log_level = "loud"\n', "'loud' is not a log level"),
+        ('log_format = "xml"\n', "'xml' is not a log format: use one of text, json"),
+        ("strict_consistency = 2\n", "2 is not a boolean"),
     ],
 )
 def test_toml_values_of_the_wrong_kind_are_refused(
