@@ -41,6 +41,9 @@ POSTGRES_ENV = "STRONGROOM_TEST_POSTGRES_URL"
 # Request quotas are off for every server the tests start (CreateKey is 5 a second in AWS):
 # tests of quotas turn them on with --request-quotas on (tests/compat/test_quotas.py).
 os.environ.setdefault("STRONGROOM_REQUEST_QUOTAS", "false")
+# One worker process per test server unless a test asks for more (--workers): the default,
+# one per core, would start a worker per core for each of the hundreds of servers here.
+os.environ.setdefault("STRONGROOM_WORKERS", "1")
 REGION = "us-east-1"
 
 

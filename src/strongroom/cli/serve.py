@@ -29,7 +29,10 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--port", help="port to listen on, 0 for any free one (default 4599; STRONGROOM_PORT)"
     )
-    p.add_argument("--workers", help="worker processes, 1 to 64 (default 1; STRONGROOM_WORKERS)")
+    p.add_argument(
+        "--workers",
+        help="worker processes, 1 to 64 (default: one per core; STRONGROOM_WORKERS)",
+    )
     p.add_argument(
         "--dev",
         action="store_true",

@@ -26,7 +26,9 @@ class Settings:
     database_url: str | None = None  # default: sqlite in data_dir
     account: str = "111122223333"
     dev: bool = False
-    workers: int = 1
+    # Worker processes: by default one per core this process may run on, so a server
+    # uses the machine it is given (each worker is one Python process, bound by the GIL).
+    workers: int = dataclasses.field(default_factory=lambda: default_workers())
     log_level: str = "info"
     log_format: str = "text"  # or "json": one JSON object a line, with request ids
     change_poll_seconds: float = 0.5  # how often a process looks for changes by others
@@ -135,6 +137,15 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # More worker processes than this is a typo rather than a plan: each holds its own caches
 # and database connections (PostgreSQL allows 100 connections unless configured otherwise).
 MAX_WORKERS = 64
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on (its CPU affinity), 1 to MAX_WORKERS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
 
 
 class _Refused(Exception):

@@ -20,6 +20,13 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.db_url.startswith("sqlite:///") and s.db_url.endswith("strongroom.db")
 
 
+def test_workers_default_to_one_per_core_the_process_may_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("STRONGROOM_WORKERS", raising=False)  # the tests' own server default
+    assert load_settings().workers == len(os.sched_getaffinity(0))
+
+
 def test_priority_file_then_env_then_options(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
