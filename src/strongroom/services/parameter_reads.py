@@ -167,7 +167,7 @@ def get_parameter_history(
     start = _offset(next_token)
     page = versions[start : start + max_results]
     more = start + max_results < len(versions)
-    token = _token(str(start + max_results)) if more else None
+    token = _token(_OFFSET + str(start + max_results)) if more else None
     shown = [Shown(p, shown_value(core, ctx, p, with_decryption=with_decryption)) for p in page]
     return shown, token
 
@@ -190,7 +190,7 @@ def _page(
         if keep(p):
             page.append(p)
             if len(page) == limit:
-                return page, None if last else _token(p.name)
+                return page, None if last else _token(_AFTER + p.name)
     return page, None
 
 
@@ -223,25 +223,33 @@ def _no_tags() -> Mapping[str, str]:
     return {}
 
 
+_AFTER = "after:"
+_OFFSET = "offset:"
+
+
 def _token(position: str) -> str:
     return base64.urlsafe_b64encode(position.encode()).decode("ascii")
 
 
-def _untoken(token: str) -> str:
+def _untoken(token: str, kind: str) -> str:
+    """The position a token of ``kind`` holds; InvalidNextToken for anything else."""
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode()
+        position = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeError, ValueError):
-        raise InvalidNextToken("The specified token is not valid.") from None
+        position = ""
+    if not position.startswith(kind):
+        raise InvalidNextToken("The specified token is not valid.")
+    return position[len(kind) :]
 
 
 def _after(token: str | None) -> str | None:
-    return None if token is None else _untoken(token)
+    return None if token is None else _untoken(token, _AFTER)
 
 
 def _offset(token: str | None) -> int:
     if token is None:
         return 0
-    position = _untoken(token)
+    position = _untoken(token, _OFFSET)
     if not position.isdigit():
         raise InvalidNextToken("The specified token is not valid.")
     return int(position)
