@@ -14,15 +14,14 @@ down_revision = "0014"  # the lead re-chains after 0015 and 0016 at merge
 branch_labels = None
 depends_on = None
 
-_OWNER = (
-    sa.Column("account_id", sa.String(12), primary_key=True),
-    sa.Column("region", sa.String(32), primary_key=True),
-    sa.Column("name", sa.String(1011), primary_key=True),
-)
-
 
 def _owner() -> list[sa.Column[str]]:
-    return [c.copy() for c in _OWNER]
+    """The key columns every Parameter Store table begins with (fresh for each table)."""
+    return [
+        sa.Column("account_id", sa.String(12), primary_key=True),
+        sa.Column("region", sa.String(32), primary_key=True),
+        sa.Column("name", sa.String(1011), primary_key=True),
+    ]
 
 
 def upgrade() -> None:
