@@ -164,6 +164,51 @@ def test_get_parameters_and_delete(user: dict[str, Any]) -> None:
     assert ssm.get_parameters(Names=[a, b])["InvalidParameters"] == [a, b]
 
 
+def test_tags_of_a_parameter(user: dict[str, Any]) -> None:
+    ssm = user["ssm"]
+    name = _name()
+    ssm.put_parameter(Name=name, Value="v", Type="String", Tags=[{"Key": "team", "Value": "a"}])
+
+    def tags() -> dict[str, str]:
+        found = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
+        return {t["Key"]: t["Value"] for t in found["TagList"]}
+
+    assert tags() == {"team": "a"}
+    ssm.add_tags_to_resource(
+        ResourceType="Parameter",
+        ResourceId=name,
+        Tags=[{"Key": "team", "Value": "b"}, {"Key": "env", "Value": "prod"}],
+    )
+    assert tags() == {"team": "b", "env": "prod"}
+    ssm.remove_tags_from_resource(ResourceType="Parameter", ResourceId=name, TagKeys=["team"])
+    assert tags() == {"env": "prod"}
+    many = [{"Key": f"k{i}", "Value": "v"} for i in range(50)]
+    assert_kms_error(
+        "TooManyTagsError",
+        ssm.add_tags_to_resource,
+        ResourceType="Parameter",
+        ResourceId=name,
+        Tags=many,
+    )
+    assert tags() == {"env": "prod"}
+    assert_kms_error(
+        "InvalidResourceId",
+        ssm.list_tags_for_resource,
+        ResourceType="Parameter",
+        ResourceId=_name(),
+    )
+    assert_kms_error(
+        "InvalidResourceType", ssm.list_tags_for_resource, ResourceType="Document", ResourceId=name
+    )
+    assert_kms_error(
+        "ValidationException",
+        ssm.add_tags_to_resource,
+        ResourceType="Parameter",
+        ResourceId=name,
+        Tags=[{"Key": "bad#key", "Value": "v"}],
+    )
+
+
 def test_bad_input_is_refused_and_changes_nothing(user: dict[str, Any]) -> None:
     ssm = user["ssm"]
     name = _name()

@@ -70,3 +70,15 @@ class InvalidFilterValue(KmsError):
 
 class InvalidNextToken(KmsError):
     """AWS error code InvalidNextToken."""
+
+
+class InvalidResourceId(KmsError):
+    """AWS error code InvalidResourceId."""
+
+
+class InvalidResourceType(KmsError):
+    """AWS error code InvalidResourceType."""
+
+
+class TooManyTagsError(KmsError):
+    """AWS error code TooManyTagsError."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from strongroom.domain.models import Tag
 from strongroom.domain.parameters import ParameterType, ParameterVersion
-from strongroom.services import parameter_reads, parameters
+from strongroom.services import parameter_reads, parameter_tags, parameters
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.parameter_filters import ParameterFilter
 from strongroom.services.parameter_reads import Shown
@@ -106,6 +106,22 @@ def get_parameter_history(core: Core, ctx: RequestContext, req: Request) -> Resp
     return {"Parameters": history, "NextToken": token}
 
 
+def add_tags_to_resource(core: Core, ctx: RequestContext, req: Request) -> Response:
+    tags = [Tag(t["Key"], t["Value"]) for t in req["Tags"]]
+    parameter_tags.add_tags(core, ctx, req["ResourceType"], req["ResourceId"], tags)
+    return {}
+
+
+def remove_tags_from_resource(core: Core, ctx: RequestContext, req: Request) -> Response:
+    parameter_tags.remove_tags(core, ctx, req["ResourceType"], req["ResourceId"], req["TagKeys"])
+    return {}
+
+
+def list_tags_for_resource(core: Core, ctx: RequestContext, req: Request) -> Response:
+    found = parameter_tags.list_tags(core, ctx, req["ResourceType"], req["ResourceId"])
+    return {"TagList": [{"Key": t.key, "Value": t.value} for t in found]}
+
+
 def _filters(raw: list[dict[str, Any]] | None) -> list[ParameterFilter]:
     return [
         ParameterFilter(f["Key"], f.get("Option"), tuple(f.get("Values") or ())) for f in raw or ()
@@ -154,6 +170,9 @@ HANDLERS: Mapping[str, Handler] = {
     "DeleteParameters": delete_parameters,
     "DescribeParameters": describe_parameters,
     "GetParameterHistory": get_parameter_history,
+    "AddTagsToResource": add_tags_to_resource,
+    "RemoveTagsFromResource": remove_tags_from_resource,
+    "ListTagsForResource": list_tags_for_resource,
 }
 """The SSM operations this server serves; any other of the SSM model answers
 UnsupportedOperationException."""

@@ -83,7 +83,7 @@ def put_parameter(core: Core, ctx: RequestContext, new: NewValue) -> ParameterVe
             f"{STANDARD_VALUE_LIMIT} characters. To create a larger parameter value, upgrade "
             "the parameter to use the advanced-parameter tier."
         )
-    _check_tags(new.tags)
+    check_tags(new.tags)
     with core.store.transaction() as tx:
         existing = tx.parameters.latest(ctx.account, ctx.region, new.name)
     _check_overwrite(new, existing)
@@ -144,7 +144,8 @@ def _tag_char(c: str) -> bool:
     return c.isalnum() or c in _TAG_SYMBOLS or unicodedata.category(c).startswith("Z")
 
 
-def _check_tags(tags: Sequence[Tag]) -> None:
+def check_tags(tags: Sequence[Tag]) -> None:
+    """Raise ValidationException for a tag key or value with a character SSM refuses."""
     for i, tag in enumerate(tags, 1):
         for member, text in (("key", tag.key), ("value", tag.value)):
             if not all(_tag_char(c) for c in text):

@@ -607,6 +607,10 @@ class ParameterRepository(Protocol):
         """Add tags, replacing the values of tag keys the parameter has already."""
         ...
 
+    def delete_tags(self, account: str, region: str, name: str, keys: Sequence[str]) -> None:
+        """Remove the parameter's tags with these keys (keys it lacks are ignored)."""
+        ...
+
 
 class Transaction(Protocol):
     """One database transaction, its repositories by concept: it commits when its block

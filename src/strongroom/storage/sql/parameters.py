@@ -184,3 +184,10 @@ class SqlParameters:
                 for t in tags
             ],
         )
+
+    def delete_tags(self, account: str, region: str, name: str, keys: Sequence[str]) -> None:
+        self._c.execute(
+            tags_table.delete().where(
+                *_named(tags_table, account, region, name), tags_table.c.tag_key.in_(list(keys))
+            )
+        )
