@@ -12,6 +12,9 @@ from strongroom.domain.requestids import new_id
 
 EVENT_SOURCE = "kms.amazonaws.com"
 STS_EVENT_SOURCE = "sts.amazonaws.com"
+SSM_EVENT_SOURCE = "ssm.amazonaws.com"
+# What CloudTrail shows for the value of a PutParameter request (any type).
+HIDDEN_VALUE = "HIDDEN_DUE_TO_SECURITY_REASONS"
 EVENT_VERSION = "1.08"
 
 # Members that never go into an event, whatever their type: what they hold is secret.
@@ -149,6 +152,8 @@ def _identity_of(p: Principal, access_key_id: str, session: RoleSession | None) 
 def _resource_type(arn: str) -> str:
     if ":iam::" in arn:
         return "AWS::IAM::Role"
+    if arn.startswith("arn:aws:ssm:"):
+        return "AWS::SSM::Parameter"
     return "AWS::KMS::Alias" if ":alias/" in arn else "AWS::KMS::Key"
 
 
@@ -173,6 +178,10 @@ def build_event(
     """The CloudTrail event of one request; ``event_id`` is its eventID when the request
     already has one (a new id otherwise). ``fault_injected``: the error is one that fault
     injection made (``strongroom admin fault``), which ``additionalEventData`` says."""
+    if event_source == SSM_EVENT_SOURCE:
+        request_parameters, response_elements = _ssm_members(
+            event_name, request_parameters, response_elements
+        )
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": user_identity,
@@ -198,6 +207,28 @@ def build_event(
     if fault_injected:
         event["additionalEventData"] = {"faultInjected": True}
     return event
+
+
+def _ssm_members(
+    event_name: str,
+    request: Mapping[str, Any] | None,
+    response: Mapping[str, Any] | None,
+) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+    """An SSM event's members: a parameter's value never (PutParameter's ``Value`` shows as
+    CloudTrail shows it, hidden), and no response of a read (values, decrypted or not)."""
+    if request is not None and "Value" in request:
+        request = {**request, "Value": HIDDEN_VALUE}
+    if _read_only(event_name):
+        response = None
+    return request, response
+
+
+def invoked_by(identity: Mapping[str, Any] | None, service: str) -> dict[str, Any] | None:
+    """The ``userIdentity`` of a call that AWS service ``service`` (``ssm.amazonaws.com``)
+    made on the principal's behalf: the principal's, with ``invokedBy``."""
+    if identity is None:
+        return None
+    return {**identity, "invokedBy": service}
 
 
 @functools.lru_cache(maxsize=256)  # operation names

@@ -12,7 +12,14 @@ from strongroom.domain.models import Key
 
 RESOURCE_TAG = "aws:resourcetag/"
 RESOURCE_ALIASES = "kms:resourcealiases"
+VIA_SERVICE = "kms:viaservice"
 
+
+def via_service(service: str, region: str) -> str:
+    """The kms:ViaService value of requests that AWS service ``service`` makes to KMS on a
+    principal's behalf in ``region``: ``<service>.<region>.amazonaws.com`` (AWS KMS
+    "kms:ViaService")."""
+    return f"{service}.{region}.amazonaws.com"
 
 
 def flag(value: bool) -> str:

@@ -224,9 +224,10 @@ class Authorizer:
         aws:RequestedRegion, the key's (``key_context``), kms:EncryptionContext:<k> and
         kms:EncryptionContextKeys, kms:RequestAlias, and the operation's own (``extra``).
 
-        kms:ViaService is never in the context: AWS sets it only on requests that an AWS
-        service integrated with KMS makes on a principal's behalf, and no such service calls
-        Strongroom. So a direct call never satisfies a ``kms:ViaService`` condition, and the
+        kms:ViaService is in the context only when ``extra`` holds it: AWS sets it only on
+        requests that an AWS service integrated with KMS makes on a principal's behalf, and
+        ``services.access`` adds it for the one such service of this server (Parameter
+        Store). So a direct call never satisfies a ``kms:ViaService`` condition, and the
         AWS managed keys (``authz.managed_policy``), usable only through their service,
         refuse direct use with AccessDeniedException, as they do in AWS."""
         context: dict[str, ContextValue] = {"aws:securetransport": "false"}
@@ -320,14 +321,17 @@ class Authorizer:
         resource: str,
         *,
         extra: Mapping[str, ContextValue] | None = None,
+        service: str = "kms",
     ) -> None:
-        """Allow ``kms:<action>`` on ``resource`` (a principal ARN, or the ARN of a key not
-        made yet) by the caller's identity policies alone (the account root needs none), or
-        raise AccessDeniedException with AWS's text: for operations authorized in the
-        caller's account only, such as ListRetirableGrants ("You must specify a principal in
-        your Amazon Web Services account"), and for what no key policy can allow yet, such as
-        the tags of a new key. ``extra`` holds the request's own condition keys."""
-        decision = self._identity_decision(caller, action, resource, extra)
+        """Allow ``<service>:<action>`` on ``resource`` (a principal ARN, the ARN of a key not
+        made yet, or a Parameter Store parameter's ARN with ``service`` "ssm") by the caller's
+        identity policies alone (the account root needs none), or raise
+        AccessDeniedException with AWS's text: for operations authorized in the caller's
+        account only, such as ListRetirableGrants ("You must specify a principal in your
+        Amazon Web Services account"), for what no key policy can allow yet, such as the
+        tags of a new key, and for the SSM API. ``extra`` holds the request's own condition
+        keys."""
+        decision = self._identity_decision(caller, action, resource, extra, service)
         if decision.allowed and resource.split(":")[4:5] != [caller.principal.account]:
             decision = Decision(False, Reason.NOT_CROSS_ACCOUNT, decision.request)
         decision.raise_if_denied()
@@ -338,9 +342,10 @@ class Authorizer:
         action: str,
         resource: str,
         extra: Mapping[str, ContextValue] | None = None,
+        service: str = "kms",
     ) -> Decision:
         principal = self.request_principal(caller)
-        request = AuthzRequest.create(f"kms:{action}", resource, principal)
+        request = AuthzRequest.create(f"{service}:{action}", resource, principal)
         context = dict(request.context)
         context.update(self.request_context(caller, None, extra=extra))
         request = AuthzRequest(request.action, resource, principal, context)

@@ -1,4 +1,5 @@
-"""The KMS service model that botocore ships, with compiled per-operation codecs."""
+"""The service models that botocore ships (KMS, and SSM for Parameter Store), with compiled
+per-operation codecs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class ServiceModel:
     def __init__(self, model: Mapping[str, Any]) -> None:
         """``model`` is a botocore ``service-2`` document."""
         self._operations: Mapping[str, Mapping[str, Any]] = model["operations"]
+        self._service = str(model.get("metadata", {}).get("serviceId", "KMS"))
         self._compiler = ShapeCompiler(model["shapes"])
         self._codecs: dict[str, OperationCodec] = {}
         self._lock = threading.Lock()
@@ -36,7 +38,9 @@ class ServiceModel:
             return codec
         spec = self._operations.get(name)
         if spec is None:
-            raise UnknownOperationException(f"The operation {name!r} is not part of KMS")
+            raise UnknownOperationException(
+                f"The operation {name!r} is not part of {self._service}"
+            )
         with self._lock:
             codec = self._codecs.get(name)
             if codec is None:
@@ -68,3 +72,25 @@ def load_model() -> ServiceModel:
     per process."""
     document = create_loader().load_service_model("kms", "service-2")
     return ServiceModel(_widened(document))
+
+
+def _without_unicode_classes(document: Mapping[str, Any]) -> dict[str, Any]:
+    """``document`` less the patterns that use Java's Unicode classes (``\\p{L}``), which
+    Python's ``re`` lacks: the services check those members themselves (SSM's TagKey and
+    TagValue: ``services.parameters``)."""
+    shapes = {
+        name: {k: v for k, v in shape.items() if k != "pattern"}
+        if "\\p{" in str(shape.get("pattern", ""))
+        else shape
+        for name, shape in document["shapes"].items()
+    }
+    return {**document, "shapes": shapes}
+
+
+@functools.cache
+def load_ssm_model() -> ServiceModel:
+    """The SSM service model (botocore ``ssm`` ``service-2``, less the patterns
+    ``_without_unicode_classes`` drops), for the Parameter Store operations; loaded once per
+    process."""
+    document = create_loader().load_service_model("ssm", "service-2")
+    return ServiceModel(_without_unicode_classes(document))

@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 
 from strongroom.domain.errors import StorageError, UnknownOperationException
 from strongroom.domain.requestids import new_id
-from strongroom.protocol.model import load_model
+from strongroom.protocol.model import load_model, load_ssm_model
 from strongroom.protocol.query import is_query_request
 from strongroom.server.asgi import Receive, Scope, Send, reply
 from strongroom.server.jobs import Jobs
 from strongroom.server.metrics import CONTENT_TYPE, DatabaseCounts, Metrics, run_directory
 from strongroom.server.pipeline import Pipeline
-from strongroom.server.protocols import AwsJson, AwsQuery
+from strongroom.server.protocols import SSM_TARGET_PREFIX, AwsJson, AwsQuery, SsmJson
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import Core
 
@@ -31,15 +31,27 @@ def _has_target(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(name == b"x-amz-target" for name, _ in headers)
 
 
+_SSM_TARGET = SSM_TARGET_PREFIX.encode()
+
+
+def _is_ssm(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether ASGI ``headers`` name an SSM operation (``X-Amz-Target: AmazonSSM.<Op>``)."""
+    for name, value in headers:
+        if name == b"x-amz-target":
+            return value.startswith(_SSM_TARGET)
+    return False
+
+
 class KmsApp:
-    """One per process: KMS (AWS JSON 1.1) and STS (query) on one port, ``GET /health``,
-    404 for anything else."""
+    """One per process: KMS (AWS JSON 1.1), SSM's Parameter Store (AWS JSON 1.1) and STS
+    (query) on one port, ``GET /health``, 404 for anything else."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kms")
         self._kms = AwsJson(load_model())
         self._sts = AwsQuery()
+        self._ssm = SsmJson(load_ssm_model())
         settings = runtime.settings
         self.metrics = Metrics(run_directory(settings.data_dir, settings.workers))
         runtime.audit.on_flush = self.metrics.observe_audit_flush
@@ -56,7 +68,7 @@ class KmsApp:
                 # Content-Type itself (curl -d sends a form's Content-Type).
                 headers = scope["headers"]
                 sts = is_query_request(headers) and not _has_target(headers)
-                wire = self._sts if sts else self._kms
+                wire = self._sts if sts else self._ssm if _is_ssm(headers) else self._kms
                 await self._pipeline(wire, scope, receive, send)
             elif scope["method"] == "GET" and scope["path"] == "/health":
                 await reply(send, 200, b'{"status":"ok"}', b"application/json", [])

@@ -167,6 +167,8 @@ class Pipeline:
                 fault_injected=error is not None and error.injected,
             )
             try:
+                for service_event in ctx.service_events if ctx else ():  # SSM's KMS calls
+                    await self.rt.audit.submit(service_event)
                 alone = found_idle and self._active == 1 and await self._still_alone()
                 pending = self.rt.audit.commit(event, alone=alone)
                 if pending is not None:

@@ -1,7 +1,8 @@
-"""The wire protocols the request pipeline speaks: AWS JSON 1.1 for KMS (the operation in
-``X-Amz-Target``) and the AWS query protocol for STS (the operation in a form-encoded body,
-XML replies). Each says how a request names its operation, how its input is decoded and
-dispatched, and how a result or an error goes back on the wire."""
+"""The wire protocols the request pipeline speaks: AWS JSON 1.1 for KMS and for SSM's
+Parameter Store (the operation in ``X-Amz-Target``) and the AWS query protocol for STS (the
+operation in a form-encoded body, XML replies). Each says how a request names its operation,
+how its input is decoded and dispatched, and how a result or an error goes back on the
+wire."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from strongroom.audit.events import EVENT_SOURCE, STS_EVENT_SOURCE
+from strongroom.audit.events import EVENT_SOURCE, SSM_EVENT_SOURCE, STS_EVENT_SOURCE
 from strongroom.domain.errors import (
     KmsError,
+    KMSInternalException,
     UnknownOperationException,
     UnsupportedOperationException,
 )
 from strongroom.domain.operations import Operation
-from strongroom.handlers import registry, sts
+from strongroom.domain.ssm_errors import InternalServerError
+from strongroom.handlers import parameters, registry, sts
 from strongroom.protocol import codec, query
 from strongroom.protocol.model import ServiceModel
 from strongroom.server.asgi import Headers
@@ -209,3 +212,70 @@ class AwsQuery:
 
     def error_code(self, error: KmsError) -> str:
         return query.error_code(error)[0]
+
+
+SSM_TARGET_PREFIX = "AmazonSSM."
+
+
+class SsmJson:
+    """SSM (Parameter Store): AWS JSON 1.1 routed on ``X-Amz-Target: AmazonSSM.<Operation>``,
+    signed for ``ssm``, validated by botocore's SSM model; errors as KMS's JSON errors, but
+    an internal error is SSM's InternalServerError. Handlers run in the pool."""
+
+    name = "SSM"
+    signing_name = "ssm"
+    content_type = JSON_CONTENT_TYPE.encode()
+    event_source = SSM_EVENT_SOURCE
+    counts_for_idle = False
+
+    def __init__(self, model: ServiceModel) -> None:
+        self._model = model
+        self._routes: dict[str, tuple[Callable[[bytes], dict[str, Any]], Route]] = {}
+
+    def header_operation(self, fields: Mapping[str, str]) -> str:
+        target = fields.get("x-amz-target", "")
+        return target[len(SSM_TARGET_PREFIX) :] if target.startswith(SSM_TARGET_PREFIX) else target
+
+    def body_operation(self, body: bytes) -> str:
+        return ""
+
+    def decode(
+        self, operation: str, fields: Mapping[str, str], body: bytes
+    ) -> tuple[Route, dict[str, Any]]:
+        content_type = fields.get("content-type")
+        if content_type != JSON_CONTENT_TYPE and not _is_json_11(content_type):
+            raise UnknownOperationException(
+                f"The SSM API takes AWS JSON 1.1 requests: send Content-Type: {JSON_CONTENT_TYPE}."
+            )
+        entry = self._routes.get(operation)
+        if entry is None:
+            entry = self._routes[operation] = self._route(operation)
+        decode, route = entry
+        return route, decode(body)
+
+    def _route(self, operation: str) -> tuple[Callable[[bytes], dict[str, Any]], Route]:
+        operation_codec = self._model.operation(operation)
+        handler = parameters.HANDLERS.get(operation)
+        if handler is None:
+            raise UnsupportedOperationException(f"{operation} is not supported by this server yet.")
+
+        def encode(result: Mapping[str, Any], request_id: str) -> bytes:
+            return operation_codec.encode(result)
+
+        return operation_codec.decode, Route(handler, False, encode)
+
+    def encode_error(self, error: KmsError, request_id: str) -> tuple[bytes, int, Headers]:
+        error = _ssm_error(error)
+        return codec.encode_error(error), error.status, [(b"x-amzn-errortype", error.code.encode())]
+
+    def error_code(self, error: KmsError) -> str:
+        return _ssm_error(error).code
+
+
+def _ssm_error(error: KmsError) -> KmsError:
+    """SSM calls KMS's KMSInternalException InternalServerError; the rest keep their code."""
+    if isinstance(error, KMSInternalException):
+        renamed = InternalServerError(error.message)
+        renamed.injected = error.injected
+        return renamed
+    return error

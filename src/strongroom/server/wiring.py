@@ -72,12 +72,13 @@ log = logging.getLogger(__name__)
 
 ADMIN_USER = "admin"
 _KCV_SHOWN = 8  # hex digits of a key check value a message shows
-# The admin user's inline policy: everything KMS offers, as an AWS administrator has
-# (the default key policy delegates to identity policies; without one a user may do nothing).
+# The admin user's inline policy: everything KMS and Parameter Store offer, as an AWS
+# administrator has (the default key policy delegates to identity policies; without one a
+# user may do nothing). Migration 0017 gave ssm:* to admins made before.
 ADMIN_POLICY_NAME = "strongroom-admin"
 ADMIN_POLICY = (
     '{"Version": "2012-10-17", "Statement": '
-    '[{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}'
+    '[{"Effect": "Allow", "Action": ["kms:*", "ssm:*"], "Resource": "*"}]}'
 )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from strongroom.authz.conditions import ContextValue
-from strongroom.authz.context_keys import flag, request_tags
+from strongroom.authz.context_keys import VIA_SERVICE, flag, request_tags
 from strongroom.authz.grants import GrantRule, KeyGrants, rule_of
 from strongroom.authz.policy import Policy, PolicyKind
 from strongroom.domain.errors import (
@@ -100,8 +100,12 @@ def authorize_key(
     aws:ResourceTag/<k> and kms:ResourceAliases; ``extra`` holds the operation's own
     condition keys, ``grant_filter`` narrows the grants that may allow. ``caller`` replaces
     the request's caller (the same principal signing for another Region). DisableKey and
-    ScheduleKeyDeletion also see kms:TrailingDaysWithoutKeyUsage. Raises
-    InvalidGrantTokenException, AccessDeniedException."""
+    ScheduleKeyDeletion also see kms:TrailingDaysWithoutKeyUsage. A request an integrated
+    service makes on the caller's behalf (``ctx.via_service``, Parameter Store) carries
+    kms:ViaService; a direct call never does. Raises InvalidGrantTokenException,
+    AccessDeniedException."""
+    if ctx.via_service is not None:
+        extra = {**(extra or {}), VIA_SERVICE: ctx.via_service}
     if action in TRAILING_DAYS_ACTIONS:
         extra = {**(extra or {}), **trailing_days(core, key)}
     core.authz.authorize(
@@ -146,6 +150,15 @@ def authorize_principal_resource(
     """Allow ``kms:<action>`` on a principal of the caller's account (ListRetirableGrants) by
     the caller's IAM policies alone. Raises AccessDeniedException."""
     core.authz.authorize_identity(ctx.caller, action, principal_arn)
+
+
+def authorize_parameter(core: Core, ctx: RequestContext, action: str, resource: str) -> None:
+    """Allow ``ssm:<action>`` (GetParameter, PutParameter, ...) on ``resource`` (a parameter
+    ARN, or ``*`` for DescribeParameters) by the caller's IAM policies (the account root
+    needs none), as Parameter Store authorizes its API. Raises AccessDeniedException."""
+    if resource == "*":
+        resource = f"arn:aws:ssm:{ctx.region}:{ctx.account}:*"
+    core.authz.authorize_identity(ctx.caller, action, resource, service="ssm")
 
 
 def parse_key_policy(core: Core, key_arn: str, document: str) -> Policy:

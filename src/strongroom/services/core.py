@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from strongroom.authz.decision import Authorizer
 from strongroom.domain.models import Caller
@@ -38,6 +39,13 @@ class RequestContext:
     # The eventID of the request's audit event, known before the event is built so that
     # GetKeyLastUsage can name the event of a key's last use.
     event_id: str = field(default_factory=new_id)
+    # kms:ViaService (``ssm.<region>.amazonaws.com``) when an integrated service of this
+    # server (Parameter Store) makes the request to KMS on the caller's behalf; None for a
+    # direct call. Only ``services.access`` reads it.
+    via_service: str | None = None
+    # The audit events of the calls this request made to another service on the caller's
+    # behalf (the KMS Encrypt behind an SSM PutParameter), written before the request's own.
+    service_events: tuple[dict[str, Any], ...] = ()
 
     @property
     def account(self) -> str:

@@ -21,6 +21,7 @@ from strongroom.domain.models import (
     Principal,
     Tag,
 )
+from strongroom.domain.parameters import ParameterVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,6 +559,59 @@ class QuotaRepository(Protocol):
         ...
 
 
+class ParameterRepository(Protocol):
+    """Parameter Store parameters of an account and Region: each parameter's versions and
+    tags. A SecureString version holds its KMS ciphertext blob only."""
+
+    def latest(
+        self, account: str, region: str, name: str, *, for_update: bool = False
+    ) -> ParameterVersion | None:
+        """The newest version of parameter ``name``; None when there is no such parameter."""
+        ...
+
+    def version(
+        self, account: str, region: str, name: str, version: int
+    ) -> ParameterVersion | None:
+        """Version ``version`` of parameter ``name``; None when it is not kept."""
+        ...
+
+    def history(self, account: str, region: str, name: str) -> list[ParameterVersion]:
+        """Every kept version of parameter ``name``, oldest first."""
+        ...
+
+    def put(self, version: ParameterVersion, *, keep: int) -> None:
+        """Store ``version`` as the parameter's newest, dropping its oldest versions beyond
+        ``keep``."""
+        ...
+
+    def delete(self, account: str, region: str, name: str) -> bool:
+        """Delete the parameter, its versions and tags; whether it existed."""
+        ...
+
+    def list_latest(
+        self, account: str, region: str, *, prefix: str, after: str | None, limit: int
+    ) -> list[ParameterVersion]:
+        """The newest versions of up to ``limit`` parameters whose names begin with
+        ``prefix`` and sort after ``after``, in name order."""
+        ...
+
+    def count(self, account: str, region: str) -> int:
+        """How many parameters the account has in the Region."""
+        ...
+
+    def tags(self, account: str, region: str, name: str) -> list[Tag]:
+        """The parameter's tags, ordered by tag key."""
+        ...
+
+    def put_tags(self, account: str, region: str, name: str, tags: Sequence[Tag]) -> None:
+        """Add tags, replacing the values of tag keys the parameter has already."""
+        ...
+
+    def delete_tags(self, account: str, region: str, name: str, keys: Sequence[str]) -> None:
+        """Remove the parameter's tags with these keys (keys it lacks are ignored)."""
+        ...
+
+
 class Transaction(Protocol):
     """One database transaction, its repositories by concept: it commits when its block
     ends and rolls back on error. Failures of the database raise StorageError."""
@@ -603,6 +657,9 @@ class Transaction(Protocol):
 
     @property
     def quotas(self) -> QuotaRepository: ...
+
+    @property
+    def parameters(self) -> ParameterRepository: ...
 
 
 class Store(Protocol):

@@ -351,3 +351,44 @@ quota_buckets = sa.Table(
     sa.Column("tokens", sa.Float, nullable=False),
     sa.Column("updated", sa.Float, nullable=False),
 )
+
+# Parameter Store (the SSM API): one row per parameter with its newest version, the versions
+# (each with its value: the text of a String or StringList; for a SecureString only the KMS
+# ciphertext blob, never the plaintext), and the parameter's tags.
+ssm_parameters = sa.Table(
+    "ssm_parameters",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(1011), primary_key=True),
+    sa.Column("current_version", sa.Integer, nullable=False),
+)
+
+ssm_parameter_versions = sa.Table(
+    "ssm_parameter_versions",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(1011), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("ciphertext", sa.LargeBinary, nullable=True),
+    sa.Column("key_id", sa.String(256), nullable=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("allowed_pattern", sa.Text, nullable=False),
+    sa.Column("tier", sa.String(32), nullable=False),
+    sa.Column("data_type", sa.String(128), nullable=False),
+    sa.Column("modified", sa.Float, nullable=False),
+    sa.Column("modified_user", sa.String(2048), nullable=False),
+)
+
+ssm_parameter_tags = sa.Table(
+    "ssm_parameter_tags",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(1011), primary_key=True),
+    sa.Column("tag_key", sa.String(128), primary_key=True),
+    sa.Column("tag_value", sa.String(256), nullable=False),
+)

@@ -67,3 +67,48 @@ def test_custom_key_store_passwords_are_dropped() -> None:
     assert scrub(request) == {"customKeyStoreName": "s"}
     xks = {"XksProxyAuthenticationCredential": {"AccessKeyId": "a", "RawSecretAccessKey": "r"}}
     assert scrub({"CustomKeyStoreId": "cks-1", **xks}) == {"customKeyStoreId": "cks-1"}
+
+
+def test_ssm_events_hide_values_and_leave_out_what_reads_return() -> None:
+    from datetime import UTC, datetime
+
+    from strongroom.audit.events import SSM_EVENT_SOURCE, build_event
+
+    def event(
+        name: str, request: dict[str, object], response: dict[str, object]
+    ) -> dict[str, object]:
+        return build_event(
+            event_time=datetime.now(UTC),
+            event_name=name,
+            region="us-east-1",
+            request_id="r",
+            source_ip="127.0.0.1",
+            user_agent="ua",
+            user_identity=None,
+            request_parameters=request,
+            response_elements=response,
+            resources=["arn:aws:ssm:us-east-1:111122223333:parameter/a"],
+            error_code=None,
+            error_message=None,
+            event_source=SSM_EVENT_SOURCE,
+        )
+
+    request = {"Name": "/a", "Value": "secret", "Tags": [{"Key": "k", "Value": "v"}]}
+    put = event("PutParameter", request, {"Version": 1})
+    assert put["requestParameters"] == {
+        "name": "/a",
+        "value": "HIDDEN_DUE_TO_SECURITY_REASONS",
+        "tags": [{"Key": "k", "Value": "v"}],
+    }
+    assert put["responseElements"] == {"version": 1}
+    assert put["resources"] == [
+        {
+            "accountId": "111122223333",
+            "type": "AWS::SSM::Parameter",
+            "ARN": "arn:aws:ssm:us-east-1:111122223333:parameter/a",
+        }
+    ]
+    got = event(
+        "GetParameter", {"Name": "/a", "WithDecryption": True}, {"Parameter": {"Value": "secret"}}
+    )
+    assert got["responseElements"] is None and "secret" not in str(got)

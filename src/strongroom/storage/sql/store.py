@@ -27,6 +27,7 @@ from strongroom.storage.sql.key_usage import SqlKeyUsage
 from strongroom.storage.sql.keys import SqlKeys
 from strongroom.storage.sql.material import SqlMaterial
 from strongroom.storage.sql.notify import ChangeListener
+from strongroom.storage.sql.parameters import SqlParameters
 from strongroom.storage.sql.quotas import SqlQuotas
 from strongroom.storage.sql.root_key import SqlRootKey
 from strongroom.storage.sql.sessions import SqlSessions
@@ -55,6 +56,7 @@ class SqlTransaction:
         self.custom_key_stores = SqlCustomKeyStores(conn)
         self.faults = SqlFaults(conn)
         self.quotas = SqlQuotas(conn)
+        self.parameters = SqlParameters(conn)
 
 
 class SqlStore:
