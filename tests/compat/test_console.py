@@ -495,6 +495,20 @@ def test_custom_key_stores_page_shows_connection_state(
     shot(page, "key-stores")
 
 
+def test_deleting_the_access_key_ends_its_sessions(browser: Any, console_server: Any) -> None:
+    user = new_principal(console_server, "leaver", policy=READ_ONLY)
+    page = sign_in(browser, console_server, user["AccessKeyId"], user["SecretAccessKey"])
+    console_server.admin("delete-access-key", user["AccessKeyId"])
+    deadline = time.monotonic() + 5  # the server hears of it with its next change poll
+    while True:
+        page.goto(console_server.endpoint + "/console/aliases")
+        if page.url.endswith("/console/sign-in") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert page.url.endswith("/console/sign-in")
+    assert flash(page) == "Your session ended: the access key is no longer valid."
+
+
 def test_signing_out_ends_the_session(browser: Any, console_server: Any) -> None:
     page = admin_page(browser, console_server)
     page.click("text=Sign out")

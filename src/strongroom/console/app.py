@@ -266,12 +266,8 @@ class Console:
             return self._page(request, None, "sign_in.html", {}, status=200)
         session = await self._session(request)
         if session is None:
-            if method == "POST":
-                raise Reply(
-                    401,
-                    b"Your console session has expired: sign in again.",
-                    [(b"content-type", b"text/plain")],
-                )
+            if method == "POST":  # nothing is done: sign in again, then do it again
+                raise self._signed_out(request, "Your session has ended: sign in again.")
             raise (
                 self._signed_out(request, "Sign in to use the console.")
                 if request.cookies.get(COOKIE)

@@ -18,7 +18,7 @@ from typing import Any
 
 from strongroom.audit.trail import TrailReader
 
-KEEP = 50_000  # newest events held per process for the console's pages
+KEEP = 10_000  # newest events held per process for the console's pages (~1-2 kB each)
 
 
 @dataclass(frozen=True, slots=True)
