@@ -400,14 +400,15 @@ class Console:
     ) -> tuple[int, bytes, Headers]:
         where = pages.KeyFilter.from_query(request.query)
         try:
-            rows = await pages.key_rows(self.api, caller, where)
+            listing = await pages.key_rows(self.api, caller, where)
             error = None
         except ApiError as exc:
             if exc.code in SIGNED_OUT:
                 raise
-            rows, error = [], exc
+            listing, error = pages.KeyList([], 0, 0), exc
         context = {
-            "rows": rows,
+            "rows": listing.rows,
+            "listing": listing,
             "where": where,
             "choices": pages.CHOICES,
             "error": error,

@@ -15,6 +15,7 @@ from strongroom.crypto.specs import KEY_SPECS, UNSUPPORTED_KEY_SPECS
 from strongroom.domain.enums import KeySpec, KeyState, KeyUsage, Origin
 
 SORTABLE = ("created", "state", "spec", "usage", "origin", "rotation", "alias", "description", "id")
+DESCRIBED_AT_MOST = 500
 ROTATABLE_SPECS = frozenset({KeySpec.SYMMETRIC_DEFAULT.value})
 
 
@@ -176,20 +177,29 @@ async def _rotation(api: Api, caller: Caller, metadata: dict[str, Any]) -> str:
     return "enabled" if status.get("KeyRotationEnabled") else "disabled"
 
 
-async def key_rows(api: Api, caller: Caller, where: KeyFilter) -> list[KeyRow]:
+@dataclass
+class KeyList:
+    rows: list[KeyRow]
+    listed: int  # keys ListKeys returned
+    described: int  # of them, the ones described (at most DESCRIBED_AT_MOST)
+
+
+async def key_rows(api: Api, caller: Caller, where: KeyFilter) -> KeyList:
     """The keys the principal may list, described, filtered and sorted as ``where`` says.
-    Raises ApiError when ListKeys itself is refused."""
+    Only the first DESCRIBED_AT_MOST keys are described (each costs three API calls, each
+    audited); the page says so. Raises ApiError when ListKeys itself is refused."""
     keys, aliases = await asyncio.gather(
         api.pages(caller, "ListKeys", "Keys", {"Limit": 1000}),
         part(alias_names(api, caller)),
     )
     names = aliases.value or {}
+    chosen = keys[:DESCRIBED_AT_MOST]
     rows = await asyncio.gather(
-        *(key_row(api, caller, k["KeyId"], names.get(k["KeyId"], [])) for k in keys)
+        *(key_row(api, caller, k["KeyId"], names.get(k["KeyId"], [])) for k in chosen)
     )
     kept = [row for row in rows if where.keeps(row)]
     kept.sort(key=lambda row: (row.field_of(where.sort), row.key_id), reverse=where.descending)
-    return kept
+    return KeyList(kept, len(keys), len(chosen))
 
 
 async def key_page(api: Api, caller: Caller, key_id: str) -> dict[str, Any]:

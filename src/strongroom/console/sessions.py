@@ -21,6 +21,7 @@ import base64
 import binascii
 import contextlib
 import json
+import logging
 import os
 import secrets
 from collections import deque
@@ -31,6 +32,10 @@ from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
+
+from strongroom.domain.errors import KeyStoreError
+
+log = logging.getLogger("strongroom.console")
 
 COOKIE = "strongroom_console"
 KEY_FILE = "console-session.key"
@@ -66,10 +71,27 @@ def load_session_key(data_dir: Path, root_key: Wrapper) -> bytes:
                 os.link(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
-    key = root_key.unwrap(path.read_bytes(), _KEY_AAD)
-    if len(key) != 32:
-        raise ValueError(f"{path} does not hold a console session key")
-    return key
+    try:
+        key = root_key.unwrap(path.read_bytes(), _KEY_AAD)
+    except KeyStoreError:
+        key = b""
+    if len(key) == 32:
+        return key
+    # Wrapped under a root key this server no longer has (a restore, a retired root key):
+    # start over with a new key. Sessions signed under the old one end; nothing else does.
+    log.warning("console: %s does not unwrap; making a new session key", path)
+    _replace(path, root_key.wrap(secrets.token_bytes(32), _KEY_AAD))
+    return root_key.unwrap(path.read_bytes(), _KEY_AAD)  # whoever replaced it last
+
+
+def _replace(path: Path, wrapped: bytes) -> None:
+    temporary = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(wrapped)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from strongroom.console.sessions import (
     SignInLimiter,
     load_session_key,
 )
+from strongroom.domain.errors import KeyStoreError
 
 pytestmark = pytest.mark.unit
 
@@ -98,6 +99,20 @@ def test_the_session_key_is_made_once_and_kept_wrapped(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(tmp_path / KEY_FILE).st_mode) == 0o600
     assert load_session_key(tmp_path, _Wrapper()) == key  # the next process reads it
     assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]  # no temporary file left
+
+
+def test_a_session_key_that_no_longer_unwraps_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / KEY_FILE).write_bytes(b"wrapped under a root key that is gone")
+
+    class _Other(_Wrapper):
+        def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:
+            if not wrapped.startswith(b"wrapped:"):
+                raise KeyStoreError("does not unwrap")
+            return super().unwrap(wrapped, aad)
+
+    key = load_session_key(tmp_path, _Other())
+    assert len(key) == 32
+    assert load_session_key(tmp_path, _Other()) == key
 
 
 def test_failed_sign_ins_are_limited_per_address_and_per_key() -> None:
