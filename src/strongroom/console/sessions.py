@@ -164,7 +164,8 @@ class SessionCodec:
 
     def touched(self, session: Session, now: float) -> Session | None:
         """The session seen at ``now``, when its cookie is due for a refresh (else None)."""
-        if now - session.seen < REFRESH_SECONDS:
+        # Often enough that a session in use never idles out, even with a short idle time.
+        if now - session.seen < min(REFRESH_SECONDS, self.idle / 4):
             return None
         return replace(session, seen=int(now))
 

@@ -69,6 +69,16 @@ def test_a_refreshed_session_still_ends_at_its_absolute_lifetime() -> None:
     assert c.decode(c.encode(session), T0 + 8 * 3600 + 1) is None
 
 
+def test_a_session_in_use_never_idles_out_even_with_a_short_idle_time() -> None:
+    c = SessionCodec(b"k" * 32, idle=4, lifetime=60)
+    session = c.new("AKIAEXAMPLE", ARN, "us-east-1", T0)
+    for step in range(1, 20):  # a request every 1.5 s
+        now = T0 + 1.5 * step
+        decoded = c.decode(c.encode(session), now)
+        assert decoded is not None
+        session = c.touched(decoded, now) or decoded
+
+
 def test_the_csrf_token_belongs_to_its_session() -> None:
     c = codec()
     one = c.new("AKIAEXAMPLE", ARN, "us-east-1", T0)
