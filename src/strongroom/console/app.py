@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.resources
 import json
 import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +24,20 @@ import jinja2
 from strongroom.console import actions, pages
 from strongroom.console.api import SIGNED_OUT, Api, ApiError, Asgi, Caller, SecretSource
 from strongroom.console.chart import use_chart
+from strongroom.console.http import (
+    PREFIX,
+    SECURITY_HEADERS,
+    Headers,
+    Receive,
+    Reply,
+    Request,
+    Scope,
+    Send,
+    is_console_path,
+    read_body,
+    redirect,
+    static_asset,
+)
 from strongroom.console.sessions import (
     COOKIE,
     Session,
@@ -35,39 +48,16 @@ from strongroom.console.sessions import (
 )
 from strongroom.console.trail import EventFilter, Trail, Viewer, hourly_counts
 
+__all__ = ["Console", "is_console_path"]  # what the server imports
+
 log = logging.getLogger("strongroom.console")
 
-PREFIX = "/console"
 FLASH = "strongroom_console_flash"
-MAX_FORM = 256 * 1024
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
-_STATIC = {
-    "console.css": b"text/css; charset=utf-8",
-    "console.js": b"text/javascript; charset=utf-8",
-}
-_SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-frame-options", b"DENY"),
-]
 CSRF_REFUSED = (
     b"Refused: the form's CSRF token is missing or wrong, or the form came from another site."
 )
 BAD_CREDENTIALS = "The access key ID or secret access key is not correct."
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
-
-
-def is_console_path(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
 
 
 class ConsoleSettings(Protocol):
@@ -84,69 +74,6 @@ class ConsoleSettings(Protocol):
 
     @property
     def console_session_seconds(self) -> float: ...
-
-
-class Reply(Exception):
-    """Stops a route with this reply (a redirect, a refusal)."""
-
-    def __init__(self, status: int, body: bytes = b"", headers: Headers | None = None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = headers or []
-
-
-def _redirect(location: str, headers: Headers | None = None) -> Reply:
-    return Reply(303, b"", [(b"location", location.encode()), *(headers or [])])
-
-
-class Request:
-    """One browser request to the console."""
-
-    def __init__(self, scope: Scope, body: bytes) -> None:
-        self.scope = scope
-        self.method: str = scope["method"]
-        self.path: str = scope["path"][len(PREFIX) :] or "/"
-        self.headers: dict[str, str] = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
-        }
-        self.query = {
-            k: v[0]
-            for k, v in urllib.parse.parse_qs(
-                scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
-            ).items()
-        }
-        self.form: dict[str, list[str]] = (
-            urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-            if self.method == "POST"
-            else {}
-        )
-        self.cookies = _cookies(self.headers.get("cookie", ""))
-        self.secure = scope.get("scheme") == "https"
-        client = scope.get("client")
-        self.client: tuple[str, int] | None = (client[0], client[1]) if client else None
-        self.address = self.client[0] if self.client else "127.0.0.1"
-
-    def same_origin(self) -> bool:
-        """False when the browser says the request comes from another site (Origin or
-        Sec-Fetch-Site); a browser that says nothing is judged by the CSRF token alone."""
-        origin = self.headers.get("origin")
-        if origin and origin != "null":
-            host = urllib.parse.urlsplit(origin).netloc
-            if host != self.headers.get("host", ""):
-                return False
-        elif origin == "null":
-            return False
-        return self.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
-
-
-def _cookies(header: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for piece in header.split(";"):
-        name, _, value = piece.strip().partition("=")
-        if name and name not in found:
-            found[name] = value
-    return found
 
 
 class Console:
@@ -181,7 +108,7 @@ class Console:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            body = await _read_body(receive)
+            body = await read_body(receive)
             request = Request(scope, body)
             status, payload, headers = await self._route(request)
         except Reply as reply:
@@ -206,7 +133,7 @@ class Console:
                     (b"content-type", content_type),
                     (b"content-length", str(len(payload)).encode()),
                     (b"cache-control", b"no-store"),
-                    *_SECURITY_HEADERS,
+                    *SECURITY_HEADERS,
                     *extra,
                 ],
             }
@@ -245,7 +172,7 @@ class Console:
         return (await self.codec()).decode(value, self._clock())
 
     def _signed_out(self, request: Request, message: str) -> Reply:
-        return _redirect(
+        return redirect(
             f"{PREFIX}/sign-in",
             [self._cookie(request, "", max_age=0), self._flash(request, "error", message)],
         )
@@ -259,7 +186,7 @@ class Console:
     async def _route(self, request: Request) -> tuple[int, bytes, Headers]:
         path, method = request.path, request.method
         if method == "GET" and path.startswith("/static/"):
-            return _static(path.removeprefix("/static/"))
+            return static_asset(path.removeprefix("/static/"))
         if path == "/sign-in":
             if method == "POST":
                 return await self._sign_in(request)
@@ -271,7 +198,7 @@ class Console:
             raise (
                 self._signed_out(request, "Sign in to use the console.")
                 if request.cookies.get(COOKIE)
-                else _redirect(f"{PREFIX}/sign-in")
+                else redirect(f"{PREFIX}/sign-in")
             )
         codec = await self.codec()
         extra: Headers = []
@@ -306,12 +233,12 @@ class Console:
     ) -> tuple[int, bytes, Headers]:
         path, method = request.path, request.method
         if method == "POST" and path == "/sign-out":
-            raise _redirect(
+            raise redirect(
                 f"{PREFIX}/sign-in",
                 [self._cookie(request, "", max_age=0), self._flash(request, "ok", "Signed out.")],
             )
         if method == "GET" and path in ("/", ""):
-            raise _redirect(f"{PREFIX}/keys")
+            raise redirect(f"{PREFIX}/keys")
         if path == "/keys" and method == "GET":
             return await self._keys(request, session, caller)
         if path == "/keys/new" and method == "GET":
@@ -340,7 +267,7 @@ class Console:
                 try:
                     action = build(key_id, request.form)
                 except actions.FormError as exc:
-                    raise _redirect(back, [self._flash(request, "error", str(exc))]) from None
+                    raise redirect(back, [self._flash(request, "error", str(exc))]) from None
                 return await self._act(request, caller, action, back)
         return self._page(request, session, "not_found.html", {}, status=404)
 
@@ -385,7 +312,7 @@ class Console:
             )
         codec = await self.codec()
         session = codec.new(access_key_id, arn, region, self._clock())
-        raise _redirect(
+        raise redirect(
             f"{PREFIX}/keys",
             [
                 self._cookie(request, codec.encode(session)),
@@ -488,7 +415,7 @@ class Console:
         try:
             action = actions.create_key(request.form)
         except actions.FormError as exc:
-            raise _redirect(
+            raise redirect(
                 f"{PREFIX}/keys/new", [self._flash(request, "error", str(exc))]
             ) from None
         try:
@@ -496,11 +423,11 @@ class Console:
         except ApiError as exc:
             if exc.code in SIGNED_OUT:
                 raise
-            raise _redirect(
+            raise redirect(
                 f"{PREFIX}/keys/new", [self._flash(request, "error", f"{exc.code}: {exc.message}")]
             ) from None
         key_id = result["KeyMetadata"]["KeyId"]
-        raise _redirect(
+        raise redirect(
             f"{PREFIX}/keys/{key_id}", [self._flash(request, "ok", f"{action.done} {key_id}")]
         )
 
@@ -521,7 +448,7 @@ class Console:
                     json.dumps({"error": exc.code, "message": exc.message}).encode(),
                     [(b"content-type", b"application/json")],
                 ) from None
-            raise _redirect(
+            raise redirect(
                 back, [self._flash(request, "error", f"{exc.code}: {exc.message}")]
             ) from None
         if wants_json:
@@ -530,7 +457,7 @@ class Console:
                 json.dumps({"done": action.done}).encode(),
                 [(b"content-type", b"application/json")],
             )
-        raise _redirect(back, [self._flash(request, "ok", action.done)])
+        raise redirect(back, [self._flash(request, "ok", action.done)])
 
     # -- rendering -----------------------------------------------------------------------
 
@@ -611,28 +538,3 @@ def _when(value: Any) -> str:
     if isinstance(value, (int, float)):
         return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return str(value)
-
-
-def _static(name: str) -> tuple[int, bytes, Headers]:
-    content_type = _STATIC.get(name)
-    if content_type is None:
-        raise Reply(404, b"Not found", [(b"content-type", b"text/plain")])
-    data = importlib.resources.files("strongroom.console").joinpath("static", name).read_bytes()
-    return 200, data, [(b"content-type", content_type)]
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_FORM:
-            raise Reply(413, b"The form is too large.", [(b"content-type", b"text/plain")])
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
