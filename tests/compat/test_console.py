@@ -267,6 +267,10 @@ def test_create_key_offers_every_spec_and_creates_them(
         assert meta["KeySpec"] == spec
         if usage:
             assert meta["KeyUsage"] == usage
+    # What users type is shown as text, never as markup.
+    create_key(page, console_server, "SYMMETRIC_DEFAULT", '<b id="injected">x</b>')
+    assert page.locator("#injected").count() == 0
+    assert '<b id="injected">x</b>' in page.inner_text("#metadata")
     # The usage list follows the spec: HMAC keys only generate and verify MACs.
     page.goto(console_server.endpoint + "/console/keys/new")
     page.select_option("#KeySpec", "HMAC_384")
