@@ -10,7 +10,9 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 
+from strongroom.console.app import Console, is_console_path
 from strongroom.domain.errors import StorageError, UnknownOperationException
 from strongroom.domain.requestids import new_id
 from strongroom.protocol.model import load_model, load_ssm_model
@@ -58,10 +60,19 @@ class KmsApp:
         self._jobs = Jobs(runtime, self._pool, metrics=self.metrics)
         catch_up = self._jobs.catch_up if settings.strict_consistency else None
         self._pipeline = Pipeline(runtime, self._pool, metrics=self.metrics, catch_up=catch_up)
+        self._console = Console(  # /console: its requests go through this pipeline too
+            kms=partial(self._pipeline, self._kms),
+            sts=partial(self._pipeline, self._sts),
+            secrets=runtime.credentials,
+            root_key=lambda: runtime.core.root_key,
+            settings=settings,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http":
+        if kind == "http" and is_console_path(scope["path"]):
+            await self._console(scope, receive, send)
+        elif kind == "http":
             if scope["method"] == "POST":
                 # A form-encoded body without X-Amz-Target is STS's query protocol
                 # (AssumeRole); anything else is KMS's AWS JSON 1.1, which answers a wrong

@@ -42,6 +42,10 @@ class Settings:
     # How often a process writes the key uses it noted (GetKeyLastUsage's delay; AWS: 1 h)
     usage_flush_seconds: float = 60.0
     on_demand_rotation_limit: int = 25  # RotateKeyOnDemand per key (AWS's quota: 25)
+    # The web console's sessions (README "Web console"): signed out after this long without
+    # a request, and this long after sign-in whatever happens.
+    console_idle_seconds: float = 900.0
+    console_session_seconds: float = 28800.0
     audit_dir: Path | None = None  # default: data_dir/audit
     audit_fsync: bool = True  # fdatasync each group of audit events before replying
     # The audit trail's life cycle (README "Audit trail"): a segment rolls over at this size
@@ -293,6 +297,8 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "audit_digest_seconds": _at_least(0, exclusive=True),
     "audit_retention_days": _at_least(0),
     "on_demand_rotation_limit": _at_least(0),
+    "console_idle_seconds": _at_least(0, exclusive=True),
+    "console_session_seconds": _at_least(0, exclusive=True),
     "grants_per_key": _at_least(1),
     "material_cache_keys": _at_least(0),
     "grants_per_grantee_per_key": _at_least(1),

@@ -1,0 +1,229 @@
+"""Console sessions: a MAC-protected cookie under a server secret kept wrapped under the
+root key, CSRF tokens derived from the session id, and the limit on failed sign-ins.
+
+Why a signed cookie and not a table: every worker and every node that shares the root key
+reads the same session without a database round trip or a schema change, and the server
+still decides everything: the expiry times inside the cookie are checked against the
+server's clock (idle and absolute), the MAC makes them unforgeable, and each action is
+signed afresh with the access key's current secret, so a deleted access key ends its
+sessions at once. What the cookie holds is not secret: a random session id, the access key
+id (an identifier, as in CloudTrail), the region, and two times.
+
+Cookie value: ``v1.`` + base64url(JSON payload) + ``.`` + base64url(HMAC-SHA256(key,
+``DOMAIN || payload``)). Payload fields: ``s`` session id (32 hex digits from
+``secrets``), ``k`` access key id, ``a`` its principal's ARN (from GetCallerIdentity at
+sign-in), ``r`` region, ``i`` issued (Unix seconds), ``t`` last seen (Unix seconds).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import os
+import secrets
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, hmac
+
+from strongroom.domain.errors import KeyStoreError
+
+log = logging.getLogger("strongroom.console")
+
+COOKIE = "strongroom_console"
+KEY_FILE = "console-session.key"
+_KEY_AAD = b"strongroom console session key v1"
+_MAC_DOMAIN = b"strongroom-console-session-v1|"
+_CSRF_DOMAIN = b"strongroom-console-csrf-v1|"
+REFRESH_SECONDS = 30  # a request this long after the last refresh re-issues the cookie
+
+
+class Wrapper(Protocol):
+    """The root key's wrap and unwrap (``keystores.base.RootKey``)."""
+
+    def wrap(self, secret: bytes, aad: bytes) -> bytes: ...
+
+    def unwrap(self, wrapped: bytes, aad: bytes) -> bytes: ...
+
+
+def load_session_key(data_dir: Path, root_key: Wrapper) -> bytes:
+    """The console's 32-byte MAC key, kept in ``data_dir/console-session.key`` wrapped
+    under the root key (never in plaintext). The first process to need it makes it; the
+    file is linked into place, so workers starting together agree on one key."""
+    path = data_dir / KEY_FILE
+    if not path.exists():
+        fresh = root_key.wrap(secrets.token_bytes(32), _KEY_AAD)
+        temporary = data_dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(fresh)
+                f.flush()
+                os.fsync(f.fileno())
+            with contextlib.suppress(FileExistsError):  # another process made it: use theirs
+                os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    try:
+        key = root_key.unwrap(path.read_bytes(), _KEY_AAD)
+    except KeyStoreError:
+        key = b""
+    if len(key) == 32:
+        return key
+    # Wrapped under a root key this server no longer has (a restore, a retired root key):
+    # start over with a new key. Sessions signed under the old one end; nothing else does.
+    log.warning("console: %s does not unwrap; making a new session key", path)
+    _replace(path, root_key.wrap(secrets.token_bytes(32), _KEY_AAD))
+    return root_key.unwrap(path.read_bytes(), _KEY_AAD)  # whoever replaced it last
+
+
+def _replace(path: Path, wrapped: bytes) -> None:
+    temporary = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(wrapped)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: str
+    access_key_id: str
+    arn: str
+    region: str
+    issued: int
+    seen: int
+
+
+class SessionCodec:
+    """Issues and checks session cookies: idle for at most ``idle`` seconds, alive for at
+    most ``lifetime`` seconds from sign-in, whatever the browser does with the cookie."""
+
+    def __init__(self, key: bytes, *, idle: float, lifetime: float) -> None:
+        self._key = key
+        self.idle = idle
+        self.lifetime = lifetime
+
+    def new(self, access_key_id: str, arn: str, region: str, now: float) -> Session:
+        return Session(secrets.token_hex(16), access_key_id, arn, region, int(now), int(now))
+
+    def encode(self, session: Session) -> str:
+        payload = json.dumps(
+            {
+                "s": session.session_id,
+                "k": session.access_key_id,
+                "a": session.arn,
+                "r": session.region,
+                "i": session.issued,
+                "t": session.seen,
+            },
+            separators=(",", ":"),
+        ).encode()
+        body = _b64(payload)
+        return f"v1.{body}.{_b64(self._mac(_MAC_DOMAIN + body.encode()))}"
+
+    def decode(self, value: str, now: float) -> Session | None:
+        """The session of cookie ``value`` if its MAC checks and it has not expired."""
+        parts = value.split(".")
+        if len(parts) != 3 or parts[0] != "v1":
+            return None
+        try:
+            mac = _unb64(parts[2])
+            payload = json.loads(_unb64(parts[1]))
+        except (ValueError, binascii.Error):
+            return None
+        check = hmac.HMAC(self._key, hashes.SHA256())
+        check.update(_MAC_DOMAIN + parts[1].encode())
+        try:
+            check.verify(mac)
+        except InvalidSignature:  # a forged or altered cookie
+            return None
+        try:
+            session = Session(
+                str(payload["s"]),
+                str(payload["k"]),
+                str(payload["a"]),
+                str(payload["r"]),
+                int(payload["i"]),
+                int(payload["t"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        if now - session.seen > self.idle or now - session.issued > self.lifetime:
+            return None
+        return session
+
+    def touched(self, session: Session, now: float) -> Session | None:
+        """The session seen at ``now``, when its cookie is due for a refresh (else None)."""
+        # Often enough that a session in use never idles out, even with a short idle time.
+        if now - session.seen < min(REFRESH_SECONDS, self.idle / 4):
+            return None
+        return replace(session, seen=int(now))
+
+    def csrf_token(self, session: Session) -> str:
+        """The CSRF token of ``session``: every state-changing request carries it."""
+        return _b64(self._mac(_CSRF_DOMAIN + session.session_id.encode()))
+
+    def csrf_ok(self, session: Session, token: str | None) -> bool:
+        if not token:
+            return False
+        return secrets.compare_digest(token.encode(), self.csrf_token(session).encode())
+
+    def _mac(self, data: bytes) -> bytes:
+        mac = hmac.HMAC(self._key, hashes.SHA256())
+        mac.update(data)
+        return mac.finalize()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SignInLimiter:
+    """Failed sign-ins allowed per source address and per access key id: at most
+    ``limit`` in any ``window`` seconds; more are refused until the oldest leaves the
+    window. Counted per process (each worker holds its own counts)."""
+
+    def __init__(
+        self, *, limit: int = 5, window: float = 300.0, clock: Callable[[], float]
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+
+    def retry_after(self, *who: str) -> float:
+        """Seconds until ``who`` (address, access key id) may try again; 0: now."""
+        now = self._clock()
+        wait = 0.0
+        for name in who:
+            times = self._recent(name, now)
+            if len(times) >= self.limit:
+                wait = max(wait, times[0] + self.window - now)
+        return wait
+
+    def failed(self, *who: str) -> None:
+        now = self._clock()
+        if len(self._failures) > 100_000:  # bounded: forget everyone rather than grow
+            self._failures.clear()
+        for name in who:
+            self._recent(name, now).append(now)
+
+    def _recent(self, name: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(name, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times

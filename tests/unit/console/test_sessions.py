@@ -1,0 +1,138 @@
+"""Console sessions: the signed cookie, its idle and absolute expiry, CSRF tokens, the
+wrapped session key, and the limit on failed sign-ins."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from strongroom.console.sessions import (
+    KEY_FILE,
+    REFRESH_SECONDS,
+    SessionCodec,
+    SignInLimiter,
+    load_session_key,
+)
+from strongroom.domain.errors import KeyStoreError
+
+pytestmark = pytest.mark.unit
+
+ARN = "arn:aws:iam::111122223333:user/alice"
+T0 = 1_800_000_000.0
+
+
+def codec(key: bytes = b"k" * 32) -> SessionCodec:
+    return SessionCodec(key, idle=900, lifetime=8 * 3600)
+
+
+def test_a_cookie_decodes_to_its_session() -> None:
+    c = codec()
+    session = c.new("AKIAEXAMPLE", ARN, "eu-west-1", T0)
+    assert c.decode(c.encode(session), T0 + 1) == session
+    assert len(session.session_id) == 32
+
+
+def test_an_altered_cookie_is_refused() -> None:
+    c = codec()
+    value = c.encode(c.new("AKIAEXAMPLE", ARN, "us-east-1", T0))
+    version, payload, mac = value.split(".")
+    other = c.encode(c.new("AKIAOTHER", ARN, "us-east-1", T0)).split(".")[1]
+    assert c.decode(f"{version}.{other}.{mac}", T0) is None  # another payload
+    assert c.decode(f"{version}.{payload}.{mac[:-1]}A", T0) is None  # another MAC
+    assert c.decode(f"v2.{payload}.{mac}", T0) is None
+    assert c.decode("garbage", T0) is None
+    assert codec(b"x" * 32).decode(value, T0) is None  # another server's key
+
+
+def test_a_session_expires_when_idle() -> None:
+    c = codec()
+    session = c.new("AKIAEXAMPLE", ARN, "us-east-1", T0)
+    value = c.encode(session)
+    assert c.decode(value, T0 + 900) is not None
+    assert c.decode(value, T0 + 901) is None
+
+
+def test_a_refreshed_session_still_ends_at_its_absolute_lifetime() -> None:
+    c = codec()
+    session = c.new("AKIAEXAMPLE", ARN, "us-east-1", T0)
+    now = T0
+    assert c.touched(session, now + REFRESH_SECONDS - 1) is None  # not due yet
+    while now < T0 + 8 * 3600 - 600:
+        now += 600
+        touched = c.touched(session, now)
+        assert touched is not None
+        session = touched
+        assert c.decode(c.encode(session), now) is not None
+    assert c.decode(c.encode(session), T0 + 8 * 3600 + 1) is None
+
+
+def test_a_session_in_use_never_idles_out_even_with_a_short_idle_time() -> None:
+    c = SessionCodec(b"k" * 32, idle=4, lifetime=60)
+    session = c.new("AKIAEXAMPLE", ARN, "us-east-1", T0)
+    for step in range(1, 20):  # a request every 1.5 s
+        now = T0 + 1.5 * step
+        decoded = c.decode(c.encode(session), now)
+        assert decoded is not None
+        session = c.touched(decoded, now) or decoded
+
+
+def test_the_csrf_token_belongs_to_its_session() -> None:
+    c = codec()
+    one = c.new("AKIAEXAMPLE", ARN, "us-east-1", T0)
+    two = c.new("AKIAEXAMPLE", ARN, "us-east-1", T0)
+    assert c.csrf_ok(one, c.csrf_token(one))
+    assert not c.csrf_ok(one, c.csrf_token(two))
+    assert not c.csrf_ok(one, None)
+    assert not c.csrf_ok(one, "")
+
+
+class _Wrapper:
+    """A stand-in for the root key: reversible, and visibly not the plain secret."""
+
+    def wrap(self, secret: bytes, aad: bytes) -> bytes:
+        return b"wrapped:" + aad + b":" + secret[::-1]
+
+    def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:
+        prefix = b"wrapped:" + aad + b":"
+        assert wrapped.startswith(prefix)
+        return wrapped[len(prefix) :][::-1]
+
+
+def test_the_session_key_is_made_once_and_kept_wrapped(tmp_path: Path) -> None:
+    key = load_session_key(tmp_path, _Wrapper())
+    assert len(key) == 32
+    stored = (tmp_path / KEY_FILE).read_bytes()
+    assert key not in stored
+    assert stat.S_IMODE(os.stat(tmp_path / KEY_FILE).st_mode) == 0o600
+    assert load_session_key(tmp_path, _Wrapper()) == key  # the next process reads it
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]  # no temporary file left
+
+
+def test_a_session_key_that_no_longer_unwraps_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / KEY_FILE).write_bytes(b"wrapped under a root key that is gone")
+
+    class _Other(_Wrapper):
+        def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:
+            if not wrapped.startswith(b"wrapped:"):
+                raise KeyStoreError("does not unwrap")
+            return super().unwrap(wrapped, aad)
+
+    key = load_session_key(tmp_path, _Other())
+    assert len(key) == 32
+    assert load_session_key(tmp_path, _Other()) == key
+
+
+def test_failed_sign_ins_are_limited_per_address_and_per_key() -> None:
+    now = [T0]
+    limiter = SignInLimiter(limit=3, window=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert limiter.retry_after("ip:1", "key:A") == 0
+        limiter.failed("ip:1", "key:A")
+    assert limiter.retry_after("ip:1", "key:B") == 60  # the address is limited
+    assert limiter.retry_after("ip:2", "key:A") == 60  # and so is the key
+    assert limiter.retry_after("ip:2", "key:B") == 0
+    now[0] += 61
+    assert limiter.retry_after("ip:1", "key:A") == 0
