@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -195,15 +195,31 @@ def _unb64(text: str) -> bytes:
 class SignInLimiter:
     """Failed sign-ins allowed per source address and per access key id: at most
     ``limit`` in any ``window`` seconds; more are refused until the oldest leaves the
-    window. Counted per process (each worker holds its own counts)."""
+    window. Counted per process (each worker holds its own counts).
+
+    Memory is bounded: only names with a failure inside the window are held (a look-up
+    records nothing), each holds at most ``limit`` times, and past ``max_names`` names the
+    least recently failed are forgotten first (not everyone at once), so a flood of names
+    from blocked addresses cannot grow the table, and one from many addresses forgets the
+    oldest counts only."""
 
     def __init__(
-        self, *, limit: int = 5, window: float = 300.0, clock: Callable[[], float]
+        self,
+        *,
+        limit: int = 5,
+        window: float = 300.0,
+        clock: Callable[[], float],
+        max_names: int = 100_000,
     ) -> None:
         self.limit = limit
         self.window = window
+        self.max_names = max_names
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        """How many names are held."""
+        return len(self._failures)
 
     def retry_after(self, *who: str) -> float:
         """Seconds until ``who`` (address, access key id) may try again; 0: now."""
@@ -217,13 +233,21 @@ class SignInLimiter:
 
     def failed(self, *who: str) -> None:
         now = self._clock()
-        if len(self._failures) > 100_000:  # bounded: forget everyone rather than grow
-            self._failures.clear()
         for name in who:
-            self._recent(name, now).append(now)
+            times = self._recent(name, now) or deque(maxlen=self.limit)
+            times.append(now)
+            self._failures[name] = times
+            self._failures.move_to_end(name)
+        while len(self._failures) > self.max_names:
+            self._failures.popitem(last=False)
 
     def _recent(self, name: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(name, deque())
+        """The failures of ``name`` inside the window (an empty deque, not stored, if none)."""
+        times = self._failures.get(name)
+        if times is None:
+            return deque()
         while times and times[0] <= now - self.window:
             times.popleft()
+        if not times:
+            del self._failures[name]
         return times

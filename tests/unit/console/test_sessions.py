@@ -136,3 +136,34 @@ def test_failed_sign_ins_are_limited_per_address_and_per_key() -> None:
     assert limiter.retry_after("ip:2", "key:B") == 0
     now[0] += 61
     assert limiter.retry_after("ip:1", "key:A") == 0
+
+
+def test_looking_up_names_holds_no_memory() -> None:
+    """A blocked address that keeps trying new access key ids must not grow the table:
+    before, every look-up stored an empty entry that nothing removed."""
+    now = [T0]
+    limiter = SignInLimiter(limit=2, window=60, clock=lambda: now[0])
+    limiter.failed("ip:1", "key:A")
+    limiter.failed("ip:1", "key:A")
+    for i in range(5000):
+        assert limiter.retry_after("ip:1", f"key:{i}") > 0
+    assert set(limiter._failures) == {"ip:1", "key:A"}
+    now[0] += 61
+    assert limiter.retry_after("ip:1", "key:A") == 0
+    assert not limiter._failures  # names whose failures left the window are dropped
+
+
+def test_a_full_limiter_forgets_the_oldest_names_not_everyone() -> None:
+    """Before, the 100,001st name cleared every count, the victim's included."""
+    now = [T0]
+    limiter = SignInLimiter(limit=2, window=600, clock=lambda: now[0], max_names=10)
+    limiter.failed("ip:old", "key:old")
+    for _ in range(2):
+        now[0] += 1
+        limiter.failed("ip:1", "key:victim")
+    for i in range(8):
+        now[0] += 1
+        limiter.failed(f"ip:x{i}")
+    assert len(limiter._failures) <= 10
+    assert limiter.retry_after("ip:2", "key:victim") > 0  # still limited
+    assert limiter.retry_after("ip:old", "key:old") == 0  # the oldest were forgotten
