@@ -180,6 +180,14 @@ class Api:
             request["Marker"] = page["NextMarker"]
         return items
 
+    async def current_arn(self, caller: Caller) -> str:
+        """The ARN the signed-in access key stands for now: GetCallerIdentity signed with
+        its current secret, as ``call`` signs; ApiError (a SIGNED_OUT code) when the key is
+        gone. For pages that make no KMS call, which must not outlive the key either."""
+        credential = self._secrets.resolve(caller.access_key_id)
+        secret = credential.secret_access_key if credential is not None else "-"
+        return await self.who_am_i(caller, secret)
+
     async def who_am_i(self, caller: Caller, secret: str) -> str:
         """STS GetCallerIdentity signed with ``secret``: the caller's ARN, or ApiError. This
         is how sign-in checks credentials: as the server checks any signed request."""

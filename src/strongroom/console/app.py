@@ -42,6 +42,7 @@ from strongroom.console.sessions import (
     COOKIE,
     Session,
     SessionCodec,
+    SignedOut,
     SignInLimiter,
     Wrapper,
     load_session_key,
@@ -95,6 +96,7 @@ class Console:
         self._clock = clock
         self._codec: SessionCodec | None = None
         self.limiter = SignInLimiter(clock=clock)
+        self.signed_out = SignedOut(settings.data_dir)
         self.trail = Trail(settings.audit_path)
         self._templates = jinja2.Environment(
             loader=jinja2.PackageLoader("strongroom.console", "templates"),
@@ -169,7 +171,11 @@ class Console:
         value = request.cookies.get(COOKIE)
         if not value:
             return None
-        return (await self.codec()).decode(value, self._clock())
+        now = self._clock()
+        session = (await self.codec()).decode(value, now)
+        if session is None or self.signed_out.contains(session.session_id, now):
+            return None  # a copy of a signed-out cookie is no session either
+        return session
 
     def _signed_out(self, request: Request, message: str) -> Reply:
         return redirect(
@@ -233,6 +239,10 @@ class Console:
     ) -> tuple[int, bytes, Headers]:
         path, method = request.path, request.method
         if method == "POST" and path == "/sign-out":
+            until = session.issued + (await self.codec()).lifetime
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.signed_out.add, session.session_id, until, self._clock()
+            )
             raise redirect(
                 f"{PREFIX}/sign-in",
                 [self._cookie(request, "", max_age=0), self._flash(request, "ok", "Signed out.")],
@@ -242,6 +252,7 @@ class Console:
         if path == "/keys" and method == "GET":
             return await self._keys(request, session, caller)
         if path == "/keys/new" and method == "GET":
+            await self._still_signed_in(session, caller)
             return self._page(
                 request, session, "create_key.html", {"specs": pages.creatable_specs()}
             )
@@ -256,6 +267,7 @@ class Console:
         if path == "/key-stores" and method == "GET":
             return await self._key_stores(request, session, caller)
         if path == "/audit" and method == "GET":
+            await self._still_signed_in(session, caller)
             return await self._audit(request, session)
         match = re.fullmatch(r"/keys/([^/]+)(?:/([a-z-]+))?", path)
         if match:
@@ -270,6 +282,14 @@ class Console:
                     raise redirect(back, [self._flash(request, "error", str(exc))]) from None
                 return await self._act(request, caller, action, back)
         return self._page(request, session, "not_found.html", {}, status=404)
+
+    async def _still_signed_in(self, session: Session, caller: Caller) -> None:
+        """Raise ApiError (which ends the session) unless the session's access key still
+        stands for the principal that signed in. Pages that make no KMS call need this:
+        the audit pages would otherwise show the trail to a deleted key's cookie."""
+        arn = await self.api.current_arn(caller)
+        if arn != session.arn:
+            raise ApiError("InvalidClientTokenId", "The access key now has another owner.", 403)
 
     # -- sign-in -------------------------------------------------------------------------
 

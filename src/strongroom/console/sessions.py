@@ -20,12 +20,14 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import secrets
+import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -251,3 +253,85 @@ class SignInLimiter:
         if not times:
             del self._failures[name]
         return times
+
+
+SIGNED_OUT_FILE = "console-signed-out"
+
+
+class SignedOut:
+    """The sessions signed out before they expired, shared by every worker of a data
+    directory: a cookie is only as good as its MAC and times, so without this list a
+    copy of a signed-out cookie would still work until it idled out.
+
+    The file ``data_dir/console-signed-out`` holds one ``<session id> <until>`` line per
+    sign-out (``until``: Unix seconds after which the cookie is dead anyway), appended under
+    an exclusive lock; a reader re-reads it when its size or time changes. Lines past their
+    ``until`` are dropped when the file is rewritten (at most every ``COMPACT`` lines)."""
+
+    COMPACT = 10_000
+
+    def __init__(self, data_dir: Path) -> None:
+        self._path = data_dir / SIGNED_OUT_FILE
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int] | None = None
+        self._until: dict[str, float] = {}
+
+    def add(self, session_id: str, until: float, now: float) -> None:
+        """Sign ``session_id`` out (blocking: file I/O)."""
+        line = f"{session_id} {int(until) + 1}\n".encode()
+        with self._lock, self._locked() as fd:
+            os.write(fd, line)
+            if os.fstat(fd).st_size > self.COMPACT * 48:
+                self._compact(fd, now)
+            self._until[session_id] = until + 1
+
+    def contains(self, session_id: str, now: float) -> bool:
+        """Whether ``session_id`` was signed out (blocking: a stat, and a read when the file
+        changed)."""
+        with self._lock:
+            try:
+                st = self._path.stat()
+            except FileNotFoundError:
+                st = None
+            seen = None if st is None else (st.st_size, st.st_mtime_ns)
+            if seen != self._seen:
+                self._until = self._read_shared() if st is not None else {}
+                self._seen = seen
+            return self._until.get(session_id, 0) > now
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[int]:
+        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _read_shared(self) -> dict[str, float]:
+        """The file's entries, read under a shared lock (never half an append or a
+        compaction)."""
+        try:
+            fd = os.open(self._path, os.O_RDONLY)
+        except FileNotFoundError:
+            return {}
+        with os.fdopen(fd, "rb") as f:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            return _entries(f.read())
+
+    def _compact(self, fd: int, now: float) -> None:
+        """Rewrite the file with the live entries only (the caller holds the lock)."""
+        live = {s: u for s, u in _entries(self._path.read_bytes()).items() if u > now}
+        text = "".join(f"{s} {int(u)}\n" for s, u in live.items()).encode()
+        os.ftruncate(fd, 0)
+        os.write(fd, text)  # O_APPEND: written at the new end, the start
+
+
+def _entries(data: bytes) -> dict[str, float]:
+    """``{session id: until}`` of the file's text (the latest ``until`` of a repeated id)."""
+    found: dict[str, float] = {}
+    for line in data.decode("ascii", "replace").splitlines():
+        session_id, _, until = line.partition(" ")
+        if session_id and until.isdigit():
+            found[session_id] = max(found.get(session_id, 0), float(until))
+    return found

@@ -12,7 +12,9 @@ import pytest
 from strongroom.console.sessions import (
     KEY_FILE,
     REFRESH_SECONDS,
+    SIGNED_OUT_FILE,
     SessionCodec,
+    SignedOut,
     SignInLimiter,
     load_session_key,
 )
@@ -167,3 +169,29 @@ def test_a_full_limiter_forgets_the_oldest_names_not_everyone() -> None:
     assert len(limiter._failures) <= 10
     assert limiter.retry_after("ip:2", "key:victim") > 0  # still limited
     assert limiter.retry_after("ip:old", "key:old") == 0  # the oldest were forgotten
+
+
+def test_a_signed_out_session_is_seen_by_every_worker_until_it_would_expire(
+    tmp_path: Path,
+) -> None:
+    one, two = SignedOut(tmp_path), SignedOut(tmp_path)  # two workers, one data directory
+    assert not two.contains("s1", T0)
+    one.add("s1", T0 + 100, T0)
+    assert two.contains("s1", T0 + 50)
+    assert not two.contains("s2", T0 + 50)
+    assert not two.contains("s1", T0 + 102)  # the cookie is dead anyway: nothing to hold
+    assert stat.S_IMODE(os.stat(tmp_path / SIGNED_OUT_FILE).st_mode) == 0o600
+
+
+def test_the_signed_out_list_drops_dead_entries_when_it_grows(tmp_path: Path) -> None:
+    signed_out = SignedOut(tmp_path)
+    signed_out.COMPACT = 10
+    for i in range(40):
+        signed_out.add(f"old{i:02d}", T0 + 10, T0)
+    signed_out.add("live", T0 + 10_000, T0 + 20)
+    for i in range(12):
+        signed_out.add(f"new{i:02d}", T0 + 10_000, T0 + 20)
+    lines = (tmp_path / SIGNED_OUT_FILE).read_text().splitlines()
+    assert len(lines) < 20
+    assert SignedOut(tmp_path).contains("live", T0 + 30)
+    assert SignedOut(tmp_path).contains("new11", T0 + 30)
