@@ -21,7 +21,11 @@ MAX_HIERARCHY_DEPTH = 15
 """A hierarchy has at most 15 levels ("Working with parameter hierarchies")."""
 
 MAX_NAME_LENGTH = 1011
-"""The longest name, its leading ``/`` and path included (the ARN form may reach 2048)."""
+"""The longest name a parameter can be created with, counted with the part of its ARN
+before it (``arn:aws:ssm:us-east-2:111122223333:parameter/``): PutParameter's Name, "The
+maximum length for a parameter name that you create is 1011 characters. This includes the
+characters in the ARN that precede the name you specify" (the model's 2048 includes 1037
+characters SSM reserves)."""
 
 STANDARD_VALUE_LIMIT = 4096
 """Standard-tier values hold at most 4 KB ("Managing parameter tiers")."""
@@ -81,6 +85,12 @@ class ParameterVersion:
         return parameter_arn(self.region, self.account, self.name)
 
 
+def arn_prefix(region: str, account: str) -> str:
+    """``arn:aws:ssm:<region>:<account>:parameter/``: what a parameter's ARN has before its
+    name (less the name's leading ``/``)."""
+    return f"arn:aws:ssm:{region}:{account}:parameter/"
+
+
 def parameter_arn(region: str, account: str, name: str) -> str:
     """``arn:aws:ssm:<region>:<account>:parameter/<name>``; a name's leading ``/`` is the
     ARN's separator, never doubled."""
@@ -97,19 +107,26 @@ def name_from_arn(value: str, region: str, account: str) -> str | None:
     return value[len(prefix) :]
 
 
-def check_name(name: str) -> None:
+def check_name(name: str, arn_prefix: str = "") -> None:
     """Raise ValidationException or HierarchyLevelLimitExceededException unless ``name`` is
-    a name PutParameter accepts: letters, digits and ``_.-/``, at most 1011 characters, not
+    a name PutParameter accepts: letters, digits and ``_.-/``, at most 1011 characters with
+    ``arn_prefix`` (the ARN's ``arn:aws:ssm:<region>:<account>:parameter/``) before it, not
     beginning with ``aws`` or ``ssm`` (any case, with or without a leading ``/``), a
     hierarchy beginning with ``/`` and at most 15 levels deep, no empty level."""
     bare = name.lstrip("/")
-    if bare.lower().startswith(_RESERVED_PREFIXES):
+    for reserved in _RESERVED_PREFIXES:
+        if bare.lower().startswith(reserved):
+            raise ValidationException(
+                f'Parameter name: can\'t be prefixed with "{reserved}" (case-insensitive). If '
+                "formed as a path, it can consist of sub-paths divided by slash symbol; each "
+                "sub-path can be formed as a mix of letters, numbers and the following 3 "
+                "symbols .-_"
+            )
+    if len(arn_prefix) + len(bare) > MAX_NAME_LENGTH:
         raise ValidationException(
-            'Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive).'
-        )
-    if len(name) > MAX_NAME_LENGTH:
-        raise ValidationException(
-            f"Parameter name: {name} is longer than {MAX_NAME_LENGTH} characters."
+            f"Parameter name: {name} is too long: a parameter name, with the "
+            f"{len(arn_prefix)} characters of its ARN before it ({arn_prefix}), can have at "
+            f"most {MAX_NAME_LENGTH} characters."
         )
     if not _NAME_CHARS.fullmatch(name):
         raise ValidationException(

@@ -12,10 +12,11 @@ key's policy as calls made via SSM.
 from __future__ import annotations
 
 import base64
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import regex
 
 from strongroom.domain.errors import ValidationException
 from strongroom.domain.models import Tag
@@ -27,6 +28,7 @@ from strongroom.domain.parameters import (
     ParameterTier,
     ParameterType,
     ParameterVersion,
+    arn_prefix,
     check_name,
     name_from_arn,
     parameter_arn,
@@ -69,9 +71,16 @@ def put_parameter(core: Core, ctx: RequestContext, new: NewValue) -> ParameterVe
     return the version stored. Raises ValidationException, HierarchyLevelLimitExceededException,
     ParameterAlreadyExists, ParameterLimitExceeded, InvalidAllowedPatternException,
     ParameterPatternMismatchException, InvalidKeyId, AccessDeniedException."""
-    check_name(new.name)
+    if not new.value:  # the model's constraint on Value (botocore's copy lacks it)
+        raise ValidationException(
+            "1 validation error detected: Value at 'value' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1."
+        )
+    check_name(new.name, arn_prefix(ctx.region, ctx.account))
     arn = parameter_arn(ctx.region, ctx.account, new.name)
     authorize_parameter(core, ctx, "PutParameter", arn)
+    if new.tags:  # tagging on create needs the tagging permission too, as in SSM
+        authorize_parameter(core, ctx, "AddTagsToResource", arn)
     ctx.resources.append(arn)
     tier = _tier(new.tier)
     data_type = _data_type(new.data_type)
@@ -202,16 +211,30 @@ def _data_type(data_type: str | None) -> str:
     )
 
 
+PATTERN_SECONDS = 0.5
+"""How long checking a value against an AllowedPattern may take. A pattern is the caller's
+own regular expression, and one such as ``(a|aa)+`` takes exponential time on a 4 KB value:
+with Python's ``re`` (which holds the GIL and cannot be stopped) one PutParameter froze the
+whole worker. The ``regex`` module takes a timeout and releases the GIL while it matches."""
+
+
 def _check_pattern(pattern: str, value: str, *, secret: bool) -> None:
     if not pattern:
         return
     try:
-        compiled = re.compile(pattern)
-    except re.error:
+        compiled = regex.compile(pattern)
+    except (regex.error, ValueError, OverflowError, RecursionError):
         raise InvalidAllowedPatternException(
             f"The allowed pattern {pattern} is not a valid regular expression."
         ) from None
-    if compiled.fullmatch(value) is None:
+    try:
+        matched = compiled.fullmatch(value, timeout=PATTERN_SECONDS, concurrent=True)
+    except TimeoutError:
+        raise InvalidAllowedPatternException(
+            f"The allowed pattern {pattern} took more than {PATTERN_SECONDS} seconds to check "
+            "against the value: use a pattern without nested repetition."
+        ) from None
+    if matched is None:
         shown = "the value" if secret else value
         raise ParameterPatternMismatchException(
             f"Parameter value, {shown}, failed to satisfy constraint specified in the "
