@@ -543,7 +543,7 @@ def _csrf_of(request: Request) -> str | None:
 def _read_flash(value: str) -> tuple[str, str] | None:
     try:
         kind, text = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # not a flash this console set
         return None
     return (str(kind), str(text))
 

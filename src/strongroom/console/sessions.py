@@ -140,16 +140,16 @@ class SessionCodec:
             return None
         try:
             mac = _unb64(parts[2])
-            payload = json.loads(_unb64(parts[1]))
         except (ValueError, binascii.Error):
             return None
         check = hmac.HMAC(self._key, hashes.SHA256())
         check.update(_MAC_DOMAIN + parts[1].encode())
         try:
             check.verify(mac)
-        except InvalidSignature:  # a forged or altered cookie
+        except InvalidSignature:  # a forged or altered cookie: its payload is never parsed
             return None
         try:
+            payload = json.loads(_unb64(parts[1]))
             session = Session(
                 str(payload["s"]),
                 str(payload["k"]),
@@ -158,7 +158,7 @@ class SessionCodec:
                 int(payload["i"]),
                 int(payload["t"]),
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, binascii.Error, RecursionError):
             return None
         if now - session.seen > self.idle or now - session.issued > self.lifetime:
             return None

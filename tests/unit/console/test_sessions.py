@@ -3,12 +3,14 @@ wrapped session key, and the limit on failed sign-ins."""
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
+from strongroom.console.app import _read_flash
 from strongroom.console.sessions import (
     KEY_FILE,
     REFRESH_SECONDS,
@@ -195,3 +197,16 @@ def test_the_signed_out_list_drops_dead_entries_when_it_grows(tmp_path: Path) ->
     assert len(lines) < 20
     assert SignedOut(tmp_path).contains("live", T0 + 30)
     assert SignedOut(tmp_path).contains("new11", T0 + 30)
+
+
+def test_a_forged_cookie_is_refused_before_its_payload_is_parsed() -> None:
+    """A deeply nested payload under a bad MAC raised RecursionError (a 500 and a logged
+    traceback on every request that carried it): the MAC is checked first now."""
+    c = codec()
+    nested = "v1." + base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=") + ".AAAA"
+    assert c.decode(nested, T0) is None
+
+
+def test_a_flash_cookie_this_console_did_not_set_is_ignored() -> None:
+    assert _read_flash(base64.urlsafe_b64encode(b"[" * 3000).decode()) is None
+    assert _read_flash("not base64 at all!") is None
