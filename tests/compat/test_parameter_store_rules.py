@@ -150,3 +150,32 @@ def test_a_pattern_with_exponential_backtracking_is_refused_not_run_forever(
         Type="String",
         Overwrite=True,
     )
+
+
+def test_an_arn_of_another_region_or_account_names_no_parameter_of_the_callers(
+    user: dict[str, Any],
+) -> None:
+    """Such an ARN, split at ':' like a name, named the caller's parameter "arn": reads
+    answered about it and AddTagsToResource tagged it."""
+    ssm = user["ssm"]
+    ssm.put_parameter(Name="arn", Value="mine", Type="String")
+    ssm.put_parameter(Name="/other/x", Value="mine too", Type="String")
+    foreign = [
+        f"arn:aws:ssm:eu-west-1:{user['account']}:parameter/other/x",
+        "arn:aws:ssm:us-east-1:999999999999:parameter/other/x",
+        f"arn:aws:ssm:eu-west-1:{user['account']}:parameter/arn",
+    ]
+    for arn in foreign:
+        response = assert_kms_error("ParameterNotFound", ssm.get_parameter, Name=arn)
+        assert arn in response["Error"]["Message"]
+        assert_kms_error(
+            "InvalidResourceId",
+            ssm.add_tags_to_resource,
+            ResourceType="Parameter",
+            ResourceId=arn,
+            Tags=[{"Key": "k", "Value": "v"}],
+        )
+    assert ssm.get_parameters(Names=foreign)["InvalidParameters"] == foreign
+    for name in ("arn", "/other/x"):
+        listed = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
+        assert listed["TagList"] == []

@@ -285,11 +285,17 @@ class Named:
 
 def parse_name(ctx: RequestContext, given: str) -> Named:
     """Split ``given`` (``name``, ``name:3``, ``name:label``, or a parameter ARN of the
-    caller's account and Region, with or without selector) into name and selector."""
+    caller's account and Region, with or without selector) into name and selector. Any
+    other ARN is kept whole as the name, which no parameter has."""
     name = given
     from_arn = name_from_arn(given, ctx.region, ctx.account)
     if from_arn is not None:
         name = "/" + from_arn if "/" in from_arn else from_arn
+    elif given.startswith("arn:"):
+        # Another account's or Region's parameter (no parameter is shared here): a name no
+        # parameter of the caller's has, so reads find nothing and tag calls change nothing.
+        # Split at ':' like a name, it named the caller's own parameter "arn".
+        return Named(given, None)
     base, _, selector = name.partition(":")
     return Named(base, selector or None)
 
