@@ -8,9 +8,11 @@ import http.client
 import re
 import time
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from conftest import start_server, stop_server
@@ -126,3 +128,23 @@ def test_pages_without_a_kms_call_end_with_the_access_key(server: Any, path: str
             break
         time.sleep(0.2)
     assert (status, location) == (303, "/console/sign-in")
+
+
+def test_the_audit_page_filters_parameter_store_events(server: Any) -> None:
+    """The event source list offered kms and sts only, so Parameter Store's events (the SSM
+    calls) could not be chosen in the page."""
+    cookie = sign_in(server, server.access_key_id, server.secret_access_key)
+    ssm = boto3.client(
+        "ssm",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=server.access_key_id,
+        aws_secret_access_key=server.secret_access_key,
+    )
+    name = f"/console/{uuid.uuid4().hex[:8]}"
+    ssm.put_parameter(Name=name, Value="not shown", Type="SecureString")
+    status, _, body = page(server, "/console/audit?source=ssm.amazonaws.com", cookie)
+    assert status == 200
+    assert "<option selected>ssm.amazonaws.com</option>" in body
+    assert "PutParameter" in body
+    assert "not shown" not in body
