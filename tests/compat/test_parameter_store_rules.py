@@ -179,3 +179,39 @@ def test_an_arn_of_another_region_or_account_names_no_parameter_of_the_callers(
     for name in ("arn", "/other/x"):
         listed = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
         assert listed["TagList"] == []
+
+
+def test_a_deny_on_ssm_overwrite_lets_a_principal_create_but_not_change(server: Any) -> None:
+    """The policy of AWS's "Preventing changes to existing parameters using ssm:Overwrite":
+    the condition key was never in the context, so the Deny never applied."""
+    creator = _user(
+        server,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["ssm:PutParameter", "ssm:GetParameter"],
+                    "Resource": "*",
+                },
+                {
+                    "Effect": "Deny",
+                    "Action": "ssm:PutParameter",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"ssm:Overwrite": ["true"]}},
+                },
+            ],
+        },
+    )
+    ssm, name = creator["ssm"], _name()
+    ssm.put_parameter(Name=name, Value="first", Type="String")
+    response = assert_kms_error(
+        "AccessDeniedException",
+        ssm.put_parameter,
+        Name=name,
+        Value="second",
+        Type="String",
+        Overwrite=True,
+    )
+    assert "ssm:PutParameter" in response["Error"]["Message"]
+    assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == "first"

@@ -152,13 +152,21 @@ def authorize_principal_resource(
     core.authz.authorize_identity(ctx.caller, action, principal_arn)
 
 
-def authorize_parameter(core: Core, ctx: RequestContext, action: str, resource: str) -> None:
+def authorize_parameter(
+    core: Core,
+    ctx: RequestContext,
+    action: str,
+    resource: str,
+    extra: Mapping[str, ContextValue] | None = None,
+) -> None:
     """Allow ``ssm:<action>`` (GetParameter, PutParameter, ...) on ``resource`` (a parameter
     ARN, or ``*`` for DescribeParameters) by the caller's IAM policies (the account root
-    needs none), as Parameter Store authorizes its API. Raises AccessDeniedException."""
+    needs none), as Parameter Store authorizes its API; ``extra`` holds the request's own
+    condition keys (PutParameter's ssm:Overwrite and ssm:Policies). Raises
+    AccessDeniedException."""
     if resource == "*":
         resource = f"arn:aws:ssm:{ctx.region}:{ctx.account}:*"
-    core.authz.authorize_identity(ctx.caller, action, resource, service="ssm")
+    core.authz.authorize_identity(ctx.caller, action, resource, extra=extra, service="ssm")
 
 
 def parse_key_policy(core: Core, key_arn: str, document: str) -> Policy:

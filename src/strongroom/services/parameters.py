@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import regex
 
+from strongroom.authz.context_keys import flag
 from strongroom.domain.errors import ValidationException
 from strongroom.domain.models import Tag
 from strongroom.domain.parameters import (
@@ -78,7 +79,10 @@ def put_parameter(core: Core, ctx: RequestContext, new: NewValue) -> ParameterVe
         )
     check_name(new.name, arn_prefix(ctx.region, ctx.account))
     arn = parameter_arn(ctx.region, ctx.account, new.name)
-    authorize_parameter(core, ctx, "PutParameter", arn)
+    # Parameter Store's condition keys ("Preventing access to Parameter Store API
+    # operations"): a Deny on ssm:Overwrite "true" lets a principal create but not change.
+    conditions = {"ssm:overwrite": flag(new.overwrite), "ssm:policies": flag(bool(new.policies))}
+    authorize_parameter(core, ctx, "PutParameter", arn, conditions)
     if new.tags:  # tagging on create needs the tagging permission too, as in SSM
         authorize_parameter(core, ctx, "AddTagsToResource", arn)
     ctx.resources.append(arn)
