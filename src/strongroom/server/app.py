@@ -55,7 +55,7 @@ class KmsApp:
                 # (AssumeRole); anything else is KMS's AWS JSON 1.1, which answers a wrong
                 # Content-Type itself (curl -d sends a form's Content-Type).
                 headers = scope["headers"]
-                sts = is_query_request(headers) and not _has_target(headers)
+                sts = not _has_target(headers) and is_query_request(headers)
                 wire = self._sts if sts else self._kms
                 await self._pipeline(wire, scope, receive, send)
             elif scope["method"] == "GET" and scope["path"] == "/health":

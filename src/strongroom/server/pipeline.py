@@ -84,6 +84,8 @@ class Pipeline:
                 for k, v in scope["headers"]
             ]
             fields = dict(headers)  # a repeated name: its last value, as SigV4 reads it
+            # Every name once (as SDKs send them): SigV4 reads this dict rather than its own.
+            distinct = fields if len(fields) == len(headers) else None
             user_agent = fields.get("user-agent", "")
             operation = wire.header_operation(fields)
             source_ip = scope["client"][0] if scope.get("client") else "127.0.0.1"
@@ -99,7 +101,9 @@ class Pipeline:
                 body = await read_body(receive)
                 raw_path = scope.get("raw_path") or b"/"
                 query = scope.get("query_string", b"").decode("latin-1")
-                request = HttpRequest("POST", raw_path.decode("latin-1"), query, headers, body)
+                request = HttpRequest(
+                    "POST", raw_path.decode("latin-1"), query, headers, body, distinct
+                )
                 caller = self.rt.authenticator.authenticate(
                     request,
                     now=now,
