@@ -468,7 +468,12 @@ async def layers(
             False,
         ),
         ("JSON decode + validate (wire.decode)", kms._kms, "decode", False),
-        ("handler: resolve + authorize + key state + crypto (_serve)", pipeline, "_serve", False),
+        (
+            "handler: resolve + authorize + key state + crypto (_serve_here)",
+            pipeline,
+            "_serve_here",
+            False,
+        ),
         ("JSON encode (route.encode)", OperationCodec, "encode", False),
         ("audit event: build_event", pipeline, "build_event", False),
         ("audit event: caller_identity", pipeline, "caller_identity", False),
