@@ -1106,8 +1106,9 @@ def main(argv: list[str] | None = None) -> int:
             print("boto3 loop, one client calling Encrypt (calls/s):")
             for name, rate in loop.items():
                 print(f"  {name:<11} {rate:>8,.0f}")
-            verdict = "meets" if ratio >= 0.9 else "MISSES"
-            print(f"  strongroom / instant = {ratio:.1%}  ({verdict} the >= 90% target)")
+            # Issue 2's target (>= 90 %) is withdrawn (issue 17): a lone request's durable
+            # audit flush takes most of that budget; lone_bench.py measures the server side.
+            print(f"  strongroom / instant = {ratio:.1%}  (reported only; see lone_bench.py)")
             if not all(results.get("boto3_loop_quiet", {}).values()):
                 print(
                     "  WARNING: other processes were busy during the boto3 loop; the ratio is noisy"
