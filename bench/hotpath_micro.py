@@ -469,9 +469,9 @@ async def layers(
         ),
         ("JSON decode + validate (wire.decode)", kms._kms, "decode", False),
         (
-            "handler: resolve + authorize + key state + crypto (_serve_here)",
+            "handler: resolve + authorize + key state + crypto (_serve)",
             pipeline,
-            "_serve_here",
+            "_serve_here" if hasattr(pipeline, "_serve_here") else "_serve",  # before: _serve
             False,
         ),
         ("JSON encode (route.encode)", OperationCodec, "encode", False),
