@@ -9,6 +9,12 @@ request (signed once per run with botocore, the Host header exactly as wrk sends
 req/s, p50 and p99 for each server and the ratio Strongroom/moto, and fails loudly when any
 reply was not 2xx.
 
+Beside them, the bare same-stack app (``hello_asgi.app`` under the same uvicorn + uvloop +
+httptools with the same number of workers, driven with the same signed Encrypt request)
+gives the ceiling of the stack in the same run: each operation's req/s is also printed as a
+share of it. Every (server, operation, connections) is measured ``--repeat`` times (default
+3), interleaved, and the median run (by req/s) counts.
+
 Then measures a single boto3 client calling Encrypt in a loop against Strongroom and
 against an "instant" server (``hello_asgi.kms_instant`` under uvicorn: a canned, valid
 EncryptResponse) and prints the ratio.
@@ -19,6 +25,7 @@ error or Ctrl-C. See bench/README.md.
     python bench/kms_bench.py                       # the default run, a few minutes
     python bench/kms_bench.py --workers 2 --json /tmp/r.json
     python bench/kms_bench.py --only strongroom --duration 5
+    python bench/kms_bench.py --only strongroom,stack --repeat 1   # vs the ceiling, no moto
     python bench/kms_bench.py --py-spy /tmp/encrypt.txt   # profile Encrypt at 64 conns
 """
 
@@ -48,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+SERVERS = ("strongroom", "moto", "stack")  # stack: the bare same-stack app (the ceiling)
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 # Benchmark label -> the KMS operation it sends (Sign once per key spec).
@@ -296,6 +304,35 @@ def start_instant(workdir: Path, body: bytes) -> Server:
         "warning",
     ]
     server = start("instant", argv, port, workdir, cwd=HERE, env={"INSTANT_BODY": body.decode()})
+    wait_ready(server)
+    return server
+
+
+def start_stack(workdir: Path, workers: int) -> Server:
+    """The bare same-stack app: ``hello_asgi.app`` (reads the body, answers 5 bytes) under
+    uvicorn with uvloop and httptools and ``workers`` worker processes, as stack_bench.py
+    runs it: the ceiling of the HTTP stack Strongroom runs on."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "hello_asgi:app",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    server = start("stack", argv, port, workdir, cwd=HERE)
     wait_ready(server)
     return server
 
@@ -661,16 +698,35 @@ def fmt_rate(x: float) -> str:
     return f"{x:,.0f}"
 
 
+def median_run(runs: list[Run]) -> Run:
+    """The run with the median req/s of repeated runs (the lower middle of an even count);
+    a failed run counts as 0 req/s, so that a failure is not hidden by the others."""
+    ordered = sorted(runs, key=lambda r: r.rps if r.ok else 0.0)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def ceiling_of(runs: list[Run], connections: int) -> Run | None:
+    """The bare same-stack app's run at ``connections`` (driven with the Encrypt request)."""
+    for r in runs:
+        if r.server == "stack" and r.connections == connections and r.requests:
+            return r
+    return None
+
+
 def print_table(runs: list[Run]) -> None:
     by = {(r.server, r.operation, r.connections): r for r in runs}
     keys = sorted(
-        {(r.operation, r.connections) for r in runs}, key=lambda k: (OPERATIONS.index(k[0]), k[1])
+        {(r.operation, r.connections) for r in runs if r.server != "stack"},
+        key=lambda k: (OPERATIONS.index(k[0]), k[1]),
     )
     has_moto = any(r.server == "moto" for r in runs)
+    has_stack = any(r.server == "stack" for r in runs)
     head = f"{'operation':<16}{'conns':>6} | {'strongroom req/s':>16}{'p50 ms':>8}{'p99 ms':>8}"
     head += f"{'cpu':>5}"
     if has_moto:
         head += f" | {'moto req/s':>10}{'p50 ms':>8}{'p99 ms':>8} | {'ratio':>6}"
+    if has_stack:
+        head += f" | {'stack req/s':>11}{'cpu':>5} | {'% ceil':>6}"
     print(head)
     print("-" * len(head))
     for op, conns in keys:
@@ -690,17 +746,35 @@ def print_table(runs: list[Run]) -> None:
             )
             ratio = s.rps / m.rps if s and m and s.requests and m.requests and m.rps else 0.0
             line += f" | {ratio:>5.1f}x" if ratio else " |      -"
+        if has_stack:
+            c = ceiling_of(runs, conns)
+            line += " | " + (
+                f"{fmt_rate(c.rps):>11}{c.server_cpu:>5.2f}" if c else f"{'FAILED':>11}{'':>5}"
+            )
+            share = s.rps / c.rps if s and c and s.requests and c.rps else 0.0
+            line += f" | {share:>6.0%}" if share else " |      -"
         flags = [
             f"{r.server}: {r.problem or ('errors ' + str(r.errors))}"
-            for r in (by.get(("strongroom", op, conns)), by.get(("moto", op, conns)))
+            for r in (
+                by.get(("strongroom", op, conns)),
+                by.get(("moto", op, conns)),
+                by.get(("stack", op, conns)),
+            )
             if r is not None and not r.ok
         ]
         if flags:
             line += "   <-- " + "; ".join(flags)
         print(line)
     print(
-        "(cpu = cores busy in Strongroom's processes during the run; wrk used "
-        f"~{max((r.wrk_cpu for r in runs), default=0):.2f} cores at most)"
+        "(cpu = cores busy in the server's processes during the run; wrk used "
+        f"~{max((r.wrk_cpu for r in runs), default=0):.2f} cores at most"
+        + (
+            "; stack = the bare same-stack app (hello_asgi.app, same uvicorn + uvloop + "
+            "httptools and workers) driven with the signed Encrypt request: % ceil = "
+            "Strongroom / stack at the same connections)"
+            if has_stack
+            else ")"
+        )
     )
     noisy = [r for r in runs if r.other_cpu > NOISY]
     if noisy:
@@ -713,13 +787,56 @@ def print_table(runs: list[Run]) -> None:
 # --- main --------------------------------------------------------------------------------
 
 
+def measure(
+    args: argparse.Namespace,
+    target: Target,
+    name: str,
+    op: str,
+    conns: int,
+    plaintext: bytes,
+    workdir: Path,
+    profile: Path | None,
+) -> Run:
+    """One wrk run, measured again up to ``--retry-noisy`` times when other processes were
+    busy during it; the quietest counts."""
+    r = None
+    for attempt in range(1 + args.retry_noisy):
+        if args.wait_quiet > 0:
+            wait_quiet(args.wait_quiet)
+        again = run_wrk(
+            target, op, conns, args.duration, plaintext, workdir, args.wrk_threads, profile
+        )
+        if r is None or again.other_cpu < r.other_cpu:
+            r = again
+        if r.other_cpu <= NOISY or not r.ok or attempt == args.retry_noisy:
+            break
+        print(
+            f"  ({name} {op} c={conns}: other processes used {again.other_cpu:.2f} "
+            f"cores; measuring again, {attempt + 1}/{args.retry_noisy})",
+            flush=True,
+        )
+    assert r is not None
+    return r
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
     p.add_argument("--workers", type=int, default=1, help="Strongroom worker processes (default 1)")
-    p.add_argument("--only", choices=["strongroom", "moto"], help="benchmark one server only")
+    p.add_argument(
+        "--only",
+        help="comma-separated servers to benchmark, of strongroom, moto and stack (the bare "
+        "same-stack ceiling); default all three",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per (server, operation, connections), interleaved; the median counts "
+        "(default 3)",
+    )
     p.add_argument(
         "--key-policy",
         type=Path,
@@ -789,8 +906,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    names = [n for n in (args.only or "strongroom,moto,stack").split(",") if n]
+    if not names or any(n not in SERVERS for n in names):
+        print(f"--only takes a comma-separated subset of {', '.join(SERVERS)}", file=sys.stderr)
+        return 2
+    names = [n for n in SERVERS if n in names]  # the order runs and tables use
+    if args.repeat < 1:
+        print("--repeat must be at least 1", file=sys.stderr)
+        return 2
     if args.loop_only:
-        if args.only == "moto" or args.loop_seconds <= 0:
+        if "strongroom" not in names or args.loop_seconds <= 0:
             print("--loop-only needs Strongroom and --loop-seconds > 0", file=sys.stderr)
             return 2
         args.connections = args.operations = ""
@@ -807,7 +932,6 @@ def main(argv: list[str] | None = None) -> int:
         if o not in OPERATIONS:
             print(f"unknown operation {o}", file=sys.stderr)
             return 2
-    names = ["strongroom", "moto"] if args.only is None else [args.only]
     plaintext = os.urandom(args.plaintext_bytes)
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
@@ -826,6 +950,8 @@ def main(argv: list[str] | None = None) -> int:
             "wrk_threads": args.wrk_threads,
             "plaintext_bytes": args.plaintext_bytes,
             "audit_fsync": audit_fsync,
+            "repeat": args.repeat,
+            "servers": names,
         },
     }
     runs: list[Run] = []
@@ -853,6 +979,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"moto:       pid {mt.proc.pid}, port {mt.port}", flush=True)
         for t in targets.values():
             t.setup(plaintext, args.key_policy.read_text() if args.key_policy else None)
+        if "stack" in names and not args.loop_only:
+            st = start_stack(workdir, args.workers)
+            model = targets.get("strongroom") or targets.get("moto")
+            # Any signature will do (the app checks none); the request is Strongroom's
+            # Encrypt, signed with Strongroom's key when it runs, with the stack's Host.
+            targets["stack"] = Target(
+                "stack",
+                st,
+                model.access_key if model else "AKIAIOSFODNN7EXAMPLE",
+                model.secret_key if model else "stack",
+                key_id=model.key_id if model else "1234abcd-12ab-34cd-56ef-1234567890ab",
+            )
+            print(f"stack:      pid {st.proc.pid}, port {st.port}, workers {args.workers}")
+        for t in targets.values():
             if args.warmup > 0:
                 run_wrk(
                     t,
@@ -864,50 +1004,43 @@ def main(argv: list[str] | None = None) -> int:
                     args.wrk_threads,
                 )
 
+        all_runs: list[Run] = []
         for op in operations:
             for conns in connections:
-                for name in names:
-                    profile = None
-                    if (
-                        args.py_spy is not None
-                        and name == "strongroom"
-                        and op == "Encrypt"
-                        and conns == max(connections)
-                    ):
-                        profile = args.py_spy
-                    r = None
-                    for attempt in range(1 + args.retry_noisy):
-                        if args.wait_quiet > 0:
-                            wait_quiet(args.wait_quiet)
-                        again = run_wrk(
-                            targets[name],
-                            op,
-                            conns,
-                            args.duration,
-                            plaintext,
-                            workdir,
-                            args.wrk_threads,
-                            profile,
+                # The ceiling is the stack's answer to the Encrypt request: measured once per
+                # connection count, with the first operation's repetitions.
+                servers = [n for n in names if n != "stack" or op == operations[0]]
+                repeated: dict[str, list[Run]] = {n: [] for n in servers}
+                for rep in range(args.repeat):
+                    for name in servers:
+                        profile = None
+                        if (
+                            args.py_spy is not None
+                            and name == "strongroom"
+                            and op == "Encrypt"
+                            and conns == max(connections)
+                            and rep == 0
+                        ):
+                            profile = args.py_spy
+                        sent = "Encrypt" if name == "stack" else op
+                        r = measure(
+                            args, targets[name], name, sent, conns, plaintext, workdir, profile
                         )
-                        if r is None or again.other_cpu < r.other_cpu:
-                            r = again
-                        if r.other_cpu <= NOISY or not r.ok:
-                            break
+                        repeated[name].append(r)
+                        all_runs.append(r)
+                        status = "ok" if r.ok else f"PROBLEM: {r.problem or r.errors}"
+                        label = f"{op} [{rep + 1}/{args.repeat}]" if args.repeat > 1 else op
                         print(
-                            f"  ({name} {op} c={conns}: other processes used {again.other_cpu:.2f} "
-                            f"cores; measuring again, {attempt + 1}/{args.retry_noisy})",
+                            f"  {name:<10} {label:<22} c={conns:<3} {r.rps:>9,.0f} req/s"
+                            f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
+                            f"  server cpu {r.server_cpu:.2f}  other {r.other_cpu:.2f}  {status}"
+                            + ("  [py-spy attached]" if profile else ""),
                             flush=True,
                         )
-                    runs.append(r)
-                    status = "ok" if r.ok else f"PROBLEM: {r.problem or r.errors}"
-                    print(
-                        f"  {name:<10} {op:<16} c={conns:<3} {r.rps:>9,.0f} req/s"
-                        f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
-                        f"  server cpu {r.server_cpu:.2f}  other {r.other_cpu:.2f}  {status}"
-                        + ("  [py-spy attached]" if profile else ""),
-                        flush=True,
-                    )
-                    failed |= not r.ok
+                        failed |= not r.ok
+                for name in servers:
+                    runs.append(median_run(repeated[name]))
+        results["runs_all"] = [{**asdict(r), "ok": r.ok} for r in all_runs]
 
         loop: dict[str, float] = {}
         if args.loop_seconds > 0 and "strongroom" in targets:
@@ -962,7 +1095,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(
             f"Strongroom ({args.workers} worker{'s' if args.workers > 1 else ''}, "
-            f"audit_fsync {audit_fsync}) vs moto; "
+            f"audit_fsync {audit_fsync}) vs {' and '.join(n for n in names if n != 'strongroom')}; "
             f"wrk -t{args.wrk_threads}, {args.duration:g} s per run, {os.cpu_count()} cores"
         )
         if runs:
@@ -973,8 +1106,9 @@ def main(argv: list[str] | None = None) -> int:
             print("boto3 loop, one client calling Encrypt (calls/s):")
             for name, rate in loop.items():
                 print(f"  {name:<11} {rate:>8,.0f}")
-            verdict = "meets" if ratio >= 0.9 else "MISSES"
-            print(f"  strongroom / instant = {ratio:.1%}  ({verdict} the >= 90% target)")
+            # Issue 2's target (>= 90 %) is withdrawn (issue 17): a lone request's durable
+            # audit flush takes most of that budget; lone_bench.py measures the server side.
+            print(f"  strongroom / instant = {ratio:.1%}  (reported only; see lone_bench.py)")
             if not all(results.get("boto3_loop_quiet", {}).values()):
                 print(
                     "  WARNING: other processes were busy during the boto3 loop; the ratio is noisy"

@@ -20,7 +20,7 @@ import functools
 import hashlib
 import hmac
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote_from_bytes, unquote_to_bytes
@@ -85,7 +85,9 @@ class HttpRequest:
     each segment is decoded once before it is re-encoded). ``query`` is the raw query
     string without ``?``, ``""`` if none. ``headers`` holds every header line in arrival
     order with lower-cased names; repeated names are allowed. Header values are hashed as
-    UTF-8, which is how the AWS SDKs encode them.
+    UTF-8, which is how the AWS SDKs encode them. ``fields``, when the caller has it, is
+    ``dict(headers)`` of headers whose names are all distinct (None: not known, or a name
+    repeats): the verifier then does not build it again.
     """
 
     method: str
@@ -93,6 +95,7 @@ class HttpRequest:
     query: str
     headers: Sequence[tuple[str, str]]
     body: bytes
+    fields: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +177,11 @@ def _trimall(value: str) -> str:
     return " ".join(value.split())
 
 
-def _fields(headers: Sequence[tuple[str, str]]) -> dict[str, str] | None:
+def _fields(request: HttpRequest) -> Mapping[str, str] | None:
     """The headers by name, or None when a name repeats (then the general path runs)."""
+    if request.fields is not None:
+        return request.fields
+    headers = request.headers
     fields = dict(headers)
     return fields if len(fields) == len(headers) else None
 
@@ -201,7 +207,7 @@ def canonical_request(request: HttpRequest, signed_headers: Sequence[str]) -> st
     when that header is signed. Raises InvalidSignatureException when a signed
     ``x-amz-content-sha256`` is not the body's hash.
     """
-    fields = _fields(request.headers)
+    fields = _fields(request)
     if fields is None:
         return _canonical_request(request, signed_headers)
     try:  # every name once, so each signed header has exactly one value
@@ -410,7 +416,7 @@ def parse_authorization(
     """
     if heads is None:
         return _parse_authorization(request, service)
-    fields = _fields(request.headers)
+    fields = _fields(request)
     header = fields.get("authorization") if fields is not None else None
     if fields is None or header is None:
         return _parse_authorization(request, service)
@@ -470,7 +476,9 @@ class HeaderCache:
         self._heads[head, service] = parsed
 
 
-def _complete(parsed: _ParsedHead, signature: str, fields: dict[str, str]) -> Authorization | None:
+def _complete(
+    parsed: _ParsedHead, signature: str, fields: Mapping[str, str]
+) -> Authorization | None:
     """The Authorization of a request whose header head parsed before, after the checks
     that depend on the rest of the request; None when one fails (the general parser then
     raises the error)."""

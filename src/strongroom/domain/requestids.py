@@ -9,9 +9,13 @@ from __future__ import annotations
 import random
 
 _rng = random.Random()
+# RFC 9562 version 4: the version nibble (bits 76-79 of the 128) is 4, the two top bits of
+# the variant nibble (bits 62-63) are 10; the other 122 bits are random.
+_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_SET = (0x4 << 76) | (0x2 << 62)
 
 
 def new_id() -> str:
     """A random version-4 UUID string."""
-    h = f"{_rng.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    h = f"{_rng.getrandbits(128) & _CLEAR | _SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -28,20 +28,16 @@ from strongroom.services.core import Core
 log = logging.getLogger("strongroom.server")
 
 
-def _has_target(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether ASGI ``headers`` carry X-Amz-Target (JSON protocols' operation header)."""
-    return any(name == b"x-amz-target" for name, _ in headers)
-
-
 _SSM_TARGET = SSM_TARGET_PREFIX.encode()
 
 
-def _is_ssm(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether ASGI ``headers`` name an SSM operation (``X-Amz-Target: AmazonSSM.<Op>``)."""
+def _target(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The X-Amz-Target of ASGI ``headers`` (JSON protocols' operation header), if any:
+    ``TrentService.<Op>`` for KMS, ``AmazonSSM.<Op>`` for Parameter Store."""
     for name, value in headers:
         if name == b"x-amz-target":
-            return value.startswith(_SSM_TARGET)
-    return False
+            return value
+    return None
 
 
 class KmsApp:
@@ -78,8 +74,11 @@ class KmsApp:
                 # (AssumeRole); anything else is KMS's AWS JSON 1.1, which answers a wrong
                 # Content-Type itself (curl -d sends a form's Content-Type).
                 headers = scope["headers"]
-                sts = is_query_request(headers) and not _has_target(headers)
-                wire = self._sts if sts else self._ssm if _is_ssm(headers) else self._kms
+                target = _target(headers)
+                if target is None:
+                    wire = self._sts if is_query_request(headers) else self._kms
+                else:
+                    wire = self._ssm if target.startswith(_SSM_TARGET) else self._kms
                 await self._pipeline(wire, scope, receive, send)
             elif scope["method"] == "GET" and scope["path"] == "/health":
                 await reply(send, 200, b'{"status":"ok"}', b"application/json", [])

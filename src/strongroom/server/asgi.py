@@ -40,7 +40,7 @@ async def reply(send: Send, status: int, body: bytes, content_type: bytes, extra
     """Send a whole reply: content type and length first, then the ``extra`` headers."""
     headers = [
         (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
+        (b"content-length", b"%d" % len(body)),
         *extra,
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -84,6 +84,8 @@ class Pipeline:
                 for k, v in scope["headers"]
             ]
             fields = dict(headers)  # a repeated name: its last value, as SigV4 reads it
+            # Every name once (as SDKs send them): SigV4 reads this dict rather than its own.
+            distinct = fields if len(fields) == len(headers) else None
             user_agent = fields.get("user-agent", "")
             operation = wire.header_operation(fields)
             source_ip = scope["client"][0] if scope.get("client") else "127.0.0.1"
@@ -99,7 +101,9 @@ class Pipeline:
                 body = await read_body(receive)
                 raw_path = scope.get("raw_path") or b"/"
                 query = scope.get("query_string", b"").decode("latin-1")
-                request = HttpRequest("POST", raw_path.decode("latin-1"), query, headers, body)
+                request = HttpRequest(
+                    "POST", raw_path.decode("latin-1"), query, headers, body, distinct
+                )
                 caller = self.rt.authenticator.authenticate(
                     request,
                     now=now,
@@ -123,11 +127,11 @@ class Pipeline:
                 core = self.rt.core
                 if not route.on_loop:
                     result = await self._in_pool(call, route.handler, ctx, params)
-                elif isinstance(key_id, str) and (operation, key_id) in self._left:
+                elif self._left and isinstance(key_id, str) and (operation, key_id) in self._left:
                     result = await run_bridged(_serve, call, route.handler, core, ctx, params)
                 else:
                     try:
-                        result = _serve(call, route.handler, core, ctx, params)
+                        result = _serve_here(call, route.handler, core, ctx, params)
                     except MustLeaveLoop:
                         # The key's store waits on the network: run it all again where it
                         # may wait, with a fresh context (nothing was written or sent).
@@ -234,6 +238,18 @@ def _serve(
         return handler(core, ctx, params)
     finally:
         REQUEST_ID.reset(logged)
+        CURRENT_CALL.reset(token)
+
+
+def _serve_here(
+    call: CallOrigin, handler: Handler, core: Core, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
+    """``_serve`` in the request's own task, on the loop: its log lines already name the
+    request (REQUEST_ID is set in the task's context), only the key stores' call is set."""
+    token = CURRENT_CALL.set(call)
+    try:
+        return handler(core, ctx, params)
+    finally:
         CURRENT_CALL.reset(token)
 
 

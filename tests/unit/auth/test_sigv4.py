@@ -707,3 +707,36 @@ def test_remembered_heads_stay_bounded() -> None:
         other = authz.replace("Credential=AKIDEXAMPLE", f"Credential=AKID{i:06d}")
         parse_authorization(_with_header(good, "authorization", other), heads=heads)
     assert 0 < len(heads._heads) <= 8
+
+
+def _verified(request: HttpRequest, heads: sigv4.HeaderCache) -> object:
+    """What parsing (with ``heads``) and verifying ``request`` make of it: the Authorization,
+    or the error raised."""
+    try:
+        auth = parse_authorization(request, heads=heads)
+        verify(request, auth, SUITE_SECRET, now=SUITE_TIME)
+        return auth
+    except (
+        IncompleteSignatureException,
+        InvalidSignatureException,
+        MissingAuthenticationTokenException,
+    ) as exc:
+        return (type(exc), exc.message)
+
+
+def test_header_fields_given_by_the_caller_decide_as_the_headers_do() -> None:
+    # The server passes dict(headers) as HttpRequest.fields when every name is distinct;
+    # parsing and verifying must come out the same as from the header list alone.
+    good = _signed_kms_request()
+    changed_body = replace(good, body=good.body + b" ")
+    variants = [*_variants(good), changed_body]
+    assert any(isinstance(_verified(v, sigv4.HeaderCache()), Authorization) for v in variants)
+    for variant in variants:
+        fields = dict(variant.headers)
+        if len(fields) != len(variant.headers):
+            continue  # a repeated name: the server gives no fields
+        heads_plain, heads_fields = sigv4.HeaderCache(), sigv4.HeaderCache()
+        for _ in range(2):  # cold, then with the head remembered
+            plain = _verified(variant, heads_plain)
+            given = _verified(replace(variant, fields=fields), heads_fields)
+            assert given == plain, _authz(variant) if variant.headers else ""
