@@ -14,7 +14,7 @@ from strongroom.domain.errors import (
     ValidationException,
 )
 from strongroom.protocol.model import load_ssm_model
-from strongroom.server.app import _is_ssm
+from strongroom.server.app import _SSM_TARGET, _target
 from strongroom.server.protocols import JSON_CONTENT_TYPE, SsmJson
 
 pytestmark = pytest.mark.unit
@@ -23,9 +23,11 @@ FIELDS = {"x-amz-target": "AmazonSSM.GetParameter", "content-type": JSON_CONTENT
 
 
 def test_requests_naming_amazon_ssm_go_to_ssm() -> None:
-    assert _is_ssm([(b"x-amz-target", b"AmazonSSM.PutParameter")])
-    assert not _is_ssm([(b"x-amz-target", b"TrentService.Encrypt")])
-    assert not _is_ssm([(b"content-type", b"application/x-www-form-urlencoded")])
+    ssm = _target([(b"host", b"h"), (b"x-amz-target", b"AmazonSSM.PutParameter")])
+    assert ssm is not None and ssm.startswith(_SSM_TARGET)
+    kms = _target([(b"x-amz-target", b"TrentService.Encrypt")])
+    assert kms is not None and not kms.startswith(_SSM_TARGET)
+    assert _target([(b"content-type", b"application/x-www-form-urlencoded")]) is None
 
 
 def test_decode_validates_with_the_ssm_model() -> None:
