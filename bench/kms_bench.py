@@ -23,7 +23,7 @@ All traffic goes to 127.0.0.1; every server started here is killed at the end, a
 error or Ctrl-C. See bench/README.md.
 
     python bench/kms_bench.py                       # the default run, a few minutes
-    python bench/kms_bench.py --workers 2 --json /tmp/r.json
+    python bench/kms_bench.py --json /tmp/r.json   # workers: the server's default, per core
     python bench/kms_bench.py --only strongroom --duration 5
     python bench/kms_bench.py --only strongroom,stack --repeat 1   # vs the ceiling, no moto
     python bench/kms_bench.py --py-spy /tmp/encrypt.txt   # profile Encrypt at 64 conns
@@ -53,6 +53,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from strongroom.server.settings import default_workers
 
 HERE = Path(__file__).resolve().parent
 SERVERS = ("strongroom", "moto", "stack")  # stack: the bare same-stack app (the ceiling)
@@ -824,7 +826,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
-    p.add_argument("--workers", type=int, default=1, help="Strongroom worker processes (default 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="Strongroom's (and the bare stack's) worker processes (default: the server's "
+        f"own default, one per core: {default_workers()})",
+    )
     p.add_argument(
         "--only",
         help="comma-separated servers to benchmark, of strongroom, moto and stack (the bare "
