@@ -4,6 +4,8 @@ that holds keys, aliases and changes, up and down, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +114,24 @@ def test_migration_0015_indexes_the_listings_and_keeps_the_rows(engine: sa.Engin
         assert OLD[table] <= indexes[table], table
         assert not (NEW[table] & indexes[table]), table
     assert _listed(engine) == sorted(arns)
+
+
+def test_the_head_revision_is_alembics_and_a_current_schema_needs_no_alembic(
+    engine: sa.Engine,
+) -> None:
+    from alembic.script import ScriptDirectory
+
+    from strongroom.storage.migrate import current_revision, head_revision, upgrade
+
+    assert ScriptDirectory.from_config(alembic_config(None)).get_heads() == [head_revision()]
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+    # A start on a current schema (a fresh process) does not even import Alembic.
+    url = engine.url.render_as_string(hide_password=False)
+    check = (
+        "import sys, sqlalchemy as sa; from strongroom.storage.migrate import upgrade; "
+        f"upgrade(sa.create_engine({url!r})); print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "False"), done.stderr
