@@ -187,7 +187,7 @@ class _Statements:
         sa.event.remove(self.engine, "before_cursor_execute", self._note)
 
     def _note(self, conn: Any, cursor: Any, sql: str, params: Any, *rest: Any) -> None:
-        if sql.lstrip().upper().startswith("SELECT"):
+        if sql.lstrip().upper().startswith(("SELECT", "DELETE")):
             self.seen.append((sql, params))
 
 
@@ -271,3 +271,14 @@ def test_a_page_after_a_position_seeks_in_an_index_and_sorts_nothing(store: SqlS
         assert "ix_grants_retiring" in plans["retirable"]
         for name, plan in plans.items():
             assert "Sort" not in plan, (name, plan)
+
+
+def test_the_prune_of_the_change_feed_finds_old_changes_by_index(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        for n in range(20):
+            tx.changes.record(f"arn:{n}", SAME_DAY + timedelta(minutes=n))
+    with _Statements(store.engine) as statements, store.transaction() as tx:
+        tx.changes.prune(SAME_DAY + timedelta(minutes=5))
+    (plan,) = _plans(store, statements.seen)
+    assert "ix_changes_changed_at" in plan, plan
+    assert store.changes_since(0)[1] == {f"arn:{n}" for n in range(5, 20)}
