@@ -335,6 +335,7 @@ def print_results(results: list[Result]) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backends", default="sqlite,postgresql", help="sqlite,postgresql")
+    p.add_argument("--sizes", default="empty,grown", help="empty,grown")
     p.add_argument("--keys", type=int, default=100_000)
     p.add_argument("--aliases", type=int, default=20_000)
     p.add_argument("--grants", type=int, default=1_000)
@@ -355,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="scale_bench-"))
     try:
         for backend in args.backends.split(","):
-            for size in ("empty", "grown"):
+            for size in args.sizes.split(","):
                 print(f"{backend} {size} ...", flush=True)
                 results.append(run_one(backend, size, args, workdir))
     finally:

@@ -63,7 +63,8 @@ keys = sa.Table(
     # ListKeys: the equality columns, then the listing's order (creation date, ARN).
     sa.Index("ix_keys_listing", "account_id", "region", "creation_date", "arn"),
     # CreateKey's count of customer managed keys (the "AWS KMS keys" quota), index only.
-    sa.Index("ix_keys_manager", "account_id", "region", "key_manager"),
+    # Led by key_manager: ListKeys (account and Region) never takes it for its own.
+    sa.Index("ix_keys_manager", "key_manager", "account_id", "region"),
     sa.Index("ix_keys_deletion_date", "deletion_date"),
     # The related multi-Region keys of a key id, in every Region.
     sa.Index("ix_keys_account_key_id", "account_id", "key_id"),
