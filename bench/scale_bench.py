@@ -304,12 +304,14 @@ def run_one(backend: str, size: str, args: argparse.Namespace, workdir: Path) ->
 def print_results(results: list[Result]) -> None:
     print()
     head = f"{'backend':10} {'size':6} {'start→/health s':>16} {'Encrypt req/s':>14} {'p99 ms':>7}"
-    print(head)
+    print(head + f" {'server CPU µs/req':>17}")
     for r in results:
         starts = "/".join(f"{s:.2f}" for s in r.startup_s)
         rps = r.encrypt.get("rps", 0.0)
         p99 = r.encrypt.get("p99_ms", 0.0)
-        print(f"{r.backend:10} {r.size:6} {starts:>16} {rps:>14,.0f} {p99:>7.1f}")
+        # The server's CPU per request holds better than req/s on a machine others load.
+        cpu = r.encrypt.get("server_cpu", 0.0) / rps * 1e6 if rps else 0.0
+        print(f"{r.backend:10} {r.size:6} {starts:>16} {rps:>14,.0f} {p99:>7.1f} {cpu:>17.0f}")
     for backend in sorted({r.backend for r in results}):
         pair = {r.size: r for r in results if r.backend == backend}
         if "empty" in pair and "grown" in pair and pair["empty"].encrypt:
