@@ -72,13 +72,21 @@ def new_key_record(
 
 
 def insert_key(
-    core: Core, tx: Transaction, key: Key, material: NewMaterial | None, tags: Sequence[Tag]
+    core: Core,
+    tx: Transaction,
+    key: Key,
+    material: NewMaterial | None,
+    tags: Sequence[Tag],
+    *,
+    count_checked: bool = False,
 ) -> Key:
     """Store a new key in ``tx``: its record, its ``material`` (made by the key's store;
     None: imported later) as version 1, and its tags; returns the stored record. The
     caller has checked the policy and the tags. Raises LimitExceededException when a
-    customer managed key would exceed its account's quota of keys in the Region."""
-    if key.key_manager is KeyManager.CUSTOMER:
+    customer managed key would exceed its account's quota of keys in the Region, unless
+    ``count_checked``: the caller checks the count of the keys it inserts once, in ``tx``
+    (``quotas.check_key_count`` with ``stored``)."""
+    if key.key_manager is KeyManager.CUSTOMER and not count_checked:
         check_key_count(tx, key)
     tx.keys.insert(key)
     if material is not None:

@@ -137,11 +137,14 @@ def _record(tx: Transaction, now: float) -> None:
     tx.changes.record(CHANGE_NAME, datetime.fromtimestamp(now, UTC))
 
 
-def check_key_count(tx: Transaction, key: Key) -> None:
+def check_key_count(tx: Transaction, key: Key, *, stored: bool = False) -> None:
     """LimitExceededException when ``key``'s account has as many customer managed keys in
-    its Region as it may have (AWS managed keys do not count)."""
+    its Region as it may have (AWS managed keys do not count) before ``key`` is stored.
+    With ``stored``, ``key`` (the last of several this transaction created in its account
+    and Region) is in the count already: a seed that creates many keys counts once, after
+    its inserts, rather than once a key (each count reads the account's keys)."""
     most = limit(tx, key.account, key.region, catalog.KMS_KEYS)
-    if tx.quotas.customer_managed_keys(key.account, key.region) >= most:
+    if tx.quotas.customer_managed_keys(key.account, key.region) - int(stored) >= most:
         raise LimitExceededException(
             f"The request was rejected because a quota was exceeded: account {key.account} "
             f"already has {most} customer managed KMS keys in {key.region}, the most it can "

@@ -45,6 +45,7 @@ from strongroom.services.aliases import MAX_ALIASES_PER_KEY
 from strongroom.services.core import Core
 from strongroom.services.key_records import insert_key, new_key_record
 from strongroom.services.policies import validate_key_policy
+from strongroom.services.quotas import check_key_count
 from strongroom.services.rotation import check_rotatable, with_rotation_period
 from strongroom.services.seed_file import Rotation, SeedError, SeedFile, SeedKey
 from strongroom.storage.ports import Transaction
@@ -77,6 +78,9 @@ class _Run:
     now: datetime
     generated: dict[str, NewMaterial]
     changed: list[str] = field(default_factory=list)  # key and alias ARNs, for the caches
+    # The last key created in each (account, Region): the count of keys is checked once,
+    # after the inserts (quotas.check_key_count).
+    created: dict[tuple[str, str], Key] = field(default_factory=dict)
 
 
 def apply_seed(core: Core, seed: SeedFile) -> SeedOutcome:
@@ -97,6 +101,8 @@ def apply_seed(core: Core, seed: SeedFile) -> SeedOutcome:
                 log.info("seed: created account %s", account)
         for entry in seed.keys:
             _apply_key(run, entry, outcome)
+        for last in run.created.values():
+            check_key_count(tx, last, stored=True)
         for arn in run.changed:
             tx.changes.record(arn, run.now)
     for arn in run.changed:
@@ -164,7 +170,8 @@ def _create(run: _Run, entry: SeedKey) -> Key:
     else:
         # Made before the transaction, unless the key vanished since (deleted meanwhile).
         material = run.generated.get(entry.arn) or _new_material(run.core, key)
-    key = insert_key(run.core, run.tx, key, material, entry.tags or ())
+    key = insert_key(run.core, run.tx, key, material, entry.tags or (), count_checked=True)
+    run.created[key.account, key.region] = key
     if entry.aliases is not None:
         _apply_aliases(run, entry, key, entry.aliases)
     return key

@@ -60,7 +60,11 @@ keys = sa.Table(
     sa.Column("pending_window_days", sa.Integer, nullable=True),
     # Multi-Region keys: the Region of the set's primary key (None: a single-Region key).
     sa.Column("primary_region", sa.String(32), nullable=True),
-    sa.Index("ix_keys_account_region", "account_id", "region", "creation_date"),
+    # ListKeys: the equality columns, then the listing's order (creation date, ARN).
+    sa.Index("ix_keys_listing", "account_id", "region", "creation_date", "arn"),
+    # CreateKey's count of customer managed keys (the "AWS KMS keys" quota), index only.
+    # Led by key_manager: ListKeys (account and Region) never takes it for its own.
+    sa.Index("ix_keys_manager", "key_manager", "account_id", "region"),
     sa.Index("ix_keys_deletion_date", "deletion_date"),
     # The related multi-Region keys of a key id, in every Region.
     sa.Index("ix_keys_account_key_id", "account_id", "key_id"),
@@ -135,7 +139,8 @@ aliases = sa.Table(
     sa.Column("target_key_id", sa.String(64), nullable=False),
     sa.Column("creation_date", sa.Float, nullable=False),
     sa.Column("last_updated_date", sa.Float, nullable=False),
-    sa.Index("ix_aliases_target", "account_id", "region", "target_key_id"),
+    # The aliases of a key (ListAliases with KeyId), in name order.
+    sa.Index("ix_aliases_target_name", "account_id", "region", "target_key_id", "name"),
 )
 
 tags = sa.Table(
@@ -154,6 +159,8 @@ changes = sa.Table(
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("key_arn", sa.String(256), nullable=False),
     sa.Column("changed_at", sa.Float, nullable=False),
+    # The prune job deletes by age every minute.
+    sa.Index("ix_changes_changed_at", "changed_at"),
 )
 
 # Inline identity policies (IAM policy documents) of users and roles, by policy name.
@@ -309,7 +316,9 @@ custom_key_stores = sa.Table(
     sa.Column("connection_error_code", sa.String(48), nullable=True),
     sa.Column("creation_date", sa.Float, nullable=False),
     sa.UniqueConstraint("account_id", "region", "name", name="uq_custom_key_stores_name"),
-    sa.Index("ix_custom_key_stores_account_region", "account_id", "region", "creation_date"),
+    sa.Index(
+        "ix_custom_key_stores_listing", "account_id", "region", "creation_date", "store_id"
+    ),
     sa.Index("ix_custom_key_stores_cluster", "cluster_id"),
 )
 

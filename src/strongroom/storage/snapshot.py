@@ -30,7 +30,7 @@ from alembic.script import ScriptDirectory
 
 from strongroom.storage import migrate
 
-VERSION_TABLE = "alembic_version"  # Alembic's: the revision, recorded apart from the rows
+VERSION_TABLE = migrate.VERSION_TABLE  # Alembic's: the revision, recorded apart from the rows
 _BATCH = 1000  # rows inserted per statement when loading
 
 

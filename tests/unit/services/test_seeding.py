@@ -128,3 +128,24 @@ def test_an_mrk_id_seeds_a_multi_region_primary_key(core: Core) -> None:
         key = tx.keys.get(arn)
     assert key is not None and key.multi_region and key.primary_region == "us-east-1"
     assert key.current_version == 1
+
+
+def _seed_many(core: Core, count: int) -> SeedOutcome:
+    ids = [f"5eed0002-0000-4000-8000-{i:012d}" for i in range(count)]
+    text = yaml.safe_dump({"keys": [{"id": key_id} for key_id in ids]})
+    return apply_seed(core, parse_seed(text, default_account=ACCOUNT))
+
+
+def test_a_seed_fills_the_key_quota_exactly_and_no_further(core: Core) -> None:
+    from strongroom.domain.errors import LimitExceededException
+    from strongroom.services.quotas import set_quota
+
+    set_quota(core.store, ACCOUNT, "AWS KMS keys", 4, 0.0)
+    seed(core)  # one key
+    feed = core.store.latest_change()
+    with pytest.raises(LimitExceededException, match="AWS KMS keys"):
+        _seed_many(core, 4)  # five in all: the whole seed is refused
+    with core.store.transaction() as tx:
+        assert tx.quotas.customer_managed_keys(ACCOUNT, "us-east-1") == 1
+    assert core.store.latest_change() == feed
+    assert len(_seed_many(core, 3).created) == 3  # four in all: the quota

@@ -37,9 +37,15 @@ def after_position(
     position: tuple[datetime, str] | None,
 ) -> sa.Select[Any]:
     """Rows after the (creation date, id) ``position``, in that order: keyset pagination
-    that still continues when the row a page ended on is gone."""
+    that still continues when the row a page ended on is gone.
+
+    The condition is a row-value comparison, ``(created, ident) > (t, id)``, which SQLite
+    (3.15 and later) and PostgreSQL both turn into a seek in an index that holds the
+    listing's equality columns then ``created, ident``: a page deep in the listing costs
+    what the first page costs. (The equivalent ``created > t OR (created = t AND ident >
+    id)`` makes SQLite read every row from the start of the listing.)"""
     if position is not None:
         anchor, last = position[0].timestamp(), position[1]
-        q = q.where(sa.or_(created > anchor, sa.and_(created == anchor, ident > last)))
+        q = q.where(sa.tuple_(created, ident) > sa.tuple_(anchor, last))
     return q.order_by(created, ident)
 

@@ -55,18 +55,19 @@ def _material_version_values(info: MaterialVersion) -> dict[str, Any]:
     }
 
 
+_INSERT_MATERIAL = key_materials.insert()
+_INSERT_VERSION = _versions.insert()
+
 class SqlMaterial:
     """The MaterialRepository of one transaction."""
 
     def __init__(self, conn: sa.Connection) -> None:
         self._c = conn
 
+    # Inserts take their values as parameters of one statement (compiled once).
     def insert(self, key_arn: str, version: int, wrapped: bytes, now: datetime) -> None:
-        self._c.execute(
-            key_materials.insert().values(
-                key_arn=key_arn, version=version, wrapped=wrapped, created=now.timestamp()
-            )
-        )
+        values = {"key_arn": key_arn, "version": version, "wrapped": wrapped}
+        self._c.execute(_INSERT_MATERIAL, {**values, "created": now.timestamp()})
 
     def get(self, key_arn: str, version: int) -> bytes | None:
         q = sa.select(key_materials.c.wrapped).where(
@@ -85,7 +86,7 @@ class SqlMaterial:
         )
 
     def insert_version(self, info: MaterialVersion) -> None:
-        self._c.execute(_versions.insert().values(**_material_version_values(info)))
+        self._c.execute(_INSERT_VERSION, _material_version_values(info))
 
     def update_version(self, info: MaterialVersion) -> None:
         self._c.execute(

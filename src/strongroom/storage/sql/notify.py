@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 
 log = logging.getLogger(__name__)
@@ -52,6 +51,8 @@ class ChangeListener:
         self._thread.join(timeout=WAKE_SECONDS * 4)
 
     def _run(self) -> None:
+        import psycopg  # here: a SQLite server never imports the PostgreSQL driver
+
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True, **self._connect_args) as conn:
