@@ -74,7 +74,7 @@ ADMIN_USER = "admin"
 _KCV_SHOWN = 8  # hex digits of a key check value a message shows
 # The admin user's inline policy: everything KMS and Parameter Store offer, as an AWS
 # administrator has (the default key policy delegates to identity policies; without one a
-# user may do nothing). Migration 0017 gave ssm:* to admins made before.
+# user may do nothing). Migration 0016 gave ssm:* to admins made before.
 ADMIN_POLICY_NAME = "strongroom-admin"
 ADMIN_POLICY = (
     '{"Version": "2012-10-17", "Statement": '

@@ -1,4 +1,4 @@
-"""Migration 0017 (Parameter Store): its tables up and down, and the admin user's policy,
+"""Migration 0016 (Parameter Store): its tables up and down, and the admin user's policy,
 which gains ssm:* (and loses it on the way down), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def _policies(db: sa.Engine) -> dict[str, str]:
     return {str(r[0]): str(r[1]) for r in rows}
 
 
-def test_migration_0017_adds_the_tables_and_gives_the_admin_ssm(engine: sa.Engine) -> None:  # noqa: F811
-    _to(engine, "0014")
+def test_migration_0016_adds_the_tables_and_gives_the_admin_ssm(engine: sa.Engine) -> None:  # noqa: F811
+    _to(engine, "0015")
     _exec(engine, "INSERT INTO accounts VALUES ('111122223333', 1.0)")
     for name in ("admin", "other"):
         _exec(
@@ -47,13 +47,13 @@ def test_migration_0017_adds_the_tables_and_gives_the_admin_ssm(engine: sa.Engin
         doc=_OLD,
     )
     _exec(engine, insert, arn="arn:aws:iam::111122223333:user/other", name="mine", doc=_OWN)
-    _to(engine, "0017")
+    _to(engine, "0016")
     assert _policies(engine) == {
         "arn:aws:iam::111122223333:user/admin": _NEW,
         "arn:aws:iam::111122223333:user/other": _OWN,
     }
     tables = set(sa.inspect(engine).get_table_names())
     assert {"ssm_parameters", "ssm_parameter_versions", "ssm_parameter_tags"} <= tables
-    _to(engine, "0014", down=True)
+    _to(engine, "0015", down=True)
     assert _policies(engine)["arn:aws:iam::111122223333:user/admin"] == _OLD
     assert "ssm_parameters" not in set(sa.inspect(engine).get_table_names())

@@ -1,7 +1,7 @@
 """Parameter Store: parameters, their versions and their tags; the admin policy gains ssm:*
 
-Revision ID: 0017
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0014"  # the lead re-chains after 0015 and 0016 at merge
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
