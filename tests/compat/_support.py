@@ -8,6 +8,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -251,3 +252,24 @@ def store_state_is(kms: Any, store_id: str, state: str) -> dict[str, Any]:
         return entry
 
     return eventually(check)  # type: ignore[no-any-return]
+
+
+def worker_pids(server: Any) -> set[int]:
+    """The worker processes of a server started with --workers N: the children of the fork
+    server (``server/workers.py``) that the supervisor started."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+
+    def is_fork_server(pid: int) -> bool:
+        try:
+            return b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+
+    servers = [pid for pid in children.get(server.process.pid, []) if is_fork_server(pid)]
+    return {pid for fork_server in servers for pid in children.get(fork_server, [])}

@@ -25,7 +25,14 @@ import sqlalchemy as sa
 from conftest import POSTGRES_ENV, Server, _fresh_postgres_database, start_server
 from strongroom.keystores import softhsm
 
-from ._support import assert_kms_error, eventually, new_principal, store_state_is, unique_alias
+from ._support import (
+    assert_kms_error,
+    eventually,
+    new_principal,
+    store_state_is,
+    unique_alias,
+    worker_pids,
+)
 from .test_custom_key_stores import _create, _start, _stop, softhsm_cluster
 
 pytestmark = [
@@ -541,7 +548,7 @@ def test_two_workers_each_use_the_token_and_hear_of_a_disconnection(
         for i, blob in enumerate(blobs):
             for c in clients:
                 assert c.decrypt(CiphertextBlob=blob)["Plaintext"] == f"w{i}".encode()
-        assert len(_worker_pids(server)) >= 2
+        assert len(worker_pids(server)) >= 2
         # Each worker writes its own audit segment: both decrypted with the key, each through
         # its own session on the token.
         segments = [
@@ -579,17 +586,6 @@ def _start_workers(tmp_path: Path, backend: str) -> tuple[Server, str | None]:
             pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
         url, name = _fresh_postgres_database(base)
     return start_server(tmp_path / "data", url, "--workers", "2"), name
-
-
-def _worker_pids(server: Server) -> set[int]:
-    """The worker processes under the supervisor (each with its own token session)."""
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(server.process.pid)],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    return {int(p) for p in out.split()}
 
 
 # -- no material outside the token --------------------------------------------------------------

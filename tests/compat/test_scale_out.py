@@ -33,7 +33,7 @@ from conftest import (
 )
 
 from ._byok import import_material
-from ._support import ACCOUNT, make_client, new_principal, unique_alias
+from ._support import ACCOUNT, make_client, new_principal, unique_alias, worker_pids
 
 pytestmark = pytest.mark.compat
 
@@ -128,23 +128,9 @@ def test_connections_opened_at_once_are_spread_over_the_workers(workers: Any) ->
     assert min(counts) >= n // 4, f"connections per worker: {counts}"  # P(fail) ~ 3e-5 by chance
 
 
-def _worker_pids(server: Any) -> set[int]:
-    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
-    pids = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(fields[1]) == server.process.pid and b"resource_tracker" not in cmdline:
-            pids.add(int(stat.parent.name))
-    return pids
-
-
 def test_a_worker_that_dies_is_replaced_and_no_connection_is_lost(workers: Any) -> None:
     arn = workers.client().create_key()["KeyMetadata"]["Arn"]
-    before = _worker_pids(workers)
+    before = worker_pids(workers)
     assert len(before) == 2
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
@@ -152,7 +138,7 @@ def test_a_worker_that_dies_is_replaced_and_no_connection_is_lost(workers: Any) 
     # supervisor's new worker serves them: every call succeeds.
     for client in _clients(workers, 16):
         assert client.encrypt(KeyId=arn, Plaintext=b"x")["KeyId"] == arn
-    _converges(lambda: len(_worker_pids(workers)) == 2 and victim not in _worker_pids(workers))
+    _converges(lambda: len(worker_pids(workers)) == 2 and victim not in worker_pids(workers))
     assert workers.process.poll() is None
 
 
@@ -266,7 +252,7 @@ def test_two_nodes_on_one_postgres_database_serve_the_same_keys(two_nodes: tuple
 def test_workers_stop_cleanly_on_sigterm_and_sigint(tmp_path: Path, sig: int) -> None:
     server = start_server(tmp_path / "data", None, "--workers", "2")
     try:
-        pids = _worker_pids(server)
+        pids = worker_pids(server)
         assert len(pids) == 2
         # Both workers serving (the port answers once the first one does): a worker stopped
         # while it still imports has no application to shut down.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import socket
 import sys
 from pathlib import Path
@@ -122,14 +121,7 @@ def run(args: argparse.Namespace) -> int:
     """Start in an order that writes nothing before every check passed: the settings, the
     port (bound now, so a busy one fails first), then ``prepare`` (data directory,
     database, root key; only then the files it makes), then serve."""
-    import uvicorn
-
-    from strongroom.server import tls
-    from strongroom.server.app import KmsApp
-    from strongroom.server.client_config import endpoint_url
-    from strongroom.server.logs import configure_logging
-    from strongroom.server.wiring import build_runtime, config_path, prepare
-    from strongroom.server.workers import server_class, supervise
+    from strongroom.server.workers import prestart_workers, server_class, supervise
 
     settings = settings_from(
         args,
@@ -149,6 +141,16 @@ def run(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         tls_ca_bundle=args.tls_ca_bundle,
     )
+    if settings.workers > 1:  # the workers' parent imports the server while this one checks
+        prestart_workers()
+    import uvicorn
+
+    from strongroom.server import tls
+    from strongroom.server.app import KmsApp
+    from strongroom.server.client_config import endpoint_url
+    from strongroom.server.logs import configure_logging
+    from strongroom.server.wiring import build_runtime, config_path, prepare
+
     configure_logging(settings.log_level, settings.log_format)
     tls.check(settings)
     sock = _listen(settings.host, settings.port, settings.workers)
@@ -188,9 +190,9 @@ def run(args: argparse.Namespace) -> int:
         options["log_config"] = None
     if settings.workers > 1:
         sock.close()  # it only held the port: each worker binds its own socket
-        os.environ.update(settings.to_env())  # the workers' settings
         del options["host"], options["port"]
-        return supervise(settings.host, port, settings.workers, options, https=https)
+        env = settings.to_env()  # the workers' settings
+        return supervise(settings.host, port, settings.workers, options, env, https=https)
     server = server_class()(uvicorn.Config(KmsApp(build_runtime(settings)), **options))
     server.run(sockets=[sock])
     return 0 if server.started else 1

@@ -6,9 +6,13 @@ operating system rather than from ``os.urandom`` on every request.
 
 from __future__ import annotations
 
+import os
 import random
 
 _rng = random.Random()
+# A forked process (the server's workers are forked from one parent) must not repeat its
+# parent's ids, or its siblings': each child seeds its own generator afresh.
+os.register_at_fork(after_in_child=_rng.seed)
 # RFC 9562 version 4: the version nibble (bits 76-79 of the 128) is 4, the two top bits of
 # the variant nibble (bits 62-63) are 10; the other 122 bits are random.
 _CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)

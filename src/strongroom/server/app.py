@@ -21,7 +21,13 @@ from strongroom.server.asgi import Receive, Scope, Send, reply
 from strongroom.server.jobs import Jobs
 from strongroom.server.metrics import CONTENT_TYPE, DatabaseCounts, Metrics, run_directory
 from strongroom.server.pipeline import Pipeline
-from strongroom.server.protocols import SSM_TARGET_PREFIX, AwsJson, AwsQuery, SsmJson
+from strongroom.server.protocols import (
+    SSM_TARGET_PREFIX,
+    AwsJson,
+    AwsQuery,
+    SsmJson,
+    WireProtocol,
+)
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import Core
 
@@ -75,6 +81,7 @@ class KmsApp:
                 # Content-Type itself (curl -d sends a form's Content-Type).
                 headers = scope["headers"]
                 target = _target(headers)
+                wire: WireProtocol
                 if target is None:
                     wire = self._sts if is_query_request(headers) else self._kms
                 else:

@@ -15,6 +15,12 @@ worker still starting wait in its socket's backlog, and so do those that reach a
 that died until the supervisor has started another in its place on the same socket (a
 worker that exits with an error within seconds of its start failed to start: the supervisor
 stops and exits 1). On SIGTERM or SIGINT it stops the workers and exits 0.
+
+Workers are forked from a fork server (``multiprocessing``'s "forkserver"), a fresh process
+the supervisor starts as soon as it knows it will have workers (``prestart_workers``): it
+imports the server while the supervisor checks the data directory, the database and the
+root key, so a worker starts with everything imported (the imports take most of a start)
+and inherits nothing else: no database connection, no token session, no thread.
 """
 
 from __future__ import annotations
@@ -42,6 +48,29 @@ _BACKLOG = 2048  # uvicorn's default
 _STOP_TIMEOUT = 15.0  # seconds a worker has to finish in-flight requests on stop
 _WATCH_INTERVAL = 0.5  # seconds between checks that every worker is alive
 _FAILED_START = 5.0  # a worker that exits with an error this soon after its start failed to start
+# What the fork server imports before it forks the first worker: the app and the stack.
+_PRELOAD = [
+    "strongroom.server.wiring",
+    "strongroom.server.app",
+    "uvicorn",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.httptools_impl",
+]
+
+
+def _context() -> multiprocessing.context.ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
+def prestart_workers() -> None:
+    """Start the fork server the workers will be forked from, now: it imports the server in
+    parallel with the caller (``_PRELOAD``)."""
+    from multiprocessing import forkserver
+
+    _context()
+    forkserver.ensure_running()
 
 
 def server_class() -> type[Any]:
@@ -95,14 +124,15 @@ def check_free(host: str, port: int) -> int:
         return bound
 
 
-def run_worker(sock: socket.socket, options: dict[str, Any]) -> None:
-    """A worker process: uvicorn on its own listening socket, the app from the
-    STRONGROOM_* environment the supervisor set."""
+def run_worker(sock: socket.socket, options: dict[str, Any], env: dict[str, str]) -> None:
+    """A worker process: uvicorn on its own listening socket, the app from the settings in
+    ``env`` (STRONGROOM_* variables; the fork server's own environment is older)."""
+    os.environ.update(env)
     import uvicorn
 
     import strongroom.server.wiring  # noqa: F401  (before logging is set: alembic's import logs)
 
-    # A spawned process starts with logging unset: without this, its records below WARNING
+    # A forked worker starts with logging unset: without this, its records below WARNING
     # (the access log's among them) would go nowhere.
     configure_logging(options["log_level"], os.environ.get(f"{ENV_PREFIX}LOG_FORMAT", "text"))
     config = uvicorn.Config(APP_FACTORY, factory=True, **options)
@@ -112,10 +142,17 @@ def run_worker(sock: socket.socket, options: dict[str, Any]) -> None:
 
 
 def supervise(
-    host: str, port: int, workers: int, options: dict[str, Any], *, https: bool = False
+    host: str,
+    port: int,
+    workers: int,
+    options: dict[str, Any],
+    env: dict[str, str],
+    *,
+    https: bool = False,
 ) -> int:
-    """Run ``workers`` worker processes on (host, port) until SIGTERM or SIGINT; ``https``:
-    ``options`` carry uvicorn's ssl options."""
+    """Run ``workers`` worker processes on (host, port) until SIGTERM or SIGINT, with the
+    settings ``env`` (STRONGROOM_* variables); ``https``: ``options`` carry uvicorn's ssl
+    options."""
     sockets: list[socket.socket] = []
     try:
         port = check_free(host, port)
@@ -125,11 +162,13 @@ def supervise(
             sock.close()
         print(f"strongroom: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
-    context = multiprocessing.get_context("spawn")
+    context = _context()
     stop = threading.Event()
 
     def start(sock: socket.socket) -> tuple[BaseProcess, float]:
-        process = context.Process(target=run_worker, args=(sock, options), name="strongroom-worker")
+        process = context.Process(
+            target=run_worker, args=(sock, options, env), name="strongroom-worker"
+        )
         process.start()
         return process, time.monotonic()
 

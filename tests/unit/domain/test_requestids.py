@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 
@@ -28,3 +29,16 @@ def test_new_id_keeps_every_other_bit_random() -> None:
         assert 1600 < ones < 2400, f"bit {bit} is set in {ones} of 4000 ids"
     # The variant digit takes each of 8, 9, a, b.
     assert set(Counter(new_id()[19] for _ in range(400))) == set("89ab")
+
+
+def test_a_forked_process_makes_ids_of_its_own() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert child != new_id()
