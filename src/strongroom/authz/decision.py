@@ -155,13 +155,15 @@ def _key_facts(key: Key) -> tuple[object, ...]:
     """What the static condition keys of ``key`` follow from: aws:ResourceAccount and
     ``key_context``'s keys (a unit test checks that keys with equal facts have equal
     contexts). Every key with the same facts shares one static context."""
+    # primary_region and region stand for multi_region_type (a property: slower to read).
     return (
         key.account,
         key.key_spec,
         key.key_usage,
         key.origin,
         key.multi_region,
-        key.multi_region_type,
+        key.primary_region,
+        key.region,
     )
 
 
@@ -205,10 +207,16 @@ class Authorizer:
     def request_principal(self, caller: Caller) -> RequestPrincipal:
         """The caller as the evaluator sees it, with its IAM tags (kept per ARN and tags)."""
         entry = (caller.principal.arn, caller.tags)
-        found = self._principals.hit(entry)
-        if found is None:
-            found = RequestPrincipal.from_arn(entry[0], dict(caller.tags))
-            self._principals.keep(entry, found)
+        principals = self._principals
+        found = principals.get(entry)
+        if found is not None:
+            try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined: every request
+                principals.move_to_end(entry)
+            except KeyError:
+                pass
+            return found
+        found = RequestPrincipal.from_arn(entry[0], dict(caller.tags))
+        principals.keep(entry, found)
         return found
 
     def identity_policies(self, caller: Caller) -> tuple[Policy, ...]:
@@ -238,15 +246,21 @@ class Authorizer:
         memo. A key's facts never change (spec, usage, origin) but for a multi-Region key's
         type, which changes with its primary Region and is one of the facts."""
         entry = (principal.arn, caller.tags, _NO_KEY if key is None else _key_facts(key))
-        found = self._base.hit(entry)
-        if found is None:
+        base = self._base
+        found = base.get(entry)
+        if found is not None:
+            try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined: every request
+                base.move_to_end(entry)
+            except KeyError:
+                pass
+        else:
             resource = "*" if key is None else key.arn
             context = dict(AuthzRequest.create("", resource, principal).context)
             context["aws:securetransport"] = "false"  # plain HTTP
             if key is not None:
                 context.update(key_context(key))
             found = (context, frozenset(context.items()))
-            self._base.keep(entry, found)
+            base.keep(entry, found)
         return found
 
     def request_context(

@@ -77,8 +77,9 @@ class MaterialCache:
 
     A symmetric key's material is kept as its 32 bytes, not as the ``AESGCM`` instance its
     operations use (pyca's keeps two cipher contexts: about 2.6 kB a key against about 0.2 kB).
-    The instances of the ``CIPHERS`` most recently used symmetric versions are kept beside,
-    so a hot key builds none; another builds one per operation (about 1 µs).
+    The instances of the ``CIPHERS`` most recently used symmetric keys are kept beside (up to
+    four versions each), so a hot key builds none; another builds one per operation (about
+    1 µs).
 
     Reads take no lock. A load notes ``generation`` before it reads rows and ``put`` keeps
     the result only if no ``forget`` came in meanwhile: the rows may have changed since
@@ -89,7 +90,8 @@ class MaterialCache:
     def __init__(self, max_entries: int = 100_000) -> None:
         # A key's versions as (version, material) pairs: most keys have one.
         self._materials: LruDict[str, tuple[tuple[int, Material], ...]] = LruDict(max_entries)
-        self._ciphers: LruDict[tuple[str, int], AESGCM] = LruDict(
+        # The ready instances of the most recently used keys (at most four versions each).
+        self._ciphers: LruDict[str, tuple[tuple[int, AESGCM], ...]] = LruDict(
             min(max_entries, self.CIPHERS)
         )
         self._generation = 0
@@ -115,12 +117,25 @@ class MaterialCache:
     def cipher(self, arn: str, version: int) -> AESGCM | None:
         """The AES-GCM instance of a symmetric version, when one of the most recently used;
         else None (then ``get`` gives its bytes)."""
-        return self._ciphers.hit((arn, version))
+        ciphers = self._ciphers
+        found = ciphers.get(arn)
+        if found is None:
+            return None
+        try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined: every operation
+            ciphers.move_to_end(arn)
+        except KeyError:
+            pass
+        for number, aead in found:
+            if number == version:
+                return aead
+        return None
 
     def put_cipher(self, arn: str, version: int, aead: AESGCM, generation: int) -> None:
         with self._lock:
             if generation == self._generation:
-                self._ciphers.keep((arn, version), aead)
+                versions = self._ciphers.get(arn, ())
+                others = tuple(pair for pair in versions if pair[0] != version)
+                self._ciphers.keep(arn, (*others[-3:], (version, aead)))
 
     def put(self, arn: str, version: int, material: Material, generation: int) -> None:
         with self._lock:
@@ -148,9 +163,8 @@ class MaterialCache:
                 for other in related:
                     del self._materials[other]
                 related.append(arn)
-            gone = set(related)
-            for entry in [e for e in self._ciphers if e[0] in gone]:
-                del self._ciphers[entry]
+            for other in related:
+                self._ciphers.pop(other, None)
 
     def clear(self) -> None:
         with self._lock:
