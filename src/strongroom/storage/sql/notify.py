@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 
 log = logging.getLogger(__name__)
@@ -52,6 +51,10 @@ class ChangeListener:
         self._thread.join(timeout=WAKE_SECONDS * 4)
 
     def _run(self) -> None:
+        # Imported here: only PostgreSQL listens, and a process on SQLite is about 9 MB
+        # smaller without psycopg (bench/memory_bench.py).
+        import psycopg
+
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True, **self._connect_args) as conn:
