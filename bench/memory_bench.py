@@ -13,8 +13,9 @@ every key, on every worker.
    what a worker keeps).
 3. Opens connections until it holds ``--connections`` of them to each worker (which worker
    accepted a connection is read from /proc: the socket's inode in /proc/net/tcp, among the
-   workers' file descriptors), then sends a signed Encrypt for every key on every worker's
-   connections, so that every worker has every key in its caches; ``--passes`` times.
+   workers' file descriptors), then sends a signed Encrypt for every key on each worker's
+   connections, one worker after the other, so that every worker has every key in its
+   caches; ``--passes`` times.
 4. Prints each worker's VmRSS and VmHWM (/proc/<pid>/status) after start and after each
    pass, and the key cache's hits and misses from /metrics (a miss in the second pass means
    the cache let a key go).
@@ -134,9 +135,9 @@ def grow_keys(data_dir: Path, n: int) -> float:
                     for row in template_rows:
                         copy = {
                             k: (
-                                v.replace(arns[0], arn).replace(ids[0], ids[i]).replace(
-                                    old_id, new_id
-                                )
+                                v.replace(arns[0], arn)
+                                .replace(ids[0], ids[i])
+                                .replace(old_id, new_id)
                                 if isinstance(v, str)
                                 else v
                             )
@@ -349,9 +350,7 @@ async def connect_per_worker(
     port: int, pids: list[int], per_worker: int, signer: Signer, probe_key: str
 ) -> dict[int, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]:
     """``per_worker`` open connections to each worker (by pid)."""
-    held: dict[int, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {
-        p: [] for p in pids
-    }
+    held: dict[int, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {p: [] for p in pids}
     spare = []
     for _ in range(per_worker * len(pids) * 20):
         if all(len(v) >= per_worker for v in held.values()):
@@ -388,11 +387,11 @@ async def drive(
                 bad += 1
             total += 1
 
-    tasks = []
+    # Called for one worker at a time: a key a worker has not cached is read in a transaction
+    # that takes SQLite's write lock (BEGIN IMMEDIATE), and two workers missing at once wait
+    # on each other's lock (busy_timeout sleeps), which made the first pass ten times slower.
     for conns in held.values():
-        for i, conn in enumerate(conns):
-            tasks.append(one(conn, ids[i :: len(conns)]))
-    await asyncio.gather(*tasks)
+        await asyncio.gather(*(one(conn, ids[i :: len(conns)]) for i, conn in enumerate(conns)))
     return total, bad
 
 
@@ -420,10 +419,21 @@ def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         signer = Signer(data_dir, port)
 
         async def run() -> None:
-            held = await connect_per_worker(port, pids, args.connections, signer, ids[0])
             for n in range(1, args.passes + 1):
                 t1 = time.perf_counter()
-                total, bad = await drive(held, signer, ids)
+                total = bad = 0
+                # One worker at a time, on connections opened just before (an idle one is
+                # closed after uvicorn's keep-alive timeout, 5 s).
+                for pid in pids:
+                    held = await connect_per_worker(port, pids, args.connections, signer, ids[0])
+                    for other, conns in held.items():
+                        if other != pid:
+                            for _, writer in conns:
+                                writer.close()
+                    done, failed = await drive({pid: held[pid]}, signer, ids)
+                    total, bad = total + done, bad + failed
+                    for _, writer in held[pid]:
+                        writer.close()
                 took = time.perf_counter() - t1
                 counts = key_cache_counts(port)
                 rows = report_rss(f"after pass {n}", pids)
@@ -432,11 +442,13 @@ def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                     f"{bad} not 200; key cache hits/misses so far: {counts}",
                     flush=True,
                 )
-                result[f"pass{n}"] = {"rss": rows, "requests": total, "bad": bad,
-                                      "seconds": took, "key_cache": counts}
-            for conns in held.values():
-                for _, writer in conns:
-                    writer.close()
+                result[f"pass{n}"] = {
+                    "rss": rows,
+                    "requests": total,
+                    "bad": bad,
+                    "seconds": took,
+                    "key_cache": counts,
+                }
 
         asyncio.run(run())
     finally:

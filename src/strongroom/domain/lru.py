@@ -3,9 +3,9 @@ per-process cache (key records, grants, unwrapped material, parsed policies, aut
 contexts).
 
 Exact LRU on ``collections.OrderedDict`` (C): a hit moves the entry to the end
-(``move_to_end``, about 60 ns more than a plain ``dict.get`` here, measured in
-``bench/memory_bench.py``'s notes), a new entry past the bound drops the oldest one, never
-the whole map. Safe to read without a lock under the GIL: a hit whose entry another thread
+(``move_to_end``: about 60 ns more than a plain ``dict.get``, bench/README "Session 9 (issue
+17): memory"), a new entry past the bound drops the least recently used one, never the whole
+map. Safe to read without a lock under the GIL: a hit whose entry another thread
 dropped meanwhile still returns the value it read.
 """
 

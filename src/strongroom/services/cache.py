@@ -4,11 +4,11 @@ material is each key store's own (``keystores``): every invalidation here reache
 stores' caches too (``add_listener``).
 
 Every map is bounded by ``max_entries`` (setting ``key_cache_keys``, 100,000 by default) and
-lets its least recently used entry go when full (``domain.lru.LruDict``): the key records, the
-alias targets, the replica Regions, the grants, the material ids, the tags and the alias names
-each hold at most ``max_entries`` entries (keys or aliases). A key record is kept compact: its
-account, Region and policy text are shared with every other record that has the same ones
-(one default policy text per account, however many keys).
+lets its least recently used entry go when full (``domain.lru.LruDict``): the key records
+(each with its grants), the alias targets, the replica Regions, the material ids, the tags and
+the alias names each hold at most ``max_entries`` entries (keys or aliases). A key record is
+kept compact: its account, Region and policy text are shared with every other record that has
+the same ones (one default policy text per account, however many keys).
 
 The hot path (Encrypt, Decrypt, GenerateDataKey, Sign, GenerateMac, ...) reads only from
 here in steady state. A write in this process drops the entries it changed at once; writes made by
@@ -43,10 +43,10 @@ class CacheListener(Protocol):
 
 class KeyCache:
     def __init__(self, max_entries: int = 100_000) -> None:
-        self._keys: LruDict[str, Key] = LruDict(max_entries)
+        # A key's record with its grants (None until read): one entry, one recency.
+        self._keys: LruDict[str, tuple[Key, KeyGrants | None]] = LruDict(max_entries)
         self._aliases: LruDict[AliasKey, str] = LruDict(max_entries)
         self._replicas: LruDict[str, tuple[str, ...]] = LruDict(max_entries)
-        self._grants: LruDict[str, KeyGrants] = LruDict(max_entries)
         self._material_ids: LruDict[str, dict[int, str]] = LruDict(max_entries)
         self._tags: LruDict[str, Mapping[str, str]] = LruDict(max_entries)
         self._alias_names: LruDict[str, tuple[str, ...]] = LruDict(max_entries)
@@ -69,7 +69,7 @@ class KeyCache:
             "keys": len(self._keys),
             "aliases": len(self._aliases),
             "replicas": len(self._replicas),
-            "grants": len(self._grants),
+            "grants": sum(1 for _, grants in self._keys.values() if grants is not None),
             "material_ids": len(self._material_ids),
             "tags": len(self._tags),
             "alias_names": len(self._alias_names),
@@ -82,8 +82,8 @@ class KeyCache:
 
     def key(self, arn: str) -> Key | None:
         keys = self._keys
-        key = keys.get(arn)
-        if key is None:  # counted for the metrics, without a lock: a lost count is harmless
+        entry = keys.get(arn)
+        if entry is None:  # counted for the metrics, without a lock: a lost count is harmless
             self.misses += 1
             return None
         self.hits += 1
@@ -91,7 +91,7 @@ class KeyCache:
             keys.move_to_end(arn)
         except KeyError:  # dropped by another thread since the read
             pass
-        return key
+        return entry[0]
 
     def put_key(self, key: Key, generation: int) -> None:
         """Keep a key record read at ``generation``, unless an invalidation came in meanwhile
@@ -99,7 +99,8 @@ class KeyCache:
         with self._lock:
             if generation != self._generation:
                 return
-            self._keys.keep(key.arn, self._compact(key))
+            kept = self._keys.get(key.arn)  # grants read since no invalidation still hold
+            self._keys.keep(key.arn, (self._compact(key), None if kept is None else kept[1]))
 
     def _compact(self, key: Key) -> Key:
         """``key`` with its account, Region and policy text shared with the other records
@@ -127,18 +128,18 @@ class KeyCache:
         self._replicas.keep(arn, regions)
 
     def grants(self, arn: str) -> KeyGrants | None:
-        """The live grants of the key ``arn``, as last read."""
-        grants = self._grants
-        found = grants.get(arn)
-        if found is not None:
-            try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined
-                grants.move_to_end(arn)
-            except KeyError:
-                pass
-        return found
+        """The live grants of the key ``arn``, as last read (kept with its record: the
+        request that asks has just read the record, which marked the entry used)."""
+        entry = self._keys.get(arn)
+        return None if entry is None else entry[1]
 
     def put_grants(self, arn: str, grants: KeyGrants) -> None:
-        self._grants.keep(arn, grants)
+        """Keep the grants of a key whose record is cached (else nothing is kept: the key
+        was invalidated or evicted meanwhile, and its grants are read again with it)."""
+        with self._lock:
+            entry = self._keys.get(arn)
+            if entry is not None:
+                self._keys[arn] = (entry[0], grants)
 
     def material_id(self, arn: str, version: int) -> str | None:
         """The KeyMaterialId of a material version, when this process has looked it up."""
@@ -185,9 +186,8 @@ class KeyCache:
         names, and through the listeners its material) or an alias (by its ARN)."""
         with self._lock:
             self._generation += 1
-            self._keys.pop(arn, None)
+            self._keys.pop(arn, None)  # and its grants
             self._replicas.pop(arn, None)
-            self._grants.pop(arn, None)
             self._material_ids.pop(arn, None)
             self._tags.pop(arn, None)
             self._alias_names.pop(arn, None)
@@ -206,7 +206,6 @@ class KeyCache:
             self._keys.clear()
             self._aliases.clear()
             self._replicas.clear()
-            self._grants.clear()
             self._material_ids.clear()
             self._tags.clear()
             self._alias_names.clear()

@@ -35,9 +35,7 @@ def _key(n: int, policy: str) -> Key:
     key_id = f"00000000-0000-4000-8000-{n:012d}"
     # A new string object per key, as each database row gives its own.
     text = policy[:1] + policy[1:]
-    return replace(
-        symmetric_key(text), arn=ARN.rsplit("/", 1)[0] + "/" + key_id, key_id=key_id
-    )
+    return replace(symmetric_key(text), arn=ARN.rsplit("/", 1)[0] + "/" + key_id, key_id=key_id)
 
 
 def test_keys_with_the_same_policy_document_share_one_parsed_policy() -> None:
@@ -69,8 +67,12 @@ def test_a_policy_change_on_one_key_leaves_the_other_keys_policy_alone() -> None
         {
             "Version": "2012-10-17",
             "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "kms:*",
-                 "Resource": "*"},
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ACCOUNT},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
                 {"Effect": "Deny", "Principal": "*", "Action": "kms:Encrypt", "Resource": "*"},
             ],
         }
@@ -90,8 +92,12 @@ def test_a_shared_policy_that_names_one_key_allows_only_that_key() -> None:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "kms:*",
-                 "Resource": named.arn},
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ACCOUNT},
+                    "Action": "kms:*",
+                    "Resource": named.arn,
+                },
             ],
         }
     )
