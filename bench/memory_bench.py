@@ -514,6 +514,9 @@ def profile(args: argparse.Namespace, data_dir: Path) -> None:
 
     encrypt_all(ids[:100])  # warm: imports, the first parse of everything
     gc.collect()
+    if args.server_gc:  # the collector as KmsApp.startup leaves it
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
     rss0 = status(os.getpid())["VmRSS"]
     if args.trace:
         tracemalloc.start(1)
@@ -521,8 +524,11 @@ def profile(args: argparse.Namespace, data_dir: Path) -> None:
     t0 = time.process_time()
     encrypt_all(ids)
     cpu = time.process_time() - t0
-    gc.collect()
+    if args.server_gc:
+        print(f"  RSS before any full collection: {status(os.getpid())['VmRSS'] / 1024:.1f} MB")
+    found = gc.collect()
     rss1 = status(os.getpid())["VmRSS"]
+    print(f"  a full collection found {found} unreachable objects")
     print(
         f"{n} keys: RSS {rss0 / 1024:.1f} -> {rss1 / 1024:.1f} MB, "
         f"+{(rss1 - rss0) / 1024:.1f} MB ({(rss1 - rss0) * 1024 / n:.0f} B/key); "
@@ -585,6 +591,9 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="write the numbers here")
     p.add_argument("--profile", type=int, default=0, help="in-process profile with N keys")
     p.add_argument("--trace", action="store_true", help="--profile with tracemalloc")
+    p.add_argument(
+        "--server-gc", action="store_true", help="--profile with the server's gc thresholds"
+    )
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on the way out

@@ -18,7 +18,7 @@ import hmac
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -88,8 +88,9 @@ class MaterialCache:
     CIPHERS = 1024
 
     def __init__(self, max_entries: int = 100_000) -> None:
-        # A key's versions as (version, material) pairs: most keys have one.
-        self._materials: LruDict[str, tuple[tuple[int, Material], ...]] = LruDict(max_entries)
+        # A key's versions, flat: (version, material, version, material, ...); most keys
+        # have one, kept in one 2-tuple.
+        self._materials: LruDict[str, tuple[int | Material, ...]] = LruDict(max_entries)
         # The ready instances of the most recently used keys (at most four versions each).
         self._ciphers: LruDict[str, tuple[tuple[int, AESGCM], ...]] = LruDict(
             min(max_entries, self.CIPHERS)
@@ -109,9 +110,9 @@ class MaterialCache:
     def get(self, arn: str, version: int) -> Material | None:
         versions = self._materials.hit(arn)
         if versions is not None:
-            for number, material in versions:
-                if number == version:
-                    return material
+            for i in range(0, len(versions), 2):
+                if versions[i] == version:
+                    return cast(Material, versions[i + 1])
         return None
 
     def cipher(self, arn: str, version: int) -> AESGCM | None:
@@ -142,8 +143,13 @@ class MaterialCache:
             if generation != self._generation or not self._max:
                 return
             versions = self._materials.get(arn, ())
-            others = tuple(pair for pair in versions if pair[0] != version)
-            self._materials.keep(arn, (*others, (version, material)))
+            others = [
+                item
+                for i in range(0, len(versions), 2)
+                if versions[i] != version
+                for item in versions[i : i + 2]
+            ]
+            self._materials.keep(arn, (*others, version, material))
 
     def forget(self, arn: str) -> None:
         """Drop a key's material; for a multi-Region key, that of every related key of the

@@ -268,3 +268,16 @@ def test_symmetric_material_is_kept_as_bytes_beside_a_few_ready_ciphers(
     assert all(isinstance(cache.get(k.arn, 1), KeyBytes) for k in keys)
     software.forget(keys[4].arn)
     assert cache.get(keys[4].arn, 1) is None and cache.cipher(keys[4].arn, 1) is None
+
+
+def test_the_material_cache_keeps_every_version_of_a_key_under_one_entry() -> None:
+    cache = MaterialCache(max_entries=1)
+    arn = "arn:aws:kms:us-east-1:111122223333:key/rotated"
+    first, second, again = KeyBytes(b"1" * 32), KeyBytes(b"2" * 32), KeyBytes(b"3" * 32)
+    cache.put(arn, 1, first, cache.generation)
+    cache.put(arn, 2, second, cache.generation)
+    assert len(cache) == 1
+    assert cache.get(arn, 1) is first and cache.get(arn, 2) is second
+    cache.put(arn, 1, again, cache.generation)  # read anew: replaces, never duplicates
+    assert cache.get(arn, 1) is again and cache.get(arn, 2) is second
+    assert cache.get(arn, 3) is None
