@@ -163,7 +163,8 @@ class MaterialCache:
                 _, _, _, _, account, resource = arn.split(":", 5)
                 related = [
                     a
-                    for a in self._materials
+                    # A snapshot (one C call): a lock-free hit elsewhere reorders the map.
+                    for a in list(self._materials)
                     if a.endswith(":" + resource) and a.split(":", 5)[4] == account
                 ]
                 for other in related:

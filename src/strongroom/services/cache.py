@@ -69,7 +69,8 @@ class KeyCache:
             "keys": len(self._keys),
             "aliases": len(self._aliases),
             "replicas": len(self._replicas),
-            "grants": sum(1 for _, grants in self._keys.values() if grants is not None),
+            # A snapshot first (one C call): a lock-free hit elsewhere reorders the map.
+            "grants": sum(1 for _, grants in list(self._keys.values()) if grants is not None),
             "material_ids": len(self._material_ids),
             "tags": len(self._tags),
             "alias_names": len(self._alias_names),
