@@ -5,8 +5,9 @@
 request's condition keys, as AWS KMS decides ("Determining access to a KMS key",
 https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html).
 
-Policies are parsed once per (owner ARN, policy text) and kept: the hot path pays a dict
-lookup, never ``parse_policy``. A changed policy has another text, so it is parsed anew.
+Policies are parsed once per (kind, policy text) and kept, shared by every key, user or role
+whose document is that text: the hot path pays a dict lookup, never ``parse_policy``. A
+changed policy has another text, so it is parsed anew; the others keep theirs.
 
 A key's grants (``authz.grants.KeyGrants``, which the services cache with the key) add
 permissions: a grant for the operation whose constraints admit the request's encryption
@@ -46,29 +47,43 @@ from strongroom.authz.evaluate import (
 from strongroom.authz.grants import GrantRule, KeyGrants, grant_context, grants_allow, may_retire
 from strongroom.authz.policy import Policy, PolicyKind, parse_policy
 from strongroom.domain.enums import SpecFamily
+from strongroom.domain.lru import LruDict
 from strongroom.domain.models import Caller, Grant, Key
 
 _MAX_ENTRIES = 10_000
 
 
 class PolicyCache:
-    """Parsed policies by (owner ARN, kind, text); bounded, thread-safe enough for dicts."""
+    """Parsed policies by (kind, text), shared by every owner whose document is the same text
+    (100,000 keys with their account's default key policy hold one parsed policy); at most
+    ``max_entries`` distinct documents, the least recently used going first."""
 
     def __init__(self, max_entries: int = _MAX_ENTRIES) -> None:
-        self._policies: dict[tuple[str, PolicyKind, str], Policy] = {}
-        self._max = max_entries
+        self._policies: LruDict[tuple[PolicyKind, str], Policy] = LruDict(max_entries)
         self._lock = threading.Lock()
 
-    def get(self, owner: str, kind: PolicyKind, text: str) -> Policy:
-        """The parsed policy; MalformedPolicyDocumentException if ``text`` is not one."""
-        entry = (owner, kind, text)
-        policy = self._policies.get(entry)
-        if policy is None:
-            policy = parse_policy(text, kind)
-            with self._lock:
-                if len(self._policies) >= self._max:
-                    self._policies.clear()
-                self._policies[entry] = policy
+    def __len__(self) -> int:
+        return len(self._policies)
+
+    def get(self, kind: PolicyKind, text: str) -> Policy:
+        """The parsed policy; MalformedPolicyDocumentException if ``text`` is not one. The
+        policy does not depend on whose it is: a Policy is immutable but for its memo of
+        scans, which is keyed on the resource and principal it was asked about."""
+        entry = (kind, text)
+        policies = self._policies
+        policy = policies.get(entry)
+        if policy is not None:
+            try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined
+                policies.move_to_end(entry)
+            except KeyError:
+                pass
+            return policy
+        policy = parse_policy(text, kind)
+        with self._lock:
+            found = policies.get(entry)
+            if found is not None:  # parsed meanwhile by another thread: share that one
+                return found
+            policies.keep(entry, policy)
         return policy
 
 
@@ -129,16 +144,38 @@ def _add_resource_keys(
         context[RESOURCE_ALIASES] = facts.aliases()
 
 
-_BaseEntry = tuple[str, tuple[tuple[str, str], ...], str, str | None]
+# principal ARN, principal tags, and the resource's facts: "*", or a key's account and what
+# ``key_context`` reads (spec, usage, origin, multi-Region, multi-Region type)
+_BaseEntry = tuple[str, tuple[tuple[str, str], ...], tuple[object, ...]]
 _Base = tuple[dict[str, ContextValue], frozenset[tuple[str, ContextValue]]]
+_NO_KEY: tuple[object, ...] = ("*",)
+
+
+def _key_facts(key: Key) -> tuple[object, ...]:
+    """What the static condition keys of ``key`` follow from: aws:ResourceAccount and
+    ``key_context``'s keys (a unit test checks that keys with equal facts have equal
+    contexts). Every key with the same facts shares one static context."""
+    # primary_region and region stand for multi_region_type (a property: slower to read).
+    return (
+        key.account,
+        key.key_spec,
+        key.key_usage,
+        key.origin,
+        key.multi_region,
+        key.primary_region,
+        key.region,
+    )
 
 
 class Authorizer:
     """The authorization decisions of one process, with what they keep between requests:
     parsed policies, the principals as the evaluator sees them, each principal's parsed
-    identity policies and the static part of each (principal, key) context. Every map is
-    bounded (cleared when full). ``clock`` gives aws:CurrentTime and aws:EpochTime (None: the
-    system clock, read with ``time.time``, the cheapest read of it).
+    identity policies and the static part of each (principal, key facts) context. Every map
+    holds at most ``max_entries`` (10,000) entries, the least recently used going first;
+    keys share their parsed policy when their documents are the same text and their static
+    context when their facts are the same (``_key_facts``), so the maps grow with the
+    distinct policies and principals, not with the keys. ``clock`` gives aws:CurrentTime and
+    aws:EpochTime (None: the system clock, read with ``time.time``, the cheapest read of it).
 
     Only ``services.access`` calls it (an import-linter contract says so): that seam builds
     the whole request context (grants, the key's tags and aliases, the operation's keys)."""
@@ -148,22 +185,38 @@ class Authorizer:
     ) -> None:
         self.policies = PolicyCache(max_entries)
         self._clock = clock
-        self._max = max_entries
-        self._principals: dict[tuple[str, tuple[tuple[str, str], ...]], RequestPrincipal] = {}
-        self._identity: dict[tuple[str, tuple[str, ...]], tuple[Policy, ...]] = {}
-        self._base: dict[_BaseEntry, _Base] = {}
+        self._principals: LruDict[tuple[str, tuple[tuple[str, str], ...]], RequestPrincipal] = (
+            LruDict(max_entries)
+        )
+        self._identity: LruDict[tuple[str, tuple[str, ...]], tuple[Policy, ...]] = LruDict(
+            max_entries
+        )
+        self._base: LruDict[_BaseEntry, _Base] = LruDict(max_entries)
         self._now: tuple[int, tuple[str, str]] = (-1, ("", ""))
+
+    def sizes(self) -> dict[str, int]:
+        """The number of entries of each map (for benchmarks and tests)."""
+        return {
+            "policies": len(self.policies),
+            "principals": len(self._principals),
+            "identity_policies": len(self._identity),
+            "static_contexts": len(self._base),
+        }
 
     # -- what is kept --------------------------------------------------------------------
     def request_principal(self, caller: Caller) -> RequestPrincipal:
         """The caller as the evaluator sees it, with its IAM tags (kept per ARN and tags)."""
         entry = (caller.principal.arn, caller.tags)
-        found = self._principals.get(entry)
-        if found is None:
-            if len(self._principals) >= self._max:
-                self._principals.clear()
-            found = RequestPrincipal.from_arn(entry[0], dict(caller.tags))
-            self._principals[entry] = found
+        principals = self._principals
+        found = principals.get(entry)
+        if found is not None:
+            try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined: every request
+                principals.move_to_end(entry)
+            except KeyError:
+                pass
+            return found
+        found = RequestPrincipal.from_arn(entry[0], dict(caller.tags))
+        principals.keep(entry, found)
         return found
 
     def identity_policies(self, caller: Caller) -> tuple[Policy, ...]:
@@ -171,15 +224,11 @@ class Authorizer:
         if not caller.identity_policies:
             return ()
         entry = (caller.principal.arn, caller.identity_policies)
-        found = self._identity.get(entry)
+        found = self._identity.hit(entry)
         if found is None:
-            if len(self._identity) >= self._max:
-                self._identity.clear()
-            arn = caller.principal.arn
-            found = tuple(
-                self.policies.get(arn, PolicyKind.IDENTITY, t) for t in caller.identity_policies
-            )
-            self._identity[entry] = found
+            texts = caller.identity_policies
+            found = tuple(self.policies.get(PolicyKind.IDENTITY, t) for t in texts)
+            self._identity.keep(entry, found)
         return found
 
     def _times(self) -> tuple[str, str]:
@@ -193,21 +242,25 @@ class Authorizer:
     def _base_context(self, caller: Caller, principal: RequestPrincipal, key: Key | None) -> _Base:
         """The condition keys that follow from the principal (its tags included) and the
         resource alone (``AuthzRequest.create``'s, the key's, aws:SecureTransport), computed
-        once per (principal, tags, key, primary Region), with their fingerprint for the
-        evaluator's memo. A key's other facts never change (spec, usage, origin); a
-        multi-Region key's type changes with its primary Region, which is part of the entry."""
-        resource = "*" if key is None else key.arn
-        primary = None if key is None else key.primary_region
-        entry = (principal.arn, caller.tags, resource, primary)
-        found = self._base.get(entry)
-        if found is None:
-            if len(self._base) >= self._max:
-                self._base.clear()
+        once per (principal, tags, key facts), with their fingerprint for the evaluator's
+        memo. A key's facts never change (spec, usage, origin) but for a multi-Region key's
+        type, which changes with its primary Region and is one of the facts."""
+        entry = (principal.arn, caller.tags, _NO_KEY if key is None else _key_facts(key))
+        base = self._base
+        found = base.get(entry)
+        if found is not None:
+            try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined: every request
+                base.move_to_end(entry)
+            except KeyError:
+                pass
+        else:
+            resource = "*" if key is None else key.arn
             context = dict(AuthzRequest.create("", resource, principal).context)
             context["aws:securetransport"] = "false"  # plain HTTP
             if key is not None:
                 context.update(key_context(key))
-            found = self._base[entry] = (context, frozenset(context.items()))
+            found = (context, frozenset(context.items()))
+            base.keep(entry, found)
         return found
 
     def request_context(
@@ -272,7 +325,7 @@ class Authorizer:
         key_policy = None
         granted = False
         if key is not None:
-            key_policy = self.policies.get(key.arn, PolicyKind.KEY, key.policy)
+            key_policy = self.policies.get(PolicyKind.KEY, key.policy)
             if resource is not None:
                 _add_resource_keys(context, resource, (key_policy, *identity))
             if grants:
@@ -411,7 +464,7 @@ class Authorizer:
         context = dict(AuthzRequest.create("sts:AssumeRole", role_arn, principal).context)
         context.update(self.request_context(caller, None, extra=extra))
         request = AuthzRequest("sts:AssumeRole", role_arn, principal, context)
-        policy = self.policies.get(role_arn, PolicyKind.TRUST, trust_policy)
+        policy = self.policies.get(PolicyKind.TRUST, trust_policy)
         evaluate(request, policy, self.identity_policies(caller)).raise_if_denied()
 
 

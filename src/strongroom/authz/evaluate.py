@@ -305,9 +305,6 @@ class _Tally:
     delegated: Statement | None = None
 
 
-_MAX_SCANS = 256  # memoized (action, resource, principal) scans per policy
-
-
 def _statement_tests(
     st: Statement, variables: bool, static: Mapping[str, ContextValue] | None
 ) -> tuple[Test, ...] | None:
@@ -327,16 +324,24 @@ def _statement_tests(
 def _candidates(policy: Policy, request: AuthzRequest) -> Candidates:
     """The statements of ``policy`` whose action, principal, resource and static conditions
     match the request, each with whether it names the caller itself and the tests left to
-    run; memoized on the policy per (action, resource, principal ARN, static context)."""
+    run; memoized on the policy per (action, resource, principal ARN, static context), with
+    ``"*"`` for the resource when no statement's match depends on it (``any_resource``)."""
     principal, static = request.principal, request.static
     static_key = None
     if static is not None:
         static_key = request.static_key
         if static_key is None:
             static_key = frozenset(static.items())
-    entry = (request.action, request.resource, principal.arn, static_key)
-    found = policy.scans.get(entry)
-    if found is None:
+    resource = "*" if policy.any_resource else request.resource
+    entry = (request.action, resource, principal.arn, static_key)
+    scans = policy.scans
+    found = scans.get(entry)
+    if found is not None:
+        try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined
+            scans.move_to_end(entry)
+        except KeyError:
+            pass
+    else:
         matched: list[Candidate] = []
         for st in policy.statements:
             if not st.matches_action(request.action):
@@ -348,9 +353,7 @@ def _candidates(policy: Policy, request: AuthzRequest) -> Candidates:
             if tests is not None:
                 matched.append((st, named is _Named.CALLER, tests))
         found = tuple(matched)
-        if len(policy.scans) >= _MAX_SCANS:
-            policy.scans.clear()
-        policy.scans[entry] = found
+        scans.keep(entry, found)
     return found
 
 

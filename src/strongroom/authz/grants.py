@@ -232,3 +232,7 @@ class KeyGrants:
         cached yet)."""
         return KeyGrants({**self._by_id, **extra})
 
+
+NO_GRANTS = KeyGrants({})
+"""The grants of a key that has none: one object shared by all such keys (KeyGrants never
+changes once made)."""

@@ -33,6 +33,7 @@ from strongroom.authz.conditions import (
     value_is_valid,
 )
 from strongroom.domain.errors import LimitExceededException, MalformedPolicyDocumentException
+from strongroom.domain.lru import LruDict
 
 MAX_POLICY_BYTES = 32768
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -152,7 +153,10 @@ class Statement:
         return False
 
 
-# action, resource, principal ARN, the static context's fingerprint (None: not given)
+MAX_SCANS = 256  # memoized (action, resource, principal, static context) scans per policy
+
+# action, resource (``"*"`` for a policy whose statements match every resource), principal
+# ARN, the static context's fingerprint (None: not given)
 ScanKey = tuple[str, str, str, frozenset[tuple[str, ContextValue]] | None]
 Candidate = tuple[Statement, bool, tuple[Test, ...]]
 """A statement that may apply, whether it names the caller itself (True) or the caller's
@@ -167,14 +171,18 @@ class Policy:
     ``condition_keys`` are the (lower-cased) condition keys its statements read. ``scans``
     memoizes what depends only on the action, the resource and the principal (see
     ``authz.evaluate``): the statements that may apply, each with the conditions left to
-    evaluate per request."""
+    evaluate per request; at most ``MAX_SCANS``, the least recently used going first.
+    ``any_resource``: no statement's match depends on the resource (each has ``"*"`` among
+    its Resource values, or no Resource/NotResource at all), so the scans of one action and
+    principal serve every key that shares the policy."""
 
     version: str
     id: str | None
     statements: tuple[Statement, ...]
     kind: PolicyKind
     condition_keys: frozenset[str] = field(init=False, repr=False, compare=False)
-    scans: dict[ScanKey, Candidates] = field(init=False, repr=False, compare=False)
+    scans: LruDict[ScanKey, Candidates] = field(init=False, repr=False, compare=False)
+    any_resource: bool = field(init=False, repr=False, compare=False)
     _reads: dict[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -182,7 +190,12 @@ class Policy:
             *(c.referenced_keys for st in self.statements for c in st.conditions)
         )
         object.__setattr__(self, "condition_keys", keys)
-        object.__setattr__(self, "scans", {})
+        object.__setattr__(self, "scans", LruDict(MAX_SCANS))
+        any_resource = all(
+            st.not_resource is None and (st.resource is None or "*" in st.resource.values)
+            for st in self.statements
+        )
+        object.__setattr__(self, "any_resource", any_resource)
         object.__setattr__(self, "_reads", {})
 
     def reads(self, prefix: str) -> bool:

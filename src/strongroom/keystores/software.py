@@ -18,7 +18,7 @@ import hmac
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,16 +40,17 @@ from strongroom.domain.enums import (
 )
 from strongroom.domain.errors import InvalidCiphertextException, KeyStoreError
 from strongroom.domain.ids import key_arn
+from strongroom.domain.lru import LruDict
 from strongroom.domain.models import Key
 from strongroom.domain.secrets import KeyBytes
 from strongroom.keystores.base import NewMaterial, RootKey
 from strongroom.storage.ports import Store, Transaction
 
-Material = AESGCM | KeyPair | KeyBytes
-"""Unwrapped material, ready to use: the AES-GCM instance of a symmetric encryption key,
-the parsed key pair of an asymmetric key, the secret of an HMAC key."""
+Material = KeyPair | KeyBytes
+"""Unwrapped material, ready to use: the parsed key pair of an asymmetric key, the secret
+of a symmetric encryption key or an HMAC key."""
 
-M = TypeVar("M", AESGCM, KeyPair, KeyBytes)
+M = TypeVar("M", KeyPair, KeyBytes)
 
 
 def material_arn(key: Key) -> str:
@@ -70,15 +71,30 @@ def material_arn(key: Key) -> str:
 class MaterialCache:
     """Unwrapped material by key ARN and version, bounded: at most ``max_entries`` keys
     (setting ``material_cache_keys``, 100,000 by default; every version of a key counts as
-    one), cleared as a whole when full; 0 keeps nothing, so every operation reads its
-    key's wrapped row and unwraps it under the root key (in the token, for a PKCS#11 root).
+    one), the least recently used key going first when full; 0 keeps nothing, so every
+    operation reads its key's wrapped row and unwraps it under the root key (in the token,
+    for a PKCS#11 root).
+
+    A symmetric key's material is kept as its 32 bytes, not as the ``AESGCM`` instance its
+    operations use (pyca's keeps two cipher contexts: about 2.6 kB a key against about 0.2 kB).
+    The instances of the ``CIPHERS`` most recently used symmetric keys are kept beside (up to
+    four versions each), so a hot key builds none; another builds one per operation (about
+    1 µs).
 
     Reads take no lock. A load notes ``generation`` before it reads rows and ``put`` keeps
     the result only if no ``forget`` came in meanwhile: the rows may have changed since
     (DeleteImportedKeyMaterial announced by another process)."""
 
+    CIPHERS = 1024
+
     def __init__(self, max_entries: int = 100_000) -> None:
-        self._materials: dict[str, dict[int, Material]] = {}
+        # A key's versions, flat: (version, material, version, material, ...); most keys
+        # have one, kept in one 2-tuple.
+        self._materials: LruDict[str, tuple[int | Material, ...]] = LruDict(max_entries)
+        # The ready instances of the most recently used keys (at most four versions each).
+        self._ciphers: LruDict[str, tuple[tuple[int, AESGCM], ...]] = LruDict(
+            min(max_entries, self.CIPHERS)
+        )
         self._generation = 0
         self._max = max_entries
         self._lock = threading.Lock()
@@ -87,17 +103,53 @@ class MaterialCache:
     def generation(self) -> int:
         return self._generation
 
+    def __len__(self) -> int:
+        """The number of keys whose material is kept."""
+        return len(self._materials)
+
     def get(self, arn: str, version: int) -> Material | None:
-        versions = self._materials.get(arn)
-        return None if versions is None else versions.get(version)
+        versions = self._materials.hit(arn)
+        if versions is not None:
+            for i in range(0, len(versions), 2):
+                if versions[i] == version:
+                    return cast(Material, versions[i + 1])
+        return None
+
+    def cipher(self, arn: str, version: int) -> AESGCM | None:
+        """The AES-GCM instance of a symmetric version, when one of the most recently used;
+        else None (then ``get`` gives its bytes)."""
+        ciphers = self._ciphers
+        found = ciphers.get(arn)
+        if found is None:
+            return None
+        try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined: every operation
+            ciphers.move_to_end(arn)
+        except KeyError:
+            pass
+        for number, aead in found:
+            if number == version:
+                return aead
+        return None
+
+    def put_cipher(self, arn: str, version: int, aead: AESGCM, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation:
+                versions = self._ciphers.get(arn, ())
+                others = tuple(pair for pair in versions if pair[0] != version)
+                self._ciphers.keep(arn, (*others[-3:], (version, aead)))
 
     def put(self, arn: str, version: int, material: Material, generation: int) -> None:
         with self._lock:
             if generation != self._generation or not self._max:
                 return
-            if len(self._materials) >= self._max:
-                self._materials.clear()
-            self._materials.setdefault(arn, {})[version] = material
+            versions = self._materials.get(arn, ())
+            others = [
+                item
+                for i in range(0, len(versions), 2)
+                if versions[i] != version
+                for item in versions[i : i + 2]
+            ]
+            self._materials.keep(arn, (*others, version, material))
 
     def forget(self, arn: str) -> None:
         """Drop a key's material; for a multi-Region key, that of every related key of the
@@ -106,20 +158,26 @@ class MaterialCache:
         with self._lock:
             self._generation += 1
             self._materials.pop(arn, None)
+            related = [arn]
             if ":key/mrk-" in arn:
                 _, _, _, _, account, resource = arn.split(":", 5)
                 related = [
                     a
-                    for a in self._materials
+                    # A snapshot (one C call): a lock-free hit elsewhere reorders the map.
+                    for a in list(self._materials)
                     if a.endswith(":" + resource) and a.split(":", 5)[4] == account
                 ]
                 for other in related:
                     del self._materials[other]
+                related.append(arn)
+            for other in related:
+                self._ciphers.pop(other, None)
 
     def clear(self) -> None:
         with self._lock:
             self._generation += 1
             self._materials.clear()
+            self._ciphers.clear()
 
 
 class _Fresh(NewMaterial):
@@ -204,15 +262,23 @@ class SoftwareKeyStore:
             raise InvalidCiphertextException() from None
 
     def _aead(self, key: Key, version: int) -> AESGCM:
-        """The AES-GCM instance of a version, cached. A version that does not exist, or a
-        key that is not a symmetric encryption key, means the ciphertext is not one of
-        this key's: InvalidCiphertextException."""
-        aead = self._cache.get(key.arn, version)
-        if isinstance(aead, AESGCM):
+        """The AES-GCM instance of a version (its bytes cached, the instance too for the most
+        recently used). A version that does not exist, or a key that is not a symmetric
+        encryption key, means the ciphertext is not one of this key's:
+        InvalidCiphertextException."""
+        cache = self._cache
+        aead = cache.cipher(key.arn, version)
+        if aead is not None:
             return aead
         if key.key_spec.family is not SpecFamily.SYMMETRIC:
             raise InvalidCiphertextException()
-        return self._load(key, version, lambda raw: AESGCM(raw.value), _no_ciphertext)
+        generation = cache.generation
+        raw = cache.get(key.arn, version)
+        if not isinstance(raw, KeyBytes):
+            raw = self._load(key, version, lambda loaded: loaded, _no_ciphertext)
+        aead = AESGCM(raw.value)
+        cache.put_cipher(key.arn, version, aead, generation)
+        return aead
 
     # --- asymmetric keys and HMAC --------------------------------------------------------
 

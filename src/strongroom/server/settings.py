@@ -62,8 +62,14 @@ class Settings:
     grants_per_grantee_per_key: int = 500  # grants for one grantee principal on one key
     seed: Path | None = None  # YAML seed file applied on every start (README "Seeding")
     # Unwrapped key material kept per process, in keys (keystores.software.MaterialCache);
-    # 0 turns the cache off: every operation unwraps its key's material under the root key.
+    # the least recently used key's goes first when full; 0 turns the cache off: every
+    # operation unwraps its key's material under the root key.
     material_cache_keys: int = 100_000
+    # Key records kept per process (services.cache.KeyCache), and as many of each of what is
+    # kept beside them (alias targets, grants, tags, alias names, replica Regions, material
+    # ids); the least recently used entry goes first when full. 0 keeps none: every request
+    # reads its key from the database.
+    key_cache_keys: int = 100_000
     access_log: bool = False  # a line per API request on strongroom.access (server/access_log.py)
     # Where the root key is (README "Root key in an HSM"): "file" (DATA_DIR/root.key),
     # "pkcs11" (a key in a PKCS#11 token: the pkcs11_* settings) or "softhsm" (a SoftHSM2
@@ -301,6 +307,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
     "console_session_seconds": _at_least(0, exclusive=True),
     "grants_per_key": _at_least(1),
     "material_cache_keys": _at_least(0),
+    "key_cache_keys": _at_least(0),
     "grants_per_grantee_per_key": _at_least(1),
     "root_key": _root_key_provider,
     "quota_sharing": _quota_sharing,

@@ -135,7 +135,7 @@ def _core(settings: Settings, store: Store, root_key: RootKey, clock: Clock) -> 
     core = Core(
         store=store,
         root_key=root_key,
-        cache=KeyCache(),
+        cache=KeyCache(settings.key_cache_keys),
         keystores=build_keystores(
             store, root_key, connections, connections, settings.material_cache_keys
         ),

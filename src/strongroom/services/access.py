@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from strongroom.authz.conditions import ContextValue
 from strongroom.authz.context_keys import VIA_SERVICE, flag, request_tags
-from strongroom.authz.grants import GrantRule, KeyGrants, rule_of
+from strongroom.authz.grants import NO_GRANTS, GrantRule, KeyGrants, rule_of
 from strongroom.authz.policy import Policy, PolicyKind
 from strongroom.domain.errors import (
     DryRunOperationException,
@@ -59,7 +59,7 @@ def grants_in_force(core: Core, ctx: RequestContext, key: Key) -> KeyGrants:
     if found is None:
         with core.store.transaction() as tx:
             rules = {g.grant_id: rule_of(g) for g in tx.grants.list(key.arn)}
-        found = KeyGrants(rules)
+        found = KeyGrants(rules) if rules else NO_GRANTS
         core.cache.put_grants(key.arn, found)
     if not ctx.grant_tokens:
         return found
@@ -171,8 +171,9 @@ def authorize_parameter(
 
 def parse_key_policy(core: Core, key_arn: str, document: str) -> Policy:
     """``document`` parsed as the key policy of ``key_arn`` (kept with the other parsed
-    policies). Raises MalformedPolicyDocumentException."""
-    return core.authz.policies.get(key_arn, PolicyKind.KEY, document)
+    policies, shared with every key whose policy is the same text). Raises
+    MalformedPolicyDocumentException."""
+    return core.authz.policies.get(PolicyKind.KEY, document)
 
 
 def check_lockout(core: Core, caller: Caller, policy: Policy, key_arn: str) -> None:

@@ -3,6 +3,13 @@ and alias names of keys that policy conditions ask about (``services.facts``). U
 material is each key store's own (``keystores``): every invalidation here reaches the
 stores' caches too (``add_listener``).
 
+Every map is bounded by ``max_entries`` (setting ``key_cache_keys``, 100,000 by default) and
+lets its least recently used entry go when full (``domain.lru.LruDict``): the key records
+(each with its grants), the alias targets, the replica Regions, the material ids, the tags and
+the alias names each hold at most ``max_entries`` entries (keys or aliases). A key record is
+kept compact: its account, Region and policy text are shared with every other record that has
+the same ones (one default policy text per account, however many keys).
+
 The hot path (Encrypt, Decrypt, GenerateDataKey, Sign, GenerateMac, ...) reads only from
 here in steady state. A write in this process drops the entries it changed at once; writes made by
 other processes or nodes arrive through the change feed (``changes`` table), which the
@@ -11,14 +18,18 @@ server polls, so a change reaches every process within one poll interval.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Protocol
 
 from strongroom.authz.grants import KeyGrants
+from strongroom.domain.lru import LruDict
 from strongroom.domain.models import Key
 
 AliasKey = tuple[str, str, str]  # account, region, alias name
+
+_MAX_TEXTS = 10_000  # distinct policy texts shared between the cached key records
 
 
 class CacheListener(Protocol):
@@ -32,13 +43,15 @@ class CacheListener(Protocol):
 
 class KeyCache:
     def __init__(self, max_entries: int = 100_000) -> None:
-        self._keys: dict[str, Key] = {}
-        self._aliases: dict[AliasKey, str] = {}
-        self._replicas: dict[str, tuple[str, ...]] = {}
-        self._grants: dict[str, KeyGrants] = {}
-        self._material_ids: dict[str, dict[int, str]] = {}
-        self._tags: dict[str, Mapping[str, str]] = {}
-        self._alias_names: dict[str, tuple[str, ...]] = {}
+        # A key's record with its grants (None until read): one entry, one recency.
+        self._keys: LruDict[str, tuple[Key, KeyGrants | None]] = LruDict(max_entries)
+        self._aliases: LruDict[AliasKey, str] = LruDict(max_entries)
+        self._replicas: LruDict[str, tuple[str, ...]] = LruDict(max_entries)
+        self._material_ids: LruDict[str, dict[int, str]] = LruDict(max_entries)
+        self._tags: LruDict[str, Mapping[str, str]] = LruDict(max_entries)
+        self._alias_names: LruDict[str, tuple[str, ...]] = LruDict(max_entries)
+        # One copy of each policy text the cached records hold (most keys share a few).
+        self._texts: LruDict[str, str] = LruDict(_MAX_TEXTS)
         self._generation = 0  # counts invalidations, so a read that raced one is not kept
         self._max = max_entries
         self._lock = threading.Lock()
@@ -46,17 +59,40 @@ class KeyCache:
         self.hits = 0  # key lookups answered here
         self.misses = 0  # key lookups that found nothing (the caller reads the database)
 
+    @property
+    def max_entries(self) -> int:
+        return self._max
+
+    def sizes(self) -> dict[str, int]:
+        """The number of entries of each map (for benchmarks and tests)."""
+        return {
+            "keys": len(self._keys),
+            "aliases": len(self._aliases),
+            "replicas": len(self._replicas),
+            # A snapshot first (one C call): a lock-free hit elsewhere reorders the map.
+            "grants": sum(1 for _, grants in list(self._keys.values()) if grants is not None),
+            "material_ids": len(self._material_ids),
+            "tags": len(self._tags),
+            "alias_names": len(self._alias_names),
+            "policy_texts": len(self._texts),
+        }
+
     def add_listener(self, listener: CacheListener) -> None:
         """Call ``listener`` on every ``invalidate`` and ``clear``, after this cache's own."""
         self._listeners.append(listener)
 
     def key(self, arn: str) -> Key | None:
-        key = self._keys.get(arn)
-        if key is None:  # counted for the metrics, without a lock: a lost count is harmless
+        keys = self._keys
+        entry = keys.get(arn)
+        if entry is None:  # counted for the metrics, without a lock: a lost count is harmless
             self.misses += 1
-        else:
-            self.hits += 1
-        return key
+            return None
+        self.hits += 1
+        try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined
+            keys.move_to_end(arn)
+        except KeyError:  # dropped by another thread since the read
+            pass
+        return entry[0]
 
     def put_key(self, key: Key, generation: int) -> None:
         """Keep a key record read at ``generation``, unless an invalidation came in meanwhile
@@ -64,45 +100,60 @@ class KeyCache:
         with self._lock:
             if generation != self._generation:
                 return
-            if len(self._keys) >= self._max:
-                self._keys.clear()
-            self._keys[key.arn] = key
+            kept = self._keys.get(key.arn)  # grants read since no invalidation still hold
+            self._keys.keep(key.arn, (self._compact(key), None if kept is None else kept[1]))
+
+    def _compact(self, key: Key) -> Key:
+        """``key`` with its account, Region and policy text shared with the other records
+        (called under the lock)."""
+        account, region = sys.intern(key.account), sys.intern(key.region)
+        policy = self._texts.hit(key.policy)
+        if policy is None:
+            policy = key.policy
+            self._texts.keep(policy, policy)
+        if account is key.account and region is key.region and policy is key.policy:
+            return key
+        return key.evolve(account=account, region=region, policy=policy)
 
     def alias_target(self, alias: AliasKey) -> str | None:
-        return self._aliases.get(alias)
+        return self._aliases.hit(alias)
 
     def put_alias(self, alias: AliasKey, key_id: str) -> None:
-        if len(self._aliases) >= self._max:
-            self.clear()
-        self._aliases[alias] = key_id
+        self._aliases.keep(alias, key_id)
 
     def replica_regions(self, arn: str) -> tuple[str, ...] | None:
         """The Regions of the replicas in a multi-Region key's set, by the key's ARN."""
-        return self._replicas.get(arn)
+        return self._replicas.hit(arn)
 
     def put_replica_regions(self, arn: str, regions: tuple[str, ...]) -> None:
-        if len(self._replicas) >= self._max:
-            self.clear()
-        self._replicas[arn] = regions
+        self._replicas.keep(arn, regions)
 
     def grants(self, arn: str) -> KeyGrants | None:
-        """The live grants of the key ``arn``, as last read."""
-        return self._grants.get(arn)
+        """The live grants of the key ``arn``, as last read (kept with its record: the
+        request that asks has just read the record, which marked the entry used)."""
+        entry = self._keys.get(arn)
+        return None if entry is None else entry[1]
 
     def put_grants(self, arn: str, grants: KeyGrants) -> None:
-        if len(self._grants) >= self._max:
-            self.clear()
-        self._grants[arn] = grants
+        """Keep the grants of a key whose record is cached (else nothing is kept: the key
+        was invalidated or evicted meanwhile, and its grants are read again with it)."""
+        with self._lock:
+            entry = self._keys.get(arn)
+            if entry is not None:
+                self._keys[arn] = (entry[0], grants)
 
     def material_id(self, arn: str, version: int) -> str | None:
         """The KeyMaterialId of a material version, when this process has looked it up."""
-        versions = self._material_ids.get(arn)
+        versions = self._material_ids.hit(arn)
         return None if versions is None else versions.get(version)
 
     def put_material_id(self, arn: str, version: int, material_id: str) -> None:
-        if len(self._material_ids) >= self._max:
-            self.clear()
-        self._material_ids.setdefault(arn, {})[version] = material_id
+        with self._lock:
+            versions = self._material_ids.hit(arn)
+            if versions is None:
+                self._material_ids.keep(arn, {version: material_id})
+            else:
+                versions[version] = material_id
 
     @property
     def generation(self) -> int:
@@ -111,38 +162,33 @@ class KeyCache:
 
     def tags(self, arn: str) -> Mapping[str, str] | None:
         """A key's tags (tag key → value), when cached."""
-        return self._tags.get(arn)
+        return self._tags.hit(arn)
 
     def put_tags(self, arn: str, tags: Mapping[str, str], generation: int) -> None:
         """Keep tags loaded at ``generation``, unless an invalidation came in meanwhile."""
         with self._lock:
             if generation != self._generation:
                 return
-            if len(self._tags) >= self._max:
-                self._tags.clear()
-            self._tags[arn] = tags
+            self._tags.keep(arn, tags)
 
     def alias_names(self, arn: str) -> tuple[str, ...] | None:
         """The names of the aliases that point at a key, when cached."""
-        return self._alias_names.get(arn)
+        return self._alias_names.hit(arn)
 
     def put_alias_names(self, arn: str, names: tuple[str, ...], generation: int) -> None:
         """Keep alias names loaded at ``generation``, as ``put_tags``."""
         with self._lock:
             if generation != self._generation:
                 return
-            if len(self._alias_names) >= self._max:
-                self._alias_names.clear()
-            self._alias_names[arn] = names
+            self._alias_names.keep(arn, names)
 
     def invalidate(self, arn: str) -> None:
         """Forget a key (its record, related keys, grants, material ids, tags and alias
         names, and through the listeners its material) or an alias (by its ARN)."""
         with self._lock:
             self._generation += 1
-            self._keys.pop(arn, None)
+            self._keys.pop(arn, None)  # and its grants
             self._replicas.pop(arn, None)
-            self._grants.pop(arn, None)
             self._material_ids.pop(arn, None)
             self._tags.pop(arn, None)
             self._alias_names.pop(arn, None)
@@ -161,9 +207,9 @@ class KeyCache:
             self._keys.clear()
             self._aliases.clear()
             self._replicas.clear()
-            self._grants.clear()
             self._material_ids.clear()
             self._tags.clear()
             self._alias_names.clear()
+            self._texts.clear()
         for listener in self._listeners:
             listener.forget_all()

@@ -24,6 +24,7 @@ from strongroom.domain.errors import (
     ValidationException,
 )
 from strongroom.domain.ids import ACCOUNT_RE, assumed_role_arn, role_unique_id
+from strongroom.domain.lru import LruDict
 from strongroom.domain.models import Principal, RoleSession, Tag
 from strongroom.services.core import Core
 from strongroom.services.validation import check_range
@@ -239,14 +240,17 @@ def _sorted_pairs(tags: Sequence[Tag]) -> tuple[tuple[str, str], ...]:
 
 
 class CredentialResolver:
-    """Finds the secret and principal behind an access key id, caching what it unwraps."""
+    """Finds the secret and principal behind an access key id, caching what it unwraps: at
+    most ``MAX_CREDENTIALS`` access keys, the least recently used going first."""
+
+    MAX_CREDENTIALS = 10_000
 
     def __init__(self, core: Core) -> None:
         self._core = core
-        self._cache: dict[str, Credential] = {}
+        self._cache: LruDict[str, Credential] = LruDict(self.MAX_CREDENTIALS)
 
     def resolve(self, access_key_id: str) -> Credential | None:
-        cached = self._cache.get(access_key_id)
+        cached = self._cache.hit(access_key_id)
         if cached is not None:
             return cached
         if access_key_id.startswith(TEMPORARY_PREFIX):
@@ -255,9 +259,7 @@ class CredentialResolver:
             credential = self._load_access_key(access_key_id)
         if credential is None:
             return None
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[access_key_id] = credential
+        self._cache.keep(access_key_id, credential)
         return credential
 
     def _load_access_key(self, access_key_id: str) -> Credential | None:

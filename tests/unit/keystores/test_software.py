@@ -227,3 +227,57 @@ def test_a_cache_of_zero_keys_unwraps_for_every_operation() -> None:
         for _ in range(3):
             software.encrypt(key, 1, b"\0" * 12, b"plaintext", b"aad")
         assert store.reads - before == reads
+
+
+def test_a_full_material_cache_lets_the_least_recently_used_key_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(MaterialCache, "CIPHERS", 1)  # the bytes' order, not the ciphers'
+    keys = [_key(KeySpec.SYMMETRIC_DEFAULT, KeyUsage.ENCRYPT_DECRYPT, f"k{i}") for i in range(4)]
+    store, root_key = FakeStore(), FakeRootKey()
+    software = SoftwareKeyStore(store, root_key, 3)  # type: ignore[arg-type]
+    for key in keys:
+        software.put_material(store, key, 1, software.new_material(key), NOW)  # type: ignore[arg-type]
+
+    def reads_for(*used: Key) -> int:
+        before = store.reads
+        for key in used:
+            software.encrypt(key, 1, b"\0" * 12, b"plaintext", b"aad")
+        return store.reads - before
+
+    assert reads_for(keys[0], keys[1], keys[2]) == 3
+    assert reads_for(keys[0]) == 0  # keys[1] is now the least recently used
+    assert reads_for(keys[3]) == 1  # full: keys[1] goes, not every key
+    assert reads_for(keys[0], keys[2], keys[3]) == 0
+    assert reads_for(keys[1]) == 1
+
+
+def test_symmetric_material_is_kept_as_bytes_beside_a_few_ready_ciphers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(MaterialCache, "CIPHERS", 2)
+    keys = [_key(KeySpec.SYMMETRIC_DEFAULT, KeyUsage.ENCRYPT_DECRYPT, f"s{i}") for i in range(5)]
+    software, store = _with(*keys)
+    sealed = [software.encrypt(k, 1, b"\0" * 12, k.key_id.encode(), b"") for k in keys]
+    before = store.reads
+    for key, blob in zip(keys, sealed, strict=True):
+        assert software.decrypt(key, 1, b"\0" * 12, blob, b"") == key.key_id.encode()
+    assert store.reads == before  # every key's bytes are kept, only two ciphers
+    cache = software._cache
+    assert len(cache) == 5 and len(cache._ciphers) == 2
+    assert all(isinstance(cache.get(k.arn, 1), KeyBytes) for k in keys)
+    software.forget(keys[4].arn)
+    assert cache.get(keys[4].arn, 1) is None and cache.cipher(keys[4].arn, 1) is None
+
+
+def test_the_material_cache_keeps_every_version_of_a_key_under_one_entry() -> None:
+    cache = MaterialCache(max_entries=1)
+    arn = "arn:aws:kms:us-east-1:111122223333:key/rotated"
+    first, second, again = KeyBytes(b"1" * 32), KeyBytes(b"2" * 32), KeyBytes(b"3" * 32)
+    cache.put(arn, 1, first, cache.generation)
+    cache.put(arn, 2, second, cache.generation)
+    assert len(cache) == 1
+    assert cache.get(arn, 1) is first and cache.get(arn, 2) is second
+    cache.put(arn, 1, again, cache.generation)  # read anew: replaces, never duplicates
+    assert cache.get(arn, 1) is again and cache.get(arn, 2) is second
+    assert cache.get(arn, 3) is None
