@@ -11,8 +11,9 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
-from strongroom.console.app import Console, is_console_path
+from strongroom.console.http import is_console_path
 from strongroom.domain.errors import StorageError, UnknownOperationException
 from strongroom.domain.requestids import new_id
 from strongroom.protocol.model import load_model, load_ssm_model
@@ -30,6 +31,9 @@ from strongroom.server.protocols import (
 )
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import Core
+
+if TYPE_CHECKING:
+    from strongroom.console.app import Console
 
 log = logging.getLogger("strongroom.server")
 
@@ -55,25 +59,21 @@ class KmsApp:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kms")
         self._kms = AwsJson(load_model())
         self._sts = AwsQuery()
-        self._ssm = SsmJson(load_ssm_model())
+        # Parameter Store's model and the console (~5 and ~4 MiB a worker) are loaded by the
+        # first request that needs them: a server not asked for them does without.
+        self._ssm_wire: SsmJson | None = None
+        self._console_app: Console | None = None
         settings = runtime.settings
         self.metrics = Metrics(run_directory(settings.data_dir, settings.workers))
         runtime.audit.on_flush = self.metrics.observe_audit_flush
         self._jobs = Jobs(runtime, self._pool, metrics=self.metrics)
         catch_up = self._jobs.catch_up if settings.strict_consistency else None
         self._pipeline = Pipeline(runtime, self._pool, metrics=self.metrics, catch_up=catch_up)
-        self._console = Console(  # /console: its requests go through this pipeline too
-            kms=partial(self._pipeline, self._kms),
-            sts=partial(self._pipeline, self._sts),
-            secrets=runtime.credentials,
-            root_key=lambda: runtime.core.root_key,
-            settings=settings,
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" and is_console_path(scope["path"]):
-            await self._console(scope, receive, send)
+            await self._console()(scope, receive, send)
         elif kind == "http":
             if scope["method"] == "POST":
                 # A form-encoded body without X-Amz-Target is STS's query protocol
@@ -85,7 +85,7 @@ class KmsApp:
                 if target is None:
                     wire = self._sts if is_query_request(headers) else self._kms
                 else:
-                    wire = self._ssm if target.startswith(_SSM_TARGET) else self._kms
+                    wire = self._ssm() if target.startswith(_SSM_TARGET) else self._kms
                 await self._pipeline(wire, scope, receive, send)
             elif scope["method"] == "GET" and scope["path"] == "/health":
                 await reply(send, 200, b'{"status":"ok"}', b"application/json", [])
@@ -103,6 +103,28 @@ class KmsApp:
                 await reply(send, 404, body, self._kms.content_type, extra)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    def _ssm(self) -> SsmJson:
+        """Parameter Store's wire protocol, its model read on first use."""
+        if self._ssm_wire is None:
+            self._ssm_wire = SsmJson(load_ssm_model())
+        return self._ssm_wire
+
+    def _console(self) -> Console:
+        """The web console (/console), made on first use; its requests go through this
+        process's pipeline too."""
+        if self._console_app is None:
+            from strongroom.console.app import Console
+
+            runtime = self.rt
+            self._console_app = Console(
+                kms=partial(self._pipeline, self._kms),
+                sts=partial(self._pipeline, self._sts),
+                secrets=runtime.credentials,
+                root_key=lambda: runtime.core.root_key,
+                settings=runtime.settings,
+            )
+        return self._console_app
 
     async def _ready(self, send: Send) -> None:
         """200 when the database and the root key answer (a query, and a wrap and unwrap
