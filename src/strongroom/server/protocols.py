@@ -123,6 +123,7 @@ class AwsJson:
     content_type = JSON_CONTENT_TYPE.encode()
     event_source = EVENT_SOURCE
     counts_for_idle = True
+    target_prefix = TARGET_PREFIX
 
     def __init__(self, model: ServiceModel) -> None:
         self._model = model
@@ -131,7 +132,8 @@ class AwsJson:
 
     def header_operation(self, fields: Mapping[str, str]) -> str:
         target = fields.get("x-amz-target", "")
-        return target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target
+        prefix = self.target_prefix
+        return target[len(prefix) :] if target.startswith(prefix) else target
 
     def body_operation(self, body: bytes) -> str:
         return ""
@@ -141,8 +143,8 @@ class AwsJson:
     ) -> tuple[Route, dict[str, Any]]:
         content_type = fields.get("content-type")
         if content_type != JSON_CONTENT_TYPE and not _is_json_11(content_type):
-            raise _wrong_content_type(content_type)
-        if not fields.get("x-amz-target", "").startswith(TARGET_PREFIX):
+            raise self._wrong_content_type(content_type)
+        if not fields.get("x-amz-target", "").startswith(self.target_prefix):
             raise UnknownOperationException()
         entry = self._routes.get(operation)
         if entry is None:
@@ -152,15 +154,24 @@ class AwsJson:
 
     def _route(self, operation: str) -> tuple[Callable[[bytes], dict[str, Any]], Route]:
         operation_codec = self._model.operation(operation)
-        known = operation in OPERATION_NAMES  # a newer botocore's model may have more
-        handler = registry.HANDLERS.get(Operation(operation)) if known else None
+        handler = self._handler(operation)
         if handler is None:
             raise UnsupportedOperationException(f"{operation} is not supported by this server yet.")
 
         def encode(result: Mapping[str, Any], request_id: str) -> bytes:
             return operation_codec.encode(result)
 
-        return operation_codec.decode, Route(handler, operation in registry.HOT_PATH, encode)
+        return operation_codec.decode, Route(handler, self._on_loop(operation), encode)
+
+    def _handler(self, operation: str) -> Handler | None:
+        known = operation in OPERATION_NAMES  # a newer botocore's model may have more
+        return registry.HANDLERS.get(Operation(operation)) if known else None
+
+    def _on_loop(self, operation: str) -> bool:
+        return operation in registry.HOT_PATH
+
+    def _wrong_content_type(self, content_type: str | None) -> KmsError:
+        return _wrong_content_type(content_type)
 
     def encode_error(self, error: KmsError, request_id: str) -> tuple[bytes, int, Headers]:
         return codec.encode_error(error), error.status, [(b"x-amzn-errortype", error.code.encode())]
@@ -217,56 +228,30 @@ class AwsQuery:
 SSM_TARGET_PREFIX = "AmazonSSM."
 
 
-class SsmJson:
+class SsmJson(AwsJson):
     """SSM (Parameter Store): AWS JSON 1.1 routed on ``X-Amz-Target: AmazonSSM.<Operation>``,
     signed for ``ssm``, validated by botocore's SSM model; errors as KMS's JSON errors, but
     an internal error is SSM's InternalServerError. Handlers run in the pool."""
 
     name = "SSM"
     signing_name = "ssm"
-    content_type = JSON_CONTENT_TYPE.encode()
     event_source = SSM_EVENT_SOURCE
     counts_for_idle = False
+    target_prefix = SSM_TARGET_PREFIX
 
-    def __init__(self, model: ServiceModel) -> None:
-        self._model = model
-        self._routes: dict[str, tuple[Callable[[bytes], dict[str, Any]], Route]] = {}
+    def _handler(self, operation: str) -> Handler | None:
+        return parameters.HANDLERS.get(operation)
 
-    def header_operation(self, fields: Mapping[str, str]) -> str:
-        target = fields.get("x-amz-target", "")
-        return target[len(SSM_TARGET_PREFIX) :] if target.startswith(SSM_TARGET_PREFIX) else target
+    def _on_loop(self, operation: str) -> bool:
+        return False
 
-    def body_operation(self, body: bytes) -> str:
-        return ""
-
-    def decode(
-        self, operation: str, fields: Mapping[str, str], body: bytes
-    ) -> tuple[Route, dict[str, Any]]:
-        content_type = fields.get("content-type")
-        if content_type != JSON_CONTENT_TYPE and not _is_json_11(content_type):
-            raise UnknownOperationException(
-                f"The SSM API takes AWS JSON 1.1 requests: send Content-Type: {JSON_CONTENT_TYPE}."
-            )
-        entry = self._routes.get(operation)
-        if entry is None:
-            entry = self._routes[operation] = self._route(operation)
-        decode, route = entry
-        return route, decode(body)
-
-    def _route(self, operation: str) -> tuple[Callable[[bytes], dict[str, Any]], Route]:
-        operation_codec = self._model.operation(operation)
-        handler = parameters.HANDLERS.get(operation)
-        if handler is None:
-            raise UnsupportedOperationException(f"{operation} is not supported by this server yet.")
-
-        def encode(result: Mapping[str, Any], request_id: str) -> bytes:
-            return operation_codec.encode(result)
-
-        return operation_codec.decode, Route(handler, False, encode)
+    def _wrong_content_type(self, content_type: str | None) -> KmsError:
+        return UnknownOperationException(
+            f"The SSM API takes AWS JSON 1.1 requests: send Content-Type: {JSON_CONTENT_TYPE}."
+        )
 
     def encode_error(self, error: KmsError, request_id: str) -> tuple[bytes, int, Headers]:
-        error = _ssm_error(error)
-        return codec.encode_error(error), error.status, [(b"x-amzn-errortype", error.code.encode())]
+        return super().encode_error(_ssm_error(error), request_id)
 
     def error_code(self, error: KmsError) -> str:
         return _ssm_error(error).code
