@@ -288,13 +288,15 @@ def key(kms: Any) -> dict[str, Any]:
     return kms.create_key(Description="test key")["KeyMetadata"]  # type: ignore[no-any-return]
 
 
-def aws_cli(server: Server, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``aws kms ...`` (awscli from PyPI) against the server."""
+def aws_cli(
+    server: Server, *args: str, check: bool = True, service: str = "kms"
+) -> subprocess.CompletedProcess[str]:
+    """Run ``aws <service> ...`` (awscli from PyPI; ``kms`` unless said) against the server."""
     exe = shutil.which("aws") or "aws"
     return subprocess.run(
         [
             exe,
-            "kms",
+            service,
             *args,
             "--endpoint-url",
             server.endpoint,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -22,7 +21,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import start_server, stop_server
+from conftest import aws_cli, start_server, stop_server
 
 from ._support import REGION, assert_kms_error, audit_events, new_principal
 
@@ -670,25 +669,7 @@ def test_no_plaintext_at_rest(tmp_path: Path) -> None:
 
 
 def _aws_ssm(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("aws") or "aws"
-    return subprocess.run(
-        [
-            exe,
-            "ssm",
-            *args,
-            "--endpoint-url",
-            server.endpoint,
-            "--region",
-            REGION,
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=server.cli_env(),
-        check=False,
-        timeout=120,
-    )
+    return aws_cli(server, *args, check=False, service="ssm")
 
 
 def test_aws_cli_put_and_get_a_secure_string(server: Any) -> None:
