@@ -4,11 +4,9 @@ query of a page after a position seeks in an index (the database's own query pla
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,32 +24,13 @@ SAME_DAY = datetime(2026, 12, 6, 12, 0, 0, 123456, tzinfo=UTC)
 RETIRING = f"arn:aws:iam::{ACCOUNT}:role/retirer"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    """A migrated database of its own: SQLite, and PostgreSQL when the tests have one."""
-    if request.param == "sqlite":
-        s = SqlStore(f"sqlite:///{tmp_path / 'strongroom.db'}")
-        s.migrate()
-        yield s
-        s.close()
-        return
-    base = os.environ.get("STRONGROOM_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("PostgreSQL tests need STRONGROOM_TEST_POSTGRES_URL")
-    import psycopg
-
-    name = f"strongroom_l_{uuid.uuid4().hex[:10]}"
-    conninfo = base.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    s = SqlStore(f"{base.rpartition('/')[0]}/{name}")
-    try:
-        s.migrate()
-        yield s
-    finally:
-        s.close()
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@pytest.fixture
+def store(shared_url: str) -> Iterator[SqlStore]:
+    """A migrated database of its own: SQLite, then PostgreSQL when the tests have one."""
+    s = SqlStore(shared_url)
+    s.migrate()
+    yield s
+    s.close()
 
 
 def _key(n: int, created: datetime = SAME_DAY) -> Key:

@@ -3,10 +3,7 @@ the one for every account) and the shared token buckets that processes lease fro
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,32 +12,13 @@ from strongroom.storage.sql import SqlStore
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    """A migrated database of its own: SQLite, and PostgreSQL when the tests have one."""
-    if request.param == "sqlite":
-        s = SqlStore(f"sqlite:///{tmp_path / 'strongroom.db'}")
-        s.migrate()
-        yield s
-        s.close()
-        return
-    base = os.environ.get("STRONGROOM_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("PostgreSQL tests need STRONGROOM_TEST_POSTGRES_URL")
-    import psycopg
-
-    name = f"strongroom_q_{uuid.uuid4().hex[:10]}"
-    conninfo = base.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    s = SqlStore(f"{base.rpartition('/')[0]}/{name}")
-    try:
-        s.migrate()
-        yield s
-    finally:
-        s.close()
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@pytest.fixture
+def store(shared_url: str) -> Iterator[SqlStore]:
+    """A migrated database of its own: SQLite, then PostgreSQL when the tests have one."""
+    s = SqlStore(shared_url)
+    s.migrate()
+    yield s
+    s.close()
 
 
 def _take(store: SqlStore, want: int, now: float, rate: float = 10, capacity: float = 10) -> int:
