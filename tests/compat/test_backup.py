@@ -16,6 +16,7 @@ import tarfile
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -393,14 +394,27 @@ def _refused(args: list[str], *expected: str) -> str:
     return line
 
 
+def _same_content(archive: bytes, content: bytes) -> bool:
+    try:
+        return gzip.decompress(archive) == content
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
 def _damaged_copies(good: Path, tmp_path: Path) -> dict[str, Path]:
     data = good.read_bytes()
     copies = {}
     # A bit flipped anywhere: in a member, a tar header or its padding, the end-of-archive
     # blocks, the gzip trailer (CRC-32 and length).
+    content = gzip.decompress(data)
     for at in [len(data) * i // 16 for i in range(1, 16)] + [len(data) - 8, len(data) - 1]:
         flipped = bytearray(data)
         flipped[at] ^= 0x01
+        if _same_content(bytes(flipped), content):
+            # Deflate can say the same thing two ways: a flipped distance bit inside a run
+            # of zeros (tar's padding) copies zeros from elsewhere. That archive is not
+            # damaged (same bytes, same CRC-32), and a restore rightly accepts it.
+            continue
         copies[f"flipped at {at}"] = bytes(flipped)
     copies |= {
         "truncated": data[: len(data) * 2 // 3],
