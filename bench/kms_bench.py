@@ -83,6 +83,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def group_pids(leader: int) -> list[int]:
+    """Every live process of the process group ``leader`` leads, sorted."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == leader:  # pgrp (field 5) == the group's leader
+            out.append(int(entry))
+    return sorted(out)
+
+
 @dataclass
 class Server:
     """A server process started here, in a process group of its own."""
@@ -98,18 +114,7 @@ class Server:
 
     def pids(self) -> list[int]:
         """Every live process of the server's group (supervisor and workers)."""
-        out = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == self.proc.pid:  # pgrp (field 5) == our group leader
-                out.append(int(entry))
-        return out
+        return group_pids(self.proc.pid)
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds used so far by the live processes of the group."""
@@ -310,12 +315,10 @@ def start_instant(workdir: Path, body: bytes) -> Server:
     return server
 
 
-def start_stack(workdir: Path, workers: int) -> Server:
-    """The bare same-stack app: ``hello_asgi.app`` (reads the body, answers 5 bytes) under
-    uvicorn with uvloop and httptools and ``workers`` worker processes, as stack_bench.py
-    runs it: the ceiling of the HTTP stack Strongroom runs on."""
-    port = free_port()
-    argv = [
+def uvicorn_hello_argv(port: int, workers: int) -> list[str]:
+    """``hello_asgi.app`` (reads the body, answers 5 bytes) under uvicorn with uvloop and
+    httptools and ``workers`` worker processes, run from bench/."""
+    return [
         sys.executable,
         "-m",
         "uvicorn",
@@ -334,7 +337,13 @@ def start_stack(workdir: Path, workers: int) -> Server:
         "--log-level",
         "warning",
     ]
-    server = start("stack", argv, port, workdir, cwd=HERE)
+
+
+def start_stack(workdir: Path, workers: int) -> Server:
+    """The bare same-stack app (``uvicorn_hello_argv``), as stack_bench.py runs it: the
+    ceiling of the HTTP stack Strongroom runs on."""
+    port = free_port()
+    server = start("stack", uvicorn_hello_argv(port, workers), port, workdir, cwd=HERE)
     wait_ready(server)
     return server
 

@@ -51,6 +51,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from kms_bench import group_pids
+
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 HERE = Path(__file__).resolve().parent
@@ -206,21 +210,6 @@ def stop_server(proc: Any) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
-
-
-def group_pids(leader: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == leader:
-            pids.append(int(entry))
-    return sorted(pids)
 
 
 def worker_pids(leader: int, workers: int) -> list[int]:

@@ -35,6 +35,7 @@ from kms_bench import (
     start,
     stop,
     stop_all,
+    uvicorn_hello_argv,
     wait_quiet,
     wait_ready,
 )
@@ -52,25 +53,7 @@ POST_HEADERS = {
 
 STACKS = {
     # name: (argv builder(port, workers), needs cwd=bench)
-    "uvicorn asgi (uvloop+httptools)": lambda port, w: [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "hello_asgi:app",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        str(w),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ],
+    "uvicorn asgi (uvloop+httptools)": uvicorn_hello_argv,
     "granian asgi (uvloop)": lambda port, w: [
         "granian",
         "--interface",
