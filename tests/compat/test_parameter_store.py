@@ -23,7 +23,14 @@ from botocore.config import Config
 
 from conftest import aws_cli, start_server, stop_server
 
-from ._support import REGION, assert_kms_error, audit_events, new_principal
+from ._support import (
+    REGION,
+    assert_kms_error,
+    audit_events,
+    eventually,
+    new_principal,
+    unique_alias,
+)
 
 pytestmark = pytest.mark.compat
 
@@ -510,6 +517,60 @@ def test_via_service_condition_refuses_ssm_and_allows_direct_decrypt(user: dict[
         KeyId=no_encrypt["KeyId"],
     )
     assert_kms_error("ParameterNotFound", ssm.get_parameter, Name=refused)
+
+
+@pytest.mark.parametrize("variant", ["tag", "alias"])
+def test_a_tag_or_alias_conditioned_deny_stops_the_kms_calls_of_ssm(
+    user: dict[str, Any], variant: str
+) -> None:
+    """SSM's Encrypt and Decrypt are authorized through the same seam as a direct call, with
+    the key's tags and aliases in the context: a Deny on aws:ResourceTag/env = prod (or on
+    kms:ResourceAliases like alias/prod-*) stops them; the same policy on a key not marked
+    prod allows them, until the key is marked."""
+    ssm, kms = user["ssm"], user["kms"]
+    condition = (
+        {"StringEquals": {"aws:ResourceTag/env": "prod"}}
+        if variant == "tag"
+        else {"ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/prod-*"}}
+    )
+    deny = {
+        "Sid": "nothing on prod",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": ["kms:Encrypt", "kms:Decrypt"],
+        "Resource": "*",
+        "Condition": condition,
+    }
+
+    def mark_prod(key: dict[str, Any]) -> None:
+        if variant == "tag":
+            kms.tag_resource(KeyId=key["KeyId"], Tags=[{"TagKey": "env", "TagValue": "prod"}])
+        else:
+            kms.create_alias(AliasName=unique_alias("prod"), TargetKeyId=key["KeyId"])
+
+    prod = _key_with_policy(user, [deny])
+    mark_prod(prod)
+    refused = _name("/prod")
+    assert_kms_error(
+        "AccessDeniedException",
+        ssm.put_parameter,
+        Name=refused,
+        Value="v",
+        Type="SecureString",
+        KeyId=prod["KeyId"],
+    )
+    assert_kms_error("ParameterNotFound", ssm.get_parameter, Name=refused)
+
+    dev = _key_with_policy(user, [deny])
+    name = _name("/dev")
+    ssm.put_parameter(Name=name, Value="dev value", Type="SecureString", KeyId=dev["KeyId"])
+    assert ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == "dev value"
+    mark_prod(dev)
+    eventually(
+        lambda: assert_kms_error(
+            "AccessDeniedException", ssm.get_parameter, Name=name, WithDecryption=True
+        )
+    )
 
 
 def test_disabled_and_pending_deletion_keys_give_invalid_key_id(user: dict[str, Any]) -> None:
