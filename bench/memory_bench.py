@@ -226,10 +226,13 @@ def worker_pids(leader: int, workers: int) -> list[int]:
 
 
 def _is_worker(pid: int) -> bool:
-    """A spawned worker, not multiprocessing's resource tracker."""
+    """A worker: forked by the fork server (``server/workers.py``), not the fork server or
+    multiprocessing's resource tracker."""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"spawn_main" in f.read()
+        with open(f"/proc/{pid}/stat") as f:
+            parent = f.read().rsplit(")", 1)[1].split()[1]
+        with open(f"/proc/{parent}/cmdline", "rb") as f:
+            return b"forkserver" in f.read()
     except OSError:
         return False
 
