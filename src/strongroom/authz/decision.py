@@ -43,6 +43,7 @@ from strongroom.authz.evaluate import (
     RequestPrincipal,
     check_lockout,
     evaluate,
+    reads_request,
 )
 from strongroom.authz.grants import GrantRule, KeyGrants, grant_context, grants_allow, may_retire
 from strongroom.authz.policy import Policy, PolicyKind, parse_policy
@@ -149,6 +150,15 @@ def _add_resource_keys(
 _BaseEntry = tuple[str, tuple[tuple[str, str], ...], tuple[object, ...]]
 _Base = tuple[dict[str, ContextValue], frozenset[tuple[str, ContextValue]]]
 _NO_KEY: tuple[object, ...] = ("*",)
+# action, key ARN, principal ARN (a role session's own), the static context's fingerprint
+# (the principal's keys and tags, the key's facts), the key policy's text and the caller's
+# identity policies' texts
+_DecisionEntry = tuple[str, str, str, frozenset[tuple[str, ContextValue]], str, tuple[str, ...]]
+
+
+def _overlaps(extra: Mapping[str, ContextValue], base: Mapping[str, ContextValue]) -> bool:
+    """Whether an operation's condition key replaces one of the static context."""
+    return any(name.lower() in base for name in extra)
 
 
 def _key_facts(key: Key) -> tuple[object, ...]:
@@ -192,6 +202,7 @@ class Authorizer:
             max_entries
         )
         self._base: LruDict[_BaseEntry, _Base] = LruDict(max_entries)
+        self._decisions: LruDict[_DecisionEntry, Decision] = LruDict(max_entries)
         self._now: tuple[int, tuple[str, str]] = (-1, ("", ""))
 
     def sizes(self) -> dict[str, int]:
@@ -201,6 +212,7 @@ class Authorizer:
             "principals": len(self._principals),
             "identity_policies": len(self._identity),
             "static_contexts": len(self._base),
+            "decisions": len(self._decisions),
         }
 
     # -- what is kept --------------------------------------------------------------------
@@ -286,9 +298,7 @@ class Authorizer:
         context: dict[str, ContextValue] = {"aws:securetransport": "false"}
         if key is not None:
             context.update(key_context(key))
-        _add_request_keys(
-            context, caller, self._times(), encryption_context, request_alias, extra
-        )
+        _add_request_keys(context, caller, self._times(), encryption_context, request_alias, extra)
         return context
 
     # -- decisions -----------------------------------------------------------------------
@@ -316,6 +326,28 @@ class Authorizer:
         encryption-context constraint."""
         principal = self.request_principal(caller)
         base, fingerprint = self._base_context(caller, principal, key)
+        # A decision that follows from the action, key, principal, static context and
+        # policies alone (``reads_request``) is kept and given again without building the
+        # request's context. Not when grants may allow (their constraints read the request)
+        # nor when an operation's key replaces a static one.
+        entry: _DecisionEntry | None = None
+        if key is not None and not grants and not (extra and _overlaps(extra, base)):
+            entry = (
+                action,
+                key.arn,
+                principal.arn,
+                fingerprint,
+                key.policy,
+                caller.identity_policies,
+            )
+            decisions = self._decisions
+            kept = decisions.get(entry)
+            if kept is not None:
+                try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined: every request
+                    decisions.move_to_end(entry)
+                except KeyError:
+                    pass
+                return kept
         static: Mapping[str, ContextValue] | None = base
         context = base.copy()
         now = self._times()
@@ -337,7 +369,15 @@ class Authorizer:
                 granted = grants_allow(candidates, principal, action, context_for_grants)
         arn = "*" if key is None else key.arn
         request = AuthzRequest(f"kms:{action}", arn, principal, context, static, fingerprint)
-        return evaluate(request, key_policy, identity, granted)
+        decision = evaluate(request, key_policy, identity, granted)
+        if entry is not None and not reads_request(request, key_policy, identity):
+            # Kept with its static context only: this request's own keys (time, source IP,
+            # encryption context) are not what it followed from, and need not be held.
+            lean = AuthzRequest(request.action, arn, principal, base, base, fingerprint)
+            self._decisions.keep(
+                entry, Decision(decision.allowed, decision.reason, lean, decision.statement)
+            )
+        return decision
 
     def authorize(
         self,

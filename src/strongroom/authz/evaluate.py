@@ -160,7 +160,9 @@ def _principal_keys(principal: RequestPrincipal, resource: str) -> dict[str, Con
     return keys
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per request, and a frozen dataclass's __init__ costs ~5x as much
+# (object.__setattr__ per field). Nothing assigns to one after it is made.
+@dataclass(slots=True)
 class AuthzRequest:
     """One authorization question: may ``principal`` do ``action`` on ``resource``?
 
@@ -233,7 +235,9 @@ _MESSAGES: Mapping[Reason, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per request, and a frozen dataclass's __init__ costs ~5x as much
+# (object.__setattr__ per field). Nothing assigns to one after it is made.
+@dataclass(slots=True)
 class Decision:
     """The answer, why, and (when one decided it) the deciding statement."""
 
@@ -395,6 +399,28 @@ def _identity_scan(policies: Sequence[Policy], request: AuthzRequest) -> _Tally:
                 return tally
             tally.direct = tally.direct or st
     return tally
+
+
+def reads_request(
+    request: AuthzRequest, key_policy: Policy | None, identity_policies: Sequence[Policy] = ()
+) -> bool:
+    """Whether ``evaluate``'s decision on ``request`` may depend on more than its action,
+    resource, principal, static context and policies: True when there is no static context,
+    or when a statement that matches it has a condition left to test against the request's
+    own keys (time, source IP, encryption context, tags, the operation's keys, ...). When
+    False, every request with the same action, resource, principal, static context and
+    policies gets the same decision (``Authorizer`` keeps it). Cheap after ``evaluate``:
+    the statements' scans are memoized."""
+    if request.static is None:
+        return True
+    policies = [] if key_policy is None else [key_policy]
+    if request.principal.kind is not PrincipalKind.ROOT:  # the root's IAM policies: unread
+        policies.extend(identity_policies)
+    for policy in policies:
+        for _, _, tests in _candidates(policy, request):
+            if tests:
+                return True
+    return False
 
 
 def evaluate(

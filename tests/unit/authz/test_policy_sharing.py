@@ -51,6 +51,7 @@ def test_keys_with_the_same_policy_document_share_one_parsed_policy() -> None:
         "principals": 1,
         "identity_policies": 0,
         "static_contexts": 1,
+        "decisions": 1000,  # one a key: its ARN is in the decision (and its denial's text)
     }
     # One scan of the policy serves every key: none of its statements names a resource.
     assert first.any_resource and len(first.scans) == 1
