@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -79,13 +79,19 @@ class Pipeline:
         try:
             request_id = new_id()
             REQUEST_ID.set(request_id)  # this request's task: its log lines name it
-            headers = [
-                (k.decode("latin-1").lower(), v.decode("utf-8", "replace"))
-                for k, v in scope["headers"]
-            ]
-            fields = dict(headers)  # a repeated name: its last value, as SigV4 reads it
-            # Every name once (as SDKs send them): SigV4 reads this dict rather than its own.
-            distinct = fields if len(fields) == len(headers) else None
+            # ASGI header names are lower-case (the specification requires it). A repeated
+            # name: its last value, as SigV4 reads it.
+            raw_headers = scope["headers"]
+            fields = {k.decode("latin-1"): v.decode("utf-8", "replace") for k, v in raw_headers}
+            headers: Collection[tuple[str, str]]
+            distinct: dict[str, str] | None
+            if len(fields) == len(raw_headers):  # every name once, as SDKs send them
+                headers, distinct = fields.items(), fields  # SigV4 reads the dict
+            else:
+                headers = [
+                    (k.decode("latin-1"), v.decode("utf-8", "replace")) for k, v in raw_headers
+                ]
+                distinct = None
             user_agent = fields.get("user-agent", "")
             operation = wire.header_operation(fields)
             source_ip = scope["client"][0] if scope.get("client") else "127.0.0.1"
@@ -137,9 +143,7 @@ class Pipeline:
                         # may wait, with a fresh context (nothing was written or sent).
                         self._note_left(operation, key_id)
                         ctx = RequestContext(caller, request_id, grant_tokens=ctx.grant_tokens)
-                        result = await run_bridged(
-                            _serve, call, route.handler, core, ctx, params
-                        )
+                        result = await run_bridged(_serve, call, route.handler, core, ctx, params)
                 payload = route.encode(result, request_id)
                 status = 200
             except KmsError as exc:
