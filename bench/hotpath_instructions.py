@@ -39,6 +39,7 @@ CONCURRENT = 64
 HARNESS = """
 import asyncio, os, sys
 sys.argv = ["hotpath_micro.py", "--sections", "app", "--n", "10"]
+sys.argv += ["--operation", os.environ["HOTPATH_OPERATION"]]
 import hotpath_micro as hm
 
 BATCHES = int(os.environ["HOTPATH_BATCHES"])
@@ -72,7 +73,9 @@ hm.main()
 """
 
 
-def count(python: str, src: Path, batches: int, fsync: str, out: Path, workdir: Path) -> int:
+def count(
+    python: str, src: Path, batches: int, fsync: str, out: Path, workdir: Path, operation: str
+) -> int:
     """Total instructions of one harness run under cachegrind."""
     script = workdir / "harness.py"
     script.write_text(HARNESS)
@@ -83,6 +86,7 @@ def count(python: str, src: Path, batches: int, fsync: str, out: Path, workdir: 
         "HOTPATH_BATCHES": str(batches),
         "HOTPATH_FSYNC": fsync,
         "HOTPATH_CONCURRENT": str(CONCURRENT),
+        "HOTPATH_OPERATION": operation,
     }
     argv = ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}"]
     done = subprocess.run(
@@ -105,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--small", type=int, default=5, help="batches of 64 in the first run (5)")
     p.add_argument("--large", type=int, default=25, help="batches of 64 in the second (25)")
     p.add_argument("--annotate", type=Path, help="write the per-function difference here")
+    p.add_argument(
+        "--operation",
+        choices=["Encrypt", "Decrypt", "GenerateDataKey"],
+        default="Encrypt",
+        help="the request counted (default Encrypt)",
+    )
     args = p.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("valgrind not found: apt-get install -y valgrind", file=sys.stderr)
@@ -117,11 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="hotpath_instructions-"))
     try:
         small, large = workdir / "small.out", workdir / "large.out"
-        a = count(python, args.src, args.small, args.fsync, small, workdir)
-        b = count(python, args.src, args.large, args.fsync, large, workdir)
+        a = count(python, args.src, args.small, args.fsync, small, workdir, args.operation)
+        b = count(python, args.src, args.large, args.fsync, large, workdir, args.operation)
         requests = (args.large - args.small) * CONCURRENT
         print(
-            f"{(b - a) / requests:,.0f} instructions per Encrypt "
+            f"{(b - a) / requests:,.0f} instructions per {args.operation} "
             f"({args.src}, audit fsync {args.fsync}, {requests} requests counted, "
             f"{CONCURRENT} in flight)"
         )

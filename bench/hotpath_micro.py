@@ -45,6 +45,7 @@ from typing import Any
 
 import orjson
 
+OPERATION = "Encrypt"  # what the app and layers sections send (--operation)
 ROUNDS = 3
 USER_AGENT = (
     b"Boto3/1.44.8 md/Botocore#1.44.8 ua/2.1 os/linux#6.18 md/arch#x86_64 lang/python#3.11.7 "
@@ -78,6 +79,12 @@ def main() -> None:
         "--sections",
         default="steps,audit,app",
         help="comma-separated subset of steps, audit, app, layers (default: steps,audit,app)",
+    )
+    p.add_argument(
+        "--operation",
+        choices=["Encrypt", "Decrypt", "GenerateDataKey"],
+        default="Encrypt",
+        help="what the app and layers sections send (default Encrypt; the steps are Encrypt's)",
     )
     args = p.parse_args()
     n = args.n
@@ -191,6 +198,14 @@ def main() -> None:
 
     def row(name: str, us: float) -> None:
         print(f"  {us:8.1f} us  {name}", flush=True)
+
+    if args.operation == "Decrypt":  # the app and layers sections send this one instead
+        blob = base64.b64encode(result["CiphertextBlob"]).decode()
+        raw, body = signed("Decrypt", {"CiphertextBlob": blob})
+    elif args.operation == "GenerateDataKey":
+        raw, body = signed("GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256"})
+    global OPERATION
+    OPERATION = args.operation
 
     # The collector as KmsApp.startup leaves it: what is loaded now is frozen out of its way
     # and young objects are collected rarely (else the steps would pay for full collections
@@ -542,7 +557,7 @@ async def layers(
     assert best is not None
     loop_cpu, per, writer_cpu, timers = best
     print(
-        f"\nEncrypt through the whole app, {conc} concurrent, audit fsync on: microseconds "
+        f"\n{OPERATION} through the whole app, {conc} concurrent, audit fsync on: microseconds "
         f"per request by layer (the round with the least loop-thread CPU of {ROUNDS}):"
     )
     for name, us in per.items():

@@ -125,9 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--plaintext-bytes", type=int, default=32, help="default 32")
     p.add_argument("--json", type=Path, help="write the results (and every timing) here")
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="server on CPU 0, the boto3 client on CPU 1 (each keeps its own core's caches)",
+    )
     p.add_argument("--serve", nargs=2, metavar=("DATA_DIR", "PORT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
+        if os.environ.get("LONE_BENCH_SERVER_CPU"):
+            os.sched_setaffinity(0, {int(os.environ["LONE_BENCH_SERVER_CPU"])})
         serve(Path(args.serve[0]), int(args.serve[1]))
         return 0
 
@@ -137,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     env = {}
     if args.audit_fsync is not None:
         env["STRONGROOM_AUDIT_FSYNC"] = "true" if args.audit_fsync == "on" else "false"
+    if args.pin:
+        env["LONE_BENCH_SERVER_CPU"] = "0"
+        os.sched_setaffinity(0, {1})
     fsync = env.get("STRONGROOM_AUDIT_FSYNC", os.environ.get("STRONGROOM_AUDIT_FSYNC", "default"))
     argv_child = [sys.executable, str(Path(__file__).resolve()), "--serve"]
     argv_child += [str(workdir / "strongroom-data"), str(port)]
