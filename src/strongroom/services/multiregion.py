@@ -64,7 +64,7 @@ def replica_regions(core: Core, key: Key) -> tuple[str, ...]:
         return ()
     found = core.cache.replica_regions(key.arn)
     if found is None:
-        with core.store.transaction() as tx:
+        with core.store.read() as tx:
             related = tx.keys.related(key.account, key.key_id)
         found = tuple(
             k.region for k in related if k.multi_region_type is MultiRegionKeyType.REPLICA

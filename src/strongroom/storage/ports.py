@@ -670,6 +670,12 @@ class Store(Protocol):
         """A transaction that commits when the block ends and rolls back on any error."""
         ...
 
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A transaction for reads only (a cache miss): it sees committed data, as
+        ``transaction`` does, but takes no write lock, so readers in several processes do
+        not wait for each other or for a writer. Nothing may be written in it."""
+        ...
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision."""
         ...
