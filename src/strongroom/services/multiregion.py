@@ -134,8 +134,8 @@ def replicate_key(
             expiration_model=None,  # imported material: the replica's own imports set it
             valid_to=None,
         )
-        check_key_count(tx, replica)  # the replica is a customer managed key too
         tx.keys.insert(replica)
+        check_key_count(tx, replica)  # the replica is a customer managed key too
         mirror_versions(tx, current, arn)
         sync_set(tx, current)
         tx.tags.put(arn, tags)

@@ -540,7 +540,11 @@ class QuotaRepository(Protocol):
         ...
 
     def customer_managed_keys(self, account: str, region: str) -> int:
-        """How many customer managed keys (any state) an account has in a Region."""
+        """How many customer managed keys (any state) an account has in a Region, the keys
+        this transaction inserted or deleted included; read from a count the key repository
+        keeps as it inserts and deletes, in time independent of the number of keys. On
+        PostgreSQL, after this transaction inserted a key, the count's row is locked until
+        it ends."""
         ...
 
     def take(

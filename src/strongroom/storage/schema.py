@@ -62,9 +62,6 @@ keys = sa.Table(
     sa.Column("primary_region", sa.String(32), nullable=True),
     # ListKeys: the equality columns, then the listing's order (creation date, ARN).
     sa.Index("ix_keys_listing", "account_id", "region", "creation_date", "arn"),
-    # CreateKey's count of customer managed keys (the "AWS KMS keys" quota), index only.
-    # Led by key_manager: ListKeys (account and Region) never takes it for its own.
-    sa.Index("ix_keys_manager", "key_manager", "account_id", "region"),
     sa.Index("ix_keys_deletion_date", "deletion_date"),
     # The related multi-Region keys of a key id, in every Region.
     sa.Index("ix_keys_account_key_id", "account_id", "key_id"),
@@ -359,6 +356,19 @@ quota_buckets = sa.Table(
     sa.Column("bucket", sa.String(160), primary_key=True),
     sa.Column("tokens", sa.Float, nullable=False),
     sa.Column("updated", sa.Float, nullable=False),
+)
+
+# How many customer managed keys (any state) each account has in each Region: the "AWS KMS
+# keys" quota, read by CreateKey and ReplicateKey without counting the keys. The store keeps
+# it in the transaction that inserts or deletes a key (``sql/keys.py``); on PostgreSQL the
+# row's lock makes CreateKeys of one account count one after the other, on SQLite the write
+# lock does. AWS managed keys do not count (AWS KMS Developer Guide, "Resource quotas").
+key_counts = sa.Table(
+    "key_counts",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("customer_keys", sa.Integer, nullable=False),
 )
 
 # Parameter Store (the SSM API): one row per parameter with its newest version, the versions
