@@ -10,6 +10,16 @@ source trees measure the same data. Runs ``--creates`` transactions through
 so no key store) and prints, per size: the quota check's own time, the time in the
 transaction before the commit (wall), and the CPU time of the whole transaction, p50.
 
+``reads`` — the store alone, SQLite: ``--readers`` processes each reading one key by ARN
+per transaction (what a key cache miss does first) for ``--seconds``, with and without a
+process that commits a key insert in a loop meanwhile (a writer, ``synchronous=FULL``),
+each way a miss could begin: ``transaction()`` (BEGIN IMMEDIATE, before) and ``read()``
+(BEGIN, after). Prints reads a second (all readers) and the p99 of one read.
+
+``grants`` — CreateGrant's two counts (the key's grants, and the grantee's on the key) with
+1,000 and 50,000 (the default quota) grants on one key and 100,000 grants on other keys,
+SQLite and PostgreSQL, p50 of 50.
+
 ``cold`` — Encrypt with keys no worker has cached: ``strongroom serve --workers 2`` on a
 data directory of ``--keys`` keys (``memory_bench.grow_keys``), ``--connections``
 connections (spread over the workers by the kernel) each sending Encrypt with its share of
@@ -17,6 +27,7 @@ the first ``--cold`` keys, each key once: every request is a cache miss on its w
 both workers miss at once. Prints requests a second.
 
     python3 bench/flat_bench.py createkey --backends sqlite,postgresql --keys 100000
+    python3 bench/flat_bench.py reads --keys 100000 --seconds 5
     python3 bench/flat_bench.py cold --workdir /tmp/flatcold --keys 100000 --cold 4000
     PYTHONPATH=/tmp/before/src python3 bench/flat_bench.py cold ... --src /tmp/before/src
 """
@@ -193,6 +204,154 @@ def cold(args: argparse.Namespace) -> None:
                 stop_server(proc)
 
 
+_READER = """
+import random, sys, time
+from strongroom.storage.sql import SqlStore
+url, how, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+store = SqlStore(url)
+begin = store.read if how == "read" else store.transaction
+arns = [f"arn:aws:kms:us-east-1:111122223333:key/{i}" for i in sys.argv[5:]]
+times = []
+end = time.perf_counter() + seconds
+while time.perf_counter() < end:
+    t0 = time.perf_counter()
+    with begin() as tx:
+        tx.keys.get(random.choice(arns))
+    times.append(time.perf_counter() - t0)
+times.sort()
+print(len(times), times[int(len(times) * 0.99)])
+"""
+
+_WRITER = """
+import sys, time, uuid
+from datetime import UTC, datetime
+sys.path.insert(0, sys.argv[3])
+from flat_bench import _key
+from strongroom.storage.sql import SqlStore
+store = SqlStore(sys.argv[1])
+end = time.perf_counter() + float(sys.argv[2])
+n = 0
+while time.perf_counter() < end:
+    with store.transaction() as tx:
+        tx.keys.insert(_key(20_000_000 + n + uuid.uuid4().int % 10**9, datetime.now(UTC)))
+    n += 1
+print(n)
+"""
+
+
+def reads(args: argparse.Namespace) -> None:
+    import os
+    import subprocess
+
+    tmp = Path(tempfile.mkdtemp(prefix="flatreads-"))
+    url = f"sqlite:///{tmp}/db.sqlite"
+    try:
+        _fill(url, args.keys)
+        ids = [str(uuid.UUID(int=i, version=4)) for i in range(0, args.keys, 97)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        for writer in (False, True):
+            for how in ("transaction", "read"):
+                readers = [
+                    subprocess.Popen(
+                        [sys.executable, "-c", _READER, url, how, str(args.seconds), "0", *ids],
+                        stdout=subprocess.PIPE,
+                        text=True,
+                        env=env,
+                    )
+                    for _ in range(args.readers)
+                ]
+                w = None
+                if writer:
+                    w = subprocess.Popen(
+                        [sys.executable, "-c", _WRITER, url, str(args.seconds), str(HERE)],
+                        stdout=subprocess.PIPE,
+                        text=True,
+                        env=env,
+                    )
+                outs = [r.communicate()[0].split() for r in readers]
+                writes = int(w.communicate()[0]) if w else 0
+                total = sum(int(o[0]) for o in outs)
+                p99 = max(float(o[1]) for o in outs) * 1000
+                print(
+                    f"{how:<12} writer {'on ' if writer else 'off'}: "
+                    f"{total / args.seconds:8.0f} reads/s ({args.readers} processes), "
+                    f"p99 {p99:6.2f} ms; writer commits/s {writes / args.seconds:6.0f}",
+                    flush=True,
+                )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def grants(args: argparse.Namespace) -> None:
+    from nodes_bench import drop_database, fresh_database
+
+    from strongroom.domain.models import Grant
+
+    def grant(n: int, arn: str, created: datetime) -> Grant:
+        return Grant(
+            grant_id=f"{n:064x}",
+            key_arn=arn,
+            grantee_principal=f"arn:aws:iam::{ACCOUNT}:role/g{n % 7}",
+            operations=("Encrypt",),
+            issuing_account=f"arn:aws:iam::{ACCOUNT}:root",
+            creation_date=created,
+        )
+
+    for backend in args.backends.split(","):
+        tmp = Path(tempfile.mkdtemp(prefix="flatgrants-"))
+        name = None
+        url = f"sqlite:///{tmp}/db.sqlite" if backend == "sqlite" else None
+        if url is None:
+            url, name = fresh_database()
+        try:
+            from strongroom.storage.sql import SqlStore
+
+            _fill(url, 0)
+            store = SqlStore(url)
+            now = datetime.now(UTC)
+            used, other = _key(1, now), _key(2, now)
+            n = 0
+            with store.transaction() as tx:
+                tx.keys.insert(used)
+                tx.keys.insert(other)
+                for _ in range(100_000):
+                    tx.grants.insert(grant(n, other.arn, now))
+                    n += 1
+            have = 0
+            for size in (1_000, 50_000):
+                with store.transaction() as tx:
+                    for _ in range(size - have):
+                        tx.grants.insert(grant(n, used.arn, now))
+                        n += 1
+                have = size
+                if backend == "postgresql":
+                    with store.engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT"
+                    ) as conn:
+                        conn.exec_driver_sql("VACUUM ANALYZE grants")
+                per_key, per_grantee = [], []
+                for _ in range(50):
+                    with store.transaction() as tx:
+                        t0 = time.perf_counter()
+                        tx.grants.count(used.arn)
+                        t1 = time.perf_counter()
+                        tx.grants.count(used.arn, f"arn:aws:iam::{ACCOUNT}:role/g3")
+                        t2 = time.perf_counter()
+                    per_key.append(t1 - t0)
+                    per_grantee.append(t2 - t1)
+                print(
+                    f"{backend:<10} {size:>6} grants on the key: count of the key's "
+                    f"{statistics.median(per_key) * 1000:6.2f} ms, of the grantee's "
+                    f"{statistics.median(per_grantee) * 1000:6.2f} ms (p50)",
+                    flush=True,
+                )
+            store.close()
+        finally:
+            if name:
+                drop_database(name)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -200,6 +359,12 @@ def main() -> int:
     c.add_argument("--backends", default="sqlite,postgresql")
     c.add_argument("--keys", type=int, default=100_000)
     c.add_argument("--creates", type=int, default=200)
+    r = sub.add_parser("reads")
+    r.add_argument("--keys", type=int, default=100_000)
+    r.add_argument("--readers", type=int, default=2)
+    r.add_argument("--seconds", type=float, default=5.0)
+    g = sub.add_parser("grants")
+    g.add_argument("--backends", default="sqlite,postgresql")
     k = sub.add_parser("cold")
     k.add_argument("--workdir", type=Path, required=True)
     k.add_argument("--keys", type=int, default=100_000)
@@ -209,7 +374,7 @@ def main() -> int:
     k.add_argument("--src", type=Path, default=HERE.parent / "src", help="tree a")
     k.add_argument("--src-b", type=Path, default=None, help="tree b, alternating with a")
     args = p.parse_args()
-    createkey(args) if args.what == "createkey" else cold(args)
+    {"createkey": createkey, "reads": reads, "grants": grants, "cold": cold}[args.what](args)
     return 0
 
 

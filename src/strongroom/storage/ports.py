@@ -255,7 +255,9 @@ class GrantRepository(Protocol):
         ...
 
     def count(self, key_arn: str, grantee_principal: str | None = None) -> int:
-        """How many grants a key has (for one grantee when given)."""
+        """How many grants a key has (for one grantee when given), this transaction's
+        included; read from a count the repository keeps as grants are inserted and
+        deleted, in time independent of the number of grants."""
         ...
 
     def list(

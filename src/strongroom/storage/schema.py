@@ -190,6 +190,18 @@ grants = sa.Table(
     sa.Index("ix_grants_retiring", "retiring_principal", "creation_date", "grant_id"),
 )
 
+# How many grants each key has (grantee_principal "") and each grantee has on it: the quotas
+# "Grants per KMS key" and grants per grantee per key, read by CreateGrant without counting
+# the key's grants (up to 50,000). Kept by the store as grants are inserted and deleted
+# (``sql/grants.py``), in CreateGrant's transaction, which holds the key's row.
+grant_counts = sa.Table(
+    "grant_counts",
+    metadata,
+    sa.Column("key_arn", sa.String(256), primary_key=True),
+    sa.Column("grantee_principal", sa.String(256), primary_key=True),
+    sa.Column("grants", sa.Integer, nullable=False),
+)
+
 # IAM tags of users and roles (aws:PrincipalTag/<key>). Keys are unique per principal
 # regardless of case, as IAM's are; the service keeps them so.
 principal_tags = sa.Table(

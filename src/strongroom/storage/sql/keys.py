@@ -19,6 +19,7 @@ from strongroom.domain.enums import (
 from strongroom.domain.models import Key
 from strongroom.storage.schema import (
     aliases,
+    grant_counts,
     grants,
     import_tokens,
     key_counts,
@@ -158,6 +159,7 @@ class SqlKeys:
         self._c.execute(import_tokens.delete().where(import_tokens.c.key_arn == key.arn))
         self._c.execute(tags.delete().where(tags.c.key_arn == key.arn))
         self._c.execute(grants.delete().where(grants.c.key_arn == key.arn))
+        self._c.execute(grant_counts.delete().where(grant_counts.c.key_arn == key.arn))
         self._c.execute(aliases.delete().where(*own_aliases))
         self._c.execute(key_last_usage.delete().where(key_last_usage.c.key_arn == key.arn))
         gone = self._c.execute(keys.delete().where(keys.c.arn == key.arn)).rowcount

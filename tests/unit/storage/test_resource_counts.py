@@ -1,8 +1,9 @@
-"""The count of customer managed keys behind the "AWS KMS keys" quota (``key_counts``), on
-real SQLite and PostgreSQL databases: CreateKey's transaction reads it instead of counting
-the keys, it stays exact as keys come and go (rolled back, deleted, AWS managed, other
-Regions, a backup restored), migration 0017 counts the keys there are, and processes that
-create keys at once near the quota stop exactly at it."""
+"""The counts behind the resource quotas, on real SQLite and PostgreSQL databases: customer
+managed keys per account and Region ("AWS KMS keys", ``key_counts``) and grants per key and
+per grantee on a key (``grant_counts``). CreateKey's and CreateGrant's transactions read
+them instead of counting rows, they stay exact as keys and grants come and go (rolled back,
+deleted, AWS managed, other Regions, a backup restored), migration 0017 counts what there
+is, and processes that create keys at once near the quota stop exactly at it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 
 from strongroom.domain.enums import KeyManager, KeySpec, KeyUsage
 from strongroom.domain.errors import LimitExceededException
-from strongroom.domain.models import Key
+from strongroom.domain.models import Grant, Key
 from strongroom.services.key_records import insert_key, new_key_record
 from strongroom.storage import migrate, schema, snapshot
 from strongroom.storage.sql import SqlStore
@@ -142,6 +143,60 @@ def test_the_quota_holds_at_its_value_and_a_refused_key_leaves_nothing(store: Sq
         insert_key(None, tx, _key(aws=True), None, ())  # type: ignore[arg-type]
 
 
+def _grant(key: Key, grantee: str) -> Grant:
+    return Grant(
+        grant_id=uuid.uuid4().hex * 2,
+        key_arn=key.arn,
+        grantee_principal=f"arn:aws:iam::{ACCOUNT}:role/{grantee}",
+        operations=("Encrypt",),
+        issuing_account=f"arn:aws:iam::{ACCOUNT}:root",
+        creation_date=datetime.now(UTC),
+    )
+
+
+def _grant_counts(store: SqlStore, key: Key) -> tuple[int, int, int]:
+    with store.read() as tx:
+        return (
+            tx.grants.count(key.arn),
+            tx.grants.count(key.arn, f"arn:aws:iam::{ACCOUNT}:role/a"),
+            tx.grants.count(key.arn, f"arn:aws:iam::{ACCOUNT}:role/b"),
+        )
+
+
+def test_grant_counts_stay_exact_and_are_read_without_reading_the_grants(
+    store: SqlStore,
+) -> None:
+    key, other = _key(), _key()
+    with store.transaction() as tx:
+        tx.keys.insert(key)
+        tx.keys.insert(other)
+        mine = [_grant(key, "a"), _grant(key, "a"), _grant(key, "b")]
+        for grant in [*mine, _grant(other, "a")]:
+            tx.grants.insert(grant)
+    assert _grant_counts(store, key) == (3, 2, 1)
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.grants.insert(_grant(key, "b"))
+        raise RuntimeError("rolled back")
+    with store.transaction() as tx:
+        assert tx.grants.delete(mine[0].grant_id)
+        assert not tx.grants.delete(mine[0].grant_id)  # gone already: counts once
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        assert _grant_counts(store, key) == (2, 1, 1)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if re.search(r"(?i)\bfrom\s+grants\b", s)]
+    with store.transaction() as tx:  # deleting the key deletes its grants and their counts
+        tx.keys.delete(key)
+    assert _grant_counts(store, key) == (0, 0, 0)
+    assert _grant_counts(store, other) == (1, 1, 0)
+
+
 def test_migration_0017_counts_the_keys_there_are(engine: sa.Engine) -> None:  # noqa: F811
     _to(engine, "0016")
     insert = (
@@ -157,7 +212,22 @@ def test_migration_0017_counts_the_keys_there_are(engine: sa.Engine) -> None:  #
     ]
     for i, (account, region, manager) in enumerate(rows):
         _exec(engine, insert, arn=f"arn:{i}", account=account, region=region, manager=manager)
+    grant = (
+        "INSERT INTO grants (grant_id, key_arn, grantee_principal, operations, "
+        "issuing_account, creation_date) VALUES (:id, :key, :grantee, 'Encrypt', 'i', 1.0)"
+    )
+    for i, (key, grantee) in enumerate([("arn:0", "a"), ("arn:0", "a"), ("arn:0", "b")]):
+        _exec(engine, grant, id=str(i), key=key, grantee=grantee)
+    _exec(engine, grant, id="3", key="arn:1", grantee="b")
     _to(engine, "0017")
+    grants = _exec(engine, "SELECT key_arn, grantee_principal, grants FROM grant_counts")
+    assert {(r[0], r[1]): r[2] for r in grants} == {  # type: ignore[misc]
+        ("arn:0", ""): 3,
+        ("arn:0", "a"): 2,
+        ("arn:0", "b"): 1,
+        ("arn:1", ""): 1,
+        ("arn:1", "b"): 1,
+    }
     counts = _exec(engine, "SELECT account_id, region, customer_keys FROM key_counts")
     assert {(r[0], r[1]): r[2] for r in counts} == {  # type: ignore[misc]
         (ACCOUNT, REGION): 3,
@@ -166,7 +236,7 @@ def test_migration_0017_counts_the_keys_there_are(engine: sa.Engine) -> None:  #
     }
     assert "ix_keys_manager" not in {i["name"] for i in sa.inspect(engine).get_indexes("keys")}
     _to(engine, "0016", down=True)
-    assert "key_counts" not in sa.inspect(engine).get_table_names()
+    assert not {"key_counts", "grant_counts"} & set(sa.inspect(engine).get_table_names())
     assert "ix_keys_manager" in {i["name"] for i in sa.inspect(engine).get_indexes("keys")}
 
 
