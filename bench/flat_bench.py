@@ -17,7 +17,7 @@ each way a miss could begin: ``transaction()`` (BEGIN IMMEDIATE, before) and ``r
 (BEGIN, after). Prints reads a second (all readers) and the p99 of one read.
 
 ``grants`` — CreateGrant's two counts (the key's grants, and the grantee's on the key) with
-1,000 and 50,000 (the default quota) grants on one key and 100,000 grants on other keys,
+1,000 and 50,000 (the default quota) grants on one key and 100,000 grants on another key,
 SQLite and PostgreSQL, p50 of 50.
 
 ``cold`` — Encrypt with keys no worker has cached: ``strongroom serve --workers 2`` on a
@@ -314,11 +314,11 @@ def grants(args: argparse.Namespace) -> None:
             with store.transaction() as tx:
                 tx.keys.insert(used)
                 tx.keys.insert(other)
-                for _ in range(100_000):
+                for _ in range(args.other):
                     tx.grants.insert(grant(n, other.arn, now))
                     n += 1
             have = 0
-            for size in (1_000, 50_000):
+            for size in (int(x) for x in args.sizes.split(",")):
                 with store.transaction() as tx:
                     for _ in range(size - have):
                         tx.grants.insert(grant(n, used.arn, now))
@@ -365,6 +365,8 @@ def main() -> int:
     r.add_argument("--seconds", type=float, default=5.0)
     g = sub.add_parser("grants")
     g.add_argument("--backends", default="sqlite,postgresql")
+    g.add_argument("--sizes", default="1000,50000", help="grants on the key, growing")
+    g.add_argument("--other", type=int, default=100_000, help="grants on another key")
     k = sub.add_parser("cold")
     k.add_argument("--workdir", type=Path, required=True)
     k.add_argument("--keys", type=int, default=100_000)
