@@ -56,6 +56,8 @@ class FakeStore:
     def transaction(self) -> Iterator[FakeStore]:
         yield self
 
+    read = transaction
+
 
 def software_core() -> tuple[Core, FakeStore, SoftwareKeyStore]:
     """A core whose key stores are a software store over a ``FakeStore``."""

@@ -385,7 +385,7 @@ class SoftwareKeyStore:
         """Unwrap a version from the rows of ``key``'s material ARN; cache it under ``key``."""
         arn = material_arn(key)
         generation = self._cache.generation
-        with self._store.transaction() as tx:
+        with self._store.read() as tx:
             wrapped = tx.material.get(arn, version)
         if wrapped is None:
             raise missing(key, version)

@@ -57,7 +57,7 @@ def grants_in_force(core: Core, ctx: RequestContext, key: Key) -> KeyGrants:
     """
     found = core.cache.grants(key.arn)
     if found is None:
-        with core.store.transaction() as tx:
+        with core.store.read() as tx:
             rules = {g.grant_id: rule_of(g) for g in tx.grants.list(key.arn)}
         found = KeyGrants(rules) if rules else NO_GRANTS
         core.cache.put_grants(key.arn, found)
@@ -68,7 +68,7 @@ def grants_in_force(core: Core, ctx: RequestContext, key: Key) -> KeyGrants:
     if not unseen:
         return found
     extra: dict[str, GrantRule] = {}
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         for grant_id in unseen:
             grant = tx.grants.get(grant_id)
             if grant is not None and grant.key_arn == key.arn:

@@ -57,7 +57,7 @@ def check_alias_name(name: str) -> None:
 
 
 def _get_alias(core: Core, ctx: RequestContext, name: str) -> Alias:
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         alias = tx.aliases.get(ctx.account, ctx.region, name)
     if alias is None:
         raise NotFoundException(f"Alias {alias_arn(ctx.region, ctx.account, name)} is not found.")
@@ -144,7 +144,7 @@ def list_aliases(
     if key_id is not None:
         target = resolve_key(core, ctx, key_id, allow_alias=False).key_id
     after = None if marker is None else decode_marker(marker, _ALIAS_MARKER, _alias_name)
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         stored = tx.aliases.list(
             ctx.account, ctx.region, key_id=target, after=after, limit=limit + 1
         )

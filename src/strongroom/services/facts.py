@@ -29,7 +29,7 @@ class KeyFacts:
         found = cache.tags(arn)
         if found is None:
             generation = cache.generation
-            with self._core.store.transaction() as tx:
+            with self._core.store.read() as tx:
                 found = {t.key: t.value for t in tx.tags.list(arn)}
             cache.put_tags(arn, found, generation)
         return found
@@ -40,7 +40,7 @@ class KeyFacts:
         found = cache.alias_names(key.arn)
         if found is None:
             generation = cache.generation
-            with self._core.store.transaction() as tx:
+            with self._core.store.read() as tx:
                 page = tx.aliases.list(
                     key.account, key.region, key_id=key.key_id, after=None, limit=_ALIAS_PAGE
                 )

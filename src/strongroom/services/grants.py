@@ -273,7 +273,7 @@ def list_grants(
     if grant_id is not None:
         _check_grant_id(grant_id)
     after = None if marker is None else _decode_marker(marker)
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         page = tx.grants.list(
             key.arn,
             grant_id=grant_id,
@@ -303,7 +303,7 @@ def list_retirable_grants(
     principal = _principal("retiringPrincipal", retiring_principal)
     authorize_principal_resource(core, ctx, "ListRetirableGrants", principal)
     after = None if marker is None else _decode_marker(marker)
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         page = tx.grants.list_retirable(principal, ctx.region, after=after, limit=limit + 1)
     return _page(page, limit)
 

@@ -263,7 +263,7 @@ class CredentialResolver:
         return credential
 
     def _load_access_key(self, access_key_id: str) -> Credential | None:
-        with self._core.store.transaction() as tx:
+        with self._core.store.read() as tx:
             record = tx.identities.get_access_key(access_key_id)
             if record is None or record.status != "Active":
                 return None
@@ -274,7 +274,7 @@ class CredentialResolver:
         return Credential(record.principal, secret.decode(), policies, tags)
 
     def _load_session(self, access_key_id: str) -> Credential | None:
-        with self._core.store.transaction() as tx:
+        with self._core.store.read() as tx:
             record = tx.sessions.get(access_key_id)
             if record is None:
                 return None

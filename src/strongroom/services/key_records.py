@@ -83,12 +83,13 @@ def insert_key(
     """Store a new key in ``tx``: its record, its ``material`` (made by the key's store;
     None: imported later) as version 1, and its tags; returns the stored record. The
     caller has checked the policy and the tags. Raises LimitExceededException when a
-    customer managed key would exceed its account's quota of keys in the Region, unless
-    ``count_checked``: the caller checks the count of the keys it inserts once, in ``tx``
-    (``quotas.check_key_count`` with ``stored``)."""
+    customer managed key exceeds its account's quota of keys in the Region (then ``tx``
+    must roll back: the key is in it), unless ``count_checked``: the caller checks the
+    count once, after the last of the keys it inserts in ``tx``
+    (``quotas.check_key_count``)."""
+    tx.keys.insert(key)
     if key.key_manager is KeyManager.CUSTOMER and not count_checked:
         check_key_count(tx, key)
-    tx.keys.insert(key)
     if material is not None:
         key = add_generated_version(core, tx, key, material, key.creation_date)
         tx.keys.update(key)

@@ -59,7 +59,7 @@ class LastUse:
 def last_use(core: Core, key: Key) -> LastUse:
     """The newest use of ``key``, this process's unwritten one or the database's, and the
     later of the key's creation and the start of tracking."""
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         stored = tx.key_usage.get(key.arn)
         started = tx.key_usage.tracking_start()
     mine = core.key_usage.newest(key.arn)

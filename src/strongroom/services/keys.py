@@ -206,7 +206,7 @@ def list_keys(
     if marker is not None:
         when, key_id = decode_moment_marker(marker, _KEY_MARKER, is_key_id)
         after = when, key_arn(ctx.region, ctx.account, key_id)
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         found = tx.keys.list(ctx.account, ctx.region, after=after, limit=limit + 1)
     return next_page(
         found, limit, lambda k: encode_moment_marker(_KEY_MARKER, k.creation_date, k.key_id)

@@ -14,7 +14,7 @@ def load_key(core: Core, arn: str) -> Key:
     key = core.cache.key(arn)
     if key is None:
         generation = core.cache.generation
-        with core.store.transaction() as tx:
+        with core.store.read() as tx:
             key = tx.keys.get(arn)
         if key is None:
             raise NotFoundException(f"Key '{arn}' does not exist")

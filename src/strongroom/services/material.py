@@ -61,7 +61,7 @@ def material_id_of(core: Core, key: Key, version: int) -> str:
         return generated_material_id(material_id_arn(key), version)
     found = core.cache.material_id(key.arn, version)
     if found is None:
-        with core.store.transaction() as tx:
+        with core.store.read() as tx:
             versions = tx.material.versions(key.arn)
         for info in versions:
             core.cache.put_material_id(key.arn, info.version, info.material_id)

@@ -64,7 +64,7 @@ def replica_regions(core: Core, key: Key) -> tuple[str, ...]:
         return ()
     found = core.cache.replica_regions(key.arn)
     if found is None:
-        with core.store.transaction() as tx:
+        with core.store.read() as tx:
             related = tx.keys.related(key.account, key.key_id)
         found = tuple(
             k.region for k in related if k.multi_region_type is MultiRegionKeyType.REPLICA
@@ -134,8 +134,8 @@ def replicate_key(
             expiration_model=None,  # imported material: the replica's own imports set it
             valid_to=None,
         )
-        check_key_count(tx, replica)  # the replica is a customer managed key too
         tx.keys.insert(replica)
+        check_key_count(tx, replica)  # the replica is a customer managed key too
         mirror_versions(tx, current, arn)
         sync_set(tx, current)
         tx.tags.put(arn, tags)

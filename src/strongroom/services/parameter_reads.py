@@ -162,7 +162,7 @@ def get_parameter_history(
     latest = find(core, ctx, Named(named.name, None))
     if latest is None:
         raise ParameterNotFound(f"Parameter {named.name} not found.")
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         versions = tx.parameters.history(ctx.account, ctx.region, latest.name)
     start = _offset(next_token)
     page = versions[start : start + max_results]
@@ -200,7 +200,7 @@ def _scan(
     """The newest versions of the parameters after ``after``, in name order, each with
     whether it is the last one there is."""
     while True:
-        with core.store.transaction() as tx:
+        with core.store.read() as tx:
             batch = tx.parameters.list_latest(
                 ctx.account, ctx.region, prefix=prefix, after=after, limit=_BATCH
             )
@@ -213,7 +213,7 @@ def _scan(
 
 def _tags_of(core: Core, p: ParameterVersion) -> Callable[[], Mapping[str, str]]:
     def tags() -> Mapping[str, str]:
-        with core.store.transaction() as tx:
+        with core.store.read() as tx:
             return {t.key: t.value for t in tx.parameters.tags(p.account, p.region, p.name)}
 
     return tags

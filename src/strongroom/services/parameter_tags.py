@@ -49,7 +49,7 @@ def list_tags(core: Core, ctx: RequestContext, resource_type: str, resource_id: 
     """A parameter's tags, by key. Raises InvalidResourceType, InvalidResourceId,
     AccessDeniedException."""
     name = _parameter(core, ctx, resource_type, resource_id, "ListTagsForResource")
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         return tx.parameters.tags(ctx.account, ctx.region, name)
 
 

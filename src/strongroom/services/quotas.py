@@ -46,7 +46,7 @@ class QuotaValues:
         self.version = 0  # counts reloads, so request buckets know to look again
 
     def reload(self, store: Store) -> None:
-        with store.transaction() as tx:
+        with store.read() as tx:
             rows = tx.quotas.values()
         with self._lock:
             self._values = MappingProxyType({(a, n): v for a, n, v in rows})
@@ -137,14 +137,16 @@ def _record(tx: Transaction, now: float) -> None:
     tx.changes.record(CHANGE_NAME, datetime.fromtimestamp(now, UTC))
 
 
-def check_key_count(tx: Transaction, key: Key, *, stored: bool = False) -> None:
-    """LimitExceededException when ``key``'s account has as many customer managed keys in
-    its Region as it may have (AWS managed keys do not count) before ``key`` is stored.
-    With ``stored``, ``key`` (the last of several this transaction created in its account
-    and Region) is in the count already: a seed that creates many keys counts once, after
-    its inserts, rather than once a key (each count reads the account's keys)."""
+def check_key_count(tx: Transaction, key: Key) -> None:
+    """LimitExceededException when ``key``'s account has more customer managed keys in its
+    Region than it may have (AWS managed keys do not count), ``key`` among them: it is
+    called after ``tx`` stored ``key`` (the last of the keys ``tx`` creates in its account
+    and Region), so that the count it reads is the one this transaction commits. The
+    store counts as it inserts (``QuotaRepository.customer_managed_keys``); on PostgreSQL
+    the count's row stays locked until ``tx`` ends, so CreateKeys of one account and
+    Region, on any node, see each other's keys and the quota holds exactly."""
     most = limit(tx, key.account, key.region, catalog.KMS_KEYS)
-    if tx.quotas.customer_managed_keys(key.account, key.region) - int(stored) >= most:
+    if tx.quotas.customer_managed_keys(key.account, key.region) > most:
         raise LimitExceededException(
             f"The request was rejected because a quota was exceeded: account {key.account} "
             f"already has {most} customer managed KMS keys in {key.region}, the most it can "

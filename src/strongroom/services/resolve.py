@@ -48,7 +48,7 @@ def _alias_target(core: Core, account: str, region: str, name: str, *, own: bool
     cached = core.cache.alias_target((account, region, name))
     if cached is not None:
         return cached
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         alias = tx.aliases.get(account, region, name)
     target = None if alias is None else alias.target_key_id
     if target is None and own:

@@ -292,7 +292,7 @@ def list_rotations(
     check_rotatable(key, automatic=False)
     check_state(Operation.LIST_KEY_ROTATIONS, key)
     after = 0 if marker is None else decode_marker(marker, _ROTATION_MARKER, _version)
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         versions = tx.material.versions(key.arn)
     if include is not IncludeKeyMaterial.ALL_KEY_MATERIAL:
         versions = [v for v in versions if v.rotation_date is not None]

@@ -102,7 +102,7 @@ def apply_seed(core: Core, seed: SeedFile) -> SeedOutcome:
         for entry in seed.keys:
             _apply_key(run, entry, outcome)
         for last in run.created.values():
-            check_key_count(tx, last, stored=True)
+            check_key_count(tx, last)
         for arn in run.changed:
             tx.changes.record(arn, run.now)
     for arn in run.changed:

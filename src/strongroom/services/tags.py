@@ -50,7 +50,7 @@ def list_tags(
     """A page of a key's tags in key order, and the marker of the next page."""
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     authorize_key(core, ctx, "ListResourceTags", key)
-    with core.store.transaction() as tx:
+    with core.store.read() as tx:
         all_tags = tx.tags.list(key.arn)
     # The marker names the last tag key of the previous page: the next page starts after
     # it even when that tag was removed meanwhile.

@@ -255,7 +255,9 @@ class GrantRepository(Protocol):
         ...
 
     def count(self, key_arn: str, grantee_principal: str | None = None) -> int:
-        """How many grants a key has (for one grantee when given)."""
+        """How many grants a key has (for one grantee when given), this transaction's
+        included; read from a count the repository keeps as grants are inserted and
+        deleted, in time independent of the number of grants."""
         ...
 
     def list(
@@ -540,7 +542,11 @@ class QuotaRepository(Protocol):
         ...
 
     def customer_managed_keys(self, account: str, region: str) -> int:
-        """How many customer managed keys (any state) an account has in a Region."""
+        """How many customer managed keys (any state) an account has in a Region, the keys
+        this transaction inserted or deleted included; read from a count the key repository
+        keeps as it inserts and deletes, in time independent of the number of keys. On
+        PostgreSQL, after this transaction inserted a key, the count's row is locked until
+        it ends."""
         ...
 
     def take(
@@ -668,6 +674,12 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[Transaction]:
         """A transaction that commits when the block ends and rolls back on any error."""
+        ...
+
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A transaction for reads only (a cache miss): it sees committed data, as
+        ``transaction`` does, but takes no write lock, so readers in several processes do
+        not wait for each other or for a writer. Nothing may be written in it."""
         ...
 
     def migrate(self) -> None:

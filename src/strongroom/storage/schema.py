@@ -62,9 +62,6 @@ keys = sa.Table(
     sa.Column("primary_region", sa.String(32), nullable=True),
     # ListKeys: the equality columns, then the listing's order (creation date, ARN).
     sa.Index("ix_keys_listing", "account_id", "region", "creation_date", "arn"),
-    # CreateKey's count of customer managed keys (the "AWS KMS keys" quota), index only.
-    # Led by key_manager: ListKeys (account and Region) never takes it for its own.
-    sa.Index("ix_keys_manager", "key_manager", "account_id", "region"),
     sa.Index("ix_keys_deletion_date", "deletion_date"),
     # The related multi-Region keys of a key id, in every Region.
     sa.Index("ix_keys_account_key_id", "account_id", "key_id"),
@@ -191,6 +188,18 @@ grants = sa.Table(
     sa.Column("creation_date", sa.Float, nullable=False),
     sa.Index("ix_grants_key", "key_arn", "creation_date", "grant_id"),
     sa.Index("ix_grants_retiring", "retiring_principal", "creation_date", "grant_id"),
+)
+
+# How many grants each key has (grantee_principal "") and each grantee has on it: the quotas
+# "Grants per KMS key" and grants per grantee per key, read by CreateGrant without counting
+# the key's grants (up to 50,000). Kept by the store as grants are inserted and deleted
+# (``sql/grants.py``), in CreateGrant's transaction, which holds the key's row.
+grant_counts = sa.Table(
+    "grant_counts",
+    metadata,
+    sa.Column("key_arn", sa.String(256), primary_key=True),
+    sa.Column("grantee_principal", sa.String(256), primary_key=True),
+    sa.Column("grants", sa.Integer, nullable=False),
 )
 
 # IAM tags of users and roles (aws:PrincipalTag/<key>). Keys are unique per principal
@@ -359,6 +368,19 @@ quota_buckets = sa.Table(
     sa.Column("bucket", sa.String(160), primary_key=True),
     sa.Column("tokens", sa.Float, nullable=False),
     sa.Column("updated", sa.Float, nullable=False),
+)
+
+# How many customer managed keys (any state) each account has in each Region: the "AWS KMS
+# keys" quota, read by CreateKey and ReplicateKey without counting the keys. The store keeps
+# it in the transaction that inserts or deletes a key (``sql/keys.py``); on PostgreSQL the
+# row's lock makes CreateKeys of one account count one after the other, on SQLite the write
+# lock does. AWS managed keys do not count (AWS KMS Developer Guide, "Resource quotas").
+key_counts = sa.Table(
+    "key_counts",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("customer_keys", sa.Integer, nullable=False),
 )
 
 # Parameter Store (the SSM API): one row per parameter with its newest version, the versions

@@ -51,7 +51,9 @@ class FakeStore:
     def transaction(self) -> Iterator[FakeTransaction]:
         yield FakeTransaction(self)
 
-    def read(self) -> None:
+    read = transaction  # the facts only read
+
+    def count_read(self) -> None:
         self.reads += 1
         if self.during_read is not None:
             self.during_read()
@@ -63,7 +65,7 @@ class FakeTags:
         self.store = store
 
     def list(self, key_arn: str) -> list[Tag]:
-        self.store.read()
+        self.store.count_read()
         return [*self.store.tags.get(key_arn, [])]
 
 
@@ -74,7 +76,7 @@ class FakeAliases:
     def list(
         self, account: str, region: str, *, key_id: str | None, after: str | None, limit: int
     ) -> list[Alias]:
-        self.store.read()
+        self.store.count_read()
         return [a for a in self.store.aliases if a.target_key_id == key_id][:limit]
 
 

@@ -93,6 +93,10 @@ class Store:
         self.blind_reads = 0
 
     @contextmanager
+    def read(self) -> Iterator[Tx]:
+        yield Tx(self)
+
+    @contextmanager
     def transaction(self) -> Iterator[Tx]:
         tx = Tx(self)
         yield tx

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from strongroom.domain.models import Grant
-from strongroom.storage.schema import grants, keys
+from strongroom.storage.schema import grant_counts, grants, keys
 from strongroom.storage.sql._rows import after_position
 
 _EQUALS, _SUBSET = "EncryptionContextEquals", "EncryptionContextSubset"
@@ -55,6 +56,28 @@ def _in_order(q: sa.Select[Any], after: tuple[datetime, str] | None) -> sa.Selec
     return after_position(q, grants.c.creation_date, grants.c.grant_id, after)
 
 
+_KEY = ""  # grant_counts.grantee_principal of a key's own count
+
+
+def _count_up(insert: Any) -> sa.Insert:
+    first = insert(grant_counts).values(
+        key_arn=sa.bindparam("in_key"), grantee_principal=sa.bindparam("in_grantee"), grants=1
+    )
+    return first.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[grant_counts.c.key_arn, grant_counts.c.grantee_principal],
+        set_={"grants": grant_counts.c.grants + 1},
+    )
+
+
+_WHERE = (
+    grant_counts.c.key_arn == sa.bindparam("in_key"),
+    grant_counts.c.grantee_principal == sa.bindparam("in_grantee"),
+)
+_COUNT_UP = {"sqlite": _count_up(sqlite.insert), "postgresql": _count_up(postgresql.insert)}
+_COUNT_DOWN = grant_counts.update().where(*_WHERE).values(grants=grant_counts.c.grants - 1)
+_COUNT = sa.select(grant_counts.c.grants).where(*_WHERE)
+
+
 class SqlGrants:
     """The GrantRepository of one transaction."""
 
@@ -62,7 +85,11 @@ class SqlGrants:
         self._c = conn
 
     def insert(self, grant: Grant) -> None:
+        """Insert a grant, and count it for its key and its grantee (``grant_counts``)."""
         self._c.execute(grants.insert().values(**_grant_values(grant)))
+        up = _COUNT_UP[self._c.dialect.name]
+        for grantee in (_KEY, grant.grantee_principal):
+            self._c.execute(up, {"in_key": grant.key_arn, "in_grantee": grantee})
 
     def get(self, grant_id: str) -> Grant | None:
         row = self._c.execute(sa.select(grants).where(grants.c.grant_id == grant_id)).first()
@@ -70,8 +97,16 @@ class SqlGrants:
 
     def delete(self, grant_id: str) -> bool:
         """Delete one grant; False when there was none of that id."""
-        res = self._c.execute(grants.delete().where(grants.c.grant_id == grant_id))
-        return bool(res.rowcount)
+        gone = self._c.execute(
+            grants.delete()
+            .where(grants.c.grant_id == grant_id)
+            .returning(grants.c.key_arn, grants.c.grantee_principal)
+        ).first()
+        if gone is None:
+            return False
+        for grantee in (_KEY, gone.grantee_principal):
+            self._c.execute(_COUNT_DOWN, {"in_key": gone.key_arn, "in_grantee": grantee})
+        return True
 
     def list_retirable(
         self,
@@ -91,11 +126,11 @@ class SqlGrants:
         return [_grant(r) for r in self._c.execute(_in_order(q, after).limit(limit))]
 
     def count(self, key_arn: str, grantee_principal: str | None = None) -> int:
-        """How many grants a key has (for one grantee when given)."""
-        q = sa.select(sa.func.count()).select_from(grants).where(grants.c.key_arn == key_arn)
-        if grantee_principal is not None:
-            q = q.where(grants.c.grantee_principal == grantee_principal)
-        return int(self._c.execute(q).scalar_one())
+        """How many grants a key has (for one grantee when given): a row of
+        ``grant_counts``, whatever the number of grants."""
+        grantee = _KEY if grantee_principal is None else grantee_principal
+        found = self._c.execute(_COUNT, {"in_key": key_arn, "in_grantee": grantee})
+        return int(found.scalar() or 0)
 
     def list(
         self,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from strongroom.domain.enums import (
     ExpirationModel,
@@ -18,8 +19,10 @@ from strongroom.domain.enums import (
 from strongroom.domain.models import Key
 from strongroom.storage.schema import (
     aliases,
+    grant_counts,
     grants,
     import_tokens,
+    key_counts,
     key_last_usage,
     key_material_versions,
     key_materials,
@@ -91,6 +94,29 @@ _INSERT = keys.insert()
 _UPDATE = keys.update().where(keys.c.arn == sa.bindparam("at_arn"))
 
 
+def _count_up(insert: Any) -> sa.Insert:
+    """One more customer managed key in an account's Region: the row's first key, or one
+    added to its count (the row stays locked until the transaction ends)."""
+    first = insert(key_counts).values(
+        account_id=sa.bindparam("in_account"), region=sa.bindparam("in_region"), customer_keys=1
+    )
+    return first.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[key_counts.c.account_id, key_counts.c.region],
+        set_={"customer_keys": key_counts.c.customer_keys + 1},
+    )
+
+
+_COUNT_UP = {"sqlite": _count_up(sqlite.insert), "postgresql": _count_up(postgresql.insert)}
+_COUNT_DOWN = (
+    key_counts.update()
+    .where(
+        key_counts.c.account_id == sa.bindparam("in_account"),
+        key_counts.c.region == sa.bindparam("in_region"),
+    )
+    .values(customer_keys=key_counts.c.customer_keys - 1)
+)
+
+
 class SqlKeys:
     """The KeyRepository of one transaction."""
 
@@ -107,7 +133,12 @@ class SqlKeys:
     # The values go as parameters of one statement, not into a new statement each time:
     # SQLAlchemy compiles the statement once and does not walk 24 values for a cache key.
     def insert(self, key: Key) -> None:
+        """Insert a key; a customer managed key counts in ``key_counts`` (one statement
+        on a row of the account's Region, whatever the number of keys)."""
         self._c.execute(_INSERT, _key_values(key))
+        if key.key_manager is KeyManager.CUSTOMER:
+            where = {"in_account": key.account, "in_region": key.region}
+            self._c.execute(_COUNT_UP[self._c.dialect.name], where)
 
     def update(self, key: Key) -> None:
         self._c.execute(_UPDATE, {"at_arn": key.arn, **_key_values(key)})
@@ -128,9 +159,13 @@ class SqlKeys:
         self._c.execute(import_tokens.delete().where(import_tokens.c.key_arn == key.arn))
         self._c.execute(tags.delete().where(tags.c.key_arn == key.arn))
         self._c.execute(grants.delete().where(grants.c.key_arn == key.arn))
+        self._c.execute(grant_counts.delete().where(grant_counts.c.key_arn == key.arn))
         self._c.execute(aliases.delete().where(*own_aliases))
         self._c.execute(key_last_usage.delete().where(key_last_usage.c.key_arn == key.arn))
-        self._c.execute(keys.delete().where(keys.c.arn == key.arn))
+        gone = self._c.execute(keys.delete().where(keys.c.arn == key.arn)).rowcount
+        if gone and key.key_manager is KeyManager.CUSTOMER:
+            where = {"in_account": key.account, "in_region": key.region}
+            self._c.execute(_COUNT_DOWN, where)
         return [f"arn:aws:kms:{key.region}:{key.account}:{name}" for name in names]
 
     def related(self, account: str, key_id: str, *, for_update: bool = False) -> list[Key]:
@@ -166,4 +201,3 @@ class SqlKeys:
         q = sa.select(keys).where(keys.c.account_id == account, keys.c.region == region)
         q = after_position(q, keys.c.creation_date, keys.c.arn, after).limit(limit)
         return [_key(r) for r in self._c.execute(q)]
-

@@ -8,8 +8,12 @@ import math
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from strongroom.domain.enums import KeyManager
-from strongroom.storage.schema import keys, quota_buckets, quota_values
+from strongroom.storage.schema import key_counts, quota_buckets, quota_values
+
+_CUSTOMER_KEYS = sa.select(key_counts.c.customer_keys).where(
+    key_counts.c.account_id == sa.bindparam("account"),
+    key_counts.c.region == sa.bindparam("region"),
+)
 
 
 class SqlQuotas:
@@ -51,12 +55,9 @@ class SqlQuotas:
         return bool(self._c.execute(quota_values.delete().where(where)).rowcount)
 
     def customer_managed_keys(self, account: str, region: str) -> int:
-        q = sa.select(sa.func.count()).where(
-            keys.c.account_id == account,
-            keys.c.region == region,
-            keys.c.key_manager == KeyManager.CUSTOMER.value,
-        )
-        return int(self._c.execute(q).scalar_one())
+        """The account's count in ``key_counts`` (kept by ``SqlKeys``), not a count of keys."""
+        found = self._c.execute(_CUSTOMER_KEYS, {"account": account, "region": region})
+        return int(found.scalar() or 0)
 
     def take(
         self,

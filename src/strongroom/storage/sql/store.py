@@ -68,6 +68,8 @@ class SqlStore:
         self.timeout = timeout
         with database_errors():
             self.engine = _make_engine(url, timeout)
+        # The same pool, with transactions that begin without the write lock (``_on_begin``).
+        self._reader = self.engine.execution_options(**{_READ_ONLY: True})
 
     def migrate(self) -> None:
         with database_errors():
@@ -77,6 +79,15 @@ class SqlStore:
     def transaction(self) -> Iterator[SqlTransaction]:
         """A transaction that commits when the block ends and rolls back on any error."""
         with database_errors(), self.engine.begin() as conn:
+            yield SqlTransaction(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTransaction]:
+        """A transaction that only reads: it sees what was committed when it first reads
+        (SQLite in WAL mode: one snapshot for the whole transaction; PostgreSQL, READ
+        COMMITTED: each statement's), and takes no write lock, so it neither waits for a
+        writer nor holds one up. It must not write."""
+        with database_errors(), self._reader.begin() as conn:
             yield SqlTransaction(conn)
 
     def latest_change(self) -> int:
@@ -156,6 +167,7 @@ class SqlStore:
             self.engine.dispose()
 
 
+_READ_ONLY = "strongroom_read_only"  # an execution option: the transaction only reads
 _TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(:key)")
 _UNLOCK = sa.text("SELECT pg_advisory_unlock(:key)")
 
@@ -210,8 +222,11 @@ def _make_engine(url: str, timeout: float = DATABASE_TIMEOUT_SECONDS) -> sa.Engi
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        # Take the write lock up front: a deferred transaction that later writes can
-        # fail with SQLITE_BUSY instead of waiting its turn.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A transaction that may write takes the write lock up front: a deferred one that
+        # later writes can fail with SQLITE_BUSY instead of waiting its turn. One that only
+        # reads (``SqlStore.read``) begins deferred: its first read takes a WAL snapshot,
+        # which no writer blocks (SQLite "Write-Ahead Logging", "Concurrency").
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
