@@ -143,7 +143,9 @@ class Pipeline:
                         # may wait, with a fresh context (nothing was written or sent).
                         self._note_left(operation, key_id)
                         ctx = RequestContext(caller, request_id, grant_tokens=ctx.grant_tokens)
-                        result = await run_bridged(_serve, call, route.handler, core, ctx, params)
+                        result = await run_bridged(
+                            _serve, call, route.handler, core, ctx, params
+                        )
                 payload = route.encode(result, request_id)
                 status = 200
             except KmsError as exc:
