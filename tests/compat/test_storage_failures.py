@@ -273,12 +273,6 @@ def test_a_read_only_data_directory_stops_the_start_with_a_clear_error(
     assert _verify(server).returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the pipeline commits a change before writing its audit event, so a change whose "
-    "event cannot be written is made (and unrecorded) though its caller is told it failed; "
-    "fix: record the request's intent in the trail before running it (issue 16 report)",
-)
 def test_a_change_whose_audit_event_cannot_be_written_is_not_made(tmp_path: Path) -> None:
     _root_or_skip()
     server = start_server(tmp_path / "data")

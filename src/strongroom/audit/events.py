@@ -1,4 +1,5 @@
-"""Audit events in CloudTrail's shape, with secrets left out."""
+"""Audit events in CloudTrail's shape, with secrets left out, and the intent records written
+before a request that changes state runs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ SSM_EVENT_SOURCE = "ssm.amazonaws.com"
 # What CloudTrail shows for the value of a PutParameter request (any type).
 HIDDEN_VALUE = "HIDDEN_DUE_TO_SECURITY_REASONS"
 EVENT_VERSION = "1.08"
+INTENT = "Intent"  # the recordType of an intent record (``build_intent``)
+INTENT_VERSION = "1"
 
 # Members that never go into an event, whatever their type: what they hold is secret.
 _SECRET_MEMBERS = frozenset(
@@ -207,6 +210,47 @@ def build_event(
     if fault_injected:
         event["additionalEventData"] = {"faultInjected": True}
     return event
+
+
+def build_intent(
+    *,
+    event_time: datetime,
+    event_name: str,
+    region: str,
+    request_id: str,
+    source_ip: str,
+    user_agent: str,
+    user_identity: Mapping[str, Any] | None,
+    request_parameters: Mapping[str, Any] | None,
+    event_source: str = EVENT_SOURCE,
+) -> dict[str, Any]:
+    """The intent record of a request that changes state, written (durably) before its
+    handler runs: request ``request_id``, by ``user_identity``, is about to run
+    ``event_name`` with these parameters, redacted as its event's are.
+
+    Not a CloudTrail event: its first member is ``"recordType": "Intent"`` (``audit/
+    segments.py`` tells the two apart by that prefix, without parsing), it has no
+    ``eventVersion``, ``eventID``, ``eventType``, response or error, and the readers of the
+    trail skip it or show it as an intent. The members it shares with the request's event
+    (``requestID`` above all, which joins the two) have the event's names and values, so
+    that ``audit events --intents`` filters both alike. The request's event follows it in
+    the trail; an intent without its event is a request whose event could not be written
+    (its change may have been made: the intent says it was attempted)."""
+    if event_source == SSM_EVENT_SOURCE:
+        request_parameters, _ = _ssm_members(event_name, request_parameters, None)
+    return {
+        "recordType": INTENT,  # first: the prefix that marks an intent (segments.INTENT_PREFIX)
+        "intentVersion": INTENT_VERSION,
+        "eventTime": _event_time(event_time),
+        "eventSource": event_source,
+        "eventName": event_name,
+        "awsRegion": region,
+        "requestID": request_id,
+        "userIdentity": user_identity,
+        "sourceIPAddress": source_ip,
+        "userAgent": user_agent,
+        "requestParameters": scrub(request_parameters),
+    }
 
 
 def _ssm_members(

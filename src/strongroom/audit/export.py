@@ -13,6 +13,8 @@ tooling that reads a CloudTrail bucket).
 Each file is written beside its final name and renamed into place once whole. A segment
 exported whole (all its events in the time range, and closed: no process writes it any
 more) is marked exported, which allows retention to remove it (``audit/lifecycle.py``).
+Intent records (``audit/segments.py``) are not events and are left out; a segment whose
+other records were all exported counts as exported whole.
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ def export_cloudtrail(
         try:
             for record in read_segment(path):
                 length, end_hash = record.end, record.hash
+                if record.is_intent:  # not a CloudTrail event: no log file holds it
+                    continue
                 when = record.time
                 if (since is not None and when < since) or (until is not None and when > until):
                     whole = False

@@ -16,6 +16,15 @@ A segment is a sequence of lines::
 ``prev_hash`` is 64 zeros (GENESIS). Editing, inserting or removing a line breaks the
 chain; the digests (``audit/digests.py``) catch what the chain cannot: a cut tail, a
 removed segment.
+
+The JSON of an entry is one of two records, both chained and vouched for by the digests
+alike: a CloudTrail event (``audit/events.py``, ``build_event``), or an intent record
+(``build_intent``), written before a request that changes state runs, whose JSON begins
+with ``{"recordType":"Intent"`` (INTENT_PREFIX; an event begins with ``{"eventVersion"``).
+``Record.is_intent`` tells them apart without parsing. Every reader of the trail either
+skips intents (the console, ``audit export``; ``TrailReader`` unless asked) or shows them
+as intents (``audit events --intents``, ``audit verify``'s count); none passes one off as
+an event.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ GENESIS = "0" * 64
 SUFFIX = ".log"
 COMPRESSED = ".log.gz"
 _READ_CHUNK = 1 << 20
+INTENT_PREFIX = b'{"recordType":"Intent"'  # how an intent record's JSON begins
 
 # <time>-<host>-<pid>-<8 hex>[.<sequence>]; the host may hold dashes and dots.
 _NAME = re.compile(r"(?P<writer>[0-9]{8}T[0-9]{6}Z-.+-[0-9]+-[0-9a-f]{8})(?:\.(?P<seq>[0-9]{6,}))?")
@@ -122,6 +132,11 @@ class Record:
     @property
     def time(self) -> float:
         return float(self.body.split(b" ", 1)[0])
+
+    @property
+    def is_intent(self) -> bool:
+        """Whether this is an intent record rather than an event (see the module's doc)."""
+        return self.body.startswith(INTENT_PREFIX, self.body.find(b" ") + 1)
 
     def event(self) -> dict[str, Any]:
         value = orjson.loads(self.body.split(b" ", 1)[1])

@@ -12,13 +12,16 @@ class TrailReader:
     """Reads the segments of one audit directory from where the last read stopped.
 
     Each ``read`` returns the records completed since the one before (the first: every
-    record), in time order. A last line still being written (no newline yet, or zeros
-    where the rest will go) is left for a later ``read`` that finds it whole; a segment
-    that appears (a new server or worker, a roll-over) is read from its start, and one
-    compressed since the last read is read on from where it was."""
+    record), in time order: the events, and the intent records too when ``intents``
+    (``audit/segments.py``; skipped by default: they are no events). A last line still
+    being written (no newline yet, or zeros where the rest will go) is left for a later
+    ``read`` that finds it whole; a segment that appears (a new server or worker, a
+    roll-over) is read from its start, and one compressed since the last read is read on
+    from where it was."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, intents: bool = False) -> None:
         self.directory = directory
+        self.intents = intents
         self._reached: dict[str, tuple[int, int]] = {}  # segment name: (offset, next line)
         self._finished: set[str] = set()  # compressed segments read to their end
 
@@ -31,7 +34,8 @@ class TrailReader:
             offset, line = self._reached.get(name, (0, 1))
             try:
                 for record in read_segment(path, offset=offset, line=line):
-                    records.append(record)
+                    if self.intents or not record.is_intent:
+                        records.append(record)
                     offset, line = record.end, record.line + 1
             except FileNotFoundError:  # removed since it was listed: nothing more to read
                 continue

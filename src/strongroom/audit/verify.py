@@ -8,6 +8,8 @@ that does not match); a segment a digest names that is gone (unless a digest rec
 removal by retention); a segment missing from a writer's sequence; a segment shorter than a
 digest says (a cut tail) or whose line at that length has another hash. A segment still
 written past its last digest is not a problem: the digests vouch for what they name.
+Intent records (``audit/segments.py``) are in the chains and checked as events are; they
+are counted apart.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Report:
     """What ``verify_trail`` found: events checked, problems, and counts for the summary."""
 
     events: int = 0
+    intents: int = 0  # intent records checked (not counted in ``events``)
     problems: list[str] = field(default_factory=list)
     segments: int = 0
     digests: int = 0
@@ -170,7 +173,10 @@ def _check_segment(path: Path, claim: _Claim | None, report: Report) -> None:
     hash_at_claim = GENESIS if claim is not None and claim.length == 0 else None
     try:
         for record in read_segment(path, strict=True):
-            report.events += 1
+            if record.is_intent:  # chained and vouched for like an event, counted apart
+                report.intents += 1
+            else:
+                report.events += 1
             where = f"{path.name} line {record.line}"
             if record.prev_hash != prev:
                 report.problems.append(
@@ -182,7 +188,8 @@ def _check_segment(path: Path, claim: _Claim | None, report: Report) -> None:
             if claim is not None and record.end == claim.length:
                 hash_at_claim = record.hash
     except ValueError as exc:
-        report.problems.append(f"{path.name}: malformed line after {report.events} events ({exc})")
+        lines = report.events + report.intents
+        report.problems.append(f"{path.name}: malformed line after {lines} records ({exc})")
     except OSError as exc:  # a compressed segment that does not decompress
         report.problems.append(f"{path.name}: unreadable ({exc})")
         return

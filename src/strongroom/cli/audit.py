@@ -60,6 +60,13 @@ def register(commands: Any) -> None:
         help="only the failures that fault injection made (strongroom admin fault), "
         'marked "additionalEventData": {"faultInjected": true}',
     )
+    q.add_argument(
+        "--intents",
+        action="store_true",
+        help="print the intent records too: written before each request that changes "
+        'state runs, marked "recordType": "Intent" (not CloudTrail events); an intent '
+        "whose requestID has no event is a request whose event could not be written",
+    )
     many = q.add_mutually_exclusive_group()
     many.add_argument(
         "--limit",
@@ -137,7 +144,7 @@ def _events(args: argparse.Namespace) -> int:
             "--limit does not go with --follow: use --tail N to begin with the newest N events"
         )
     settings = settings_from(args)
-    reader = TrailReader(audit_directory(settings))
+    reader = TrailReader(audit_directory(settings), intents=args.intents)
     wanted = _Filter.of(args, settings)
     if not args.follow:
         found = wanted.select(reader.read())
@@ -304,8 +311,9 @@ def _verify(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(problem)
     removed = f", {report.removed} removed by retention" if report.removed else ""
+    intents = f" (and {report.intents} intent records)" if report.intents else ""
     print(
-        f"{report.events} events checked in {report.segments} segments{removed}, "
+        f"{report.events} events{intents} checked in {report.segments} segments{removed}, "
         f"{report.digests} digests, {len(report.problems)} problems"
     )
     return 1 if report.problems else 0

@@ -62,10 +62,11 @@ class EventFilter:
 
 
 class Trail:
-    """The newest KEEP events of one audit directory (every worker's segments)."""
+    """The newest KEEP events of one audit directory (every worker's segments); intent
+    records (``audit/segments.py``) are not events and are not shown."""
 
     def __init__(self, directory: Path) -> None:
-        self._reader = TrailReader(directory)
+        self._reader = TrailReader(directory)  # events only: no intent records
         self._events: deque[dict[str, Any]] = deque(maxlen=KEEP)
         self._lock = threading.Lock()
 

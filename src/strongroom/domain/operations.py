@@ -205,6 +205,43 @@ TRACKED_USES = frozenset(
 """The operations whose success counts as a key's last use: the model's enum
 KeyLastUsageTrackingOperation (a unit test compares them)."""
 
+CHANGES_STATE = frozenset(
+    {
+        Op.CANCEL_KEY_DELETION,
+        Op.CONNECT_CUSTOM_KEY_STORE,
+        Op.CREATE_ALIAS,
+        Op.CREATE_CUSTOM_KEY_STORE,
+        Op.CREATE_GRANT,
+        Op.CREATE_KEY,
+        Op.DELETE_ALIAS,
+        Op.DELETE_CUSTOM_KEY_STORE,
+        Op.DELETE_IMPORTED_KEY_MATERIAL,
+        Op.DISABLE_KEY,
+        Op.DISABLE_KEY_ROTATION,
+        Op.DISCONNECT_CUSTOM_KEY_STORE,
+        Op.ENABLE_KEY,
+        Op.ENABLE_KEY_ROTATION,
+        Op.GET_PARAMETERS_FOR_IMPORT,  # stores the import token and its wrapping key
+        Op.IMPORT_KEY_MATERIAL,
+        Op.PUT_KEY_POLICY,
+        Op.REPLICATE_KEY,
+        Op.RETIRE_GRANT,
+        Op.REVOKE_GRANT,
+        Op.ROTATE_KEY_ON_DEMAND,
+        Op.SCHEDULE_KEY_DELETION,
+        Op.TAG_RESOURCE,
+        Op.UNTAG_RESOURCE,
+        Op.UPDATE_ALIAS,
+        Op.UPDATE_CUSTOM_KEY_STORE,
+        Op.UPDATE_KEY_DESCRIPTION,
+        Op.UPDATE_PRIMARY_REGION,
+    }
+)
+"""Operations that change state (a key, alias, grant, policy, tag, key store or import
+token): the pipeline makes their intent durable in the audit trail before it runs them
+(``audit/events.py``, ``build_intent``). The others only read, or use a key (its last use,
+``GetKeyLastUsage``, is a note, not a change that needs one). None is on the hot path."""
+
 HOT_PATH = frozenset(op for op, rule in OPERATIONS.items() if rule.hot_path)
 """Operations that, in steady state, touch only in-memory caches: they run on the event
 loop itself; the rest run in a thread pool so database I/O never blocks the loop."""

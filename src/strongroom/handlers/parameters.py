@@ -176,3 +176,15 @@ HANDLERS: Mapping[str, Handler] = {
 }
 """The SSM operations this server serves; any other of the SSM model answers
 UnsupportedOperationException."""
+
+CHANGES_STATE = frozenset(
+    {
+        "PutParameter",
+        "DeleteParameter",
+        "DeleteParameters",
+        "AddTagsToResource",
+        "RemoveTagsFromResource",
+    }
+)
+"""The SSM operations that change state: their intent is made durable in the audit trail
+before they run (``domain.operations.CHANGES_STATE`` for KMS)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from strongroom.domain.operations import HOT_PATH, Operation
+from strongroom.domain.operations import CHANGES_STATE, HOT_PATH, Operation
 from strongroom.handlers import (
     aliases,
     asymmetric,
@@ -91,4 +91,4 @@ HANDLERS: Mapping[Operation, Handler] = {
     Op.DELETE_CUSTOM_KEY_STORE: custom_key_stores.delete_custom_key_store,
 }
 
-__all__ = ["HANDLERS", "HOT_PATH", "Handler"]
+__all__ = ["CHANGES_STATE", "HANDLERS", "HOT_PATH", "Handler"]

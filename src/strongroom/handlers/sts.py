@@ -96,3 +96,6 @@ HANDLERS: Mapping[str, Handler] = {
     "AssumeRole": assume_role,
     "GetCallerIdentity": caller_identity,
 }
+
+CHANGES_STATE = frozenset({"AssumeRole"})  # stores the session it issues
+"""The STS actions whose intent is made durable in the audit trail before they run."""

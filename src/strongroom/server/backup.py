@@ -4,8 +4,10 @@ while servers keep serving it, in one file (``server/backup_format.py``).
 Order: the database first (one consistent read: every write acknowledged before the backup
 began is in it), then the data directory's files, then the audit directory. An event is
 written before its request's reply and the database change before its event, so the audit
-copy, taken last, holds the event of every change the database copy holds. A segment being
-written is copied up to its last complete event.
+copy, taken last, holds the event of every change the database copy holds (and its intent
+record, written before the change: ``audit/segments.py``; copied as the lines they are, and
+skipped by the readers of the restored trail). A segment being written is copied up to its
+last complete line.
 
 Secrets: key material and access-key secrets stay wrapped exactly as the database holds
 them. The only secrets in plaintext are files that are in plaintext in the data directory

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from strongroom.audit.events import build_event, caller_identity
+from strongroom.audit.events import build_event, build_intent, caller_identity
 from strongroom.auth.sigv4 import HttpRequest
 from strongroom.domain.errors import KmsError, KMSInternalException
 from strongroom.domain.models import Caller
@@ -37,7 +37,9 @@ class Pipeline:
     """Answers the API requests of one process. Every request gets a request id and an
     audit event, committed before its reply, failed requests included; an audit failure
     turns the reply into KMSInternalException. Routes marked ``on_loop`` run their handler
-    on the event loop, the others in the thread pool. With the access log on, each request
+    on the event loop, the others in the thread pool; of these, a route that changes state
+    (``intent``) first makes the request's intent durable in the trail, and refuses, changing
+    nothing, when it cannot (``_record_intent``). With the access log on, each request
     is logged once replied to. A handler on the loop whose key store must wait on the
     network (MustLeaveLoop) runs again on the loop's bridge (``keystores.loop_bridge``),
     which awaits the network without blocking the loop."""
@@ -132,6 +134,10 @@ class Pipeline:
                 key_id = params.get("KeyId")
                 core = self.rt.core
                 if not route.on_loop:
+                    if route.intent:
+                        await self._record_intent(
+                            wire, operation, ctx, params, now, source_ip, user_agent
+                        )
                     result = await self._in_pool(call, route.handler, ctx, params)
                 elif self._left and isinstance(key_id, str) and (operation, key_id) in self._left:
                     result = await run_bridged(_serve, call, route.handler, core, ctx, params)
@@ -214,6 +220,50 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         core = self.rt.core
         return await loop.run_in_executor(self._pool, _serve, call, handler, core, ctx, params)
+
+    async def _record_intent(
+        self,
+        wire: WireProtocol,
+        operation: str,
+        ctx: RequestContext,
+        params: dict[str, Any],
+        now: datetime,
+        source_ip: str,
+        user_agent: str,
+    ) -> None:
+        """Make the intent of a request that changes state durable in the audit trail,
+        before its handler runs (``audit/events.py``, ``build_intent``): its request id,
+        principal, operation and parameters, redacted as its event's are.
+
+        Raises KMSInternalException when the trail cannot take it: the request is refused
+        and nothing is changed (its event then records the refusal, if the trail takes
+        that). Without this, a change whose event could not be written would be made and
+        go unrecorded while its caller was told it failed.
+
+        The intent does not make the change and its event one atomic write: when the intent
+        is written but the event, after the handler, cannot be, the change stands, its
+        caller gets KMSInternalException, and the trail holds the intent alone, which says
+        the request was attempted (by whom, with what) and may have been made; ``audit
+        events --intents`` shows it. One more durable write (a group commit, shared with
+        other requests in flight) per request that changes state; those run in the pool,
+        off the hot path, whose operations change nothing and write no intent (the key's
+        last use, ``note_use``, is a note, not a change)."""
+        record = build_intent(
+            event_time=now,
+            event_name=operation,
+            region=ctx.region,
+            request_id=ctx.request_id,
+            source_ip=source_ip,
+            user_agent=user_agent,
+            user_identity=caller_identity(ctx.caller),
+            request_parameters=params,
+            event_source=wire.event_source,
+        )
+        try:
+            await self.rt.audit.submit(record)
+        except Exception:
+            log.exception("audit intent write failed: request %s refused", ctx.request_id)
+            raise _internal(ctx.request_id) from None
 
     async def _still_alone(self) -> bool:
         """Whether the one request in flight is still alone after a turn of the loop.

@@ -37,6 +37,9 @@ class Route:
     handler: Handler
     on_loop: bool  # the handler runs on the event loop, not in the thread pool
     encode: Encoder
+    # It changes state: its intent is made durable in the audit trail before the handler
+    # runs (``Pipeline._record_intent``). Only for routes in the pool.
+    intent: bool = False
 
 
 OPERATION_NAMES = frozenset(o.value for o in Operation)
@@ -161,7 +164,9 @@ class AwsJson:
         def encode(result: Mapping[str, Any], request_id: str) -> bytes:
             return operation_codec.encode(result)
 
-        return operation_codec.decode, Route(handler, self._on_loop(operation), encode)
+        on_loop = self._on_loop(operation)
+        intent = not on_loop and self._changes_state(operation)
+        return operation_codec.decode, Route(handler, on_loop, encode, intent)
 
     def _handler(self, operation: str) -> Handler | None:
         known = operation in OPERATION_NAMES  # a newer botocore's model may have more
@@ -169,6 +174,9 @@ class AwsJson:
 
     def _on_loop(self, operation: str) -> bool:
         return operation in registry.HOT_PATH
+
+    def _changes_state(self, operation: str) -> bool:
+        return operation in registry.CHANGES_STATE
 
     def _wrong_content_type(self, content_type: str | None) -> KmsError:
         return _wrong_content_type(content_type)
@@ -196,7 +204,12 @@ class AwsQuery:
 
     def __init__(self) -> None:
         self._routes = {
-            action: Route(handler, False, functools.partial(query.encode_result, action))
+            action: Route(
+                handler,
+                False,
+                functools.partial(query.encode_result, action),
+                action in sts.CHANGES_STATE,
+            )
             for action, handler in sts.HANDLERS.items()
         }
 
@@ -244,6 +257,9 @@ class SsmJson(AwsJson):
 
     def _on_loop(self, operation: str) -> bool:
         return False
+
+    def _changes_state(self, operation: str) -> bool:
+        return operation in parameters.CHANGES_STATE
 
     def _wrong_content_type(self, content_type: str | None) -> KmsError:
         return UnknownOperationException(

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from strongroom.domain.enums import KeyState
-from strongroom.domain.operations import HOT_PATH, OPERATIONS, TRACKED_USES, Operation, Scope
+from strongroom.domain.operations import (
+    CHANGES_STATE,
+    HOT_PATH,
+    OPERATIONS,
+    TRACKED_USES,
+    Operation,
+    Scope,
+)
 from strongroom.protocol.model import load_model
 
 pytestmark = pytest.mark.unit
@@ -46,3 +53,15 @@ def test_the_hot_path_is_the_cryptographic_operations_and_describe_key() -> None
     assert Operation.ENCRYPT in HOT_PATH and Operation.DESCRIBE_KEY in HOT_PATH
     assert Operation.GENERATE_DATA_KEY_PAIR not in HOT_PATH  # an RSA pair takes up to 1 s
     assert Operation.CREATE_KEY not in HOT_PATH
+
+
+def test_no_hot_path_operation_changes_state_so_none_writes_an_intent() -> None:
+    assert not CHANGES_STATE & HOT_PATH
+
+
+def test_every_operation_off_the_hot_path_that_is_no_read_changes_state() -> None:
+    # A new operation must be put on one side: a change gets its intent written first.
+    reads = {o for o in Operation if o.value.startswith(("Describe", "List", "Get"))}
+    uses = {Operation.GENERATE_DATA_KEY_PAIR, Operation.GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT}
+    assert set(Operation) - HOT_PATH - reads - uses == CHANGES_STATE - reads
+    assert CHANGES_STATE & reads == {Operation.GET_PARAMETERS_FOR_IMPORT}  # stores a token

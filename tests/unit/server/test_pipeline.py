@@ -91,10 +91,12 @@ def _call(app: KmsApp, headers: dict[str, str], body: bytes) -> tuple[int, dict[
 
 
 def _events(app: KmsApp) -> list[dict[str, Any]]:
+    """The events of the trail (not the intent records of requests that change state)."""
     return [
         record.event()
         for path in segments(app.rt.settings.audit_path)
         for record in read_segment(path)
+        if not record.is_intent
     ]
 
 
@@ -175,6 +177,63 @@ def test_an_audit_failure_turns_the_reply_into_an_internal_error(
     assert status == 500
     assert code in reply
     assert reply_headers["x-amzn-requestid"].encode() in reply
+
+
+def _create_key_runs(app: KmsApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The request ids of the CreateKey handler runs from now on (the real handler runs)."""
+    runs: list[str] = []
+    real = registry.HANDLERS["CreateKey"]
+
+    def counted(core: Any, ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+        runs.append(ctx.request_id)
+        return real(core, ctx, params)
+
+    monkeypatch.setitem(registry.HANDLERS, "CreateKey", counted)
+    return runs
+
+
+def _create_key(app: KmsApp) -> tuple[int, dict[str, str], bytes]:
+    headers = {"x-amz-target": "TrentService.CreateKey", "content-type": JSON_11}
+    return _call(app, _signed(app, headers, b"{}", "kms"), b"{}")
+
+
+def test_a_change_whose_intent_cannot_be_written_is_refused_before_it_runs(
+    app: KmsApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _create_key_runs(app, monkeypatch)
+
+    def failing(record: Any, *, alone: bool) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(app.rt.audit, "commit", failing)
+    status, headers, _ = _create_key(app)
+    assert status == 500 and headers["x-amzn-errortype"] == "KMSInternalException"
+    assert runs == []  # the handler never ran: nothing was changed
+
+
+def test_a_change_whose_event_cannot_be_written_stands_with_its_intent_in_the_trail(
+    app: KmsApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _create_key_runs(app, monkeypatch)
+    real = app.rt.audit.commit
+
+    def events_fail(record: Any, *, alone: bool) -> Any:
+        if record.get("recordType") != "Intent":
+            raise OSError("disk full")
+        return real(record, alone=alone)
+
+    monkeypatch.setattr(app.rt.audit, "commit", events_fail)
+    status, headers, _ = _create_key(app)
+    assert status == 500 and headers["x-amzn-errortype"] == "KMSInternalException"
+    assert runs == [headers["x-amzn-requestid"]]  # the change was made
+    records = [
+        record.event()
+        for path in segments(app.rt.settings.audit_path)
+        for record in read_segment(path)
+    ]
+    (intent,) = records  # the intent alone says it was attempted
+    assert intent["recordType"] == "Intent" and intent["eventName"] == "CreateKey"
+    assert intent["requestID"] == headers["x-amzn-requestid"]
 
 
 def test_a_key_that_must_wait_goes_onto_the_bridge_at_once(
