@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from strongroom.cli import admin, audit, env, envelope, serve, xks_proxy
+# Each command's module (strongroom.cli.<module>) registers its parser; `strongroom --help`
+# lists them in this order.
+_COMMANDS = {
+    "serve": "serve",
+    "admin": "admin",
+    "audit": "audit",
+    "env": "env",
+    "xks-proxy": "xks_proxy",
+    "encrypt": "envelope",
+    "decrypt": "envelope",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: every command's, or with ``command`` (one of
+    ``_COMMANDS``) that command's alone, which parses that command's arguments as the
+    whole parser does without importing the other commands' modules (~0.04 s CPU of
+    ``strongroom serve``'s start, before it starts the workers' fork server)."""
     parser = argparse.ArgumentParser(
         prog="strongroom",
         description="A self-hosted key management service that speaks the AWS KMS API.",
@@ -23,13 +38,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve.register(commands)
-    admin.register(commands)
-    audit.register(commands)
-    env.register(commands)
-    xks_proxy.register(commands)
-    envelope.register(commands)
+    modules = [_COMMANDS[command]] if command in _COMMANDS else dict.fromkeys(_COMMANDS.values())
+    for module in modules:
+        importlib.import_module(f"strongroom.cli.{module}").register(commands)
     return parser
+
+
+def command_named(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, as the parser finds it (the first argument that is not
+    an option, --config's value skipped), or None when ``argv`` asks for help or the
+    version, names no command, or has an option the parser must judge first."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--config":
+            next(args, None)
+        elif arg.startswith("--config="):
+            continue
+        elif arg.startswith("-"):
+            return None
+        else:
+            return arg if arg in _COMMANDS else None
+    return None
 
 
 class _VersionAction(argparse._VersionAction):
@@ -54,7 +83,7 @@ def version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(command_named(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

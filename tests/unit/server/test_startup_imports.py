@@ -65,6 +65,20 @@ def test_the_serve_command_line_is_built_without_the_server() -> None:
     assert sorted(imported & set(NOT_IN_THE_COMMAND_LINE)) == []
 
 
+def test_serve_imports_no_other_commands_module() -> None:
+    argv = "['--config', 'serve', 'serve', '--data-dir', '/nonexistent']"  # a file named serve
+    imported = _imported_by(
+        "from strongroom.cli.main import build_parser, command_named\n"
+        f"build_parser(command_named({argv})).parse_args({argv})"
+    )
+    assert "strongroom.cli.serve" in imported
+    assert sorted(n for n in imported if n.startswith("strongroom.cli.")) == [
+        "strongroom.cli.common",
+        "strongroom.cli.main",
+        "strongroom.cli.serve",
+    ]
+
+
 @pytest.mark.parametrize("service", ["kms", "ssm"])
 def test_the_models_read_directly_are_botocores(service: str) -> None:
     assert _botocore_document(service) == create_loader().load_service_model(service, "service-2")
