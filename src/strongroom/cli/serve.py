@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         tls_ca_bundle=args.tls_ca_bundle,
     )
     if settings.workers > 1:  # the workers' parent imports the server while this one checks
-        prestart_workers()
+        prestart_workers("sqlite" if settings.database_url is None else "postgresql")
     # Only what the checks and ``prepare`` need: a supervisor of workers never imports the
     # app or uvicorn (the fork server has them; a single server imports them below).
     from strongroom.server import tls
