@@ -8,14 +8,16 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strongroom.cli import backup, root_key
 from strongroom.cli.common import add_storage_options, settings_from
 from strongroom.domain.errors import KmsError
 from strongroom.server.client_config import credentials_profile
 from strongroom.server.settings import ACCOUNT_ID
-from strongroom.services.core import Core
+
+if TYPE_CHECKING:
+    from strongroom.services.core import Core
 
 
 def register(commands: Any) -> None:
@@ -206,7 +208,7 @@ def _max_session_duration_option(p: argparse.ArgumentParser, *, required: bool) 
     )
 
 
-Runner = Callable[[Core, argparse.Namespace], Any]
+Runner = Callable[["Core", argparse.Namespace], Any]
 
 
 def _account(args: argparse.Namespace) -> str:

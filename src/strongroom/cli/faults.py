@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strongroom.domain.errors import ValidationException
-from strongroom.services.core import Core
 from strongroom.services.faults import (
     FAULT_ERRORS,
     MAX_LATENCY_MS,
@@ -20,9 +19,12 @@ from strongroom.services.faults import (
     list_faults,
     set_fault,
 )
-from strongroom.storage.ports import FaultRecord
 
-Runner = Callable[[Core, argparse.Namespace], Any]
+if TYPE_CHECKING:
+    from strongroom.services.core import Core
+    from strongroom.storage.ports import FaultRecord
+
+Runner = Callable[["Core", argparse.Namespace], Any]
 
 _ACCOUNT_HELP = "the caller's account the fault is for, 12 digits (default: every account)"
 _OPERATION_HELP = "the KMS operation the fault is for, e.g. Encrypt (default: every operation)"

@@ -8,11 +8,12 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from strongroom.services.core import Core
+if TYPE_CHECKING:
+    from strongroom.services.core import Core
 
-Runner = Callable[[Core, argparse.Namespace], Any]
+Runner = Callable[["Core", argparse.Namespace], Any]
 SOFTHSM_HSM_COUNT = 2
 """HSMs a SoftHSM2 cluster is registered with: the fewest a custom key store accepts."""
 

@@ -7,20 +7,16 @@ import argparse
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strongroom.server.settings import ACCOUNT_ID
-from strongroom.services.core import Core
-from strongroom.services.quotas import (
-    EVERY_ACCOUNT,
-    check_setting,
-    find_quota,
-    list_quotas,
-    reset_quota,
-    set_quota,
-)
 
-Runner = Callable[[Core, argparse.Namespace], Any]
+if TYPE_CHECKING:
+    from strongroom.services.core import Core
+
+# services.quotas is imported by the functions that use it: the command line of every
+# strongroom command (``strongroom serve`` among them) is built with this module.
+Runner = Callable[["Core", argparse.Namespace], Any]
 DEFAULT_REGION = "us-east-1"
 
 
@@ -72,6 +68,8 @@ def register(sub: Any, with_core: Callable[[argparse.Namespace, Runner], int]) -
 def _check(args: argparse.Namespace) -> None:
     """The quota's account (--account, else every account), its name and value, checked;
     --account is taken off the storage options (the data directory's account stays)."""
+    from strongroom.services.quotas import EVERY_ACCOUNT, check_setting, find_quota
+
     account = args.account
     args.account = None
     if account is not None and not ACCOUNT_ID.fullmatch(account):
@@ -98,6 +96,8 @@ def _number(name: str, text: str) -> float:
 
 
 def _list(core: Core, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from strongroom.services.quotas import list_quotas
+
     core.quota_values.reload(core.store)
     account = args.quota_account
     return [
@@ -115,11 +115,15 @@ def _list(core: Core, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _set(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+    from strongroom.services.quotas import set_quota
+
     quota = set_quota(core.store, args.quota_account, args.name, args.number, time.time())
     return {"Name": quota.name, "Account": args.quota_account, "Value": _shown(args.number)}
 
 
 def _reset(core: Core, args: argparse.Namespace) -> dict[str, Any]:
+    from strongroom.services.quotas import reset_quota
+
     removed = reset_quota(core.store, args.quota_account, args.name, time.time())
     return {"Name": args.name, "Account": args.quota_account, "Reset": removed}
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strongroom.cli.common import add_storage_options, settings_from
 from strongroom.server.settings import Settings
-from strongroom.storage.ports import Store
+
+if TYPE_CHECKING:
+    from strongroom.storage.ports import Store
 
 
 def register(admin: Any) -> None:

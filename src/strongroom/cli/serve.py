@@ -142,14 +142,13 @@ def run(args: argparse.Namespace) -> int:
         tls_ca_bundle=args.tls_ca_bundle,
     )
     if settings.workers > 1:  # the workers' parent imports the server while this one checks
-        prestart_workers()
-    import uvicorn
-
+        prestart_workers("sqlite" if settings.database_url is None else "postgresql")
+    # Only what the checks and ``prepare`` need: a supervisor of workers never imports the
+    # app or uvicorn (the fork server has them; a single server imports them below).
     from strongroom.server import tls
-    from strongroom.server.app import KmsApp
     from strongroom.server.client_config import endpoint_url
     from strongroom.server.logs import configure_logging
-    from strongroom.server.wiring import build_runtime, config_path, prepare
+    from strongroom.server.wiring import config_path, prepare
 
     configure_logging(settings.log_level, settings.log_format)
     tls.check(settings)
@@ -193,6 +192,11 @@ def run(args: argparse.Namespace) -> int:
         del options["host"], options["port"]
         env = settings.to_env()  # the workers' settings
         return supervise(settings.host, port, settings.workers, options, env, https=https)
+    import uvicorn
+
+    from strongroom.server.app import KmsApp
+    from strongroom.server.wiring import build_runtime
+
     server = server_class()(uvicorn.Config(KmsApp(build_runtime(settings)), **options))
     server.run(sockets=[sock])
     return 0 if server.started else 1

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
+# cryptography's X.509 module is imported by the functions: about 0.03 s a start, and
+# only the custom key store operations compare trust anchors.
 
 
 def certificate_der(pem: str) -> bytes | None:
     """The DER of the one X.509 certificate in ``pem``; None when ``pem`` holds none (two
     PEM texts name the same trust anchor when their certificates' DER are equal, whatever
     their line endings or wrapping)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
     except (ValueError, UnicodeEncodeError):
@@ -35,6 +35,12 @@ def self_signed_trust_anchor(common_name: str, now: datetime) -> str:
     """A new self-signed CA certificate (ECDSA P-256, ten years from ``now``) as PEM text:
     the trust anchor of a cluster made on this machine (``hsm-cluster add --softhsm``). Its
     private key is thrown away: nothing here signs with it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl
-from xml.sax.saxutils import escape
 
 from strongroom.domain.errors import KmsError, SerializationException
 
@@ -42,6 +41,13 @@ _QUERY_ERRORS: Mapping[str, tuple[str, int]] = {
 
 
 _CONTENT_TYPE = CONTENT_TYPE.encode()
+
+
+def escape(text: str) -> str:
+    """``text`` with &, < and > as XML entities: what ``xml.sax.saxutils.escape`` does,
+    without importing it (it imports ``urllib.request`` and ``http.client``: ~0.01 s a
+    start, for three replacements)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def is_query_request(headers: list[tuple[bytes, bytes]]) -> bool:

@@ -20,7 +20,7 @@ from strongroom.protocol.model import load_model, load_ssm_model
 from strongroom.protocol.query import is_query_request
 from strongroom.server.asgi import Receive, Scope, Send, reply
 from strongroom.server.jobs import Jobs
-from strongroom.server.metrics import CONTENT_TYPE, DatabaseCounts, Metrics, run_directory
+from strongroom.server.metrics import DatabaseCounts, Metrics, run_directory
 from strongroom.server.pipeline import Pipeline
 from strongroom.server.protocols import (
     SSM_TARGET_PREFIX,
@@ -148,6 +148,8 @@ class KmsApp:
             database = None
         self.metrics.note_cache(core.cache.hits, core.cache.misses)
         body = await loop.run_in_executor(self._pool, self.metrics.exposition, database)
+        from strongroom.server.exposition import CONTENT_TYPE  # imported by exposition
+
         await reply(send, 200, body, CONTENT_TYPE, [])
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import configparser
 import os
-import shlex
 from pathlib import Path
 
 PROFILE = "strongroom"
@@ -101,4 +100,6 @@ def env_lines(
     if ca_bundle is not None:
         values["AWS_CA_BUNDLE"] = ca_bundle
         values["NODE_EXTRA_CA_CERTS"] = ca_bundle
+    import shlex  # only ``strongroom env`` quotes: not imported by a server's start
+
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]

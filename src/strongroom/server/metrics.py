@@ -1,4 +1,5 @@
-"""Prometheus metrics (``GET /metrics``, the text format through ``prometheus-client``).
+"""Prometheus metrics (``GET /metrics``, the text format through ``prometheus-client``,
+in ``server/exposition.py``).
 
 Recording stays off the hot path's budget: a request adds one to a plain dict entry and one
 to a histogram bucket of its operation (``Metrics.observe``, on the loop: no lock), and the
@@ -22,28 +23,18 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.registry import Collector, CollectorRegistry
+__all__ = ["BUCKETS", "DatabaseCounts", "Metrics", "run_directory"]
 
-__all__ = ["BUCKETS", "CONTENT_TYPE", "DatabaseCounts", "Metrics", "run_directory"]
-
-CONTENT_TYPE = CONTENT_TYPE_LATEST.encode()
 # Request latency buckets, seconds: an Encrypt takes ~0.1-0.5 ms alone, tens of ms queued.
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OK = "none"  # the error_code label of a request that succeeded
 
 
-class _Histogram:
+class Histogram:
     """Bucket counts (the last one: above every bound) and the sum of one series."""
 
     __slots__ = ("counts", "total")
@@ -76,8 +67,8 @@ class Metrics:
         alone, nothing written)."""
         self._directory = directory
         self._requests: dict[tuple[str, str], int] = {}
-        self._latency: dict[str, _Histogram] = {}
-        self.audit_flush = _Histogram(len(BUCKETS) + 1)  # seconds per audit write (group)
+        self._latency: dict[str, Histogram] = {}
+        self.audit_flush = Histogram(len(BUCKETS) + 1)  # seconds per audit write (group)
         self._cache_counts: tuple[int, int] = (0, 0)
 
     def observe(self, operation: str, error_code: str | None, seconds: float) -> None:
@@ -86,7 +77,7 @@ class Metrics:
         self._requests[series] = self._requests.get(series, 0) + 1
         histogram = self._latency.get(operation)
         if histogram is None:
-            histogram = self._latency[operation] = _Histogram(len(BUCKETS) + 1)
+            histogram = self._latency[operation] = Histogram(len(BUCKETS) + 1)
         histogram.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
         histogram.total += seconds
 
@@ -122,82 +113,17 @@ class Metrics:
         temporary.replace(path)  # readers see the old file or the new one, never half
 
     def exposition(self, database: DatabaseCounts | None) -> bytes:
-        """The text format of every worker's counts of this run, and ``database``'s."""
+        """The text format of every worker's counts of this run, and ``database``'s
+        (``exposition.CONTENT_TYPE``)."""
         snapshots = [self.snapshot()]
         if self._directory is not None:
             self.write()
             snapshots = list(_read_all(self._directory))
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(snapshots, database))
-        return generate_latest(registry)
+        # prometheus-client is imported by the first scrape, not by a start (~0.02 s, with
+        # the http.server and urllib.request it imports).
+        from strongroom.server.exposition import text_format
 
-
-class _Collector(Collector):
-    def __init__(self, snapshots: list[dict[str, Any]], database: DatabaseCounts | None) -> None:
-        self._snapshots = snapshots
-        self._database = database
-
-    def collect(self) -> Iterable[Metric]:
-        requests: dict[tuple[str, str], int] = {}
-        latency: dict[str, _Histogram] = {}
-        flush = _Histogram(len(BUCKETS) + 1)
-        hits = misses = 0
-        for snap in self._snapshots:
-            for op, code, n in snap["requests"]:
-                requests[op, code] = requests.get((op, code), 0) + n
-            for op, data in snap["latency"].items():
-                latency.setdefault(op, _Histogram(len(BUCKETS) + 1)).add(data)
-            flush.add(snap["audit_flush"])
-            hits += snap["key_cache"][0]
-            misses += snap["key_cache"][1]
-        counter = CounterMetricFamily(
-            "strongroom_requests",
-            "API requests answered, by operation and error code (none: succeeded)",
-            labels=["operation", "error_code"],
-        )
-        for (op, code), n in sorted(requests.items()):
-            counter.add_metric([op, code], n)
-        yield counter
-        histogram = HistogramMetricFamily(
-            "strongroom_request_duration_seconds",
-            "Time from a request's arrival to its reply, with its audit event written",
-            labels=["operation"],
-        )
-        for op, h in sorted(latency.items()):
-            histogram.add_metric([op], _buckets(h), h.total)
-        yield histogram
-        audit = HistogramMetricFamily(
-            "strongroom_audit_flush_seconds", "Time to write and sync one group of audit events"
-        )
-        audit.add_metric([], _buckets(flush), flush.total)
-        yield audit
-        yield CounterMetricFamily(
-            "strongroom_key_cache_hits", "Key lookups answered by the key cache", value=hits
-        )
-        yield CounterMetricFamily(
-            "strongroom_key_cache_misses", "Key lookups that read the database", value=misses
-        )
-        if self._database is not None:
-            keys = GaugeMetricFamily("strongroom_keys", "KMS keys by key state", labels=["state"])
-            for state, n in sorted(self._database.keys_by_state.items()):
-                keys.add_metric([state], n)
-            yield keys
-            yield GaugeMetricFamily("strongroom_grants", "Grants", value=self._database.grants)
-            yield GaugeMetricFamily(
-                "strongroom_role_sessions",
-                "Role sessions not expired",
-                value=self._database.sessions,
-            )
-
-
-def _buckets(h: _Histogram) -> Sequence[tuple[str, float]]:
-    """Cumulative (le, count) pairs, +Inf last."""
-    out: list[tuple[str, float]] = []
-    running = 0
-    for bound, n in zip((*BUCKETS, float("inf")), h.counts, strict=True):
-        running += n
-        out.append(("+Inf" if bound == float("inf") else repr(bound), running))
-    return out
+        return text_format(snapshots, database)
 
 
 def _read_all(directory: Path) -> Iterator[dict[str, Any]]:

@@ -48,28 +48,50 @@ _BACKLOG = 2048  # uvicorn's default
 _STOP_TIMEOUT = 15.0  # seconds a worker has to finish in-flight requests on stop
 _WATCH_INTERVAL = 0.5  # seconds between checks that every worker is alive
 _FAILED_START = 5.0  # a worker that exits with an error this soon after its start failed to start
-# What the fork server imports before it forks the first worker: the app and the stack.
-_PRELOAD = [
-    "strongroom.server.wiring",
-    "strongroom.server.app",
-    "uvicorn",
-    "uvicorn.loops.uvloop",
-    "uvicorn.protocols.http.httptools_impl",
-]
+# What the fork server imports before it forks the first worker: the app and the stack,
+# and what every worker would compute alike (``server/preload.py``), last.
+_PRELOAD = "strongroom.server.preload"
 
 
-def _context() -> multiprocessing.context.ForkServerContext:
+# The database driver a worker's engine imports, by the database the settings name (the
+# fork server imports it: psycopg alone is ~0.07 s CPU of each PostgreSQL worker's start).
+_DRIVERS = {
+    "sqlite": ("sqlite3", "sqlalchemy.dialects.sqlite.pysqlite"),
+    "postgresql": ("psycopg", "sqlalchemy.dialects.postgresql.psycopg"),
+}
+
+
+def _preload(database: str | None = None) -> list[str]:
+    """The fork server's preload: the program's main module first, then ``_PRELOAD``. Each
+    worker runs the main module again as ``__mp_main__`` (multiprocessing's rule), which
+    costs the strongroom command's imports (~0.05 s CPU a worker) unless its fork server
+    made them. A script, such as the ``strongroom`` console script, the fork server imports
+    by path ("__main__"): the worker's run finds it done. For ``python -m``, runpy runs the
+    module again in the worker, and warns when the module itself is imported already: the
+    fork server imports what the module imported from its own package, not the module.
+    ``database`` ("sqlite" or "postgresql") adds its driver (``_DRIVERS``)."""
+    drivers = list(_DRIVERS.get(database or "", ()))
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is None:
+        return ["__main__", _PRELOAD, *drivers]
+    package = f"{spec.parent}."
+    imported = sorted(n for n in sys.modules if n.startswith(package) and n != spec.name)
+    return [*imported, _PRELOAD, *drivers]
+
+
+def _context(database: str | None = None) -> multiprocessing.context.ForkServerContext:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_PRELOAD)
+    context.set_forkserver_preload(_preload(database))
     return context
 
 
-def prestart_workers() -> None:
+def prestart_workers(database: str | None = None) -> None:
     """Start the fork server the workers will be forked from, now: it imports the server in
-    parallel with the caller (``_PRELOAD``)."""
+    parallel with the caller (``_PRELOAD``), and the driver of ``database`` ("sqlite" or
+    "postgresql")."""
     from multiprocessing import forkserver
 
-    _context()
+    _context(database)
     forkserver.ensure_running()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from strongroom.domain.errors import (
     DependencyTimeoutException,
@@ -14,9 +15,10 @@ from strongroom.domain.errors import (
     ThrottlingException,
     ValidationException,
 )
-from strongroom.protocol.model import load_model
-from strongroom.services.core import Core
-from strongroom.storage.ports import FaultRecord, Store
+
+if TYPE_CHECKING:
+    from strongroom.services.core import Core
+    from strongroom.storage.ports import FaultRecord, Store
 
 ALL = "*"
 """The account or operation of a fault that applies to every account, or every operation."""
@@ -99,6 +101,8 @@ def check_operation(operation: str | None) -> str:
     """``operation`` ("*" for None); ValidationException unless the KMS model has it."""
     if operation is None or operation == ALL:
         return ALL
+    from strongroom.protocol.model import load_model  # the model is big; a check is rare
+
     if operation not in load_model().operation_names:
         raise ValidationException(
             f"--operation {operation!r}: not an operation of the KMS API (its exact name, "
@@ -146,6 +150,10 @@ def _check_latency(text: str | None) -> int:
 def set_fault(core: Core, spec: FaultSpec) -> FaultRecord:
     """Add the fault ``spec``, or replace the one of its account and operation; running
     servers apply it with their next change poll."""
+    # The storage ports are imported here: ``strongroom serve`` builds its command line
+    # with this module (FAULT_ERRORS) before it starts the workers' fork server.
+    from strongroom.storage.ports import FaultRecord
+
     now = core.clock()
     fault = FaultRecord(
         account_id=spec.account_id,

@@ -16,8 +16,6 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import regex
-
 from strongroom.authz.context_keys import flag
 from strongroom.domain.errors import ValidationException
 from strongroom.domain.models import Tag
@@ -225,6 +223,8 @@ whole worker. The ``regex`` module takes a timeout and releases the GIL while it
 def _check_pattern(pattern: str, value: str, *, secret: bool) -> None:
     if not pattern:
         return
+    import regex  # only Parameter Store's AllowedPattern needs it: not imported at start
+
     try:
         compiled = regex.compile(pattern)
     except (regex.error, ValueError, OverflowError, RecursionError):

@@ -39,9 +39,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from strongroom.authz.policy import PolicyKind, parse_policy
 from strongroom.crypto.asymmetric_keys import pem_private_key_material
@@ -53,6 +51,9 @@ from strongroom.domain.models import Tag
 from strongroom.domain.secrets import KeyBytes
 from strongroom.services.aliases import MAX_ALIASES_PER_KEY, check_alias_name
 from strongroom.services.validation import check_tags
+
+if TYPE_CHECKING:
+    import yaml
 
 DEFAULT_REGION = "us-east-1"
 
@@ -178,7 +179,10 @@ def parse_seed(text: str, *, default_account: str) -> SeedFile:
 
 def _load_yaml(text: str) -> Any:
     """The document, by ``yaml.safe_load`` (plain data only), after a pass over the node
-    tree that refuses duplicate mapping keys, which YAML loaders silently collapse."""
+    tree that refuses duplicate mapping keys, which YAML loaders silently collapse. PyYAML
+    is imported here: a server started without a seed file does without it."""
+    import yaml
+
     try:
         _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
         return yaml.safe_load(text)
@@ -187,6 +191,8 @@ def _load_yaml(text: str) -> Any:
 
 
 def _refuse_duplicate_keys(node: yaml.Node | None) -> None:
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:

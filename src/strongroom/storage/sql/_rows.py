@@ -3,6 +3,7 @@ the SQL repositories."""
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -10,6 +11,15 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 E = TypeVar("E", bound=StrEnum)
+
+
+def upsert_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT on ``table`` that takes ON CONFLICT (the PostgreSQL or SQLite form, by the
+    connection's dialect). The dialect's module is imported here, not with this module: the
+    engine has imported its own already, and a SQLite server never needs PostgreSQL's
+    (about 0.03 s of a start)."""
+    name = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+    return importlib.import_module(f"sqlalchemy.dialects.{name}").insert(table)
 
 
 def ts(value: datetime | None) -> float | None:
@@ -48,4 +58,3 @@ def after_position(
         anchor, last = position[0].timestamp(), position[1]
         q = q.where(sa.tuple_(created, ident) > sa.tuple_(anchor, last))
     return q.order_by(created, ident)
-

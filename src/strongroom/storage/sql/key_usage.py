@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from strongroom.domain.models import KeyUse
 from strongroom.storage.schema import key_last_usage, key_usage_tracking
+from strongroom.storage.sql._rows import upsert_insert
 
 _ROW = 1  # key_usage_tracking's only row
 
@@ -39,8 +39,7 @@ class SqlKeyUsage:
         stays whichever process or node writes last."""
         if not uses:
             return
-        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(key_last_usage)
+        insert = upsert_insert(self._c, key_last_usage)
         statement = insert.on_conflict_do_update(
             index_elements=["key_arn"],
             set_={

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from strongroom.domain.enums import (
     ExpirationModel,
@@ -29,7 +28,7 @@ from strongroom.storage.schema import (
     keys,
     tags,
 )
-from strongroom.storage.sql._rows import after_position, dt, enum, ts, value
+from strongroom.storage.sql._rows import after_position, dt, enum, ts, upsert_insert, value
 
 
 def _key(row: sa.Row[Any]) -> Key:
@@ -97,7 +96,7 @@ _UPDATE = keys.update().where(keys.c.arn == sa.bindparam("at_arn"))
 def _count_up(insert: Any) -> sa.Insert:
     """One more customer managed key in an account's Region: the row's first key, or one
     added to its count (the row stays locked until the transaction ends)."""
-    first = insert(key_counts).values(
+    first = insert.values(
         account_id=sa.bindparam("in_account"), region=sa.bindparam("in_region"), customer_keys=1
     )
     return first.on_conflict_do_update(  # type: ignore[no-any-return]
@@ -106,7 +105,17 @@ def _count_up(insert: Any) -> sa.Insert:
     )
 
 
-_COUNT_UP = {"sqlite": _count_up(sqlite.insert), "postgresql": _count_up(postgresql.insert)}
+# By dialect, made on first use (``upsert_insert``: a SQLite server never imports PostgreSQL's).
+_COUNT_UP: dict[str, sa.Insert] = {}
+
+
+def _count_up_in(conn: sa.Connection) -> sa.Insert:
+    found = _COUNT_UP.get(conn.dialect.name)
+    if found is None:
+        found = _COUNT_UP[conn.dialect.name] = _count_up(upsert_insert(conn, key_counts))
+    return found
+
+
 _COUNT_DOWN = (
     key_counts.update()
     .where(
@@ -138,7 +147,7 @@ class SqlKeys:
         self._c.execute(_INSERT, _key_values(key))
         if key.key_manager is KeyManager.CUSTOMER:
             where = {"in_account": key.account, "in_region": key.region}
-            self._c.execute(_COUNT_UP[self._c.dialect.name], where)
+            self._c.execute(_count_up_in(self._c), where)
 
     def update(self, key: Key) -> None:
         self._c.execute(_UPDATE, {"at_arn": key.arn, **_key_values(key)})

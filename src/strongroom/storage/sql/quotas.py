@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from strongroom.storage.schema import key_counts, quota_buckets, quota_values
+from strongroom.storage.sql._rows import upsert_insert
 
 _CUSTOMER_KEYS = sa.select(key_counts.c.customer_keys).where(
     key_counts.c.account_id == sa.bindparam("account"),
@@ -74,9 +74,8 @@ class SqlQuotas:
         second up to ``capacity`` (a new bucket starts full); the row is locked for the
         rest of the transaction, so processes take their leases one at a time."""
         key = {"account_id": account, "region": region, "bucket": bucket}
-        insert = (postgresql if self._c.dialect.name == "postgresql" else sqlite).insert
         self._c.execute(
-            insert(quota_buckets)
+            upsert_insert(self._c, quota_buckets)
             .values(**key, tokens=capacity, updated=now)
             .on_conflict_do_nothing()
         )

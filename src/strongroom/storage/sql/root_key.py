@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from strongroom.storage.ports import RootKeyEntry, WrappedKind, WrappedRow, WrappedSample
 from strongroom.storage.schema import (
@@ -18,6 +17,7 @@ from strongroom.storage.schema import (
     root_key_check,
     root_keys,
 )
+from strongroom.storage.sql._rows import upsert_insert
 
 _ROW = 1  # the table's only row
 
@@ -48,9 +48,8 @@ class SqlRootKey:
         ON CONFLICT DO NOTHING: a server that started at the same time and recorded first
         wins (on PostgreSQL this insert waits for its transaction), and the select that
         follows sees its value."""
-        dialect = postgresql if self._c.dialect.name == "postgresql" else sqlite
         self._c.execute(
-            dialect.insert(root_key_check)
+            upsert_insert(self._c, root_key_check)
             .values(id=_ROW, check_value=check_value, recorded=now.timestamp())
             .on_conflict_do_nothing(index_elements=["id"])
         )
