@@ -52,7 +52,7 @@ def test_invalidations_reach_the_listeners() -> None:
 
 def _key(n: int, policy: str = "{}") -> Key:
     key_id = f"00000000-0000-4000-8000-{n:012d}"
-    return replace(KEY, arn=ARN.rsplit("/", 1)[0] + "/" + key_id, key_id=key_id, policy=policy)
+    return replace(KEY, arn=ARN.rsplit("/", 1)[0] + "/" + key_id, policy=policy)
 
 
 def test_a_full_cache_lets_the_least_recently_used_key_go_not_every_key() -> None:
