@@ -4,11 +4,13 @@ per-operation codecs."""
 from __future__ import annotations
 
 import functools
+import gzip
+import importlib.util
+import json
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
-
-from botocore.loaders import create_loader
 
 from strongroom.domain.errors import UnknownOperationException
 from strongroom.protocol._shapes import ShapeCompiler
@@ -66,12 +68,45 @@ def _widened(document: Mapping[str, Any]) -> dict[str, Any]:
     return {**document, "shapes": shapes}
 
 
+def service_document(service: str) -> dict[str, Any]:
+    """botocore's ``service-2`` document of ``service`` (its newest API version), as
+    ``botocore.loaders.create_loader().load_service_model(service, "service-2")`` gives it.
+
+    Read from the data directory botocore ships without importing botocore: its loader pulls
+    in urllib3, dateutil and botocore's utilities, ~4 MiB in every worker (issue 17). Where
+    that loader would find more than that directory's one file (a model of the service in
+    ``~/.aws/models``, or an ``sdk-extras`` document to merge), the loader itself reads it."""
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("botocore is not installed: the service models are its")
+    root = Path(spec.origin).parent / "data" / service
+    versions = sorted(
+        d.name
+        for d in root.iterdir()
+        if (d / "service-2.json").is_file() or (d / "service-2.json.gz").is_file()
+    )
+    newest = root / versions[-1] if versions else root
+    customer = Path("~/.aws/models").expanduser() / service
+    if not versions or customer.is_dir() or any(newest.glob("service-2.*-extras.json")):
+        from botocore.loaders import create_loader
+
+        document: dict[str, Any] = create_loader().load_service_model(service, "service-2")
+        return document
+    plain = newest / "service-2.json"
+    if plain.is_file():  # botocore's order: .json before .json.gz
+        payload = plain.read_bytes()
+    else:
+        with gzip.open(newest / "service-2.json.gz", "rb") as f:
+            payload = f.read()
+    loaded: dict[str, Any] = json.loads(payload.decode("utf-8"))
+    return loaded
+
+
 @functools.cache
 def load_model() -> ServiceModel:
     """The KMS service model (botocore ``kms`` ``service-2``, less ``WIDENED``), loaded once
     per process."""
-    document = create_loader().load_service_model("kms", "service-2")
-    return ServiceModel(_widened(document))
+    return ServiceModel(_widened(service_document("kms")))
 
 
 def _without_unicode_classes(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,5 +127,4 @@ def load_ssm_model() -> ServiceModel:
     """The SSM service model (botocore ``ssm`` ``service-2``, less the patterns
     ``_without_unicode_classes`` drops), for the Parameter Store operations; loaded once per
     process."""
-    document = create_loader().load_service_model("ssm", "service-2")
-    return ServiceModel(_without_unicode_classes(document))
+    return ServiceModel(_without_unicode_classes(service_document("ssm")))
