@@ -249,13 +249,21 @@ def _is_worker(pid: int) -> bool:
 
 
 def status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of ``pid`` in kB."""
+    """VmRSS and VmHWM of ``pid`` in kB (/proc/<pid>/status), and from
+    /proc/<pid>/smaps_rollup its Pss (each page shared with other processes, such as what
+    the fork server imported, counted as its share) and USS (its private pages)."""
     out = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             name, _, value = line.partition(":")
             if name in ("VmRSS", "VmHWM"):
                 out[name] = int(value.split()[0])
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            name, _, value = line.partition(":")
+            if name in ("Pss", "Private_Clean", "Private_Dirty"):
+                out[name] = int(value.split()[0])
+        out["USS"] = out.pop("Private_Clean", 0) + out.pop("Private_Dirty", 0)
     return out
 
 
@@ -401,7 +409,8 @@ async def drive(
 def report_rss(label: str, pids: list[int]) -> list[dict[str, int]]:
     rows = [status(p) for p in pids]
     text = "  ".join(
-        f"worker {p}: RSS {r['VmRSS'] / 1024:6.1f} MB (peak {r['VmHWM'] / 1024:6.1f})"
+        f"worker {p}: RSS {r['VmRSS'] / 1024:6.1f} MiB (peak {r['VmHWM'] / 1024:6.1f}, "
+        f"PSS {r.get('Pss', 0) / 1024:6.1f}, USS {r.get('USS', 0) / 1024:6.1f})"
         for p, r in zip(pids, rows, strict=True)
     )
     print(f"{label:<22} {text}", flush=True)

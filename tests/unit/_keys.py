@@ -15,7 +15,6 @@ def symmetric_key(policy: str = "{}", state: KeyState = KeyState.ENABLED) -> Key
     """A customer managed SYMMETRIC_DEFAULT key ``ARN`` with ``policy``, in ``state``."""
     return Key(
         arn=ARN,
-        key_id=ARN.rsplit("/", 1)[1],
         account=ACCOUNT,
         region="us-east-1",
         state=state,

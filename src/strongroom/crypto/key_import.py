@@ -45,6 +45,8 @@ from strongroom.domain.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
+from strongroom.domain.ids import key_arn
+from strongroom.domain.models import Key
 from strongroom.domain.secrets import KeyBytes
 
 W = WrappingAlgorithm
@@ -191,6 +193,13 @@ def imported_material_id(key_arn: str, material: KeyBytes) -> str:
     same key again gives the same id, and the id reveals nothing of the material."""
     mac = hmac.new(material.value, _MATERIAL_ID_LABEL + key_arn.encode(), hashlib.sha256)
     return mac.hexdigest()
+
+
+def material_id_arn(key: Key) -> str:
+    """The ARN that KeyMaterialIds derive from: for a multi-Region key the Region is left
+    out, so every related key shows the same ids for the material they share (AWS: the id
+    derives from the key ID and the material)."""
+    return key.arn if key.primary_region is None else key_arn("", key.account, key.key_id)
 
 
 def generated_material_id(key_arn: str, version: int) -> str:

@@ -29,11 +29,11 @@ class Key:
     """A KMS key's metadata; its material lives in versions (``MaterialVersion``), wrapped.
 
     A multi-Region key names the Region of the primary key of its set in ``primary_region``
-    (its own Region when it is the primary); single-Region keys have None there.
+    (its own Region when it is the primary); single-Region keys have None there. The key id
+    is not stored apart: it is the ARN's tail (``key_id``), one string less per cached key.
     """
 
     arn: str
-    key_id: str
     account: str
     region: str
     state: KeyState
@@ -49,6 +49,12 @@ class Key:
     deletion_date: datetime | None = None
     pending_window_days: int | None = None
     primary_region: str | None = None
+
+    @property
+    def key_id(self) -> str:
+        """The key id (``1234abcd-...`` or ``mrk-...``): what follows ``key/`` in the ARN."""
+        arn = self.arn
+        return arn[arn.rindex("/") + 1 :]
 
     @property
     def multi_region_type(self) -> MultiRegionKeyType | None:

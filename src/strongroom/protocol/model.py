@@ -68,27 +68,37 @@ def _widened(document: Mapping[str, Any]) -> dict[str, Any]:
     return {**document, "shapes": shapes}
 
 
-def _botocore_document(service: str) -> Mapping[str, Any]:
-    """The newest ``service-2`` document botocore ships for ``service``, read from its data
-    directory without importing botocore: its loader (``botocore.loaders``) imports urllib3,
-    dateutil and xml (about 0.08 s CPU, a third of a worker's start beyond SQLAlchemy) to
-    read one JSON file. A service with ``sdk-extras`` goes through the loader, which merges
-    them (KMS and SSM have none in botocore 1.44)."""
-    spec = importlib.util.find_spec("botocore")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("botocore")
-    versions = Path(next(iter(spec.submodule_search_locations))) / "data" / service
-    # botocore's own choice (Loader.determine_latest_version): the greatest API version.
-    newest = versions / max(p.name for p in versions.iterdir() if p.is_dir())
-    if not (newest / "service-2.sdk-extras.json").exists():
-        for name, read in (("service-2.json.gz", gzip.open), ("service-2.json", open)):
-            if (newest / name).exists():
-                with read(newest / name, "rb") as f:
-                    document: Mapping[str, Any] = json.loads(f.read())
-                return document
-    from botocore.loaders import create_loader
+def service_document(service: str) -> dict[str, Any]:
+    """botocore's ``service-2`` document of ``service`` (its newest API version), as
+    ``botocore.loaders.create_loader().load_service_model(service, "service-2")`` gives it.
 
-    loaded: Mapping[str, Any] = create_loader().load_service_model(service, "service-2")
+    Read from the data directory botocore ships without importing botocore: its loader pulls
+    in urllib3, dateutil and botocore's utilities, ~4 MiB in every worker (issue 17). Where
+    that loader would find more than that directory's one file (a model of the service in
+    ``~/.aws/models``, or an ``sdk-extras`` document to merge), the loader itself reads it."""
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("botocore is not installed: the service models are its")
+    root = Path(spec.origin).parent / "data" / service
+    versions = sorted(
+        d.name
+        for d in root.iterdir()
+        if (d / "service-2.json").is_file() or (d / "service-2.json.gz").is_file()
+    )
+    newest = root / versions[-1] if versions else root
+    customer = Path("~/.aws/models").expanduser() / service
+    if not versions or customer.is_dir() or any(newest.glob("service-2.*-extras.json")):
+        from botocore.loaders import create_loader
+
+        document: dict[str, Any] = create_loader().load_service_model(service, "service-2")
+        return document
+    plain = newest / "service-2.json"
+    if plain.is_file():  # botocore's order: .json before .json.gz
+        payload = plain.read_bytes()
+    else:
+        with gzip.open(newest / "service-2.json.gz", "rb") as f:
+            payload = f.read()
+    loaded: dict[str, Any] = json.loads(payload.decode("utf-8"))
     return loaded
 
 
@@ -96,8 +106,7 @@ def _botocore_document(service: str) -> Mapping[str, Any]:
 def load_model() -> ServiceModel:
     """The KMS service model (botocore ``kms`` ``service-2``, less ``WIDENED``), loaded once
     per process."""
-    document = _botocore_document("kms")
-    return ServiceModel(_widened(document))
+    return ServiceModel(_widened(service_document("kms")))
 
 
 def _without_unicode_classes(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,5 +127,4 @@ def load_ssm_model() -> ServiceModel:
     """The SSM service model (botocore ``ssm`` ``service-2``, less the patterns
     ``_without_unicode_classes`` drops), for the Parameter Store operations; loaded once per
     process."""
-    document = _botocore_document("ssm")
-    return ServiceModel(_without_unicode_classes(document))
+    return ServiceModel(_without_unicode_classes(service_document("ssm")))

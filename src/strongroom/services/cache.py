@@ -8,7 +8,9 @@ lets its least recently used entry go when full (``domain.lru.LruDict``): the ke
 (each with its grants), the alias targets, the replica Regions, the material ids, the tags and
 the alias names each hold at most ``max_entries`` entries (keys or aliases). A key record is
 kept compact: its account, Region and policy text are shared with every other record that has
-the same ones (one default policy text per account, however many keys).
+the same ones (one default policy text per account, however many keys), and the KeyMaterialId
+of generated material, a digest of the ARN and the version, is left out of it: derived on use
+(``generated_material_id``), the ids of the ``_DERIVED_IDS`` most recently used keys kept.
 
 The hot path (Encrypt, Decrypt, GenerateDataKey, Sign, GenerateMac, ...) reads only from
 here in steady state. A write in this process drops the entries it changed at once; writes made by
@@ -23,13 +25,18 @@ import threading
 from collections.abc import Mapping
 from typing import Protocol
 
-from strongroom.authz.grants import KeyGrants
+from strongroom.authz.grants import NO_GRANTS, KeyGrants
+from strongroom.crypto.key_import import generated_material_id, material_id_arn
+from strongroom.domain.enums import Origin
 from strongroom.domain.lru import LruDict
 from strongroom.domain.models import Key
 
 AliasKey = tuple[str, str, str]  # account, region, alias name
 
 _MAX_TEXTS = 10_000  # distinct policy texts shared between the cached key records
+# Keys whose derived KeyMaterialId is kept (each ~0.2 kB; deriving one again costs a SHA-256
+# of the encoded ARN, a few µs): as many as the ready AES-GCM contexts of the software store.
+_DERIVED_IDS = 1_024
 
 
 class CacheListener(Protocol):
@@ -43,8 +50,10 @@ class CacheListener(Protocol):
 
 class KeyCache:
     def __init__(self, max_entries: int = 100_000) -> None:
-        # A key's record with its grants (None until read): one entry, one recency.
-        self._keys: LruDict[str, tuple[Key, KeyGrants | None]] = LruDict(max_entries)
+        # A key's record with its grants: one entry, one recency. The entry is the record
+        # alone once its grants are read and there are none (most keys: no pair kept, 64 B),
+        # else the pair (record, grants), grants None until read.
+        self._keys: LruDict[str, Key | tuple[Key, KeyGrants | None]] = LruDict(max_entries)
         self._aliases: LruDict[AliasKey, str] = LruDict(max_entries)
         self._replicas: LruDict[str, tuple[str, ...]] = LruDict(max_entries)
         self._material_ids: LruDict[str, dict[int, str]] = LruDict(max_entries)
@@ -52,6 +61,8 @@ class KeyCache:
         self._alias_names: LruDict[str, tuple[str, ...]] = LruDict(max_entries)
         # One copy of each policy text the cached records hold (most keys share a few).
         self._texts: LruDict[str, str] = LruDict(_MAX_TEXTS)
+        # The derived KeyMaterialId of a key's version, by the ARN it derives from.
+        self._derived: LruDict[str, tuple[int, str]] = LruDict(_DERIVED_IDS)
         self._generation = 0  # counts invalidations, so a read that raced one is not kept
         self._max = max_entries
         self._lock = threading.Lock()
@@ -70,7 +81,11 @@ class KeyCache:
             "aliases": len(self._aliases),
             "replicas": len(self._replicas),
             # A snapshot first (one C call): a lock-free hit elsewhere reorders the map.
-            "grants": sum(1 for _, grants in list(self._keys.values()) if grants is not None),
+            "grants": sum(
+                1
+                for entry in list(self._keys.values())
+                if not isinstance(entry, tuple) or entry[1] is not None
+            ),
             "material_ids": len(self._material_ids),
             "tags": len(self._tags),
             "alias_names": len(self._alias_names),
@@ -92,7 +107,7 @@ class KeyCache:
             keys.move_to_end(arn)
         except KeyError:  # dropped by another thread since the read
             pass
-        return entry[0]
+        return entry[0] if isinstance(entry, tuple) else entry
 
     def put_key(self, key: Key, generation: int) -> None:
         """Keep a key record read at ``generation``, unless an invalidation came in meanwhile
@@ -101,19 +116,55 @@ class KeyCache:
             if generation != self._generation:
                 return
             kept = self._keys.get(key.arn)  # grants read since no invalidation still hold
-            self._keys.keep(key.arn, (self._compact(key), None if kept is None else kept[1]))
+            record = self._compact(key)
+            if kept is None:
+                self._keys.keep(key.arn, (record, None))
+            elif isinstance(kept, tuple):
+                self._keys.keep(key.arn, (record, kept[1]))
+            else:
+                self._keys.keep(key.arn, record)
 
     def _compact(self, key: Key) -> Key:
-        """``key`` with its account, Region and policy text shared with the other records
-        (called under the lock)."""
+        """``key`` with its account, Region and policy text shared with the other records,
+        and without the KeyMaterialId of generated material (called under the lock).
+
+        A record without it must not be written back: every write reads the key's row anew
+        in its own transaction (``tx.keys.get``), never from here."""
         account, region = sys.intern(key.account), sys.intern(key.region)
         policy = self._texts.hit(key.policy)
         if policy is None:
             policy = key.policy
             self._texts.keep(policy, policy)
-        if account is key.account and region is key.region and policy is key.policy:
+        material_id = key.current_material_id
+        if (
+            material_id is not None
+            and key.origin is Origin.AWS_KMS
+            and material_id == generated_material_id(material_id_arn(key), key.current_version)
+        ):
+            material_id = None
+        if (
+            account is key.account
+            and region is key.region
+            and policy is key.policy
+            and material_id is key.current_material_id
+        ):
             return key
-        return key.evolve(account=account, region=region, policy=policy)
+        return key.evolve(
+            account=account, region=region, policy=policy, current_material_id=material_id
+        )
+
+    def generated_material_id(self, key: Key, version: int) -> str:
+        """The KeyMaterialId of version ``version`` of generated material of ``key`` (origin
+        AWS_KMS; a replica's through its primary): ``crypto.key_import``'s digest, kept for
+        the most recently used keys."""
+        arn = material_id_arn(key)
+        kept = self._derived.hit(arn)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        material_id = generated_material_id(arn, version)
+        with self._lock:
+            self._derived.keep(arn, (version, material_id))
+        return material_id
 
     def alias_target(self, alias: AliasKey) -> str | None:
         return self._aliases.hit(alias)
@@ -132,7 +183,9 @@ class KeyCache:
         """The live grants of the key ``arn``, as last read (kept with its record: the
         request that asks has just read the record, which marked the entry used)."""
         entry = self._keys.get(arn)
-        return None if entry is None else entry[1]
+        if entry is None:
+            return None
+        return entry[1] if isinstance(entry, tuple) else NO_GRANTS
 
     def put_grants(self, arn: str, grants: KeyGrants) -> None:
         """Keep the grants of a key whose record is cached (else nothing is kept: the key
@@ -140,7 +193,8 @@ class KeyCache:
         with self._lock:
             entry = self._keys.get(arn)
             if entry is not None:
-                self._keys[arn] = (entry[0], grants)
+                record = entry[0] if isinstance(entry, tuple) else entry
+                self._keys[arn] = record if grants is NO_GRANTS else (record, grants)
 
     def material_id(self, arn: str, version: int) -> str | None:
         """The KeyMaterialId of a material version, when this process has looked it up."""

@@ -27,6 +27,7 @@ from strongroom.crypto.key_import import (
     canonical_material,
     check_wrapping,
     imported_material_id,
+    material_id_arn,
     new_import_token,
     new_wrapping_key,
     token_digest,
@@ -59,7 +60,6 @@ from strongroom.domain.secrets import KeyBytes
 from strongroom.keystores.base import NewMaterial
 from strongroom.services.access import authorize_key
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.material import material_id_arn
 from strongroom.services.mrk_material import (
     PENDING,
     check_new_material,

@@ -54,7 +54,6 @@ def new_key_record(
         state = KeyState.ENABLED if enabled else KeyState.DISABLED
     return Key(
         arn=key_arn(region, account, key_id),
-        key_id=key_id,
         account=account,
         region=region,
         state=state,

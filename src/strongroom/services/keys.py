@@ -36,7 +36,7 @@ from strongroom.services.custom_key_store_keys import (
 from strongroom.services.external_keys import check_external_key
 from strongroom.services.key_records import insert_key, new_key_record
 from strongroom.services.loading import with_availability
-from strongroom.services.material import material_source
+from strongroom.services.material import material_id_of, material_source
 from strongroom.services.paging import decode_moment_marker, encode_moment_marker, next_page
 from strongroom.services.quotas import limit
 from strongroom.services.resolve import resolve_key
@@ -184,17 +184,19 @@ def _create_key_context(
 
 def describe_key(core: Core, ctx: RequestContext, key_id: str) -> Key:
     """The key, with a multi-Region replica's shared properties (the current material
-    version) read from its primary."""
+    version) read from its primary, and its current KeyMaterialId (a cached record of
+    generated material leaves it out)."""
     key = resolve_key(core, ctx, key_id)
     authorize_key(core, ctx, "DescribeKey", key, request_alias=requested_alias(key_id))
     if key.state is not KeyState.UNAVAILABLE:
         key = with_availability(core, key, probe=True)  # a token gone while connected
     source = material_source(core, key)
-    if source is key:
+    material_id = source.current_material_id
+    if material_id is None and source.origin is Origin.AWS_KMS and source.current_version > 0:
+        material_id = material_id_of(core, source, source.current_version)  # cached record
+    if source is key and material_id is key.current_material_id:
         return key
-    return key.evolve(
-        current_version=source.current_version, current_material_id=source.current_material_id
-    )
+    return key.evolve(current_version=source.current_version, current_material_id=material_id)
 
 
 def list_keys(

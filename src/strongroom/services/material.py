@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from strongroom.crypto.key_import import generated_material_id
+from strongroom.crypto.key_import import generated_material_id, material_id_arn
 from strongroom.domain.enums import KeyMaterialState, Origin, RotationType
 from strongroom.domain.errors import KeyStoreError
 from strongroom.domain.ids import key_arn
@@ -43,22 +43,16 @@ def current_version(core: Core, key: Key) -> int:
     return material_source(core, key).current_version
 
 
-def material_id_arn(key: Key) -> str:
-    """The ARN that KeyMaterialIds derive from: for a multi-Region key the Region is left
-    out, so every related key shows the same ids for the material they share (AWS: the id
-    derives from the key ID and the material)."""
-    return key.arn if key.primary_region is None else key_arn("", key.account, key.key_id)
-
-
 def material_id_of(core: Core, key: Key, version: int) -> str:
     """The KeyMaterialId of a version of ``key``: from the key record for its current
-    version, derived for generated material, looked up once per process for the older
-    versions of imported material. A multi-Region replica's ids are its primary's."""
+    version, derived for generated material (``KeyCache.generated_material_id``: a cached
+    record leaves it out), looked up once per process for the older versions of imported
+    material. A multi-Region replica's ids are its primary's."""
     key = material_source(core, key)
     if version == key.current_version and key.current_material_id is not None:
         return key.current_material_id
-    if key.origin is Origin.AWS_KMS:
-        return generated_material_id(material_id_arn(key), version)
+    if key.origin is Origin.AWS_KMS:  # the cached record leaves it out (``KeyCache``)
+        return core.cache.generated_material_id(key, version)
     found = core.cache.material_id(key.arn, version)
     if found is None:
         with core.store.read() as tx:

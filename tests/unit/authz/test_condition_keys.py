@@ -35,7 +35,6 @@ def _key(policy: str, spec: KeySpec = KeySpec.SYMMETRIC_DEFAULT, multi_region: b
     usage = KeyUsage.ENCRYPT_DECRYPT if spec is KeySpec.SYMMETRIC_DEFAULT else KeyUsage.SIGN_VERIFY
     return symmetric_key(policy).evolve(
         arn=ARN,
-        key_id=ARN.rsplit("/", 1)[1],
         key_usage=usage,
         key_spec=spec,
         multi_region=multi_region,

@@ -35,7 +35,7 @@ def _key(n: int, policy: str) -> Key:
     key_id = f"00000000-0000-4000-8000-{n:012d}"
     # A new string object per key, as each database row gives its own.
     text = policy[:1] + policy[1:]
-    return replace(symmetric_key(text), arn=ARN.rsplit("/", 1)[0] + "/" + key_id, key_id=key_id)
+    return replace(symmetric_key(text), arn=ARN.rsplit("/", 1)[0] + "/" + key_id)
 
 
 def test_keys_with_the_same_policy_document_share_one_parsed_policy() -> None:

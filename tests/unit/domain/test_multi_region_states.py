@@ -22,7 +22,6 @@ def mrk(region: str, primary_region: str | None, state: KeyState = KeyState.ENAB
     a single-Region key), in ``state``."""
     return key_in(state).evolve(
         arn=f"arn:aws:kms:{region}:111122223333:key/{KEY_ID}",
-        key_id=KEY_ID,
         region=region,
         multi_region=primary_region is not None,
         primary_region=primary_region,

@@ -45,7 +45,7 @@ class Connections:
 
 def key(n):
     arn = f"arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-00000000000{{n}}"
-    return Key(arn=arn, key_id=arn.rsplit("/", 1)[1], account="111122223333",
+    return Key(arn=arn, account="111122223333",
         region="us-east-1", state=KeyState.ENABLED, description="",
         key_usage=KeyUsage.ENCRYPT_DECRYPT,
         key_spec=KeySpec.SYMMETRIC_DEFAULT, origin=Origin.AWS_CLOUDHSM,
@@ -145,7 +145,6 @@ def _key(store_id: str | None) -> Key:
     arn = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000001"
     return Key(
         arn=arn,
-        key_id=arn.rsplit("/", 1)[1],
         account="111122223333",
         region="us-east-1",
         state=KeyState.ENABLED,

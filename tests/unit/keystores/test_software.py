@@ -44,9 +44,7 @@ VECTORS = json.loads((Path(__file__).parents[2] / "vectors" / "blob_v1.json").re
 
 def _key(spec: KeySpec, usage: KeyUsage, name: str) -> Key:
     arn = f"arn:aws:kms:us-east-1:111122223333:key/{name}"
-    return symmetric_key().evolve(
-        arn=arn, key_id=name, key_usage=usage, key_spec=spec, creation_date=NOW
-    )
+    return symmetric_key().evolve(arn=arn, key_usage=usage, key_spec=spec, creation_date=NOW)
 
 
 def _with(*keys: Key) -> tuple[SoftwareKeyStore, FakeStore]:
@@ -171,7 +169,6 @@ def test_known_blobs_open_through_the_store(v: dict[str, Any]) -> None:
     store, and a blob the store seals opens with plain AES-GCM over the same header."""
     key = symmetric_key().evolve(
         arn=f"arn:aws:kms:us-east-1:{v['account']}:key/{v['key_id']}",
-        key_id=v["key_id"],
         account=v["account"],
     )
     version = v["material_version"]

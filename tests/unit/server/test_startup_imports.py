@@ -10,9 +10,6 @@ import subprocess
 import sys
 
 import pytest
-from botocore.loaders import create_loader
-
-from strongroom.protocol.model import _botocore_document
 
 pytestmark = pytest.mark.unit
 
@@ -77,8 +74,3 @@ def test_serve_imports_no_other_commands_module() -> None:
         "strongroom.cli.main",
         "strongroom.cli.serve",
     ]
-
-
-@pytest.mark.parametrize("service", ["kms", "ssm"])
-def test_the_models_read_directly_are_botocores(service: str) -> None:
-    assert _botocore_document(service) == create_loader().load_service_model(service, "service-2")

@@ -1,7 +1,8 @@
 """The key cache never keeps a record read before an invalidation that came in while it was
 being read (another process's change announced meanwhile), passes every invalidation on
 to its listeners (the key stores' material caches), keeps each map within its bound by
-letting the least recently used entry go, and shares repeated strings between records."""
+letting the least recently used entry go, shares repeated strings between records and
+leaves out of a record what it derives (the KeyMaterialId of generated material)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from strongroom.authz.grants import NO_GRANTS
+from strongroom.authz.grants import NO_GRANTS, GrantRule, KeyGrants
+from strongroom.crypto.key_import import generated_material_id
+from strongroom.domain.enums import Origin
 from strongroom.domain.models import Key
 from strongroom.services.cache import KeyCache
 
@@ -52,7 +55,7 @@ def test_invalidations_reach_the_listeners() -> None:
 
 def _key(n: int, policy: str = "{}") -> Key:
     key_id = f"00000000-0000-4000-8000-{n:012d}"
-    return replace(KEY, arn=ARN.rsplit("/", 1)[0] + "/" + key_id, key_id=key_id, policy=policy)
+    return replace(KEY, arn=ARN.rsplit("/", 1)[0] + "/" + key_id, policy=policy)
 
 
 def test_a_full_cache_lets_the_least_recently_used_key_go_not_every_key() -> None:
@@ -115,3 +118,39 @@ def test_cached_records_share_one_copy_of_a_policy_text_their_account_and_region
     assert one.policy is two.policy and one.account is two.account
     assert one.region is two.region
     assert one == first and two == second
+
+
+def test_a_cached_record_of_generated_material_leaves_out_its_derived_material_id() -> None:
+    cache = KeyCache()
+    derived = generated_material_id(_key(1).arn, 1)
+    generated = _key(1).evolve(current_version=1, current_material_id=derived)
+    imported = _key(2).evolve(
+        origin=Origin.EXTERNAL, current_version=1, current_material_id="e" * 64
+    )
+    for key in (generated, imported):
+        cache.put_key(key, cache.generation)
+    kept = cache.key(generated.arn)
+    assert kept is not None and kept.current_material_id is None
+    assert kept.evolve(current_material_id=derived) == generated
+    assert cache.key(imported.arn) == imported  # not derivable: kept as read
+    assert cache.generated_material_id(kept, 1) == derived
+    assert cache.generated_material_id(kept, 2) == generated_material_id(generated.arn, 2)
+
+
+def test_a_key_without_grants_is_kept_as_its_record_alone_and_grants_survive_a_reread() -> None:
+    cache = KeyCache()
+    plain, granted = _key(1), _key(2)
+    grants = KeyGrants(
+        {"g1": GrantRule("arn:aws:iam::111122223333:user/u", frozenset({"Encrypt"}))}
+    )
+    for key in (plain, granted):
+        cache.put_key(key, cache.generation)
+        assert cache.grants(key.arn) is None  # not read yet
+    cache.put_grants(plain.arn, NO_GRANTS)
+    cache.put_grants(granted.arn, grants)
+    assert cache._keys[plain.arn] is cache.key(plain.arn)  # no (record, grants) pair kept
+    for key in (plain, granted):  # the record read again (no invalidation between): kept
+        cache.put_key(key, cache.generation)
+    assert (cache.key(plain.arn), cache.grants(plain.arn)) == (plain, NO_GRANTS)
+    assert (cache.key(granted.arn), cache.grants(granted.arn)) == (granted, grants)
+    assert cache.sizes()["grants"] == 2

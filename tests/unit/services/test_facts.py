@@ -33,7 +33,7 @@ ALIAS_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/a"
 
 def _key(name: str) -> Key:
     return symmetric_key().evolve(
-        arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}", key_id=name, creation_date=NOW
+        arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}", creation_date=NOW
     )
 
 

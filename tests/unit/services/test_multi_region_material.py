@@ -30,7 +30,6 @@ def _mrk(region: str, spec: KeySpec = KeySpec.SYMMETRIC_DEFAULT, version: int = 
     )
     return symmetric_key().evolve(
         arn=f"arn:aws:kms:{region}:111122223333:key/{KEY_ID}",
-        key_id=KEY_ID,
         region=region,
         key_usage=usage,
         key_spec=spec,
@@ -82,7 +81,6 @@ def test_related_keys_show_the_same_material_ids() -> None:
     single = [
         _mrk(region).evolve(
             arn=f"arn:aws:kms:{region}:111122223333:key/{key_id}",
-            key_id=key_id,
             multi_region=False,
             primary_region=None,
         )

@@ -34,7 +34,6 @@ from strongroom.storage.sql._rows import after_position, dt, enum, ts, upsert_in
 def _key(row: sa.Row[Any]) -> Key:
     return Key(
         arn=row.arn,
-        key_id=row.key_id,
         account=row.account_id,
         region=row.region,
         state=KeyState(row.state),
