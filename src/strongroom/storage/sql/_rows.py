@@ -18,7 +18,12 @@ def upsert_insert(conn: sa.Connection, table: sa.Table) -> Any:
     connection's dialect). The dialect's module is imported here, not with this module: the
     engine has imported its own already, and a SQLite server never needs PostgreSQL's
     (about 0.03 s of a start)."""
-    name = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+    return dialect_insert(conn.dialect.name, table)
+
+
+def dialect_insert(dialect: str, table: sa.Table) -> Any:
+    """``upsert_insert`` by the dialect's name (``conn.dialect.name``)."""
+    name = "postgresql" if dialect == "postgresql" else "sqlite"
     return importlib.import_module(f"sqlalchemy.dialects.{name}").insert(table)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from strongroom.domain.models import Grant
 from strongroom.storage.schema import grant_counts, grants, keys
-from strongroom.storage.sql._rows import after_position, upsert_insert
+from strongroom.storage.sql._rows import after_position, dialect_insert
 
 _EQUALS, _SUBSET = "EncryptionContextEquals", "EncryptionContextSubset"
 
@@ -58,8 +59,9 @@ def _in_order(q: sa.Select[Any], after: tuple[datetime, str] | None) -> sa.Selec
 _KEY = ""  # grant_counts.grantee_principal of a key's own count
 
 
-def _count_up(insert: Any) -> sa.Insert:
-    first = insert.values(
+@functools.cache
+def _count_up(dialect: str) -> sa.Insert:
+    first = dialect_insert(dialect, grant_counts).values(
         key_arn=sa.bindparam("in_key"), grantee_principal=sa.bindparam("in_grantee"), grants=1
     )
     return first.on_conflict_do_update(  # type: ignore[no-any-return]
@@ -72,17 +74,6 @@ _WHERE = (
     grant_counts.c.key_arn == sa.bindparam("in_key"),
     grant_counts.c.grantee_principal == sa.bindparam("in_grantee"),
 )
-# By dialect, made on first use (``upsert_insert``: a SQLite server never imports PostgreSQL's).
-_COUNT_UP: dict[str, sa.Insert] = {}
-
-
-def _count_up_in(conn: sa.Connection) -> sa.Insert:
-    found = _COUNT_UP.get(conn.dialect.name)
-    if found is None:
-        found = _COUNT_UP[conn.dialect.name] = _count_up(upsert_insert(conn, grant_counts))
-    return found
-
-
 _COUNT_DOWN = grant_counts.update().where(*_WHERE).values(grants=grant_counts.c.grants - 1)
 _COUNT = sa.select(grant_counts.c.grants).where(*_WHERE)
 
@@ -96,7 +87,7 @@ class SqlGrants:
     def insert(self, grant: Grant) -> None:
         """Insert a grant, and count it for its key and its grantee (``grant_counts``)."""
         self._c.execute(grants.insert().values(**_grant_values(grant)))
-        up = _count_up_in(self._c)
+        up = _count_up(self._c.dialect.name)
         for grantee in (_KEY, grant.grantee_principal):
             self._c.execute(up, {"in_key": grant.key_arn, "in_grantee": grantee})
 

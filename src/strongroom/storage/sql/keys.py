@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from strongroom.storage.schema import (
     keys,
     tags,
 )
-from strongroom.storage.sql._rows import after_position, dt, enum, ts, upsert_insert, value
+from strongroom.storage.sql._rows import after_position, dialect_insert, dt, enum, ts, value
 
 
 def _key(row: sa.Row[Any]) -> Key:
@@ -92,27 +93,17 @@ _INSERT = keys.insert()
 _UPDATE = keys.update().where(keys.c.arn == sa.bindparam("at_arn"))
 
 
-def _count_up(insert: Any) -> sa.Insert:
+@functools.cache
+def _count_up(dialect: str) -> sa.Insert:
     """One more customer managed key in an account's Region: the row's first key, or one
     added to its count (the row stays locked until the transaction ends)."""
-    first = insert.values(
+    first = dialect_insert(dialect, key_counts).values(
         account_id=sa.bindparam("in_account"), region=sa.bindparam("in_region"), customer_keys=1
     )
     return first.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=[key_counts.c.account_id, key_counts.c.region],
         set_={"customer_keys": key_counts.c.customer_keys + 1},
     )
-
-
-# By dialect, made on first use (``upsert_insert``: a SQLite server never imports PostgreSQL's).
-_COUNT_UP: dict[str, sa.Insert] = {}
-
-
-def _count_up_in(conn: sa.Connection) -> sa.Insert:
-    found = _COUNT_UP.get(conn.dialect.name)
-    if found is None:
-        found = _COUNT_UP[conn.dialect.name] = _count_up(upsert_insert(conn, key_counts))
-    return found
 
 
 _COUNT_DOWN = (
@@ -146,7 +137,7 @@ class SqlKeys:
         self._c.execute(_INSERT, _key_values(key))
         if key.key_manager is KeyManager.CUSTOMER:
             where = {"in_account": key.account, "in_region": key.region}
-            self._c.execute(_count_up_in(self._c), where)
+            self._c.execute(_count_up(self._c.dialect.name), where)
 
     def update(self, key: Key) -> None:
         self._c.execute(_UPDATE, {"at_arn": key.arn, **_key_values(key)})
