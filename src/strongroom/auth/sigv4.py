@@ -33,6 +33,7 @@ from strongroom.domain.errors import (
     InvalidSignatureException,
     MissingAuthenticationTokenException,
 )
+from strongroom.domain.lru import LruDict
 
 __all__ = [
     "ALGORITHM",
@@ -461,23 +462,20 @@ _ParsedHead = tuple[str, str, str, str, tuple[str, ...]]
 
 class HeaderCache:
     """Authorization headers parsed before, by (header up to "Signature=", service), at most
-    ``max_entries`` (cleared when full). Owned by the server's authenticator; a lost race
-    between threads costs one parse, never a wrong answer (an entry is a pure function of its
-    key)."""
+    ``max_entries``, the least recently used going first. Owned by the server's
+    authenticator; a lost race between threads costs one parse, never a wrong answer (an
+    entry is a pure function of its key)."""
 
-    __slots__ = ("_heads", "_max_entries")
+    __slots__ = ("_heads",)
 
     def __init__(self, max_entries: int = 1024) -> None:
-        self._heads: dict[tuple[str, str], _ParsedHead] = {}
-        self._max_entries = max_entries
+        self._heads: LruDict[tuple[str, str], _ParsedHead] = LruDict(max_entries)
 
     def get(self, head: str, service: str) -> _ParsedHead | None:
-        return self._heads.get((head, service))
+        return self._heads.hit((head, service))
 
     def put(self, head: str, service: str, parsed: _ParsedHead) -> None:
-        if len(self._heads) >= self._max_entries:
-            self._heads.clear()
-        self._heads[head, service] = parsed
+        self._heads.keep((head, service), parsed)
 
 
 def _complete(

@@ -14,6 +14,7 @@ from typing import Any
 from strongroom.audit.events import build_event, build_intent, caller_identity
 from strongroom.auth.sigv4 import HttpRequest
 from strongroom.domain.errors import KmsError, KMSInternalException
+from strongroom.domain.lru import LruDict
 from strongroom.domain.models import Caller
 from strongroom.domain.requestids import new_id
 from strongroom.keystores.base import CURRENT_CALL, CallOrigin, MustLeaveLoop
@@ -66,7 +67,7 @@ class Pipeline:
         # such request goes onto the loop's bridge at once instead of running up to the key
         # store first (~20-30 µs of CPU wasted per XKS request). Only a hint: a pair whose
         # key no longer needs the network is served correctly on the bridge too.
-        self._left: set[tuple[str, str]] = set()
+        self._left: LruDict[tuple[str, str], bool] = LruDict(LEFT_LOOP_HINTS)
 
     async def __call__(
         self, wire: WireProtocol, scope: Scope, receive: Receive, send: Send
@@ -209,9 +210,7 @@ class Pipeline:
     def _note_left(self, operation: str, key_id: object) -> None:
         if not isinstance(key_id, str):  # no KeyId (Decrypt without one): nothing to key on
             return
-        if len(self._left) >= LEFT_LOOP_HINTS:
-            self._left.clear()
-        self._left.add((operation, key_id))
+        self._left.keep((operation, key_id), True)  # the least recently noted go first
 
     async def _in_pool(
         self, call: CallOrigin, handler: Handler, ctx: RequestContext, params: dict[str, Any]

@@ -709,6 +709,23 @@ def test_remembered_heads_stay_bounded() -> None:
     assert 0 < len(heads._heads) <= 8
 
 
+def test_remembered_heads_keep_the_one_in_use_when_full() -> None:
+    heads = sigv4.HeaderCache(max_entries=8)
+    good = _signed_kms_request()
+    authz = _authz(good)
+    parse_authorization(good, heads=heads)
+    used = authz[: authz.rindex("Signature=")]
+    for i in range(20):  # other clients' headers, the first one's between each
+        other = authz.replace("Credential=AKIDEXAMPLE", f"Credential=AKID{i:06d}")
+        parse_authorization(_with_header(good, "authorization", other), heads=heads)
+        parse_authorization(good, heads=heads)
+    for i in range(7):  # then seven more: with the one in use, the cache is full, not over
+        other = authz.replace("Credential=AKIDEXAMPLE", f"Credential=AKIE{i:06d}")
+        parse_authorization(_with_header(good, "authorization", other), heads=heads)
+    assert heads.get(used, "kms") is not None
+    assert len(heads._heads) == 8
+
+
 def _verified(request: HttpRequest, heads: sigv4.HeaderCache) -> object:
     """What parsing (with ``heads``) and verifying ``request`` make of it: the Authorization,
     or the error raised."""
