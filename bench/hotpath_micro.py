@@ -346,15 +346,7 @@ async def end_to_end(
 ) -> None:
     """The whole ASGI app without an HTTP server: wall and CPU time per request."""
     print("\nKmsApp end to end (uvloop, fake receive/send; audit durable before the reply):")
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "headers": raw,
-        "client": ("127.0.0.1", 5000),
-    }
+    scope = _scope(raw)
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}

@@ -5,7 +5,6 @@ query of a page after a position seeks in an index (the database's own query pla
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,15 +21,6 @@ pytestmark = pytest.mark.unit
 ACCOUNT, REGION = "111122223333", "us-east-1"
 SAME_DAY = datetime(2026, 12, 6, 12, 0, 0, 123456, tzinfo=UTC)
 RETIRING = f"arn:aws:iam::{ACCOUNT}:role/retirer"
-
-
-@pytest.fixture
-def store(shared_url: str) -> Iterator[SqlStore]:
-    """A migrated database of its own: SQLite, then PostgreSQL when the tests have one."""
-    s = SqlStore(shared_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def _key(n: int, created: datetime = SAME_DAY) -> Key:

@@ -3,22 +3,11 @@ the one for every account) and the shared token buckets that processes lease fro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from strongroom.storage.sql import SqlStore
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def store(shared_url: str) -> Iterator[SqlStore]:
-    """A migrated database of its own: SQLite, then PostgreSQL when the tests have one."""
-    s = SqlStore(shared_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def _take(store: SqlStore, want: int, now: float, rate: float = 10, capacity: float = 10) -> int:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,14 +33,6 @@ pytestmark = pytest.mark.unit
 
 ACCOUNT, OTHER, REGION = "111122223333", "444455556666", "us-east-1"
 QUOTA = "AWS KMS keys"
-
-
-@pytest.fixture
-def store(shared_url: str) -> Iterator[SqlStore]:
-    s = SqlStore(shared_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def _key(account: str = ACCOUNT, region: str = REGION, *, aws: bool = False) -> Key:
