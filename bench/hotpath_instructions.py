@@ -122,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.large <= args.small:
         p.error("--large must be more than --small")
     # The interpreter itself, not a wrapper script (pyenv's shims are shell scripts, which
-    # valgrind would measure instead).
-    python = os.path.realpath(sys.executable)
+    # valgrind would measure instead); in a virtual environment its own link to it, which
+    # finds the environment's packages (the real file would not).
+    in_venv = sys.prefix != sys.base_prefix
+    python = sys.executable if in_venv else os.path.realpath(sys.executable)
     workdir = Path(tempfile.mkdtemp(prefix="hotpath_instructions-"))
     try:
         small, large = workdir / "small.out", workdir / "large.out"

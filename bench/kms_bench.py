@@ -57,7 +57,9 @@ from typing import Any
 from strongroom.server.settings import default_workers
 
 HERE = Path(__file__).resolve().parent
-SERVERS = ("strongroom", "moto", "stack")  # stack: the bare same-stack app (the ceiling)
+# stack: the bare same-stack app (the ceiling); floor: the essential work of a faithful
+# Encrypt alone on that stack (floor_app.py; Encrypt only, asked for by name).
+SERVERS = ("strongroom", "moto", "stack", "floor")
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 # Benchmark label -> the KMS operation it sends (Sign once per key spec).
@@ -315,14 +317,14 @@ def start_instant(workdir: Path, body: bytes) -> Server:
     return server
 
 
-def uvicorn_hello_argv(port: int, workers: int) -> list[str]:
-    """``hello_asgi.app`` (reads the body, answers 5 bytes) under uvicorn with uvloop and
-    httptools and ``workers`` worker processes, run from bench/."""
+def uvicorn_hello_argv(port: int, workers: int, app: str = "hello_asgi:app") -> list[str]:
+    """``hello_asgi.app`` (reads the body, answers 5 bytes), or another ``app``, under
+    uvicorn with uvloop and httptools and ``workers`` worker processes, run from bench/."""
     return [
         sys.executable,
         "-m",
         "uvicorn",
-        "hello_asgi:app",
+        app,
         "--host",
         HOST,
         "--port",
@@ -344,6 +346,28 @@ def start_stack(workdir: Path, workers: int) -> Server:
     ceiling of the HTTP stack Strongroom runs on."""
     port = free_port()
     server = start("stack", uvicorn_hello_argv(port, workers), port, workdir, cwd=HERE)
+    wait_ready(server)
+    return server
+
+
+def start_floor(
+    workdir: Path, workers: int, access_key: str, secret_key: str, audit_fsync: str | None
+) -> Server:
+    """``floor_app.app`` (the essential work of a faithful Encrypt, nothing else) on the
+    bare stack's uvicorn set-up, accepting the one credential given; its audit segments go
+    under ``workdir/floor-audit``."""
+    port = free_port()
+    env = {
+        "FLOOR_ACCESS_KEY": access_key,
+        "FLOOR_SECRET_KEY": secret_key,
+        "FLOOR_AUDIT_DIR": str(workdir / "floor-audit"),
+        "FLOOR_AUDIT_FSYNC": audit_fsync or "on",
+        "PYTHONPATH": os.pathsep.join(
+            [str(HERE.parent / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+    }
+    argv = uvicorn_hello_argv(port, workers, "floor_app:app")
+    server = start("floor", argv, port, workdir, cwd=HERE, env=env)
     wait_ready(server)
     return server
 
@@ -727,17 +751,20 @@ def ceiling_of(runs: list[Run], connections: int) -> Run | None:
 def print_table(runs: list[Run]) -> None:
     by = {(r.server, r.operation, r.connections): r for r in runs}
     keys = sorted(
-        {(r.operation, r.connections) for r in runs if r.server != "stack"},
+        {(r.operation, r.connections) for r in runs if r.server not in ("stack", "floor")},
         key=lambda k: (OPERATIONS.index(k[0]), k[1]),
     )
     has_moto = any(r.server == "moto" for r in runs)
     has_stack = any(r.server == "stack" for r in runs)
+    has_floor = any(r.server == "floor" for r in runs)
     head = f"{'operation':<16}{'conns':>6} | {'strongroom req/s':>16}{'p50 ms':>8}{'p99 ms':>8}"
     head += f"{'cpu':>5}"
     if has_moto:
         head += f" | {'moto req/s':>10}{'p50 ms':>8}{'p99 ms':>8} | {'ratio':>6}"
     if has_stack:
         head += f" | {'stack req/s':>11}{'cpu':>5} | {'% ceil':>6}"
+    if has_floor:
+        head += f" | {'floor req/s':>11}{'cpu':>5}" + (f" | {'% ceil':>6}" if has_stack else "")
     print(head)
     print("-" * len(head))
     for op, conns in keys:
@@ -764,12 +791,22 @@ def print_table(runs: list[Run]) -> None:
             )
             share = s.rps / c.rps if s and c and s.requests and c.rps else 0.0
             line += f" | {share:>6.0%}" if share else " |      -"
+        if has_floor:
+            f = by.get(("floor", op, conns))
+            line += " | " + (
+                f"{fmt_rate(f.rps):>11}{f.server_cpu:>5.2f}" if f and f.requests else f"{'-':>16}"
+            )
+            if has_stack:
+                c = ceiling_of(runs, conns)
+                share = f.rps / c.rps if f and c and f.requests and c.rps else 0.0
+                line += f" | {share:>6.0%}" if share else " |      -"
         flags = [
             f"{r.server}: {r.problem or ('errors ' + str(r.errors))}"
             for r in (
                 by.get(("strongroom", op, conns)),
                 by.get(("moto", op, conns)),
                 by.get(("stack", op, conns)),
+                by.get(("floor", op, conns)),
             )
             if r is not None and not r.ok
         ]
@@ -782,7 +819,13 @@ def print_table(runs: list[Run]) -> None:
         + (
             "; stack = the bare same-stack app (hello_asgi.app, same uvicorn + uvloop + "
             "httptools and workers) driven with the signed Encrypt request: % ceil = "
-            "Strongroom / stack at the same connections)"
+            "Strongroom / stack at the same connections"
+            + (
+                "; floor = floor_app.py, the essential work of a faithful Encrypt alone on "
+                "that stack)"
+                if has_floor
+                else ")"
+            )
             if has_stack
             else ")"
         )
@@ -844,8 +887,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--only",
-        help="comma-separated servers to benchmark, of strongroom, moto and stack (the bare "
-        "same-stack ceiling); default all three",
+        help="comma-separated servers to benchmark, of strongroom, moto, stack (the bare "
+        "same-stack ceiling) and floor (floor_app.py: only the essential work of a faithful "
+        "Encrypt on that stack; Encrypt only); default strongroom,moto,stack",
     )
     p.add_argument(
         "--repeat",
@@ -1009,6 +1053,15 @@ def main(argv: list[str] | None = None) -> int:
                 key_id=model.key_id if model else "1234abcd-12ab-34cd-56ef-1234567890ab",
             )
             print(f"stack:      pid {st.proc.pid}, port {st.port}, workers {args.workers}")
+        if "floor" in names and not args.loop_only:
+            model = targets.get("strongroom") or targets.get("moto")
+            access, secret = (
+                (model.access_key, model.secret_key) if model else ("AKIAIOSFODNN7EXAMPLE", "floor")
+            )
+            fl = start_floor(workdir, args.workers, access, secret, args.audit_fsync)
+            key_id = model.key_id if model else "1234abcd-12ab-34cd-56ef-1234567890ab"
+            targets["floor"] = Target("floor", fl, access, secret, key_id=key_id)
+            print(f"floor:      pid {fl.proc.pid}, port {fl.port}, workers {args.workers}")
         for t in targets.values():
             if args.warmup > 0:
                 run_wrk(
@@ -1026,7 +1079,12 @@ def main(argv: list[str] | None = None) -> int:
             for conns in connections:
                 # The ceiling is the stack's answer to the Encrypt request: measured once per
                 # connection count, with the first operation's repetitions.
-                servers = [n for n in names if n != "stack" or op == operations[0]]
+                # The floor does Encrypt alone.
+                servers = [
+                    n
+                    for n in names
+                    if (n != "stack" or op == operations[0]) and (n != "floor" or op == "Encrypt")
+                ]
                 repeated: dict[str, list[Run]] = {n: [] for n in servers}
                 for rep in range(args.repeat):
                     for name in servers:
