@@ -679,6 +679,34 @@ def test_ssm_calls_and_the_kms_calls_they_make_are_audited(server: Any) -> None:
     )
 
 
+def test_the_kms_calls_of_ssm_are_the_last_uses_of_their_key(
+    user: dict[str, Any], server: Any
+) -> None:
+    ssm, kms = user["ssm"], user["kms"]
+    key = kms.create_key()["KeyMetadata"]
+    name = _name("/used")
+
+    def kms_event(operation: str) -> dict[str, Any]:
+        _, events = audit_events(server, "--key", key["Arn"], "--event-name", operation)
+        [event] = [e for e in events if e["userIdentity"].get("invokedBy") == "ssm.amazonaws.com"]
+        return event
+
+    ssm.put_parameter(Name=name, Value="v", Type="SecureString", KeyId=key["KeyId"])
+    for operation in ("Encrypt", "Decrypt"):
+        if operation == "Decrypt":
+            ssm.get_parameter(Name=name)  # no decryption asked: no KMS call, no use
+            assert kms.get_key_last_usage(KeyId=key["KeyId"])["KeyLastUsage"]["Operation"] == (
+                "Encrypt"
+            )
+            ssm.get_parameter(Name=name, WithDecryption=True)
+        usage = kms.get_key_last_usage(KeyId=key["KeyId"])["KeyLastUsage"]
+        event = kms_event(operation)
+        assert usage["Operation"] == operation
+        assert usage["KmsRequestId"] == event["requestID"]
+        assert usage["CloudTrailEventId"] == event["eventID"]
+        assert usage["Timestamp"].strftime("%Y-%m-%dT%H:%M:%SZ") == event["eventTime"]
+
+
 def test_a_refused_kms_call_is_audited_with_its_error(user: dict[str, Any], server: Any) -> None:
     ssm, kms = user["ssm"], user["kms"]
     key = kms.create_key()["KeyMetadata"]

@@ -26,7 +26,7 @@ from strongroom.server.metrics import Metrics
 from strongroom.server.protocols import Handler, WireProtocol
 from strongroom.server.wiring import Runtime
 from strongroom.services.core import Core, RequestContext
-from strongroom.services.key_usage import note_use
+from strongroom.services.key_usage import note_service_uses, note_use
 
 log = logging.getLogger("strongroom.server")
 
@@ -184,6 +184,8 @@ class Pipeline:
             try:
                 for service_event in ctx.service_events if ctx else ():  # SSM's KMS calls
                     await self.rt.audit.submit(service_event)
+                if ctx is not None and ctx.service_uses:  # ...and the keys they used
+                    note_service_uses(self.rt.core, ctx)
                 alone = found_idle and self._active == 1 and await self._still_alone()
                 pending = self.rt.audit.commit(event, alone=alone)
                 if pending is not None:

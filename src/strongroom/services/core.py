@@ -46,6 +46,9 @@ class RequestContext:
     # The audit events of the calls this request made to another service on the caller's
     # behalf (the KMS Encrypt behind an SSM PutParameter), written before the request's own.
     service_events: tuple[dict[str, Any], ...] = ()
+    # The key uses among those calls, each (the call's context, its operation, its event's
+    # time): noted for GetKeyLastUsage once their events are durable, like a request's own.
+    service_uses: tuple[tuple[RequestContext, str, datetime], ...] = ()
 
     @property
     def account(self) -> str:

@@ -41,6 +41,14 @@ def note_use(core: Core, ctx: RequestContext, operation: str, when: datetime) ->
             core.key_usage.note(arn, use)
 
 
+def note_service_uses(core: Core, ctx: RequestContext) -> None:
+    """Note the key uses of the KMS calls that ``ctx``'s request made on the caller's behalf
+    (Parameter Store's Encrypt and Decrypt): each is a use, whatever became of the request
+    that made it. Call it once their audit events are durable."""
+    for call, operation, when in ctx.service_uses:
+        note_use(core, call, operation, when)
+
+
 def write_uses(core: Core, uses: Mapping[str, KeyUse]) -> None:
     """Write ``uses`` (from ``UsageTracker.take``) to the database, the newest use of each
     key winning over what other processes and nodes wrote."""

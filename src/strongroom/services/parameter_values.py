@@ -92,9 +92,13 @@ def _record(
 ) -> None:
     """Add the KMS call's audit event, as CloudTrail records a call an AWS service made on a
     principal's behalf: the principal's identity with ``invokedBy``, the service as source
-    address and user agent."""
+    address and user agent. A call that succeeded is a use of its key (GetKeyLastUsage), as
+    AWS counts the calls an integrated service makes."""
+    when = core.clock()
+    if error is None:
+        ctx.service_uses = (*ctx.service_uses, (kms, operation, when))
     event = build_event(
-        event_time=core.clock(),
+        event_time=when,
         event_name=operation,
         region=ctx.region,
         request_id=kms.request_id,
