@@ -63,6 +63,11 @@ class InProcess:
         """A KMS client of the admin for ``region``."""
         return make_client(self.endpoint, *self.access, region)
 
+    def storage_args(self) -> list[str]:
+        """The ``--data-dir`` and ``--database-url`` of this server's storage, for commands
+        such as ``strongroom audit events``."""
+        return ["--data-dir", str(self.data_dir), "--database-url", self.database_url]
+
     def admin(self, *args: str) -> Any:
         """``strongroom admin ...`` (the executable) on this server's storage."""
         return run_strongroom(

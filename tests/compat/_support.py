@@ -79,6 +79,35 @@ def audit_events(server: Any, *filters: str) -> tuple[str, list[dict[str, Any]]]
     return out.stdout, [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
+def job_records(server: Any, event_name: str) -> list[dict[str, Any]]:
+    """The intents and events named ``event_name`` in ``server``'s trail, in its order."""
+    _, records = audit_events(server, "--intents", "--event-name", event_name)
+    return records
+
+
+def service_change(server: Any, event_name: str, key_arn: str) -> dict[str, Any]:
+    """The one event a scheduled job wrote for its change ``event_name`` of ``key_arn``,
+    after checking it and its intent: CloudTrail's AwsServiceEvent of a change AWS KMS
+    makes on its own (ct-delete-key, ct-rotatekey, ct-deleteexpiredkeymaterial), made by
+    "AWS Internal", and before it the intent of the same request id."""
+    records = job_records(server, event_name)
+    assert len(records) == 2, records
+    intent, event = records
+    _, _, _, region, account, _ = key_arn.split(":", 5)
+    identity = {"accountId": account, "invokedBy": "AWS Internal"}
+    assert intent["recordType"] == "Intent" and intent["requestID"] == event["requestID"]
+    assert (intent["userIdentity"], intent["requestParameters"]) == (identity, {"keyId": key_arn})
+    assert "recordType" not in event
+    assert (event["eventType"], event["eventSource"]) == ("AwsServiceEvent", "kms.amazonaws.com")
+    assert event["userIdentity"] == identity
+    assert (event["sourceIPAddress"], event["userAgent"]) == ("AWS Internal", "AWS Internal")
+    assert event["requestParameters"] is None
+    assert event["resources"] == [{"accountId": account, "type": "AWS::KMS::Key", "ARN": key_arn}]
+    assert (event["readOnly"], event["recipientAccountId"]) == (False, account)
+    assert event["awsRegion"] == region
+    return event
+
+
 def put_policy(server: Any, command: str, name: str, policy: dict[str, Any], *extra: str) -> None:
     """``strongroom admin COMMAND NAME FILE EXTRA...`` with ``policy`` written to FILE
     (``put-user-policy``, ``put-role-policy``, ...)."""

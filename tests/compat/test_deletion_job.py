@@ -13,7 +13,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ._in_process import InProcess, in_process, settle
-from ._support import assert_kms_error, unique_alias
+from ._support import (
+    assert_kms_error,
+    eventually,
+    job_records,
+    service_change,
+    unique_alias,
+)
 
 pytestmark = pytest.mark.compat
 
@@ -153,3 +159,45 @@ def test_list_keys_continues_after_the_marker_key_is_deleted(app: InProcess) -> 
     _wait_until_gone(kms, last)
     rest = kms.list_keys(Limit=10, Marker=first["NextMarker"])
     assert len(rest["Keys"]) == 2
+
+
+def test_the_deletion_is_in_the_trail_as_aws_records_it(app: InProcess) -> None:
+    """ct-delete-key: an AwsServiceEvent by "AWS Internal", the key's ARN in
+    responseElements.keyId; here with its intent first, as a request's change."""
+    kms = app.kms
+    key = kms.create_key()["KeyMetadata"]
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    app.clock.advance(timedelta(days=7, seconds=1))
+    _wait_until_gone(kms, key["KeyId"])
+    event = eventually(lambda: service_change(app, "DeleteKey", key["Arn"]))
+    assert event["responseElements"] == {"keyId": key["Arn"]}
+    assert "serviceEventDetails" not in event
+    assert event["eventTime"] == app.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_deletion_whose_intent_cannot_be_written_waits_for_the_trail(
+    app: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trail refuses the intent (a full disk): the job changes nothing and logs why;
+    the next run, once the trail takes it, deletes the key with its intent and event."""
+    kms = app.kms
+    key = kms.create_key()["KeyMetadata"]
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    core = app.runtime.core
+    written = core.trail
+    tried: list[str] = []
+
+    def full(records: Any) -> None:
+        tried.extend(r["eventName"] for r in records)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(core, "trail", full)
+    app.clock.advance(timedelta(days=7, seconds=1))
+    settle()
+    assert "DeleteKey" in tried
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert job_records(app, "DeleteKey") == []
+
+    monkeypatch.setattr(core, "trail", written)
+    _wait_until_gone(kms, key["KeyId"])
+    eventually(lambda: service_change(app, "DeleteKey", key["Arn"]))

@@ -42,7 +42,7 @@ from ._byok import (
     wrap,
 )
 from ._in_process import InProcess, fresh_database, in_process, settle
-from ._support import assert_kms_error, eventually
+from ._support import assert_kms_error, eventually, service_change
 
 pytestmark = pytest.mark.compat
 
@@ -799,6 +799,23 @@ def test_expired_material_is_erased_by_the_job_and_comes_back_when_reimported(
     app.clock.advance(timedelta(days=400))
     settle()
     assert _describe(kms, key)["KeyState"] == "Enabled"  # now it does not expire
+
+
+def test_an_expiry_is_in_the_trail_as_aws_records_it(app: InProcess) -> None:
+    """ct-deleteexpiredkeymaterial: an AwsServiceEvent whose serviceEventDetails name the
+    key and the erased material; its intent comes first."""
+    kms = app.kms
+    key = _external(kms)
+    valid_to = app.clock() + timedelta(days=1)
+    import_material(
+        kms, key["KeyId"], os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to
+    )
+    material_id = _describe(kms, key)["CurrentKeyMaterialId"]
+    app.clock.advance(timedelta(days=1, seconds=1))
+    eventually(lambda: _assert_state(kms, key, "PendingImport"))
+    event = eventually(lambda: service_change(app, "DeleteExpiredKeyMaterial", key["Arn"]))
+    assert event["responseElements"] is None
+    assert event["serviceEventDetails"] == {"keyId": key["KeyId"], "keyMaterialId": material_id}
 
 
 def _assert_state(kms: Any, key: dict[str, Any], state: str) -> None:

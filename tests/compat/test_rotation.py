@@ -29,7 +29,7 @@ from strongroom.storage.migrate import alembic_config
 
 from ._byok import NO_EXPIRY, import_material, open_blob, wrap
 from ._in_process import InProcess, fresh_database, in_process, settle
-from ._support import ACCOUNT, assert_kms_error, eventually
+from ._support import ACCOUNT, assert_kms_error, eventually, service_change
 
 pytestmark = pytest.mark.compat
 
@@ -500,6 +500,26 @@ def test_the_job_rotates_keys_when_their_period_has_passed(app: InProcess) -> No
         == (rotation["KeyMaterialId"])
     )
     assert _rotations(kms, idle) == []  # rotation off: never rotated
+
+
+def test_an_automatic_rotation_is_in_the_trail_as_aws_records_it(app: InProcess) -> None:
+    """ct-rotatekey: an AwsServiceEvent whose serviceEventDetails name the rotation's type,
+    the key's origin and the materials before and after; its intent comes first."""
+    kms = app.kms
+    key = kms.create_key()["KeyMetadata"]
+    before = _describe(kms, key)["CurrentKeyMaterialId"]
+    kms.enable_key_rotation(KeyId=key["KeyId"], RotationPeriodInDays=90)
+    app.clock.advance(90 * DAY + timedelta(seconds=1))
+    (rotation,) = eventually(lambda: _one(_automatic(kms, key)))
+    event = eventually(lambda: service_change(app, "RotateKey", key["Arn"]))
+    assert event["responseElements"] is None
+    assert event["serviceEventDetails"] == {
+        "keyId": key["KeyId"],
+        "rotationType": "AUTOMATIC",
+        "keyOrigin": "AWS_KMS",
+        "previousKeyMaterialId": before,
+        "currentKeyMaterialId": rotation["KeyMaterialId"],
+    }
 
 
 def _assert_current(kms: Any, key: dict[str, Any], material_id: str) -> None:

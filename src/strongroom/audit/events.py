@@ -103,12 +103,14 @@ _last_time: tuple[int, str] = (0, "")
 
 
 def _event_time(when: datetime) -> str:
-    """CloudTrail's second-resolution time, formatted once a second."""
+    """CloudTrail's second-resolution time, formatted once a second. The pair is read once:
+    the jobs' threads format times too."""
     global _last_time
     second = int(when.timestamp())
-    if _last_time[0] != second:
-        _last_time = (second, when.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return _last_time[1]
+    last = _last_time
+    if last[0] != second:
+        last = _last_time = (second, when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return last[1]
 
 
 def caller_identity(caller: Caller | None) -> dict[str, Any] | None:
@@ -251,6 +253,57 @@ def build_intent(
         "userAgent": user_agent,
         "requestParameters": scrub(request_parameters),
     }
+
+
+AWS_INTERNAL = "AWS Internal"  # who and where a change AWS KMS makes on its own comes from
+
+
+def service_identity(account: str) -> dict[str, Any]:
+    """The ``userIdentity`` of a change AWS KMS makes on its own in ``account`` (a
+    scheduled deletion, an automatic rotation, an expiry): no principal, ``invokedBy``
+    AWS Internal (CloudTrail's AwsServiceEvent examples)."""
+    return {"accountId": account, "invokedBy": AWS_INTERNAL}
+
+
+def build_service_event(
+    *,
+    event_time: datetime,
+    event_name: str,
+    key_arn: str,
+    request_id: str,
+    response_elements: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The CloudTrail event of a change AWS KMS makes on its own to the key ``key_arn``
+    (``eventType`` AwsServiceEvent, no request parameters; ``details`` is its
+    ``serviceEventDetails``): the key deleted when its waiting period ends (DeleteKey),
+    rotated on its schedule (RotateKey), its imported material erased when it expires
+    (DeleteExpiredKeyMaterial). CloudTrail's own entries carry no requestID; this one does,
+    to join it to the intent written before the change (``build_intent``)."""
+    _, _, _, region, account, _ = key_arn.split(":", 5)
+    event: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": service_identity(account),
+        "eventTime": _event_time(event_time),
+        "eventSource": EVENT_SOURCE,
+        "eventName": event_name,
+        "awsRegion": region,
+        "sourceIPAddress": AWS_INTERNAL,
+        "userAgent": AWS_INTERNAL,
+        "requestParameters": None,
+        "responseElements": dict(response_elements) if response_elements else None,
+        "requestID": request_id,
+        "eventID": new_id(),
+        "readOnly": False,
+        "resources": [_resource(key_arn)],
+        "eventType": "AwsServiceEvent",
+        "managementEvent": True,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+    }
+    if details:
+        event["serviceEventDetails"] = dict(details)
+    return event
 
 
 def _ssm_members(

@@ -192,6 +192,23 @@ class AuditLog:
         self._pending.append((entry, future))
         return future
 
+    def write_now(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Write ``records`` at the end of the trail and sync them before returning, from
+        any thread (the scheduled jobs write the intents and events of the changes they
+        make). Raises OSError when they could not be made durable, ValueError when the log
+        is not started or already stopped."""
+        if self._fd < 0:
+            raise ValueError("the audit log is not open")
+        stamp = b"%.6f " % time.time()
+        entries = [stamp + orjson.dumps(record) for record in records]
+        started = time.perf_counter()
+        with self._lock:
+            fd = self._append(entries)
+        if self.fsync:
+            os.fdatasync(fd)
+        if self.on_flush is not None:
+            self.on_flush(time.perf_counter() - started)
+
     def submit(self, event: Mapping[str, Any]) -> asyncio.Future[None]:
         """``commit`` for a caller that does not know whether it is alone: the event joins
         this loop turn's group; await the future before replying."""
@@ -502,5 +519,3 @@ def _complete(futures: list[asyncio.Future[None]], error: OSError | None) -> Non
             future.set_result(None)
         else:
             future.set_exception(error)
-
-

@@ -205,6 +205,7 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
         lifecycle=audit_lifecycle(settings),
         signer=load_signer(settings.audit_path, core.root_key),
     )
+    core.trail = audit.write_now  # the scheduled jobs' records (services.service_events)
     follower = (
         RootKeyFollower(settings, core.store, core.root_key)
         if isinstance(core.root_key, RootKeyRing)

@@ -3,7 +3,7 @@ request context."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from strongroom.services.xks_connections import XksClients
 from strongroom.storage.ports import Store
 
 Clock = Callable[[], datetime]
+Trail = Callable[[Sequence[Mapping[str, Any]]], None]
 
 
 def system_clock() -> datetime:
@@ -86,6 +87,10 @@ class Core:
     softhsm_data_dir: Path | None = None
     # A PEM file of the CAs to trust for https XKS proxies (None: the system's).
     xks_ca_bundle: Path | None = None
+    # Makes audit records durable from any thread (the process's ``AuditLog.write_now``):
+    # the intents and events of the changes the scheduled jobs make (services.service_events).
+    # None: no trail (a core without a server, as the admin commands and tests build it).
+    trail: Trail | None = None
     # The authorization decisions and what they keep (parsed policies, principals, contexts),
     # on this core's clock; only services.access uses it.
     authz: Authorizer = field(init=False)

@@ -16,6 +16,7 @@ from strongroom.domain.operations import Operation
 from strongroom.services.core import Core, RequestContext
 from strongroom.services.keys import change_key, change_key_in
 from strongroom.services.mrk_material import sync_set
+from strongroom.services.service_events import ServiceChange, announce, record
 from strongroom.services.validation import check_range
 from strongroom.storage.ports import Transaction
 
@@ -72,12 +73,19 @@ def cancel_deletion(core: Core, ctx: RequestContext, key_id: str) -> Key:
 
 
 def delete_due_keys(core: Core) -> int:
-    """Delete every key whose waiting period has passed, material, tags and aliases included.
-    Run by the scheduler; returns how many keys it deleted."""
+    """Delete every key whose waiting period has passed, material, tags and aliases included,
+    each recorded in the audit trail as AWS records it (DeleteKey, an AwsServiceEvent, its
+    intent durable before the deletion commits). Run by the scheduler; returns how many
+    keys it deleted."""
     now = core.clock()
     changed: list[str] = []
     with core.store.transaction() as tx:
         due = tx.keys.due_for_deletion(now)
+        # "responseElements.keyId": the key's ARN (ct-delete-key, since December 2022).
+        deletions = [
+            ServiceChange("DeleteKey", key.arn, now, response={"keyId": key.arn}) for key in due
+        ]
+        announce(core, deletions)
         for key in due:
             core.keystores.for_key(key).destroy(tx, key)
             changed += [key.arn, *tx.keys.delete(key)]
@@ -86,6 +94,7 @@ def delete_due_keys(core: Core) -> int:
             tx.changes.record(arn, now)
     for arn in changed:
         core.cache.invalidate(arn)
+    record(core, deletions)
     for key in due:
         log.info("deleted key %s (deletion date %s)", key.arn, key.deletion_date)
         # What lives outside the database (a custom key store's token object) goes only now

@@ -69,6 +69,7 @@ from strongroom.services.mrk_material import (
     sync_set,
 )
 from strongroom.services.resolve import resolve_key
+from strongroom.services.service_events import ServiceChange, announce, key_details, record
 from strongroom.storage.ports import ImportTokenRecord, Transaction
 
 log = logging.getLogger(__name__)
@@ -462,10 +463,14 @@ def expire_due_materials(core: Core) -> int:
                 continue
             if fresh.valid_to is None or fresh.valid_to > now:
                 continue
+            expiry = ServiceChange("DeleteExpiredKeyMaterial", key.arn, now)
+            expiry.details = key_details(key.arn, keyMaterialId=info.material_id)
+            announce(core, [expiry])
             updated = settle(tx, erase(core, tx, key, fresh))
             tx.keys.update(updated)
             changed = record_changes(tx, updated, now)
         forget(core, changed)
+        record(core, [expiry])
         erased += 1
         log.info("imported key material %s of %s expired", info.material_id, info.key_arn)
     with core.store.transaction() as tx:

@@ -44,6 +44,7 @@ from strongroom.services.material import add_generated_version, material_source
 from strongroom.services.mrk_material import replicas_of
 from strongroom.services.paging import decode_marker, encode_marker, next_page
 from strongroom.services.resolve import resolve_key
+from strongroom.services.service_events import ServiceChange, announce, key_details, record
 from strongroom.storage.ports import Transaction
 
 log = logging.getLogger(__name__)
@@ -263,12 +264,22 @@ def rotate_due_keys(core: Core) -> int:
                 or current.multi_region_type is MultiRegionKeyType.REPLICA
             ):
                 continue
+            rotation = ServiceChange("RotateKey", key.arn, now)
+            announce(core, [rotation])
             updated = add_generated_version(
                 core, tx, current, material, now, RotationType.AUTOMATIC
             ).evolve(next_rotation_date=now + timedelta(days=current.rotation_period_days))
             tx.keys.update(updated)
             tx.changes.record(key.arn, now)
         core.cache.invalidate(key.arn)
+        rotation.details = key_details(
+            key.arn,
+            rotationType=RotationType.AUTOMATIC.value,
+            keyOrigin=current.origin.value,
+            previousKeyMaterialId=current.current_material_id,
+            currentKeyMaterialId=updated.current_material_id,
+        )
+        record(core, [rotation])
         rotated += 1
         log.info("rotated %s automatically to material %s", key.arn, updated.current_material_id)
     return rotated
