@@ -20,6 +20,10 @@ each way a miss could begin: ``transaction()`` (BEGIN IMMEDIATE, before) and ``r
 1,000 and 50,000 (the default quota) grants on one key and 100,000 grants on another key,
 SQLite and PostgreSQL, p50 of 50.
 
+``scrape`` — ``SqlStore.counts`` (the database's part of a /metrics scrape: keys by state,
+grants, live role sessions) on an empty database and on one of ``--keys`` keys, SQLite and
+PostgreSQL, p50 and p90 of ``--scrapes``.
+
 ``cold`` — Encrypt with keys no worker has cached: ``strongroom serve --workers 2`` on a
 data directory of ``--keys`` keys (``memory_bench.grow_keys``), ``--connections``
 connections (spread over the workers by the kernel) each sending Encrypt with its share of
@@ -28,6 +32,7 @@ both workers miss at once. Prints requests a second.
 
     python3 bench/flat_bench.py createkey --backends sqlite,postgresql --keys 100000
     python3 bench/flat_bench.py reads --keys 100000 --seconds 5
+    python3 bench/flat_bench.py scrape --keys 100000
     python3 bench/flat_bench.py cold --workdir /tmp/flatcold --keys 100000 --cold 4000
     PYTHONPATH=/tmp/before/src python3 bench/flat_bench.py cold ... --src /tmp/before/src
 """
@@ -147,6 +152,41 @@ def createkey(args: argparse.Namespace) -> None:
                 shutil.rmtree(tmp, ignore_errors=True)
             cells = "  ".join(f"{k} {v:7.3f}" for k, v in result.items())
             print(f"{backend:<10} keys {size:>7} (grown in {grown:5.1f} s)  {cells}", flush=True)
+
+
+def scrape(args: argparse.Namespace) -> None:
+    """``SqlStore.counts`` (what every /metrics scrape reads from the database), p50 and p90
+    of ``--scrapes``, on an empty database and on one of ``--keys`` keys."""
+    from nodes_bench import drop_database, fresh_database
+
+    from strongroom.storage.sql import SqlStore
+
+    for backend in args.backends.split(","):
+        for size in (0, args.keys):
+            tmp = Path(tempfile.mkdtemp(prefix="flatbench-"))
+            name = None
+            url = f"sqlite:///{tmp}/db.sqlite" if backend == "sqlite" else None
+            if url is None:
+                url, name = fresh_database()
+            try:
+                _fill(url, size)
+                store = SqlStore(url)
+                took = []
+                for _ in range(args.scrapes):
+                    t0 = time.perf_counter()
+                    states, _, _ = store.counts(datetime.now(UTC))
+                    took.append(time.perf_counter() - t0)
+                store.close()
+            finally:
+                if name:
+                    drop_database(name)
+                shutil.rmtree(tmp, ignore_errors=True)
+            p50 = statistics.median(took) * 1000
+            p90 = statistics.quantiles(took, n=10)[-1] * 1000
+            print(
+                f"{backend:<10} keys {size:>7}  counts() p50 {p50:8.3f} ms  "
+                f"p90 {p90:8.3f} ms  {states}"
+            )
 
 
 async def _encrypt_each(
@@ -367,6 +407,10 @@ def main() -> int:
     g.add_argument("--backends", default="sqlite,postgresql")
     g.add_argument("--sizes", default="1000,50000", help="grants on the key, growing")
     g.add_argument("--other", type=int, default=100_000, help="grants on another key")
+    s = sub.add_parser("scrape")
+    s.add_argument("--backends", default="sqlite,postgresql")
+    s.add_argument("--keys", type=int, default=100_000)
+    s.add_argument("--scrapes", type=int, default=50)
     k = sub.add_parser("cold")
     k.add_argument("--workdir", type=Path, required=True)
     k.add_argument("--keys", type=int, default=100_000)
@@ -376,7 +420,8 @@ def main() -> int:
     k.add_argument("--src", type=Path, default=HERE.parent / "src", help="tree a")
     k.add_argument("--src-b", type=Path, default=None, help="tree b, alternating with a")
     args = p.parse_args()
-    {"createkey": createkey, "reads": reads, "grants": grants, "cold": cold}[args.what](args)
+    run = {"createkey": createkey, "reads": reads, "grants": grants, "scrape": scrape, "cold": cold}
+    run[args.what](args)
     return 0
 
 

@@ -157,7 +157,8 @@ def grow_keys(data_dir: Path, n: int) -> float:
                         conn.execute(table.insert(), values)
             print(f"  grown {min(n, start + CHUNK)} keys", flush=True)
         # Rows written past the store: the count behind the "AWS KMS keys" quota (migration
-        # 0017's key_counts, when the schema has it) is set from the keys there are.
+        # 0017's key_counts, when the schema has it) and the keys by state of the metrics
+        # (0018's key_state_counts) are set from the keys there are.
         import sqlalchemy as sa
 
         with engine.begin() as conn:
@@ -166,6 +167,13 @@ def grow_keys(data_dir: Path, n: int) -> float:
                     "UPDATE key_counts SET customer_keys = (SELECT COUNT(*) FROM keys k "
                     "WHERE k.account_id = key_counts.account_id AND k.region = "
                     "key_counts.region AND k.key_manager = 'CUSTOMER')"
+                )
+            if sa.inspect(conn).has_table("key_state_counts"):
+                conn.exec_driver_sql("DELETE FROM key_state_counts")
+                conn.exec_driver_sql(
+                    "INSERT INTO key_state_counts (account_id, region, state, key_count) "
+                    "SELECT account_id, region, state, COUNT(*) FROM keys "
+                    "GROUP BY account_id, region, state"
                 )
     finally:
         core.store.close()

@@ -31,7 +31,7 @@ def _rid(response: dict[str, Any]) -> str:
 # -- a trail that is not there ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("action", ["verify", "events"])
+@pytest.mark.parametrize("action", ["verify", "events", "unmatched"])
 @pytest.mark.parametrize("missing", ["data directory", "audit directory"])
 def test_a_missing_trail_fails_naming_the_directory(
     tmp_path: Path, action: str, missing: str

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from strongroom.audit.unmatched import DEFAULT_GRACE
 from strongroom.cli.common import add_storage_options, settings_from
 from strongroom.domain.errors import StorageError
 from strongroom.domain.ids import is_key_id, key_arn, parse_arn
@@ -100,6 +101,37 @@ def register(commands: Any) -> None:
         "audit directory's public-keys/",
     )
     v.set_defaults(run=_verify)
+    u = sub.add_parser(
+        "unmatched",
+        help="list the intent records that no event follows (requests that may have "
+        "changed state unrecorded)",
+        description="List the intent records that no event follows: requests that change "
+        "state whose event was never written, because the server was killed or failed "
+        "between the change and its event. Each may have made its change: check the "
+        "resource it names. An intent whose request was refused has an event (with its "
+        "errorCode) and is not listed. Oldest first, one a line (time, requestID, "
+        "operation, caller, resource, segment:line), then a summary; exit status 1 when "
+        "any is listed.",
+    )
+    add_storage_options(u)
+    u.add_argument(
+        "--older-than",
+        dest="older_than",
+        type=_seconds,
+        default=DEFAULT_GRACE,
+        metavar="SECONDS",
+        help="leave out the intents younger than this, whose requests may still be in "
+        f"flight on a running server (default {DEFAULT_GRACE:g}; 0 on a stopped server)",
+    )
+    u.add_argument("--since", type=datetime.fromisoformat, help="ISO time, included")
+    u.add_argument("--until", type=datetime.fromisoformat, help="ISO time, included")
+    u.add_argument(
+        "--json",
+        action="store_true",
+        help="print the intent records as JSON lines instead (as `audit events --intents` "
+        "does), the summary on standard error",
+    )
+    u.set_defaults(run=_unmatched)
     k = sub.add_parser(
         "public-key",
         help="print the public key the digests are signed with (PEM)",
@@ -124,6 +156,16 @@ def register(commands: Any) -> None:
     x.add_argument("--since", type=datetime.fromisoformat, help="ISO time, included")
     x.add_argument("--until", type=datetime.fromisoformat, help="ISO time, included")
     x.set_defaults(run=_export)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
 
 
 def _count(text: str) -> int:
@@ -317,6 +359,55 @@ def _verify(args: argparse.Namespace) -> int:
         f"{report.digests} digests, {len(report.problems)} problems"
     )
     return 1 if report.problems else 0
+
+
+def _unmatched(args: argparse.Namespace) -> int:
+    from strongroom.audit.unmatched import unmatched_intents
+
+    directory = audit_directory(settings_from(args))
+    scan = unmatched_intents(
+        directory,
+        now=time.time(),
+        older_than=args.older_than,
+        since=None if args.since is None else _aware(args.since).timestamp(),
+        until=None if args.until is None else _aware(args.until).timestamp(),
+        progress=_progress_line() if sys.stderr.isatty() else None,
+    )
+    for found in scan.unmatched:
+        if args.json:
+            print(json.dumps(found.intent, separators=(",", ":")))
+        else:
+            where = f"{found.record.chain}:{found.record.line}"
+            print(
+                f"{found.time} {found.request_id} {found.operation} {found.caller or '-'} "
+                f"{found.resource or '-'} {where}"
+            )
+    recent = (
+        f", {scan.recent} younger than {args.older_than:g} s left out (perhaps in flight)"
+        if scan.recent
+        else ""
+    )
+    print(
+        f"{len(scan.unmatched)} unmatched of {scan.intents} intent records in "
+        f"{scan.segments} segments{recent}",
+        file=sys.stderr if args.json else sys.stdout,
+    )
+    return 1 if scan.unmatched else 0
+
+
+def _progress_line() -> Callable[[int, int], None]:
+    """Shows how far a long trail was read on the terminal, about once a second."""
+    shown = 0.0
+
+    def show(done: int, total: int) -> None:
+        nonlocal shown
+        now = time.monotonic()
+        if now - shown >= 1.0 or done == total:
+            shown = now
+            end = "\n" if done == total else ""
+            print(f"\rread {done} of {total} segments", end=end, file=sys.stderr, flush=True)
+
+    return show
 
 
 def _public_key(args: argparse.Namespace) -> int:

@@ -36,6 +36,7 @@ from typing import Any
 from strongroom.domain import quotas as catalog
 from strongroom.domain.enums import Origin
 from strongroom.domain.errors import KmsError, ThrottlingException
+from strongroom.domain.lru import LruDict
 from strongroom.domain.models import Caller, Key
 from strongroom.domain.quotas import Quota
 from strongroom.services.core import Core, RequestContext
@@ -84,7 +85,12 @@ class _Bucket:
         self.empty_until = 0.0  # lease mode: the shared bucket was empty; ask again then
 
 
-_Route = tuple[tuple[_Bucket, _Charge], ...]
+_Name = tuple[str, str, str]  # a bucket's (account, Region, bucket)
+_Held = tuple[tuple[_Name, _Bucket, _Charge], ...]
+# The buckets of a request, with the number of buckets the table had let go when it was
+# found: a route found before the table let one go may hold a bucket no longer in the table
+# (whose name a new bucket may have taken), so its buckets are found anew by name.
+_Route = tuple[int, _Held]
 _NO_ROUTE = object()  # a request whose buckets are found anew each time
 
 
@@ -118,10 +124,16 @@ class RequestQuotas:
         self.enabled = enabled
         self.mode = mode
         self._share = 1.0 / workers if mode == "split" else 1.0
-        self._buckets: dict[tuple[str, str, str], _Bucket] = {}
+        # Full, the table lets its least recently used bucket go, one at a time: a caller's
+        # bucket in use is never reset by other callers' coming (only the event loop's
+        # thread reads and writes the tables).
+        self._buckets: LruDict[_Name, _Bucket] = LruDict(MAX_BUCKETS)
+        self._let_go = 0  # buckets the table let go so far
         self._pool: ThreadPoolExecutor | None = None
-        # (account, Region, operation, what else decides the buckets) -> the buckets
-        self._routes: dict[tuple[str, str, str, object], _Route] = {}
+        # (account, Region, operation, what else decides the buckets) -> the buckets' names.
+        # Full, the oldest route goes (a hit does not renew it: that would cost every
+        # request): a route in use that goes is found again at its next request.
+        self._routes: LruDict[tuple[str, str, str, object], _Route] = LruDict(MAX_BUCKETS)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -150,8 +162,12 @@ class RequestQuotas:
         crypto = operation in catalog.CRYPTO_OPERATIONS
         selector = _selector(operation, params, crypto)
         if selector is not _NO_ROUTE:  # the buckets of requests like this one, found before
-            route = self._routes.get((account, region, operation, selector))
+            found = (account, region, operation, selector)
+            route = self._routes.get(found)
             if route is not None:
+                if route[0] != self._let_go:  # found before the table let a bucket go
+                    held = self._held(account, region, route[1])
+                    route = self._routes[found] = (self._let_go, held)
                 return self._take(account, region, route)
         key = None
         if crypto:
@@ -162,9 +178,7 @@ class RequestQuotas:
                     return self._admit_after_loading(caller, operation, params, key_id)
         route = self._route(account, region, operation, params, key)
         if selector is not _NO_ROUTE:
-            if len(self._routes) >= MAX_BUCKETS:
-                self._routes.clear()
-            self._routes[(account, region, operation, selector)] = route
+            self._routes.keep((account, region, operation, selector), route)
         return self._take(account, region, route)
 
     async def _admit_after_loading(
@@ -185,18 +199,28 @@ class RequestQuotas:
     ) -> _Route:
         """The buckets (and what each request takes of them) of a request of ``operation``
         on ``key`` by ``account`` in ``region``."""
-        if len(self._buckets) >= MAX_BUCKETS:  # forgotten buckets start anew
-            self._buckets.clear()
-            self._routes.clear()
-        route = []
-        for charge in _charges(operation, params, key):
-            name = (account, charge.region or region, charge.bucket)
-            bucket = self._buckets.get(name)
+        names = [
+            ((account, charge.region or region, charge.bucket), charge)
+            for charge in _charges(operation, params, key)
+        ]
+        held = self._held(account, region, names)
+        return self._let_go, held  # counted after: finding a bucket may let one go
+
+    def _held(self, account: str, region: str, names: list[tuple[_Name, _Charge]] | _Held) -> _Held:
+        """The buckets of these names in the table (made anew where it holds none: first
+        used, or let go as the least recently used), each now the most recently used."""
+        buckets = self._buckets
+        held = []
+        for name, *_, charge in names:
+            bucket = buckets.hit(name)
             if bucket is None:
-                bucket = self._buckets[name] = _Bucket()
+                bucket = _Bucket()  # full, as AWS's are (lease mode: empty until a lease)
                 self._refresh(bucket, account, region, charge, fresh=True)
-            route.append((bucket, charge))
-        return tuple(route)
+                if len(buckets) >= buckets.max_entries:
+                    self._let_go += 1
+                buckets.keep(name, bucket)
+            held.append((name, bucket, charge))
+        return tuple(held)
 
     def _refresh(
         self, bucket: _Bucket, account: str, region: str, charge: _Charge, *, fresh: bool = False
@@ -220,7 +244,10 @@ class RequestQuotas:
         exact = self.mode != "lease"
         now = time.monotonic()
         enough = True
-        for bucket, charge in route:
+        held = route[1]  # current: admit finds a route anew after the table let a bucket go
+        buckets = self._buckets
+        for name, bucket, charge in held:
+            buckets.move_to_end(name)  # now the most recently used (LruDict.hit, no call)
             if bucket.version != version:
                 self._refresh(bucket, account, region, charge)
             if exact:  # an exact bucket refills by itself
@@ -230,24 +257,24 @@ class RequestQuotas:
             if bucket.tokens < charge.cost:
                 enough = False
         if enough:
-            for bucket, charge in route:
+            for _, bucket, charge in held:
                 bucket.tokens -= charge.cost
                 if not exact:
                     self._prefetch(account, region, charge, bucket)
             return None
         if exact:
             raise ThrottlingException(THROTTLED)
-        return self._take_after_lease(account, region, route)
+        return self._take_after_lease(account, region, held)
 
-    async def _take_after_lease(self, account: str, region: str, route: _Route) -> None:
-        for bucket, charge in route:
+    async def _take_after_lease(self, account: str, region: str, held: _Held) -> None:
+        for _, bucket, charge in held:
             if bucket.tokens < charge.cost:
                 if time.monotonic() < bucket.empty_until:
                     raise ThrottlingException(THROTTLED)
                 await self._lease(account, region, charge, bucket)
-        if any(bucket.tokens < charge.cost for bucket, charge in route):
+        if any(bucket.tokens < charge.cost for _, bucket, charge in held):
             raise ThrottlingException(THROTTLED)
-        for bucket, charge in route:
+        for _, bucket, charge in held:
             bucket.tokens -= charge.cost
 
     # -- leases (lease mode) ------------------------------------------------------------

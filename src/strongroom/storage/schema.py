@@ -383,6 +383,19 @@ key_counts = sa.Table(
     sa.Column("customer_keys", sa.Integer, nullable=False),
 )
 
+# How many keys (customer and AWS managed) each account has in each Region in each state: the
+# keys by state of the metrics, read without counting the keys. The store keeps it in the
+# transaction that inserts, deletes or changes the state of a key (``sql/keys.py``); a row
+# may hold 0 (its keys gone or moved to another state).
+key_state_counts = sa.Table(
+    "key_state_counts",
+    metadata,
+    sa.Column("account_id", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("state", sa.String(32), primary_key=True),
+    sa.Column("key_count", sa.Integer, nullable=False),
+)
+
 # Parameter Store (the SSM API): one row per parameter with its newest version, the versions
 # (each with its value: the text of a String or StringList; for a SecureString only the KMS
 # ciphertext blob, never the plaintext), and the parameter's tags.

@@ -107,6 +107,37 @@ def test_split_gives_each_process_its_share(core: Core) -> None:
     assert asyncio.run(_admitted(second, 10)) == 2
 
 
+def _caller(account: str) -> Caller:
+    principal = Principal(f"arn:aws:iam::{account}:root", account, "root", account)
+    return Caller(principal, "AKIAEXAMPLE", "us-east-1", "127.0.0.1", "test")
+
+
+def test_a_bucket_in_use_outlives_many_other_callers(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the bound of the tables, the least recently used callers' buckets go: a caller
+    over its rate meanwhile stays throttled (a table cleared whole gave it a full bucket)."""
+    monkeypatch.setattr("strongroom.server.quotas.MAX_BUCKETS", 50)
+    q = _quotas(core, "local")
+    assert asyncio.run(_admitted(q, 10)) == 3  # CALLER's burst, then throttled
+
+    async def others_then_caller() -> int:
+        throttled = 0
+        for n in range(200):  # four times the bound of other accounts, one request each
+            assert q.admit(_caller(f"{100000000000 + n}"), "CreateKey", {}) is None
+            try:
+                q.admit(CALLER, "CreateKey", {})
+            except ThrottlingException:
+                throttled += 1
+        return throttled
+
+    start = time.monotonic()
+    throttled = asyncio.run(others_then_caller())
+    refilled = int((time.monotonic() - start) * 3) + 1  # tokens the rate of 3/s gave back
+    assert throttled >= 200 - refilled
+    assert len(q._buckets) <= 50 and len(q._routes) <= 50
+
+
 def test_a_new_value_applies_at_the_next_reload(core: Core) -> None:
     q = _quotas(core, "local")
     assert asyncio.run(_admitted(q, 10)) == 3

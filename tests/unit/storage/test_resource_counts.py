@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from strongroom.domain.enums import KeyManager, KeySpec, KeyUsage
+from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage
 from strongroom.domain.errors import LimitExceededException
 from strongroom.domain.models import Grant, Key
 from strongroom.services.key_records import insert_key, new_key_record
@@ -188,6 +188,66 @@ def test_grant_counts_stay_exact_and_are_read_without_reading_the_grants(
     assert _grant_counts(store, other) == (1, 1, 0)
 
 
+def _keys_by_state(url: str) -> dict[str, int]:
+    db = sa.create_engine(url)
+    try:
+        rows = _exec(db, "SELECT state, COUNT(*) FROM keys GROUP BY state")
+    finally:
+        db.dispose()
+    return {str(r[0]): int(r[1]) for r in rows}  # type: ignore[call-overload]
+
+
+def _reported(store: SqlStore) -> dict[str, int]:
+    """The keys by state the metrics report, and that no statement read the keys."""
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        states, _, _ = store.counts(datetime.now(UTC))
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if re.search(r"(?i)\bfrom\s+keys\b", s)], statements
+    return states
+
+
+def test_the_metrics_keys_by_state_equal_a_count_of_the_keys(
+    store: SqlStore, shared_url: str
+) -> None:
+    """As keys are created (customer and AWS managed, other accounts and Regions), change
+    state (disabled, scheduled for deletion, the deletion cancelled), are updated in their
+    state, rolled back and deleted, the kept counts the metrics read stay a count of the
+    keys, states with no key left out."""
+    assert _reported(store) == {} == _keys_by_state(shared_url)
+    mine = [_key() for _ in range(4)]
+    with store.transaction() as tx:
+        for key in [*mine, _key(aws=True), _key(OTHER), _key(region="eu-west-1")]:
+            tx.keys.insert(key)
+    assert _reported(store) == {"Enabled": 7} == _keys_by_state(shared_url)
+    with store.transaction() as tx:
+        tx.keys.update(mine[0].evolve(state=KeyState.DISABLED))
+        tx.keys.update(mine[1].evolve(state=KeyState.PENDING_DELETION))
+        tx.keys.update(mine[2].evolve(state=KeyState.PENDING_DELETION))
+        tx.keys.update(mine[3].evolve(description="same state"))
+        tx.keys.update(_key().evolve(state=KeyState.DISABLED))  # never stored: no change
+    expected = {"Enabled": 4, "Disabled": 1, "PendingDeletion": 2}
+    assert _reported(store) == expected == _keys_by_state(shared_url)
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.keys.update(mine[0].evolve(state=KeyState.ENABLED))
+        tx.keys.insert(_key())
+        raise RuntimeError("rolled back")
+    assert _reported(store) == expected == _keys_by_state(shared_url)
+    with store.transaction() as tx:
+        tx.keys.update(mine[2].evolve(state=KeyState.DISABLED))  # CancelKeyDeletion
+        tx.keys.delete(mine[1])  # the deletion job, in the state stored (PendingDeletion)
+        tx.keys.delete(mine[1])  # gone already: counts once
+        tx.keys.delete(mine[0].evolve(state=KeyState.ENABLED))  # stale record: stored state
+    expected = {"Enabled": 4, "Disabled": 1}
+    assert _reported(store) == expected == _keys_by_state(shared_url)
+
+
 def test_migration_0017_counts_the_keys_there_are(engine: sa.Engine) -> None:  # noqa: F811
     _to(engine, "0016")
     insert = (
@@ -231,10 +291,37 @@ def test_migration_0017_counts_the_keys_there_are(engine: sa.Engine) -> None:  #
     assert "ix_keys_manager" in {i["name"] for i in sa.inspect(engine).get_indexes("keys")}
 
 
-@pytest.mark.parametrize("revision", ["0016", "0017"])
+def test_migration_0018_counts_the_keys_by_state_there_are(engine: sa.Engine) -> None:  # noqa: F811
+    _to(engine, "0017")
+    insert = (
+        "INSERT INTO keys (arn, key_id, account_id, region, state, description, key_usage, "
+        "key_spec, origin, key_manager, multi_region, policy, creation_date, current_version) "
+        "VALUES (:arn, 'k', :account, :region, :state, '', 'ENCRYPT_DECRYPT', "
+        "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', false, '{}', 1.0, 1)"
+    )
+    rows = [(ACCOUNT, REGION, "Enabled")] * 2 + [
+        (ACCOUNT, REGION, "Disabled"),
+        (ACCOUNT, "eu-west-1", "Enabled"),
+        (OTHER, REGION, "PendingDeletion"),
+    ]
+    for i, (account, region, state) in enumerate(rows):
+        _exec(engine, insert, arn=f"arn:{i}", account=account, region=region, state=state)
+    _to(engine, "0018")
+    counts = _exec(engine, "SELECT account_id, region, state, key_count FROM key_state_counts")
+    assert {(r[0], r[1], r[2]): r[3] for r in counts} == {  # type: ignore[misc]
+        (ACCOUNT, REGION, "Enabled"): 2,
+        (ACCOUNT, REGION, "Disabled"): 1,
+        (ACCOUNT, "eu-west-1", "Enabled"): 1,
+        (OTHER, REGION, "PendingDeletion"): 1,
+    }
+    _to(engine, "0017", down=True)
+    assert "key_state_counts" not in set(sa.inspect(engine).get_table_names())
+
+
+@pytest.mark.parametrize("revision", ["0016", "0018"])
 def test_a_restored_backup_counts_its_keys(tmp_path: Path, revision: str) -> None:
-    """A backup of a database at 0016 (no count: the migration after the load counts) or at
-    0017 (the count comes with the rows), restored, then CreateKey near the quota."""
+    """A backup of a database at 0016 (no count: the migrations after the load count) or at
+    0018 (the counts come with the rows), restored, then CreateKey near the quota."""
     source_url = f"sqlite:///{tmp_path / 'source.db'}"
     keys = [_key(), _key(), _key(OTHER), _key(aws=True)]
     if revision == "0016":
@@ -258,6 +345,7 @@ def test_a_restored_backup_counts_its_keys(tmp_path: Path, revision: str) -> Non
             snapshot.load(target.engine, revision, tables)
         assert _counted(target) == 2
         assert _counted(target, OTHER) == 1
+        assert _reported(target) == {"Enabled": 4}
         _set_quota(target, 3)
         with target.transaction() as tx:
             insert_key(None, tx, _key(), None, ())  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ from strongroom.storage.schema import (
     key_last_usage,
     key_material_versions,
     key_materials,
+    key_state_counts,
     keys,
     tags,
 )
@@ -91,6 +92,12 @@ def _key_values(key: Key) -> dict[str, Any]:
 
 _INSERT = keys.insert()
 _UPDATE = keys.update().where(keys.c.arn == sa.bindparam("at_arn"))
+# The usual update, which leaves the key's state as it is: it matches no row when the state
+# changes, which then takes _changing_state.
+_UPDATE_IN_STATE = keys.update().where(
+    keys.c.arn == sa.bindparam("at_arn"), keys.c.state == sa.bindparam("at_state")
+)
+_STATE_OF = sa.select(keys.c.state).where(keys.c.arn == sa.bindparam("at_arn")).with_for_update()
 
 
 @functools.cache
@@ -116,6 +123,36 @@ _COUNT_DOWN = (
 )
 
 
+@functools.cache
+def _state_up(dialect: str) -> sa.Insert:
+    """One more key in a state in an account's Region (``key_state_counts``)."""
+    first = dialect_insert(dialect, key_state_counts).values(
+        account_id=sa.bindparam("in_account"),
+        region=sa.bindparam("in_region"),
+        state=sa.bindparam("in_state"),
+        key_count=1,
+    )
+    return first.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[
+            key_state_counts.c.account_id,
+            key_state_counts.c.region,
+            key_state_counts.c.state,
+        ],
+        set_={"key_count": key_state_counts.c.key_count + 1},
+    )
+
+
+_STATE_DOWN = (
+    key_state_counts.update()
+    .where(
+        key_state_counts.c.account_id == sa.bindparam("in_account"),
+        key_state_counts.c.region == sa.bindparam("in_region"),
+        key_state_counts.c.state == sa.bindparam("in_state"),
+    )
+    .values(key_count=key_state_counts.c.key_count - 1)
+)
+
+
 class SqlKeys:
     """The KeyRepository of one transaction."""
 
@@ -135,12 +172,26 @@ class SqlKeys:
         """Insert a key; a customer managed key counts in ``key_counts`` (one statement
         on a row of the account's Region, whatever the number of keys)."""
         self._c.execute(_INSERT, _key_values(key))
+        where = {"in_account": key.account, "in_region": key.region}
         if key.key_manager is KeyManager.CUSTOMER:
-            where = {"in_account": key.account, "in_region": key.region}
             self._c.execute(_count_up(self._c.dialect.name), where)
+        self._c.execute(_state_up(self._c.dialect.name), {**where, "in_state": key.state.value})
 
     def update(self, key: Key) -> None:
-        self._c.execute(_UPDATE, {"at_arn": key.arn, **_key_values(key)})
+        """Write a key's record; a change of state moves it between the counts of
+        ``key_state_counts``."""
+        values = {"at_arn": key.arn, **_key_values(key)}
+        if not self._c.execute(_UPDATE_IN_STATE, {"at_state": key.state.value, **values}).rowcount:
+            self._changing_state(key, values)
+
+    def _changing_state(self, key: Key, values: dict[str, Any]) -> None:
+        was = self._c.execute(_STATE_OF, {"at_arn": key.arn}).scalar_one_or_none()
+        if was is None:  # no such key: nothing to update, as before
+            return
+        self._c.execute(_UPDATE, values)
+        where = {"in_account": key.account, "in_region": key.region}
+        self._c.execute(_STATE_DOWN, {**where, "in_state": was})
+        self._c.execute(_state_up(self._c.dialect.name), {**where, "in_state": key.state.value})
 
     def delete(self, key: Key) -> list[str]:
         """Delete a key with its material (and what is known of it), import tokens, tags,
@@ -161,10 +212,14 @@ class SqlKeys:
         self._c.execute(grant_counts.delete().where(grant_counts.c.key_arn == key.arn))
         self._c.execute(aliases.delete().where(*own_aliases))
         self._c.execute(key_last_usage.delete().where(key_last_usage.c.key_arn == key.arn))
-        gone = self._c.execute(keys.delete().where(keys.c.arn == key.arn)).rowcount
-        if gone and key.key_manager is KeyManager.CUSTOMER:
+        was = self._c.execute(
+            keys.delete().where(keys.c.arn == key.arn).returning(keys.c.state)
+        ).scalar_one_or_none()
+        if was is not None:  # counted down once, in the state the key was in
             where = {"in_account": key.account, "in_region": key.region}
-            self._c.execute(_COUNT_DOWN, where)
+            if key.key_manager is KeyManager.CUSTOMER:
+                self._c.execute(_COUNT_DOWN, where)
+            self._c.execute(_STATE_DOWN, {**where, "in_state": was})
         return [f"arn:aws:kms:{key.region}:{key.account}:{name}" for name in names]
 
     def related(self, account: str, key_id: str, *, for_update: bool = False) -> list[Key]:

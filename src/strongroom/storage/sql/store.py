@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from strongroom.domain.enums import KeyState
 from strongroom.storage import migrate
-from strongroom.storage.schema import changes, grants, keys, role_sessions
+from strongroom.storage.schema import changes, grants, key_state_counts, keys, role_sessions
 from strongroom.storage.sql.aliases import SqlAliases
 from strongroom.storage.sql.changes import SqlChanges
 from strongroom.storage.sql.custom_key_stores import SqlCustomKeyStores, SqlHsmClusters
@@ -111,7 +111,16 @@ class SqlStore:
         return max(r.seq for r in rows), {r.key_arn for r in rows}
 
     def counts(self, now: datetime) -> tuple[dict[str, int], int, int]:
-        by_state = sa.select(keys.c.state, sa.func.count()).group_by(keys.c.state)
+        # The kept counts (``key_state_counts``), a few rows per account and Region, not a
+        # read of every key; a state whose keys are all gone is left out, as a count of
+        # the keys leaves it out. Grants are counted: the kept ones are per key and per
+        # grantee on a key (``grant_counts``), no fewer rows than grants when most keys
+        # have one grant or each grant its own grantee.
+        by_state = (
+            sa.select(key_state_counts.c.state, sa.func.sum(key_state_counts.c.key_count))
+            .group_by(key_state_counts.c.state)
+            .having(sa.func.sum(key_state_counts.c.key_count) > 0)
+        )
         live = sa.select(sa.func.count()).where(role_sessions.c.expiration > now.timestamp())
         with database_errors(), self.engine.connect() as conn:
             states = {str(state): int(n) for state, n in conn.execute(by_state)}
