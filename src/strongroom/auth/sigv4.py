@@ -473,7 +473,14 @@ class HeaderCache:
         self._heads: LruDict[tuple[str, str], _ParsedHead] = LruDict(max_entries)
 
     def get(self, head: str, service: str) -> _ParsedHead | None:
-        return self._heads.hit((head, service))
+        heads, entry = self._heads, (head, service)
+        found = heads.get(entry)
+        if found is not None:
+            try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined: every request
+                heads.move_to_end(entry)
+            except KeyError:
+                pass
+        return found
 
     def put(self, head: str, service: str, parsed: _ParsedHead) -> None:
         self._heads.keep((head, service), parsed)

@@ -52,9 +52,13 @@ class Authenticator:
         if credential is not None:
             self._resolver.check_token(credential, auth.security_token)
             verify(request, auth, credential.secret_access_key, now=now, cache=self._signing_keys)
-            entry = (auth.access_key_id, auth.region, source_ip, user_agent)
-            kept = self._callers.hit(entry)
+            callers, entry = self._callers, (auth.access_key_id, auth.region, source_ip, user_agent)
+            kept = callers.get(entry)
             if kept is not None and kept[0] is credential:
+                try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined: every request
+                    callers.move_to_end(entry)
+                except KeyError:
+                    pass
                 return kept[1]
             caller = Caller(
                 credential.principal,
