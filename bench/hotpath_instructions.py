@@ -40,6 +40,7 @@ HARNESS = """
 import asyncio, os, sys
 sys.argv = ["hotpath_micro.py", "--sections", "app", "--n", "10"]
 sys.argv += ["--operation", os.environ["HOTPATH_OPERATION"]]
+sys.argv += ["--quotas", os.environ["HOTPATH_QUOTAS"]]
 import hotpath_micro as hm
 
 BATCHES = int(os.environ["HOTPATH_BATCHES"])
@@ -74,7 +75,14 @@ hm.main()
 
 
 def count(
-    python: str, src: Path, batches: int, fsync: str, out: Path, workdir: Path, operation: str
+    python: str,
+    src: Path,
+    batches: int,
+    fsync: str,
+    out: Path,
+    workdir: Path,
+    operation: str,
+    quotas: str,
 ) -> int:
     """Total instructions of one harness run under cachegrind."""
     script = workdir / "harness.py"
@@ -87,6 +95,7 @@ def count(
         "HOTPATH_FSYNC": fsync,
         "HOTPATH_CONCURRENT": str(CONCURRENT),
         "HOTPATH_OPERATION": operation,
+        "HOTPATH_QUOTAS": quotas,
     }
     argv = ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}"]
     done = subprocess.run(
@@ -111,9 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--annotate", type=Path, help="write the per-function difference here")
     p.add_argument(
         "--operation",
-        choices=["Encrypt", "Decrypt", "GenerateDataKey"],
+        choices=["Encrypt", "Decrypt", "GenerateDataKey", "Sign", "GenerateMac"],
         default="Encrypt",
-        help="the request counted (default Encrypt)",
+        help="the request counted (default Encrypt; Sign: ECC_NIST_P256, GenerateMac: HMAC_256)",
+    )
+    p.add_argument(
+        "--quotas",
+        choices=["on", "off"],
+        default="off",
+        help="request quotas (off, as kms_bench.py runs: with them on, the leases a process "
+        "takes are SQL transactions in the pool, as many as the wall clock asks for, which "
+        "moves the count with the machine's load)",
     )
     args = p.parse_args(argv)
     if shutil.which("valgrind") is None:
@@ -129,12 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="hotpath_instructions-"))
     try:
         small, large = workdir / "small.out", workdir / "large.out"
-        a = count(python, args.src, args.small, args.fsync, small, workdir, args.operation)
-        b = count(python, args.src, args.large, args.fsync, large, workdir, args.operation)
+        run = (python, args.src)
+        a = count(*run, args.small, args.fsync, small, workdir, args.operation, args.quotas)
+        b = count(*run, args.large, args.fsync, large, workdir, args.operation, args.quotas)
         requests = (args.large - args.small) * CONCURRENT
         print(
             f"{(b - a) / requests:,.0f} instructions per {args.operation} "
-            f"({args.src}, audit fsync {args.fsync}, {requests} requests counted, "
+            f"({args.src}, audit fsync {args.fsync}, quotas {args.quotas}, "
+            f"{requests} requests counted, "
             f"{CONCURRENT} in flight)"
         )
         if args.annotate is not None:

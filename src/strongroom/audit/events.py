@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from strongroom.domain.models import Caller, Principal, RoleSession
+from strongroom.domain.models import Caller, RoleSession
 from strongroom.domain.requestids import new_id
 
 EVENT_SOURCE = "kms.amazonaws.com"
@@ -99,18 +99,26 @@ def _scrub_value(value: Any) -> Any:
     return str(value)  # enums and other plain values; never bytes (handled above)
 
 
-_last_time: tuple[int, str] = (0, "")
+_SECOND = timedelta(seconds=1)
+# The second last formatted, as [start, end) in UTC, and its text.
+_NEVER = datetime.max.replace(tzinfo=UTC)
+_last_time: tuple[datetime, datetime, str] = (_NEVER, _NEVER, "")
 
 
 def _event_time(when: datetime) -> str:
-    """CloudTrail's second-resolution time, formatted once a second. The pair is read once:
-    the jobs' threads format times too."""
+    """CloudTrail's second-resolution time, formatted once a second (in UTC: the time of a
+    request; another zone or a naive time is formatted each time, as given). The cached
+    triple is read once: the scheduled jobs format times on their threads too."""
     global _last_time
-    second = int(when.timestamp())
-    last = _last_time
-    if last[0] != second:
-        last = _last_time = (second, when.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return last[1]
+    start, end, text = _last_time
+    utc = when.tzinfo is UTC
+    if utc and start <= when < end:  # two comparisons: cheaper than when.timestamp()
+        return text
+    text = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if utc:
+        start = when.replace(microsecond=0)
+        _last_time = (start, start + _SECOND, text)
+    return text
 
 
 def caller_identity(caller: Caller | None) -> dict[str, Any] | None:
@@ -118,23 +126,28 @@ def caller_identity(caller: Caller | None) -> dict[str, Any] | None:
     between events, never mutated."""
     if caller is None:
         return None
-    return _identity_of(caller.principal, caller.access_key_id, caller.session)
+    p = caller.principal
+    # Kept by the principal's fields, not the Principal: a frozen dataclass's hash is a call
+    # into Python, the strings' hashes are cached.
+    return _identity_of(p.arn, p.account, p.kind, p.name, caller.access_key_id, caller.session)
 
 
 _TYPES = {"root": "Root", "user": "IAMUser", "role": "AssumedRole", "assumed-role": "AssumedRole"}
 
 
 @functools.lru_cache(maxsize=4096)
-def _identity_of(p: Principal, access_key_id: str, session: RoleSession | None) -> dict[str, Any]:
+def _identity_of(
+    arn: str, account: str, kind: str, name: str, access_key_id: str, session: RoleSession | None
+) -> dict[str, Any]:
     identity: dict[str, Any] = {
-        "type": _TYPES.get(p.kind, p.kind),
-        "principalId": p.arn.rsplit("/", 1)[-1] if p.kind != "root" else p.account,
-        "arn": p.arn,
-        "accountId": p.account,
+        "type": _TYPES.get(kind, kind),
+        "principalId": arn.rsplit("/", 1)[-1] if kind != "root" else account,
+        "arn": arn,
+        "accountId": account,
         "accessKeyId": access_key_id,
     }
-    if p.kind == "user":
-        identity["userName"] = p.name
+    if kind == "user":
+        identity["userName"] = name
     if session is not None:
         # CloudTrail userIdentity element, "AssumedRole" with its sessionContext.
         identity["principalId"] = f"{session.role_id}:{session.session_name}"
@@ -143,7 +156,7 @@ def _identity_of(p: Principal, access_key_id: str, session: RoleSession | None) 
                 "type": "Role",
                 "principalId": session.role_id,
                 "arn": session.role_arn,
-                "accountId": p.account,
+                "accountId": account,
                 "userName": session.role_name,
             },
             "attributes": {

@@ -31,6 +31,7 @@ lets Decrypt find both without the caller naming the key (AWS Encrypt documentat
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import struct
@@ -151,24 +152,24 @@ def seal(
     """A new blob of ``plaintext``: a fresh nonce and the header, then ``encrypt`` of the
     plaintext with that nonce and the header and ``context_aad`` as AAD. ``blob_format``
     says which kind of store holds the key's material (``FORMAT_TOKEN``: a token)."""
+    nonce = _next_nonce()
+    header = _header_head(blob_format, account, key_id, material_version) + nonce
+    return header + encrypt(nonce, plaintext, header + context_aad)
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_head(blob_format: int, account: str, key_id: str, material_version: int) -> bytes:
+    """The header up to the nonce: the same for every blob of a key's version, so made once
+    per version in use (a pure function, kept for the 4,096 most recent: ~40 B each)."""
     kid = key_id.encode("ascii")
     acct = account.encode("ascii")
     if len(acct) != _ACCOUNT_SIZE or not 0 < len(kid) <= _MAX_KEY_ID:
         raise ValueError("account must be 12 digits and key id 1..64 characters")
     if blob_format not in _FORMATS:
         raise ValueError(f"blob format must be one of {sorted(_FORMATS)}")
-    nonce = _next_nonce()
-    header = b"".join(
-        (
-            bytes((blob_format,)),
-            acct,
-            bytes((len(kid),)),
-            kid,
-            _VERSION.pack(material_version),
-            nonce,
-        )
+    return b"".join(
+        (bytes((blob_format,)), acct, bytes((len(kid),)), kid, _VERSION.pack(material_version))
     )
-    return header + encrypt(nonce, plaintext, header + context_aad)
 
 
 def open_blob(decrypt: Open, blob: SymmetricBlob, context_aad: bytes) -> bytes:

@@ -31,7 +31,6 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from strongroom.crypto.asymmetric import generate_private_key, public_key_der, rsa_decrypt
 from strongroom.crypto.asymmetric_keys import load_private_key
-from strongroom.crypto.context import encode_context
 from strongroom.domain.enums import (
     EncryptionAlgorithm,
     KeySpec,
@@ -202,10 +201,21 @@ def material_id_arn(key: Key) -> str:
     return key.arn if key.primary_region is None else key_arn("", key.account, key.key_id)
 
 
+# encode_context({"keyArn": ..., "version": ...}) is these parts around the two values
+# (two pairs, "keyArn" sorting first): written out, a Decrypt of a key whose id is not kept
+# (KeyCache.generated_material_id) does not sort and encode a dict.
+_ID_PAIRS = struct.pack(">II", 2, 6) + b"keyArn"
+_ID_VERSION = struct.pack(">I", 7) + b"version"
+_ID_LENGTH = struct.Struct(">I")
+
+
 def generated_material_id(key_arn: str, version: int) -> str:
     """The KeyMaterialId of material this server generated: a digest of the key ARN and the
-    version (64 hex digits, the form of AWS's ids)."""
-    aad = encode_context({"keyArn": key_arn, "version": str(version)})
+    version (64 hex digits, the form of AWS's ids): SHA-256 of
+    ``encode_context({"keyArn": key_arn, "version": str(version)})``."""
+    arn, number = key_arn.encode(), str(version).encode()
+    length = _ID_LENGTH.pack
+    aad = b"".join((_ID_PAIRS, length(len(arn)), arn, _ID_VERSION, length(len(number)), number))
     return hashlib.sha256(aad).hexdigest()
 
 

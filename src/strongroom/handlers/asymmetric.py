@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.domain.enums import KeyAgreementAlgorithm, MessageType, SigningAlgorithm
+from strongroom.domain.enums import KeyAgreementAlgorithm, MessageType, SigningAlgorithm, by_value
 from strongroom.handlers.shapes import algorithm_list
 from strongroom.services import asymmetric, key_agreement, signing
 from strongroom.services.core import Core, RequestContext
 
 Request = dict[str, Any]
 Response = dict[str, Any]
+
+_ALGORITHMS = by_value(SigningAlgorithm)
+_MESSAGE_TYPES = by_value(MessageType)
 
 
 def get_public_key(core: Core, ctx: RequestContext, req: Request) -> Response:
@@ -26,7 +29,7 @@ def get_public_key(core: Core, ctx: RequestContext, req: Request) -> Response:
 
 
 def _message_type(req: Request) -> MessageType:
-    return MessageType(req.get("MessageType", "RAW"))
+    return _MESSAGE_TYPES[req.get("MessageType", "RAW")]
 
 
 def sign(core: Core, ctx: RequestContext, req: Request) -> Response:
@@ -35,7 +38,7 @@ def sign(core: Core, ctx: RequestContext, req: Request) -> Response:
         ctx,
         req["KeyId"],
         req["Message"],
-        algorithm=SigningAlgorithm(req["SigningAlgorithm"]),
+        algorithm=_ALGORITHMS[req["SigningAlgorithm"]],
         message_type=_message_type(req),
         dry_run=req.get("DryRun", False),
     )
@@ -49,7 +52,7 @@ def verify(core: Core, ctx: RequestContext, req: Request) -> Response:
         req["KeyId"],
         req["Message"],
         req["Signature"],
-        algorithm=SigningAlgorithm(req["SigningAlgorithm"]),
+        algorithm=_ALGORITHMS[req["SigningAlgorithm"]],
         message_type=_message_type(req),
         dry_run=req.get("DryRun", False),
     )

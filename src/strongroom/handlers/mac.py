@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.domain.enums import MacAlgorithm
+from strongroom.domain.enums import MacAlgorithm, by_value
 from strongroom.services import mac
 from strongroom.services.core import Core, RequestContext
 
 Request = dict[str, Any]
 Response = dict[str, Any]
+
+_ALGORITHMS = by_value(MacAlgorithm)
 
 
 def generate_mac(core: Core, ctx: RequestContext, req: Request) -> Response:
@@ -18,7 +20,7 @@ def generate_mac(core: Core, ctx: RequestContext, req: Request) -> Response:
         ctx,
         req["KeyId"],
         req["Message"],
-        algorithm=MacAlgorithm(req["MacAlgorithm"]),
+        algorithm=_ALGORITHMS[req["MacAlgorithm"]],
         dry_run=req.get("DryRun", False),
     )
     return {"Mac": tag, "MacAlgorithm": req["MacAlgorithm"], "KeyId": key.arn}
@@ -31,7 +33,7 @@ def verify_mac(core: Core, ctx: RequestContext, req: Request) -> Response:
         req["KeyId"],
         req["Message"],
         req["Mac"],
-        algorithm=MacAlgorithm(req["MacAlgorithm"]),
+        algorithm=_ALGORITHMS[req["MacAlgorithm"]],
         dry_run=req.get("DryRun", False),
     )
     return {"KeyId": key.arn, "MacValid": True, "MacAlgorithm": req["MacAlgorithm"]}

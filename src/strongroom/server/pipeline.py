@@ -85,7 +85,10 @@ class Pipeline:
             # ASGI header names are lower-case (the specification requires it). A repeated
             # name: its last value, as SigV4 reads it.
             raw_headers = scope["headers"]
-            fields = {k.decode("latin-1"): v.decode("utf-8", "replace") for k, v in raw_headers}
+            try:  # ASCII names and UTF-8 values (every SDK's): decoded alike, a third cheaper
+                fields = {k.decode("ascii"): v.decode() for k, v in raw_headers}
+            except UnicodeDecodeError:  # names as Latin-1, undecodable bytes replaced
+                fields = {k.decode("latin-1"): v.decode("utf-8", "replace") for k, v in raw_headers}
             headers: Collection[tuple[str, str]]
             distinct: dict[str, str] | None
             if len(fields) == len(raw_headers):  # every name once, as SDKs send them

@@ -96,6 +96,10 @@ class KeyCache:
         """Call ``listener`` on every ``invalidate`` and ``clear``, after this cache's own."""
         self._listeners.append(listener)
 
+    def holds(self, arn: str) -> bool:
+        """Whether a record of ``arn`` is kept (a look only: not marked used, not counted)."""
+        return arn in self._keys
+
     def key(self, arn: str) -> Key | None:
         keys = self._keys
         entry = keys.get(arn)

@@ -250,8 +250,13 @@ class CredentialResolver:
         self._cache: LruDict[str, Credential] = LruDict(self.MAX_CREDENTIALS)
 
     def resolve(self, access_key_id: str) -> Credential | None:
-        cached = self._cache.hit(access_key_id)
+        cache = self._cache
+        cached = cache.get(access_key_id)
         if cached is not None:
+            try:  # noqa: SIM105 (suppress() costs more) LruDict.hit, inlined: every request
+                cache.move_to_end(access_key_id)
+            except KeyError:
+                pass
             return cached
         if access_key_id.startswith(TEMPORARY_PREFIX):
             credential = self._load_session(access_key_id)

@@ -25,7 +25,8 @@ def resolve_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bo
 
 def find_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bool = True) -> Key:
     """``resolve_key`` without noting the key among the request's resources."""
-    account, region, name = ctx.account, ctx.region, key_id
+    caller = ctx.caller  # ctx.account and ctx.region, without the two property calls
+    account, region, name = caller.principal.account, caller.region, key_id
     if key_id.startswith("arn:"):
         arn = parse_arn(key_id)
         if arn is None or (arn.kind == "alias" and not allow_alias):
@@ -37,9 +38,13 @@ def find_key(core: Core, ctx: RequestContext, key_id: str, *, allow_alias: bool 
         if not allow_alias:
             raise NotFoundException(f"Invalid keyId {key_id}")
         name = _alias_target(core, account, region, name, own=account == ctx.account)
-    elif not is_key_id(name):
+        return load_key(core, key_arn(region, account, name))
+    named = key_arn(region, account, name)
+    # A cached key's id is well formed (it came from the store): only an ARN the cache does
+    # not hold needs the check (a regular expression, the most of a cached lookup's cost).
+    if not core.cache.holds(named) and not is_key_id(name):
         raise NotFoundException(f"Invalid keyId '{key_id}'")
-    return load_key(core, key_arn(region, account, name))
+    return load_key(core, named)
 
 
 def _alias_target(core: Core, account: str, region: str, name: str, *, own: bool) -> str:

@@ -282,8 +282,42 @@ def test_a_key_that_must_wait_goes_onto_the_bridge_at_once(
     asyncio.run(run())
     assert statuses == [400, 400, 400, 400]
     assert runs == [
-        ("k1", True, False), ("k1", True, True),  # tried on the loop, then on the bridge
+        ("k1", True, False),
+        ("k1", True, True),  # tried on the loop, then on the bridge
         ("k1", True, True),  # straight onto the bridge
-        ("k2", True, False), ("k2", True, True),
+        ("k2", True, False),
+        ("k2", True, True),
         ("k1", True, True),
     ]
+
+
+def test_a_header_value_that_is_not_utf8_is_read_with_replacement_characters(
+    app: KmsApp,
+) -> None:
+    # The pipeline decodes ASCII names and UTF-8 values in one pass and falls back to
+    # Latin-1 names and replaced bytes for anything else: a Latin-1 User-Agent (unsigned)
+    # is answered and audited as before, not refused.
+    body = json.dumps({"NumberOfBytes": 8}).encode()
+    headers = {"x-amz-target": "TrentService.GenerateRandom", "content-type": JSON_11}
+    scope = _scope(_signed(app, headers, body, "kms"))
+    scope["headers"].append((b"user-agent", b"caf\xe9-client/1.0"))
+    replies: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        replies.append(message)
+
+    async def run() -> None:
+        app.startup()
+        try:
+            await app(scope, receive, send)
+        finally:
+            await app.shutdown()
+
+    asyncio.run(run())
+    assert replies[0]["status"] == 200
+    (event,) = _events(app)
+    assert event["eventName"] == "GenerateRandom"
+    assert event["userAgent"] == "caf\ufffd-client/1.0"
