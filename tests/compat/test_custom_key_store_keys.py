@@ -540,12 +540,14 @@ def test_two_workers_each_use_the_token_and_hear_of_a_disconnection(
         kms = server.client()
         store_id, _ = connected_store(server, kms)
         arn = create_key(kms, store_id)["Arn"]
-        clients = [server.client() for _ in range(8)]  # new connections spread over workers
+        # New connections spread over the workers by a hash of their ports: with 16, one
+        # worker is left without any about once in 30,000 runs (with 8: once in 128).
+        clients = [server.client() for _ in range(16)]
         blobs = [
             c.encrypt(KeyId=arn, Plaintext=f"w{i}".encode())["CiphertextBlob"]
             for i, c in enumerate(clients)
         ]
-        for i, blob in enumerate(blobs):
+        for i, blob in enumerate(blobs[:4]):
             for c in clients:
                 assert c.decrypt(CiphertextBlob=blob)["Plaintext"] == f"w{i}".encode()
         assert len(worker_pids(server)) >= 2
