@@ -3,6 +3,7 @@ the SQL repositories."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -25,6 +26,35 @@ def dialect_insert(dialect: str, table: sa.Table) -> Any:
     """``upsert_insert`` by the dialect's name (``conn.dialect.name``)."""
     name = "postgresql" if dialect == "postgresql" else "sqlite"
     return importlib.import_module(f"sqlalchemy.dialects.{name}").insert(table)
+
+
+# Kept counts (key_counts, key_state_counts, grant_counts): one count per row of the
+# table's primary key, moved by one in the transaction of the change. The statements name
+# the row by parameters ``in_<key column>`` (``in_account_id``, ``in_region``, ...).
+
+
+def counted_row(table: sa.Table) -> tuple[sa.ColumnElement[bool], ...]:
+    """The condition on the row of ``table`` that the ``in_<key column>`` parameters name."""
+    return tuple(c == sa.bindparam(f"in_{c.name}") for c in table.primary_key.columns)
+
+
+@functools.cache
+def count_up(dialect: str, table: sa.Table, count: str) -> sa.Insert:
+    """One more in column ``count`` of ``table``'s row that the parameters name: the row's
+    first, or one added to its count (the row stays locked until the transaction ends).
+    Made once per dialect (``dialect_insert``)."""
+    key = list(table.primary_key.columns)
+    first = dialect_insert(dialect, table).values(
+        {**{c.name: sa.bindparam(f"in_{c.name}") for c in key}, count: 1}
+    )
+    return first.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=key, set_={count: table.c[count] + 1}
+    )
+
+
+def count_down(table: sa.Table, count: str) -> sa.Update:
+    """One less in column ``count`` of ``table``'s row that the parameters name."""
+    return table.update().where(*counted_row(table)).values({count: table.c[count] - 1})
 
 
 def ts(value: datetime | None) -> float | None:

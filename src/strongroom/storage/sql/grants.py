@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +10,7 @@ import sqlalchemy as sa
 
 from strongroom.domain.models import Grant
 from strongroom.storage.schema import grant_counts, grants, keys
-from strongroom.storage.sql._rows import after_position, dialect_insert
+from strongroom.storage.sql._rows import after_position, count_down, count_up, counted_row
 
 _EQUALS, _SUBSET = "EncryptionContextEquals", "EncryptionContextSubset"
 
@@ -59,23 +58,8 @@ def _in_order(q: sa.Select[Any], after: tuple[datetime, str] | None) -> sa.Selec
 _KEY = ""  # grant_counts.grantee_principal of a key's own count
 
 
-@functools.cache
-def _count_up(dialect: str) -> sa.Insert:
-    first = dialect_insert(dialect, grant_counts).values(
-        key_arn=sa.bindparam("in_key"), grantee_principal=sa.bindparam("in_grantee"), grants=1
-    )
-    return first.on_conflict_do_update(  # type: ignore[no-any-return]
-        index_elements=[grant_counts.c.key_arn, grant_counts.c.grantee_principal],
-        set_={"grants": grant_counts.c.grants + 1},
-    )
-
-
-_WHERE = (
-    grant_counts.c.key_arn == sa.bindparam("in_key"),
-    grant_counts.c.grantee_principal == sa.bindparam("in_grantee"),
-)
-_COUNT_DOWN = grant_counts.update().where(*_WHERE).values(grants=grant_counts.c.grants - 1)
-_COUNT = sa.select(grant_counts.c.grants).where(*_WHERE)
+_COUNT_DOWN = count_down(grant_counts, "grants")
+_COUNT = sa.select(grant_counts.c.grants).where(*counted_row(grant_counts))
 
 
 class SqlGrants:
@@ -87,9 +71,9 @@ class SqlGrants:
     def insert(self, grant: Grant) -> None:
         """Insert a grant, and count it for its key and its grantee (``grant_counts``)."""
         self._c.execute(grants.insert().values(**_grant_values(grant)))
-        up = _count_up(self._c.dialect.name)
+        up = count_up(self._c.dialect.name, grant_counts, "grants")
         for grantee in (_KEY, grant.grantee_principal):
-            self._c.execute(up, {"in_key": grant.key_arn, "in_grantee": grantee})
+            self._c.execute(up, {"in_key_arn": grant.key_arn, "in_grantee_principal": grantee})
 
     def get(self, grant_id: str) -> Grant | None:
         row = self._c.execute(sa.select(grants).where(grants.c.grant_id == grant_id)).first()
@@ -105,7 +89,8 @@ class SqlGrants:
         if gone is None:
             return False
         for grantee in (_KEY, gone.grantee_principal):
-            self._c.execute(_COUNT_DOWN, {"in_key": gone.key_arn, "in_grantee": grantee})
+            row = {"in_key_arn": gone.key_arn, "in_grantee_principal": grantee}
+            self._c.execute(_COUNT_DOWN, row)
         return True
 
     def list_retirable(
@@ -129,7 +114,7 @@ class SqlGrants:
         """How many grants a key has (for one grantee when given): a row of
         ``grant_counts``, whatever the number of grants."""
         grantee = _KEY if grantee_principal is None else grantee_principal
-        found = self._c.execute(_COUNT, {"in_key": key_arn, "in_grantee": grantee})
+        found = self._c.execute(_COUNT, {"in_key_arn": key_arn, "in_grantee_principal": grantee})
         return int(found.scalar() or 0)
 
     def list(

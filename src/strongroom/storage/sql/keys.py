@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +29,15 @@ from strongroom.storage.schema import (
     keys,
     tags,
 )
-from strongroom.storage.sql._rows import after_position, dialect_insert, dt, enum, ts, value
+from strongroom.storage.sql._rows import (
+    after_position,
+    count_down,
+    count_up,
+    dt,
+    enum,
+    ts,
+    value,
+)
 
 
 def _key(row: sa.Row[Any]) -> Key:
@@ -100,57 +107,8 @@ _UPDATE_IN_STATE = keys.update().where(
 _STATE_OF = sa.select(keys.c.state).where(keys.c.arn == sa.bindparam("at_arn")).with_for_update()
 
 
-@functools.cache
-def _count_up(dialect: str) -> sa.Insert:
-    """One more customer managed key in an account's Region: the row's first key, or one
-    added to its count (the row stays locked until the transaction ends)."""
-    first = dialect_insert(dialect, key_counts).values(
-        account_id=sa.bindparam("in_account"), region=sa.bindparam("in_region"), customer_keys=1
-    )
-    return first.on_conflict_do_update(  # type: ignore[no-any-return]
-        index_elements=[key_counts.c.account_id, key_counts.c.region],
-        set_={"customer_keys": key_counts.c.customer_keys + 1},
-    )
-
-
-_COUNT_DOWN = (
-    key_counts.update()
-    .where(
-        key_counts.c.account_id == sa.bindparam("in_account"),
-        key_counts.c.region == sa.bindparam("in_region"),
-    )
-    .values(customer_keys=key_counts.c.customer_keys - 1)
-)
-
-
-@functools.cache
-def _state_up(dialect: str) -> sa.Insert:
-    """One more key in a state in an account's Region (``key_state_counts``)."""
-    first = dialect_insert(dialect, key_state_counts).values(
-        account_id=sa.bindparam("in_account"),
-        region=sa.bindparam("in_region"),
-        state=sa.bindparam("in_state"),
-        key_count=1,
-    )
-    return first.on_conflict_do_update(  # type: ignore[no-any-return]
-        index_elements=[
-            key_state_counts.c.account_id,
-            key_state_counts.c.region,
-            key_state_counts.c.state,
-        ],
-        set_={"key_count": key_state_counts.c.key_count + 1},
-    )
-
-
-_STATE_DOWN = (
-    key_state_counts.update()
-    .where(
-        key_state_counts.c.account_id == sa.bindparam("in_account"),
-        key_state_counts.c.region == sa.bindparam("in_region"),
-        key_state_counts.c.state == sa.bindparam("in_state"),
-    )
-    .values(key_count=key_state_counts.c.key_count - 1)
-)
+_COUNT_DOWN = count_down(key_counts, "customer_keys")
+_STATE_DOWN = count_down(key_state_counts, "key_count")
 
 
 class SqlKeys:
@@ -172,10 +130,13 @@ class SqlKeys:
         """Insert a key; a customer managed key counts in ``key_counts`` (one statement
         on a row of the account's Region, whatever the number of keys)."""
         self._c.execute(_INSERT, _key_values(key))
-        where = {"in_account": key.account, "in_region": key.region}
+        where = {"in_account_id": key.account, "in_region": key.region}
         if key.key_manager is KeyManager.CUSTOMER:
-            self._c.execute(_count_up(self._c.dialect.name), where)
-        self._c.execute(_state_up(self._c.dialect.name), {**where, "in_state": key.state.value})
+            self._c.execute(count_up(self._c.dialect.name, key_counts, "customer_keys"), where)
+        self._c.execute(
+            count_up(self._c.dialect.name, key_state_counts, "key_count"),
+            {**where, "in_state": key.state.value},
+        )
 
     def update(self, key: Key) -> None:
         """Write a key's record; a change of state moves it between the counts of
@@ -189,9 +150,12 @@ class SqlKeys:
         if was is None:  # no such key: nothing to update, as before
             return
         self._c.execute(_UPDATE, values)
-        where = {"in_account": key.account, "in_region": key.region}
+        where = {"in_account_id": key.account, "in_region": key.region}
         self._c.execute(_STATE_DOWN, {**where, "in_state": was})
-        self._c.execute(_state_up(self._c.dialect.name), {**where, "in_state": key.state.value})
+        self._c.execute(
+            count_up(self._c.dialect.name, key_state_counts, "key_count"),
+            {**where, "in_state": key.state.value},
+        )
 
     def delete(self, key: Key) -> list[str]:
         """Delete a key with its material (and what is known of it), import tokens, tags,
@@ -216,7 +180,7 @@ class SqlKeys:
             keys.delete().where(keys.c.arn == key.arn).returning(keys.c.state)
         ).scalar_one_or_none()
         if was is not None:  # counted down once, in the state the key was in
-            where = {"in_account": key.account, "in_region": key.region}
+            where = {"in_account_id": key.account, "in_region": key.region}
             if key.key_manager is KeyManager.CUSTOMER:
                 self._c.execute(_COUNT_DOWN, where)
             self._c.execute(_STATE_DOWN, {**where, "in_state": was})
