@@ -8,7 +8,7 @@ A scheduled job writes them as the request pipeline writes a request's: the inte
 durable before the change commits (``announce``: when it cannot be written, the job's
 transaction rolls back and nothing changes), then the event once the change has committed
 (``record``). A crash between the two leaves the intent alone, which ``strongroom audit
-events --intents`` shows: the change was attempted and may have been made. Both go
+unmatched`` lists: the change was attempted and may have been made. Both go
 through ``Core.trail`` (the process's audit log, from the job's thread); a core without a
 trail (the admin commands, tests of services alone) writes none."""
 
