@@ -41,12 +41,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -130,26 +132,34 @@ def measure_creates(url: str, creates: int) -> dict[str, float]:
     }
 
 
-def createkey(args: argparse.Namespace) -> None:
+@contextlib.contextmanager
+def _database(backend: str) -> Iterator[str]:
+    """The URL of a new, empty database of ``backend`` (sqlite: a file in a temporary
+    directory; postgresql: a database of its own), gone afterwards."""
     from nodes_bench import drop_database, fresh_database
 
+    tmp = Path(tempfile.mkdtemp(prefix="flatbench-"))
+    name = None
+    try:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp}/db.sqlite"
+        else:
+            url, name = fresh_database()
+        yield url
+    finally:
+        if name:
+            drop_database(name)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def createkey(args: argparse.Namespace) -> None:
     for backend in args.backends.split(","):
         for size in (0, args.keys):
-            tmp = Path(tempfile.mkdtemp(prefix="flatbench-"))
-            name = None
-            if backend == "sqlite":
-                url = f"sqlite:///{tmp}/db.sqlite"
-            else:
-                url, name = fresh_database()
-            try:
+            with _database(backend) as url:
                 t0 = time.perf_counter()
                 _fill(url, size)
                 grown = time.perf_counter() - t0
                 result = measure_creates(url, args.creates)
-            finally:
-                if name:
-                    drop_database(name)
-                shutil.rmtree(tmp, ignore_errors=True)
             cells = "  ".join(f"{k} {v:7.3f}" for k, v in result.items())
             print(f"{backend:<10} keys {size:>7} (grown in {grown:5.1f} s)  {cells}", flush=True)
 
@@ -157,18 +167,11 @@ def createkey(args: argparse.Namespace) -> None:
 def scrape(args: argparse.Namespace) -> None:
     """``SqlStore.counts`` (what every /metrics scrape reads from the database), p50 and p90
     of ``--scrapes``, on an empty database and on one of ``--keys`` keys."""
-    from nodes_bench import drop_database, fresh_database
-
     from strongroom.storage.sql import SqlStore
 
     for backend in args.backends.split(","):
         for size in (0, args.keys):
-            tmp = Path(tempfile.mkdtemp(prefix="flatbench-"))
-            name = None
-            url = f"sqlite:///{tmp}/db.sqlite" if backend == "sqlite" else None
-            if url is None:
-                url, name = fresh_database()
-            try:
+            with _database(backend) as url:
                 _fill(url, size)
                 store = SqlStore(url)
                 took = []
@@ -177,10 +180,6 @@ def scrape(args: argparse.Namespace) -> None:
                     states, _, _ = store.counts(datetime.now(UTC))
                     took.append(time.perf_counter() - t0)
                 store.close()
-            finally:
-                if name:
-                    drop_database(name)
-                shutil.rmtree(tmp, ignore_errors=True)
             p50 = statistics.median(took) * 1000
             p90 = statistics.quantiles(took, n=10)[-1] * 1000
             print(
@@ -264,6 +263,7 @@ print(len(times), times[int(len(times) * 0.99)])
 
 _WRITER = """
 import sys, time, uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 sys.path.insert(0, sys.argv[3])
 from flat_bench import _key
@@ -323,9 +323,8 @@ def reads(args: argparse.Namespace) -> None:
 
 
 def grants(args: argparse.Namespace) -> None:
-    from nodes_bench import drop_database, fresh_database
-
     from strongroom.domain.models import Grant
+    from strongroom.storage.sql import SqlStore
 
     def grant(n: int, arn: str, created: datetime) -> Grant:
         return Grant(
@@ -338,14 +337,7 @@ def grants(args: argparse.Namespace) -> None:
         )
 
     for backend in args.backends.split(","):
-        tmp = Path(tempfile.mkdtemp(prefix="flatgrants-"))
-        name = None
-        url = f"sqlite:///{tmp}/db.sqlite" if backend == "sqlite" else None
-        if url is None:
-            url, name = fresh_database()
-        try:
-            from strongroom.storage.sql import SqlStore
-
+        with _database(backend) as url:
             _fill(url, 0)
             store = SqlStore(url)
             now = datetime.now(UTC)
@@ -386,10 +378,6 @@ def grants(args: argparse.Namespace) -> None:
                     flush=True,
                 )
             store.close()
-        finally:
-            if name:
-                drop_database(name)
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> int:
