@@ -248,21 +248,32 @@ def test_the_metrics_keys_by_state_equal_a_count_of_the_keys(
     assert _reported(store) == expected == _keys_by_state(shared_url)
 
 
+# A key row as the tables before migrations 0017 and 0018 held it.
+_KEY_ROW = (
+    "INSERT INTO keys (arn, key_id, account_id, region, state, description, key_usage, "
+    "key_spec, origin, key_manager, multi_region, policy, creation_date, current_version) "
+    "VALUES (:arn, 'k', :account, :region, :state, '', 'ENCRYPT_DECRYPT', "
+    "'SYMMETRIC_DEFAULT', 'AWS_KMS', :manager, false, '{}', 1.0, 1)"
+)
+
+
 def test_migration_0017_counts_the_keys_there_are(engine: sa.Engine) -> None:  # noqa: F811
     _to(engine, "0016")
-    insert = (
-        "INSERT INTO keys (arn, key_id, account_id, region, state, description, key_usage, "
-        "key_spec, origin, key_manager, multi_region, policy, creation_date, current_version) "
-        "VALUES (:arn, 'k', :account, :region, 'Enabled', '', 'ENCRYPT_DECRYPT', "
-        "'SYMMETRIC_DEFAULT', 'AWS_KMS', :manager, false, '{}', 1.0, 1)"
-    )
     rows = [(ACCOUNT, REGION, "CUSTOMER")] * 3 + [
         (ACCOUNT, REGION, "AWS"),
         (ACCOUNT, "eu-west-1", "CUSTOMER"),
         (OTHER, REGION, "CUSTOMER"),
     ]
     for i, (account, region, manager) in enumerate(rows):
-        _exec(engine, insert, arn=f"arn:{i}", account=account, region=region, manager=manager)
+        _exec(
+            engine,
+            _KEY_ROW,
+            arn=f"arn:{i}",
+            account=account,
+            region=region,
+            state="Enabled",
+            manager=manager,
+        )
     grant = (
         "INSERT INTO grants (grant_id, key_arn, grantee_principal, operations, "
         "issuing_account, creation_date) VALUES (:id, :key, :grantee, 'Encrypt', 'i', 1.0)"
@@ -293,19 +304,21 @@ def test_migration_0017_counts_the_keys_there_are(engine: sa.Engine) -> None:  #
 
 def test_migration_0018_counts_the_keys_by_state_there_are(engine: sa.Engine) -> None:  # noqa: F811
     _to(engine, "0017")
-    insert = (
-        "INSERT INTO keys (arn, key_id, account_id, region, state, description, key_usage, "
-        "key_spec, origin, key_manager, multi_region, policy, creation_date, current_version) "
-        "VALUES (:arn, 'k', :account, :region, :state, '', 'ENCRYPT_DECRYPT', "
-        "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', false, '{}', 1.0, 1)"
-    )
     rows = [(ACCOUNT, REGION, "Enabled")] * 2 + [
         (ACCOUNT, REGION, "Disabled"),
         (ACCOUNT, "eu-west-1", "Enabled"),
         (OTHER, REGION, "PendingDeletion"),
     ]
     for i, (account, region, state) in enumerate(rows):
-        _exec(engine, insert, arn=f"arn:{i}", account=account, region=region, state=state)
+        _exec(
+            engine,
+            _KEY_ROW,
+            arn=f"arn:{i}",
+            account=account,
+            region=region,
+            state=state,
+            manager="CUSTOMER",
+        )
     _to(engine, "0018")
     counts = _exec(engine, "SELECT account_id, region, state, key_count FROM key_state_counts")
     assert {(r[0], r[1], r[2]): r[3] for r in counts} == {  # type: ignore[misc]
