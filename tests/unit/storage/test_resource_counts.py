@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -246,6 +247,43 @@ def test_the_metrics_keys_by_state_equal_a_count_of_the_keys(
         tx.keys.delete(mine[0].evolve(state=KeyState.ENABLED))  # stale record: stored state
     expected = {"Enabled": 4, "Disabled": 1}
     assert _reported(store) == expected == _keys_by_state(shared_url)
+
+
+def test_keys_changing_state_both_ways_at_once_do_not_deadlock(
+    store: SqlStore, shared_url: str
+) -> None:
+    """One transaction enables a key while another disables one: each moves a count out of
+    one state's row and into the other's. Taking the two rows in opposite orders deadlocks
+    on PostgreSQL (found by the kill -9 test: an EnableKey answered KMSInternalException);
+    the rows are taken in one order, so both always finish."""
+    keys = [_key(), _key()]
+    with store.transaction() as tx:
+        for key in keys:
+            tx.keys.insert(key)
+    keys[1] = keys[1].evolve(state=KeyState.DISABLED)
+    with store.transaction() as tx:
+        tx.keys.update(keys[1])
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def toggle(key: Key) -> None:
+        start.wait()
+        try:
+            for _ in range(200):
+                on = key.state is KeyState.DISABLED
+                key = key.evolve(state=KeyState.ENABLED if on else KeyState.DISABLED)
+                with store.transaction() as tx:
+                    tx.keys.update(key)
+        except BaseException as e:  # noqa: BLE001  (reported below, with the rest)
+            errors.append(e)
+
+    threads = [threading.Thread(target=toggle, args=(key,)) for key in keys]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert _reported(store) == {"Enabled": 1, "Disabled": 1} == _keys_by_state(shared_url)
 
 
 # A key row as the tables before migrations 0017 and 0018 held it.

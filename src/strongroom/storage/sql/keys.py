@@ -151,11 +151,15 @@ class SqlKeys:
             return
         self._c.execute(_UPDATE, values)
         where = {"in_account_id": key.account, "in_region": key.region}
-        self._c.execute(_STATE_DOWN, {**where, "in_state": was})
-        self._c.execute(
+        down = (_STATE_DOWN, {**where, "in_state": was})
+        up = (
             count_up(self._c.dialect.name, key_state_counts, "key_count"),
             {**where, "in_state": key.state.value},
         )
+        # The two rows in the order of their states' names, whichever way the key moves:
+        # an EnableKey and a DisableKey at once would each hold the row the other waits for.
+        for statement, params in sorted((down, up), key=lambda s: str(s[1]["in_state"])):
+            self._c.execute(statement, params)
 
     def delete(self, key: Key) -> list[str]:
         """Delete a key with its material (and what is known of it), import tokens, tags,
