@@ -61,7 +61,10 @@ class Unmatched:
 
     @property
     def caller(self) -> str:
-        return str((self.intent.get("userIdentity") or {}).get("arn", ""))
+        """The principal's ARN; for a change AWS KMS made on its own (a scheduled job),
+        who invoked it (AWS Internal)."""
+        identity = self.intent.get("userIdentity") or {}
+        return str(identity.get("arn") or identity.get("invokedBy") or "")
 
     @property
     def resource(self) -> str:

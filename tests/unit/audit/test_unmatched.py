@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from strongroom.audit.events import build_event, build_intent
+from strongroom.audit.events import AWS_INTERNAL, build_event, build_intent, service_identity
 from strongroom.audit.lifecycle import Lifecycle
 from strongroom.audit.log import AuditLog
 from strongroom.audit.signing import load_signer
@@ -94,6 +94,16 @@ def test_an_intent_without_its_event_is_listed_and_matched_ones_are_not(tmp_path
     assert scan.unmatched[0].caller == IDENTITY["arn"]
     assert (scan.intents, scan.recent) == (4, 0)
     assert scan.segments == 3
+
+
+def test_a_scheduled_jobs_intent_names_aws_internal_as_its_caller(tmp_path: Path) -> None:
+    """A job's intent (a deletion at the end of its waiting period) has no principal ARN:
+    its caller is who CloudTrail says invoked it, AWS Internal."""
+    directory = tmp_path / "audit"
+    job = {**_common("job", "DeleteKey"), "user_identity": service_identity(ACCOUNT)}
+    _write(directory, build_intent(**job))
+    [found] = unmatched_intents(directory, now=time.time(), older_than=0).unmatched
+    assert found.caller == AWS_INTERNAL
 
 
 def test_an_intent_younger_than_the_grace_is_counted_apart(tmp_path: Path) -> None:
