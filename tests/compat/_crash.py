@@ -79,9 +79,23 @@ def stop_group(server: Server) -> None:
         kill_group(server.process)
 
 
+class CutReply(BotoCoreError):
+    """A reply whose body ended before its Content-Length: the server died while sending
+    it (botocore reads without enforcing the length, and would parse what came as a reply)."""
+
+    fmt = "the reply was cut after {received} of {expected} bytes"
+
+
+def _refuse_cut_replies(http_response: Any, **_: Any) -> None:
+    expected = http_response.headers.get("content-length")
+    if expected is not None and len(http_response.content) != int(expected):
+        raise CutReply(received=len(http_response.content), expected=expected)
+
+
 def client(server: Server, timeout: float = 10.0) -> Any:
-    """A KMS client with no retries and short timeouts: a dead server is an error at once."""
-    return boto3.client(
+    """A KMS client with no retries and short timeouts: a dead server is an error at once,
+    and so is a reply cut short by the kill (``CutReply``)."""
+    kms = boto3.client(
         "kms",
         endpoint_url=server.endpoint,
         region_name=REGION,
@@ -94,6 +108,8 @@ def client(server: Server, timeout: float = 10.0) -> Any:
             max_pool_connections=4,
         ),
     )
+    kms.meta.events.register("after-call.kms", _refuse_cut_replies)
+    return kms
 
 
 @dataclass
