@@ -142,6 +142,8 @@ class SessionCodec:
             mac = _unb64(parts[2])
         except (ValueError, binascii.Error):
             return None
+        if _b64(mac) != parts[2]:  # the MAC spelled otherwise (unused bits set): not ours
+            return None
         check = hmac.HMAC(self._key, hashes.SHA256())
         check.update(_MAC_DOMAIN + parts[1].encode())
         try:
