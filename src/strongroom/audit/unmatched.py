@@ -35,6 +35,11 @@ _RESOURCE_MEMBERS = (
     "grantId",
     "name",
     "roleArn",
+    "userName",  # the admin commands' (cli/admin_events.py)
+    "roleName",
+    "accessKeyId",
+    "clusterId",
+    "accountId",
 )
 
 Progress = Callable[[int, int], None]  # (segments read, segments in all)
@@ -61,7 +66,9 @@ class Unmatched:
 
     @property
     def caller(self) -> str:
-        return str((self.intent.get("userIdentity") or {}).get("arn", ""))
+        """The caller's ARN; an admin command's operator (no ARN) by ``USER@HOST``."""
+        identity = self.intent.get("userIdentity") or {}
+        return str(identity.get("arn") or identity.get("principalId") or "")
 
     @property
     def resource(self) -> str:
