@@ -96,6 +96,15 @@ def test_admin_changes_leave_iam_and_sts_events_without_secrets(
     _admin(server, "delete-user", "auditee", "--force")
     _admin(server, "delete-role", "auditor", "--force")
     _admin(server, "quota", "set", "Cryptographic operations (RSA) request rate", "7")
+    _admin(server, "fault", "set", "--operation", "Sign", "--error", "KMSInternalException",
+           "--rate", "0")  # fmt: skip
+    _admin(server, "fault", "clear")
+    cluster = _admin(server, "hsm-cluster", "add", "--softhsm")
+    credentials = tmp_path / "credentials"
+    root_key = _admin(
+        server, "create-access-key", f"arn:aws:iam::{ACCOUNT}:root", "--as-profile", "ops",
+        "--credentials-file", str(credentials),
+    )  # fmt: skip
 
     _, records = audit_events(server, "--intents")
     intents = [r for r in records if r.get("recordType") == "Intent"]
@@ -133,6 +142,13 @@ def test_admin_changes_leave_iam_and_sts_events_without_secrets(
         "force": True,
         "deletedAccessKeys": [],
     }
+    [for_root] = [e for e in iam["CreateAccessKey"] if e["requestParameters"] is None]
+    assert for_root["responseElements"]["accessKey"]["AccessKeyId"] == root_key["AccessKeyId"]
+    assert for_root["resources"][0]["type"] == "AWS::IAM::Root"
+    assert for_root["additionalEventData"] == {
+        "asProfile": "ops",
+        "credentialsFile": str(credentials),
+    }
     sts = _by_name(events, "sts.amazonaws.com")["AssumeRole"]
     assert [e["requestParameters"]["roleSessionName"] for e in sts] == ["s1", "s2"]
     assert sts[0]["requestParameters"]["durationSeconds"] == 900
@@ -142,6 +158,9 @@ def test_admin_changes_leave_iam_and_sts_events_without_secrets(
     }
     admin = _by_name(events, "admin.strongroom")
     assert admin["CreateAccount"][0]["requestParameters"] == {"accountId": OTHER_ACCOUNT}
+    assert admin["SetFault"][0]["requestParameters"]["operation"] == "Sign"
+    assert admin["ClearFaults"][0]["responseElements"] == {"cleared": 1}
+    assert admin["RegisterHsmCluster"][0]["responseElements"]["clusterId"] == cluster["ClusterId"]
     assert admin["SetQuota"][0]["requestParameters"] == {
         "quotaName": "Cryptographic operations (RSA) request rate",
         "account": "*",
@@ -156,7 +175,10 @@ def test_admin_changes_leave_iam_and_sts_events_without_secrets(
     secrets = [key["SecretAccessKey"], session["SecretAccessKey"], session["SessionToken"]]
     secrets += [line.split("=", 1)[1].strip() for line in profile.splitlines()
                 if line.startswith(("aws_secret_access_key", "aws_session_token"))]  # fmt: skip
-    assert len(secrets) == 5
+    secrets += [cluster["KeyStorePassword"]]
+    secrets += [line.split("=", 1)[1].strip() for line in credentials.read_text().splitlines()
+                if line.startswith("aws_secret_access_key")]  # fmt: skip
+    assert len(secrets) == 7
     for secret in secrets:
         assert secret.encode() not in trail
 
