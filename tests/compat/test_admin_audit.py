@@ -2,7 +2,8 @@
 trail, as IAM and STS calls do in CloudTrail: no secret anywhere in the trail, ``audit
 verify`` passes (with a server writing beside them and after), ``audit unmatched`` lists
 nothing; a refused command leaves an event with its errorCode; a read leaves nothing; a trail
-that refuses writes makes the command fail and change nothing."""
+that refuses writes makes the command fail and change nothing; a change whose event cannot
+be written stands, and its intent is what ``audit unmatched`` lists."""
 
 from __future__ import annotations
 
@@ -273,3 +274,64 @@ def test_an_admin_command_fails_and_changes_nothing_when_the_trail_refuses(
         assert _admin(server, "list-user-tags", "kept")["Tags"] == []
     verify = run_in_process(["audit", "verify", *server.storage_args()], check=False)
     assert verify.returncode == 0, verify.stdout
+
+
+def test_a_command_refused_by_the_cli_leaves_a_validation_error(server: Server) -> None:
+    _admin(server, "create-user", "tagged")
+    refused = run_in_process(
+        ["admin", "tag-user", "tagged", "no-equals-sign", *server.storage_args()], check=False
+    )
+    assert refused.returncode == 2 and "must be KEY=VALUE" in refused.stderr
+    _, records = audit_events(server, "--event-name", "TagUser")
+    assert [(r["errorCode"], r["requestParameters"]) for r in records] == [
+        (
+            "ValidationError",
+            {"userName": "tagged", "tags": [{"Key": "no-equals-sign", "Value": ""}]},
+        )
+    ]
+
+
+def test_a_change_whose_event_cannot_be_written_stands_and_its_intent_is_unmatched(
+    server: Server,
+) -> None:
+    from datetime import UTC, datetime
+
+    from strongroom.cli.admin_events import EVENTS
+    from strongroom.cli.admin_trail import run_recorded
+    from strongroom.cli.main import build_parser
+    from strongroom.server.settings import load_settings
+    from strongroom.server.wiring import build_core
+
+    args = build_parser("admin").parse_args(
+        ["admin", "create-user", "halfway", *server.storage_args()]
+    )
+    settings = load_settings(data_dir=server.data_dir)
+    core = build_core(settings)
+    audit = server.data_dir / "audit"
+    before = set(audit.glob("*.log"))
+
+    def create_then_break_the_trail() -> None:
+        from strongroom.services.identities import create_principal
+
+        create_principal(core, ACCOUNT, "user", "halfway")
+        [segment] = set(audit.glob("*.log")) - before  # the command's, holding its intent
+        stack.enter_context(_immutable(segment))
+
+    done = "create-user was done, but its audit event could not be written"
+    with contextlib.ExitStack() as stack, pytest.raises(ValueError, match=done):
+        run_recorded(
+            settings,
+            core.root_key,
+            args,
+            EVENTS["create-user"],
+            create_then_break_the_trail,
+            datetime.now(UTC),
+        )
+    core.store.close()
+    principals = {p["Arn"] for p in _admin(server, "list-principals")}
+    assert f"arn:aws:iam::{ACCOUNT}:user/halfway" in principals  # the change stands
+    unmatched = run_in_process(
+        ["audit", "unmatched", "--older-than", "0", *server.storage_args()], check=False
+    )
+    assert unmatched.returncode == 1, unmatched.stdout
+    assert " CreateUser " in unmatched.stdout and " halfway " in unmatched.stdout
