@@ -254,6 +254,11 @@ def test_a_backup_restored_serves_what_was_there(
     assert "0 problems" in verified and " intent records) checked" in verified, verified
     _, events = _audit_events(tmp_path / "restored")
     assert events and all("recordType" not in e for e in events)  # no intent among them
+    # The restore itself is the restored trail's last event (cli/admin_trail.py).
+    restore = events[-1]
+    assert (restore["eventSource"], restore["eventName"]) == ("admin.strongroom", "RestoreBackup")
+    assert restore["requestParameters"] == {"backupFile": str(source.backup)}
+    assert restore["responseElements"]["dataDir"] == str(tmp_path / "restored")
     again = start_server(tmp_path / "restored", url)
     try:
         _check(again, source.made)
@@ -680,7 +685,14 @@ def test_without_root_key_the_key_file_stays_out_and_is_needed_to_serve(
     manifest = json.loads(_members(tmp_path / "b.tgz")["manifest.json"])
     assert not manifest["root_key"]["file_in_backup"]
     assert "root.key" not in {e["path"] for e in manifest["files"]}
-    _restore(tmp_path / "b.tgz", tmp_path / "restored", None)
+    done = run_in_process(
+        ["admin", "restore", str(tmp_path / "b.tgz"), "--data-dir", str(tmp_path / "restored")]
+    )
+    # Its event is in the restored trail, without a digest: the root key is not there yet.
+    assert "written without a signed digest" in done.stderr, done.stderr
+    _, events = _audit_events(tmp_path / "restored", "--event-name", "RestoreBackup")
+    assert len(events) == 1
+    assert "0 problems" in _verify_audit(tmp_path / "restored")
     from conftest import run_strongroom
 
     refused = run_strongroom(

@@ -432,6 +432,23 @@ def test_migrate_from_the_file_root_while_serving_resumes_after_a_crash(tmp_path
     again = _root_key_cli(data, "migrate", "--to", "softhsm")
     out, err = again.communicate(timeout=60)
     assert again.returncode == 0 and "migrated before" in out, err
+    # Each run left its intent, and the two that finished their event; the one killed
+    # mid-way left its intent alone, which audit unmatched lists: it changed part of the
+    # database (cli/admin_trail.py).
+    events = run_strongroom(
+        ["audit", "events", "--intents", "--event-name", "MigrateRootKey", "--data-dir", str(data)]
+    )
+    records = [json.loads(line) for line in events.stdout.splitlines()]
+    assert [r.get("recordType", "event") for r in records].count("Intent") == 3
+    assert [r["responseElements"]["outcome"] for r in records if "eventID" in r] == [
+        "migrated",
+        "the database was migrated before",
+    ]
+    unmatched = run_strongroom(
+        ["audit", "unmatched", "--older-than", "0", "--data-dir", str(data)], check=False
+    )
+    assert unmatched.returncode == 1 and " MigrateRootKey " in unmatched.stdout, unmatched.stdout
+    assert unmatched.stdout.count("MigrateRootKey") == 1, unmatched.stdout
     # Nothing secret at rest in the database: no material, not the old root key.
     stored = b"".join(p.read_bytes() for p in data.glob("strongroom.db*"))
     materials = _materials_in_token(data)

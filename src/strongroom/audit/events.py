@@ -14,6 +14,10 @@ from strongroom.domain.requestids import new_id
 EVENT_SOURCE = "kms.amazonaws.com"
 STS_EVENT_SOURCE = "sts.amazonaws.com"
 SSM_EVENT_SOURCE = "ssm.amazonaws.com"
+IAM_EVENT_SOURCE = "iam.amazonaws.com"
+# The changes of Strongroom's own admin interface that no AWS API makes (an account, a quota
+# value, a fault, an HSM cluster registration): ``strongroom admin``'s events (cli/admin_trail).
+ADMIN_EVENT_SOURCE = "admin.strongroom"
 # What CloudTrail shows for the value of a PutParameter request (any type).
 HIDDEN_VALUE = "HIDDEN_DUE_TO_SECURITY_REASONS"
 EVENT_VERSION = "1.08"
@@ -169,7 +173,10 @@ def _identity_of(
 
 def _resource_type(arn: str) -> str:
     if ":iam::" in arn:
-        return "AWS::IAM::Role"
+        if ":user/" in arn:
+            return "AWS::IAM::User"
+        # No AWS resource type names an account's root (an access key's owner, for one).
+        return "AWS::IAM::Root" if arn.endswith(":root") else "AWS::IAM::Role"
     if arn.startswith("arn:aws:ssm:"):
         return "AWS::SSM::Parameter"
     return "AWS::KMS::Alias" if ":alias/" in arn else "AWS::KMS::Key"
@@ -266,6 +273,14 @@ def build_intent(
         "userAgent": user_agent,
         "requestParameters": scrub(request_parameters),
     }
+
+
+def operator_identity(user: str, host: str) -> dict[str, Any]:
+    """The ``userIdentity`` of an operator who ran ``strongroom admin`` on ``host`` as the
+    operating system's ``user``: no IAM principal (the command acts on the data directory,
+    not through the API), so CloudTrail's type for an identity it cannot map, "Unknown",
+    with the user's name, and no ARN, account or access key."""
+    return {"type": "Unknown", "principalId": f"{user}@{host}", "userName": user}
 
 
 AWS_INTERNAL = "AWS Internal"  # who and where a change AWS KMS makes on its own comes from

@@ -95,7 +95,9 @@ class AuditLog:
     """The writer of one process's segments. ``commit`` is called on one event loop at a
     time; the event is on disk once it returns None or once the future it returns
     completes. ``signer``: the key that signs the digests (None: no digests are written,
-    as in tests of the writer alone)."""
+    as in tests of the writer alone). ``prefill`` False: no zeros are written ahead (a
+    short-lived writer, an admin command's, writes a few records and stops: the zeros would
+    cost more than they save)."""
 
     def __init__(
         self,
@@ -104,9 +106,11 @@ class AuditLog:
         fsync: bool = True,
         lifecycle: Lifecycle | None = None,
         signer: Signer | None = None,
+        prefill: bool = True,
     ) -> None:
         self.directory = directory
         self.fsync = fsync
+        self._prefills = fsync and prefill
         self.lifecycle = lifecycle or Lifecycle()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self.writer = f"{stamp}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -153,7 +157,7 @@ class AuditLog:
         self._opened = time.monotonic()
         trim_abandoned_segments(self.directory)
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
-        if self.fsync:
+        if self._prefills:
             self._ask_prefill()  # the first zeros, written by the thread: start-up does not wait
         self._thread.start()
         self._housekeeper = Housekeeper(self)
@@ -270,7 +274,7 @@ class AuditLog:
         fd = self._open_segment(seq)
         size = 0
         try:
-            if self.fsync:
+            if self._prefills:
                 size = _write_at(fd, bytes(PREFILL), 0)
                 os.fdatasync(fd)
             sync_directory(self.directory)  # the new segment's name is durable
@@ -411,7 +415,7 @@ class AuditLog:
         self._end, self._prev = end, prev
         if end > self._size:  # past the zeros: the write made the file longer
             self._size = end
-        if self.fsync and self._size - end < PREFILL // 2:
+        if self._prefills and self._size - end < PREFILL // 2:
             self._ask_prefill()
         if end >= self._segment_bytes and not self._roll_asked:
             self._roll_asked = True

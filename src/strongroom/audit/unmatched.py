@@ -35,6 +35,11 @@ _RESOURCE_MEMBERS = (
     "grantId",
     "name",
     "roleArn",
+    "userName",  # the admin commands' (cli/admin_events.py)
+    "roleName",
+    "accessKeyId",
+    "clusterId",
+    "accountId",
 )
 
 Progress = Callable[[int, int], None]  # (segments read, segments in all)
@@ -61,10 +66,12 @@ class Unmatched:
 
     @property
     def caller(self) -> str:
-        """The principal's ARN; for a change AWS KMS made on its own (a scheduled job),
-        who invoked it (AWS Internal)."""
+        """The caller's ARN; for a change AWS KMS made on its own (a scheduled job), who
+        invoked it (AWS Internal); an admin command's operator (no ARN) by ``USER@HOST``."""
         identity = self.intent.get("userIdentity") or {}
-        return str(identity.get("arn") or identity.get("invokedBy") or "")
+        return str(
+            identity.get("arn") or identity.get("invokedBy") or identity.get("principalId") or ""
+        )
 
     @property
     def resource(self) -> str:

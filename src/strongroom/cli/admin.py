@@ -14,7 +14,7 @@ from strongroom.cli import backup, root_key
 from strongroom.cli.common import add_storage_options, settings_from
 from strongroom.domain.errors import KmsError
 from strongroom.server.client_config import credentials_profile
-from strongroom.server.settings import ACCOUNT_ID
+from strongroom.server.settings import ACCOUNT_ID, Settings
 
 if TYPE_CHECKING:
     from strongroom.services.core import Core
@@ -194,6 +194,7 @@ def _register_role_actions(action: Callable[..., argparse.ArgumentParser]) -> No
         metavar="PROFILE",
         help="print a credentials-file profile of this name instead of JSON",
     )
+    p.set_defaults(present=_present_session)
 
 
 def _max_session_duration_option(p: argparse.ArgumentParser, *, required: bool) -> None:
@@ -321,19 +322,10 @@ def _update_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     return {"Arn": arn, "MaxSessionDuration": seconds}
 
 
-def _assume_role(core: Core, args: argparse.Namespace) -> dict[str, Any] | None:
+def _assume_role(core: Core, args: argparse.Namespace) -> dict[str, Any]:
     from strongroom.services.sessions import issue_session
 
     issued = issue_session(core, args.role_arn, args.session_name, args.duration_seconds)
-    if args.as_profile:
-        profile = credentials_profile(
-            args.as_profile,
-            issued.access_key_id,
-            issued.secret_access_key,
-            issued.session_token,
-        )
-        print(f"{profile}# expires {issued.expiration.isoformat()}")
-        return None
     return {
         "Credentials": {
             "AccessKeyId": issued.access_key_id,
@@ -346,6 +338,21 @@ def _assume_role(core: Core, args: argparse.Namespace) -> dict[str, Any] | None:
             "Arn": issued.assumed_role_arn,
         },
     }
+
+
+def _present_session(args: argparse.Namespace, output: dict[str, Any]) -> None:
+    """assume-role's output: JSON, or with --as-profile a credentials-file profile."""
+    if not args.as_profile:
+        _present(args, output)
+        return
+    credentials = output["Credentials"]
+    profile = credentials_profile(
+        args.as_profile,
+        credentials["AccessKeyId"],
+        credentials["SecretAccessKey"],
+        credentials["SessionToken"],
+    )
+    print(f"{profile}# expires {credentials['Expiration']}")
 
 
 def _put_policy(kind: str) -> Runner:
@@ -392,22 +399,38 @@ def _check_before_opening(args: argparse.Namespace) -> None:
 
 
 def _with_core(args: argparse.Namespace, run: Callable[[Core, argparse.Namespace], Any]) -> int:
+    """Run an admin command on the data directory's core; one that changes state between
+    its intent and its event in the audit trail (``cli/admin_trail.py``)."""
+    from strongroom.cli.admin_events import audited
+
     _check_before_opening(args)
-    with _core(args) as core:
+    recorded = audited(args)
+    settings = settings_from(args)
+    with _core(settings) as core:
         try:
-            output = run(core, args)
+            if recorded is None:
+                output = run(core, args)
+            else:
+                from strongroom.cli.admin_trail import run_recorded
+
+                output = run_recorded(
+                    settings, core.root_key, args, recorded, lambda: run(core, args), core.clock()
+                )
         except KmsError as exc:
             raise ValueError(f"{exc.code}: {exc.message}") from None
-    if output is not None:
-        print(json.dumps(output, indent=2))
+    getattr(args, "present", _present)(args, output)
     return 0
 
 
+def _present(args: argparse.Namespace, output: Any) -> None:
+    if output is not None:
+        print(json.dumps(output, indent=2))
+
+
 @contextmanager
-def _core(args: argparse.Namespace) -> Iterator[Core]:
+def _core(settings: Settings) -> Iterator[Core]:
     from strongroom.server.wiring import build_core, prepare
 
-    settings = settings_from(args)
     prepare(settings)
     core = build_core(settings)
     try:

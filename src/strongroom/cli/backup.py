@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     progress = _Progress(sys.stderr, args.admin_command)
+    started = datetime.now(UTC)
     try:
         if args.admin_command == "backup":
             result = backup.take(
@@ -59,8 +61,39 @@ def run(args: argparse.Namespace) -> int:
             result = restore.restore(settings, args.file, progress)
     finally:
         progress.done()
+    if args.admin_command == "restore":
+        _record_restore(args, result, started)
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _record_restore(args: argparse.Namespace, result: dict[str, Any], started: datetime) -> None:
+    """The restore's event, in the trail it restored (``cli/admin_trail.py``), its digest
+    signed with the restored signing key when the restored root key opens (as the settings
+    the restore wrote and the command line name it); without a digest otherwise (a backup
+    taken ``--without-root-key``, whose root key file is not copied back yet)."""
+    from strongroom.cli.admin_events import EVENTS
+    from strongroom.cli.admin_trail import record_made
+    from strongroom.domain.errors import KeyStoreError
+    from strongroom.server.wiring import open_root_key, open_store
+
+    restored = settings_from(
+        argparse.Namespace(**{**vars(args), "config": Path(result["Settings"])})
+    )
+    root_key = None
+    try:
+        store = open_store(restored)
+        try:
+            root_key = open_root_key(restored, store)
+        finally:
+            store.close()
+    except (KeyStoreError, ValueError, OSError) as exc:
+        print(
+            f"strongroom: restore: the root key does not open yet ({exc}): the restore's "
+            "audit event is written without a signed digest",
+            file=sys.stderr,
+        )
+    record_made(restored, root_key, args, EVENTS["restore"], result, started)
 
 
 class _Progress:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from strongroom.cli.common import add_storage_options, settings_from
@@ -83,22 +84,46 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _move(args: argparse.Namespace, settings: Settings, store: Store) -> Any:
+    """``migrate`` and ``rotate`` between their intent and event in the audit trail
+    (``cli/admin_trail.py``): a move refused before it began (a StartError) leaves its
+    event with the error; one that stopped part way (a token gone) leaves its intent alone,
+    which ``audit unmatched`` lists (the run that finishes the move has its own intent and
+    event). ``status`` only reads."""
+    from strongroom.cli.admin_events import audited
+    from strongroom.cli.admin_trail import run_recorded
     from strongroom.domain.errors import KeyStoreError
-    from strongroom.server import root_key_moves
-    from strongroom.services.root_key import registry
+    from strongroom.server.wiring import open_root_key
 
+    recorded = audited(args)
+    if recorded is None:
+        return _status(store)
     try:
-        if args.root_key_command == "migrate":
-            return root_key_moves.migrate(
-                settings, store, args.to, _say, args.grace, args.batch_size
-            )
-        if args.root_key_command == "rotate":
-            return root_key_moves.rotate(settings, store, _say, args.grace, args.batch_size)
+        return run_recorded(
+            settings,
+            open_root_key(settings, store),
+            args,
+            recorded,
+            lambda: _moved(args, settings, store),
+            datetime.now(UTC),
+        )
     except KeyStoreError as exc:  # a token gone, a row that does not unwrap
         raise ValueError(
             f"{exc}; the {args.root_key_command} stopped where it was: run the command again "
             "to resume it"
         ) from None
+
+
+def _moved(args: argparse.Namespace, settings: Settings, store: Store) -> dict[str, Any]:
+    from strongroom.server import root_key_moves
+
+    if args.root_key_command == "migrate":
+        return root_key_moves.migrate(settings, store, args.to, _say, args.grace, args.batch_size)
+    return root_key_moves.rotate(settings, store, _say, args.grace, args.batch_size)
+
+
+def _status(store: Store) -> list[dict[str, Any]]:
+    from strongroom.services.root_key import registry
+
     return [
         {
             "RootKeyId": e.key_id,

@@ -199,12 +199,7 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     authenticator = Authenticator(
         credentials, dev_account=settings.account if settings.dev else None
     )
-    audit = AuditLog(
-        settings.audit_path,
-        fsync=settings.audit_fsync,
-        lifecycle=audit_lifecycle(settings),
-        signer=load_signer(settings.audit_path, core.root_key),
-    )
+    audit = open_audit_log(settings, core.root_key)
     core.trail = audit.write_now  # the scheduled jobs' records (services.service_events)
     follower = (
         RootKeyFollower(settings, core.store, core.root_key)
@@ -219,6 +214,23 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
         sqlite=settings.database_url is None,
     )
     return Runtime(settings, core, credentials, authenticator, audit, follower, quotas=quotas)
+
+
+def open_audit_log(
+    settings: Settings, root_key: RootKey | None, *, prefill: bool = True
+) -> AuditLog:
+    """The audit writer of this process, as the settings ask for it (the audit directory,
+    fsync, the life cycle) with the digest signing key unwrapped under ``root_key`` (None:
+    no digests); not started. A server and an admin command (``prefill`` False: a
+    short-lived writer) build theirs alike. Raises KeyStoreError when the signing key
+    cannot be read or made, OSError when the audit directory cannot be made."""
+    return AuditLog(
+        settings.audit_path,
+        fsync=settings.audit_fsync,
+        lifecycle=audit_lifecycle(settings),
+        signer=None if root_key is None else load_signer(settings.audit_path, root_key),
+        prefill=prefill,
+    )
 
 
 def audit_lifecycle(settings: Settings) -> Lifecycle:

@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from strongroom.audit.events import AWS_INTERNAL, build_event, build_intent, service_identity
+from strongroom.audit.events import (
+    AWS_INTERNAL,
+    IAM_EVENT_SOURCE,
+    build_event,
+    build_intent,
+    operator_identity,
+    service_identity,
+)
 from strongroom.audit.lifecycle import Lifecycle
 from strongroom.audit.log import AuditLog
 from strongroom.audit.signing import load_signer
@@ -113,3 +120,18 @@ def test_an_intent_younger_than_the_grace_is_counted_apart(tmp_path: Path) -> No
     assert (scan.unmatched, scan.recent, scan.intents) == ([], 1, 1)
     later = unmatched_intents(directory, now=time.time() + 61, older_than=60)
     assert [u.request_id for u in later.unmatched] == ["in flight"]
+
+
+def test_an_admin_commands_intent_names_its_operator_and_principal(tmp_path: Path) -> None:
+    directory = tmp_path / "audit"
+    intent = build_intent(
+        **{
+            **_common("cli", "CreateUser"),
+            "user_identity": operator_identity("ops", "host1"),
+            "request_parameters": {"UserName": "alice"},
+            "event_source": IAM_EVENT_SOURCE,
+        }
+    )
+    _write(directory, intent)
+    [found] = unmatched_intents(directory, now=time.time(), older_than=0).unmatched
+    assert (found.operation, found.caller, found.resource) == ("CreateUser", "ops@host1", "alice")
