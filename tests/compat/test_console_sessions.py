@@ -5,7 +5,11 @@ deleted. What the browser tests cannot show: a copy of the cookie kept by someon
 from __future__ import annotations
 
 import http.client
+import json
+import os
+import pwd
 import re
+import socket
 import time
 import urllib.parse
 import uuid
@@ -17,7 +21,7 @@ import pytest
 
 from conftest import start_server, stop_server
 
-from ._support import new_principal
+from ._support import ACCOUNT, new_principal
 
 pytestmark = pytest.mark.compat
 
@@ -148,3 +152,21 @@ def test_the_audit_page_filters_parameter_store_events(server: Any) -> None:
     assert "<option selected>ssm.amazonaws.com</option>" in body
     assert "PutParameter" in body
     assert "not shown" not in body
+
+
+def test_the_account_root_sees_the_operators_admin_changes_to_its_account(server: Any) -> None:
+    """An admin command's event names no principal of the account (its caller is the operator,
+    USER@HOST; the account is its recipientAccountId), so the root's audit page left it out,
+    and the event source list could not choose IAM's or the admin commands'."""
+    root = server.admin("create-access-key", f"arn:aws:iam::{ACCOUNT}:root")
+    key = json.loads(root.stdout)
+    cookie = sign_in(server, key["AccessKeyId"], key["SecretAccessKey"])
+    name = f"audited-{uuid.uuid4().hex[:8]}"
+    server.admin("create-user", name)
+    status, _, body = page(server, "/console/audit?source=iam.amazonaws.com", cookie)
+    assert status == 200
+    assert "<option selected>iam.amazonaws.com</option>" in body
+    row = next((r for r in body.split("<tr>") if name in r and ">CreateUser<" in r), None)
+    assert row is not None, body
+    user = f"{pwd.getpwuid(os.geteuid()).pw_name}@{socket.gethostname()}"
+    assert f'<td class="event-principal">{user}</td>' in row

@@ -47,7 +47,7 @@ from strongroom.console.sessions import (
     Wrapper,
     load_session_key,
 )
-from strongroom.console.trail import EventFilter, Trail, Viewer, hourly_counts
+from strongroom.console.trail import EventFilter, Trail, Viewer, caller_of, hourly_counts
 
 __all__ = ["Console", "is_console_path"]  # what the server imports
 
@@ -106,6 +106,7 @@ class Console:
             lstrip_blocks=True,
         )
         self._templates.filters["pretty"] = lambda value: json.dumps(value, indent=2, default=str)
+        self._templates.filters["caller"] = caller_of
         self._templates.filters["when"] = _when
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

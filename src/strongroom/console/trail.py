@@ -92,10 +92,22 @@ class Trail:
 
 
 def _may_see(viewer: Viewer, event: dict[str, Any]) -> bool:
+    """An account's root sees its principals' events and the changes made to the account
+    without a request of its own (``recipientAccountId``: a scheduled job's, an operator's
+    admin command); any other principal its own events."""
     identity = event.get("userIdentity") or {}
     if viewer.is_root:
-        return str(identity.get("accountId", "")) == viewer.account
+        return viewer.account in (identity.get("accountId"), event.get("recipientAccountId"))
     return _arn(event) == viewer.arn
+
+
+def caller_of(event: dict[str, Any]) -> str:
+    """Who made the call: the principal's ARN; AWS Internal for a scheduled job's change;
+    ``USER@HOST`` for an operator's admin command; "(not signed)" for a request that named
+    no principal."""
+    identity = event.get("userIdentity") or {}
+    found = identity.get("arn") or identity.get("invokedBy") or identity.get("principalId")
+    return str(found) if found else "(not signed)"
 
 
 def _arn(event: dict[str, Any]) -> str:
