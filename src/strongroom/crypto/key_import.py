@@ -234,7 +234,10 @@ def token_expiry(token: bytes) -> datetime | None:
     if len(token) != _TOKEN_SIZE or token[0] != IMPORT_TOKEN_V1:
         return None
     (seconds,) = _TOKEN_EXPIRY.unpack_from(token, _TOKEN_SIZE - _TOKEN_EXPIRY.size)
-    return datetime.fromtimestamp(seconds, UTC)
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):  # beyond any date: not a token it issued
+        return None
 
 
 def token_digest(token: bytes) -> str:
