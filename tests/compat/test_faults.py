@@ -149,6 +149,7 @@ def test_the_most_specific_fault_applies(srv: Server, key_id: str) -> None:
     admin = srv.client()
     # The server reloads every fault at once: with the last one set in place, all are.
     eventually(lambda: fails_with("KMSInternalException", admin.describe_key, KeyId=key_id))
+    time.sleep(CHANGE_SECONDS)  # and in every worker process, whichever serves `client`
     encrypt(client, mine)  # account and operation
     fails_with("DependencyTimeoutException", client.decrypt, CiphertextBlob=b"x" * 64)  # account
     fails_with("ThrottlingException", admin.decrypt, CiphertextBlob=b"x" * 64)  # operation
@@ -216,6 +217,9 @@ def injected_throttling(server: Server) -> list[dict[str, Any]]:
 def test_the_aws_cli_retries_injected_throttling(srv: Server, key_id: str) -> None:
     fault(srv, "set", "--operation", "Encrypt", "--error", "ThrottlingException", "--rate", "1")
     eventually(lambda: fails_with("ThrottlingException", encrypt, srv.client(), key_id))
+    # The worker that answered has the fault; the CLI's connection may go to the other one,
+    # which applies it within the second too.
+    time.sleep(CHANGE_SECONDS)
     env = {**srv.cli_env(), "AWS_MAX_ATTEMPTS": "2", "AWS_RETRY_MODE": "standard"}
     done = subprocess.run(
         [
