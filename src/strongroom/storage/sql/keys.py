@@ -203,9 +203,18 @@ class SqlKeys:
         return [_key(r) for r in self._c.execute(q)]
 
     def due_for_deletion(self, now: datetime) -> list[Key]:
-        q = sa.select(keys).where(
-            keys.c.state == KeyState.PENDING_DELETION.value,
-            keys.c.deletion_date <= now.timestamp(),
+        """The keys whose waiting period has passed, locked (in ARN order) until the
+        transaction ends: a CancelKeyDeletion that holds one commits first, and the key,
+        no longer PendingDeletion, is not returned (PostgreSQL checks the condition again
+        on the row it waited for; SQLite's writers take turns)."""
+        q = (
+            sa.select(keys)
+            .where(
+                keys.c.state == KeyState.PENDING_DELETION.value,
+                keys.c.deletion_date <= now.timestamp(),
+            )
+            .order_by(keys.c.arn)
+            .with_for_update()
         )
         return [_key(r) for r in self._c.execute(q)]
 
