@@ -155,17 +155,22 @@ class _Recording:
                 f"({_reason(exc)})"
             ) from None
 
+    def _common(self) -> dict[str, Any]:
+        """What the command's intent and event share."""
+        return {
+            "event_time": self.when,
+            "event_name": self.audited.name,
+            "region": REGION,
+            "request_id": self.request_id,
+            "source_ip": self.source_ip,
+            "user_agent": self.user_agent,
+            "user_identity": self.identity,
+            "event_source": self.audited.source,
+        }
+
     def _write_intent(self) -> None:
         intent = build_intent(
-            event_time=self.when,
-            event_name=self.audited.name,
-            region=REGION,
-            request_id=self.request_id,
-            source_ip=self.source_ip,
-            user_agent=self.user_agent,
-            user_identity=self.identity,
-            request_parameters=self.audited.members(self.args, None).request,
-            event_source=self.audited.source,
+            **self._common(), request_parameters=self.audited.members(self.args, None).request
         )
         try:
             self.trail.write_now([intent])
@@ -190,19 +195,12 @@ class _Recording:
 
     def _write_event(self, members: Members, code: str | None, message: str | None) -> None:
         event = build_event(
-            event_time=self.when,
-            event_name=self.audited.name,
-            region=REGION,
-            request_id=self.request_id,
-            source_ip=self.source_ip,
-            user_agent=self.user_agent,
-            user_identity=self.identity,
+            **self._common(),
             request_parameters=members.request,
             response_elements=members.response,
             resources=list(members.resources),
             error_code=code,
             error_message=message,
-            event_source=self.audited.source,
         )
         if members.account is not None:
             event["recipientAccountId"] = members.account
