@@ -17,6 +17,7 @@ from strongroom.domain.operations import Operation, check_state
 from strongroom.domain.quotas import ALIASES_PER_KEY
 from strongroom.services.access import authorize_account, authorize_key
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.keys import locked_key
 from strongroom.services.managed import PredefinedAlias, with_predefined
 from strongroom.services.paging import decode_marker, encode_marker, next_page
 from strongroom.services.quotas import limit
@@ -70,11 +71,13 @@ def create_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     check_alias_name(name)
     key = resolve_key(core, ctx, target_key_id, allow_alias=False)
     authorize_key(core, ctx, "CreateAlias", key)
-    check_state(Operation.CREATE_ALIAS, key)
     now = core.clock()
     arn = alias_arn(ctx.region, ctx.account, name)
     alias = Alias(arn, name, ctx.account, ctx.region, key.key_id, now, now)
     with core.store.transaction() as tx:
+        # The key's row held until the alias commits: another CreateAlias for the key waits
+        # and counts this one (as the key's deletion waits, and takes it along).
+        locked_key(tx, key, Operation.CREATE_ALIAS)
         if tx.aliases.get(ctx.account, ctx.region, name) is not None:
             raise AlreadyExistsException(f"An alias with the name {arn} already exists")
         most = limit(tx, ctx.account, ctx.region, ALIASES_PER_KEY)

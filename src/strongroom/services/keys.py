@@ -128,9 +128,7 @@ def create_key(
     return key
 
 
-def store_new_key(
-    core: Core, key: Key, material: NewMaterial | None, tags: Sequence[Tag]
-) -> Key:
+def store_new_key(core: Core, key: Key, material: NewMaterial | None, tags: Sequence[Tag]) -> Key:
     """Write a new key with its first ``material`` in one transaction. When that fails,
     nothing of the key stays behind: what its store made outside the database (a token
     object generated for it) is discarded again, and the error propagates."""
@@ -252,6 +250,21 @@ def change_key(
     )
 
 
+def locked_key(
+    tx: Transaction, key: Key, operation: Operation, *, check: Callable[[Key], None] | None = None
+) -> Key:
+    """``key``'s record read anew in ``tx`` and locked until it ends, so that changes to one
+    key take turns and each sees the last one's: NotFoundException when it is gone, then
+    ``check`` (what ``operation`` refuses whatever the state), then the key-state check."""
+    current = tx.keys.get(key.arn, for_update=True)
+    if current is None:
+        raise NotFoundException(f"Key '{key.arn}' does not exist")
+    if check is not None:
+        check(current)
+    check_state(operation, current)
+    return current
+
+
 def change_key_in(
     core: Core,
     ctx: RequestContext,
@@ -269,12 +282,7 @@ def change_key_in(
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     authorize_key(core, ctx, operation, key, extra=extra)
     with core.store.transaction() as tx:
-        current = tx.keys.get(key.arn, for_update=True)
-        if current is None:
-            raise NotFoundException(f"Key '{key.arn}' does not exist")
-        if check is not None:
-            check(current)
-        check_state(operation, current)
+        current = locked_key(tx, key, operation, check=check)
         updated = update(tx, current)
         if updated != current:
             tx.keys.update(updated)

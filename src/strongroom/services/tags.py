@@ -10,6 +10,7 @@ from strongroom.domain.operations import Operation, check_state
 from strongroom.domain.quotas import TAGS_PER_KEY
 from strongroom.services.access import authorize_key
 from strongroom.services.core import Core, RequestContext
+from strongroom.services.keys import locked_key
 from strongroom.services.paging import decode_marker, encode_marker, next_page
 from strongroom.services.quotas import limit
 from strongroom.services.resolve import resolve_key
@@ -22,8 +23,10 @@ def tag_resource(core: Core, ctx: RequestContext, key_id: str, new: Sequence[Tag
     key = resolve_key(core, ctx, key_id, allow_alias=False)
     extra = request_tags((t.key, t.value) for t in new)
     authorize_key(core, ctx, "TagResource", key, extra=extra)
-    check_state(Operation.TAG_RESOURCE, key)
     with core.store.transaction() as tx:
+        # The key's row held until the tags commit: another TagResource on the key waits
+        # and counts these (both fitting alone, together they could pass the limit).
+        locked_key(tx, key, Operation.TAG_RESOURCE)
         existing = {t.key for t in tx.tags.list(key.arn)}
         most = limit(tx, key.account, key.region, TAGS_PER_KEY)
         check_tags(new, existing=len(existing - {t.key for t in new}), most=most)

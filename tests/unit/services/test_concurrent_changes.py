@@ -1,0 +1,142 @@
+"""Changes to one key at the same moment, on real SQLite and PostgreSQL: a key's deletion at
+the end of its waiting period against a CancelKeyDeletion (a cancelled deletion never
+deletes the key afterwards); TagResource and CreateAlias calls at once stay within the
+tags and aliases a key may have."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from strongroom.domain.enums import KeySpec, KeyState, KeyUsage
+from strongroom.domain.errors import KmsError, LimitExceededException, TagException
+from strongroom.domain.models import Caller, Principal
+from strongroom.handlers.registry import HANDLERS
+from strongroom.server.settings import load_settings
+from strongroom.server.wiring import Runtime, build_runtime, prepare
+from strongroom.services.core import RequestContext
+from strongroom.services.deletion import delete_due_keys
+from strongroom.services.key_records import insert_key, new_key_record
+
+pytestmark = pytest.mark.unit
+
+ACCOUNT = "111122223333"
+ROOT = Caller(
+    Principal(f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT, "root", "root"),
+    "AKIA",
+    "us-east-1",
+    "127.0.0.1",
+    "test",
+    (),
+)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, shared_url: str) -> Iterator[Runtime]:
+    settings = load_settings(data_dir=tmp_path / "data", database_url=shared_url, account=ACCOUNT)
+    prepare(settings)
+    rt = build_runtime(settings)
+    yield rt
+    rt.core.store.close()
+
+
+def test_a_deletion_cancelled_as_the_job_runs_keeps_the_key(runtime: Runtime) -> None:
+    """The request holds the key's row and commits its cancel while the job waits for it.
+    The job read the keys due before the cancel committed and then deleted by ARN alone,
+    so on PostgreSQL it deleted the key whose deletion had just been cancelled."""
+    core = runtime.core
+    now = core.clock()
+    key = new_key_record(
+        "111122223333",
+        "us-east-1",
+        str(uuid.uuid4()),
+        key_spec=KeySpec.SYMMETRIC_DEFAULT,
+        key_usage=KeyUsage.ENCRYPT_DECRYPT,
+        description="",
+        policy="{}",
+        created=now - timedelta(days=8),
+    ).evolve(state=KeyState.PENDING_DELETION, deletion_date=now - timedelta(seconds=1))
+    material = core.keystores.for_key(key).new_material(key)
+    with core.store.transaction() as tx:
+        insert_key(core, tx, key, material, ())
+    deleted: list[int] = []
+    job = threading.Thread(target=lambda: deleted.append(delete_due_keys(core)))
+    with core.store.transaction() as tx:  # CancelKeyDeletion's transaction
+        current = tx.keys.get(key.arn, for_update=True)
+        assert current is not None
+        tx.keys.update(current.evolve(state=KeyState.DISABLED, deletion_date=None))
+        job.start()
+        time.sleep(0.5)  # the job is waiting for this transaction
+    job.join(30)
+    assert deleted == [0]
+    with core.store.read() as tx:
+        kept = tx.keys.get(key.arn)
+    assert kept is not None and kept.state is KeyState.DISABLED
+
+
+def _at_once(calls: list[Callable[[], int]]) -> int:
+    """Run ``calls`` on threads of their own, released together; the sum of what they
+    returned (refusals)."""
+    start = threading.Barrier(len(calls))
+    refused: list[int] = []
+
+    def run(call: Callable[[], int]) -> None:
+        start.wait()
+        refused.append(call())
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(refused) == len(calls)
+    return sum(refused)
+
+
+def _refusals(
+    runtime: Runtime, operation: str, each: list[dict[str, object]], error: type[KmsError]
+) -> Callable[[], int]:
+    """A call of ``operation`` with each of ``each``'s parameters in turn; how many were
+    refused with ``error``."""
+
+    def run() -> int:
+        refused = 0
+        for params in each:
+            try:
+                HANDLERS[operation](runtime.core, RequestContext(ROOT, "r"), params)
+            except error:
+                refused += 1
+        return refused
+
+    return run
+
+
+def test_calls_at_once_stay_within_what_a_key_may_have(runtime: Runtime) -> None:
+    """Two TagResource calls of 30 new tags each (a key may have 50): one is refused. Two
+    series of 26 CreateAlias calls (a key may have 50 aliases): two are refused. Each call
+    read what the key had before the other's committed, so on PostgreSQL both were written,
+    and the key had 60 tags or 52 aliases."""
+    ctx = RequestContext(ROOT, "r")
+    for _ in range(5):  # the calls do not always meet: five keys, five chances
+        key_id = HANDLERS["CreateKey"](runtime.core, ctx, {})["KeyMetadata"]["KeyId"]
+        tags = [
+            [{"KeyId": key_id, "Tags": [{"TagKey": f"{s}{i}", "TagValue": "v"} for i in range(30)]}]
+            for s in "ab"
+        ]
+        assert _at_once([_refusals(runtime, "TagResource", t, TagException) for t in tags]) == 1
+        listed = HANDLERS["ListResourceTags"](runtime.core, ctx, {"KeyId": key_id, "Limit": 50})
+        assert len(listed["Tags"]) == 30
+        aliases = [
+            [{"AliasName": f"alias/{s}{i}-{key_id}", "TargetKeyId": key_id} for i in range(26)]
+            for s in "ab"
+        ]
+        refusals = [_refusals(runtime, "CreateAlias", a, LimitExceededException) for a in aliases]
+        assert _at_once(refusals) == 2
+        listed = HANDLERS["ListAliases"](runtime.core, ctx, {"KeyId": key_id, "Limit": 100})
+        assert len(listed["Aliases"]) == 50
