@@ -373,3 +373,17 @@ def test_a_key_can_have_at_most_50_aliases(kms: Any, key: dict[str, Any]) -> Non
     )
     assert_kms_error("NotFoundException", kms.describe_key, KeyId=f"{prefix}-50")
     assert len(kms.list_aliases(KeyId=key["KeyId"], Limit=100)["Aliases"]) == 50
+    # UpdateAlias cannot bring a key a 51st alias either; pointing one of its own at it again
+    # adds none.
+    other = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=f"{prefix}-other", TargetKeyId=other)
+    assert_kms_error(
+        "LimitExceededException",
+        kms.update_alias,
+        AliasName=f"{prefix}-other",
+        TargetKeyId=key["KeyId"],
+        message=f"Key {key['Arn']} already has 50 aliases, the most a key can have.",
+    )
+    assert kms.describe_key(KeyId=f"{prefix}-other")["KeyMetadata"]["KeyId"] == other
+    kms.update_alias(AliasName=f"{prefix}-00", TargetKeyId=key["KeyId"])
+    assert len(kms.list_aliases(KeyId=key["KeyId"], Limit=100)["Aliases"]) == 50

@@ -13,7 +13,7 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.ids import alias_arn
 from strongroom.domain.models import Alias, Key
-from strongroom.domain.operations import Operation, check_state
+from strongroom.domain.operations import Operation
 from strongroom.domain.quotas import ALIASES_PER_KEY
 from strongroom.services.access import authorize_account, authorize_key
 from strongroom.services.core import Core, RequestContext
@@ -23,6 +23,7 @@ from strongroom.services.paging import decode_marker, encode_marker, next_page
 from strongroom.services.quotas import limit
 from strongroom.services.resolve import resolve_key
 from strongroom.services.validation import constraint_error
+from strongroom.storage.ports import Transaction
 
 MAX_ALIASES_PER_KEY = 50
 _PREFIX = "alias/"
@@ -80,11 +81,7 @@ def create_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
         locked_key(tx, key, Operation.CREATE_ALIAS)
         if tx.aliases.get(ctx.account, ctx.region, name) is not None:
             raise AlreadyExistsException(f"An alias with the name {arn} already exists")
-        most = limit(tx, ctx.account, ctx.region, ALIASES_PER_KEY)
-        if tx.aliases.count(ctx.account, ctx.region, key.key_id) >= most:
-            raise LimitExceededException(
-                f"Key {key.arn} already has {most} aliases, the most a key can have."
-            )
+        _check_room(tx, ctx, key)
         tx.aliases.insert(alias)
         tx.changes.record(arn, now)
     core.cache.invalidate(arn)
@@ -101,16 +98,28 @@ def update_alias(core: Core, ctx: RequestContext, name: str, target_key_id: str)
     # kms:UpdateAlias on the key the alias leaves and on the key it goes to.
     authorize_key(core, ctx, "UpdateAlias", current)
     authorize_key(core, ctx, "UpdateAlias", key)
-    check_state(Operation.UPDATE_ALIAS, key)
     _check_same_type(current, key)
     now = core.clock()
     alias = Alias(old.arn, name, old.account, old.region, key.key_id, old.creation_date, now)
     with core.store.transaction() as tx:
+        # The new key's row held until the alias commits, as CreateAlias holds it.
+        locked_key(tx, key, Operation.UPDATE_ALIAS)
+        if old.target_key_id != key.key_id:
+            _check_room(tx, ctx, key)
         tx.aliases.update(alias)
         tx.changes.record(alias.arn, now)
     core.cache.invalidate(alias.arn)
     ctx.resources.append(alias.arn)
     return alias
+
+
+def _check_room(tx: Transaction, ctx: RequestContext, key: Key) -> None:
+    """LimitExceededException when ``key`` has all the aliases a key may have (50)."""
+    most = limit(tx, ctx.account, ctx.region, ALIASES_PER_KEY)
+    if tx.aliases.count(ctx.account, ctx.region, key.key_id) >= most:
+        raise LimitExceededException(
+            f"Key {key.arn} already has {most} aliases, the most a key can have."
+        )
 
 
 def _check_same_type(current: Key, new: Key) -> None:
