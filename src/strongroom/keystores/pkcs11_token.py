@@ -248,6 +248,13 @@ class Token:
             raise PinIncorrect(
                 f"PKCS#11 token {self.label!r} refused the PIN ({type(e).__name__})"
             ) from None
+        except p11e.PKCS11Error as e:
+            # SoftHSM2 fails a login (GeneralError, UserPinNotInitialized) while another
+            # process rewrites the token's files, which each login does, as it does when
+            # the token is going away: not there, for now (run() and open_token look again).
+            raise TokenUnavailable(
+                f"PKCS#11 token {self.label!r} could not be logged in to ({type(e).__name__})"
+            ) from None
         self._session, self._generation = session, module.generation
         _LOGINS[(self.module_path, self.label)] = self
         return session

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,13 @@ from strongroom.keystores import softhsm
 from strongroom.keystores.base import RootKey
 from strongroom.keystores.filekey import FileRootKey
 from strongroom.keystores.pkcs11_root import KeyNotFound, Pkcs11RootKey
-from strongroom.keystores.pkcs11_token import PinIncorrect, Token, TokenError, TokenUnavailable
+from strongroom.keystores.pkcs11_token import (
+    REINITIALIZE_SECONDS,
+    PinIncorrect,
+    Token,
+    TokenError,
+    TokenUnavailable,
+)
 from strongroom.keystores.ring import RootKeyRing
 from strongroom.server.settings import Settings
 from strongroom.server.startup import StartError
@@ -32,6 +39,7 @@ from strongroom.storage.ports import RootKeyEntry, Store
 log = logging.getLogger(__name__)
 
 SOFTHSM_TOKEN_LABEL = "strongroom-root"
+TOKEN_START_SECONDS = 1.5  # how long a start looks for a token it does not find (open_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +121,23 @@ def open_token_key(config: TokenConfig, *, key_label: str | None = None) -> Pkcs
 
 
 def open_token(config: TokenConfig) -> Token:
-    """A logged-in session on the token of ``config``; StartError naming what is wrong."""
+    """A logged-in session on the token of ``config``; StartError naming what is wrong.
+
+    A token not found is looked for again for up to ``TOKEN_START_SECONDS``: SoftHSM2
+    rewrites a token's files at every login, and a process that lists the tokens meanwhile
+    misses it (about 1 listing in 100 while another process logs in again and again), which
+    two workers starting together did."""
     token = Token(config.module, config.token_label, config.read_pin())
+    deadline = time.monotonic() + TOKEN_START_SECONDS
     try:
-        token.check()
+        while True:
+            try:
+                token.check()
+                break
+            except TokenUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(REINITIALIZE_SECONDS)
     except PinIncorrect as exc:
         raise StartError(
             f"{exc} (from {config.pin_source()}): give the token's user PIN there"
