@@ -1,14 +1,23 @@
-"""The symmetric key record the unit tests of the pure layers build on."""
+"""The symmetric key record the unit tests of the pure layers build on, and the account's
+root caller."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from strongroom.domain.enums import KeyManager, KeySpec, KeyState, KeyUsage, Origin
-from strongroom.domain.models import Key
+from strongroom.domain.models import Caller, Key, Principal
 
 ACCOUNT = "111122223333"
 ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ROOT = Caller(  # the account's root, calling from this host
+    Principal(f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT, "root", "root"),
+    "AKIA",
+    "us-east-1",
+    "127.0.0.1",
+    "test",
+    (),
+)
 
 
 def symmetric_key(policy: str = "{}", state: KeyState = KeyState.ENABLED) -> Key:

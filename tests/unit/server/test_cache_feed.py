@@ -11,24 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from strongroom.domain.models import Caller, Principal
 from strongroom.handlers.registry import HANDLERS
 from strongroom.server.jobs import Jobs
 from strongroom.server.settings import load_settings
 from strongroom.server.wiring import Runtime, build_runtime, prepare
 from strongroom.services.core import RequestContext
 
-pytestmark = pytest.mark.unit
+from .._keys import ACCOUNT, ROOT
 
-ACCOUNT = "111122223333"
-ROOT = Caller(
-    Principal(f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT, "root", "root"),
-    "AKIA",
-    "us-east-1",
-    "127.0.0.1",
-    "test",
-    (),
-)
+pytestmark = pytest.mark.unit
 
 
 @pytest.fixture

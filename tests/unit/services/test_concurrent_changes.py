@@ -16,7 +16,6 @@ import pytest
 
 from strongroom.domain.enums import KeySpec, KeyState, KeyUsage
 from strongroom.domain.errors import KmsError, LimitExceededException, TagException
-from strongroom.domain.models import Caller, Principal
 from strongroom.handlers.registry import HANDLERS
 from strongroom.server.settings import load_settings
 from strongroom.server.wiring import Runtime, build_runtime, prepare
@@ -24,17 +23,9 @@ from strongroom.services.core import RequestContext
 from strongroom.services.deletion import delete_due_keys
 from strongroom.services.key_records import insert_key, new_key_record
 
-pytestmark = pytest.mark.unit
+from .._keys import ACCOUNT, ROOT
 
-ACCOUNT = "111122223333"
-ROOT = Caller(
-    Principal(f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT, "root", "root"),
-    "AKIA",
-    "us-east-1",
-    "127.0.0.1",
-    "test",
-    (),
-)
+pytestmark = pytest.mark.unit
 
 
 @pytest.fixture

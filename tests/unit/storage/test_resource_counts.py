@@ -295,6 +295,20 @@ _KEY_ROW = (
 )
 
 
+def _insert_keys(db: sa.Engine, rows: list[tuple[str, str, str, str]]) -> None:
+    """Key rows ``arn:0``, ``arn:1``, ... of (account, Region, state, key manager)."""
+    for i, (account, region, state, manager) in enumerate(rows):
+        _exec(
+            db,
+            _KEY_ROW,
+            arn=f"arn:{i}",
+            account=account,
+            region=region,
+            state=state,
+            manager=manager,
+        )
+
+
 def test_migration_0017_counts_the_keys_there_are(engine: sa.Engine) -> None:  # noqa: F811
     _to(engine, "0016")
     rows = [(ACCOUNT, REGION, "CUSTOMER")] * 3 + [
@@ -302,16 +316,9 @@ def test_migration_0017_counts_the_keys_there_are(engine: sa.Engine) -> None:  #
         (ACCOUNT, "eu-west-1", "CUSTOMER"),
         (OTHER, REGION, "CUSTOMER"),
     ]
-    for i, (account, region, manager) in enumerate(rows):
-        _exec(
-            engine,
-            _KEY_ROW,
-            arn=f"arn:{i}",
-            account=account,
-            region=region,
-            state="Enabled",
-            manager=manager,
-        )
+    _insert_keys(
+        engine, [(account, region, "Enabled", manager) for account, region, manager in rows]
+    )
     grant = (
         "INSERT INTO grants (grant_id, key_arn, grantee_principal, operations, "
         "issuing_account, creation_date) VALUES (:id, :key, :grantee, 'Encrypt', 'i', 1.0)"
@@ -347,16 +354,7 @@ def test_migration_0018_counts_the_keys_by_state_there_are(engine: sa.Engine) ->
         (ACCOUNT, "eu-west-1", "Enabled"),
         (OTHER, REGION, "PendingDeletion"),
     ]
-    for i, (account, region, state) in enumerate(rows):
-        _exec(
-            engine,
-            _KEY_ROW,
-            arn=f"arn:{i}",
-            account=account,
-            region=region,
-            state=state,
-            manager="CUSTOMER",
-        )
+    _insert_keys(engine, [(account, region, state, "CUSTOMER") for account, region, state in rows])
     _to(engine, "0018")
     counts = _exec(engine, "SELECT account_id, region, state, key_count FROM key_state_counts")
     assert {(r[0], r[1], r[2]): r[3] for r in counts} == {  # type: ignore[misc]
