@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
@@ -42,6 +43,24 @@ def assert_kms_error(
     if message is not None:
         assert error["Message"] == message, error
     return response
+
+
+def stored_files(directory: Path) -> dict[Path, bytes]:
+    """Every file under ``directory`` as it is stored now, ``.gz`` files decompressed. A
+    running server compresses closed audit segments (an admin command's among them) and
+    SQLite drops its journals, so a file listed may be gone when it is read: then the
+    listing is taken again."""
+    for _ in range(100):
+        try:
+            return {path: _stored(path) for path in sorted(directory.rglob("*")) if path.is_file()}
+        except FileNotFoundError:
+            time.sleep(0.01)
+    raise AssertionError(f"the files of {directory} kept changing while they were read")
+
+
+def _stored(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.name.endswith(".gz") else data
 
 
 ALL_KMS = {

@@ -8,7 +8,6 @@ be written stands, and its intent is what ``audit unmatched`` lists."""
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 import os
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 
 from conftest import Server, run_in_process, start_server, stop_server
 
-from ._support import ACCOUNT, audit_events
+from ._support import ACCOUNT, audit_events, stored_files
 
 pytestmark = pytest.mark.compat
 
@@ -41,12 +40,7 @@ def _admin(server: Server, *args: str) -> Any:
 
 def _trail_bytes(server: Server) -> bytes:
     """Every file of the audit directory, compressed segments decompressed."""
-    data = b""
-    for path in sorted((server.data_dir / "audit").rglob("*")):
-        if path.is_file():
-            raw = path.read_bytes()
-            data += gzip.decompress(raw) if path.name.endswith(".gz") else raw
-    return data
+    return b"".join(stored_files(server.data_dir / "audit").values())
 
 
 def _by_name(records: list[dict[str, Any]], source: str) -> dict[str, list[dict[str, Any]]]:

@@ -29,7 +29,14 @@ from conftest import (
 from strongroom.crypto.trust_anchor import self_signed_trust_anchor
 from strongroom.keystores import softhsm
 
-from ._support import assert_kms_error, describe_store, eventually, make_client, store_state_is
+from ._support import (
+    assert_kms_error,
+    describe_store,
+    eventually,
+    make_client,
+    store_state_is,
+    stored_files,
+)
 from ._xks import Proxy, running_proxy
 
 pytestmark = [
@@ -618,10 +625,10 @@ def test_the_secret_is_in_no_audit_event_nor_log(srv: Server, kms: Any, proxy: P
     audit = srv.data_dir / "audit"
 
     def written() -> None:
-        blobs = [p.read_bytes() for p in audit.rglob("*") if p.is_file()]
+        blobs = stored_files(audit).values()
         assert any(b"UpdateCustomKeyStore" in blob for blob in blobs)
         # Every file of the data directory (the SQLite database among them) and the log.
-        files = [p.read_bytes() for p in srv.data_dir.rglob("*") if p.is_file()]
+        files = list(stored_files(srv.data_dir).values())
         for secret in _secrets(proxy):
             for blob in [*files, srv.log_path.read_bytes()]:
                 assert secret.encode() not in blob

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from conftest import Server, start_server, stop_server
 from strongroom.storage.sql import SqlStore
 
-from ._support import ACCOUNT, DRY_RUN, assert_kms_error, make_client, new_principal
+from ._support import ACCOUNT, DRY_RUN, assert_kms_error, make_client, new_principal, stored_files
 
 pytestmark = pytest.mark.compat
 
@@ -735,6 +735,6 @@ def test_grant_tokens_are_left_out_of_the_audit_trail(
     token = grant["GrantToken"]
     grantee["client"].encrypt(KeyId=key["Arn"], Plaintext=b"x", GrantTokens=[token])
     kms.retire_grant(GrantToken=token)
-    trail = b"".join(p.read_bytes() for p in Path(server.data_dir, "audit").glob("*.log"))
+    trail = b"".join(stored_files(Path(server.data_dir, "audit")).values())
     assert grant["GrantId"].encode() in trail
     assert token.encode() not in trail

@@ -39,6 +39,7 @@ from ._support import (
     audit_events,
     eventually,
     new_principal,
+    stored_files,
 )
 
 pytestmark = pytest.mark.compat
@@ -975,11 +976,8 @@ def test_audit_shows_role_sessions_and_no_session_secrets(server: Server, kms: A
         e["errorCode"] == "AccessDenied" and e["requestParameters"]["roleSessionName"] == "denied"
         for e in denied
     )
-    stored = [p for p in (server.data_dir / "audit").rglob("*") if p.is_file()]
-    if server.database_url is None:
-        stored += list(server.data_dir.glob("strongroom.db*"))
-    for path in stored:
-        data = path.read_bytes()
+    # Every file of the data directory: the trail, and the SQLite database when there is one.
+    for path, data in stored_files(server.data_dir).items():
         assert creds["SessionToken"].encode() not in data, path
         assert creds["SecretAccessKey"].encode() not in data, path
 

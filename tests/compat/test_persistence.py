@@ -4,7 +4,6 @@ never holds key material or secrets in the clear."""
 from __future__ import annotations
 
 import base64
-import gzip
 import signal
 import sqlite3
 import struct
@@ -25,7 +24,7 @@ from strongroom.crypto.wrap import material_aad
 from strongroom.keystores.filekey import FileRootKey
 from strongroom.storage.schema import key_materials
 
-from ._support import assert_kms_error, unique_alias
+from ._support import assert_kms_error, stored_files, unique_alias
 
 pytestmark = pytest.mark.compat
 
@@ -223,10 +222,7 @@ def _database_bytes(server: Any) -> bytes:
     assert audit, "no audit segment found"
     # Everything of the trail: segments (compressed ones read as they are stored and
     # decompressed), digests, the wrapped signing key, export markers.
-    for path in sorted((server.data_dir / "audit").rglob("*")):
-        if path.is_file():
-            data = path.read_bytes()
-            parts.append(gzip.decompress(data) if path.name.endswith(".gz") else data)
+    parts += stored_files(server.data_dir / "audit").values()
     return b"".join(parts)
 
 

@@ -459,6 +459,8 @@ def trim_abandoned_segments(directory: Path) -> None:
             continue
         try:
             fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:  # compressed by a running server since it was listed
+            continue
         except OSError:
             log.exception("audit: could not open %s to cut the zeros off its end", path)
             continue

@@ -399,3 +399,19 @@ def test_a_start_leaves_the_zeros_of_another_hosts_segments(tmp_path: Path) -> N
     audit.start()
     audit.stop()
     assert elsewhere.read_bytes() == bytes(4096)
+
+
+def test_a_start_passes_over_a_segment_compressed_since_it_was_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A running server compresses a closed segment (an admin command's) between this
+    # start's listing of the directory and its opening of the file: the .log is gone.
+    directory = tmp_path / "audit"
+    directory.mkdir()
+    gone = directory / f"20250101T000000Z-{socket.gethostname()}-42-0123abcd.log"
+    listed = audit_log.segments
+    monkeypatch.setattr(audit_log, "segments", lambda d: [*listed(d), gone])
+    audit = AuditLog(directory, fsync=False)
+    audit.start()
+    audit.stop()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
