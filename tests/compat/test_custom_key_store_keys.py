@@ -30,6 +30,7 @@ from ._support import (
     eventually,
     new_principal,
     store_state_is,
+    stored_files,
     unique_alias,
     worker_pids,
 )
@@ -555,8 +556,8 @@ def test_two_workers_each_use_the_token_and_hear_of_a_disconnection(
         # its own session on the token.
         segments = [
             p
-            for p in (server.data_dir / "audit").glob("*.log")
-            if arn.encode() in p.read_bytes() and b'"Decrypt"' in p.read_bytes()
+            for p, data in stored_files(server.data_dir / "audit").items()
+            if arn.encode() in data and b'"Decrypt"' in data
         ]
         assert len(segments) == 2, segments
 
@@ -724,16 +725,14 @@ def test_no_material_of_a_key_in_a_store_is_in_the_database_or_the_data_director
         assert finds[control](noise + planted + noise) == len(noise)
         assert finds[arn](noise + planted + noise) is None
         tokens = server.data_dir / "softhsm" / "tokens"
-        files = [
-            p
-            for p in [*server.data_dir.rglob("*"), server.log_path]
-            if p.is_file() and tokens not in p.parents
-        ]
+        files = {
+            p: data for p, data in stored_files(server.data_dir).items() if tokens not in p.parents
+        }
+        files[server.log_path] = server.log_path.read_bytes()
         assert any(p.name == "root.key" for p in files)
         assert any("audit" in p.parts for p in files)
         scanned = 0
-        for path in files:
-            data = path.read_bytes()
+        for path, data in files.items():
             assert finds[arn](data) is None, path
             scanned += len(data)
         for table, row in rows:
