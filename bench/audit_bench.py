@@ -68,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 for c in connections:
                     for name, target in targets.items():
                         time.sleep(1.0)  # the last run's housekeeping settles
-                        run = kb.run_wrk(
-                            target, "Encrypt", c, args.duration, PLAINTEXT, workdir, 1
-                        )
+                        run = kb.run_wrk(target, "Encrypt", c, args.duration, PLAINTEXT, workdir, 1)
                         if not run.ok:
                             print(f"!! {name} c={c}: {run.problem or run.errors}", flush=True)
                             continue

@@ -228,9 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             targets[name] = target
             print(f"{name:<15} pid {target.server.proc.pid}, port {target.server.port}", flush=True)
 
-        def measure(
-            name: str, conns: int, seconds: float, delay_ms: float | None = None
-        ) -> kb.Run:
+        def measure(name: str, conns: int, seconds: float, delay_ms: float | None = None) -> kb.Run:
             r = kb.run_wrk(
                 targets[name],
                 "Encrypt",

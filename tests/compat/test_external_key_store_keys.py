@@ -154,9 +154,7 @@ def test_the_proxy_logs_each_call_with_the_kms_request_metadata(
     assert entry["kmsKeyArn"] == key
     assert entry["awsPrincipalArn"] == caller
     decrypt_id = decrypted["ResponseMetadata"]["RequestId"]
-    assert [e["kmsOperation"] for e in logged if e.get("kmsRequestId") == decrypt_id] == [
-        "Decrypt"
-    ]
+    assert [e["kmsOperation"] for e in logged if e.get("kmsRequestId") == decrypt_id] == ["Decrypt"]
     creates = [e for e in logged if e.get("kmsOperation") == "CreateKey"]
     assert creates, "CreateKey asks the proxy for the external key's metadata"
     text = Path(proxy.config["request_log"]).read_text()
@@ -229,9 +227,7 @@ def test_keys_in_external_key_stores_do_not_rotate_nor_import_and_are_deleted(
 
 
 @pytest.fixture
-def own(
-    srv: Server, tmp_path: Path
-) -> Iterator[tuple[Any, Proxy, str, str]]:
+def own(srv: Server, tmp_path: Path) -> Iterator[tuple[Any, Proxy, str, str]]:
     """A fresh proxy, a CONNECTED store on it, a key in it backed by k1, and a client that
     does not retry: (kms, proxy, store id, key ARN)."""
     proxy = _proxy_with_keys(tmp_path / "proxy")
@@ -271,9 +267,7 @@ def test_a_disconnected_store_makes_its_keys_unavailable(
     assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Unavailable"
     _message(kms, "KMSInvalidStateException", key)
     assert_kms_error("KMSInvalidStateException", kms.decrypt, CiphertextBlob=blob)
-    assert_kms_error(
-        "CustomKeyStoreInvalidStateException", lambda: _xks_key(kms, store_id, "k2")
-    )
+    assert_kms_error("CustomKeyStoreInvalidStateException", lambda: _xks_key(kms, store_id, "k2"))
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"kept"
@@ -345,8 +339,9 @@ def test_a_wrong_credential_then_a_rotation_with_update_custom_key_store(
     kms.update_custom_key_store(
         CustomKeyStoreId=store_id, XksProxyAuthenticationCredential=proxy.credential(0)
     )
-    assert describe_store(kms, store_id)["XksProxyConfiguration"]["AccessKeyId"] == (
-        second["access_key_id"]
+    assert (
+        describe_store(kms, store_id)["XksProxyConfiguration"]["AccessKeyId"]
+        == (second["access_key_id"])
     )
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"rotate"
     assert kms.encrypt(KeyId=key, Plaintext=b"after")["CiphertextBlob"][0] == 3

@@ -65,9 +65,11 @@ def test_requests_errors_latency_and_the_database_are_counted(two_workers: Any) 
     after = scrape(two_workers)
 
     assert requests_of(after, "Encrypt", "none") - requests_of(before, "Encrypt", "none") == 40
-    assert requests_of(after, "Encrypt", "DisabledException") - requests_of(
-        before, "Encrypt", "DisabledException"
-    ) == 1
+    assert (
+        requests_of(after, "Encrypt", "DisabledException")
+        - requests_of(before, "Encrypt", "DisabledException")
+        == 1
+    )
     count = ("strongroom_request_duration_seconds_count", (("operation", "Encrypt"),))
     inf = ("strongroom_request_duration_seconds_bucket", (("le", "+Inf"), ("operation", "Encrypt")))
     assert after[count] - before.get(count, 0) == 41 and after[inf] == after[count]

@@ -90,9 +90,7 @@ def loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture(autouse=True, params=["blocking", "on the loop"])
-def where(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> str:
+def where(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test twice: the client's calls made from a plain thread (blocking on HttpPool)
     and from a handler the pipeline runs on the loop's bridge (awaiting AsyncHttpPool), as
     the server makes them."""

@@ -320,6 +320,7 @@ def test_restart_keeps_keys_and_credentials(tmp_path: Path) -> None:
 
 # --- the TOML configuration ------------------------------------------------------------
 
+
 def test_toml_configuration(tmp_path: Path) -> None:
     proxy = FileProxy(tmp_path)
     proxy.start()

@@ -11,7 +11,7 @@ def register(commands: Any) -> None:
     p = commands.add_parser(
         "env",
         help="print export lines for AWS clients",
-        description='Print the export lines that point AWS clients (the AWS CLI, the SDKs, the '
+        description="Print the export lines that point AWS clients (the AWS CLI, the SDKs, the "
         'Encryption SDK) at this server: eval "$(strongroom env)". They name the data '
         "directory's config and credentials files (written by the first start of strongroom "
         "serve), the profile strongroom, and AWS_ENDPOINT_URL_KMS.",

@@ -67,9 +67,7 @@ def append_profile(
             raise
         os.fchmod(fd, 0o600)
         separator = "\n" if existed and not _ends_with_newline(path) else ""
-        f.write(
-            separator + credentials_profile(name, key_id, secret)
-        )
+        f.write(separator + credentials_profile(name, key_id, secret))
         f.flush()
         os.fsync(fd)
     return key_id, secret

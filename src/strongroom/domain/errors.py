@@ -222,6 +222,7 @@ class UnsupportedOperationException(KmsError):
 class ValidationException(KmsError):
     """AWS error code ValidationException."""
 
+
 class XksKeyAlreadyInUseException(KmsError):
     """AWS error code XksKeyAlreadyInUseException."""
 

@@ -42,7 +42,6 @@ _CHECK_AAD = b"strongroom root key check"
 _CHECK_PREFIX = b"strongroom pkcs11 root key check value v1"
 
 
-
 class KeyNotFound(TokenError):
     """The token has no root key of the configured label."""
 

@@ -230,9 +230,7 @@ def usable_key(
     return key
 
 
-def authorize_new_key_tags(
-    core: Core, caller: Caller, key_arn: str, tags: Sequence[Tag]
-) -> None:
+def authorize_new_key_tags(core: Core, caller: Caller, key_arn: str, tags: Sequence[Tag]) -> None:
     """kms:TagResource for the ``tags`` of a key being made (CreateKey, ReplicateKey "To use
     the Tags parameter, kms:TagResource (IAM policy)"): the key and its policy do not exist
     yet, so the caller's identity policies alone decide, on the new key's ARN, which an IAM

@@ -52,9 +52,7 @@ def record_change(tx: Transaction, core: Core, store_id: str) -> None:
 def check_quota(tx: Transaction, core: Core, ctx: RequestContext) -> None:
     """Raises LimitExceededException when the account has as many custom key stores (of
     either type) in the Region as it may have."""
-    most = limit(
-        tx, ctx.account, ctx.region, CUSTOM_KEY_STORES, core.custom_key_stores_per_account
-    )
+    most = limit(tx, ctx.account, ctx.region, CUSTOM_KEY_STORES, core.custom_key_stores_per_account)
     if tx.custom_key_stores.count(ctx.account, ctx.region) >= most:
         raise LimitExceededException(
             f"The account already has {most} custom key stores in this Region, the "

@@ -171,4 +171,3 @@ def run_in_store(
     except TokenError:
         core.store_tokens.forget(store_id)
         raise _unavailable(store_id, key_arn) from None
-

@@ -312,9 +312,7 @@ custom_key_stores = sa.Table(
     sa.Column("region", sa.String(32), nullable=False),
     sa.Column("name", sa.String(256), nullable=False),
     sa.Column("store_type", sa.String(32), nullable=False),
-    sa.Column(
-        "cluster_id", sa.String(24), sa.ForeignKey("hsm_clusters.cluster_id"), nullable=True
-    ),
+    sa.Column("cluster_id", sa.String(24), sa.ForeignKey("hsm_clusters.cluster_id"), nullable=True),
     sa.Column("trust_anchor", sa.Text, nullable=True),
     sa.Column("wrapped_password", sa.LargeBinary, nullable=False),
     sa.Column("xks_uri_endpoint", sa.String(128), nullable=True),
@@ -325,9 +323,7 @@ custom_key_stores = sa.Table(
     sa.Column("connection_error_code", sa.String(48), nullable=True),
     sa.Column("creation_date", sa.Float, nullable=False),
     sa.UniqueConstraint("account_id", "region", "name", name="uq_custom_key_stores_name"),
-    sa.Index(
-        "ix_custom_key_stores_listing", "account_id", "region", "creation_date", "store_id"
-    ),
+    sa.Index("ix_custom_key_stores_listing", "account_id", "region", "creation_date", "store_id"),
     sa.Index("ix_custom_key_stores_cluster", "cluster_id"),
 )
 

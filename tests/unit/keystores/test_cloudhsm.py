@@ -70,7 +70,6 @@ def _run(tmp_path: Path, body: str) -> str:
     return run_scenario(_PRELUDE, tmp_path, body)
 
 
-
 @needs_softhsm
 def test_material_is_made_in_the_token_and_gcm_runs_there(tmp_path: Path) -> None:
     out = _run(

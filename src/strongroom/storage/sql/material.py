@@ -58,6 +58,7 @@ def _material_version_values(info: MaterialVersion) -> dict[str, Any]:
 _INSERT_MATERIAL = key_materials.insert()
 _INSERT_VERSION = _versions.insert()
 
+
 class SqlMaterial:
     """The MaterialRepository of one transaction."""
 
@@ -97,9 +98,7 @@ class SqlMaterial:
 
     def delete_version(self, key_arn: str, version: int) -> None:
         self._c.execute(
-            _versions.delete().where(
-                _versions.c.key_arn == key_arn, _versions.c.version == version
-            )
+            _versions.delete().where(_versions.c.key_arn == key_arn, _versions.c.version == version)
         )
 
     def versions(self, key_arn: str) -> list[MaterialVersion]:
