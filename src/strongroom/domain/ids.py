@@ -97,6 +97,16 @@ def parse_arn(value: str) -> KmsArn | None:
     return KmsArn(region=m["region"], account=m["account"], kind=m["kind"], name=name)
 
 
+def lock_order(arn: str) -> tuple[str, str, str]:
+    """Where the row of the key ``arn`` comes in the order every transaction locks key rows
+    in: by account, then key id (a multi-Region key's primary and replicas together), then
+    Region. (An ARN that is not a key's sorts by itself, after the keys of no account.)"""
+    parsed = parse_arn(arn)
+    if parsed is None or parsed.kind != "key":
+        return ("", "", arn)
+    return (parsed.account, parsed.name, parsed.region)
+
+
 _GRANT_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 _TOKEN_VERSION = 1
 _TOKEN_NONCE_BYTES = 16

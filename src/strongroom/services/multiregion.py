@@ -34,7 +34,7 @@ from strongroom.domain.errors import (
     NotFoundException,
     UnsupportedOperationException,
 )
-from strongroom.domain.ids import key_arn
+from strongroom.domain.ids import key_arn, lock_order
 from strongroom.domain.models import Key, Tag
 from strongroom.domain.operations import Operation, check_state
 from strongroom.services.access import authorize_account, authorize_key, authorize_new_key_tags
@@ -219,7 +219,7 @@ def complete_replication(core: Core) -> int:
     now = core.clock()
     done: list[str] = []
     with core.store.transaction() as tx:
-        for arn in creating:
+        for arn in sorted(creating, key=lock_order):  # the sets in the order all lock them
             key = tx.keys.get(arn, for_update=True)
             if key is not None and key.state is KeyState.CREATING:
                 imported = key.origin is Origin.EXTERNAL

@@ -1,6 +1,7 @@
 """Changes to one key at the same moment, on real SQLite and PostgreSQL: a key's deletion at
 the end of its waiting period against a CancelKeyDeletion (a cancelled deletion never
-deletes the key afterwards); TagResource and CreateAlias calls at once stay within the
+deletes the key afterwards) and against a change to its whole multi-Region set (neither
+waits for the other forever); TagResource and CreateAlias calls at once stay within the
 tags and aliases a key may have."""
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import pytest
 
 from strongroom.domain.enums import KeySpec, KeyState, KeyUsage
 from strongroom.domain.errors import KmsError, LimitExceededException, TagException
+from strongroom.domain.ids import key_arn
 from strongroom.handlers.registry import HANDLERS
 from strongroom.server.settings import load_settings
 from strongroom.server.wiring import Runtime, build_runtime, prepare
 from strongroom.services.core import RequestContext
 from strongroom.services.deletion import delete_due_keys
 from strongroom.services.key_records import insert_key, new_key_record
+from strongroom.services.multiregion import complete_replication
 
 from .._keys import ACCOUNT, ROOT
 
@@ -33,7 +36,9 @@ def runtime(tmp_path: Path, shared_url: str) -> Iterator[Runtime]:
     settings = load_settings(data_dir=tmp_path / "data", database_url=shared_url, account=ACCOUNT)
     prepare(settings)
     rt = build_runtime(settings)
+    rt.audit.start()  # the jobs' intents and events
     yield rt
+    rt.audit.stop()
     rt.core.store.close()
 
 
@@ -69,6 +74,40 @@ def test_a_deletion_cancelled_as_the_job_runs_keeps_the_key(runtime: Runtime) ->
     with core.store.read() as tx:
         kept = tx.keys.get(key.arn)
     assert kept is not None and kept.state is KeyState.DISABLED
+
+
+def test_the_deletion_job_and_a_change_to_a_whole_multi_region_set_take_turns(
+    runtime: Runtime,
+) -> None:
+    """A change to a multi-Region set (RotateKeyOnDemand of a primary with imported material
+    makes the pending material current in its replicas too) locks the primary's row, then
+    its replicas'. The job locked the replica due for deletion, then the rest of its set: on
+    PostgreSQL each held a row the other waited for, and one of them was aborted."""
+    core = runtime.core
+    ctx = RequestContext(ROOT, "r")
+    primary = HANDLERS["CreateKey"](core, ctx, {"MultiRegion": True})["KeyMetadata"]
+    params = {"KeyId": primary["Arn"], "ReplicaRegion": "eu-west-1"}
+    HANDLERS["ReplicateKey"](core, ctx, params)
+    complete_replication(core)
+    replica_arn = key_arn("eu-west-1", ACCOUNT, primary["KeyId"])
+    now = core.clock()
+    with core.store.transaction() as tx:
+        replica = tx.keys.get(replica_arn, for_update=True)
+        assert replica is not None
+        due = replica.evolve(state=KeyState.PENDING_DELETION, deletion_date=now - timedelta(1))
+        tx.keys.update(due)
+    deleted: list[int] = []
+    job = threading.Thread(target=lambda: deleted.append(delete_due_keys(core)))
+    with core.store.transaction() as tx:  # the change to the set
+        assert tx.keys.get(primary["Arn"], for_update=True) is not None
+        job.start()
+        time.sleep(0.5)  # the job waits for this transaction
+        assert tx.keys.get(replica_arn, for_update=True) is not None
+    job.join(30)
+    assert deleted == [1]
+    with core.store.read() as tx:
+        assert tx.keys.get(replica_arn) is None
+        assert [k.arn for k in tx.keys.related(ACCOUNT, primary["KeyId"])] == [primary["Arn"]]
 
 
 def _at_once(calls: list[Callable[[], int]]) -> int:

@@ -15,6 +15,7 @@ from strongroom.domain.enums import (
     KeyUsage,
     Origin,
 )
+from strongroom.domain.ids import lock_order
 from strongroom.domain.models import Key
 from strongroom.storage.schema import (
     aliases,
@@ -105,6 +106,18 @@ _UPDATE_IN_STATE = keys.update().where(
     keys.c.arn == sa.bindparam("at_arn"), keys.c.state == sa.bindparam("at_state")
 )
 _STATE_OF = sa.select(keys.c.state).where(keys.c.arn == sa.bindparam("at_arn")).with_for_update()
+# A key's set: its row and those of its multi-Region primary and replicas (one account, one
+# key id), locked in Region order. PostgreSQL locks the rows in the order they are returned.
+_SET_ORDER = (keys.c.account_id, keys.c.key_id, keys.c.region)
+_LOCK_SET = (
+    sa.select(keys)
+    .where(
+        keys.c.account_id == sa.bindparam("in_account_id"),
+        keys.c.key_id == sa.bindparam("in_key_id"),
+    )
+    .order_by(*_SET_ORDER)
+    .with_for_update()
+)
 
 
 _COUNT_DOWN = count_down(key_counts, "customer_keys")
@@ -118,10 +131,17 @@ class SqlKeys:
         self._c = conn
 
     def get(self, arn: str, *, for_update: bool = False) -> Key | None:
-        q = sa.select(keys).where(keys.c.arn == arn)
+        """The key of ``arn``; ``for_update``: locked until the transaction ends, with the
+        rest of its multi-Region set. Transactions lock key rows set by set, each set's in
+        Region order and the sets in the order of their account and key id
+        (``domain.ids.lock_order``), and only then the account's counters, so that two never
+        each hold a row the other waits for: a change to a primary locks its replicas first
+        when they come before it, as the scheduled deletion of a replica does the primary."""
         if for_update:
-            q = q.with_for_update()
-        row = self._c.execute(q).first()
+            account, key_id, _ = lock_order(arn)
+            rows = self._c.execute(_LOCK_SET, {"in_account_id": account, "in_key_id": key_id})
+            return next((_key(row) for row in rows if row.arn == arn), None)
+        row = self._c.execute(sa.select(keys).where(keys.c.arn == arn)).first()
         return None if row is None else _key(row)
 
     # The values go as parameters of one statement, not into a new statement each time:
@@ -203,20 +223,28 @@ class SqlKeys:
         return [_key(r) for r in self._c.execute(q)]
 
     def due_for_deletion(self, now: datetime) -> list[Key]:
-        """The keys whose waiting period has passed, locked (in ARN order) until the
-        transaction ends: a CancelKeyDeletion that holds one commits first, and the key,
-        no longer PendingDeletion, is not returned (PostgreSQL checks the condition again
-        on the row it waited for; SQLite's writers take turns)."""
+        """The keys whose waiting period has passed, locked until the transaction ends with
+        the rest of their multi-Region sets, in the order of ``get``: a CancelKeyDeletion
+        that holds one commits first, and the key, no longer PendingDeletion, is not
+        returned (read as it is once its lock is had; SQLite's writers take turns)."""
+        due = sa.select(keys.c.account_id, keys.c.key_id).where(
+            keys.c.state == KeyState.PENDING_DELETION.value,
+            keys.c.deletion_date <= now.timestamp(),
+        )
         q = (
             sa.select(keys)
-            .where(
-                keys.c.state == KeyState.PENDING_DELETION.value,
-                keys.c.deletion_date <= now.timestamp(),
-            )
-            .order_by(keys.c.arn)
+            .where(sa.tuple_(keys.c.account_id, keys.c.key_id).in_(due))
+            .order_by(*_SET_ORDER)
             .with_for_update()
         )
-        return [_key(r) for r in self._c.execute(q)]
+        found = [_key(r) for r in self._c.execute(q)]
+        return [
+            key
+            for key in found
+            if key.state is KeyState.PENDING_DELETION
+            and key.deletion_date is not None
+            and key.deletion_date <= now
+        ]
 
     def due_for_rotation(self, now: datetime) -> list[Key]:
         q = sa.select(keys).where(
