@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from strongroom.crypto.wrap import WRAP_V2, key_id, material_aad
 from strongroom.domain.errors import KeyStoreError
+from strongroom.domain.ids import lock_order
 from strongroom.keystores.base import RootKey
 from strongroom.keystores.ring import RootKeyRing
 from strongroom.services.identities import secret_aad
@@ -162,6 +163,18 @@ def rewrap(
     return total
 
 
+def _in_lock_order(row: WrappedRow) -> tuple[object, ...]:
+    """Where ``row`` comes among the rows one transaction replaces: a key's material and
+    import tokens in the order transactions lock keys (``domain.ids.lock_order``), as the
+    deletion job deletes them; it pages through them in primary-key order (ARN first), and
+    replacing them in that order while the job deleted two keys in its own deadlocked."""
+    if row.kind == "material":
+        return (*lock_order(str(row.names[0])), *row.names[1:])
+    if row.kind == "import_token":
+        return (*lock_order(str(row.names[1])), row.names[0])
+    return row.names
+
+
 def _rewrap_kind(
     store: Store,
     ring: RootKeyRing,
@@ -187,6 +200,7 @@ def _rewrap_kind(
             except KeyStoreError as exc:
                 raise KeyStoreError(f"{kind} {row.names}: {exc}") from None
             replaced.append((row, target.wrap(secret, aad)))
+        replaced.sort(key=lambda item: _in_lock_order(item[0]))
         with store.transaction() as tx:
             done += sum(tx.root_key.replace_wrapped(row, new) for row, new in replaced)
         after = rows[-1].names

@@ -1,11 +1,12 @@
 """Changes to one key at the same moment, on real SQLite and PostgreSQL: a key's deletion at
 the end of its waiting period against a CancelKeyDeletion (a cancelled deletion never
-deletes the key afterwards) and against a change to its whole multi-Region set (neither
-waits for the other forever); TagResource and CreateAlias calls at once stay within the
-tags and aliases a key may have."""
+deletes the key afterwards), against a change to its whole multi-Region set and against a
+re-wrap under a new root key (neither waits for the other forever); TagResource and
+CreateAlias calls at once stay within the tags and aliases a key may have."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -19,14 +20,16 @@ from strongroom.domain.enums import KeySpec, KeyState, KeyUsage
 from strongroom.domain.errors import KmsError, LimitExceededException, TagException
 from strongroom.domain.ids import key_arn
 from strongroom.handlers.registry import HANDLERS
+from strongroom.keystores.ring import RootKeyRing
 from strongroom.server.settings import load_settings
 from strongroom.server.wiring import Runtime, build_runtime, prepare
 from strongroom.services.core import RequestContext
 from strongroom.services.deletion import delete_due_keys
 from strongroom.services.key_records import insert_key, new_key_record
 from strongroom.services.multiregion import complete_replication
+from strongroom.services.root_key import rewrap
 
-from .._keys import ACCOUNT, ROOT
+from .._keys import ACCOUNT, ROOT, SoftwareV2Key
 
 pytestmark = pytest.mark.unit
 
@@ -108,6 +111,39 @@ def test_the_deletion_job_and_a_change_to_a_whole_multi_region_set_take_turns(
     with core.store.read() as tx:
         assert tx.keys.get(replica_arn) is None
         assert [k.arn for k in tx.keys.related(ACCOUNT, primary["KeyId"])] == [primary["Arn"]]
+
+
+def test_the_deletion_job_and_a_re_wrap_take_turns(runtime: Runtime) -> None:
+    """The job deletes the keys due in the order keys are locked (account, key id, Region);
+    the re-wrap replaced a batch of material rows in ARN order (Region first). With one key
+    before the other in each order, each held a row the other waited for on PostgreSQL."""
+    core = runtime.core
+    east = RequestContext(ROOT, "r")
+    west = RequestContext(dataclasses.replace(ROOT, region="eu-west-1"), "r")
+    while True:  # the eu-west-1 key first by ARN, the us-east-1 key first by key id
+        first = HANDLERS["CreateKey"](core, east, {})["KeyMetadata"]
+        second = HANDLERS["CreateKey"](core, west, {})["KeyMetadata"]
+        if first["KeyId"] < second["KeyId"]:
+            break
+    with core.store.read() as tx:
+        keys = [tx.keys.get(k["Arn"]) for k in (first, second)]
+    ring = RootKeyRing(SoftwareV2Key(), [core.root_key], file_key=core.root_key)
+    done: list[int] = []
+    moving = threading.Thread(target=lambda: done.append(rewrap(core.store, ring, _quiet, pause=0)))
+    with core.store.transaction() as tx:  # the job's, deleting the two keys in its order
+        assert keys[0] is not None and keys[1] is not None
+        tx.keys.delete(keys[0])
+        moving.start()
+        time.sleep(0.5)  # the re-wrap waits for this transaction
+        tx.keys.delete(keys[1])
+    moving.join(30)
+    assert len(done) == 1
+    with core.store.read() as tx:
+        assert tx.keys.get(first["Arn"]) is None and tx.keys.get(second["Arn"]) is None
+
+
+def _quiet(kind: str, done: int, total: int) -> None:
+    pass
 
 
 def _at_once(calls: list[Callable[[], int]]) -> int:

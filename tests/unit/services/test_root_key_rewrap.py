@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto.wrap import WRAP_V2, key_id, material_aad
 from strongroom.domain.errors import KeyStoreError
@@ -22,31 +21,11 @@ from strongroom.services.root_key import remaining, rewrap
 from strongroom.services.store_tokens import password_aad
 from strongroom.storage.sql import SqlStore
 
+from .._keys import SoftwareV2Key
+
 pytestmark = pytest.mark.unit
 
 ARN = "arn:aws:kms:us-east-1:111122223333:key/{}"
-
-
-class SoftwareV2Key:
-    """A root key that writes format 0x02 in software, as a token key lays it out: the
-    target of the re-wrap here (the token itself is tested in tests/unit/keystores)."""
-
-    def __init__(self) -> None:
-        self._aead = AESGCM(os.urandom(32))
-        self._check = os.urandom(32)
-        self.unwraps = 0
-
-    def wrap(self, secret: bytes, aad: bytes) -> bytes:
-        nonce = os.urandom(12)
-        head = bytes((WRAP_V2,)) + key_id(self._check)
-        return head + nonce + self._aead.encrypt(nonce, secret, aad)
-
-    def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:
-        self.unwraps += 1
-        return self._aead.decrypt(wrapped[9:21], wrapped[21:], aad)
-
-    def check_value(self) -> bytes:
-        return self._check
 
 
 @pytest.fixture
