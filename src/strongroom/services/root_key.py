@@ -164,10 +164,10 @@ def rewrap(
 
 
 def _in_lock_order(row: WrappedRow) -> tuple[object, ...]:
-    """Where ``row`` comes among the rows one transaction replaces: a key's material and
-    import tokens in the order transactions lock keys (``domain.ids.lock_order``), as the
-    deletion job deletes them; it pages through them in primary-key order (ARN first), and
-    replacing them in that order while the job deleted two keys in its own deadlocked."""
+    """Where ``row`` comes among the rows one transaction replaces. A key's material and
+    import tokens go in the order keys are locked (``domain.ids.lock_order``), the order in
+    which the deletion job deletes them. The batches are read in primary-key order (ARN,
+    Region first); replacing rows in that order deadlocked against the job."""
     if row.kind == "material":
         return (*lock_order(str(row.names[0])), *row.names[1:])
     if row.kind == "import_token":
